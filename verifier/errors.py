@@ -1,0 +1,125 @@
+"""The verifier's exceptions: one base with ``diagnostics()``, and a small tree beneath it.
+
+::
+
+    SuixinError                      base of every error Suixin raises on purpose
+    ├── InvalidInput                 a value a person or a file supplied is wrong
+    │   └── InvalidCredential        a credential or issuance request breaks its rules
+    │                                (carries field-level errors in 中文 and English)
+    ├── ArtifactError                compiled contract artifacts are missing or stale
+    ├── ChainError                   anything that went wrong talking to the chain
+    │   ├── ChainUnavailable         the node cannot be reached (never read as "not issued")
+    │   ├── ContractReverted         a call reverted; carries the custom error's name and args
+    │   └── ReceiptTimeout           a transaction was sent but no receipt came in time
+    ├── SnapshotError                a trust snapshot cannot be read or does not match
+    └── VerificationError            a verification could not be carried out at all
+
+A *failed* verification is not an exception: it is a report with verdict ``INVALID``.
+Exceptions are for the cases where no honest verdict can be given.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = [
+    "ArtifactError",
+    "ChainError",
+    "ChainUnavailable",
+    "ContractReverted",
+    "FieldError",
+    "InvalidCredential",
+    "InvalidInput",
+    "ReceiptTimeout",
+    "SnapshotError",
+    "SuixinError",
+    "VerificationError",
+]
+
+
+class SuixinError(Exception):
+    """Base of every error Suixin raises on purpose."""
+
+    def diagnostics(self) -> str:
+        """Return a text a person can act on."""
+        return str(self) or self.__class__.__name__
+
+
+class InvalidInput(SuixinError):
+    """A value supplied by a person or a file is wrong."""
+
+
+@dataclass(frozen=True, slots=True)
+class FieldError:
+    """One broken rule of one field: a JSON path, a stable code and the reason in two languages."""
+
+    path: str
+    code: str
+    zh: str
+    en: str
+
+    def as_dict(self) -> dict[str, str]:
+        """Return the error as a JSON-ready mapping."""
+        return {"path": self.path, "code": self.code, "zh": self.zh, "en": self.en}
+
+
+class InvalidCredential(InvalidInput):
+    """A credential or an issuance request breaks its schema or a domain rule."""
+
+    def __init__(self, errors: Sequence[FieldError]) -> None:
+        self.errors: tuple[FieldError, ...] = tuple(errors)
+        first = self.errors[0] if self.errors else None
+        summary = f"{first.path}: {first.en}" if first else "invalid credential"
+        more = f" (and {len(self.errors) - 1} more)" if len(self.errors) > 1 else ""
+        super().__init__(summary + more)
+
+    def diagnostics(self) -> str:
+        lines = ["The credential is not valid / 凭证不合规:"]
+        lines += [f"  - {e.path}: {e.zh} / {e.en} [{e.code}]" for e in self.errors]
+        return "\n".join(lines)
+
+
+class ArtifactError(SuixinError):
+    """Compiled contract artifacts are missing, unreadable or out of date."""
+
+
+class ChainError(SuixinError):
+    """Something went wrong talking to the chain."""
+
+
+class ChainUnavailable(ChainError):
+    """The chain node cannot be reached; a verifier must never read this as "not issued"."""
+
+
+class ContractReverted(ChainError):
+    """A contract call reverted with a custom error, decoded to its name and arguments."""
+
+    def __init__(self, name: str, args: dict[str, Any], *, selector: str = "") -> None:
+        self.name = name
+        self.args = dict(args)
+        self.selector = selector
+        rendered = ", ".join(f"{k}={_show(v)}" for k, v in self.args.items())
+        super().__init__(f"{name}({rendered})")
+
+    def diagnostics(self) -> str:
+        return f"The contract refused the call: {self}"
+
+
+class ReceiptTimeout(ChainError):
+    """A transaction was sent but its receipt did not arrive in time."""
+
+
+class SnapshotError(SuixinError):
+    """A trust snapshot cannot be read, or it does not match what it claims."""
+
+
+class VerificationError(SuixinError):
+    """A verification could not be carried out at all (as opposed to failing)."""
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, bytes):
+        return "0x" + value.hex()
+    return repr(value)
