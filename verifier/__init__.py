@@ -1,0 +1,1 @@
+"""Suixin verifier: the standalone library partner cities install to check credentials."""
