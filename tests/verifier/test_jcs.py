@@ -1,0 +1,122 @@
+"""Tests for verifier.jcs: RFC 8785 canonical bytes and their digest."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from verifier.errors import InvalidInput
+from verifier.jcs import canonicalize, digest
+
+VECTORS = Path(__file__).parent / "data" / "w3c-eddsa-jcs-2022"
+
+json_values = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**53) + 1, max_value=2**53 - 1)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4)
+    ),
+    max_leaves=20,
+)
+
+
+def test_rfc8785_sorts_keys_by_utf16_code_units() -> None:
+    # RFC 8785 §3.2.3 sorting example: U+1F600 (a surrogate pair) sorts before U+FB33.
+    obj = {
+        "\u20ac": "Euro Sign",
+        "\r": "Carriage Return",
+        "\ufb33": "Hebrew Letter Dalet With Dagesh",
+        "1": "One",
+        "\U0001f600": "Emoji: Grinning Face",
+        "\u0080": "Control",
+        "\u00f6": "Latin Small Letter O With Diaeresis",
+    }
+    values = list(json.loads(canonicalize(obj)).values())
+    assert values == [
+        "Carriage Return",
+        "One",
+        "Control",
+        "Latin Small Letter O With Diaeresis",
+        "Euro Sign",
+        "Emoji: Grinning Face",
+        "Hebrew Letter Dalet With Dagesh",
+    ]
+
+
+def test_rfc8785_number_and_string_forms() -> None:
+    # RFC 8785 §3.2.2 example values; non-ASCII stays raw UTF-8, controls are escaped.
+    obj = {"numbers": [333333333.33333329, 1e30, 4.50, 2e-3, 0.000000000000000000000000001]}
+    assert canonicalize(obj) == b'{"numbers":[333333333.3333333,1e+30,4.5,0.002,1e-27]}'
+    assert canonicalize({"s": '€$\u000f\nA\'B"\\\\"/'}) == (
+        '{"s":"€$\\u000f\\nA\'B\\"\\\\\\\\\\"/"}'.encode()
+    )
+    assert canonicalize({"姓名": "张三"}) == '{"姓名":"张三"}'.encode()
+
+
+def test_w3c_unsigned_credential_canonical_form_and_hash() -> None:
+    unsigned = json.loads((VECTORS / "unsigned.json").read_text())
+    assert canonicalize(unsigned) == (VECTORS / "canonDocJCS.txt").read_bytes()
+    assert digest(unsigned).hex() == (VECTORS / "docHashJCS.txt").read_text().strip()
+
+
+@pytest.mark.parametrize(
+    ("value", "fragment"),
+    [
+        (float("nan"), "NaN and infinite"),
+        (float("inf"), "NaN and infinite"),
+        ({"a": [float("-inf")]}, "NaN and infinite"),
+        (2**53 + 1, "encode it as a string"),
+        ({"a": [10**400]}, "encode it as a string"),
+        ({1: "x"}, "keys must be strings"),
+        (b"bytes", "unsupported type"),
+        ({"a": {1, 2}}, "unsupported type"),
+        ("\ud800", "non-UTF-8"),
+    ],
+)
+def test_values_without_canonical_form_raise_invalid_input(value: Any, fragment: str) -> None:
+    with pytest.raises(InvalidInput, match="cannot canonicalize JSON") as info:
+        canonicalize(value)
+    assert fragment in str(info.value)
+    with pytest.raises(InvalidInput):
+        digest(value)
+
+
+def test_deep_nesting_raises_invalid_input_not_recursion_error() -> None:
+    deep: list[Any] = []
+    for _ in range(100_000):
+        deep = [deep]
+    with pytest.raises(InvalidInput, match="nested too deeply"):
+        canonicalize(deep)
+
+
+@given(json_values)
+def test_canonical_bytes_are_a_fixed_point(value: Any) -> None:
+    once = canonicalize(value)
+    assert canonicalize(json.loads(once)) == once
+    assert digest(value) == hashlib.sha256(once).digest()
+
+
+@given(st.dictionaries(st.text(max_size=8), json_values, max_size=8))
+def test_key_insertion_order_does_not_change_the_bytes(obj: dict[str, Any]) -> None:
+    reversed_obj = dict(reversed(list(obj.items())))
+    assert canonicalize(reversed_obj) == canonicalize(obj)
+    assert digest(reversed_obj) == digest(obj)
+
+
+def test_large_integers_that_are_exact_doubles_canonicalize_like_javascript() -> None:
+    # json.loads("1e16") is a float but json.loads("10000000000000000") is an int; both are the
+    # same JSON number, so both must give the same bytes (or a verifier could not re-check).
+    assert canonicalize({"n": 10**16}) == b'{"n":10000000000000000}'
+    assert canonicalize({"n": 1e16}) == canonicalize(json.loads('{"n": 10000000000000000}'))
+    assert canonicalize([-1152921504606847000]) == b"[-1152921504606847000]"
+    with pytest.raises(InvalidInput, match="encode it as a string"):
+        canonicalize([2**60])  # JCS would write 1152921504606847000: a different integer
