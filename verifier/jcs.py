@@ -22,8 +22,9 @@ def canonicalize(obj: object) -> bytes:
     as an ``int``, and a verifier must reach the same bytes as the signer.
 
     Raises ``InvalidInput`` when the value has no canonical form: NaN or infinite floats,
-    integers that would change on the way to a double (``2**53 + 1``), non-string object keys, lone surrogates in strings,
-    values that are not JSON types (bytes, sets, dates…), or nesting too deep to walk.
+    integers that would change on the way to a double (``2**53 + 1``), non-string object
+    keys, lone surrogates in strings, values that are not JSON types (bytes, sets, dates…),
+    or nesting too deep to walk.
     """
     try:
         try:
