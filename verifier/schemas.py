@@ -1,0 +1,110 @@
+"""The JSON Schemas (draft 2020-12) of the credential types, shipped in ``verifier/schemas/``."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from datetime import date, datetime
+from functools import cache
+from importlib import resources
+from typing import Any
+
+from jsonschema import Draft202012Validator, FormatChecker
+from referencing import Registry, Resource
+from referencing.jsonschema import DRAFT202012
+
+__all__ = [
+    "CREDENTIAL_TYPES",
+    "SCHEMA_BASE_URL",
+    "format_checker",
+    "load_schema",
+    "schema_id",
+    "schema_validator",
+]
+
+SCHEMA_BASE_URL = "https://schemas.suixin.gov.cn/credentials/"
+CREDENTIAL_TYPES: tuple[str, ...] = ("BusinessLicense", "ResidencePermit")
+
+_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$", re.ASCII)
+_DATE_TIME = re.compile(
+    r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$", re.ASCII
+)
+
+
+def schema_id(credential_type: str) -> str:
+    """Return the ``$id`` URL of the type's schema; ``ValueError`` for an unknown type."""
+    if credential_type not in CREDENTIAL_TYPES:
+        raise ValueError(f"unknown credential type: {credential_type!r}")
+    return f"{SCHEMA_BASE_URL}{credential_type}/v1.json"
+
+
+@cache
+def load_schema(name: str) -> Mapping[str, Any]:
+    """Return the schema named ``name`` (``ResidencePermit`` or ``ResidencePermit.json``).
+
+    The result is cached and shared: do not modify it. Raises ``ValueError`` for an unknown
+    name.
+    """
+    stem = name.removesuffix(".json")
+    if stem not in CREDENTIAL_TYPES:
+        raise ValueError(f"no schema named {name!r}")
+    text = resources.files("verifier").joinpath(f"schemas/{stem}.json").read_text("utf-8")
+    schema: dict[str, Any] = json.loads(text)
+    return schema
+
+
+def _is_date(value: object) -> bool:
+    if not isinstance(value, str):
+        return True
+    if not _DATE.match(value):
+        return False
+    try:
+        date.fromisoformat(value)
+    except ValueError:
+        return False
+    return True
+
+
+def _is_date_time(value: object) -> bool:
+    if not isinstance(value, str):
+        return True
+    if not _DATE_TIME.match(value):
+        return False
+    try:
+        datetime.fromisoformat(value)
+    except ValueError:
+        return False
+    return True
+
+
+@cache
+def format_checker() -> FormatChecker:
+    """A checker for the formats the schemas use: strict RFC 3339 ``date`` and ``date-time``."""
+    checker = FormatChecker(formats=())
+    checker.checks("date")(_is_date)
+    checker.checks("date-time")(_is_date_time)
+    return checker
+
+
+@cache
+def _registry() -> Registry[Any]:
+    resources_ = [
+        (schema_id(t), Resource.from_contents(load_schema(t), default_specification=DRAFT202012))
+        for t in CREDENTIAL_TYPES
+    ]
+    return Registry().with_resources(resources_)
+
+
+@cache
+def schema_validator(credential_type: str, part: str = "") -> Draft202012Validator:
+    """Return a validator for the whole credential, or with ``part="subject"`` for its subject.
+
+    Format checks (dates) are on. Raises ``ValueError`` for an unknown type or part.
+    """
+    if part not in ("", "subject"):
+        raise ValueError(f"unknown schema part: {part!r}")
+    ref = schema_id(credential_type) + ("#/$defs/subject" if part else "")
+    return Draft202012Validator(
+        {"$ref": ref}, registry=_registry(), format_checker=format_checker()
+    )
