@@ -295,7 +295,7 @@ def _run_schema(
 ) -> list[tuple[int, FieldError]]:
     out: list[tuple[int, FieldError]] = []
     for error in schema_validator(credential_type, part).iter_errors(instance):
-        out.extend(_schema_errors(error, prefix, in_subject=in_subject, kind=kind))
+        out.extend(_schema_errors(error, prefix, in_subject=in_subject, kind=credential_type))
     return out
 
 
