@@ -1,1 +1,1 @@
-"""Suixin verifier: the standalone library partner cities install to check credentials."""
+"""Suixin verifier: check a credential bundle against the chain alone (standalone library)."""

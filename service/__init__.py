@@ -1,0 +1,1 @@
+"""Suixin issuing-office service."""

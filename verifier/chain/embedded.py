@@ -1,0 +1,202 @@
+"""The embedded backend: an in-process eth-tester chain that survives restarts through a journal.
+
+Every block the process mines is appended to ``<data_dir>/chain-journal.jsonl`` (its time and the
+signed raw transactions in it) and flushed to disk before the sender sees a receipt. On start the
+journal is replayed into a fresh chain with the same genesis, so every block comes back with its
+original number, time and hash. A transaction whose block was not journaled (a crash mid-send)
+was never acknowledged, so the caller's durable queue sends it again.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import os
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from eth_account import Account
+from eth_account.signers.local import LocalAccount
+from eth_tester import EthereumTester, PyEVMBackend
+from eth_tester.exceptions import TransactionFailed
+from eth_utils import keccak
+from hexbytes import HexBytes
+from web3 import Web3
+from web3.providers.eth_tester import EthereumTesterProvider
+
+from verifier.chain.base import Chain
+from verifier.chain.reverts import decode_revert
+from verifier.errors import ChainError
+
+__all__ = ["EmbeddedChain"]
+
+JOURNAL_NAME = "chain-journal.jsonl"
+_JOURNAL_VERSION = 1
+
+
+class _DeterministicBackend(PyEVMBackend):  # type: ignore[misc]
+    """py-evm backend whose blocks depend only on their contents and times (no random mix hash)."""
+
+    def mine_blocks(self, num_blocks: int = 1, coinbase: bytes = b"\0" * 20) -> tuple[bytes, ...]:
+        hashes = []
+        for _ in range(num_blocks):
+            parent = self.chain.get_canonical_head()
+            block = self.chain.mine_block(
+                coinbase=coinbase,
+                mix_hash=keccak(b"suixin-embedded-prevrandao" + parent.hash),
+                blob_gas_used=0,
+            )
+            hashes.append(block.hash)
+        return tuple(hashes)
+
+
+class _LockedProvider(EthereumTesterProvider):
+    """eth-tester is not thread-safe: every request holds the chain's lock."""
+
+    def __init__(self, tester: EthereumTester, lock: threading.RLock) -> None:
+        super().__init__(tester)
+        self._lock = lock
+
+    def make_request(self, method: Any, params: Any) -> Any:
+        with self._lock:
+            return super().make_request(method, params)
+
+
+class EmbeddedChain(Chain):
+    """eth-tester in process; with a ``data_dir`` its blocks persist across restarts."""
+
+    kind = "embedded"
+
+    def __init__(self, data_dir: Path | str | None = None) -> None:
+        self._lock = threading.RLock()
+        self._journal_path = Path(data_dir) / JOURNAL_NAME if data_dir is not None else None
+        header, blocks = self._read_journal()
+        genesis = PyEVMBackend.generate_genesis_params(overrides={"timestamp": header["genesisTime"]})
+        self._backend = _DeterministicBackend(genesis_parameters=genesis)
+        self._tester = EthereumTester(backend=self._backend, auto_mine_transactions=False)
+        super().__init__(Web3(_LockedProvider(self._tester, self._lock)), poll_interval=0.0)
+        self._journal = None
+        if self._journal_path is not None:
+            self._journal_path.parent.mkdir(parents=True, exist_ok=True)
+            fresh = not self._journal_path.exists()
+            self._journal = self._journal_path.open("a", encoding="utf-8")
+            if fresh:
+                self._append(header)
+        self._replay(blocks)
+
+    # ------------------------------------------------------------------ public
+
+    @property
+    def journal_path(self) -> Path | None:
+        """Where blocks are journaled, or None for a chain that lives in memory only."""
+        return self._journal_path
+
+    def dev_funder(self) -> LocalAccount:
+        """eth-tester's first pre-funded account."""
+        return Account.from_key(self._backend.account_keys[0].to_bytes())
+
+    def close(self) -> None:
+        if self._journal is not None:
+            self._journal.close()
+            self._journal = None
+
+    # ------------------------------------------------------------------ machinery
+
+    @contextmanager
+    def _translate(self) -> Iterator[None]:
+        """Also decode eth-tester's own TransactionFailed into ContractReverted."""
+        try:
+            with super()._translate():
+                yield
+        except TransactionFailed as e:
+            raise decode_revert(_revert_data(e)) from e
+
+    def _submit(self, raw: bytes) -> str:
+        with self._lock:
+            parent_time = int(self._backend.chain.get_canonical_head().timestamp)
+            timestamp = max(parent_time + 1, int(time.time()))
+            tx_hash = self._mine([raw], timestamp)
+            self._append({"t": timestamp, "n": self._head_number(), "txs": ["0x" + raw.hex()]})
+            return tx_hash
+
+    def _mine(self, raws: list[bytes], timestamp: int) -> str:
+        # Transactions are applied to the pending block directly, after its time is set, so that
+        # TIMESTAMP inside the contracts reads the block's real time (eth-tester would otherwise
+        # keep the time at which the previous block was mined).
+        chain = self._backend.chain
+        chain.header = chain.header.copy(timestamp=timestamp)
+        tx_hash = b""
+        with self._translate():
+            for raw in raws:
+                tx = chain.get_vm().get_transaction_builder().decode(raw)
+                chain.apply_transaction(tx)
+                tx_hash = tx.hash
+            self._tester.mine_blocks(1)
+        return HexBytes(tx_hash).to_0x_hex()
+
+    def _head_number(self) -> int:
+        return int(self._backend.chain.get_canonical_head().block_number)
+
+    def _append(self, record: dict[str, Any]) -> None:
+        if self._journal is None:
+            return
+        self._journal.write(json.dumps(record, separators=(",", ":")) + "\n")
+        self._journal.flush()
+        os.fsync(self._journal.fileno())
+
+    def _read_journal(self) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        fresh = {"v": _JOURNAL_VERSION, "genesisTime": int(time.time()) - 1}
+        if self._journal_path is None or not self._journal_path.exists():
+            return fresh, []
+        lines = self._journal_path.read_text(encoding="utf-8").splitlines()
+        records = []
+        for number, line in enumerate(lines, start=1):
+            try:
+                records.append(json.loads(line))
+            except ValueError as e:
+                if number == len(lines):  # a torn last line: that block was never acknowledged
+                    break
+                raise ChainError(f"{self._journal_path}:{number} is not valid JSON: {e}") from e
+        if not records or records[0].get("v") != _JOURNAL_VERSION:
+            raise ChainError(f"{self._journal_path} is not a Suixin chain journal (version 1)")
+        if len(records) < len(lines):
+            self._truncate_torn_tail(len(records))
+        return records[0], records[1:]
+
+    def _truncate_torn_tail(self, keep: int) -> None:
+        assert self._journal_path is not None
+        lines = self._journal_path.read_text(encoding="utf-8").splitlines()[:keep]
+        self._journal_path.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+
+    def _replay(self, blocks: list[dict[str, Any]]) -> None:
+        with self._lock:
+            for record in blocks:
+                self._mine([bytes.fromhex(tx[2:]) for tx in record["txs"]], int(record["t"]))
+                if self._head_number() != int(record["n"]):
+                    raise ChainError(
+                        f"replaying {self._journal_path} produced block {self._head_number()} "
+                        f"where the journal says {record['n']}: the journal is corrupt"
+                    )
+
+
+def _revert_data(error: TransactionFailed) -> bytes:
+    """The raw revert data eth-tester carries, as bytes or as the text "execution reverted: b'…'"."""
+    arg: Any = error.args[0] if error.args else b""
+    if isinstance(arg, Exception):
+        arg = arg.args[0] if arg.args else b""
+    if isinstance(arg, bytes):
+        return arg
+    text = str(arg)
+    prefix = "execution reverted: "
+    if text.startswith(prefix):
+        try:
+            literal = ast.literal_eval(text[len(prefix) :])
+        except (ValueError, SyntaxError):
+            return b""
+        if isinstance(literal, bytes):
+            return literal
+    return b""
