@@ -39,7 +39,6 @@ def schema_id(credential_type: str) -> str:
     return f"{SCHEMA_BASE_URL}{credential_type}/v1.json"
 
 
-@cache
 def load_schema(name: str) -> Mapping[str, Any]:
     """Return the schema named ``name`` (``ResidencePermit`` or ``ResidencePermit.json``).
 
@@ -49,6 +48,11 @@ def load_schema(name: str) -> Mapping[str, Any]:
     stem = name.removesuffix(".json")
     if stem not in CREDENTIAL_TYPES:
         raise ValueError(f"no schema named {name!r}")
+    return _load(stem)
+
+
+@cache
+def _load(stem: str) -> Mapping[str, Any]:
     text = resources.files("verifier").joinpath(f"schemas/{stem}.json").read_text("utf-8")
     schema: dict[str, Any] = json.loads(text)
     return schema

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import random
-from datetime import date, timedelta
+import uuid
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from hypothesis import strategies as st
 
+from verifier.credential import build_credential
 from verifier.identifiers import (
     USCC_ALPHABET,
     USCC_DEPARTMENTS,
@@ -106,3 +108,47 @@ def uscc_bodies(draw: st.DrawFn) -> str:
     region = draw(st.sampled_from(("440106", "440300", "441202", "110000", "100000", "650102")))
     org = draw(st.text(alphabet=USCC_ALPHABET, min_size=9, max_size=9))
     return f"{department}{entity_type}{region}{org}"
+
+
+# ---------------------------------------------------------------------- whole credentials
+
+ISSUE_DATE = date(2026, 11, 21)
+VALID_FROM = datetime(2026, 11, 21, tzinfo=UTC)
+NOW = datetime(2026, 11, 22, 9, 30, tzinfo=UTC)
+AUTHORITIES = {
+    "ResidencePermit": ("did:web:lasui.gz.gov.cn", "广州市来穗人员服务管理局", 440100),
+    "BusinessLicense": ("did:web:amr.gz.gov.cn", "广州市市场监督管理局", 440100),
+}
+
+
+def credential(
+    credential_type: str,
+    subject: dict[str, Any],
+    *,
+    years: int = 3,
+    rng: random.Random | None = None,
+) -> dict[str, Any]:
+    """Return an unsigned credential of ``credential_type`` around ``subject`` (valid if it is)."""
+    rng = rng or random.Random(0)
+    did, authority, _ = AUTHORITIES[credential_type]
+    return build_credential(
+        credential_type,
+        subject,
+        credential_id=uuid.UUID(int=rng.getrandbits(128), version=4),
+        issuer_did=did,
+        authority_name=authority,
+        issue_date=ISSUE_DATE,
+        valid_from=VALID_FROM,
+        valid_until=VALID_FROM.replace(year=VALID_FROM.year + years),
+        status={"id": f"{did}#status-1", "type": "SuixinAnchorStatus"},
+    )
+
+
+def residence_permit(rng: random.Random | None = None, **overrides: Any) -> dict[str, Any]:
+    """Return a valid unsigned ResidencePermit credential; ``overrides`` change the subject."""
+    return credential("ResidencePermit", residence_permit_subject(rng, **overrides), rng=rng)
+
+
+def business_license(rng: random.Random | None = None, **overrides: Any) -> dict[str, Any]:
+    """Return a valid unsigned BusinessLicense credential; ``overrides`` change the subject."""
+    return credential("BusinessLicense", business_license_subject(rng, **overrides), rng=rng)
