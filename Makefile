@@ -1,0 +1,57 @@
+# Suixin (穗信) — set-up and everyday commands. `make run` and `make test` work on a fresh
+# machine with Python >= 3.11 and Node.js: they install everything pinned first.
+
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.suixin-installed
+NPM_STAMP := node_modules/.suixin-installed
+DATA_DIR ?= data
+
+.PHONY: install run test lint format bench gas compile lock clean
+
+install: $(STAMP) $(NPM_STAMP)
+
+$(STAMP): requirements.lock pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python >= 3.11 is required (set PYTHON=...)")'
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.lock
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps -e .
+	touch $@
+
+$(NPM_STAMP): package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+run: install
+	$(BIN)/suixin chain deploy --chain embedded --data-dir $(DATA_DIR)
+
+test: install
+	$(BIN)/pytest
+
+lint: install
+	$(BIN)/ruff format --check .
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+
+format: install
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+bench: install
+	$(BIN)/python scripts/gas_report.py
+	$(BIN)/python scripts/bench_chain.py
+
+gas: install
+	$(BIN)/python scripts/gas_report.py
+
+compile: install
+	$(BIN)/python scripts/compile_contracts.py
+
+# Re-pin Python dependencies after changing pyproject.toml.
+lock: install
+	$(BIN)/python -m pip install --quiet uv
+	$(BIN)/uv pip compile pyproject.toml --extra dev --python-version 3.11 -o requirements.lock
+
+clean:
+	rm -rf $(VENV) node_modules .pytest_cache .mypy_cache .ruff_cache
