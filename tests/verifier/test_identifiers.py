@@ -6,7 +6,7 @@ from collections.abc import Callable
 from datetime import date
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from stdnum.cn import ric
 from stdnum.cn import uscc as stdnum_uscc
@@ -79,12 +79,14 @@ class TestCitizenId:
             "citizen_id_region_unknown"
         )
 
+    @settings(deadline=None)  # the first example loads the region table
     @given(citizen_id_bodies())
     def test_body_with_computed_check_digit_validates(self, body: str) -> None:
         number = body + citizen_id_check_digit(body)
         assert parse_citizen_id(number).number == number
         assert ric.calc_check_digit(number) == number[-1]  # same digit as python-stdnum
 
+    @settings(deadline=None)  # the first example loads the region table
     @given(citizen_id_bodies(), st.integers(0, 17), st.sampled_from(CITIZEN_ID_CHARS))
     def test_every_single_substitution_is_rejected(self, body: str, pos: int, ch: str) -> None:
         number = body + citizen_id_check_digit(body)
@@ -92,6 +94,7 @@ class TestCitizenId:
         if changed != number:
             assert not is_valid_citizen_id(changed)
 
+    @settings(deadline=None)  # the first example loads the region table
     @given(citizen_id_bodies(), st.integers(0, 16))
     def test_every_adjacent_transposition_is_rejected(self, body: str, pos: int) -> None:
         number = body + citizen_id_check_digit(body)
@@ -158,11 +161,13 @@ class TestUscc:
             assert _code_of(body + uscc_check_character(body), parse_uscc) == "uscc_region"
         assert is_valid_uscc(make_uscc(region_code="100000"))
 
+    @settings(deadline=None)  # the first example loads the region table
     @given(uscc_bodies())
     def test_body_with_computed_check_character_validates(self, body: str) -> None:
         code = body + uscc_check_character(body)
         assert parse_uscc(code).code == code
 
+    @settings(deadline=None)  # the first example loads the region table
     @given(uscc_bodies(), st.integers(0, 17), st.sampled_from(USCC_ALPHABET))
     def test_every_single_substitution_is_rejected(self, body: str, pos: int, ch: str) -> None:
         code = body + uscc_check_character(body)
@@ -171,6 +176,7 @@ class TestUscc:
             assert not is_valid_uscc(changed)
             assert uscc_check_character(changed[:17]) != changed[17]
 
+    @settings(deadline=None)  # the first example loads the region table
     @given(uscc_bodies(), st.integers(0, 16))
     def test_every_adjacent_transposition_is_rejected(self, body: str, pos: int) -> None:
         code = body + uscc_check_character(body)
