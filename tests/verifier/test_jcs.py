@@ -8,7 +8,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import given
+import rfc8785
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from verifier.errors import InvalidInput
@@ -80,6 +81,7 @@ def test_w3c_unsigned_credential_canonical_form_and_hash() -> None:
         (b"bytes", "unsupported type"),
         ({"a": {1, 2}}, "unsupported type"),
         ("\ud800", "non-UTF-8"),
+        ({"\udc00": 1}, "lone surrogate"),
     ],
 )
 def test_values_without_canonical_form_raise_invalid_input(value: Any, fragment: str) -> None:
@@ -120,3 +122,51 @@ def test_large_integers_that_are_exact_doubles_canonicalize_like_javascript() ->
     assert canonicalize([-1152921504606847000]) == b"[-1152921504606847000]"
     with pytest.raises(InvalidInput, match="encode it as a string"):
         canonicalize([2**60])  # JCS would write 1152921504606847000: a different integer
+
+
+any_text = st.text(st.characters(exclude_categories=()), max_size=6)  # includes lone surrogates
+wide_json = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**54), max_value=2**54)
+    | st.floats()
+    | any_text
+    | st.sampled_from(["\U0001f600", "\ufb33", "\u20ac", "\x7f", "\u2028", "\x00\x1f"]),
+    lambda children: (
+        st.lists(children, max_size=4)
+        | st.tuples(children, children)
+        | st.dictionaries(
+            any_text | st.sampled_from(["\U0001f600", "\ufb33", "\ue000", "a"]),
+            children,
+            max_size=5,
+        )
+    ),
+    max_leaves=25,
+)
+
+
+@settings(max_examples=400)
+@given(wide_json)
+def test_fast_path_agrees_with_the_rfc8785_reference(value: Any) -> None:
+    try:
+        expected = rfc8785.dumps(value)
+    except rfc8785.IntegerDomainError:
+        # Integers beyond 2**53 - 1: accepted only when JCS would write them unchanged.
+        try:
+            result = canonicalize(value)
+        except InvalidInput:
+            return
+        assert canonicalize(json.loads(result)) == result
+        return
+    except (rfc8785.CanonicalizationError, UnicodeError, RecursionError):
+        with pytest.raises(InvalidInput, match="cannot canonicalize JSON"):
+            canonicalize(value)
+        return
+    assert canonicalize(value) == expected
+
+
+def test_cyclic_values_raise_invalid_input() -> None:
+    cycle: list[Any] = []
+    cycle.append(cycle)
+    with pytest.raises(InvalidInput):
+        canonicalize({"a": cycle})

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import base58
 import pytest
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -57,6 +58,7 @@ def test_multibase_round_trips_any_bytes_including_leading_zeros(data: bytes) ->
     text = multibase_encode(data)
     assert text.startswith("z")
     assert multibase_decode(text) == data
+    assert multibase_decode(text) == base58.b58decode(text[1:])
 
 
 def test_multibase_known_answer() -> None:
