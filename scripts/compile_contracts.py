@@ -1,4 +1,4 @@
-"""Compile contracts/src through py-solc-x (solcjs behind scripts/solc-shim) into contracts/build."""
+"""Compile contracts/src through py-solc-x (solcjs behind scripts/solc-shim) into artifacts."""
 
 from __future__ import annotations
 
@@ -44,7 +44,15 @@ def compile_all() -> dict[str, dict[str, Any]]:
             "optimizer": settings["optimizer"],
             "viaIR": settings["viaIR"],
             "outputSelection": {
-                "*": {"*": ["abi", "evm.bytecode.object", "evm.deployedBytecode.object", "devdoc", "userdoc"]}
+                "*": {
+                    "*": [
+                        "abi",
+                        "evm.bytecode.object",
+                        "evm.deployedBytecode.object",
+                        "devdoc",
+                        "userdoc",
+                    ]
+                }
             },
         },
     }
@@ -55,7 +63,9 @@ def compile_all() -> dict[str, dict[str, Any]]:
     return _artifacts(output, settings, sources, compiler)
 
 
-def _artifacts(output: dict[str, Any], settings: dict[str, Any], sources: dict[str, str], compiler: str) -> dict[str, dict[str, Any]]:
+def _artifacts(
+    output: dict[str, Any], settings: dict[str, Any], sources: dict[str, str], compiler: str
+) -> dict[str, dict[str, Any]]:
     digest = source_hash(sources, settings)
     artifacts: dict[str, dict[str, Any]] = {}
     for name in settings["contracts"]:
@@ -91,17 +101,23 @@ def write(artifacts: dict[str, dict[str, Any]]) -> list[Path]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--check", action="store_true", help="compile and fail if artifacts drifted")
+    parser.add_argument(
+        "--check", action="store_true", help="compile and fail if artifacts drifted"
+    )
     args = parser.parse_args(argv)
     artifacts = compile_all()
     if args.check:
         stale = [
-            n for n, a in artifacts.items()
+            n
+            for n, a in artifacts.items()
             if not (BUILD / f"{n}.json").exists()
             or json.loads((BUILD / f"{n}.json").read_text(encoding="utf-8")) != a
         ]
         if stale:
-            print(f"artifacts out of date: {', '.join(stale)}; run scripts/compile_contracts.py", file=sys.stderr)
+            print(
+                f"artifacts out of date: {', '.join(stale)}; run scripts/compile_contracts.py",
+                file=sys.stderr,
+            )
             return 1
         print("artifacts match the sources")
         return 0

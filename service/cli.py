@@ -85,7 +85,9 @@ def _deploy(args: argparse.Namespace) -> int:
             print(json.dumps(existing.to_json(), indent=2))
             print(f"(already deployed; record at {record_path})", file=sys.stderr)
             return 0
-        root = _root_account(args.root_key_file or data_dir / ROOT_KEY_FILE, create=not args.root_key_file)
+        root = _root_account(
+            args.root_key_file or data_dir / ROOT_KEY_FILE, create=not args.root_key_file
+        )
         fund_if_dev(chain, root.address)
         deployment = deploy_registries(chain, root)
         deployment.save(record_path)
@@ -113,12 +115,13 @@ def _root_account(path: Path, *, create: bool) -> LocalAccount:
     if path.exists():
         text = path.read_text(encoding="utf-8").strip()
         try:
-            return Account.from_key(text)
+            loaded: LocalAccount = Account.from_key(text)
+            return loaded
         except (ValueError, TypeError) as e:
             raise InvalidInput(f"{path} does not hold a hex private key") from e
     if not create:
         raise InvalidInput(f"key file {path} does not exist")
-    account = Account.create()
+    account: LocalAccount = Account.create()
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as f:

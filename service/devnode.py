@@ -42,6 +42,7 @@ class AnvilNode:
 
     port: int = 0
     block_time: float | None = None
+    mining: bool = True
     process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -53,18 +54,24 @@ class AnvilNode:
         """Start anvil and wait until it answers; raises ChainUnavailable if it does not."""
         binary = anvil_binary()
         if binary is None:
-            raise ChainUnavailable("anvil is not installed: run `npm ci` (package @foundry-rs/anvil)")
+            raise ChainUnavailable(
+                "anvil is not installed: run `npm ci` (package @foundry-rs/anvil)"
+            )
         if not self.port:
             self.port = free_port()
         args = [str(binary), "--host", "127.0.0.1", "--port", str(self.port), "--silent"]
         if self.block_time:
             args += ["--block-time", str(self.block_time)]
+        if not self.mining:
+            args += ["--no-mining"]
         self.process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 err = self.process.stderr.read().decode() if self.process.stderr else ""
-                raise ChainUnavailable(f"anvil exited with {self.process.returncode}: {err.strip()}")
+                raise ChainUnavailable(
+                    f"anvil exited with {self.process.returncode}: {err.strip()}"
+                )
             try:
                 requests.post(
                     self.url,

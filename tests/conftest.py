@@ -82,7 +82,9 @@ class Registries:
     chain: Chain
     root: LocalAccount
     deployment: Deployment
-    trust_abi: list[dict[str, Any]] = field(default_factory=lambda: load_artifact("TrustRegistry").abi)
+    trust_abi: list[dict[str, Any]] = field(
+        default_factory=lambda: load_artifact("TrustRegistry").abi
+    )
     anchor_abi: list[dict[str, Any]] = field(
         default_factory=lambda: load_artifact("AnchorRegistry").abi
     )

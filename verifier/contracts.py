@@ -11,7 +11,7 @@ from typing import Any
 
 from verifier.errors import ArtifactError
 
-__all__ = ["CONTRACT_NAMES", "Artifact", "artifacts_dir", "load_artifact"]
+__all__ = ["CONTRACT_NAMES", "Artifact", "artifacts_dir", "canonical_type", "load_artifact"]
 
 CONTRACT_NAMES = ("TrustRegistry", "AnchorRegistry")
 
@@ -29,7 +29,7 @@ class Artifact:
 
 
 def artifacts_dir() -> Path:
-    """The directory holding the artifacts: the source tree's contracts/build, else a packaged copy."""
+    """Where the artifacts are: the source tree's contracts/build, else a packaged copy."""
     source_tree = Path(__file__).resolve().parents[1] / "contracts" / "build"
     if source_tree.is_dir():
         return source_tree
@@ -57,3 +57,12 @@ def load_artifact(name: str) -> Artifact:
             f"contract artifact {path} is missing or unreadable ({e}); "
             "run `python scripts/compile_contracts.py`"
         ) from e
+
+
+def canonical_type(item: dict[str, Any]) -> str:
+    """The canonical ABI type of an input (tuples spelled out), as used in signatures."""
+    kind = str(item["type"])
+    if kind.startswith("tuple"):
+        inner = ",".join(canonical_type(c) for c in item["components"])
+        return f"({inner}){kind[5:]}"
+    return kind

@@ -96,11 +96,11 @@ class ChainUnavailable(ChainError):
 class ContractReverted(ChainError):
     """A contract call reverted with a custom error, decoded to its name and arguments."""
 
-    def __init__(self, name: str, args: dict[str, Any], *, selector: str = "") -> None:
+    def __init__(self, name: str, arguments: dict[str, Any], *, selector: str = "") -> None:
         self.name = name
-        self.args = dict(args)
+        self.arguments = dict(arguments)
         self.selector = selector
-        rendered = ", ".join(f"{k}={_show(v)}" for k, v in self.args.items())
+        rendered = ", ".join(f"{k}={_show(v)}" for k, v in self.arguments.items())
         super().__init__(f"{name}({rendered})")
 
     def diagnostics(self) -> str:

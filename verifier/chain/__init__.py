@@ -23,7 +23,7 @@ __all__ = [
 
 
 def connect(spec: str, data_dir: Path | str | None = None) -> Chain:
-    """``embedded`` (persisted under ``data_dir``), ``memory`` (embedded, not persisted) or a URL."""
+    """``embedded`` (kept under ``data_dir``), ``memory`` (embedded, not kept) or a URL."""
     if spec == "embedded":
         return EmbeddedChain(data_dir)
     if spec == "memory":

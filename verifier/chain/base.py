@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -11,19 +12,20 @@ from typing import Any
 import requests
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
-from eth_utils import keccak, to_checksum_address
+from eth_utils.address import to_checksum_address
+from eth_utils.crypto import keccak
 from hexbytes import HexBytes
 from web3 import Web3
 from web3.exceptions import (
     ContractLogicError,
     ProviderConnectionError,
-    TimeExhausted,
     TransactionNotFound,
     Web3RPCError,
 )
+from web3.types import BlockIdentifier
 
 from verifier.chain.reverts import decode_revert
-from verifier.contracts import Artifact
+from verifier.contracts import Artifact, canonical_type
 from verifier.errors import ChainError, ChainUnavailable, ContractReverted, ReceiptTimeout
 
 __all__ = ["BlockInfo", "Chain", "EventDecoder", "LogEntry", "Receipt"]
@@ -73,7 +75,7 @@ class EventDecoder:
         self._by_topic: dict[bytes, str] = {}
         for item in abi:
             if item.get("type") == "event":
-                types = ",".join(_canonical_type(i) for i in item["inputs"])
+                types = ",".join(canonical_type(i) for i in item["inputs"])
                 self._by_topic[keccak(text=f"{item['name']}({types})")] = item["name"]
 
     def decode(self, log: Any) -> LogEntry | None:
@@ -95,12 +97,6 @@ class EventDecoder:
         )
 
 
-def _canonical_type(item: dict[str, Any]) -> str:
-    if item["type"].startswith("tuple"):
-        return "(" + ",".join(_canonical_type(c) for c in item["components"]) + ")" + item["type"][5:]
-    return str(item["type"])
-
-
 class Chain:
     """One chain, reached through web3: deploy, transact, call, logs, receipts, blocks.
 
@@ -112,6 +108,11 @@ class Chain:
     kind = "abstract"
 
     def __init__(self, w3: Web3, *, receipt_timeout: float = 120.0, poll_interval: float = 0.1):
+        # Transactions are built, signed and checked here; web3's validation middleware would
+        # ask the node for its chain id on every request, and ENS lookups have no place here.
+        for name in ("validation", "ens_name_to_address"):
+            if name in w3.middleware_onion:
+                w3.middleware_onion.remove(name)
         self.w3 = w3
         self.receipt_timeout = receipt_timeout
         self.poll_interval = poll_interval
@@ -128,20 +129,20 @@ class Chain:
         if self._chain_id is None:
             with self._translate():
                 self._chain_id = int(self.w3.eth.chain_id)
-        return self._chain_id
+        return int(self._chain_id)
 
     def block_number(self) -> int:
         """The number of the newest block."""
         with self._translate():
             return int(self.w3.eth.block_number)
 
-    def block(self, number: int | str = "latest") -> BlockInfo:
+    def block(self, number: BlockIdentifier = "latest") -> BlockInfo:
         """A block's number, hash and time."""
         with self._translate():
             b = self.w3.eth.get_block(number)
         return BlockInfo(int(b["number"]), HexBytes(b["hash"]).to_0x_hex(), int(b["timestamp"]))
 
-    def block_time(self, number: int | str = "latest") -> int:
+    def block_time(self, number: BlockIdentifier = "latest") -> int:
         """A block's time in Unix seconds."""
         return self.block(number).timestamp
 
@@ -166,7 +167,7 @@ class Chain:
         fn: str,
         args: Sequence[Any] = (),
         *,
-        block: int | str = "latest",
+        block: BlockIdentifier = "latest",
     ) -> Any:
         """Call a view function and return its decoded result."""
         contract = self.w3.eth.contract(address=to_checksum_address(address), abi=abi)
@@ -177,7 +178,7 @@ class Chain:
         self,
         addresses: Sequence[str],
         from_block: int,
-        to_block: int | str = "latest",
+        to_block: BlockIdentifier = "latest",
     ) -> list[Any]:
         """Raw logs emitted by ``addresses`` in the block range, in chain order."""
         flt: Any = {
@@ -220,25 +221,25 @@ class Chain:
     def wait_for_receipt(self, tx_hash: str, timeout: float | None = None) -> Receipt:
         """Wait for a transaction's receipt; raises ReceiptTimeout after ``timeout`` seconds."""
         limit = self.receipt_timeout if timeout is None else timeout
-        try:
-            with self._translate():
-                r = self.w3.eth.wait_for_transaction_receipt(
-                    HexBytes(tx_hash), timeout=limit, poll_latency=self.poll_interval
+        deadline = time.monotonic() + limit
+        while True:
+            found = self.receipt(tx_hash)
+            if found is not None:
+                return found
+            if time.monotonic() >= deadline:
+                raise ReceiptTimeout(
+                    f"no receipt for transaction {tx_hash} after {limit:.1f} s; it may still be "
+                    "mined later: look it up before sending it again"
                 )
-        except TimeExhausted as e:
-            raise ReceiptTimeout(
-                f"no receipt for transaction {tx_hash} after {limit:.1f} s; it may still be "
-                "mined later: look it up before sending it again"
-            ) from e
-        return _receipt(r)
+            time.sleep(self.poll_interval)
 
     def receipt(self, tx_hash: str) -> Receipt | None:
         """The receipt of a transaction if it is mined, else None."""
-        try:
-            with self._translate():
+        with self._translate():
+            try:
                 r = self.w3.eth.get_transaction_receipt(HexBytes(tx_hash))
-        except TransactionNotFound:
-            return None
+            except TransactionNotFound:
+                return None
         return _receipt(r)
 
     # ------------------------------------------------------------------ machinery
@@ -267,7 +268,10 @@ class Chain:
         base = latest.get("baseFeePerGas")
         if base is None or int(base) == 0:
             return {"gasPrice": int(self.w3.eth.gas_price)}
-        return {"maxFeePerGas": 2 * int(base) + _PRIORITY_FEE, "maxPriorityFeePerGas": _PRIORITY_FEE}
+        return {
+            "maxFeePerGas": 2 * int(base) + _PRIORITY_FEE,
+            "maxPriorityFeePerGas": _PRIORITY_FEE,
+        }
 
     @contextmanager
     def _sender_lock(self, address: str) -> Iterator[None]:
@@ -316,7 +320,9 @@ class Chain:
             ProviderConnectionError,
             ConnectionError,
         ) as e:
-            raise ChainUnavailable(f"the chain node at {self._endpoint()} cannot be reached: {e}") from e
+            raise ChainUnavailable(
+                f"the chain node at {self._endpoint()} cannot be reached: {e}"
+            ) from e
         except Web3RPCError as e:
             raise ChainError(f"the chain node at {self._endpoint()} refused a request: {e}") from e
 

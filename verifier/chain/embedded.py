@@ -23,7 +23,7 @@ from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from eth_tester import EthereumTester, PyEVMBackend
 from eth_tester.exceptions import TransactionFailed
-from eth_utils import keccak
+from eth_utils.crypto import keccak
 from hexbytes import HexBytes
 from web3 import Web3
 from web3.providers.eth_tester import EthereumTesterProvider
@@ -75,7 +75,9 @@ class EmbeddedChain(Chain):
         self._lock = threading.RLock()
         self._journal_path = Path(data_dir) / JOURNAL_NAME if data_dir is not None else None
         header, blocks = self._read_journal()
-        genesis = PyEVMBackend.generate_genesis_params(overrides={"timestamp": header["genesisTime"]})
+        genesis = PyEVMBackend.generate_genesis_params(
+            overrides={"timestamp": header["genesisTime"]}
+        )
         self._backend = _DeterministicBackend(genesis_parameters=genesis)
         self._tester = EthereumTester(backend=self._backend, auto_mine_transactions=False)
         super().__init__(Web3(_LockedProvider(self._tester, self._lock)), poll_interval=0.0)
@@ -97,7 +99,8 @@ class EmbeddedChain(Chain):
 
     def dev_funder(self) -> LocalAccount:
         """eth-tester's first pre-funded account."""
-        return Account.from_key(self._backend.account_keys[0].to_bytes())
+        account: LocalAccount = Account.from_key(self._backend.account_keys[0].to_bytes())
+        return account
 
     def close(self) -> None:
         if self._journal is not None:
@@ -184,7 +187,7 @@ class EmbeddedChain(Chain):
 
 
 def _revert_data(error: TransactionFailed) -> bytes:
-    """The raw revert data eth-tester carries, as bytes or as the text "execution reverted: b'…'"."""
+    """Raw revert data from eth-tester: bytes, or the text "execution reverted: b'…'"."""
     arg: Any = error.args[0] if error.args else b""
     if isinstance(arg, Exception):
         arg = arg.args[0] if arg.args else b""

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 from functools import cache
-from typing import Any
 
-from eth_abi import decode as abi_decode
-from eth_utils import keccak
+from eth_abi.abi import decode as abi_decode
+from eth_utils.crypto import keccak
 
-from verifier.contracts import CONTRACT_NAMES, load_artifact
+from verifier.contracts import CONTRACT_NAMES, canonical_type, load_artifact
 from verifier.errors import ContractReverted
 
 __all__ = ["decode_revert"]
@@ -25,18 +24,11 @@ def _custom_errors() -> dict[str, tuple[str, list[str], list[str]]]:
         for item in load_artifact(contract).abi:
             if item.get("type") != "error":
                 continue
-            types = [_abi_type(i) for i in item["inputs"]]
+            types = [canonical_type(i) for i in item["inputs"]]
             names = [i["name"] for i in item["inputs"]]
             signature = f"{item['name']}({','.join(types)})"
             table[keccak(text=signature)[:4].hex()] = (item["name"], names, types)
     return table
-
-
-def _abi_type(item: dict[str, Any]) -> str:
-    if item["type"].startswith("tuple"):
-        inner = ",".join(_abi_type(c) for c in item["components"])
-        return f"({inner}){item['type'][5:]}"
-    return str(item["type"])
 
 
 def decode_revert(data: bytes | str | None) -> ContractReverted:

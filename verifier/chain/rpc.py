@@ -41,7 +41,8 @@ class RpcChain(Chain):
     def dev_funder(self) -> LocalAccount | None:
         """anvil's first account when the node is an anvil development chain, else None."""
         if self.chain_id == ANVIL_CHAIN_ID:
-            return Account.from_key(_ANVIL_DEV_KEY)
+            account: LocalAccount = Account.from_key(_ANVIL_DEV_KEY)
+            return account
         return None
 
     def _endpoint(self) -> str:

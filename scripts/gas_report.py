@@ -1,0 +1,111 @@
+"""Print the gas of every registry operation on both chain backends (anvil if installed)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import secrets
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from eth_account import Account
+from rich.console import Console
+from rich.table import Table
+
+from service.deploy import fund_if_dev
+from service.devnode import AnvilNode, anvil_binary
+from verifier.chain import Chain, EmbeddedChain, RpcChain
+from verifier.contracts import load_artifact
+
+ANCHOR_LIMIT = 60_000
+BATCH = 100
+
+
+def measure(chain: Chain) -> dict[str, int]:
+    """Run each operation once on a fresh deployment and return its gas."""
+    trust, anchor = load_artifact("TrustRegistry"), load_artifact("AnchorRegistry")
+    root = Account.create()
+    authority = Account.create()
+    fund_if_dev(chain, root.address)
+    fund_if_dev(chain, authority.address)
+    gas: dict[str, int] = {}
+    tr = chain.deploy(trust, [root.address], root)
+    assert tr.contract_address
+    gas["deploy TrustRegistry"] = tr.gas_used
+    ar = chain.deploy(anchor, [tr.contract_address], root)
+    assert ar.contract_address
+    gas["deploy AnchorRegistry"] = ar.gas_used
+    did = "did:web:lsj.gz.gov.cn"
+    gas["accredit"] = chain.transact(
+        tr.contract_address,
+        trust.abi,
+        "accredit",
+        [
+            did,
+            "广州市来穗人员服务管理局",
+            "Guangzhou Migrant Population Service Administration",
+            440100,
+            ["ResidencePermit"],
+            authority.address,
+        ],
+        root,
+    ).gas_used
+    gas["add key"] = chain.transact(
+        tr.contract_address, trust.abi, "addKey", [did, "key-1", secrets.token_bytes(32)], authority
+    ).gas_used
+    valid_from = chain.call(tr.contract_address, trust.abi, "keyOf", [did, "key-1"])[1]
+    gas["revoke key"] = chain.transact(
+        tr.contract_address, trust.abi, "revokeKey", [did, "key-1", valid_from, 1], authority
+    ).gas_used
+    gas["anchor"] = chain.transact(
+        ar.contract_address, anchor.abi, "anchor", [secrets.token_bytes(32), 1000], authority
+    ).gas_used
+    gas["one status change"] = chain.transact(
+        ar.contract_address, anchor.abi, "setStatus", [secrets.token_bytes(32), 1, 1], authority
+    ).gas_used
+    ids = [secrets.token_bytes(32) for _ in range(BATCH)]
+    gas[f"batch of {BATCH} status changes"] = chain.transact(
+        ar.contract_address,
+        anchor.abi,
+        "setStatusBatch",
+        [ids, [1] * BATCH, [1] * BATCH],
+        authority,
+    ).gas_used
+    return gas
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--embedded-only", action="store_true")
+    args = parser.parse_args()
+    results = {"embedded": measure(EmbeddedChain(None))}
+    if not args.embedded_only and anvil_binary() is not None:
+        with AnvilNode() as node:
+            results["anvil"] = measure(RpcChain(node.url))
+    elif os.environ.get("CI"):
+        print("anvil missing", file=sys.stderr)
+        return 1
+    table = Table(title="Suixin registry gas")
+    table.add_column("operation")
+    for backend in results:
+        table.add_column(f"gas ({backend})", justify="right")
+    for op in results["embedded"]:
+        table.add_row(op, *(f"{results[b][op]:,}" for b in results))
+    batch_key = f"batch of {BATCH} status changes"
+    table.add_row(
+        "  per entry in the batch",
+        *(f"{results[b][batch_key] / BATCH:,.0f}" for b in results),
+    )
+    Console().print(table)
+    for backend, gas in results.items():
+        ratio = gas["anchor"] / ANCHOR_LIMIT
+        print(
+            f"{backend}: anchor {gas['anchor']:,} gas = {ratio:.2f} of the {ANCHOR_LIMIT:,} limit"
+        )
+    return 0 if all(g["anchor"] <= ANCHOR_LIMIT for g in results.values()) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

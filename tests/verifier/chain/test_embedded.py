@@ -1,0 +1,106 @@
+"""The embedded backend keeps its chain across restarts through its journal."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from service.deploy import deploy_registries, fund_if_dev
+from tests.conftest import funded
+from verifier.chain import EmbeddedChain
+from verifier.chain.embedded import JOURNAL_NAME
+from verifier.contracts import load_artifact
+from verifier.errors import ChainError
+
+TRUST = load_artifact("TrustRegistry").abi
+ANCHOR = load_artifact("AnchorRegistry").abi
+DID = "did:web:lsj.gz.gov.cn"
+
+
+def _populate(chain: EmbeddedChain) -> dict[str, object]:
+    root = funded(chain)
+    d = deploy_registries(chain, root)
+    authority = funded(chain)
+    chain.transact(
+        d.trust_registry,
+        TRUST,
+        "accredit",
+        [DID, "广州市来穗人员服务管理局", "GZ", 440100, ["ResidencePermit"], authority.address],
+        root,
+    )
+    chain.transact(d.trust_registry, TRUST, "addKey", [DID, "key-1", b"\x01" * 32], authority)
+    anchored = chain.transact(d.anchor_registry, ANCHOR, "anchor", [b"\x02" * 32, 10], authority)
+    chain.transact(d.anchor_registry, ANCHOR, "setStatus", [b"\x03" * 32, 1, 7], authority)
+    return {"deployment": d, "anchored_block": anchored.block_number}
+
+
+def test_restart_reads_back_anchors_keys_and_statuses_with_original_blocks(tmp_path: Path) -> None:
+    first = EmbeddedChain(tmp_path)
+    facts = _populate(first)
+    d = facts["deployment"]
+    head = first.block()
+    blocks = [first.block(n) for n in range(head.number + 1)]
+    anchor_before = first.call(d.anchor_registry, ANCHOR, "anchorOf", [b"\x02" * 32])
+    key_before = first.call(d.trust_registry, TRUST, "keyOf", [DID, "key-1"])
+    first.close()
+
+    second = EmbeddedChain(tmp_path)
+    assert second.block() == head
+    assert [second.block(n) for n in range(head.number + 1)] == blocks
+    assert second.call(d.anchor_registry, ANCHOR, "anchorOf", [b"\x02" * 32]) == anchor_before
+    assert anchor_before[3] == facts["anchored_block"]
+    assert second.call(d.trust_registry, TRUST, "keyOf", [DID, "key-1"]) == key_before
+    status = second.call(d.anchor_registry, ANCHOR, "statusOf", [1, b"\x03" * 32])
+    assert status[0] == 1 and status[1] == 7
+    logs = second.get_logs([d.anchor_registry], 0)
+    assert len(logs) == 2
+    # the restarted chain keeps working, and a third start sees that too
+    fund_if_dev(second, funded(second).address, minimum_wei=10**30)
+    after = second.block()
+    assert after.number > head.number
+    second.close()
+    third = EmbeddedChain(tmp_path)
+    assert third.block() == after
+    third.close()
+
+
+def test_block_times_follow_the_wall_clock(tmp_path: Path) -> None:
+    chain = EmbeddedChain(tmp_path)
+    before = int(time.time())
+    receipt = chain.send_value(chain.dev_funder(), funded(chain).address, 1)
+    assert before <= chain.block_time(receipt.block_number) <= int(time.time()) + 5
+    chain.close()
+
+
+def test_a_torn_last_journal_line_is_dropped(tmp_path: Path) -> None:
+    chain = EmbeddedChain(tmp_path)
+    funded(chain)
+    head = chain.block()
+    chain.close()
+    with (tmp_path / JOURNAL_NAME).open("a", encoding="utf-8") as f:
+        f.write('{"t": 1, "n": 9, "txs": ["0x')  # a crash in the middle of a write
+    again = EmbeddedChain(tmp_path)
+    assert again.block() == head
+    again.close()
+
+
+def test_a_corrupt_journal_is_refused_with_a_clear_error(tmp_path: Path) -> None:
+    chain = EmbeddedChain(tmp_path)
+    funded(chain)
+    chain.close()
+    path = tmp_path / JOURNAL_NAME
+    lines = path.read_text(encoding="utf-8").splitlines()
+    lines.insert(1, "not json")
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    with pytest.raises(ChainError, match="not valid JSON"):
+        EmbeddedChain(tmp_path)
+
+
+def test_a_memory_chain_leaves_no_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    chain = EmbeddedChain(None)
+    funded(chain)
+    assert chain.journal_path is None
+    assert list(tmp_path.iterdir()) == []
