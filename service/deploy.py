@@ -10,10 +10,10 @@ from verifier.deployment import Deployment
 
 __all__ = ["deploy_registries", "fund_if_dev"]
 
-DEV_FUNDING_WEI = 10**21  # 1,000 ether on a development chain
+DEV_FUNDING_WEI = 10**19  # 10 ether on a development chain: thousands of anchors
 
 
-def fund_if_dev(chain: Chain, address: str, minimum_wei: int = 10**19) -> bool:
+def fund_if_dev(chain: Chain, address: str, minimum_wei: int = 10**18) -> bool:
     """Top up ``address`` from the dev chain's funder when it is low; False on real networks."""
     funder = chain.dev_funder()
     if funder is None or chain.balance(address) >= minimum_wei:

@@ -60,6 +60,7 @@ class AnvilNode:
         if not self.port:
             self.port = free_port()
         args = [str(binary), "--host", "127.0.0.1", "--port", str(self.port), "--silent"]
+        args += ["--balance", "100000000"]  # ether per dev account: long test sessions
         if self.block_time:
             args += ["--block-time", str(self.block_time)]
         if not self.mining:

@@ -25,6 +25,7 @@ __all__ = [
 
 SCHEMA_BASE_URL = "https://schemas.suixin.gov.cn/credentials/"
 CREDENTIAL_TYPES: tuple[str, ...] = ("BusinessLicense", "ResidencePermit")
+_OTHER_SCHEMAS: tuple[str, ...] = ("bundle",)
 
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$", re.ASCII)
 _DATE_TIME = re.compile(
@@ -40,13 +41,13 @@ def schema_id(credential_type: str) -> str:
 
 
 def load_schema(name: str) -> Mapping[str, Any]:
-    """Return the schema named ``name`` (``ResidencePermit`` or ``ResidencePermit.json``).
+    """Return the schema named ``name`` (``ResidencePermit``, ``ResidencePermit.json``, ``bundle``).
 
     The result is cached and shared: do not modify it. Raises ``ValueError`` for an unknown
     name.
     """
     stem = name.removesuffix(".json")
-    if stem not in CREDENTIAL_TYPES:
+    if stem not in CREDENTIAL_TYPES and stem not in _OTHER_SCHEMAS:
         raise ValueError(f"no schema named {name!r}")
     return _load(stem)
 

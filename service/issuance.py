@@ -1,0 +1,81 @@
+"""Issuance: turn a validated subject into a signed VC 2.0 credential (eddsa-jcs-2022)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from verifier.bundle import credential_id_hash
+from verifier.credential import CHINA_TIME, build_credential, check_subject
+from verifier.keys import Ed25519KeyPair
+from verifier.proofs import sign_credential
+
+__all__ = ["SigningIdentity", "issue_credential", "status_entry"]
+
+STATUS_TYPE = "SuixinAnchorRegistryStatus"
+
+
+@dataclass(frozen=True)
+class SigningIdentity:
+    """Who signs: the authority's DID, its names and region, and the current issuer key."""
+
+    did: str
+    name_zh: str
+    region: int
+    key_id: str
+    key: Ed25519KeyPair
+
+    @property
+    def verification_method(self) -> str:
+        """The DID URL of the signing key."""
+        return f"{self.did}#{self.key_id}"
+
+
+def status_entry(credential_id: str, chain_id: int, anchor_registry: str) -> dict[str, Any]:
+    """The ``credentialStatus`` entry naming the credential's status slot on chain."""
+    slot = credential_id_hash(credential_id).hex()
+    return {
+        "id": f"urn:suixin:status:eip155:{chain_id}:{anchor_registry}:{slot}",
+        "type": STATUS_TYPE,
+    }
+
+
+def issue_credential(
+    credential_type: str,
+    subject: Mapping[str, Any],
+    identity: SigningIdentity,
+    *,
+    chain_id: int,
+    anchor_registry: str,
+    valid_from: datetime | None = None,
+    valid_until: datetime | None = None,
+    now: datetime | None = None,
+    credential_id: uuid.UUID | None = None,
+) -> dict[str, Any]:
+    """Validate ``subject`` (raises InvalidCredential), build the credential and sign it."""
+    now = now or datetime.now(UTC)
+    check_subject(
+        credential_type,
+        subject,
+        authority_region=identity.region,
+        today=now.astimezone(CHINA_TIME).date(),
+    )
+    valid_from = valid_from or now.replace(microsecond=0)
+    valid_until = valid_until or valid_from + timedelta(days=365)
+    cid = credential_id or uuid.uuid4()
+    unsigned = build_credential(
+        credential_type,
+        subject,
+        credential_id=cid,
+        issuer_did=identity.did,
+        authority_name=identity.name_zh,
+        issue_date=now.astimezone(CHINA_TIME).date(),
+        valid_from=valid_from,
+        valid_until=valid_until,
+        status=status_entry(f"urn:uuid:{cid}", chain_id, anchor_registry),
+    )
+    created = now.astimezone(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+    return sign_credential(unsigned, identity.key, identity.verification_method, created)

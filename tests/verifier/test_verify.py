@@ -1,0 +1,183 @@
+"""Verification against a real chain (both backends): the trust scenarios of DESIGN.md §5."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from service.devnode import free_port
+from tests.conftest import Registries, funded
+from tests.verifier.office import GZ_LICENCES, GZ_PERMITS, SZ_PERMITS, Office
+from verifier.bundle import make_bundle
+from verifier.chain import RpcChain
+from verifier.errors import ChainUnavailable
+from verifier.keys import Ed25519KeyPair
+from verifier.policy import Policy
+from verifier.registry import CredentialStatus
+from verifier.verify import CHECKS, Outcome, Verdict, Verifier
+
+
+def verifier_for(registries: Registries, **policy: object) -> Verifier:
+    return Verifier.from_chain(
+        registries.chain,
+        registries.anchor,
+        Policy(sync_interval=timedelta(0), **policy),  # type: ignore[arg-type]
+    )
+
+
+@pytest.fixture
+def gz(registries: Registries) -> Office:
+    return Office.accredit(registries, GZ_PERMITS, ("ResidencePermit",))
+
+
+def test_an_anchored_permit_is_valid_with_every_check_passing(
+    registries: Registries, gz: Office
+) -> None:
+    (bundle,) = gz.anchor(gz.permit())
+    report = verifier_for(registries).verify(bundle)
+    assert report.verdict is Verdict.VALID
+    assert [c.name for c in report.checks] == list(CHECKS)
+    assert all(c.outcome is Outcome.PASS for c in report.checks)
+    assert report.issuer_name == (GZ_PERMITS[1], GZ_PERMITS[2])
+    assert report.check("issuer").reason.zh.startswith("签发机关 广州市来穗人员服务管理局")
+    assert report.trust.block_number == registries.chain.block_number()
+
+
+def test_a_batch_of_licences_each_verifies(registries: Registries) -> None:
+    amr = Office.accredit(registries, GZ_LICENCES, ("BusinessLicense",))
+    bundles = amr.anchor(*(amr.licence() for _ in range(5)))
+    verifier = verifier_for(registries)
+    assert [verifier.verify(b).verdict for b in bundles] == [Verdict.VALID] * 5
+    assert {b["anchor"]["root"] for b in bundles} == {bundles[0]["anchor"]["root"]}
+
+
+def test_an_unaccredited_did_is_rejected(registries: Registries, gz: Office) -> None:
+    impostor = Office(
+        registries,
+        "did:web:fake-lsj.gz.gov.cn",
+        "广州市来穗人员服务管理局",
+        440100,
+        funded(registries.chain),
+    )
+    impostor.keys["key-1"] = Ed25519KeyPair.generate()
+    credential = impostor.permit()
+    report = verifier_for(registries).verify(make_bundle(credential, None))
+    assert report.verdict is Verdict.INVALID
+    assert report.check("issuer").reason.code == "issuer_not_accredited"
+    assert report.check("signature").reason.code == "verification_method_unknown"
+
+
+def test_an_impostor_claiming_a_real_did_fails_the_signature(
+    registries: Registries, gz: Office
+) -> None:
+    stolen_name = Office(registries, gz.did, gz.name_zh, gz.region, gz.account)
+    stolen_name.keys["key-1"] = Ed25519KeyPair.generate()  # not the registered key
+    (bundle,) = gz.anchor(stolen_name.permit())  # even anchored by the real office
+    report = verifier_for(registries).verify(bundle)
+    assert report.verdict is Verdict.INVALID
+    assert report.check("signature").reason.code == "signature_invalid"
+
+
+def test_an_authority_issuing_a_type_it_is_not_accredited_for(
+    registries: Registries, gz: Office
+) -> None:
+    from tests.verifier.factories import business_license_subject
+
+    (bundle,) = gz.anchor(gz.rogue("BusinessLicense", business_license_subject()))
+    report = verifier_for(registries).verify(bundle)
+    assert report.verdict is Verdict.INVALID
+    assert report.check("issuer").reason.code == "issuer_type_not_accredited"
+    assert report.check("signature").outcome is Outcome.PASS
+
+
+def test_an_authority_issuing_outside_its_region(registries: Registries) -> None:
+    from tests.verifier.factories import residence_permit_subject
+
+    sz = Office.accredit(registries, SZ_PERMITS, ("ResidencePermit",))
+    subject = residence_permit_subject(residenceRegion="440106")  # 天河区, Guangzhou
+    (bundle,) = sz.anchor(sz.rogue("ResidencePermit", subject))
+    report = verifier_for(registries).verify(bundle)
+    assert report.verdict is Verdict.INVALID
+    assert report.check("issuer").reason.code == "issuer_region_outside"
+
+
+def test_a_key_revoked_before_the_anchor_fails_and_after_it_holds(
+    registries: Registries, gz: Office
+) -> None:
+    chain = registries.chain
+    early = gz.permit()
+    (anchored_first,) = gz.anchor(early)
+    late = gz.permit()
+    # revoke key-1 from just after the first anchor: anything anchored later is too late
+    revoked_at = chain.block_time() + 1
+    gz.revoke_key("key-1", revoked_at)
+    while time.time() < revoked_at + 1:  # anvil's blocks may share a second: let one pass
+        time.sleep(0.05)
+    gz.add_key("key-2")
+    (anchored_late,) = gz.anchor(late)
+    verifier = verifier_for(registries)
+    assert verifier.verify(anchored_first).verdict is Verdict.VALID
+    report = verifier.verify(anchored_late)
+    assert report.verdict is Verdict.INVALID
+    assert report.check("key_validity").reason.code == "key_revoked"
+    assert [c.name for c in report.failed] == ["key_validity"]
+    (with_new_key,) = gz.anchor(gz.permit())
+    assert verifier.verify(with_new_key).verdict is Verdict.VALID
+
+
+def test_revoked_and_suspended_credentials(registries: Registries, gz: Office) -> None:
+    revoked, suspended, fine = gz.anchor(gz.permit(), gz.permit(), gz.permit())
+    gz.set_status(revoked["credential"], CredentialStatus.REVOKED, reason=3)
+    gz.set_status(suspended["credential"], CredentialStatus.SUSPENDED, reason=2)
+    verifier = verifier_for(registries)
+    r = verifier.verify(revoked)
+    assert r.verdict is Verdict.INVALID and r.check("status").reason.code == "credential_revoked"
+    s = verifier.verify(suspended)
+    assert s.verdict is Verdict.INVALID and s.check("status").reason.code == "credential_suspended"
+    assert verifier.verify(fine).verdict is Verdict.VALID
+    gz.set_status(suspended["credential"], CredentialStatus.REINSTATED)
+    assert verifier.verify(suspended).verdict is Verdict.VALID
+
+
+def test_another_authority_cannot_revoke_my_credential(registries: Registries, gz: Office) -> None:
+    sz = Office.accredit(registries, SZ_PERMITS, ("ResidencePermit",))
+    (bundle,) = gz.anchor(gz.permit())
+    sz.set_status(bundle["credential"], CredentialStatus.REVOKED)  # lands in Shenzhen's namespace
+    assert verifier_for(registries).verify(bundle).verdict is Verdict.VALID
+
+
+def test_a_pending_anchor_inside_and_past_the_grace_period(
+    registries: Registries, gz: Office
+) -> None:
+    bundle = make_bundle(gz.permit(), None)
+    inside = verifier_for(registries, pending_grace=timedelta(hours=1)).verify(bundle)
+    assert inside.verdict is Verdict.PENDING
+    assert inside.check("anchor").outcome is Outcome.PENDING
+    assert inside.check("key_validity").outcome is Outcome.PASS
+    later = datetime.now(UTC) + timedelta(hours=2)
+    past = verifier_for(registries, pending_grace=timedelta(hours=1), clock=lambda: later)
+    report = past.verify(bundle)
+    assert report.verdict is Verdict.INVALID
+    assert report.check("anchor").reason.code == "anchor_missing"
+
+
+def test_a_suspended_authority_policy(registries: Registries, gz: Office) -> None:
+    (before,) = gz.anchor(gz.permit())
+    registries.trust_tx("suspend", [gz.did])
+    assert verifier_for(registries).verify(before).verdict is Verdict.VALID
+    strict = verifier_for(registries, accept_suspended_authority_history=False).verify(before)
+    assert strict.check("issuer").reason.code == "authority_suspended"
+    registries.trust_tx("remove", [gz.did])
+    removed = verifier_for(registries).verify(before)
+    assert removed.check("issuer").reason.code == "authority_removed"
+
+
+def test_an_unreachable_rpc_node_is_its_own_outcome(registries: Registries, gz: Office) -> None:
+    (bundle,) = gz.anchor(gz.permit())
+    verifier = verifier_for(registries)
+    verifier.verify(bundle)
+    verifier.chain = RpcChain(f"http://127.0.0.1:{free_port()}", request_timeout=2)
+    with pytest.raises(ChainUnavailable):
+        verifier.verify(bundle)

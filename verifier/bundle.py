@@ -1,0 +1,148 @@
+"""The bundle a wallet keeps and shares: ``{version, credential, anchor}``, anchor a receipt."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
+
+from jsonschema import Draft202012Validator
+
+from verifier.errors import FieldError
+from verifier.jcs import digest
+from verifier.merkle import MerkleTree
+from verifier.schemas import load_schema
+
+__all__ = [
+    "BUNDLE_VERSION",
+    "AnchorReceipt",
+    "bundle_errors",
+    "credential_digest",
+    "credential_id_hash",
+    "make_bundle",
+    "receipts_for_batch",
+]
+
+BUNDLE_VERSION = "suixin-bundle/1"
+
+
+def credential_digest(credential: Mapping[str, Any]) -> bytes:
+    """SHA-256 of the JCS bytes of the signed credential: the Merkle leaf's content."""
+    return digest(credential)
+
+
+def credential_id_hash(credential_id: str) -> bytes:
+    """SHA-256 of the credential id's UTF-8 bytes: the key of its status on chain."""
+    return hashlib.sha256(credential_id.encode("utf-8")).digest()
+
+
+@dataclass(frozen=True, slots=True)
+class AnchorReceipt:
+    """Proof that a credential's batch root is anchored: where, which leaf, which block."""
+
+    chain_id: int
+    registry: str
+    root: bytes
+    leaf_index: int
+    tree_size: int
+    path: tuple[bytes, ...]
+    block_number: int
+    block_time: int
+    transaction_hash: str
+
+    def to_json(self) -> dict[str, Any]:
+        """The receipt as it appears in a bundle."""
+        return {
+            "chainId": self.chain_id,
+            "registry": self.registry,
+            "root": "0x" + self.root.hex(),
+            "leafIndex": self.leaf_index,
+            "treeSize": self.tree_size,
+            "path": ["0x" + p.hex() for p in self.path],
+            "blockNumber": self.block_number,
+            "blockTime": self.block_time,
+            "transactionHash": self.transaction_hash,
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> AnchorReceipt:
+        """Read a receipt that already passed the bundle schema."""
+        return cls(
+            chain_id=int(data["chainId"]),
+            registry=str(data["registry"]),
+            root=bytes.fromhex(data["root"][2:]),
+            leaf_index=int(data["leafIndex"]),
+            tree_size=int(data["treeSize"]),
+            path=tuple(bytes.fromhex(p[2:]) for p in data["path"]),
+            block_number=int(data["blockNumber"]),
+            block_time=int(data["blockTime"]),
+            transaction_hash=str(data["transactionHash"]),
+        )
+
+
+def make_bundle(credential: Mapping[str, Any], anchor: AnchorReceipt | None) -> dict[str, Any]:
+    """A bundle of a signed credential and its receipt (None while the batch is pending)."""
+    return {
+        "version": BUNDLE_VERSION,
+        "credential": dict(credential),
+        "anchor": anchor.to_json() if anchor is not None else None,
+    }
+
+
+def receipts_for_batch(
+    tree: MerkleTree,
+    *,
+    chain_id: int,
+    registry: str,
+    block_number: int,
+    block_time: int,
+    transaction_hash: str,
+) -> list[AnchorReceipt]:
+    """One receipt per leaf of an anchored batch tree, in leaf order."""
+    common: dict[str, Any] = {
+        "chain_id": chain_id,
+        "registry": registry,
+        "root": tree.root,
+        "tree_size": tree.size,
+        "block_number": block_number,
+        "block_time": block_time,
+        "transaction_hash": transaction_hash,
+    }
+    return [
+        AnchorReceipt(leaf_index=i, path=tuple(tree.inclusion_proof(i)), **common)
+        for i in range(tree.size)
+    ]
+
+
+@cache
+def _validator() -> Draft202012Validator:
+    return Draft202012Validator(load_schema("bundle"))
+
+
+def bundle_errors(bundle: object) -> list[FieldError]:
+    """Every way ``bundle`` breaks the bundle schema, as field errors (empty when it is sound)."""
+    if not isinstance(bundle, Mapping):
+        return [
+            FieldError(
+                "", "bundle_not_object", "凭证包必须是 JSON 对象", "A bundle must be a JSON object."
+            )
+        ]
+    errors: Sequence[Any] = sorted(_validator().iter_errors(bundle), key=lambda e: list(e.path))
+    return [
+        FieldError(
+            _path(e.path),
+            "bundle_malformed",
+            f"凭证包格式错误：{_path(e.path) or '根'} 不符合规范",
+            f"Malformed bundle: {_path(e.path) or 'root'}: {e.message}",
+        )
+        for e in errors
+    ]
+
+
+def _path(parts: Any) -> str:
+    out = ""
+    for part in parts:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out

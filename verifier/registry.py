@@ -1,0 +1,439 @@
+"""The trust registry as a verifier sees it: the contracts' events indexed into a local cache.
+
+``RegistryIndex`` holds authorities, their keys, anchored roots and credential statuses, built
+only from the TrustRegistry's and AnchorRegistry's events. ``sync(chain)`` reads the logs of new
+blocks (incrementally, by block), so steady-state verification makes no chain call. The index
+lives in memory and, optionally, in a SQLite file that survives restarts; ``export_snapshot``
+writes it at a block (with the block's hash) for offline verification.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass, field, replace
+from functools import cache
+from hashlib import sha256
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any, Final
+
+from eth_utils.address import to_checksum_address
+from eth_utils.crypto import keccak
+
+from verifier.chain import Chain, EventDecoder, LogEntry
+from verifier.contracts import load_artifact
+from verifier.errors import SnapshotError
+
+__all__ = [
+    "AnchorRecord",
+    "AuthorityRecord",
+    "CredentialStatus",
+    "KeyRecord",
+    "RegistryIndex",
+    "StatusRecord",
+]
+
+SNAPSHOT_VERSION = "suixin-trust-snapshot/1"
+_LOG_CHUNK = 5_000
+
+
+class CredentialStatus:
+    """Credential status codes as the AnchorRegistry stores them."""
+
+    NONE = 0
+    REVOKED = 1
+    SUSPENDED = 2
+    REINSTATED = 3
+    SUPERSEDED = 4
+    NAMES: Final = MappingProxyType(
+        {0: "active", 1: "revoked", 2: "suspended", 3: "reinstated", 4: "superseded"}
+    )
+
+
+class AuthorityStatus:
+    """Authority status codes as the TrustRegistry stores them."""
+
+    ACTIVE = 1
+    SUSPENDED = 2
+    REMOVED = 3
+    NAMES: Final = MappingProxyType({0: "unknown", 1: "active", 2: "suspended", 3: "removed"})
+
+
+@dataclass(frozen=True, slots=True)
+class AuthorityRecord:
+    """An accredited authority and the history of its status changes (block, time, status)."""
+
+    id: int
+    did: str
+    name_zh: str
+    name_en: str
+    region: int
+    credential_types: tuple[str, ...]
+    account: str
+    status: int
+    accredited_at: int
+    status_history: tuple[tuple[int, int, int], ...] = ()
+
+    def status_after_block(self, block_number: int) -> int:
+        """The authority's status once block ``block_number`` was mined.
+
+        Blocks, not times, order events here: two blocks may share a timestamp.
+        """
+        current = AuthorityStatus.ACTIVE
+        for block, _at, status in self.status_history:
+            if block <= block_number:
+                current = status
+        return current
+
+
+@dataclass(frozen=True, slots=True)
+class KeyRecord:
+    """An issuer key: Ed25519 public key, valid from, revoked from (0 = not revoked)."""
+
+    authority_id: int
+    key_id: str
+    public_key: bytes
+    valid_from: int
+    revoked_at: int = 0
+    revocation_reason: int = 0
+
+    def valid_at(self, when: int) -> bool:
+        """Whether the key was good at Unix time ``when``."""
+        return self.valid_from <= when and (self.revoked_at == 0 or when < self.revoked_at)
+
+
+@dataclass(frozen=True, slots=True)
+class AnchorRecord:
+    """An anchored batch root."""
+
+    root: bytes
+    authority_id: int
+    leaf_count: int
+    anchored_at: int
+    block_number: int
+    transaction_hash: str
+
+
+@dataclass(frozen=True, slots=True)
+class StatusRecord:
+    """A credential's current status under its authority."""
+
+    authority_id: int
+    credential_hash: bytes
+    status: int
+    reason: int
+    changed_at: int
+    block_number: int
+
+
+@cache
+def _decoders() -> tuple[EventDecoder, EventDecoder]:
+    return (
+        EventDecoder(load_artifact("TrustRegistry").abi),
+        EventDecoder(load_artifact("AnchorRegistry").abi),
+    )
+
+
+@dataclass
+class RegistryIndex:
+    """Authorities, keys, anchors and statuses, indexed from the registries' events."""
+
+    chain_id: int
+    trust_registry: str
+    anchor_registry: str
+    start_block: int = 0
+    synced_block: int = -1
+    synced_block_hash: str = ""
+    synced_block_time: int = 0
+    authorities: dict[int, AuthorityRecord] = field(default_factory=dict)
+    keys: dict[tuple[int, str], KeyRecord] = field(default_factory=dict)
+    anchors: dict[bytes, AnchorRecord] = field(default_factory=dict)
+    statuses: dict[tuple[int, bytes], StatusRecord] = field(default_factory=dict)
+    source: str = "chain"
+    _by_did: dict[str, int] = field(default_factory=dict, repr=False)
+    _by_did_hash: dict[bytes, int] = field(default_factory=dict, repr=False)
+    _db: sqlite3.Connection | None = field(default=None, repr=False)
+
+    # ------------------------------------------------------------------ construction
+
+    @classmethod
+    def for_anchor_registry(
+        cls, chain: Chain, anchor_registry: str, *, start_block: int = 0
+    ) -> RegistryIndex:
+        """An empty index for the registries behind ``anchor_registry`` (one chain call)."""
+        abi = load_artifact("AnchorRegistry").abi
+        trust = chain.call(anchor_registry, abi, "trustRegistry")
+        return cls(
+            chain_id=chain.chain_id,
+            trust_registry=to_checksum_address(trust),
+            anchor_registry=to_checksum_address(anchor_registry),
+            start_block=start_block,
+        )
+
+    @classmethod
+    def open(
+        cls, path: Path, chain: Chain, anchor_registry: str, *, start_block: int = 0
+    ) -> RegistryIndex:
+        """An index cached in the SQLite file ``path``: loaded if present, kept up to date."""
+        db = sqlite3.connect(str(path), check_same_thread=False)
+        db.execute("CREATE TABLE IF NOT EXISTS state (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+        row = db.execute("SELECT value FROM state WHERE key = 'index'").fetchone()
+        if row is not None:
+            index = cls._from_json(json.loads(row[0]), source="chain")
+            same = (
+                index.chain_id == chain.chain_id
+                and index.anchor_registry == to_checksum_address(anchor_registry)
+            )
+            if same:
+                index._db = db
+                return index
+        index = cls.for_anchor_registry(chain, anchor_registry, start_block=start_block)
+        index._db = db
+        return index
+
+    # ------------------------------------------------------------------ sync
+
+    def sync(self, chain: Chain, *, to_block: int | None = None) -> int:
+        """Index the events of every block after the last synced one; returns events applied.
+
+        A chain whose block at ``synced_block`` no longer has the recorded hash (a reorg or a
+        reset) is re-indexed from ``start_block``. Raises ChainUnavailable if the node cannot be
+        reached: never read an unreachable chain as "nothing new".
+        """
+        head = chain.block(to_block if to_block is not None else "latest")
+        if self.synced_block >= 0 and (
+            head.number < self.synced_block
+            or chain.block(self.synced_block).hash != self.synced_block_hash
+        ):
+            self._reset()
+        if head.number <= self.synced_block:
+            return 0
+        applied = 0
+        start = max(self.synced_block + 1, self.start_block)
+        while start <= head.number:
+            end = min(start + _LOG_CHUNK - 1, head.number)
+            logs = chain.get_logs([self.trust_registry, self.anchor_registry], start, end)
+            applied += self.apply(logs)
+            start = end + 1
+        self.synced_block, self.synced_block_hash = head.number, head.hash
+        self.synced_block_time = head.timestamp
+        self._save()
+        return applied
+
+    def apply(self, logs: Iterable[Any]) -> int:
+        """Apply raw logs (in chain order) to the index; returns how many were registry events."""
+        trust_decoder, anchor_decoder = _decoders()
+        applied = 0
+        for log in logs:
+            address = to_checksum_address(log["address"])
+            if address == self.trust_registry:
+                entry = trust_decoder.decode(log)
+            elif address == self.anchor_registry:
+                entry = anchor_decoder.decode(log)
+            else:
+                continue
+            if entry is not None and self._apply(entry):
+                applied += 1
+        return applied
+
+    def _apply(self, e: LogEntry) -> bool:
+        a = e.args
+        if e.event == "AuthorityAccredited":
+            record = AuthorityRecord(
+                id=int(a["id"]),
+                did=a["did"],
+                name_zh=a["nameZh"],
+                name_en=a["nameEn"],
+                region=int(a["region"]),
+                credential_types=tuple(a["credentialTypes"]),
+                account=to_checksum_address(a["account"]),
+                status=AuthorityStatus.ACTIVE,
+                accredited_at=int(a["at"]),
+            )
+            self.authorities[record.id] = record
+            self._by_did[record.did] = record.id
+            self._by_did_hash[bytes(a["didHash"])] = record.id
+        elif e.event == "AuthorityScopeChanged":
+            auth = self._authority_by_hash(a["didHash"])
+            self.authorities[auth.id] = replace(
+                auth, region=int(a["region"]), credential_types=tuple(a["credentialTypes"])
+            )
+        elif e.event == "AuthorityAccountChanged":
+            auth = self._authority_by_hash(a["didHash"])
+            self.authorities[auth.id] = replace(auth, account=to_checksum_address(a["newAccount"]))
+        elif e.event == "AuthorityStatusChanged":
+            auth = self._authority_by_hash(a["didHash"])
+            history = (*auth.status_history, (e.block_number, int(a["at"]), int(a["status"])))
+            self.authorities[auth.id] = replace(
+                auth, status=int(a["status"]), status_history=history
+            )
+        elif e.event == "KeyAdded":
+            auth = self._authority_by_hash(a["didHash"])
+            key = KeyRecord(auth.id, a["keyId"], bytes(a["publicKey"]), int(a["validFrom"]))
+            self.keys[(auth.id, key.key_id)] = key
+        elif e.event == "KeyRevoked":
+            auth = self._authority_by_hash(a["didHash"])
+            old = self.keys[(auth.id, a["keyId"])]
+            self.keys[(auth.id, old.key_id)] = replace(
+                old, revoked_at=int(a["revokedAt"]), revocation_reason=int(a["reason"])
+            )
+        elif e.event == "RootAnchored":
+            root = bytes(a["root"])
+            self.anchors[root] = AnchorRecord(
+                root,
+                int(a["authorityId"]),
+                int(a["leafCount"]),
+                int(a["anchoredAt"]),
+                e.block_number,
+                e.tx_hash,
+            )
+        elif e.event == "StatusChanged":
+            key2 = (int(a["authorityId"]), bytes(a["credentialIdHash"]))
+            self.statuses[key2] = StatusRecord(
+                key2[0],
+                key2[1],
+                int(a["status"]),
+                int(a["reason"]),
+                int(a["changedAt"]),
+                e.block_number,
+            )
+        else:
+            return False
+        return True
+
+    def _authority_by_hash(self, did_hash: bytes) -> AuthorityRecord:
+        return self.authorities[self._by_did_hash[bytes(did_hash)]]
+
+    def _reset(self) -> None:
+        self.synced_block, self.synced_block_hash, self.synced_block_time = -1, "", 0
+        for table in (self.authorities, self.keys, self.anchors, self.statuses):
+            table.clear()
+        self._by_did.clear()
+        self._by_did_hash.clear()
+
+    # ------------------------------------------------------------------ reads
+
+    def authority(self, did: str) -> AuthorityRecord | None:
+        """The authority with this DID, if accredited."""
+        authority_id = self._by_did.get(did)
+        return self.authorities.get(authority_id) if authority_id is not None else None
+
+    def key(self, authority_id: int, key_id: str) -> KeyRecord | None:
+        """An authority's key by id."""
+        return self.keys.get((authority_id, key_id))
+
+    def anchor(self, root: bytes) -> AnchorRecord | None:
+        """The anchor of a batch root."""
+        return self.anchors.get(root)
+
+    def status(self, authority_id: int, credential_hash: bytes) -> StatusRecord | None:
+        """A credential's status record under its authority; None if never changed."""
+        return self.statuses.get((authority_id, credential_hash))
+
+    # ------------------------------------------------------------------ persistence and snapshots
+
+    def to_json(self) -> dict[str, Any]:
+        """The whole index as JSON (the body of a trust snapshot)."""
+        return {
+            "version": SNAPSHOT_VERSION,
+            "chainId": self.chain_id,
+            "trustRegistry": self.trust_registry,
+            "anchorRegistry": self.anchor_registry,
+            "startBlock": self.start_block,
+            "block": {
+                "number": self.synced_block,
+                "hash": self.synced_block_hash,
+                "timestamp": self.synced_block_time,
+            },
+            "authorities": [
+                {
+                    **asdict(r),
+                    "credential_types": list(r.credential_types),
+                    "status_history": [list(h) for h in r.status_history],
+                }
+                for r in self.authorities.values()
+            ],
+            "keys": [{**asdict(k), "public_key": k.public_key.hex()} for k in self.keys.values()],
+            "anchors": [{**asdict(r), "root": r.root.hex()} for r in self.anchors.values()],
+            "statuses": [
+                {**asdict(s), "credential_hash": s.credential_hash.hex()}
+                for s in self.statuses.values()
+            ],
+        }
+
+    @classmethod
+    def _from_json(cls, data: Mapping[str, Any], *, source: str) -> RegistryIndex:
+        if data.get("version") != SNAPSHOT_VERSION:
+            raise SnapshotError(f"not a Suixin trust snapshot ({SNAPSHOT_VERSION})")
+        try:
+            index = cls(
+                chain_id=int(data["chainId"]),
+                trust_registry=to_checksum_address(data["trustRegistry"]),
+                anchor_registry=to_checksum_address(data["anchorRegistry"]),
+                start_block=int(data["startBlock"]),
+                synced_block=int(data["block"]["number"]),
+                synced_block_hash=str(data["block"]["hash"]),
+                synced_block_time=int(data["block"]["timestamp"]),
+                source=source,
+            )
+            for r in data["authorities"]:
+                auth = AuthorityRecord(
+                    **{
+                        **r,
+                        "credential_types": tuple(r["credential_types"]),
+                        "status_history": tuple(tuple(h) for h in r["status_history"]),
+                    }
+                )
+                index.authorities[auth.id] = auth
+                index._by_did[auth.did] = auth.id
+                index._by_did_hash[keccak(text=auth.did)] = auth.id
+            for k in data["keys"]:
+                key = KeyRecord(**{**k, "public_key": bytes.fromhex(k["public_key"])})
+                index.keys[(key.authority_id, key.key_id)] = key
+            for a in data["anchors"]:
+                anchor = AnchorRecord(**{**a, "root": bytes.fromhex(a["root"])})
+                index.anchors[anchor.root] = anchor
+            for s in data["statuses"]:
+                status = StatusRecord(
+                    **{**s, "credential_hash": bytes.fromhex(s["credential_hash"])}
+                )
+                index.statuses[(status.authority_id, status.credential_hash)] = status
+        except (KeyError, TypeError, ValueError) as e:
+            raise SnapshotError(f"trust snapshot is malformed: {e!r}") from e
+        return index
+
+    def _save(self) -> None:
+        if self._db is None:
+            return
+        with self._db:
+            self._db.execute(
+                "INSERT INTO state (key, value) VALUES ('index', ?) "
+                "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                (json.dumps(self.to_json(), ensure_ascii=False),),
+            )
+
+    def export_snapshot(self, path: Path) -> dict[str, Any]:
+        """Write the index at its synced block to ``path``; returns the snapshot's header."""
+        if self.synced_block < 0:
+            raise SnapshotError("the index has not been synced: nothing to export")
+        body = self.to_json()
+        text = json.dumps(body, ensure_ascii=False, sort_keys=True)
+        document = {"snapshot": body, "sha256": sha256(text.encode()).hexdigest()}
+        path.write_text(json.dumps(document, ensure_ascii=False, indent=1) + "\n", "utf-8")
+        return {"block": body["block"], "chainId": self.chain_id, "sha256": document["sha256"]}
+
+    @classmethod
+    def from_snapshot(cls, path: Path) -> RegistryIndex:
+        """Read a snapshot file; raises SnapshotError if unreadable, malformed or altered."""
+        try:
+            document = json.loads(Path(path).read_text(encoding="utf-8"))
+            body = document["snapshot"]
+            text = json.dumps(body, ensure_ascii=False, sort_keys=True)
+            recorded = document["sha256"]
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            raise SnapshotError(f"cannot read trust snapshot {path}: {e}") from e
+        if sha256(text.encode()).hexdigest() != recorded:
+            raise SnapshotError(f"trust snapshot {path} was altered: its checksum does not match")
+        return cls._from_json(body, source="snapshot")

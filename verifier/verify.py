@@ -1,0 +1,726 @@
+"""Verification: the ordered checks of a bundle against the chain's trust registry, and a report.
+
+Checks, in order: ``format``, ``signature``, ``issuer``, ``key_validity``, ``anchor``,
+``status``, ``validity_period``. Each passes, fails, is pending or is skipped (when an earlier
+failure leaves it nothing to stand on), with a stable code and a reason in 中文 and English.
+The verdict is INVALID if any check failed, PENDING if none failed and the anchor is pending
+inside the policy's grace period, VALID otherwise.
+
+An unreachable chain is not a verdict: ``Verifier.verify`` raises ChainUnavailable.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from contextlib import suppress
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from eth_utils.address import to_checksum_address
+
+from verifier import regions
+from verifier.bundle import AnchorReceipt, bundle_errors, credential_digest, credential_id_hash
+from verifier.chain import Chain, RpcChain
+from verifier.credential import (
+    CHINA_TIME,
+    RESIDENCE_PERMIT,
+    credential_type_of,
+    validate_credential,
+)
+from verifier.errors import InvalidInput
+from verifier.merkle import leaf_hash, root_from_inclusion
+from verifier.messages import Language, Reason
+from verifier.policy import Policy
+from verifier.proofs import split_verification_method, verify_proof
+from verifier.registry import (
+    AnchorRecord,
+    AuthorityRecord,
+    AuthorityStatus,
+    CredentialStatus,
+    KeyRecord,
+    RegistryIndex,
+)
+
+__all__ = ["CHECKS", "CheckResult", "Outcome", "Report", "TrustSource", "Verdict", "Verifier"]
+
+CHECKS = (
+    "format",
+    "signature",
+    "issuer",
+    "key_validity",
+    "anchor",
+    "status",
+    "validity_period",
+)
+
+
+class Verdict(enum.StrEnum):
+    """The overall answer."""
+
+    VALID = "VALID"
+    INVALID = "INVALID"
+    PENDING = "PENDING"
+
+
+class Outcome(enum.StrEnum):
+    """The answer of one check."""
+
+    PASS = "pass"
+    FAIL = "fail"
+    PENDING = "pending"
+    SKIPPED = "skipped"
+
+
+@dataclass(frozen=True, slots=True)
+class CheckResult:
+    """One named check: its outcome and why."""
+
+    name: str
+    outcome: Outcome
+    reason: Reason
+
+    def to_json(self) -> dict[str, str]:
+        """The check as JSON."""
+        return {"name": self.name, "outcome": self.outcome.value, **self.reason.as_dict()}
+
+
+@dataclass(frozen=True, slots=True)
+class TrustSource:
+    """Where the registry facts came from: the chain (synced to a block) or a snapshot."""
+
+    kind: str
+    chain_id: int
+    anchor_registry: str
+    block_number: int
+    block_hash: str
+    block_time: int
+    age_seconds: int
+
+    def to_json(self) -> dict[str, Any]:
+        """The source as JSON."""
+        return {
+            "kind": self.kind,
+            "chainId": self.chain_id,
+            "anchorRegistry": self.anchor_registry,
+            "blockNumber": self.block_number,
+            "blockHash": self.block_hash,
+            "blockTime": self.block_time,
+            "ageSeconds": self.age_seconds,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Report:
+    """The verification report of one bundle."""
+
+    verdict: Verdict
+    checks: tuple[CheckResult, ...]
+    checked_at: datetime
+    trust: TrustSource
+    credential_id: str | None = None
+    credential_type: str | None = None
+    issuer: str | None = None
+    issuer_name: tuple[str, str] | None = None
+    warnings: tuple[Reason, ...] = ()
+
+    def check(self, name: str) -> CheckResult:
+        """The result of the check called ``name``."""
+        return next(c for c in self.checks if c.name == name)
+
+    @property
+    def failed(self) -> tuple[CheckResult, ...]:
+        """The checks that failed."""
+        return tuple(c for c in self.checks if c.outcome is Outcome.FAIL)
+
+    def summary(self, language: Language = "zh") -> str:
+        """One line: the verdict and, if any, the first failure's reason."""
+        failed = self.failed
+        return self.verdict.value + (f": {failed[0].reason.text(language)}" if failed else "")
+
+    def to_json(self) -> dict[str, Any]:
+        """The report as JSON."""
+        return {
+            "verdict": self.verdict.value,
+            "credentialId": self.credential_id,
+            "credentialType": self.credential_type,
+            "issuer": self.issuer,
+            "issuerName": (
+                {"zh": self.issuer_name[0], "en": self.issuer_name[1]} if self.issuer_name else None
+            ),
+            "checkedAt": self.checked_at.isoformat().replace("+00:00", "Z"),
+            "trust": self.trust.to_json(),
+            "checks": [c.to_json() for c in self.checks],
+            "warnings": [w.as_dict() for w in self.warnings],
+        }
+
+
+def _r(code: str, zh: str, en: str) -> Reason:
+    return Reason(code, zh, en)
+
+
+_SKIPPED = _r(
+    "not_checked", "因前面的检查未通过，未检查此项", "Not checked: an earlier check failed."
+)
+
+
+def _ts(value: int) -> str:
+    return datetime.fromtimestamp(value, UTC).astimezone(CHINA_TIME).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _parse_time(value: object) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo is not None else None
+
+
+@dataclass
+class _Facts:
+    """What the checks learn along the way and share."""
+
+    credential: Mapping[str, Any] = field(default_factory=dict)
+    raw_anchor: Mapping[str, Any] | None = None
+    vm_did: str | None = None
+    key_id: str | None = None
+    authority: AuthorityRecord | None = None
+    key: KeyRecord | None = None
+    receipt: AnchorReceipt | None = None
+    anchor: AnchorRecord | None = None
+    anchor_result: CheckResult | None = None
+    created: datetime | None = None
+
+
+class Verifier:
+    """Verifies bundles against a RegistryIndex, kept fresh from a chain or read from a snapshot."""
+
+    def __init__(
+        self, index: RegistryIndex, policy: Policy | None = None, chain: Chain | None = None
+    ) -> None:
+        self.index = index
+        self.policy = policy or Policy()
+        self.chain = chain
+        self._last_sync: datetime | None = None
+
+    # ------------------------------------------------------------------ construction
+
+    @classmethod
+    def from_chain(
+        cls,
+        chain: Chain,
+        anchor_registry: str,
+        policy: Policy | None = None,
+        *,
+        start_block: int = 0,
+        cache_path: Path | None = None,
+    ) -> Verifier:
+        """An online verifier; the index is cached in ``cache_path`` (SQLite) when given."""
+        if cache_path is not None:
+            index = RegistryIndex.open(cache_path, chain, anchor_registry, start_block=start_block)
+        else:
+            index = RegistryIndex.for_anchor_registry(
+                chain, anchor_registry, start_block=start_block
+            )
+        return cls(index, policy, chain)
+
+    @classmethod
+    def from_rpc(
+        cls,
+        url: str,
+        anchor_registry: str,
+        policy: Policy | None = None,
+        *,
+        start_block: int = 0,
+        cache_path: Path | None = None,
+    ) -> Verifier:
+        """An online verifier reading a JSON-RPC node."""
+        return cls.from_chain(
+            RpcChain(url), anchor_registry, policy, start_block=start_block, cache_path=cache_path
+        )
+
+    @classmethod
+    def from_snapshot(cls, path: Path, policy: Policy | None = None) -> Verifier:
+        """An offline verifier; raises SnapshotError if the snapshot cannot be used."""
+        return cls(RegistryIndex.from_snapshot(path), policy)
+
+    # ------------------------------------------------------------------ sync
+
+    def refresh(self, *, force: bool = False) -> None:
+        """Read new chain events if the policy's sync interval has passed (online only)."""
+        if self.chain is None:
+            return
+        now = self.policy.now()
+        if force or self._last_sync is None or now - self._last_sync >= self.policy.sync_interval:
+            self.index.sync(self.chain)
+            self._last_sync = now
+
+    def trust_source(self) -> TrustSource:
+        """Where the registry facts come from, and how old they are."""
+        age = int(self.policy.now().timestamp()) - self.index.synced_block_time
+        return TrustSource(
+            kind=self.index.source,
+            chain_id=self.index.chain_id,
+            anchor_registry=self.index.anchor_registry,
+            block_number=self.index.synced_block,
+            block_hash=self.index.synced_block_hash,
+            block_time=self.index.synced_block_time,
+            age_seconds=max(age, 0),
+        )
+
+    # ------------------------------------------------------------------ verification
+
+    def verify(self, bundle: object) -> Report:
+        """Run every check on ``bundle`` and return the report (raises ChainUnavailable)."""
+        self.refresh()
+        now = self.policy.now()
+        facts = _Facts()
+        results: dict[str, CheckResult] = {}
+        results["format"] = self._format(bundle, now, facts)
+        if results["format"].outcome is Outcome.FAIL:
+            for name in CHECKS[1:]:
+                results[name] = CheckResult(name, Outcome.SKIPPED, _SKIPPED)
+        else:
+            self._resolve(facts)
+            facts.anchor_result = self._anchor(facts, now)
+            results["signature"] = self._signature(facts)
+            results["issuer"] = self._issuer(facts)
+            results["key_validity"] = self._key_validity(facts, now)
+            results["anchor"] = facts.anchor_result
+            results["status"] = self._status(facts)
+            results["validity_period"] = self._validity(facts, now)
+        checks = tuple(results[name] for name in CHECKS)
+        outcomes = {c.outcome for c in checks}
+        if Outcome.FAIL in outcomes:
+            verdict = Verdict.INVALID
+        elif Outcome.PENDING in outcomes:
+            verdict = Verdict.PENDING
+        else:
+            verdict = Verdict.VALID
+        cred = facts.credential
+        auth = facts.authority
+        return Report(
+            verdict=verdict,
+            checks=checks,
+            checked_at=now,
+            trust=self.trust_source(),
+            credential_id=cred.get("id") if isinstance(cred.get("id"), str) else None,
+            credential_type=credential_type_of(cred) if cred else None,
+            issuer=cred.get("issuer") if isinstance(cred.get("issuer"), str) else None,
+            issuer_name=(auth.name_zh, auth.name_en) if auth else None,
+            warnings=self._warnings(now),
+        )
+
+    def _warnings(self, now: datetime) -> tuple[Reason, ...]:
+        if self.index.source != "snapshot":
+            return ()
+        age = timedelta(seconds=max(int(now.timestamp()) - self.index.synced_block_time, 0))
+        if age <= self.policy.max_snapshot_age:
+            return ()
+        hours = age.total_seconds() / 3600
+        limit = self.policy.max_snapshot_age.total_seconds() / 3600
+        return (
+            _r(
+                "snapshot_stale",
+                f"信任快照已有 {hours:.1f} 小时（区块 {self.index.synced_block}），超过政策允许的 "
+                f"{limit:.1f} 小时：此后的吊销或暂停可能未反映，请更新快照",
+                f"The trust snapshot is {hours:.1f} h old (block {self.index.synced_block}), "
+                f"older than the {limit:.1f} h the policy allows: later revocations or "
+                "suspensions may be missing; refresh the snapshot",
+            ),
+        )
+
+    # -- format
+
+    def _format(self, bundle: object, now: datetime, facts: _Facts) -> CheckResult:
+        errors = bundle_errors(bundle)
+        if not errors:
+            assert isinstance(bundle, Mapping)
+            facts.credential = bundle["credential"]
+            facts.raw_anchor = bundle["anchor"]
+            errors = validate_credential(facts.credential, now=now)
+        elif isinstance(bundle, Mapping) and isinstance(bundle.get("credential"), Mapping):
+            facts.credential = bundle["credential"]
+        if errors:
+            first = errors[0]
+            more_zh = f"（另有 {len(errors) - 1} 处）" if len(errors) > 1 else ""
+            more_en = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+            return CheckResult(
+                "format",
+                Outcome.FAIL,
+                _r(
+                    first.code,
+                    f"{first.path}：{first.zh}{more_zh}",
+                    f"{first.path}: {first.en}{more_en}",
+                ),
+            )
+        return CheckResult(
+            "format",
+            Outcome.PASS,
+            _r("format_valid", "格式、模式与字段规则均符合", "Shape, schema and field rules hold."),
+        )
+
+    # -- shared lookups
+
+    def _resolve(self, facts: _Facts) -> None:
+        proof = facts.credential.get("proof")
+        if isinstance(proof, Mapping):
+            facts.created = _parse_time(proof.get("created"))
+            with suppress(InvalidInput):
+                facts.vm_did, facts.key_id = split_verification_method(
+                    proof.get("verificationMethod")  # type: ignore[arg-type]
+                )
+        issuer = facts.credential.get("issuer")
+        if isinstance(issuer, str):
+            facts.authority = self.index.authority(issuer)
+        if facts.authority is not None and facts.vm_did == issuer and facts.key_id:
+            facts.key = self.index.key(facts.authority.id, facts.key_id)
+
+    # -- signature
+
+    def _signature(self, facts: _Facts) -> CheckResult:
+        if facts.vm_did is None:
+            return CheckResult(
+                "signature",
+                Outcome.FAIL,
+                _r(
+                    "verification_method_malformed",
+                    "签名缺少有效的验证方法（verificationMethod）",
+                    "The proof has no valid verificationMethod.",
+                ),
+            )
+        key = facts.key
+        if key is None:
+            vm_authority = self.index.authority(facts.vm_did)
+            if vm_authority is not None and facts.key_id:
+                key = self.index.key(vm_authority.id, facts.key_id)
+        if key is None:
+            return CheckResult(
+                "signature",
+                Outcome.FAIL,
+                _r(
+                    "verification_method_unknown",
+                    f"签名密钥 {facts.vm_did}#{facts.key_id} 未在链上信任注册表中登记",
+                    f"The signing key {facts.vm_did}#{facts.key_id} is not registered on chain.",
+                ),
+            )
+        check = verify_proof(facts.credential, key.public_key)
+        return CheckResult("signature", Outcome.PASS if check.ok else Outcome.FAIL, check.reason)
+
+    # -- issuer
+
+    def _issuer(self, facts: _Facts) -> CheckResult:
+        cred = facts.credential
+        issuer = cred.get("issuer")
+        auth = facts.authority
+        if auth is None:
+            return _fail(
+                "issuer",
+                "issuer_not_accredited",
+                f"签发方 {issuer} 不是链上认证的签发机关",
+                f"The issuer {issuer} is not an accredited authority on chain.",
+            )
+        if facts.vm_did != issuer:
+            return _fail(
+                "issuer",
+                "verification_method_not_issuer",
+                f"签名密钥属于 {facts.vm_did}，而不是签发方 {issuer}",
+                f"The signing key belongs to {facts.vm_did}, not to the issuer {issuer}.",
+            )
+        if auth.status == AuthorityStatus.REMOVED:
+            return _fail(
+                "issuer",
+                "authority_removed",
+                f"签发机关 {auth.name_zh} 已被撤销认证",
+                f"The authority {auth.name_en} has been removed from the registry.",
+            )
+        if auth.status == AuthorityStatus.SUSPENDED:
+            anchored = facts.anchor.block_number if facts.anchor else None
+            before = (
+                anchored is not None and auth.status_after_block(anchored) == AuthorityStatus.ACTIVE
+            )
+            if not (self.policy.accept_suspended_authority_history and before):
+                return _fail(
+                    "issuer",
+                    "authority_suspended",
+                    f"签发机关 {auth.name_zh} 已被暂停认证",
+                    f"The authority {auth.name_en} is suspended.",
+                )
+        kind = credential_type_of(cred)
+        if kind not in auth.credential_types:
+            return _fail(
+                "issuer",
+                "issuer_type_not_accredited",
+                f"{auth.name_zh} 未获授权签发此类凭证（{kind}）",
+                f"{auth.name_en} is not accredited to issue {kind}.",
+            )
+        if kind == RESIDENCE_PERMIT:
+            region = cred.get("credentialSubject", {}).get("residenceRegion")
+            if not regions.contains(auth.region, str(region)):
+                return _fail(
+                    "issuer",
+                    "issuer_region_outside",
+                    f"居住地区划 {region} 不在 {auth.name_zh} 的管辖区域 {auth.region} 内",
+                    f"Residence region {region} lies outside {auth.name_en}'s region "
+                    f"{auth.region}.",
+                )
+        if facts.key is None:
+            return _fail(
+                "issuer",
+                "issuer_key_unknown",
+                f"{auth.name_zh} 没有登记密钥 {facts.key_id}",
+                f"{auth.name_en} has no registered key {facts.key_id}.",
+            )
+        return CheckResult(
+            "issuer",
+            Outcome.PASS,
+            _r(
+                "issuer_accredited",
+                f"签发机关 {auth.name_zh}（{auth.region}）经链上认证，可签发 {kind}",
+                f"{auth.name_en} ({auth.region}) is accredited on chain to issue {kind}.",
+            ),
+        )
+
+    # -- key validity
+
+    def _key_validity(self, facts: _Facts, now: datetime) -> CheckResult:
+        key = facts.key
+        if key is None:
+            return CheckResult("key_validity", Outcome.SKIPPED, _SKIPPED)
+        leeway = 0
+        if facts.anchor is not None:
+            when, what_zh, what_en = facts.anchor.anchored_at, "上链时", "at the anchor time"
+        elif facts.created is not None:
+            when, what_zh, what_en = int(facts.created.timestamp()), "签名时", "at signing"
+            # ``created`` comes from the signer's clock, key times from the chain's: allow skew.
+            leeway = int(self.policy.clock_skew.total_seconds())
+            if key.revoked_at and key.revoked_at <= int(now.timestamp()):
+                return _fail(
+                    "key_validity",
+                    "key_revoked_before_anchor",
+                    f"密钥 {key.key_id} 自 {_ts(key.revoked_at)} 起已吊销，而凭证尚未上链",
+                    f"Key {key.key_id} is revoked since {_ts(key.revoked_at)} and the "
+                    "credential is not anchored yet.",
+                )
+        else:
+            return CheckResult("key_validity", Outcome.SKIPPED, _SKIPPED)
+        if when + leeway < key.valid_from:
+            return _fail(
+                "key_validity",
+                "key_not_yet_valid",
+                f"密钥 {key.key_id} {what_zh}（{_ts(when)}）尚未生效"
+                f"（生效于 {_ts(key.valid_from)}）",
+                f"Key {key.key_id} was not yet valid {what_en} ({_ts(when)}); "
+                f"valid from {_ts(key.valid_from)}.",
+            )
+        if key.revoked_at and when >= key.revoked_at:
+            return _fail(
+                "key_validity",
+                "key_revoked",
+                f"密钥 {key.key_id} 自 {_ts(key.revoked_at)} 起已吊销，"
+                f"早于{what_zh}（{_ts(when)}）",
+                f"Key {key.key_id} was revoked from {_ts(key.revoked_at)}, before "
+                f"{what_en} ({_ts(when)}).",
+            )
+        return CheckResult(
+            "key_validity",
+            Outcome.PASS,
+            _r(
+                "key_valid",
+                f"密钥 {key.key_id} {what_zh}（{_ts(when)}）有效",
+                f"Key {key.key_id} was valid {what_en} ({_ts(when)}).",
+            ),
+        )
+
+    # -- anchor
+
+    def _anchor(self, facts: _Facts, now: datetime) -> CheckResult:
+        if facts.raw_anchor is None:
+            created = facts.created
+            if created is not None and now - created <= self.policy.pending_grace:
+                return CheckResult(
+                    "anchor",
+                    Outcome.PENDING,
+                    _r(
+                        "anchor_pending",
+                        "凭证所在批次尚未上链（签发于 "
+                        f"{created.astimezone(CHINA_TIME):%Y-%m-%d %H:%M}，在宽限期内）",
+                        "The credential's batch is not anchored yet (within the grace period).",
+                    ),
+                )
+            return _fail(
+                "anchor",
+                "anchor_missing",
+                "凭证没有上链凭据，且已超过宽限期",
+                "The credential has no anchor receipt and the grace period is over.",
+            )
+        return self._check_receipt(facts, facts.raw_anchor)
+
+    def _check_receipt(self, facts: _Facts, raw: Mapping[str, Any]) -> CheckResult:
+        receipt = AnchorReceipt.from_json(raw)
+        facts.receipt = receipt
+        accepted_chain = self.policy.chain_id or self.index.chain_id
+        if receipt.chain_id != accepted_chain or receipt.chain_id != self.index.chain_id:
+            return _fail(
+                "anchor",
+                "anchor_wrong_chain",
+                f"上链凭据指向链 {receipt.chain_id}，本核验只接受链 {accepted_chain}",
+                f"The receipt names chain {receipt.chain_id}; this verifier accepts only "
+                f"chain {accepted_chain}.",
+            )
+        accepted_registry = to_checksum_address(
+            self.policy.anchor_registry or self.index.anchor_registry
+        )
+        if to_checksum_address(receipt.registry) != accepted_registry:
+            return _fail(
+                "anchor",
+                "anchor_wrong_registry",
+                f"上链凭据指向合约 {receipt.registry}，不是受信任的存证合约",
+                f"The receipt names registry {receipt.registry}, not the trusted one.",
+            )
+        leaf = leaf_hash(credential_digest(facts.credential))
+        try:
+            root = root_from_inclusion(leaf, receipt.leaf_index, receipt.tree_size, receipt.path)
+        except InvalidInput as e:
+            return _fail(
+                "anchor",
+                "anchor_path_invalid",
+                "默克尔包含证明不成立",
+                f"The Merkle inclusion proof is malformed: {e}",
+            )
+        if root != receipt.root:
+            return _fail(
+                "anchor",
+                "anchor_path_mismatch",
+                "凭证内容与上链的默克尔根不符（凭证或证明被改动）",
+                "The credential and its inclusion path do not lead to the receipt's root "
+                "(the credential or the proof was changed).",
+            )
+        record = self.index.anchor(root)
+        if record is None:
+            return _fail(
+                "anchor",
+                "anchor_root_unknown",
+                f"该默克尔根未在链上存证（截至区块 {self.index.synced_block}）",
+                f"This Merkle root is not anchored on chain (as of block "
+                f"{self.index.synced_block}).",
+            )
+        auth = facts.authority
+        if auth is None or record.authority_id != auth.id:
+            return _fail(
+                "anchor",
+                "anchor_other_authority",
+                "该默克尔根由其他签发机关存证，而非凭证的签发方",
+                "The root was anchored by another authority, not by the credential's issuer.",
+            )
+        if record.leaf_count != receipt.tree_size:
+            return _fail(
+                "anchor",
+                "anchor_tree_size_mismatch",
+                f"凭据中的批次大小 {receipt.tree_size} 与链上记录 {record.leaf_count} 不符",
+                f"The receipt's tree size {receipt.tree_size} differs from the "
+                f"{record.leaf_count} recorded on chain.",
+            )
+        if (
+            record.block_number != receipt.block_number
+            or record.anchored_at != receipt.block_time
+            or record.transaction_hash.lower() != receipt.transaction_hash.lower()
+        ):
+            return _fail(
+                "anchor",
+                "anchor_receipt_mismatch",
+                "凭据中的区块号、时间或交易哈希与链上记录不符",
+                "The receipt's block number, time or transaction hash differs from the chain.",
+            )
+        facts.anchor = record
+        return CheckResult(
+            "anchor",
+            Outcome.PASS,
+            _r(
+                "anchored",
+                f"已于 {_ts(record.anchored_at)} 在区块 {record.block_number} 上链存证",
+                f"Anchored in block {record.block_number} at {_ts(record.anchored_at)} (UTC+8).",
+            ),
+        )
+
+    # -- status
+
+    def _status(self, facts: _Facts) -> CheckResult:
+        auth = facts.authority
+        cred_id = facts.credential.get("id")
+        if auth is None or not isinstance(cred_id, str):
+            return CheckResult("status", Outcome.SKIPPED, _SKIPPED)
+        record = self.index.status(auth.id, credential_id_hash(cred_id))
+        if record is None or record.status in (CredentialStatus.NONE, CredentialStatus.REINSTATED):
+            return CheckResult(
+                "status",
+                Outcome.PASS,
+                _r(
+                    "status_active",
+                    "凭证状态正常（未吊销、未暂停、未被取代）",
+                    "The credential is in force (not revoked, suspended or superseded).",
+                ),
+            )
+        when = _ts(record.changed_at)
+        texts = {
+            CredentialStatus.REVOKED: ("credential_revoked", "已吊销", "was revoked"),
+            CredentialStatus.SUSPENDED: ("credential_suspended", "已暂停使用", "is suspended"),
+            CredentialStatus.SUPERSEDED: (
+                "credential_superseded",
+                "已被新版本取代",
+                "was superseded by a newer version",
+            ),
+        }
+        code, zh, en = texts[record.status]
+        return _fail(
+            "status",
+            code,
+            f"凭证于 {when} {zh}（原因代码 {record.reason}）",
+            f"The credential {en} on {when} (reason code {record.reason}).",
+        )
+
+    # -- validity period
+
+    def _validity(self, facts: _Facts, now: datetime) -> CheckResult:
+        cred = facts.credential
+        valid_from = _parse_time(cred.get("validFrom"))
+        valid_until = _parse_time(cred.get("validUntil"))
+        if valid_from is not None and now < valid_from:
+            return _fail(
+                "validity_period",
+                "not_yet_valid",
+                f"凭证自 {valid_from.astimezone(CHINA_TIME):%Y-%m-%d %H:%M} 起才生效",
+                f"The credential is valid only from {valid_from.isoformat()}.",
+            )
+        if valid_until is not None and now >= valid_until:
+            return _fail(
+                "validity_period",
+                "expired",
+                f"凭证已于 {valid_until.astimezone(CHINA_TIME):%Y-%m-%d %H:%M} 过期",
+                f"The credential expired at {valid_until.isoformat()}.",
+            )
+        if credential_type_of(cred) == RESIDENCE_PERMIT:
+            endorsements = cred.get("credentialSubject", {}).get("endorsements") or []
+            if endorsements:
+                latest = max(str(e.get("validUntil", "")) for e in endorsements)
+                today = now.astimezone(CHINA_TIME).date().isoformat()
+                if latest < today:
+                    return _fail(
+                        "validity_period",
+                        "endorsement_lapsed",
+                        f"居住证签注已于 {latest} 到期，未按时签注，暂停使用",
+                        f"The permit's endorsement lapsed on {latest}; its use is suspended.",
+                    )
+        return CheckResult(
+            "validity_period",
+            Outcome.PASS,
+            _r("within_validity", "在有效期内", "Within its validity period."),
+        )
+
+
+def _fail(name: str, code: str, zh: str, en: str) -> CheckResult:
+    return CheckResult(name, Outcome.FAIL, _r(code, zh, en))
