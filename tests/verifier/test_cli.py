@@ -1,0 +1,114 @@
+"""``suixin-verify`` as a partner city runs it: files in, a table or JSON out, exit codes."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from service.deploy import deploy_registries
+from service.devnode import AnvilNode, free_port
+from tests.conftest import Registries, funded
+from tests.verifier.office import GZ_PERMITS, Office
+from verifier.bundle import make_bundle
+from verifier.chain import RpcChain
+from verifier.cli import main
+from verifier.registry import CredentialStatus
+
+pytestmark = pytest.mark.chain_rpc
+
+
+@pytest.fixture
+def city(anvil_node: AnvilNode, tmp_path: Path) -> tuple[Registries, Office, Path]:
+    chain = RpcChain(anvil_node.url)
+    root = funded(chain)
+    registries = Registries(chain=chain, root=root, deployment=deploy_registries(chain, root))
+    return registries, Office.accredit(registries, GZ_PERMITS, ("ResidencePermit",)), tmp_path
+
+
+def write(path: Path, bundle: dict[str, Any]) -> Path:
+    path.write_text(json.dumps(bundle, ensure_ascii=False), encoding="utf-8")
+    return path
+
+
+def source(registries: Registries) -> list[str]:
+    assert isinstance(registries.chain, RpcChain)
+    return ["--rpc", registries.chain.url, "--registry", registries.anchor]
+
+
+def test_a_valid_bundle_prints_every_check_and_exits_0(
+    city: tuple[Registries, Office, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    registries, gz, tmp = city
+    (bundle,) = gz.anchor(gz.permit())
+    code = main([str(write(tmp / "permit.json", bundle)), *source(registries)])
+    out = capsys.readouterr().out
+    assert code == 0
+    for check in ("format", "signature", "issuer", "key_validity", "anchor", "status"):
+        assert check in out
+    assert "✓" in out and "VALID" in out and "广州市来穗人员服务管理局" in out
+
+
+def test_json_report_and_english(
+    city: tuple[Registries, Office, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    registries, gz, tmp = city
+    (bundle,) = gz.anchor(gz.permit())
+    gz.set_status(bundle["credential"], CredentialStatus.REVOKED)
+    path = write(tmp / "revoked.json", bundle)
+    assert main([str(path), *source(registries), "--json"]) == 1
+    report = json.loads(capsys.readouterr().out)
+    assert report["verdict"] == "INVALID"
+    status = next(c for c in report["checks"] if c["name"] == "status")
+    assert status["code"] == "credential_revoked" and status["outcome"] == "fail"
+    assert main([str(path), *source(registries), "--lang", "en"]) == 1
+    assert "was revoked" in capsys.readouterr().out
+
+
+def test_several_files_give_a_summary_and_the_worst_exit_code(
+    city: tuple[Registries, Office, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    registries, gz, tmp = city
+    (valid,) = gz.anchor(gz.permit())
+    pending = make_bundle(gz.permit(), None)
+    files = [str(write(tmp / "a.json", valid)), str(write(tmp / "b.json", pending))]
+    assert main([*files, *source(registries)]) == 3
+    assert "2 bundles: 1 VALID, 0 INVALID, 1 PENDING" in capsys.readouterr().out
+
+
+def test_snapshot_then_offline(
+    city: tuple[Registries, Office, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    registries, gz, tmp = city
+    (bundle,) = gz.anchor(gz.permit())
+    snap = tmp / "trust.json"
+    assert main(["snapshot", *source(registries), "-o", str(snap)]) == 0
+    assert "written to" in capsys.readouterr().out
+    assert main([str(write(tmp / "p.json", bundle)), "--snapshot", str(snap)]) == 0
+    assert "snapshot: chain" in capsys.readouterr().out
+
+
+def test_usage_and_io_errors_exit_2(
+    city: tuple[Registries, Office, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    registries, gz, tmp = city
+    assert main([str(tmp / "missing.json"), *source(registries)]) == 2
+    assert "cannot read bundle" in capsys.readouterr().err
+    (bundle,) = gz.anchor(gz.permit())
+    path = str(write(tmp / "p.json", bundle))
+    assert main([path]) == 2
+    assert "trust source" in capsys.readouterr().err
+    assert main([path, "--snapshot", str(tmp / "nope.json")]) == 2
+    assert main([]) == 2
+
+
+def test_an_unreachable_node_exits_4(
+    city: tuple[Registries, Office, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    registries, gz, tmp = city
+    (bundle,) = gz.anchor(gz.permit())
+    dead = ["--rpc", f"http://127.0.0.1:{free_port()}", "--registry", registries.anchor]
+    assert main([str(write(tmp / "p.json", bundle)), *dead]) == 4
+    assert "cannot be reached" in capsys.readouterr().err
