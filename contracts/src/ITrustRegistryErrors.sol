@@ -12,7 +12,7 @@ interface ITrustRegistryErrors {
     error NotAuthorityAccount(address caller, bytes32 didHash);
     /// @notice An address argument was zero.
     error ZeroAddress();
-    /// @notice The DID is empty or too long.
+    /// @notice The DID is shorter than 5 or longer than 256 bytes, or does not start with "did:".
     error InvalidDid();
     /// @notice A display name is empty or too long.
     error InvalidName();
@@ -22,9 +22,14 @@ interface ITrustRegistryErrors {
     error InvalidCredentialTypes();
     /// @notice An authority with this DID already exists.
     error AuthorityExists(bytes32 didHash);
-    /// @notice No authority with this DID (or id) exists.
+    /// @notice No authority with this DID exists.
     error UnknownAuthority(bytes32 didHash);
-    /// @notice The account already belongs to an authority.
+    /// @notice No authority with this id exists.
+    error UnknownAuthorityId(uint32 id);
+    /// @notice No authority acts through this account.
+    error UnknownAccount(address account);
+    /// @notice The account belongs, or once belonged, to an authority; accounts are never reused,
+    ///         so a key rotated out (perhaps compromised) cannot come back for another authority.
     error AccountInUse(address account);
     /// @notice The authority is not active (it is suspended or removed).
     error AuthorityNotActive(bytes32 didHash, uint8 status);

@@ -26,6 +26,7 @@ contract TrustRegistry is ITrustRegistry {
     mapping(uint32 => Authority) private _authorities;
     mapping(bytes32 => uint32) private _idByDidHash;
     mapping(address => uint32) private _idByAccount;
+    mapping(address => bool) private _accountUsed;
     mapping(uint32 => mapping(bytes32 => IssuerKey)) private _keys;
     mapping(uint32 => string[]) private _keyIds;
 
@@ -75,7 +76,7 @@ contract TrustRegistry is ITrustRegistry {
         if (account == address(0)) revert ZeroAddress();
         bytes32 didHash = keccak256(bytes(did));
         if (_idByDidHash[didHash] != 0) revert AuthorityExists(didHash);
-        if (_idByAccount[account] != 0) revert AccountInUse(account);
+        if (_accountUsed[account]) revert AccountInUse(account);
 
         id = ++authorityCount;
         Authority storage a = _authorities[id];
@@ -90,6 +91,7 @@ contract TrustRegistry is ITrustRegistry {
         a.credentialTypes = credentialTypes;
         _idByDidHash[didHash] = id;
         _idByAccount[account] = id;
+        _accountUsed[account] = true;
         emit AuthorityAccredited(
             didHash, id, account, did, nameZh, nameEn, region, credentialTypes, uint64(block.timestamp)
         );
@@ -115,10 +117,11 @@ contract TrustRegistry is ITrustRegistry {
             revert NotAuthorityAccount(msg.sender, didHash);
         }
         if (a.status == AuthorityStatus.Removed) revert AuthorityIsRemoved(didHash);
-        if (_idByAccount[newAccount] != 0) revert AccountInUse(newAccount);
+        if (_accountUsed[newAccount]) revert AccountInUse(newAccount);
         address previous = a.account;
         delete _idByAccount[previous];
         _idByAccount[newAccount] = a.id;
+        _accountUsed[newAccount] = true;
         a.account = newAccount;
         emit AuthorityAccountChanged(didHash, previous, newAccount, uint64(block.timestamp));
     }
@@ -186,16 +189,16 @@ contract TrustRegistry is ITrustRegistry {
         return a;
     }
 
-    /// @notice The authority with this id; reverts with UnknownAuthority if there is none.
+    /// @notice The authority with this id; reverts with UnknownAuthorityId if there is none.
     function authorityById(uint32 id) external view returns (Authority memory) {
-        if (id == 0 || id > authorityCount) revert UnknownAuthority(bytes32(uint256(id)));
+        if (id == 0 || id > authorityCount) revert UnknownAuthorityId(id);
         return _authorities[id];
     }
 
-    /// @notice The authority acting through this account; reverts with UnknownAuthority if none.
+    /// @notice The authority acting through this account; reverts with UnknownAccount if none.
     function authorityByAccount(address account) external view returns (Authority memory) {
         uint32 id = _idByAccount[account];
-        if (id == 0) revert UnknownAuthority(bytes32(uint256(uint160(account))));
+        if (id == 0) revert UnknownAccount(account);
         return _authorities[id];
     }
 
@@ -230,7 +233,7 @@ contract TrustRegistry is ITrustRegistry {
         a = _authorities[id];
     }
 
-    function _transition(string calldata did, AuthorityStatus from, AuthorityStatus to) private onlyRoot {
+    function _transition(string calldata did, AuthorityStatus from, AuthorityStatus to) private {
         (bytes32 didHash, Authority storage a) = _existing(did);
         if (a.status == AuthorityStatus.Removed) revert AuthorityIsRemoved(didHash);
         if (a.status != from) revert InvalidAuthorityTransition(didHash, uint8(a.status), uint8(to));

@@ -40,11 +40,6 @@ def h(text: str) -> bytes:
     return keccak(text.encode("utf-8"))
 
 
-def id_word(value: int) -> bytes:
-    """A number as the contract's ``bytes32(uint256(value))``."""
-    return value.to_bytes(32, "big")
-
-
 def _normalise(value: Any) -> Any:
     # eth-abi decodes addresses in revert data in lower case; events give checksummed ones.
     if isinstance(value, str) and value.startswith("0x") and len(value) == 42:

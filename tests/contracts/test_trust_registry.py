@@ -15,7 +15,6 @@ from tests.contracts._support import (
     block_time,
     bystander,
     h,
-    id_word,
     reverts,
     trust_events,
     unique,
@@ -432,12 +431,15 @@ class TestSetAccount:
                      didHash=h(DID)):  # fmt: skip
             registries.trust_tx("setAccount", [DID, authority.address], authority)
 
-    def test_a_released_account_may_serve_another_authority(
+    def test_a_released_account_never_serves_again(
         self, registries: Registries, authority: LocalAccount
     ) -> None:
         registries.trust_tx("setAccount", [DID, bystander().address])
-        registries.trust_tx("accredit", accredit_args(OTHER_DID, authority.address))
-        assert registries.trust_call("anchoringAuthority", authority.address) == [2, ACTIVE]
+        assert registries.trust_call("anchoringAuthority", authority.address) == [0, 0]
+        with reverts("AccountInUse(address)", account=authority.address):
+            registries.trust_tx("accredit", accredit_args(OTHER_DID, authority.address))
+        with reverts("AccountInUse(address)", account=authority.address):
+            registries.trust_tx("setAccount", [DID, authority.address])
 
     def test_an_account_in_use_is_refused(
         self, registries: Registries, authority: LocalAccount
@@ -763,7 +765,7 @@ class TestAuthorityById:
         )
         assert registries.trust_call("authorityById", 2)[DID_FIELD] == OTHER_DID
         for missing in [0, 3, 2**32 - 1]:
-            with reverts("UnknownAuthority(bytes32)", didHash=id_word(missing)):
+            with reverts("UnknownAuthorityId(uint32)", id=missing):
                 registries.trust_call("authorityById", missing)
 
 
@@ -775,7 +777,7 @@ class TestAuthorityByAccount:
             registries.trust_call("authorityByDid", DID)
         )
         stranger = bystander().address
-        with reverts("UnknownAuthority(bytes32)", didHash=id_word(int(stranger, 16))):
+        with reverts("UnknownAccount(address)", account=stranger):
             registries.trust_call("authorityByAccount", stranger)
 
 
