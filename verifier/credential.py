@@ -20,7 +20,7 @@ from verifier import regions
 from verifier.errors import FieldError, InvalidCredential
 from verifier.identifiers import InvalidIdentifier, parse_citizen_id, parse_uscc
 from verifier.messages import Reason
-from verifier.schemas import schema_id, schema_validator
+from verifier.schemas import CREDENTIAL_TYPES, fast_validator, schema_id, schema_validator
 
 __all__ = [
     "BUSINESS_LICENSE",
@@ -41,7 +41,6 @@ VC_V2_CONTEXT = "https://www.w3.org/ns/credentials/v2"
 VERIFIABLE_CREDENTIAL = "VerifiableCredential"
 RESIDENCE_PERMIT = "ResidencePermit"
 BUSINESS_LICENSE = "BusinessLicense"
-CREDENTIAL_TYPES: tuple[str, ...] = (BUSINESS_LICENSE, RESIDENCE_PERMIT)
 
 # Dates on Chinese documents are calendar dates in China Standard Time (UTC+8, no DST).
 CHINA_TIME = timezone(timedelta(hours=8), "CST")
@@ -293,6 +292,8 @@ def _schema_errors(
 def _run_schema(
     credential_type: str, part: str, instance: object, prefix: str, *, in_subject: bool
 ) -> list[tuple[int, FieldError]]:
+    if fast_validator(credential_type, part).is_valid(instance):
+        return []
     out: list[tuple[int, FieldError]] = []
     for error in schema_validator(credential_type, part).iter_errors(instance):
         out.extend(_schema_errors(error, prefix, in_subject=in_subject, kind=credential_type))

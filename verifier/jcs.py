@@ -5,13 +5,14 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+from collections.abc import Mapping
 from typing import Any, cast
 
 import rfc8785
 
 from verifier.errors import InvalidInput
 
-__all__ = ["canonicalize", "digest"]
+__all__ = ["CanonicalSplit", "canonicalize", "digest"]
 
 
 def canonicalize(obj: object) -> bytes:
@@ -52,6 +53,38 @@ def canonicalize(obj: object) -> bytes:
         ) from e
     except RecursionError as e:
         raise InvalidInput("cannot canonicalize JSON: the value is nested too deeply") from e
+
+
+class CanonicalSplit:
+    """A JSON object's JCS bytes with and without one of its members, for about the cost of one
+    canonicalization (a signed credential: the document without ``proof`` is what was signed,
+    the whole is what a Merkle leaf commits to).
+
+    JCS writes an object as ``{`` + its members ``"key":value`` in UTF-16 order of the keys,
+    joined by commas, + ``}``, each member's bytes independent of the others. ``without`` is
+    ``canonicalize`` of the object less ``key``; ``whole``, exactly ``canonicalize(obj)``, splices
+    ``key``'s member into it. Raises ``InvalidInput`` like ``canonicalize``.
+    """
+
+    __slots__ = ("whole", "without")
+
+    def __init__(self, obj: Mapping[str, Any], key: str) -> None:
+        self.without = canonicalize({k: v for k, v in obj.items() if k != key})
+        if key not in obj:
+            self.whole = self.without
+            return
+        member = canonicalize({key: obj[key]})[1:-1]
+        pivot = key.encode("utf-16-be")
+        # The members sorting after ``key`` end ``without``; canonicalized alone (they are few
+        # and small) they say where ``key``'s member goes.
+        after = {k: v for k, v in obj.items() if k.encode("utf-16-be") > pivot}
+        tail = canonicalize(after)[1:-1] if after else b""
+        if tail:
+            cut = len(self.without) - 1 - len(tail)
+            head = self.without[1 : cut - 1] if cut > 1 else b""
+        else:
+            head = self.without[1:-1]
+        self.whole = b"{" + b",".join(p for p in (head, member, tail) if p) + b"}"
 
 
 def digest(obj: object) -> bytes:

@@ -6,7 +6,6 @@ import functools
 from dataclasses import dataclass
 from typing import Literal
 
-import base58
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -55,18 +54,35 @@ DID_KEY_PREFIX = "did:key:"
 _ED25519_KEY_SIZE = 32
 _ED25519_SIGNATURE_SIZE = 64
 _P256_COMPRESSED_SIZE = 33
-_BASE58_INDEX = {
-    char: value
-    for value, char in enumerate("123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz")
-}
+_BASE58_ALPHABET = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
+_BASE58_INDEX = {char: value for value, char in enumerate(_BASE58_ALPHABET)}
 
 
 # --- multibase ---------------------------------------------------------------------------------
 
 
+_BASE58_PAIRS = tuple(a + b for a in _BASE58_ALPHABET for b in _BASE58_ALPHABET)
+_CHUNK = 58**10  # ten base58 digits: the big-integer division runs once per ten digits
+
+
+def _base58_encode(data: bytes) -> str:
+    number = int.from_bytes(data, "big")
+    chunks: list[str] = []
+    while number:
+        number, rest = divmod(number, _CHUNK)
+        pairs = []
+        for _ in range(5):
+            rest, pair = divmod(rest, 3364)  # 58 * 58
+            pairs.append(_BASE58_PAIRS[pair])
+        chunks.append("".join(reversed(pairs)))
+    digits = "".join(reversed(chunks)).lstrip("1")
+    zeros = len(data) - len(data.lstrip(b"\0"))
+    return "1" * zeros + digits
+
+
 def multibase_encode(data: bytes) -> str:
     """Return ``data`` as a multibase base58btc string (``z`` prefix)."""
-    return "z" + base58.b58encode(data).decode("ascii")
+    return "z" + _base58_encode(data)
 
 
 def multibase_decode(text: str) -> bytes:
@@ -84,9 +100,16 @@ def multibase_decode(text: str) -> bytes:
     # once per verified proof.
     digits = text[1:]
     number = 0
+    index = _BASE58_INDEX
     try:
-        for char in digits:
-            number = number * 58 + _BASE58_INDEX[char]
+        # ten digits at a time in a small integer, then one big-integer step per ten
+        head = len(digits) % 10 or 10
+        pieces = [digits[:head], *(digits[i : i + 10] for i in range(head, len(digits), 10))]
+        for piece in pieces:
+            chunk = 0
+            for char in piece:
+                chunk = chunk * 58 + index[char]
+            number = number * 58 ** len(piece) + chunk
     except KeyError as e:
         raise InvalidInput(
             f"multibase value is not valid base58btc: character {e.args[0]!r} is not in the "

@@ -185,8 +185,14 @@ def verify_proof(
     secured: Mapping[str, Any],
     public_key_bytes: bytes,
     proof_purpose: str | None = "assertionMethod",
+    *,
+    canonical_document: bytes | None = None,
 ) -> ProofCheck:
     """Check the ``eddsa-jcs-2022`` proof of ``secured`` against a raw Ed25519 public key.
+
+    ``canonical_document``, when the caller already holds it, is the JCS form of ``secured``
+    without its proof (e.g. from ``CanonicalSplit``); it is used only when the proof does not
+    carry its own, different ``@context``.
 
     A missing, malformed or unsupported proof, or a bad signature, is a ``ProofCheck`` with
     ``ok=False`` and a reason; nothing is raised for those. ``proof_purpose`` is the purpose the
@@ -239,16 +245,19 @@ def verify_proof(
         proof_context = options["@context"]
         if not _context_starts_with(secured.get("@context"), proof_context):
             return fail(_CONTEXT_MISMATCH)
+        if proof_context != document.get("@context"):
+            canonical_document = None
         document["@context"] = proof_context
 
     try:
         canonical_config = proof_config(options)
     except InvalidInput:
         return fail(_PROOF_MALFORMED)
-    try:
-        canonical_document = canonicalize(document)
-    except InvalidInput:
-        return fail(_DOCUMENT_MALFORMED)
+    if canonical_document is None:
+        try:
+            canonical_document = canonicalize(document)
+        except InvalidInput:
+            return fail(_DOCUMENT_MALFORMED)
 
     if not ed25519_verify(
         public_key_bytes, signature, hash_data(canonical_config, canonical_document)

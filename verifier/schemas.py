@@ -10,6 +10,7 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
+import jsonschema_rs
 from jsonschema import Draft202012Validator, FormatChecker
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
@@ -17,6 +18,7 @@ from referencing.jsonschema import DRAFT202012
 __all__ = [
     "CREDENTIAL_TYPES",
     "SCHEMA_BASE_URL",
+    "fast_validator",
     "format_checker",
     "load_schema",
     "schema_id",
@@ -99,6 +101,29 @@ def _registry() -> Registry[Any]:
         for t in CREDENTIAL_TYPES
     ]
     return Registry().with_resources(resources_)
+
+
+@cache
+def fast_validator(credential_type: str, part: str = "") -> Any:
+    """A compiled (jsonschema-rs) validator for the same schema, with the same format checks.
+
+    It answers only "valid or not", about fifty times faster than ``schema_validator``; the
+    credential rules use it as a gate and ask ``schema_validator`` for the detailed errors
+    of an instance it rejects. A test holds the two to the same answers.
+    """
+    if part not in ("", "subject"):
+        raise ValueError(f"unknown schema part: {part!r}")
+    registry = jsonschema_rs.Registry(
+        [(schema_id(t), dict(load_schema(t))) for t in CREDENTIAL_TYPES]
+    )
+    ref = schema_id(credential_type) + ("#/$defs/subject" if part else "")
+    return jsonschema_rs.Draft202012Validator(
+        {"$ref": ref},
+        registry=registry,
+        formats={"date": _is_date, "date-time": _is_date_time},
+        validate_formats=True,
+        ignore_unknown_formats=False,
+    )
 
 
 @cache

@@ -12,14 +12,14 @@ An unreachable chain is not a verdict: ``Verifier.verify`` raises ChainUnavailab
 from __future__ import annotations
 
 import enum
+import hashlib
 from collections.abc import Mapping
 from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
-
-from eth_utils.address import to_checksum_address
 
 from verifier import regions
 from verifier.bundle import AnchorReceipt, bundle_errors, credential_digest, credential_id_hash
@@ -31,6 +31,7 @@ from verifier.credential import (
     validate_credential,
 )
 from verifier.errors import InvalidInput
+from verifier.jcs import CanonicalSplit
 from verifier.merkle import leaf_hash, root_from_inclusion
 from verifier.messages import Language, Reason
 from verifier.policy import Policy
@@ -166,6 +167,7 @@ _SKIPPED = _r(
 )
 
 
+@lru_cache(maxsize=1024)
 def _ts(value: int) -> str:
     return datetime.fromtimestamp(value, UTC).astimezone(CHINA_TIME).strftime("%Y-%m-%d %H:%M:%S")
 
@@ -194,6 +196,7 @@ class _Facts:
     anchor: AnchorRecord | None = None
     anchor_result: CheckResult | None = None
     created: datetime | None = None
+    canonical: CanonicalSplit | None = None
 
 
 class Verifier:
@@ -367,6 +370,10 @@ class Verifier:
     # -- shared lookups
 
     def _resolve(self, facts: _Facts) -> None:
+        # One canonicalization serves the signature (without the proof) and the Merkle leaf
+        # (with it). The format check passed, so the credential is plain JSON.
+        with suppress(InvalidInput):  # not canonicalizable: the signature check says so
+            facts.canonical = CanonicalSplit(facts.credential, "proof")
         proof = facts.credential.get("proof")
         if isinstance(proof, Mapping):
             facts.created = _parse_time(proof.get("created"))
@@ -408,7 +415,8 @@ class Verifier:
                     f"The signing key {facts.vm_did}#{facts.key_id} is not registered on chain.",
                 ),
             )
-        check = verify_proof(facts.credential, key.public_key)
+        document = facts.canonical.without if facts.canonical else None
+        check = verify_proof(facts.credential, key.public_key, canonical_document=document)
         return CheckResult("signature", Outcome.PASS if check.ok else Outcome.FAIL, check.reason)
 
     # -- issuer
@@ -572,17 +580,18 @@ class Verifier:
                 f"The receipt names chain {receipt.chain_id}; this verifier accepts only "
                 f"chain {accepted_chain}.",
             )
-        accepted_registry = to_checksum_address(
-            self.policy.anchor_registry or self.index.anchor_registry
-        )
-        if to_checksum_address(receipt.registry) != accepted_registry:
+        accepted_registry = self.policy.anchor_registry or self.index.anchor_registry
+        if receipt.registry.lower() != accepted_registry.lower():
             return _fail(
                 "anchor",
                 "anchor_wrong_registry",
                 f"上链凭据指向合约 {receipt.registry}，不是受信任的存证合约",
                 f"The receipt names registry {receipt.registry}, not the trusted one.",
             )
-        leaf = leaf_hash(credential_digest(facts.credential))
+        if facts.canonical is not None:
+            leaf = leaf_hash(hashlib.sha256(facts.canonical.whole).digest())
+        else:
+            leaf = leaf_hash(credential_digest(facts.credential))
         try:
             root = root_from_inclusion(leaf, receipt.leaf_index, receipt.tree_size, receipt.path)
         except InvalidInput as e:

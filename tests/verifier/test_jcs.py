@@ -170,3 +170,33 @@ def test_cyclic_values_raise_invalid_input() -> None:
     cycle.append(cycle)
     with pytest.raises(InvalidInput):
         canonicalize({"a": cycle})
+
+
+# --- CanonicalSplit: one canonicalization, with and without a member ------------------------
+
+_json_values = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**53) + 1, 2**53 - 1) | st.text(max_size=8),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3)
+    ),
+    max_leaves=10,
+)
+
+
+@given(
+    st.dictionaries(st.text(max_size=6), _json_values, max_size=8),
+    st.sampled_from(["proof", "a", "", "zz", "\u00e9", "\U0001f600", "proof2"]),
+    _json_values,
+    st.booleans(),
+)
+def test_canonical_split_equals_canonicalize_with_and_without_the_member(
+    obj: dict[str, object], key: str, value: object, present: bool
+) -> None:
+    from verifier.jcs import CanonicalSplit
+
+    obj = {k: v for k, v in obj.items() if k != key}
+    if present:
+        obj[key] = value
+    split = CanonicalSplit(obj, key)
+    assert split.whole == canonicalize(obj)
+    assert split.without == canonicalize({k: v for k, v in obj.items() if k != key})

@@ -59,6 +59,7 @@ def test_multibase_round_trips_any_bytes_including_leading_zeros(data: bytes) ->
     assert text.startswith("z")
     assert multibase_decode(text) == data
     assert multibase_decode(text) == base58.b58decode(text[1:])
+    assert text[1:] == base58.b58encode(data).decode("ascii")  # the own encoder agrees
 
 
 def test_multibase_known_answer() -> None:

@@ -1,0 +1,51 @@
+"""The package's public face: every public name of every public module is re-exported, sorted."""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+
+import verifier
+
+
+def public_modules() -> list[str]:
+    return sorted(
+        m.name
+        for m in pkgutil.iter_modules(verifier.__path__)
+        if not m.name.startswith("_") and m.name != "cli"
+    )
+
+
+def isort_key(name: str) -> tuple[int, str]:
+    """Constants, then classes, then functions (the order ruff's RUF022 keeps)."""
+    return (0 if name.isupper() else 1 if name[0].isupper() else 2, name)
+
+
+def test_all_is_sorted_and_complete() -> None:
+    assert verifier.__all__ == sorted(verifier.__all__, key=isort_key)
+    expected: set[str] = set()
+    for name in public_modules():
+        expected |= set(importlib.import_module(f"verifier.{name}").__all__)
+    assert set(verifier.__all__) == expected
+
+
+def test_every_exported_name_resolves() -> None:
+    for name in verifier.__all__:
+        assert getattr(verifier, name) is not None
+
+
+def test_the_verifier_imports_nothing_from_the_service() -> None:
+    import ast
+    from pathlib import Path
+
+    root = Path(verifier.__file__).parent
+    offenders = []
+    for path in root.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("service"):
+                offenders.append(str(path))
+            if isinstance(node, ast.Import) and any(
+                a.name.startswith("service") for a in node.names
+            ):
+                offenders.append(str(path))
+    assert offenders == []
