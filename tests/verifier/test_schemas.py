@@ -185,3 +185,57 @@ def test_unknown_names_rejected() -> None:
         load_schema("Passport.json")
     with pytest.raises(ValueError, match="proof"):
         schema_validator("ResidencePermit", "proof")
+
+
+# --- the compiled gate gives the same answers as the reference validator ---------------------
+
+
+def _mutations(value: object) -> list[object]:
+    return [None, 0, -1, 1.5, "", "x", "2026-13-01", "2026-02-30T00:00:00Z", [], {}, True]
+
+
+@pytest.mark.parametrize("kind", ["ResidencePermit", "BusinessLicense"])
+def test_fast_validator_agrees_with_jsonschema_on_every_single_field_change(kind: str) -> None:
+    import copy
+    import random
+
+    from tests.verifier.factories import business_license, residence_permit
+    from verifier.schemas import fast_validator, schema_validator
+
+    rng = random.Random(5)
+    base = residence_permit(rng) if kind == "ResidencePermit" else business_license(rng)
+
+    def paths(value: object, here: tuple[object, ...] = ()) -> list[tuple[object, ...]]:
+        if isinstance(value, dict):
+            out = [here] if here else []
+            for k, v in value.items():
+                out += paths(v, (*here, k))
+            return out
+        if isinstance(value, list):
+            out = [here]
+            for i, v in enumerate(value):
+                out += paths(v, (*here, i))
+            return out
+        return [here]
+
+    checked = 0
+    for for_subject in (False, True):
+        part = "subject" if for_subject else ""
+        instance = base["credentialSubject"] if for_subject else base
+        for path in paths(instance):
+            for replacement in [*_mutations(None), "DELETE"]:
+                forged = copy.deepcopy(instance)
+                node = forged
+                for p in path[:-1]:
+                    node = node[p]  # type: ignore[index]
+                if replacement == "DELETE":
+                    if isinstance(node, dict):
+                        del node[path[-1]]
+                    else:
+                        continue
+                else:
+                    node[path[-1]] = replacement  # type: ignore[index]
+                reference = not any(True for _ in schema_validator(kind, part).iter_errors(forged))
+                assert fast_validator(kind, part).is_valid(forged) == reference, path
+                checked += 1
+    assert checked > 200
