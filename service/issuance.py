@@ -10,8 +10,7 @@ from typing import Any
 
 from verifier.bundle import credential_id_hash
 from verifier.credential import CHINA_TIME, build_credential, check_subject
-from verifier.keys import Ed25519KeyPair
-from verifier.proofs import sign_credential
+from verifier.proofs import Ed25519Signer, sign_credential
 
 __all__ = ["SigningIdentity", "issue_credential", "status_entry"]
 
@@ -26,7 +25,7 @@ class SigningIdentity:
     name_zh: str
     region: int
     key_id: str
-    key: Ed25519KeyPair
+    key: Ed25519Signer
 
     @property
     def verification_method(self) -> str:

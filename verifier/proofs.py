@@ -6,9 +6,7 @@ import hashlib
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
-
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from typing import Any, Protocol
 
 from verifier.errors import InvalidInput
 from verifier.jcs import canonicalize
@@ -18,6 +16,7 @@ from verifier.messages import Reason
 __all__ = [
     "CRYPTOSUITE",
     "PROOF_TYPE",
+    "Ed25519Signer",
     "ProofCheck",
     "hash_data",
     "proof_config",
@@ -138,17 +137,24 @@ def hash_data(canonical_proof_config: bytes, canonical_document: bytes) -> bytes
     )
 
 
-def _signer(private_key: Ed25519KeyPair | Ed25519PrivateKey | bytes) -> Ed25519PrivateKey:
-    if isinstance(private_key, Ed25519KeyPair):
-        return private_key.private_key
-    if isinstance(private_key, Ed25519PrivateKey):
-        return private_key
-    return Ed25519KeyPair.from_private_bytes(private_key).private_key
+class Ed25519Signer(Protocol):
+    """Anything that signs bytes with an Ed25519 key: a key pair, a ``cryptography`` private key,
+    or an HSM-backed signer with the same ``sign`` method."""
+
+    def sign(self, data: bytes) -> bytes:
+        """The 64-byte Ed25519 signature of ``data``."""
+        ...
+
+
+def _signer(private_key: Ed25519Signer | bytes) -> Ed25519Signer:
+    if isinstance(private_key, bytes):
+        return Ed25519KeyPair.from_private_bytes(private_key)
+    return private_key
 
 
 def sign_credential(
     unsecured: Mapping[str, Any],
-    private_key: Ed25519KeyPair | Ed25519PrivateKey | bytes,
+    private_key: Ed25519Signer | bytes,
     verification_method: str,
     created: str,
     proof_purpose: str = "assertionMethod",
