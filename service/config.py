@@ -1,0 +1,52 @@
+"""The service's settings (environment ``SUIXIN_*`` or a ``.env`` file), checked at start."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from verifier.errors import InvalidInput
+
+__all__ = ["PLACEHOLDER_MASTER_KEY", "Settings"]
+
+# The master key a development checkout starts with. Outside development mode the service
+# refuses to start while the master key still holds it.
+PLACEHOLDER_MASTER_KEY = "change-me-development-only-master-key"
+
+
+class Settings(BaseSettings):
+    """Everything an office deployment can set; secrets are SecretStr and never printed."""
+
+    model_config = SettingsConfigDict(env_prefix="SUIXIN_", env_file=".env", extra="ignore")
+
+    mode: Literal["development", "production"] = "development"
+    data_dir: Path = Path("data")
+    database_url: str = ""
+    chain: str = "embedded"
+    master_key: SecretStr = SecretStr(PLACEHOLDER_MASTER_KEY)
+    host: str = "127.0.0.1"
+    port: int = 8000
+    batch_size: int = Field(1000, ge=1, le=100_000)
+    batch_age_seconds: float = Field(5.0, gt=0)
+    worker_poll_seconds: float = Field(0.5, gt=0)
+    in_process_worker: bool = True
+    public_rate_per_minute: int = Field(600, ge=1)
+    pending_grace_minutes: float = Field(60.0, gt=0)
+
+    def effective_database_url(self) -> str:
+        """The database URL: the configured one, else SQLite in the data directory."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'suixin.sqlite').resolve()}"
+
+    def check(self) -> None:
+        """Refuse settings that are unsafe outside development; raises InvalidInput."""
+        secret = self.master_key.get_secret_value()
+        if self.mode != "development" and (secret == PLACEHOLDER_MASTER_KEY or len(secret) < 32):
+            raise InvalidInput(
+                "SUIXIN_MASTER_KEY still holds the development placeholder (or is shorter than "
+                "32 characters): set a real master key before running outside development mode"
+            )

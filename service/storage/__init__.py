@@ -1,0 +1,1 @@
+"""Durable storage: SQLAlchemy models, engine set-up and Alembic migrations."""

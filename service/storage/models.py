@@ -1,0 +1,119 @@
+"""The office's tables: authorities, keys, API keys, credentials (the anchoring queue), batches."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+__all__ = ["AnchorState", "ApiKey", "Authority", "Base", "Batch", "Credential", "IssuerKey"]
+
+
+class Base(DeclarativeBase):
+    """Declarative base of every table."""
+
+
+class AnchorState:
+    """Where a credential is on its way to the chain."""
+
+    PENDING = "pending"  # stored, waiting in the queue
+    BATCHED = "batched"  # claimed into a batch whose root is not yet confirmed on chain
+    ANCHORED = "anchored"  # its batch's root is on chain and its receipt is stored
+
+
+class Authority(Base):
+    """An authority this office acts for, with its chain account key (encrypted)."""
+
+    __tablename__ = "authorities"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    did: Mapped[str] = mapped_column(String(256), unique=True)
+    name_zh: Mapped[str] = mapped_column(String(256))
+    name_en: Mapped[str] = mapped_column(String(256))
+    region: Mapped[int] = mapped_column(Integer)
+    credential_types: Mapped[list[str]] = mapped_column(JSON)
+    account_address: Mapped[str] = mapped_column(String(42))
+    account_key_encrypted: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class IssuerKey(Base):
+    """An Ed25519 issuer key of an authority (private half encrypted at rest)."""
+
+    __tablename__ = "issuer_keys"
+    __table_args__ = (UniqueConstraint("authority_id", "key_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    authority_id: Mapped[int] = mapped_column(ForeignKey("authorities.id"))
+    key_id: Mapped[str] = mapped_column(String(64))
+    public_key: Mapped[bytes] = mapped_column(LargeBinary)
+    private_key_encrypted: Mapped[bytes] = mapped_column(LargeBinary)
+    active: Mapped[bool] = mapped_column(default=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class ApiKey(Base):
+    """An office API key: its public id, the SHA-256 of its secret, its authority and scopes."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    authority_id: Mapped[int] = mapped_column(ForeignKey("authorities.id"))
+    secret_sha256: Mapped[bytes] = mapped_column(LargeBinary)
+    scopes: Mapped[list[str]] = mapped_column(JSON)
+    label: Mapped[str] = mapped_column(String(200), default="")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class Batch(Base):
+    """A batch of credentials whose Merkle root is (being) anchored in one transaction."""
+
+    __tablename__ = "batches"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    authority_id: Mapped[int] = mapped_column(ForeignKey("authorities.id"), index=True)
+    root: Mapped[bytes] = mapped_column(LargeBinary, unique=True)
+    size: Mapped[int] = mapped_column(Integer)
+    state: Mapped[str] = mapped_column(String(16), index=True)  # prepared | anchored
+    tx_hash: Mapped[str | None] = mapped_column(String(66), nullable=True)
+    block_number: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    block_time: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    anchored_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class Credential(Base):
+    """An issued credential; rows with anchor_state 'pending' are the anchoring queue."""
+
+    __tablename__ = "credentials"
+    __table_args__ = (
+        UniqueConstraint("authority_id", "idempotency_key"),
+        Index("ix_credentials_queue", "authority_id", "anchor_state", "seq"),
+    )
+
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    id: Mapped[str] = mapped_column(String(64), unique=True)
+    authority_id: Mapped[int] = mapped_column(ForeignKey("authorities.id"))
+    credential_type: Mapped[str] = mapped_column(String(64))
+    document: Mapped[dict[str, Any]] = mapped_column(JSON)
+    digest: Mapped[bytes] = mapped_column(LargeBinary)
+    idempotency_key: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    request_sha256: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    anchor_state: Mapped[str] = mapped_column(String(16), default=AnchorState.PENDING)
+    batch_id: Mapped[int | None] = mapped_column(ForeignKey("batches.id"), nullable=True)
+    leaf_index: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    receipt: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

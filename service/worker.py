@@ -1,0 +1,268 @@
+"""The anchoring worker: batches of queued credentials go on chain, exactly once, crash or not.
+
+For each authority the worker first finishes any batch a previous run left ``prepared`` (its
+root may or may not be on chain: the chain is asked, never guessed), then claims the oldest
+pending credentials once there are ``batch_size`` of them or the oldest has waited
+``batch_age_seconds``. A batch is written (root, members, leaf order) before its transaction
+is sent, and its receipts are stored after the transaction is mined. A root can be anchored
+only once on chain (``RootAlreadyAnchored``), so a resend after a crash cannot double it.
+
+Several workers on PostgreSQL coordinate with row locks: an authority is served by one worker
+at a time (``FOR UPDATE SKIP LOCKED`` on its row), which also keeps one sender per chain account.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from sqlalchemy import select
+
+from service.office import Office
+from service.storage.models import AnchorState, Authority, Batch, Credential
+from verifier.bundle import receipts_for_batch
+from verifier.chain import EventDecoder
+from verifier.contracts import load_artifact
+from verifier.errors import ChainError, ContractReverted
+from verifier.merkle import MerkleTree
+
+__all__ = ["PAUSE_ENV", "AnchorWorker", "WorkerStats"]
+
+PAUSE_ENV = "SUIXIN_WORKER_PAUSE_AT"  # fault tests: claimed | sent (the process then waits)
+_PREPARED, _ANCHORED = "prepared", "anchored"
+
+
+@dataclass
+class WorkerStats:
+    """What the worker has done, for /metrics."""
+
+    batches: int = 0
+    anchored: int = 0
+    failures: int = 0
+    last_error: str = ""
+    latencies: list[float] = field(default_factory=list)  # seconds from issue to anchor
+
+    def observe(self, seconds: float) -> None:
+        self.latencies.append(seconds)
+        if len(self.latencies) > 10_000:
+            del self.latencies[: len(self.latencies) - 10_000]
+
+
+class AnchorWorker:
+    """Anchors queued credentials in batches; ``run_once`` for one pass, ``run`` until stopped."""
+
+    def __init__(
+        self,
+        office: Office,
+        *,
+        batch_size: int = 1000,
+        batch_age_seconds: float = 5.0,
+        poll_seconds: float = 0.5,
+        log: Callable[[str], None] | None = None,
+    ) -> None:
+        self.office = office
+        self.batch_size = batch_size
+        self.batch_age_seconds = batch_age_seconds
+        self.poll_seconds = poll_seconds
+        self.stats = WorkerStats()
+        self._log = log or (lambda message: print(message, file=sys.stderr, flush=True))
+        self._pause_at = os.environ.get(PAUSE_ENV, "")
+        self._abi = load_artifact("AnchorRegistry").abi
+        self._events = EventDecoder(self._abi)
+
+    # ------------------------------------------------------------------ loop
+
+    def run(self, stop: threading.Event) -> None:
+        """Anchor until ``stop`` is set; chain outages are logged and retried."""
+        while not stop.is_set():
+            try:
+                done = self.run_once()
+            except ChainError as e:
+                self.stats.failures += 1
+                self.stats.last_error = str(e)
+                self._log(f"anchoring paused, the chain is unavailable: {e}")
+                done = 0
+            if not done:
+                stop.wait(self.poll_seconds)
+
+    def run_once(self, *, force: bool = False) -> int:
+        """One pass over every authority; returns how many credentials were anchored.
+        ``force`` anchors whatever is pending without waiting for size or age."""
+        anchored = 0
+        for authority in self.office.authorities():
+            anchored += self._serve(authority.id, force=force)
+        return anchored
+
+    def drain(self, timeout: float = 60.0) -> None:
+        """Anchor everything pending now (tests, demos, shutdown)."""
+        deadline = time.monotonic() + timeout
+        while self.office.queue_depth() and time.monotonic() < deadline:
+            self.run_once(force=True)
+
+    # ------------------------------------------------------------------ one authority
+
+    def _serve(self, authority_id: int, *, force: bool) -> int:
+        db = self.office.db
+        with db.session() as lock:
+            locked = lock.scalar(
+                select(Authority.id)
+                .where(Authority.id == authority_id)
+                .with_for_update(skip_locked=True)
+            )
+            if locked is None:
+                return 0  # another worker serves this authority right now
+            anchored = 0
+            for batch_id in self._unfinished(authority_id):
+                anchored += self._finish(batch_id)
+            claimed = self._claim(authority_id, force=force)
+            if claimed is not None:
+                anchored += self._finish(claimed)
+            return anchored
+
+    def _unfinished(self, authority_id: int) -> list[int]:
+        with self.office.db.session() as s:
+            return list(
+                s.scalars(
+                    select(Batch.id)
+                    .where(Batch.authority_id == authority_id, Batch.state == _PREPARED)
+                    .order_by(Batch.id)
+                )
+            )
+
+    def _claim(self, authority_id: int, *, force: bool) -> int | None:
+        with self.office.db.session() as s:
+            rows = list(
+                s.scalars(
+                    select(Credential)
+                    .where(
+                        Credential.authority_id == authority_id,
+                        Credential.anchor_state == AnchorState.PENDING,
+                    )
+                    .order_by(Credential.seq)
+                    .limit(self.batch_size)
+                    .with_for_update(skip_locked=True)
+                )
+            )
+            if not rows:
+                return None
+            oldest = rows[0].created_at
+            if oldest.tzinfo is None:
+                oldest = oldest.replace(tzinfo=UTC)
+            waited = (datetime.now(UTC) - oldest).total_seconds()
+            if not force and len(rows) < self.batch_size and waited < self.batch_age_seconds:
+                return None
+            tree = MerkleTree(bytes(r.digest) for r in rows)
+            batch = Batch(
+                authority_id=authority_id,
+                root=tree.root,
+                size=tree.size,
+                state=_PREPARED,
+                created_at=datetime.now(UTC),
+            )
+            s.add(batch)
+            s.flush()
+            for index, row in enumerate(rows):
+                row.batch_id = batch.id
+                row.leaf_index = index
+                row.anchor_state = AnchorState.BATCHED
+            batch_id = batch.id
+        self._log(f"batch {batch_id}: {len(rows)} credentials claimed, root 0x{tree.root.hex()}")
+        self._pause("claimed")
+        return batch_id
+
+    def _finish(self, batch_id: int) -> int:
+        office = self.office
+        with office.db.session() as s:
+            batch = s.get(Batch, batch_id)
+            assert batch is not None
+            root, size, authority_id = bytes(batch.root), batch.size, batch.authority_id
+        found = self._on_chain(root)
+        if found is None:
+            try:
+                receipt = office.chain.transact(
+                    office.deployment.anchor_registry,
+                    self._abi,
+                    "anchor",
+                    [root, size],
+                    office.account(authority_id),
+                )
+                found = (receipt.block_number, receipt.tx_hash)
+            except ContractReverted as e:
+                if e.name != "RootAlreadyAnchored":
+                    raise
+                found = self._on_chain(root)
+                if found is None:
+                    raise ChainError(f"root 0x{root.hex()} reported anchored but not found") from e
+        self._log(f"batch {batch_id}: anchored in block {found[0]} ({found[1]})")
+        self._pause("sent")
+        return self._store(batch_id, *found)
+
+    def _on_chain(self, root: bytes) -> tuple[int, str] | None:
+        """(block number, transaction hash) of the root's anchor, if it is on chain."""
+        office = self.office
+        record = office.chain.call(office.deployment.anchor_registry, self._abi, "anchorOf", [root])
+        anchored_at, block_number = int(record[2]), int(record[3])
+        if anchored_at == 0:
+            return None
+        logs = office.chain.get_logs(
+            [office.deployment.anchor_registry], block_number, block_number
+        )
+        for log in logs:
+            entry = self._events.decode(log)
+            if entry and entry.event == "RootAnchored" and bytes(entry.args["root"]) == root:
+                return block_number, entry.tx_hash
+        raise ChainError(
+            f"root 0x{root.hex()} is anchored in block {block_number} but its event is missing"
+        )
+
+    def _store(self, batch_id: int, block_number: int, tx_hash: str) -> int:
+        office = self.office
+        block_time = office.chain.block_time(block_number)
+        now = datetime.now(UTC)
+        with office.db.session() as s:
+            batch = s.get(Batch, batch_id)
+            assert batch is not None
+            rows = list(
+                s.scalars(
+                    select(Credential)
+                    .where(Credential.batch_id == batch_id)
+                    .order_by(Credential.leaf_index)
+                )
+            )
+            tree = MerkleTree(bytes(r.digest) for r in rows)
+            if tree.root != bytes(batch.root):
+                raise ChainError(f"batch {batch_id}: stored members do not reproduce its root")
+            receipts = receipts_for_batch(
+                tree,
+                chain_id=office.chain.chain_id,
+                registry=office.deployment.anchor_registry,
+                block_number=block_number,
+                block_time=block_time,
+                transaction_hash=tx_hash,
+            )
+            for row, receipt in zip(rows, receipts, strict=True):
+                row.receipt = receipt.to_json()
+                row.anchor_state = AnchorState.ANCHORED
+                created = (
+                    row.created_at if row.created_at.tzinfo else row.created_at.replace(tzinfo=UTC)
+                )
+                self.stats.observe((now - created).total_seconds())
+            batch.state = _ANCHORED
+            batch.tx_hash = tx_hash
+            batch.block_number = block_number
+            batch.block_time = block_time
+            batch.anchored_at = now
+        self.stats.batches += 1
+        self.stats.anchored += len(rows)
+        return len(rows)
+
+    def _pause(self, phase: str) -> None:
+        if self._pause_at == phase:
+            self._log(f"PAUSED at {phase}")
+            while True:  # the fault test kills the process here
+                time.sleep(3600)
