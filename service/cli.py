@@ -1,27 +1,23 @@
-"""The ``suixin`` command: deploy the registries (more office commands join as they are built)."""
+"""The ``suixin`` command: deploy the registries, serve the office, run the anchoring worker."""
 
 from __future__ import annotations
 
 import argparse
 import json
 import os
+import signal
 import sys
+import threading
 from collections.abc import Sequence
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
-from eth_account import Account
-from eth_account.signers.local import LocalAccount
-
-from service.deploy import deploy_registries, fund_if_dev
-from verifier.chain import Chain, connect
-from verifier.deployment import Deployment
-from verifier.errors import InvalidInput, SuixinError
+from service.config import Settings
+from service.runtime import DEPLOYMENT_FILE, ensure_deployment
+from verifier.chain import connect
+from verifier.errors import SuixinError
 
 __all__ = ["main"]
-
-DEPLOYMENT_FILE = "deployment.json"
-ROOT_KEY_FILE = Path("keys") / "governance-root.key"
 
 
 def _version() -> str:
@@ -31,7 +27,23 @@ def _version() -> str:
         return "0+unknown"
 
 
-def _parser() -> argparse.ArgumentParser:
+def _settings(args: argparse.Namespace) -> Settings:
+    overrides = {}
+    for name in ("data_dir", "chain", "database_url"):
+        value = getattr(args, name, None)
+        if value is not None:
+            overrides[name] = value
+    return Settings(**overrides)
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--data-dir", type=Path, help="data directory (SUIXIN_DATA_DIR, ./data)")
+    parser.add_argument("--chain", help="'embedded' or a JSON-RPC URL (SUIXIN_CHAIN)")
+    parser.add_argument("--database-url", help="SQLAlchemy URL (SUIXIN_DATABASE_URL)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of every sub-command."""
     parser = argparse.ArgumentParser(
         prog="suixin", description="Suixin (穗信) issuing office: trusted credentials on chain."
     )
@@ -41,89 +53,95 @@ def _parser() -> argparse.ArgumentParser:
     chain = commands.add_parser("chain", help="the chain and its registries")
     chain_commands = chain.add_subparsers(dest="chain_command", required=True)
     deploy = chain_commands.add_parser("deploy", help="deploy TrustRegistry and AnchorRegistry")
-    deploy.add_argument(
-        "--chain",
-        default=os.environ.get("SUIXIN_CHAIN", "embedded"),
-        help="'embedded' (default; kept under --data-dir) or a JSON-RPC URL",
-    )
-    deploy.add_argument(
-        "--data-dir",
-        type=Path,
-        default=Path(os.environ.get("SUIXIN_DATA_DIR", "data")),
-        help="where the chain journal, keys and deployment record live (default: ./data)",
-    )
-    deploy.add_argument(
-        "--root-key-file",
-        type=Path,
-        help="hex private key of the deploying governance root (default: created in the data dir)",
-    )
-    deploy.add_argument(
-        "--force", action="store_true", help="deploy again even if a deployment exists"
-    )
+    _common(deploy)
+    deploy.add_argument("--force", action="store_true", help="deploy again even if deployed")
+    deploy.set_defaults(handler=_deploy)
+
+    serve = commands.add_parser("serve", help="run the office API (and, embedded, its worker)")
+    _common(serve)
+    serve.add_argument("--host", help="listen address (SUIXIN_HOST, 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="listen port (SUIXIN_PORT, 8000)")
+    serve.add_argument("--demo", action="store_true", help="set up the demo authorities")
+    serve.set_defaults(handler=_serve)
+
+    worker = commands.add_parser("worker", help="run the anchoring worker in this process")
+    _common(worker)
+    worker.add_argument("--once", action="store_true", help="anchor what is pending, then exit")
+    worker.set_defaults(handler=_worker)
+
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; returns the process exit code."""
-    args = _parser().parse_args(argv)
+    args = build_parser().parse_args(argv)
     try:
-        if args.command == "chain" and args.chain_command == "deploy":
-            return _deploy(args)
+        return int(args.handler(args))
     except SuixinError as e:
         print(f"suixin: {e.diagnostics()}", file=sys.stderr)
         return 1
-    return 2  # pragma: no cover - argparse rejects unknown commands first
 
 
 def _deploy(args: argparse.Namespace) -> int:
-    data_dir: Path = args.data_dir
-    chain = connect(args.chain, data_dir)
+    settings = _settings(args)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    chain = connect(settings.chain, settings.data_dir)
     try:
-        record_path = data_dir / DEPLOYMENT_FILE
-        existing = _existing_deployment(chain, record_path)
-        if existing is not None and not args.force:
-            print(json.dumps(existing.to_json(), indent=2))
-            print(f"(already deployed; record at {record_path})", file=sys.stderr)
-            return 0
-        root = _root_account(
-            args.root_key_file or data_dir / ROOT_KEY_FILE, create=not args.root_key_file
-        )
-        fund_if_dev(chain, root.address)
-        deployment = deploy_registries(chain, root)
-        deployment.save(record_path)
+        record_path = settings.data_dir / DEPLOYMENT_FILE
+        if args.force and record_path.exists():
+            record_path.unlink()
+        deployment = ensure_deployment(chain, settings.data_dir, allow_deploy=True)
         print(json.dumps(deployment.to_json(), indent=2))
-        print(f"(record written to {record_path})", file=sys.stderr)
+        print(f"(deployment record: {record_path})", file=sys.stderr)
         return 0
     finally:
         chain.close()
 
 
-def _existing_deployment(chain: Chain, path: Path) -> Deployment | None:
-    if not path.exists():
-        return None
-    record = Deployment.load(path)
-    if record.chain_id != chain.chain_id:
-        return None
-    if chain.block_number() < record.block_number:
-        return None
-    if chain.block(record.block_number).hash != record.block_hash:
-        return None  # the chain was reset under the record
-    return record
+def _serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from service.api.app import create_app
+    from service.runtime import bootstrap_demo, open_office
+
+    settings = _settings(args)
+    if args.host:
+        settings.host = args.host
+    if args.port:
+        settings.port = args.port
+    office = open_office(settings)
+    if args.demo:
+        keys = bootstrap_demo(office, settings.data_dir)
+        print("Demo API keys (also in data/demo-api-keys.json):")
+        for did, key in keys.keys.items():
+            print(f"  {did}: {key}")
+    base = f"http://{settings.host}:{settings.port}"
+    print(f"Suixin office on {base}  — API docs {base}/docs  — health {base}/healthz", flush=True)
+    app = create_app(office, settings, start_worker=settings.in_process_worker)
+    uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning")
+    return 0
 
 
-def _root_account(path: Path, *, create: bool) -> LocalAccount:
-    if path.exists():
-        text = path.read_text(encoding="utf-8").strip()
-        try:
-            loaded: LocalAccount = Account.from_key(text)
-            return loaded
-        except (ValueError, TypeError) as e:
-            raise InvalidInput(f"{path} does not hold a hex private key") from e
-    if not create:
-        raise InvalidInput(f"key file {path} does not exist")
-    account: LocalAccount = Account.create()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        f.write(account.key.hex() + "\n")
-    return account
+def _worker(args: argparse.Namespace) -> int:
+    from service.runtime import open_office
+    from service.worker import AnchorWorker
+
+    settings = _settings(args)
+    office = open_office(settings, allow_deploy=False)
+    worker = AnchorWorker(
+        office,
+        batch_size=settings.batch_size,
+        batch_age_seconds=settings.batch_age_seconds,
+        poll_seconds=settings.worker_poll_seconds,
+    )
+    if args.once:
+        worker.drain()
+        print(json.dumps(office.counts()))
+        return 0
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    size, age = settings.batch_size, settings.batch_age_seconds
+    print(f"worker {os.getpid()} anchoring (batches of {size} or every {age} s)", flush=True)
+    worker.run(stop)
+    return 0
