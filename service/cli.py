@@ -1,4 +1,4 @@
-"""The ``suixin`` command: deploy the registries, serve the office, run the anchoring worker."""
+"""The ``suixin`` command: deploy, serve, anchor, enrol authorities, API keys, bulk issue, demo."""
 
 from __future__ import annotations
 
@@ -8,14 +8,21 @@ import os
 import signal
 import sys
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
+from typing import IO, Any
+
+from rich.console import Console
+from rich.table import Table
 
 from service.config import Settings
+from service.office import SCOPES, NotFound, Office
 from service.runtime import DEPLOYMENT_FILE, ensure_deployment
 from verifier.chain import connect
-from verifier.errors import SuixinError
+from verifier.credential import CREDENTIAL_TYPES
+from verifier.errors import InvalidInput, SuixinError
 
 __all__ = ["main"]
 
@@ -69,7 +76,91 @@ def build_parser() -> argparse.ArgumentParser:
     worker.add_argument("--once", action="store_true", help="anchor what is pending, then exit")
     worker.set_defaults(handler=_worker)
 
+    _add_keys(commands)
+    _add_apikeys(commands)
+    _add_issue(commands)
+
+    demo = commands.add_parser("demo", help="the whole story on the embedded chain, as a table")
+    demo.add_argument("--keep", type=Path, help="run in this data directory and keep it")
+    demo.set_defaults(handler=_demo)
+
     return parser
+
+
+def _add_keys(commands: Any) -> None:
+    keys = commands.add_parser("keys", help="authorities, their chain accounts and issuer keys")
+    keys_commands = keys.add_subparsers(dest="keys_command", required=True)
+    init = keys_commands.add_parser(
+        "init",
+        help="enrol an authority: chain account and first issuer key (run again once accredited)",
+    )
+    _common(init)
+    init.add_argument("--did", required=True, help="the authority's DID (did:web:lsj.gz.gov.cn)")
+    init.add_argument("--name-zh", required=True, help="名称 (广州市来穗人员服务管理局)")
+    init.add_argument("--name-en", required=True, help="English name")
+    init.add_argument("--region", required=True, type=int, help="GB/T 2260 code (440100)")
+    init.add_argument(
+        "--type",
+        dest="types",
+        action="append",
+        required=True,
+        choices=sorted(CREDENTIAL_TYPES),
+        help="a credential type it may issue (repeat for several)",
+    )
+    init.set_defaults(handler=_keys_init)
+    listing = keys_commands.add_parser("list", help="authorities, key ids, public keys, accounts")
+    _common(listing)
+    listing.add_argument("--json", action="store_true", help="JSON instead of a table")
+    listing.set_defaults(handler=_keys_list)
+
+
+def _add_apikeys(commands: Any) -> None:
+    apikeys = commands.add_parser("apikeys", help="office API keys (stored hashed, shown once)")
+    apikeys_commands = apikeys.add_subparsers(dest="apikeys_command", required=True)
+    create = apikeys_commands.add_parser("create", help="create a key; prints it once")
+    _common(create)
+    create.add_argument("--did", required=True, help="the authority the key acts for")
+    create.add_argument(
+        "--scope",
+        dest="scopes",
+        action="append",
+        required=True,
+        choices=SCOPES,
+        help="a scope (repeat for several)",
+    )
+    create.add_argument("--label", default="", help="who or what the key is for")
+    create.set_defaults(handler=_apikeys_create)
+    listing = apikeys_commands.add_parser("list", help="keys: id, authority, scopes, dates")
+    _common(listing)
+    listing.add_argument("--json", action="store_true", help="JSON instead of a table")
+    listing.set_defaults(handler=_apikeys_list)
+    revoke = apikeys_commands.add_parser("revoke", help="revoke a key by id")
+    _common(revoke)
+    revoke.add_argument("key_id", metavar="ID")
+    revoke.set_defaults(handler=_apikeys_revoke)
+
+
+def _add_issue(commands: Any) -> None:
+    issue = commands.add_parser(
+        "issue",
+        help="bulk issuance from a CSV or JSONL file",
+        description="Issue one credential per row. Exit 0: all issued; 1: some rows rejected "
+        "(see the report); 2: usage or file errors.",
+    )
+    _common(issue)
+    issue.add_argument("--did", required=True, help="the issuing authority's DID")
+    issue.add_argument("--type", dest="credential_type", required=True, choices=CREDENTIAL_TYPES)
+    issue.add_argument(
+        "--from", dest="source", required=True, type=Path, help="FILE.csv or FILE.jsonl"
+    )
+    issue.add_argument(
+        "--report",
+        type=Path,
+        help="where rejected rows go, one JSON line each (default: FILE.errors.jsonl)",
+    )
+    issue.add_argument("--out", type=Path, help="write {line, id} of every issued credential")
+    issue.add_argument("--chunk", type=int, default=1000, help="rows per transaction (1000)")
+    issue.set_defaults(handler=_issue)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -145,3 +236,342 @@ def _worker(args: argparse.Namespace) -> int:
     print(f"worker {os.getpid()} anchoring (batches of {size} or every {age} s)", flush=True)
     worker.run(stop)
     return 0
+
+
+# ---------------------------------------------------------------------- helpers
+
+
+def _console(file: IO[str] | None = None) -> Console:
+    """A console on stdout (or ``file``); wide when not a terminal, so ids never wrap."""
+    target = file or sys.stdout
+    return Console(file=target, width=None if target.isatty() else 200, highlight=False)
+
+
+@contextmanager
+def _office(args: argparse.Namespace) -> Iterator[tuple[Office, Settings]]:
+    from service.runtime import open_office
+
+    settings = _settings(args)
+    office = open_office(settings)
+    try:
+        yield office, settings
+    finally:
+        office.db.dispose()
+        office.chain.close()
+
+
+def _when(value: Any) -> str:
+    return value.strftime("%Y-%m-%d %H:%M:%S") if value is not None else ""
+
+
+# ---------------------------------------------------------------------- keys
+
+
+def _keys_init(args: argparse.Namespace) -> int:
+    from service.authorities import EnrolmentState, enrol
+    from service.runtime import governance_root
+
+    with _office(args) as (office, settings):
+        root = None
+        if settings.mode == "development":
+            root = governance_root(settings.data_dir, create=False)
+        result = enrol(
+            office, args.did, args.name_zh, args.name_en, args.region, args.types, root=root
+        )
+    print(f"authority  {result.did}")
+    print(f"account    {result.account_address}")
+    print(f"issuer key {result.did}#{result.key_id}  {result.public_multikey}")
+    if result.state is EnrolmentState.AWAITING_ACCREDITATION:
+        print(
+            "待省级主管部门授权：请将上面的账户地址提交授权（accredit），授权后再次运行本命令登记签发密钥。\n"
+            "Awaiting accreditation: the governance root must accredit the account address "
+            "above for this DID; then run this command again to register the issuer key."
+        )
+        return 0
+    if result.state is EnrolmentState.ALREADY_ACTIVE:
+        print("已启用 / already enrolled and active")
+    else:
+        print("已授权并登记签发密钥 / accredited, issuer key registered on chain: ready to issue")
+    return 0
+
+
+def _keys_list(args: argparse.Namespace) -> int:
+    from service.authorities import key_views
+
+    with _office(args) as (office, _):
+        views = key_views(office)
+    if args.json:
+        rows = [
+            {
+                "did": v.did,
+                "nameZh": v.name_zh,
+                "nameEn": v.name_en,
+                "region": v.region,
+                "types": list(v.credential_types),
+                "account": v.account_address,
+                "keyId": v.key_id,
+                "publicKeyMultibase": v.public_multikey,
+                "active": v.active,
+                "created": v.created_at.isoformat(),
+            }
+            for v in views
+        ]
+        print(json.dumps(rows, ensure_ascii=False, indent=2))
+        return 0
+    table = Table(title="签发机关与密钥 Authorities and issuer keys")
+    for column in (
+        "签发机关 Authority",
+        "区划 Region / 类型 Types",
+        "账户 Account",
+        "密钥 Key",
+        "公钥 Public key (multibase)",
+        "状态 State",
+    ):
+        table.add_column(column, overflow="fold")
+    for v in views:
+        table.add_row(
+            f"{v.name_zh}\n{v.did}",
+            f"{v.region}\n{', '.join(v.credential_types)}",
+            v.account_address,
+            v.key_id,
+            v.public_multikey,
+            "启用 active" if v.active else "待授权 awaiting accreditation",
+        )
+    _console().print(
+        table if views else "没有签发机关 / no authorities yet: run `suixin keys init`"
+    )
+    return 0
+
+
+# ---------------------------------------------------------------------- API keys
+
+
+def _apikeys_create(args: argparse.Namespace) -> int:
+    with _office(args) as (office, _):
+        authority = office.authority_by_did(args.did)
+        key_id, whole = office.create_api_key(authority.id, args.scopes, label=args.label)
+    print(f"API key {key_id} for {authority.did} ({', '.join(sorted(set(args.scopes)))})")
+    print(whole)
+    print("只显示这一次，请立即妥善保存 / shown only this once: store it now", file=sys.stderr)
+    return 0
+
+
+def _apikeys_list(args: argparse.Namespace) -> int:
+    with _office(args) as (office, _):
+        dids = {a.id: a.did for a in office.authorities()}
+        keys = office.api_keys()
+    if args.json:
+        rows = [
+            {
+                "id": k.id,
+                "authority": dids.get(k.authority_id),
+                "scopes": list(k.scopes),
+                "label": k.label,
+                "created": k.created_at.isoformat(),
+                "revoked": k.revoked_at.isoformat() if k.revoked_at else None,
+            }
+            for k in keys
+        ]
+        print(json.dumps(rows, ensure_ascii=False, indent=2))
+        return 0
+    table = Table(title="API 密钥 API keys (secrets are never shown again)")
+    for column in (
+        "ID",
+        "签发机关 Authority",
+        "权限 Scopes",
+        "标签 Label",
+        "创建 Created",
+        "吊销 Revoked",
+    ):
+        table.add_column(column, overflow="fold")
+    for k in keys:
+        table.add_row(
+            k.id,
+            dids.get(k.authority_id, str(k.authority_id)),
+            " ".join(k.scopes),
+            k.label,
+            _when(k.created_at),
+            _when(k.revoked_at),
+        )
+    _console().print(table if keys else "没有 API 密钥 / no API keys yet")
+    return 0
+
+
+def _apikeys_revoke(args: argparse.Namespace) -> int:
+    with _office(args) as (office, _):
+        office.revoke_api_key(args.key_id)
+    print(f"已吊销 / revoked API key {args.key_id}")
+    return 0
+
+
+# ---------------------------------------------------------------------- bulk issuance
+
+
+class _LazyReport:
+    """A report file created only when the first rejected row arrives."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._file: IO[str] | None = None
+
+    def write(self, text: str) -> int:
+        if self._file is None:
+            self._file = self.path.open("w", encoding="utf-8")
+        return self._file.write(text)
+
+    def flush(self) -> None:
+        if self._file is not None:
+            self._file.flush()
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+
+
+def _issue(args: argparse.Namespace) -> int:
+    """Bulk issuance; usage and file errors exit 2 (before anything is issued)."""
+    from service.bulk import count_rows, read_rows
+
+    source: Path = args.source
+    report_path: Path = args.report or source.with_name(source.name + ".errors.jsonl")
+    err = _console(sys.stderr)
+    try:
+        if args.chunk < 1:
+            raise InvalidInput("--chunk must be at least 1")
+        total = count_rows(source)
+        rows = read_rows(source)
+        if report_path.exists():
+            report_path.unlink()  # an old report must not be mistaken for this run's
+    except (OSError, InvalidInput) as e:
+        err.print(f"suixin issue: {e.diagnostics() if isinstance(e, SuixinError) else e}")
+        return 2
+    with _office(args) as (office, _):
+        try:
+            authority = office.authority_by_did(args.did)
+        except NotFound as e:
+            err.print(f"suixin issue: {e.diagnostics()}")
+            return 2
+        if args.credential_type not in authority.credential_types:
+            err.print(
+                f"suixin issue: {authority.name_zh} 未获授权签发 {args.credential_type} / "
+                f"{authority.did} is not accredited for {args.credential_type}"
+            )
+            return 2
+        return _issue_with_progress(office, authority.id, args, rows, total, report_path, err)
+
+
+def _issue_with_progress(
+    office: Office,
+    authority_id: int,
+    args: argparse.Namespace,
+    rows: Any,
+    total: int,
+    report_path: Path,
+    err: Console,
+) -> int:
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    from service.bulk import issue_rows
+
+    report = _LazyReport(report_path)
+    progress = Progress(
+        TextColumn("签发 issuing"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("拒绝 rejected {task.fields[rejected]}"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=err,
+        transient=False,
+    )
+    rejected = 0
+
+    def advance(issued: int, refused: int) -> None:
+        nonlocal rejected
+        rejected += refused
+        progress.update(task, advance=issued + refused, rejected=rejected)
+
+    try:
+        with progress:
+            task = progress.add_task("issue", total=total, rejected=0)
+            summary = issue_rows(
+                office,
+                authority_id,
+                args.credential_type,
+                rows,
+                chunk=args.chunk,
+                report=report,
+                progress=advance,
+                keep_ids=args.out is not None,
+            )
+    finally:
+        report.close()
+    if args.out is not None:
+        with args.out.open("w", encoding="utf-8") as out:
+            for line, credential_id in summary.credential_ids:
+                out.write(json.dumps({"line": line, "id": credential_id}) + "\n")
+    print(
+        f"签发 issued {summary.issued}, 拒绝 rejected {summary.rejected}, "
+        f"{summary.seconds:.2f} s, {summary.rate:,.0f} credentials/s"
+    )
+    if summary.rejected:
+        print(f"被拒绝的行及原因 / rejected rows and reasons: {report_path}")
+        return 1
+    return 0
+
+
+# ---------------------------------------------------------------------- demo
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from service.demo import DemoStep, run_demo
+
+    console = _console()
+    console.print(
+        "穗信演示：广州签发，肇庆核验 / Suixin demo: issued in Guangzhou, verified in 肇庆"
+    )
+    console.print("(embedded chain, temporary data directory; this takes a few seconds)")
+
+    def show(step: DemoStep) -> None:
+        mark = "[green]✓[/green]" if step.ok else "[red]✗[/red]"
+        console.print(f"  {mark} {step.step_zh} / {step.step_en}: {step.actual.value}")
+
+    if args.keep is not None:
+        args.keep.mkdir(parents=True, exist_ok=True)
+    steps = run_demo(args.keep, on_step=show)
+    table = Table(title="穗信演示 Suixin demo", show_lines=True)
+    for column in (
+        "#",
+        "步骤 Step",
+        "凭证 Credential",
+        "预期 Expected",
+        "实际 Actual",
+        "原因 Reason",
+        "",
+    ):
+        table.add_column(column, overflow="fold")
+    for number, step in enumerate(steps, start=1):
+        zh, en = step.reason
+        table.add_row(
+            str(number),
+            f"{step.step_zh}\n{step.step_en}",
+            step.credential,
+            step.expected.value,
+            step.actual.value,
+            f"{zh}\n{en}" if zh else "",
+            "[green]✓[/green]" if step.ok else "[red]✗[/red]",
+        )
+    console.print(table)
+    good = sum(step.ok for step in steps)
+    if good == len(steps):
+        console.print(f"全部符合预期 / every outcome as expected ({good}/{len(steps)})")
+        return 0
+    console.print(f"[red]{len(steps) - good} 项不符合预期 / not as expected[/red]")
+    return 1
