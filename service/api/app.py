@@ -1,0 +1,102 @@
+"""The FastAPI application of an issuing office: routes, error handling, the anchoring worker."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import timedelta
+
+from fastapi import FastAPI
+from fastapi.routing import APIRoute
+
+from service.api.deps import ApiState
+from service.api.errors import install_error_handlers
+from service.api.metrics import Metrics
+from service.api.ratelimit import TokenBuckets
+from service.api.routes import apikeys, credentials, dids, health, vc, verify
+from service.api.verification import VerificationService
+from service.config import Settings
+from service.office import Office
+from service.worker import AnchorWorker
+from verifier.policy import Policy
+
+__all__ = ["create_app"]
+
+log = logging.getLogger("suixin.api")
+
+DESCRIPTION = """\
+穗信签发服务 — the issuing office of Suixin: signs 居住证 (ResidencePermit) and 营业执照
+(BusinessLicense) credentials at once and anchors them on chain in Merkle batches.
+
+**Access.** Office routes take an API key (`Authorization: Bearer sx_…` or `X-API-Key`).
+401: no, unknown or revoked key. 403: the key lacks the route's scope (`issue:<Type>`,
+`admin`), its authority is not accredited for the type, or the request names another
+authority as issuer. 404: the credential or key does not exist *or belongs to another
+authority*. Verification (`/v1/verify`, `/credentials/verify`) is public and rate-limited.
+
+**Errors** are RFC 9457 problem details (`application/problem+json`); validation problems
+list `errors: [{path, code, zh, en}]`.
+"""
+
+
+def _summaries_from_docstrings(app: FastAPI) -> None:
+    """Each route's one-line docstring becomes its OpenAPI summary."""
+    for route in app.routes:
+        if isinstance(route, APIRoute) and route.summary is None and route.endpoint.__doc__:
+            route.summary = route.endpoint.__doc__.strip().splitlines()[0]
+
+
+def create_app(office: Office, settings: Settings, *, start_worker: bool) -> FastAPI:
+    """The API over ``office``; with ``start_worker`` an anchoring worker thread runs while
+    the app does (started by the lifespan, stopped at shutdown)."""
+    metrics = Metrics()
+    policy = Policy(
+        chain_id=office.chain.chain_id,
+        anchor_registry=office.deployment.anchor_registry,
+        pending_grace=timedelta(minutes=settings.pending_grace_minutes),
+    )
+    state = ApiState(
+        office=office,
+        settings=settings,
+        metrics=metrics,
+        verification=VerificationService(office, policy, metrics),
+        limiter=TokenBuckets(settings.public_rate_per_minute),
+    )
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        stop = threading.Event()
+        if start_worker:
+            worker = AnchorWorker(
+                office,
+                batch_size=settings.batch_size,
+                batch_age_seconds=settings.batch_age_seconds,
+                poll_seconds=settings.worker_poll_seconds,
+                log=log.info,
+            )
+            thread = threading.Thread(
+                target=worker.run, args=(stop,), name="suixin-anchor-worker", daemon=True
+            )
+            state.worker, state.worker_thread = worker, thread
+            thread.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            if state.worker_thread is not None:
+                state.worker_thread.join(timeout=30)
+
+    app = FastAPI(
+        title="Suixin 穗信 — issuing office",
+        version="0.1.0",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+    )
+    app.state.suixin = state
+    install_error_handlers(app)
+    for module in (credentials, verify, vc, dids, apikeys, health):
+        app.include_router(module.router)
+    _summaries_from_docstrings(app)
+    return app

@@ -1,0 +1,178 @@
+"""Typed dependencies of the routes: the office, the caller behind an API key, scopes, limits.
+
+Access rules (the same for every route):
+
+- **401** — no API key, an unknown or malformed key, or a revoked one (``Authorization: Bearer
+  <key>`` or ``X-API-Key: <key>``).
+- **403** — a valid key without the scope the route needs (``issue:<Type>`` to issue a type,
+  ``admin`` for API keys), a key whose authority is not accredited for the type, or a request
+  that names another authority as the actor (an ``issuer`` in ``/credentials/issue``).
+- **404** — a credential or API key that does not exist *or belongs to another authority*: a
+  key of authority A never learns whether B's records exist.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Annotated
+
+from fastapi import Depends, Header, Request
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+
+from service.api.errors import Problem
+from service.api.metrics import Metrics
+from service.api.ratelimit import TokenBuckets
+from service.api.verification import VerificationService
+from service.config import Settings
+from service.office import AuthContext, Office
+from service.storage.models import Authority
+from service.worker import AnchorWorker
+
+__all__ = [
+    "AdminCaller",
+    "ApiState",
+    "Caller",
+    "IdempotencyKey",
+    "OfficeDep",
+    "StateDep",
+    "authority_for_types",
+    "public_rate_limit",
+    "require_scope",
+]
+
+
+@dataclass
+class ApiState:
+    """What the routes share: the office, settings, verifier, limiter, metrics, worker."""
+
+    office: Office
+    settings: Settings
+    metrics: Metrics
+    verification: VerificationService
+    limiter: TokenBuckets
+    worker: AnchorWorker | None = None
+    worker_thread: threading.Thread | None = field(default=None, repr=False)
+
+    @property
+    def worker_up(self) -> bool | None:
+        """Whether the in-process worker runs (None when this process has none)."""
+        if self.worker_thread is None:
+            return None
+        return self.worker_thread.is_alive()
+
+
+def _state(request: Request) -> ApiState:
+    state: ApiState = request.app.state.suixin
+    return state
+
+
+StateDep = Annotated[ApiState, Depends(_state)]
+
+
+def _office(state: StateDep) -> Office:
+    return state.office
+
+
+OfficeDep = Annotated[Office, Depends(_office)]
+
+_bearer = HTTPBearer(auto_error=False, description="An office API key: `Bearer sx_…`")
+_api_key_header = APIKeyHeader(
+    name="X-API-Key", auto_error=False, description="An office API key (alternative header)"
+)
+
+
+def _unauthorized(detail: str) -> Problem:
+    return Problem(
+        401,
+        "unauthorized",
+        "未认证 / Unauthorized",
+        detail,
+        headers={"WWW-Authenticate": 'Bearer realm="suixin"'},
+    )
+
+
+def _authenticate(
+    office: OfficeDep,
+    bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    api_key: Annotated[str | None, Depends(_api_key_header)],
+) -> AuthContext:
+    token = bearer.credentials if bearer is not None else api_key
+    if not token:
+        raise _unauthorized(
+            "缺少 API 密钥：请在 Authorization: Bearer <key> 或 X-API-Key 中提供 / "
+            "an API key is required (Authorization: Bearer <key> or X-API-Key)"
+        )
+    caller = office.authenticate(token.strip())
+    if caller is None:
+        raise _unauthorized("API 密钥无效或已吊销 / the API key is unknown, malformed or revoked")
+    return caller
+
+
+Caller = Annotated[AuthContext, Depends(_authenticate)]
+
+
+def require_scope(caller: AuthContext, scope: str) -> None:
+    """Raise a 403 problem unless the caller's key holds ``scope``."""
+    if scope not in caller.scopes:
+        raise Problem(
+            403,
+            "forbidden",
+            "无权操作 / Forbidden",
+            f"该 API 密钥没有 {scope} 权限 / this API key lacks the scope {scope}",
+            extra={"requiredScope": scope},
+        )
+
+
+def authority_for_types(office: Office, caller: AuthContext, types: Iterable[str]) -> Authority:
+    """The caller's authority after checking it may issue every type; raises 403 problems."""
+    wanted = sorted(set(types))
+    for credential_type in wanted:
+        require_scope(caller, f"issue:{credential_type}")
+    authority = office.authority(caller.authority_id)
+    for credential_type in wanted:
+        if credential_type not in authority.credential_types:
+            raise Problem(
+                403,
+                "forbidden",
+                "无权操作 / Forbidden",
+                f"{authority.name_zh} 未获授权签发 {credential_type} / "
+                f"{authority.name_en} is not accredited to issue {credential_type}",
+            )
+    return authority
+
+
+def _admin(caller: Caller) -> AuthContext:
+    require_scope(caller, "admin")
+    return caller
+
+
+AdminCaller = Annotated[AuthContext, Depends(_admin)]
+
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        min_length=1,
+        max_length=200,
+        description="Retry-safe issuance: a retry with the same key and body returns the "
+        "first credential (200); the same key with another body is a 409.",
+    ),
+]
+
+
+def public_rate_limit(request: Request, state: StateDep) -> None:
+    """Limit public endpoints per client address; raises a 429 problem."""
+    client = request.client.host if request.client is not None else "unknown"
+    wait = state.limiter.take(client)
+    if wait > 0:
+        seconds = max(1, int(wait + 0.999))
+        raise Problem(
+            429,
+            "rate-limited",
+            "请求过于频繁 / Too many requests",
+            f"请 {seconds} 秒后再试 / retry in {seconds} s "
+            f"(limit {state.settings.public_rate_per_minute} per minute per client)",
+            headers={"Retry-After": str(seconds)},
+        )

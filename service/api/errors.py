@@ -1,0 +1,272 @@
+"""The one place where errors become HTTP responses: RFC 9457 problem details in 中文 and English.
+
+Every error answer has the media type ``application/problem+json`` and the members ``type``,
+``title``, ``status`` and ``detail``; validation problems add ``errors: [{path, code, zh, en}]``.
+
+======================================  ======  =====================================
+raised                                  status  problem type
+======================================  ======  =====================================
+``Problem`` (routes and dependencies)   any     as given
+``RequestValidationError`` (bodies)     422     ``urn:suixin:problem:validation``
+``InvalidCredential``                   422     ``urn:suixin:problem:validation``
+``InvalidInput``                        422     ``urn:suixin:problem:invalid-input``
+``NotFound``                            404     ``urn:suixin:problem:not-found``
+``IdempotencyConflict``                 409     ``urn:suixin:problem:idempotency-conflict``
+``ChainUnavailable``                    503     ``urn:suixin:problem:chain-unavailable``
+``ChainError`` (other)                  502     ``urn:suixin:problem:chain-error``
+``SuixinError`` (other)                 500     ``urn:suixin:problem:internal``
+Starlette ``HTTPException`` (404, 405)  same    ``about:blank``
+======================================  ======  =====================================
+
+Details never carry submitted values (citizen ID numbers, keys): only paths, codes and reasons.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from service.office import IdempotencyConflict, NotFound
+from verifier.errors import (
+    ChainError,
+    ChainUnavailable,
+    FieldError,
+    InvalidCredential,
+    InvalidInput,
+    SuixinError,
+)
+
+__all__ = [
+    "PROBLEM_JSON",
+    "Problem",
+    "field_errors_from_pydantic",
+    "install_error_handlers",
+    "problem_response",
+]
+
+PROBLEM_JSON = "application/problem+json"
+_TYPE = "urn:suixin:problem:"
+log = logging.getLogger("suixin.api")
+
+
+class Problem(Exception):
+    """An HTTP problem raised by a route or a dependency (RFC 9457)."""
+
+    def __init__(
+        self,
+        status: int,
+        slug: str,
+        title: str,
+        detail: str,
+        *,
+        errors: Sequence[FieldError] = (),
+        headers: Mapping[str, str] | None = None,
+        extra: Mapping[str, Any] | None = None,
+    ) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.slug = slug
+        self.title = title
+        self.detail = detail
+        self.errors = tuple(errors)
+        self.headers = dict(headers or {})
+        self.extra = dict(extra or {})
+
+
+def problem_response(problem: Problem) -> JSONResponse:
+    """The JSON response of a problem."""
+    body: dict[str, Any] = {
+        "type": problem.slug if ":" in problem.slug else _TYPE + problem.slug,
+        "title": problem.title,
+        "status": problem.status,
+        "detail": problem.detail,
+    }
+    if problem.errors:
+        body["errors"] = [e.as_dict() for e in problem.errors]
+    body.update(problem.extra)
+    return JSONResponse(
+        body, status_code=problem.status, headers=problem.headers, media_type=PROBLEM_JSON
+    )
+
+
+def validation_problem(errors: Sequence[FieldError]) -> Problem:
+    """The 422 problem of a request whose fields break their rules."""
+    n = len(errors)
+    return Problem(
+        422,
+        "validation",
+        "请求内容不合规 / Validation failed",
+        f"{n} 处不合规，请按 errors 逐项更正，未保存任何内容 / "
+        f"{n} error(s); nothing was stored, correct each entry in errors",
+        errors=errors,
+    )
+
+
+# --------------------------------------------------------------------------- pydantic errors
+
+_PYDANTIC_REASONS: dict[str, tuple[str, str, str]] = {
+    # pydantic error type → (stable code, 中文, English)
+    "missing": ("field_required", "缺少必填项", "This field is required"),
+    "extra_forbidden": ("field_unknown", "不认识的字段，请删除", "Unknown field; remove it"),
+    "literal_error": ("value_not_allowed", "取值不在允许范围内", "Value not allowed"),
+    "enum": ("value_not_allowed", "取值不在允许范围内", "Value not allowed"),
+    "dict_type": ("field_type", "应为 JSON 对象", "Expected a JSON object"),
+    "model_type": ("field_type", "应为 JSON 对象", "Expected a JSON object"),
+    "model_attributes_type": ("field_type", "应为 JSON 对象", "Expected a JSON object"),
+    "list_type": ("field_type", "应为 JSON 数组", "Expected a JSON array"),
+    "string_type": ("field_type", "应为字符串", "Expected a string"),
+    "datetime_type": ("datetime_format", "应为 ISO 8601 日期时间", "Expected an ISO 8601 time"),
+    "datetime_parsing": (
+        "datetime_format",
+        "应为 ISO 8601 日期时间，如 2026-11-21T00:00:00Z",
+        "Expected an ISO 8601 date-time such as 2026-11-21T00:00:00Z",
+    ),
+    "datetime_from_date_parsing": (
+        "datetime_format",
+        "应为 ISO 8601 日期时间，如 2026-11-21T00:00:00Z",
+        "Expected an ISO 8601 date-time such as 2026-11-21T00:00:00Z",
+    ),
+    "timezone_aware": (
+        "timezone_required",
+        "日期时间须带时区（如 Z 或 +08:00）",
+        "The date-time needs a time zone (such as Z or +08:00)",
+    ),
+    "too_short": ("items_count", "条目太少", "Too few entries"),
+    "too_long": ("items_count", "条目太多", "Too many entries"),
+    "json_invalid": ("json_invalid", "请求体不是合法的 JSON", "The body is not valid JSON"),
+    "string_too_long": ("field_too_long", "内容过长", "Too long"),
+    "string_too_short": ("field_too_short", "内容过短", "Too short"),
+}
+
+
+def _loc_path(loc: Iterable[Any]) -> str:
+    parts = list(loc)
+    path = ""
+    if parts and parts[0] == "body":
+        parts = parts[1:]
+    elif parts and parts[0] in ("header", "query", "path"):
+        path, parts = str(parts[0]), parts[1:]
+    for part in parts:
+        if isinstance(part, int):
+            path += f"[{part}]"
+        elif isinstance(part, str):
+            path += f".{part}" if path else part
+    return path
+
+
+def field_errors_from_pydantic(errors: Sequence[Mapping[str, Any]]) -> list[FieldError]:
+    """Bilingual field errors from pydantic's; submitted values are never copied."""
+    out: list[FieldError] = []
+    for error in errors:
+        kind = str(error.get("type", ""))
+        loc = error.get("loc", ())
+        if kind == "json_invalid":
+            loc = ()
+        path = _loc_path(loc)
+        code, zh, en = _PYDANTIC_REASONS.get(kind, ("field_invalid", "取值无效", "Invalid value"))
+        message = str(error.get("msg", ""))
+        if kind in ("literal_error", "enum", "too_long", "too_short") and message:
+            zh, en = f"{zh}（{message}）", f"{en}: {message}"
+        if kind == "missing" and not path:
+            zh, en = "缺少请求体", "The request body is missing"
+        out.append(FieldError(path, code, zh, en))
+    return out
+
+
+# --------------------------------------------------------------------------- handlers
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Turn every error the service raises into a problem-details response."""
+
+    @app.exception_handler(Problem)
+    async def _problem(_request: Request, exc: Problem) -> JSONResponse:
+        return problem_response(exc)
+
+    @app.exception_handler(RequestValidationError)
+    async def _request_invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        return problem_response(validation_problem(field_errors_from_pydantic(exc.errors())))
+
+    @app.exception_handler(InvalidCredential)
+    async def _invalid_credential(_request: Request, exc: InvalidCredential) -> JSONResponse:
+        return problem_response(validation_problem(exc.errors))
+
+    @app.exception_handler(InvalidInput)
+    async def _invalid_input(_request: Request, exc: InvalidInput) -> JSONResponse:
+        return problem_response(
+            Problem(422, "invalid-input", "输入有误 / Invalid input", exc.diagnostics())
+        )
+
+    @app.exception_handler(NotFound)
+    async def _not_found(_request: Request, exc: NotFound) -> JSONResponse:
+        return problem_response(Problem(404, "not-found", "未找到 / Not found", exc.diagnostics()))
+
+    @app.exception_handler(IdempotencyConflict)
+    async def _conflict(_request: Request, exc: IdempotencyConflict) -> JSONResponse:
+        return problem_response(
+            Problem(
+                409,
+                "idempotency-conflict",
+                "幂等键冲突 / Idempotency-Key reused",
+                "该 Idempotency-Key 已用于内容不同的请求；请为新请求使用新的键 / "
+                "this Idempotency-Key was already used with a different request; "
+                "use a new key for a new request",
+            )
+        )
+
+    @app.exception_handler(ChainUnavailable)
+    async def _chain_down(_request: Request, exc: ChainUnavailable) -> JSONResponse:
+        log.warning("chain unavailable: %s", exc)
+        return problem_response(
+            Problem(
+                503,
+                "chain-unavailable",
+                "区块链节点不可用 / Chain unavailable",
+                "暂时无法读取区块链，无法给出核验结论（这不代表凭证无效），请稍后重试 / "
+                "the chain cannot be read right now, so no verdict can be given (this does "
+                "not mean the credential is invalid); retry later",
+                headers={"Retry-After": "5"},
+            )
+        )
+
+    @app.exception_handler(ChainError)
+    async def _chain_error(_request: Request, exc: ChainError) -> JSONResponse:
+        log.warning("chain error: %s", exc)
+        return problem_response(
+            Problem(
+                502,
+                "chain-error",
+                "区块链节点出错 / Chain error",
+                "区块链节点拒绝了请求，请稍后重试 / the chain node refused a request; retry later",
+            )
+        )
+
+    @app.exception_handler(SuixinError)
+    async def _internal(_request: Request, exc: SuixinError) -> JSONResponse:
+        log.error("unexpected %s: %s", type(exc).__name__, exc)
+        return problem_response(
+            Problem(
+                500,
+                "internal",
+                "内部错误 / Internal error",
+                "服务内部出错，已记录 / the service failed; the error was logged",
+            )
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        titles = {404: "未找到 / Not found", 405: "方法不允许 / Method not allowed"}
+        problem = Problem(
+            exc.status_code,
+            "about:blank",
+            titles.get(exc.status_code, "HTTP error"),
+            str(exc.detail),
+            headers=exc.headers,
+        )
+        return problem_response(problem)

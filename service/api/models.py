@@ -1,0 +1,194 @@
+"""Request and response bodies of the API, with the Chinese examples the OpenAPI page shows."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+from service.office import IssueRequest
+
+__all__ = [
+    "PERMIT_SUBJECT",
+    "ApiKeyCreate",
+    "BatchBody",
+    "IssueBody",
+    "VcIssueBody",
+    "VcVerifyBody",
+]
+
+CredentialType = Literal["ResidencePermit", "BusinessLicense"]
+
+PERMIT_SUBJECT: dict[str, Any] = {
+    "name": "张三",
+    "sex": "male",
+    "ethnicity": "汉",
+    "birthDate": "1990-03-07",
+    "citizenId": "440106199003071231",
+    "hukouAddress": "湖南省长沙市岳麓区麓山南路1号",
+    "residenceAddress": "广州市天河区天河路100号",
+    "residenceRegion": "440106",
+}
+LICENSE_SUBJECT: dict[str, Any] = {
+    "uscc": "91440106MA59C2K45Y",
+    "name": "广州某某科技有限公司",
+    "entityType": "有限责任公司",
+    "legalRepresentative": "李四",
+    "businessScope": "软件开发；信息技术咨询服务",
+    "registeredCapital": "100万元人民币",
+    "establishmentDate": "2020-05-01",
+    "operatingTerm": {"from": "2020-05-01", "until": None},
+    "domicile": "广州市天河区天河路200号",
+    "registrationAuthority": "广州市天河区市场监督管理局",
+}
+PERMIT_REQUEST: dict[str, Any] = {
+    "type": "ResidencePermit",
+    "subject": PERMIT_SUBJECT,
+    "validFrom": "2026-11-21T00:00:00Z",
+}
+LICENSE_REQUEST: dict[str, Any] = {"type": "BusinessLicense", "subject": LICENSE_SUBJECT}
+
+
+class IssueBody(BaseModel):
+    """One issuance: the type, the subject's fields (DESIGN.md §3), optional validity."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        populate_by_name=True,
+        json_schema_extra={"examples": [PERMIT_REQUEST, LICENSE_REQUEST]},
+    )
+
+    type: CredentialType = Field(description="居住证 ResidencePermit 或 营业执照 BusinessLicense")
+    subject: dict[str, Any] = Field(description="凭证主体字段（credentialSubject）")
+    valid_from: AwareDatetime | None = Field(
+        None, alias="validFrom", description="生效时间，默认签发时刻"
+    )
+    valid_until: AwareDatetime | None = Field(
+        None, alias="validUntil", description="失效时间，默认生效后一年"
+    )
+
+    def to_request(self) -> IssueRequest:
+        """The office's issuance request."""
+        return IssueRequest(self.type, self.subject, self.valid_from, self.valid_until)
+
+
+class BatchBody(BaseModel):
+    """Up to 10,000 issuances, stored all or none."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"items": [PERMIT_REQUEST, LICENSE_REQUEST]}]},
+    )
+
+    items: list[IssueBody] = Field(min_length=1, max_length=10_000)
+
+
+class VcCredentialIn(BaseModel):
+    """An unsigned credential as the W3C VC API's issue call takes it."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    context: list[str] | None = Field(None, alias="@context")
+    type: list[str]
+    issuer: str | dict[str, Any] | None = None
+    valid_from: AwareDatetime | None = Field(None, alias="validFrom")
+    valid_until: AwareDatetime | None = Field(None, alias="validUntil")
+    credential_subject: dict[str, Any] = Field(alias="credentialSubject")
+
+
+class VcIssueBody(BaseModel):
+    """W3C VC API ``/credentials/issue`` request: ``{credential, options}``."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "credential": {
+                        "@context": ["https://www.w3.org/ns/credentials/v2"],
+                        "type": ["VerifiableCredential", "ResidencePermit"],
+                        "issuer": "did:web:lsj.gz.gov.cn",
+                        "credentialSubject": PERMIT_SUBJECT,
+                    },
+                    "options": {},
+                }
+            ]
+        },
+    )
+
+    credential: VcCredentialIn
+    options: dict[str, Any] = Field(default_factory=dict)
+
+
+class VcVerifyBody(BaseModel):
+    """W3C VC API ``/credentials/verify`` request: ``{verifiableCredential, options}``."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        populate_by_name=True,
+        json_schema_extra={
+            "examples": [
+                {
+                    "verifiableCredential": {
+                        "@context": ["https://www.w3.org/ns/credentials/v2"],
+                        "id": "urn:uuid:0b7c8c1e-5d1f-4a59-9a57-3f1f1c2d9e01",
+                        "type": ["VerifiableCredential", "ResidencePermit"],
+                        "issuer": "did:web:lsj.gz.gov.cn",
+                        "credentialSubject": {
+                            **PERMIT_SUBJECT,
+                            "issuingAuthority": "广州市来穗人员服务管理局",
+                        },
+                        "proof": {"type": "DataIntegrityProof", "cryptosuite": "eddsa-jcs-2022"},
+                    },
+                    "options": {},
+                }
+            ]
+        },
+    )
+
+    verifiable_credential: dict[str, Any] = Field(alias="verifiableCredential")
+    options: dict[str, Any] = Field(default_factory=dict)
+
+
+Scope = Literal["issue:ResidencePermit", "issue:BusinessLicense", "lifecycle", "revoke", "admin"]
+
+
+class ApiKeyCreate(BaseModel):
+    """A new API key for the caller's own authority."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [{"scopes": ["issue:ResidencePermit"], "label": "天河区服务中心窗口"}]
+        },
+    )
+
+    scopes: list[Scope] = Field(min_length=1)
+    label: str = Field("", max_length=200)
+
+
+class BundleOut(BaseModel):
+    """A bundle: the signed credential and its anchor receipt (null until anchored)."""
+
+    version: str = Field(examples=["suixin-bundle/1"])
+    credential: dict[str, Any]
+    anchor: dict[str, Any] | None
+
+
+class BatchOut(BaseModel):
+    """The bundles of a batch, in request order."""
+
+    count: int
+    items: list[BundleOut]
+
+
+class ProblemOut(BaseModel):
+    """An RFC 9457 problem (``application/problem+json``)."""
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    errors: list[dict[str, str]] | None = Field(
+        None, description="Validation: [{path, code, zh, en}]"
+    )

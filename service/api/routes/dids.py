@@ -1,0 +1,84 @@
+"""Authorities and their DID documents: ``/.well-known/did.json``, ``/v1/authorities``."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import unquote
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+
+from service.api.deps import StateDep
+from service.api.models import ProblemOut
+from service.office import NotFound
+from service.storage.models import Authority
+
+router = APIRouter(tags=["authorities"])
+DID_JSON = "application/did+json"
+
+
+def did_web_host(did: str) -> str | None:
+    """The host of a did:web served at ``/.well-known/did.json`` (no path), else None."""
+    if not did.startswith("did:web:"):
+        return None
+    rest = did.removeprefix("did:web:")
+    if ":" in rest:
+        return None  # did:web:host:path lives under /path/did.json, not .well-known
+    return unquote(rest).lower()
+
+
+def _for_host(authorities: list[Authority], host: str) -> Authority:
+    host = host.lower()
+    bare = host.rsplit(":", 1)[0] if ":" in host and not host.endswith("]") else host
+    for authority in authorities:
+        if did_web_host(authority.did) in (host, bare):
+            return authority
+    return authorities[0]
+
+
+@router.get(
+    "/.well-known/did.json",
+    responses={404: {"model": ProblemOut, "description": "This office holds no authority"}},
+    description=(
+        "The did:web document of the authority whose DID host matches the request's Host "
+        "header, else of the office's first authority; keys mirror the TrustRegistry."
+    ),
+)
+def well_known_did(request: Request, state: StateDep) -> JSONResponse:
+    """The authority's DID document (did:web)."""
+    authorities = state.office.authorities()
+    if not authorities:
+        raise NotFound("this office holds no authority yet")
+    authority = _for_host(authorities, request.headers.get("host", ""))
+    document = state.verification.did_document(authority.did)
+    return JSONResponse(document, media_type=DID_JSON)
+
+
+@router.get(
+    "/v1/authorities",
+    description="DID, names, region and credential types of each authority of this office.",
+)
+def list_authorities(state: StateDep) -> list[dict[str, Any]]:
+    """The authorities this office issues for."""
+    return [
+        {
+            "did": a.did,
+            "nameZh": a.name_zh,
+            "nameEn": a.name_en,
+            "region": str(a.region),
+            "credentialTypes": list(a.credential_types),
+            "didDocument": f"/v1/authorities/{a.did}/did.json",
+        }
+        for a in state.office.authorities()
+    ]
+
+
+@router.get(
+    "/v1/authorities/{did}/did.json",
+    responses={404: {"model": ProblemOut, "description": "Not an authority of this office"}},
+    description="The DID document of one of this office's authorities, keys from the chain.",
+)
+def authority_did(did: str, state: StateDep) -> JSONResponse:
+    """An authority's DID document."""
+    authority = state.office.authority_by_did(did)
+    return JSONResponse(state.verification.did_document(authority.did), media_type=DID_JSON)

@@ -1,0 +1,54 @@
+"""Public verification of bundles: ``/v1/verify``."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Depends
+from fastapi.responses import JSONResponse
+
+from service.api.deps import StateDep, public_rate_limit
+from service.api.models import ProblemOut
+
+router = APIRouter(tags=["verification"])
+
+_EXAMPLE_BUNDLE: dict[str, Any] = {
+    "version": "suixin-bundle/1",
+    "credential": {
+        "@context": ["https://www.w3.org/ns/credentials/v2"],
+        "type": ["VerifiableCredential", "ResidencePermit"],
+        "issuer": "did:web:lsj.gz.gov.cn",
+        "credentialSubject": {"name": "张三", "residenceAddress": "广州市天河区天河路100号"},
+    },
+    "anchor": None,
+}
+
+
+@router.post(
+    "/v1/verify",
+    dependencies=[Depends(public_rate_limit)],
+    responses={
+        429: {"model": ProblemOut, "description": "Too many requests from this client"},
+        503: {"model": ProblemOut, "description": "The chain cannot be read: no verdict"},
+    },
+    description=(
+        "Public, no key; rate-limited per client address. Answers 200 with the report "
+        "(verdict VALID, INVALID or PENDING and every check with its reason in 中文 and "
+        "English) for any JSON body; a chain outage is a 503, never INVALID."
+    ),
+)
+def verify_bundle(
+    state: StateDep,
+    bundle: Annotated[
+        Any,
+        Body(
+            description="A bundle: {version, credential, anchor}",
+            openapi_examples={
+                "居住证 bundle": {"summary": "张三的居住证（示意）", "value": _EXAMPLE_BUNDLE}
+            },
+        ),
+    ],
+) -> JSONResponse:
+    """Verify a bundle (核验) and return the report."""
+    report = state.verification.verify(bundle)
+    return JSONResponse(report.to_json())
