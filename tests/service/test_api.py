@@ -3,81 +3,13 @@
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
-from typing import Any
 
-import pytest
-
-from service.api import create_app
-from service.config import Settings
-from tests.service.conftest import OfficeWorld, TestClient, auth
-from tests.verifier.factories import business_license_subject, residence_permit_subject
+from tests.service.conftest import Api, assert_problem, auth, public_key_of
+from tests.verifier.factories import residence_permit_subject
 from verifier.bundle import BUNDLE_VERSION
-from verifier.keys import decode_multikey_ed25519
 from verifier.proofs import verify_proof
-
-PROBLEM = "application/problem+json"
-
-
-@dataclass
-class Api:
-    """A running app over the world's office, with an issuing key per authority."""
-
-    client: TestClient
-    world: OfficeWorld
-    permit_key: str
-    licence_key: str
-
-    def permit(self, **overrides: Any) -> dict[str, Any]:
-        return residence_permit_subject(self.world.rng, **overrides)
-
-    def licence(self, **overrides: Any) -> dict[str, Any]:
-        return business_license_subject(self.world.rng, **overrides)
-
-    def issue(self, body: Any, key: str | None = None, **headers: str) -> Any:
-        key = key or (
-            self.licence_key if body.get("type") == "BusinessLicense" else self.permit_key
-        )
-        return self.client.post("/v1/credentials", json=body, headers={**auth(key), **headers})
-
-
-def settings(tmp_path: Path, **overrides: Any) -> Settings:
-    """Settings of a test app (no .env file, a generous public rate)."""
-    values: dict[str, Any] = {"data_dir": tmp_path, "public_rate_per_minute": 100_000}
-    values.update(overrides)
-    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
-
-
-@pytest.fixture
-def api(world: OfficeWorld, tmp_path: Path) -> Iterator[Api]:
-    app = create_app(world.office, settings(tmp_path), start_worker=False)
-    with TestClient(app) as client:
-        yield Api(
-            client,
-            world,
-            world.key(world.permits, "issue:ResidencePermit"),
-            world.key(world.licences, "issue:BusinessLicense"),
-        )
-
-
-def assert_problem(response: Any, status: int) -> dict[str, Any]:
-    """The problem body of a response, after checking its status and RFC 9457 shape."""
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"] == PROBLEM
-    body: dict[str, Any] = response.json()
-    assert body["status"] == status
-    assert body["type"] and body["title"] and body["detail"]
-    return body
-
-
-def public_key_of(api: Api, did: str) -> bytes:
-    document = api.client.get(f"/v1/authorities/{did}/did.json").json()
-    return decode_multikey_ed25519(document["verificationMethod"][0]["publicKeyMultibase"])
-
 
 # --------------------------------------------------------------------------- issuance
 
