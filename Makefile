@@ -26,8 +26,10 @@ $(NPM_STAMP): package.json package-lock.json
 	npm install --no-audit --no-fund --loglevel=error
 	touch $@
 
+# The office on 127.0.0.1:8000 over the embedded chain and SQLite in $(DATA_DIR): the first start
+# deploys the registries and accredits the demo authorities; a restart keeps everything.
 run: install
-	$(BIN)/suixin chain deploy --chain embedded --data-dir $(DATA_DIR)
+	$(BIN)/suixin serve --demo --chain embedded --data-dir $(DATA_DIR) --host 127.0.0.1 --port 8000
 
 test: install
 	$(BIN)/pytest
@@ -44,6 +46,7 @@ format: install
 bench: install
 	$(BIN)/python scripts/gas_report.py
 	$(BIN)/python scripts/bench_chain.py
+	$(BIN)/python scripts/bench_issue.py
 
 gas: install
 	$(BIN)/python scripts/gas_report.py

@@ -203,7 +203,7 @@ def _serve(args: argparse.Namespace) -> int:
     office = open_office(settings)
     if args.demo:
         keys = bootstrap_demo(office, settings.data_dir)
-        print("Demo API keys (also in data/demo-api-keys.json):")
+        print(f"Demo API keys (also in {settings.data_dir / 'demo-api-keys.json'}):")
         for did, key in keys.keys.items():
             print(f"  {did}: {key}")
     base = f"http://{settings.host}:{settings.port}"
