@@ -43,6 +43,7 @@ class AnvilNode:
     port: int = 0
     block_time: float | None = None
     mining: bool = True
+    state_path: Path | None = None
     process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -65,6 +66,8 @@ class AnvilNode:
             args += ["--block-time", str(self.block_time)]
         if not self.mining:
             args += ["--no-mining"]
+        if self.state_path is not None:  # kept across a stop and start (dumped on exit)
+            args += ["--state", str(self.state_path)]
         self.process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

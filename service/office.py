@@ -294,7 +294,7 @@ class Office:
             request.credential_type,
             request.subject,
             self._identity(authority),
-            chain_id=self.chain.chain_id,
+            chain_id=self.deployment.chain_id,  # issuance must not need the chain to be up
             anchor_registry=self.deployment.anchor_registry,
             valid_from=request.valid_from,
             valid_until=request.valid_until,

@@ -8,7 +8,7 @@ is sent, and its receipts are stored after the transaction is mined. A root can 
 only once on chain (``RootAlreadyAnchored``), so a resend after a crash cannot double it.
 
 Several workers on PostgreSQL coordinate with row locks: an authority is served by one worker
-at a time (``FOR UPDATE SKIP LOCKED`` on its row), which also keeps one sender per chain account.
+at a time (``FOR NO KEY UPDATE SKIP LOCKED`` on its row), which also keeps one sender per chain account.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from sqlalchemy import select
+from sqlalchemy.exc import OperationalError
 
 from service.office import Office
 from service.storage.models import AnchorState, Authority, Batch, Credential
@@ -78,7 +79,7 @@ class AnchorWorker:
     # ------------------------------------------------------------------ loop
 
     def run(self, stop: threading.Event) -> None:
-        """Anchor until ``stop`` is set; chain outages are logged and retried."""
+        """Anchor until ``stop`` is set; chain and database outages are logged and retried."""
         while not stop.is_set():
             try:
                 done = self.run_once()
@@ -86,6 +87,11 @@ class AnchorWorker:
                 self.stats.failures += 1
                 self.stats.last_error = str(e)
                 self._log(f"anchoring paused, the chain is unavailable: {e}")
+                done = 0
+            except OperationalError as e:
+                self.stats.failures += 1
+                self.stats.last_error = str(e.orig)
+                self._log(f"anchoring paused, the database is unavailable: {e.orig}")
                 done = 0
             if not done:
                 stop.wait(self.poll_seconds)
@@ -112,7 +118,9 @@ class AnchorWorker:
             locked = lock.scalar(
                 select(Authority.id)
                 .where(Authority.id == authority_id)
-                .with_for_update(skip_locked=True)
+                # NO KEY UPDATE: new batch rows referencing the authority still take their
+                # key-share lock on it; plain FOR UPDATE would make the worker wait on itself.
+                .with_for_update(skip_locked=True, key_share=True)
             )
             if locked is None:
                 return 0  # another worker serves this authority right now

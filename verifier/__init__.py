@@ -124,6 +124,7 @@ from verifier.policy import (
 from verifier.proofs import (
     CRYPTOSUITE,
     PROOF_TYPE,
+    Ed25519Signer,
     ProofCheck,
     hash_data,
     proof_config,
@@ -205,6 +206,7 @@ __all__ = [
     "CredentialStatus",
     "Deployment",
     "Ed25519KeyPair",
+    "Ed25519Signer",
     "EmbeddedChain",
     "EventDecoder",
     "FieldError",

@@ -1,0 +1,106 @@
+"""The anchoring worker in process: batches by size and age, receipts, chain outages lose nothing."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from service.devnode import free_port
+from service.worker import AnchorWorker
+from tests.service.office_setup import Setup, make_setup, postgres_schema
+from verifier.chain import EmbeddedChain, RpcChain
+from verifier.policy import Policy
+from verifier.verify import Verdict, Verifier
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def setup(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Setup]:
+    chain = EmbeddedChain(None)
+    if request.param == "sqlite":
+        yield make_setup(chain, f"sqlite:///{tmp_path}/office.sqlite")
+    else:
+        with postgres_schema() as url:
+            s = make_setup(chain, url)
+            yield s
+            s.office.db.dispose()
+
+
+def test_a_full_batch_anchors_and_every_credential_verifies(setup: Setup) -> None:
+    ids = setup.issue(25)
+    worker = AnchorWorker(setup.office, batch_size=10, batch_age_seconds=3600)
+    assert worker.run_once() == 10  # one full batch; the remaining 15 wait for size or age
+    assert worker.run_once() == 10
+    assert worker.run_once() == 0
+    assert setup.office.counts() == {"anchored": 20, "pending": 5}
+    worker.run_once(force=True)
+    assert setup.office.counts() == {"anchored": 25}
+    verifier = Verifier.from_chain(
+        setup.office.chain, setup.deployment.anchor_registry, Policy(sync_interval=timedelta(0))
+    )
+    for cid in ids[::6]:
+        bundle = setup.office.bundle(cid)
+        assert bundle["anchor"] is not None
+        assert verifier.verify(bundle).verdict is Verdict.VALID
+    events = setup.anchor_events()
+    assert sorted(e["leafCount"] for e in events) == [5, 10, 10]
+    assert [b.state for b in setup.batches()] == ["anchored"] * 3
+
+
+def test_an_old_enough_partial_batch_is_anchored(setup: Setup) -> None:
+    setup.issue(3)
+    worker = AnchorWorker(setup.office, batch_size=1000, batch_age_seconds=0.0)
+    assert worker.run_once() == 3
+
+
+def test_a_chain_outage_delays_anchoring_and_loses_nothing(setup: Setup) -> None:
+    office = setup.office
+    real_chain = office.chain
+    setup.issue(12)
+    office.chain = RpcChain(f"http://127.0.0.1:{free_port()}", request_timeout=1)
+    worker = AnchorWorker(office, batch_size=5, batch_age_seconds=0, log=lambda _m: None)
+    from verifier.errors import ChainUnavailable
+
+    with pytest.raises(ChainUnavailable):
+        worker.run_once()
+    setup.issue(4, seed=1)  # issuance goes on while the chain is down
+    assert office.counts().get("anchored", 0) == 0
+    office.chain = real_chain
+    worker.drain()
+    assert office.counts() == {"anchored": 16}
+    events = setup.anchor_events()
+    assert sum(e["leafCount"] for e in events) == 16
+    assert len({bytes(e["root"]) for e in events}) == len(events)
+
+
+def test_a_batch_prepared_but_never_sent_is_finished_after_a_restart(setup: Setup) -> None:
+    setup.issue(6)
+    first = AnchorWorker(setup.office, batch_size=6, batch_age_seconds=3600)
+    first._claim(setup.authority_id, force=False)  # the process "dies" right after claiming
+    assert [b.state for b in setup.batches()] == ["prepared"]
+    second = AnchorWorker(setup.office, batch_size=6, batch_age_seconds=3600)
+    assert second.run_once() == 6
+    assert len(setup.anchor_events()) == 1
+
+
+def test_a_batch_sent_but_not_stored_is_not_sent_twice(setup: Setup) -> None:
+    setup.issue(4)
+    office = setup.office
+    worker = AnchorWorker(office, batch_size=4, batch_age_seconds=3600)
+    batch_id = worker._claim(setup.authority_id, force=False)
+    assert batch_id is not None
+    batch = setup.batches()[0]
+    from verifier.contracts import load_artifact
+
+    office.chain.transact(  # the transaction went out, then the process died
+        setup.deployment.anchor_registry,
+        load_artifact("AnchorRegistry").abi,
+        "anchor",
+        [bytes(batch.root), batch.size],
+        office.account(setup.authority_id),
+    )
+    assert AnchorWorker(office, batch_size=4).run_once() == 4
+    assert len(setup.anchor_events()) == 1
+    assert office.counts() == {"anchored": 4}
