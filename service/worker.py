@@ -7,8 +7,8 @@ pending credentials once there are ``batch_size`` of them or the oldest has wait
 is sent, and its receipts are stored after the transaction is mined. A root can be anchored
 only once on chain (``RootAlreadyAnchored``), so a resend after a crash cannot double it.
 
-Several workers on PostgreSQL coordinate with row locks: an authority is served by one worker
-at a time (``FOR NO KEY UPDATE SKIP LOCKED`` on its row), which also keeps one sender per chain account.
+Several workers on PostgreSQL coordinate with row locks: an authority is served by one worker at
+a time (``FOR NO KEY UPDATE SKIP LOCKED`` on its row), which also keeps one sender per account.
 """
 
 from __future__ import annotations

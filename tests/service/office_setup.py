@@ -1,4 +1,4 @@
-"""An office on a real chain and database for worker tests (shared by in-process and fault tests)."""
+"""An office on a real chain and database, for the worker tests (in process and fault)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The anchoring worker in process: batches by size and age, receipts, chain outages lose nothing."""
+"""The anchoring worker in process: batches by size and age, receipts, outages lose nothing."""
 
 from __future__ import annotations
 
