@@ -1,4 +1,4 @@
-"""Key custody: keys encrypted at rest, bound to their purpose, never shown; unsafe settings refused."""
+"""Key custody: encrypted at rest, bound to their purpose, never shown; unsafe settings refused."""
 
 from __future__ import annotations
 
