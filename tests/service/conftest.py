@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 from eth_account.signers.local import LocalAccount
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, select, text
 from sqlalchemy.exc import OperationalError
 from starlette.exceptions import StarletteDeprecationWarning
 
@@ -22,10 +22,11 @@ from service.deploy import deploy_registries
 from service.keys import MasterKey
 from service.office import Office
 from service.storage.db import Database
-from service.storage.models import Authority
+from service.storage.models import Authority, IssuerKey
 from tests.conftest import funded, require
 from tests.verifier.factories import business_license_subject, residence_permit_subject
 from verifier.chain import EmbeddedChain
+from verifier.deployment import Deployment
 from verifier.keys import decode_multikey_ed25519
 
 # Starlette 1.x asks for the ``httpx2`` package and warns (an error under filterwarnings=error)
@@ -48,6 +49,7 @@ __all__ = [
     "settings",
 ]
 
+MASTER = MasterKey("test-master-key-" + "k" * 24)
 POSTGRES_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 
 PERMITS = (
@@ -96,7 +98,7 @@ def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Databas
 
 @dataclass
 class OfficeWorld:
-    """An office with two accredited authorities on a fresh embedded chain."""
+    """An office with two accredited authorities on an embedded chain."""
 
     office: Office
     root: LocalAccount
@@ -109,17 +111,62 @@ class OfficeWorld:
         return self.office.create_api_key(authority.id, scopes, label="test")[1]
 
 
-@pytest.fixture
-def world(database: Database) -> Iterator[OfficeWorld]:
-    """Office, chain, registries and the two Guangzhou authorities (permits, licences)."""
+@dataclass
+class ChainTemplate:
+    """A chain with deployed registries and the two authorities accredited, made once.
+
+    ``create_authority`` costs most of a test's set-up (five chain transactions per
+    authority), so the session creates them once, through an office on a template database,
+    and each test's fresh database receives copies of the two authority rows and their
+    encrypted issuer keys (same master key). The chain is shared: tests only add anchors,
+    and batch roots never repeat.
+    """
+
+    chain: EmbeddedChain
+    root: LocalAccount
+    deployment: Deployment
+    rows: list[tuple[dict[str, Any], list[dict[str, Any]]]]
+
+
+def _columns(row: Any, *skip: str) -> dict[str, Any]:
+    return {c.key: getattr(row, c.key) for c in row.__mapper__.column_attrs if c.key not in skip}
+
+
+@pytest.fixture(scope="session")
+def chain_template(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ChainTemplate]:
+    """The session's chain, registries and authorities (see ChainTemplate)."""
     chain = EmbeddedChain(None)
     root = funded(chain)
-    office = Office(database, chain, deploy_registries(chain, root), MasterKey("k" * 40))
-    permits = office.create_authority(*PERMITS, root=root)
-    licences = office.create_authority(*LICENCES, root=root)
-    yield OfficeWorld(office, root, permits, licences, random.Random(11))
-    office.chain.close()
+    template_db = Database(f"sqlite:///{tmp_path_factory.mktemp('template') / 'office.sqlite'}")
+    template_db.migrate()
+    office = Office(template_db, chain, deploy_registries(chain, root), MASTER)
+    rows = []
+    for spec in (PERMITS, LICENCES):
+        authority = office.create_authority(*spec, root=root)
+        with template_db.session() as s:
+            keys = s.scalars(select(IssuerKey).where(IssuerKey.authority_id == authority.id))
+            rows.append(
+                (_columns(authority, "id"), [_columns(k, "id", "authority_id") for k in keys])
+            )
+    template_db.dispose()
+    yield ChainTemplate(chain, root, office.deployment, rows)
     chain.close()
+
+
+@pytest.fixture
+def world(database: Database, chain_template: ChainTemplate) -> OfficeWorld:
+    """A fresh office database holding the two Guangzhou authorities (permits, licences)."""
+    created = []
+    with database.session() as s:
+        for authority_row, key_rows in chain_template.rows:
+            authority = Authority(**authority_row)
+            s.add(authority)
+            s.flush()
+            s.add_all(IssuerKey(authority_id=authority.id, **k) for k in key_rows)
+            created.append(authority)
+    office = Office(database, chain_template.chain, chain_template.deployment, MASTER)
+    permits, licences = created
+    return OfficeWorld(office, chain_template.root, permits, licences, random.Random(11))
 
 
 def auth(key: str) -> dict[str, Any]:

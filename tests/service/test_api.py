@@ -271,11 +271,8 @@ def test_batch_size_limits(api: Api) -> None:
     empty = api.client.post(
         "/v1/credentials/batch", json={"items": []}, headers=auth(api.permit_key)
     )
-    assert assert_problem(empty, 422)["errors"][0] == {
-        **assert_problem(empty, 422)["errors"][0],
-        "path": "items",
-        "code": "items_count",
-    }
+    error = assert_problem(empty, 422)["errors"][0]
+    assert (error["path"], error["code"]) == ("items", "items_count")
     item = {"type": "ResidencePermit", "subject": residence_permit_subject(random.Random(1))}
     too_many = api.client.post(
         "/v1/credentials/batch", json={"items": [item] * 10_001}, headers=auth(api.permit_key)
