@@ -63,7 +63,11 @@ class ApiState:
         return self.worker_thread.is_alive()
 
 
-def _state(request: Request) -> ApiState:
+# Cheap dependencies are ``async``: FastAPI runs sync ones in its thread pool, a hop that costs
+# more than they do. Dependencies and routes that touch the database or the chain stay sync.
+
+
+async def _state(request: Request) -> ApiState:
     state: ApiState = request.app.state.suixin
     return state
 
@@ -71,7 +75,7 @@ def _state(request: Request) -> ApiState:
 StateDep = Annotated[ApiState, Depends(_state)]
 
 
-def _office(state: StateDep) -> Office:
+async def _office(state: StateDep) -> Office:
     return state.office
 
 
@@ -143,7 +147,7 @@ def authority_for_types(office: Office, caller: AuthContext, types: Iterable[str
     return authority
 
 
-def _admin(caller: Caller) -> AuthContext:
+async def _admin(caller: Caller) -> AuthContext:
     require_scope(caller, "admin")
     return caller
 
@@ -162,7 +166,7 @@ IdempotencyKey = Annotated[
 ]
 
 
-def public_rate_limit(request: Request, state: StateDep) -> None:
+async def public_rate_limit(request: Request, state: StateDep) -> None:
     """Limit public endpoints per client address; raises a 429 problem."""
     client = request.client.host if request.client is not None else "unknown"
     wait = state.limiter.take(client)

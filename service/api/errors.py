@@ -16,6 +16,7 @@ raised                                  status  problem type
 ``ChainError`` (other)                  502     ``urn:suixin:problem:chain-error``
 ``SuixinError`` (other)                 500     ``urn:suixin:problem:internal``
 Starlette ``HTTPException`` (404, 405)  same    ``about:blank``
+any other exception (a bug)             500     ``urn:suixin:problem:internal``
 ======================================  ======  =====================================
 
 Details never carry submitted values (citizen ID numbers, keys): only paths, codes and reasons.
@@ -250,6 +251,19 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(SuixinError)
     async def _internal(_request: Request, exc: SuixinError) -> JSONResponse:
         log.error("unexpected %s: %s", type(exc).__name__, exc)
+        return problem_response(
+            Problem(
+                500,
+                "internal",
+                "内部错误 / Internal error",
+                "服务内部出错，已记录 / the service failed; the error was logged",
+            )
+        )
+
+    @app.exception_handler(Exception)
+    async def _bug(_request: Request, exc: Exception) -> JSONResponse:
+        # Not a default answer: a 500 that says the service failed, logged with its traceback.
+        log.error("unhandled %s", type(exc).__name__, exc_info=exc)
         return problem_response(
             Problem(
                 500,

@@ -4,12 +4,19 @@ The registry index is read from the chain at most every ``Policy.sync_interval``
 receipt names a block the index has not reached yet forces a sync first, so a credential
 anchored a moment ago verifies as VALID rather than as an unknown root. Requests take turns on
 the index (a lock). ``ChainUnavailable`` propagates: an outage is never a verdict.
+
+This service, not the Verifier, decides when to sync, so that a request can tell beforehand
+whether it needs the chain: ``verify_now`` answers at once from the index (pure computation,
+fit for the event loop) or declines, and ``verify`` may wait on the chain (for a thread).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import threading
+import time
 from collections.abc import Mapping
+from datetime import timedelta
 from typing import Any
 
 from service.api.metrics import Metrics
@@ -39,21 +46,46 @@ class VerificationService:
     def __init__(self, office: Office, policy: Policy, metrics: Metrics) -> None:
         self.office = office
         self.metrics = metrics
-        self.verifier = Verifier.from_chain(office.chain, office.deployment.anchor_registry, policy)
+        self.sync_interval = policy.sync_interval.total_seconds()
+        # The Verifier never syncs by itself: _sync below does, when _needs_sync says so.
+        own = dataclasses.replace(policy, sync_interval=timedelta.max)
+        self.verifier = Verifier.from_chain(office.chain, office.deployment.anchor_registry, own)
         self._lock = threading.Lock()
+        self._last_sync: float | None = None
 
-    def _use_office_chain(self) -> None:
+    def _needs_sync(self, bundle: object = None) -> bool:
+        last = self._last_sync
+        if last is None or time.monotonic() - last >= self.sync_interval:
+            return True
+        block = _receipt_block(bundle)
+        return block is not None and block > self.verifier.index.synced_block
+
+    def _sync(self) -> None:
         # The office may reconnect (or a test may swap) its chain; always read the current one.
         self.verifier.chain = self.office.chain
+        self.verifier.refresh(force=True)
+        self._last_sync = time.monotonic()
 
     def verify(self, bundle: object) -> Report:
-        """The report of ``bundle``; raises ChainUnavailable when a needed sync fails."""
+        """The report of ``bundle``, syncing first if needed (blocks on the chain; raises
+        ChainUnavailable when a needed sync fails)."""
         with self._lock:
-            self._use_office_chain()
-            block = _receipt_block(bundle)
-            if block is not None and block > self.verifier.index.synced_block:
-                self.verifier.refresh(force=True)
+            if self._needs_sync(bundle):
+                self._sync()
             report = self.verifier.verify(bundle)
+        self.metrics.count_verification(report.verdict.value)
+        return report
+
+    def verify_now(self, bundle: object) -> Report | None:
+        """The report of ``bundle`` if it needs no chain read and no wait, else None."""
+        if self._needs_sync(bundle) or not self._lock.acquire(blocking=False):
+            return None
+        try:
+            if self._needs_sync(bundle):
+                return None
+            report = self.verifier.verify(bundle)
+        finally:
+            self._lock.release()
         self.metrics.count_verification(report.verdict.value)
         return report
 
@@ -71,8 +103,8 @@ class VerificationService:
     def did_document(self, did: str) -> dict[str, Any]:
         """The DID document of an authority from its keys on chain; raises NotFound."""
         with self._lock:
-            self._use_office_chain()
-            self.verifier.refresh()
+            if self._needs_sync():
+                self._sync()
             index = self.verifier.index
             record = index.authority(did)
             keys = (

@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
 from sqlalchemy import create_engine
 
 from service.api import create_app
@@ -154,3 +155,17 @@ def test_openapi_documents_every_route_with_chinese_examples(api: Api) -> None:
 def test_unknown_routes_and_methods_are_problems(api: Api) -> None:
     assert_problem(api.client.get("/v1/nothing"), 404)
     assert_problem(api.client.delete("/healthz"), 405)
+
+
+def test_an_unexpected_failure_is_a_500_problem_without_internals(
+    world: OfficeWorld, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken() -> int:
+        raise RuntimeError("secret internals: sx_0000_key")
+
+    monkeypatch.setattr(world.office, "queue_depth", broken)
+    app = create_app(world.office, settings(tmp_path), start_worker=False)
+    with TestClient(app, raise_server_exceptions=False) as client:
+        response = client.get("/metrics")
+    problem = assert_problem(response, 500)
+    assert "secret" not in response.text and problem["type"] == "urn:suixin:problem:internal"

@@ -224,3 +224,22 @@ def test_chain_outage_is_503_never_invalid(api: Api) -> None:
         office.chain.close()
         office.chain = live
     assert api.client.post("/v1/verify", json=bundle).json()["verdict"] == "PENDING"
+
+
+def test_steady_state_verification_reads_no_chain(api: Api) -> None:
+    first, second = _issue_permit(api), _issue_permit(api)
+    assert api.client.post("/v1/verify", json=first).json()["verdict"] == "PENDING"  # synced
+    AnchorWorker(api.world.office).drain()
+    anchored = api.world.office.bundle(second["credential"]["id"])
+    office = api.world.office
+    live = office.chain
+    office.chain = RpcChain(DEAD_NODE, request_timeout=2)
+    try:
+        # inside the sync interval, from the index: no chain call, so the outage is unseen
+        assert api.client.post("/v1/verify", json=first).json()["verdict"] == "PENDING"
+        # a receipt newer than the index needs the chain: 503, not "root unknown"
+        assert_problem(api.client.post("/v1/verify", json=anchored), 503)
+    finally:
+        office.chain.close()
+        office.chain = live
+    assert api.client.post("/v1/verify", json=anchored).json()["verdict"] == "VALID"
