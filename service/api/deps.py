@@ -27,7 +27,6 @@ from service.api.ratelimit import TokenBuckets
 from service.api.verification import VerificationService
 from service.config import Settings
 from service.office import AuthContext, Office
-from service.storage.models import Authority
 from service.worker import AnchorWorker
 
 __all__ = [
@@ -37,8 +36,8 @@ __all__ = [
     "IdempotencyKey",
     "OfficeDep",
     "StateDep",
-    "authority_for_types",
     "public_rate_limit",
+    "require_issue_scopes",
     "require_scope",
 ]
 
@@ -129,22 +128,10 @@ def require_scope(caller: AuthContext, scope: str) -> None:
         )
 
 
-def authority_for_types(office: Office, caller: AuthContext, types: Iterable[str]) -> Authority:
-    """The caller's authority after checking it may issue every type; raises 403 problems."""
-    wanted = sorted(set(types))
-    for credential_type in wanted:
+def require_issue_scopes(caller: AuthContext, types: Iterable[str]) -> None:
+    """Raise a 403 problem unless the caller may issue every type (``issue:<Type>``)."""
+    for credential_type in sorted(set(types)):
         require_scope(caller, f"issue:{credential_type}")
-    authority = office.authority(caller.authority_id)
-    for credential_type in wanted:
-        if credential_type not in authority.credential_types:
-            raise Problem(
-                403,
-                "forbidden",
-                "无权操作 / Forbidden",
-                f"{authority.name_zh} 未获授权签发 {credential_type} / "
-                f"{authority.name_en} is not accredited to issue {credential_type}",
-            )
-    return authority
 
 
 async def _admin(caller: Caller) -> AuthContext:

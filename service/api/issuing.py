@@ -13,13 +13,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 from service.api.deps import ApiState
+from service.api.errors import Problem
 from service.api.models import IssueBody
 from service.office import AuthContext, IssueRequest, request_fingerprint
-from service.storage.models import Authority
 from verifier.credential import validate_subject
 from verifier.errors import FieldError, InvalidCredential
 
-__all__ = ["issue_many", "issue_one", "request_errors"]
+__all__ = ["issue_many", "issue_one"]
 
 _ITEM = re.compile(r"^(items\[\d+\])\.?(.*)$")
 
@@ -66,38 +66,53 @@ def _validity_errors(body: IssueBody, prefix: str, now: datetime) -> list[FieldE
     return errors
 
 
-def request_errors(
-    bodies: Sequence[IssueBody], authority: Authority, *, batch: bool
-) -> list[FieldError]:
-    """Validity errors of the requests, with every subject error too once there is one."""
+def _not_accredited(errors: Sequence[FieldError]) -> None:
+    """A 403 when the office refused a type its authority is not accredited for."""
+    refused = [e for e in errors if e.code == "type_not_accredited"]
+    if refused:
+        raise Problem(
+            403, "forbidden", "无权操作 / Forbidden", f"{refused[0].zh} / {refused[0].en}"
+        )
+
+
+def _request_errors(
+    state: ApiState, caller: AuthContext, bodies: Sequence[IssueBody], *, batch: bool
+) -> None:
+    """Raise the validity errors of the requests, with every subject error alongside (so the
+    caller fixes everything in one round); a 403 first for a type the authority may not issue.
+    The authority is read only on this error path: the office checks it on the happy one."""
     now = datetime.now(UTC)
     prefixes = [f"items[{i}]." if batch else "" for i in range(len(bodies))]
     errors = [
         e for body, p in zip(bodies, prefixes, strict=True) for e in _validity_errors(body, p, now)
     ]
     if not errors:
-        return []
-    # Report the subjects' errors alongside, so the caller fixes everything in one round.
+        return
+    authority = state.office.authority(caller.authority_id)
+    for body in bodies:
+        if body.type not in authority.credential_types:
+            raise Problem(
+                403,
+                "forbidden",
+                "无权操作 / Forbidden",
+                f"{authority.name_zh} 未获授权签发 {body.type} / "
+                f"{authority.name_en} is not accredited to issue {body.type}",
+            )
     for body, p in zip(bodies, prefixes, strict=True):
         errors += validate_subject(
             body.type, body.subject, authority_region=authority.region, prefix=f"{p}subject"
         )
-    return sorted(errors, key=lambda e: e.path)
+    raise InvalidCredential(sorted(errors, key=lambda e: e.path))
 
 
 def issue_one(
-    state: ApiState,
-    caller: AuthContext,
-    authority: Authority,
-    body: IssueBody,
-    idempotency_key: str | None,
+    state: ApiState, caller: AuthContext, body: IssueBody, idempotency_key: str | None
 ) -> tuple[dict[str, Any], bool]:
     """Issue one credential; returns (bundle, created). Raises InvalidCredential with paths
-    of the request body, IdempotencyConflict."""
+    of the request body, IdempotencyConflict, and a 403 Problem for a type the caller's
+    authority is not accredited for. Check the caller's scopes first."""
+    _request_errors(state, caller, [body], batch=False)
     fingerprint = request_fingerprint(body.model_dump(mode="json", by_alias=True))
-    errors = request_errors([body], authority, batch=False)
-    if errors:
-        raise InvalidCredential(errors)
     try:
         bundle, created = state.office.issue(
             caller.authority_id,
@@ -106,6 +121,7 @@ def issue_one(
             request_fingerprint=fingerprint,
         )
     except InvalidCredential as e:
+        _not_accredited(e.errors)
         raise InvalidCredential([_relabel(err, _subject_path) for err in e.errors]) from None
     if created:
         state.metrics.count_issued(body.type)
@@ -113,16 +129,16 @@ def issue_one(
 
 
 def issue_many(
-    state: ApiState, caller: AuthContext, authority: Authority, bodies: Sequence[IssueBody]
+    state: ApiState, caller: AuthContext, bodies: Sequence[IssueBody]
 ) -> list[dict[str, Any]]:
-    """Issue every request or none; raises InvalidCredential with ``items[i]…`` paths."""
-    errors = request_errors(bodies, authority, batch=True)
-    if errors:
-        raise InvalidCredential(errors)
+    """Issue every request or none; raises InvalidCredential with ``items[i]…`` paths, and a
+    403 Problem for a type the caller's authority is not accredited for."""
+    _request_errors(state, caller, bodies, batch=True)
     requests: list[IssueRequest] = [b.to_request() for b in bodies]
     try:
         bundles = state.office.issue_many(caller.authority_id, requests)
     except InvalidCredential as e:
+        _not_accredited(e.errors)
         raise InvalidCredential([_relabel(err, _item_path) for err in e.errors]) from None
     for body in bodies:
         state.metrics.count_issued(body.type)

@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
-from service.api.deps import Caller, IdempotencyKey, OfficeDep, StateDep, authority_for_types
+from service.api.deps import Caller, IdempotencyKey, OfficeDep, StateDep, require_issue_scopes
 from service.api.issuing import issue_many, issue_one
 from service.api.models import BatchBody, BatchOut, BundleOut, IssueBody, ProblemOut
 
@@ -46,8 +46,8 @@ def issue_credential(
     body: IssueBody, caller: Caller, state: StateDep, idempotency_key: IdempotencyKey = None
 ) -> JSONResponse:
     """Issue one credential (签发) — 201 with its bundle, anchor pending."""
-    authority = authority_for_types(state.office, caller, [body.type])
-    bundle, created = issue_one(state, caller, authority, body, idempotency_key)
+    require_issue_scopes(caller, [body.type])
+    bundle, created = issue_one(state, caller, body, idempotency_key)
     headers = {"Location": f"/v1/credentials/{bundle['credential']['id']}"}
     if not created:
         headers["Idempotent-Replayed"] = "true"
@@ -66,8 +66,8 @@ def issue_credential(
 )
 def issue_batch(body: BatchBody, caller: Caller, state: StateDep) -> JSONResponse:
     """Issue up to 10,000 credentials at once (批量签发), all or none."""
-    authority = authority_for_types(state.office, caller, (item.type for item in body.items))
-    bundles = issue_many(state, caller, authority, body.items)
+    require_issue_scopes(caller, (item.type for item in body.items))
+    bundles = issue_many(state, caller, body.items)
     return JSONResponse({"count": len(bundles), "items": bundles}, status_code=201)
 
 
