@@ -20,15 +20,15 @@ from typing import Any
 
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from service.deploy import fund_if_dev
-from service.issuance import SigningIdentity, issue_credential
+from service.issuance import SigningIdentity, issue_credential_with_digest
 from service.keys import LocalSigner, MasterKey
 from service.storage.db import Database
 from service.storage.models import AnchorState, ApiKey, Authority, Credential, IssuerKey
-from verifier.bundle import BUNDLE_VERSION, credential_digest
+from verifier.bundle import BUNDLE_VERSION
 from verifier.chain import Chain
 from verifier.contracts import load_artifact
 from verifier.deployment import Deployment
@@ -278,7 +278,10 @@ class Office:
             authority.did, authority.name_zh, authority.region, signer.key_id, signer
         )
 
-    def _build(self, authority: Authority, request: IssueRequest, now: datetime) -> dict[str, Any]:
+    def _build(
+        self, authority: Authority, request: IssueRequest, now: datetime
+    ) -> tuple[dict[str, Any], bytes]:
+        """The signed credential and its digest; raises InvalidCredential."""
         if request.credential_type not in authority.credential_types:
             raise InvalidCredential(
                 [
@@ -290,7 +293,7 @@ class Office:
                     )
                 ]
             )
-        return issue_credential(
+        return issue_credential_with_digest(
             request.credential_type,
             request.subject,
             self._identity(authority),
@@ -318,12 +321,11 @@ class Office:
             if existing is not None:
                 return existing, False
         now = _now()
-        credential = self._build(authority, request, now)
+        credential, digest = self._build(authority, request, now)
+        row = self._row(authority_id, credential, digest, now, idempotency_key, request_fingerprint)
         try:
             with self.db.session() as s:
-                s.add(
-                    self._row(authority_id, credential, now, idempotency_key, request_fingerprint)
-                )
+                s.execute(insert(Credential), [row])
         except IntegrityError:
             if idempotency_key is None:
                 raise
@@ -340,7 +342,7 @@ class Office:
         (``items[3].subject.citizenId``) if any is invalid."""
         authority = self.authority(authority_id)
         now = _now()
-        credentials: list[dict[str, Any]] = []
+        credentials: list[tuple[dict[str, Any], bytes]] = []
         errors: list[FieldError] = []
         for i, request in enumerate(requests):
             try:
@@ -353,28 +355,31 @@ class Office:
         if errors:
             raise InvalidCredential(errors)
         with self.db.session() as s:
-            s.add_all(self._row(authority_id, c, now, None, None) for c in credentials)
-        return [_bundle(c, None) for c in credentials]
+            # one multi-row INSERT rather than an ORM object per credential
+            rows = [self._row(authority_id, c, d, now, None, None) for c, d in credentials]
+            s.execute(insert(Credential), rows)
+        return [_bundle(c, None) for c, _ in credentials]
 
     def _row(
         self,
         authority_id: int,
         credential: dict[str, Any],
+        digest: bytes,
         now: datetime,
         idempotency_key: str | None,
         fingerprint: bytes | None,
-    ) -> Credential:
-        return Credential(
-            id=credential["id"],
-            authority_id=authority_id,
-            credential_type=credential["type"][1],
-            document=credential,
-            digest=credential_digest(credential),
-            idempotency_key=idempotency_key,
-            request_sha256=fingerprint,
-            anchor_state=AnchorState.PENDING,
-            created_at=now,
-        )
+    ) -> dict[str, Any]:
+        return {
+            "id": credential["id"],
+            "authority_id": authority_id,
+            "credential_type": credential["type"][1],
+            "document": credential,
+            "digest": digest,
+            "idempotency_key": idempotency_key,
+            "request_sha256": fingerprint,
+            "anchor_state": AnchorState.PENDING,
+            "created_at": now,
+        }
 
     def _by_idempotency(
         self, authority_id: int, key: str, fingerprint: bytes | None

@@ -21,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.exc import OperationalError
 
 from service.office import Office
@@ -144,18 +144,17 @@ class AnchorWorker:
 
     def _claim(self, authority_id: int, *, force: bool) -> int | None:
         with self.office.db.session() as s:
-            rows = list(
-                s.scalars(
-                    select(Credential)
-                    .where(
-                        Credential.authority_id == authority_id,
-                        Credential.anchor_state == AnchorState.PENDING,
-                    )
-                    .order_by(Credential.seq)
-                    .limit(self.batch_size)
-                    .with_for_update(skip_locked=True)
+            # only what a batch needs (not the documents), locked against other workers
+            rows = s.execute(
+                select(Credential.seq, Credential.digest, Credential.created_at)
+                .where(
+                    Credential.authority_id == authority_id,
+                    Credential.anchor_state == AnchorState.PENDING,
                 )
-            )
+                .order_by(Credential.seq)
+                .limit(self.batch_size)
+                .with_for_update(skip_locked=True)
+            ).all()
             if not rows:
                 return None
             oldest = rows[0].created_at
@@ -174,10 +173,18 @@ class AnchorWorker:
             )
             s.add(batch)
             s.flush()
-            for index, row in enumerate(rows):
-                row.batch_id = batch.id
-                row.leaf_index = index
-                row.anchor_state = AnchorState.BATCHED
+            s.execute(
+                update(Credential),
+                [
+                    {
+                        "seq": r.seq,
+                        "batch_id": batch.id,
+                        "leaf_index": i,
+                        "anchor_state": AnchorState.BATCHED,
+                    }
+                    for i, r in enumerate(rows)
+                ],
+            )
             batch_id = batch.id
         self._log(f"batch {batch_id}: {len(rows)} credentials claimed, root 0x{tree.root.hex()}")
         self._pause("claimed")
@@ -235,13 +242,11 @@ class AnchorWorker:
         with office.db.session() as s:
             batch = s.get(Batch, batch_id)
             assert batch is not None
-            rows = list(
-                s.scalars(
-                    select(Credential)
-                    .where(Credential.batch_id == batch_id)
-                    .order_by(Credential.leaf_index)
-                )
-            )
+            rows = s.execute(
+                select(Credential.seq, Credential.digest, Credential.created_at)
+                .where(Credential.batch_id == batch_id)
+                .order_by(Credential.leaf_index)
+            ).all()
             tree = MerkleTree(bytes(r.digest) for r in rows)
             if tree.root != bytes(batch.root):
                 raise ChainError(f"batch {batch_id}: stored members do not reproduce its root")
@@ -253,12 +258,19 @@ class AnchorWorker:
                 block_time=block_time,
                 transaction_hash=tx_hash,
             )
-            for row, receipt in zip(rows, receipts, strict=True):
-                row.receipt = receipt.to_json()
-                row.anchor_state = AnchorState.ANCHORED
-                created = (
-                    row.created_at if row.created_at.tzinfo else row.created_at.replace(tzinfo=UTC)
-                )
+            s.execute(
+                update(Credential),
+                [
+                    {
+                        "seq": r.seq,
+                        "receipt": receipt.to_json(),
+                        "anchor_state": AnchorState.ANCHORED,
+                    }
+                    for r, receipt in zip(rows, receipts, strict=True)
+                ],
+            )
+            for r in rows:
+                created = r.created_at if r.created_at.tzinfo else r.created_at.replace(tzinfo=UTC)
                 self.stats.observe((now - created).total_seconds())
             batch.state = _ANCHORED
             batch.tx_hash = tx_hash

@@ -80,6 +80,7 @@ from verifier.jcs import (
     CanonicalSplit,
     canonicalize,
     digest,
+    with_member,
 )
 from verifier.keys import (
     DID_KEY_PREFIX,
@@ -129,6 +130,7 @@ from verifier.proofs import (
     hash_data,
     proof_config,
     sign_credential,
+    sign_credential_with_digest,
     split_verification_method,
     verify_proof,
 )
@@ -292,6 +294,7 @@ __all__ = [
     "schema_id",
     "schema_validator",
     "sign_credential",
+    "sign_credential_with_digest",
     "split_verification_method",
     "uscc_check_character",
     "utc_now",
@@ -299,4 +302,5 @@ __all__ = [
     "validate_subject",
     "verify_inclusion",
     "verify_proof",
+    "with_member",
 ]

@@ -12,7 +12,7 @@ import rfc8785
 
 from verifier.errors import InvalidInput
 
-__all__ = ["CanonicalSplit", "canonicalize", "digest"]
+__all__ = ["CanonicalSplit", "canonicalize", "digest", "with_member"]
 
 
 def canonicalize(obj: object) -> bytes:
@@ -69,22 +69,27 @@ class CanonicalSplit:
     __slots__ = ("whole", "without")
 
     def __init__(self, obj: Mapping[str, Any], key: str) -> None:
-        self.without = canonicalize({k: v for k, v in obj.items() if k != key})
-        if key not in obj:
-            self.whole = self.without
-            return
-        member = canonicalize({key: obj[key]})[1:-1]
-        pivot = key.encode("utf-16-be")
-        # The members sorting after ``key`` end ``without``; canonicalized alone (they are few
-        # and small) they say where ``key``'s member goes.
-        after = {k: v for k, v in obj.items() if k.encode("utf-16-be") > pivot}
-        tail = canonicalize(after)[1:-1] if after else b""
-        if tail:
-            cut = len(self.without) - 1 - len(tail)
-            head = self.without[1 : cut - 1] if cut > 1 else b""
-        else:
-            head = self.without[1:-1]
-        self.whole = b"{" + b",".join(p for p in (head, member, tail) if p) + b"}"
+        rest = {k: v for k, v in obj.items() if k != key}
+        self.without = canonicalize(rest)
+        self.whole = with_member(self.without, rest, key, obj[key]) if key in obj else self.without
+
+
+def with_member(canonical: bytes, obj: Mapping[str, Any], key: str, value: Any) -> bytes:
+    """``canonicalize({**obj, key: value})`` from ``canonical`` = ``canonicalize(obj)``, without
+    canonicalizing ``obj`` again (``obj`` must not hold ``key``). Raises ``InvalidInput`` like
+    ``canonicalize``."""
+    member = canonicalize({key: value})[1:-1]
+    pivot = key.encode("utf-16-be")
+    # The members sorting after ``key`` end ``canonical``; canonicalized alone (in a credential
+    # they are few and small) they say where ``key``'s member goes.
+    after = {k: v for k, v in obj.items() if k.encode("utf-16-be") > pivot}
+    tail = canonicalize(after)[1:-1] if after else b""
+    if tail:
+        cut = len(canonical) - 1 - len(tail)
+        head = canonical[1 : cut - 1] if cut > 1 else b""
+    else:
+        head = canonical[1:-1]
+    return b"{" + b",".join(p for p in (head, member, tail) if p) + b"}"
 
 
 def digest(obj: object) -> bytes:

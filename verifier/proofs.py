@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from verifier.errors import InvalidInput
-from verifier.jcs import canonicalize
+from verifier.jcs import canonicalize, with_member
 from verifier.keys import Ed25519KeyPair, ed25519_verify, multibase_decode, multibase_encode
 from verifier.messages import Reason
 
@@ -21,6 +21,7 @@ __all__ = [
     "hash_data",
     "proof_config",
     "sign_credential",
+    "sign_credential_with_digest",
     "split_verification_method",
     "verify_proof",
 ]
@@ -167,6 +168,20 @@ def sign_credential(
     already has a proof, when ``created`` is not an XML Schema dateTime, or when the document
     cannot be canonicalized.
     """
+    return sign_credential_with_digest(
+        unsecured, private_key, verification_method, created, proof_purpose
+    )[0]
+
+
+def sign_credential_with_digest(
+    unsecured: Mapping[str, Any],
+    private_key: Ed25519Signer | bytes,
+    verification_method: str,
+    created: str,
+    proof_purpose: str = "assertionMethod",
+) -> tuple[dict[str, Any], bytes]:
+    """Like ``sign_credential``, and also the SHA-256 of the signed credential's JCS bytes (its
+    Merkle leaf content), spliced from the canonical document already made for signing."""
     if "proof" in unsecured:
         raise InvalidInput("the document already has a proof; proof sets are not supported")
     signer = _signer(private_key)
@@ -180,11 +195,13 @@ def sign_credential(
     context = unsecured.get("@context")
     if context is not None:
         proof["@context"] = list(context) if isinstance(context, list) else context
-    data = hash_data(proof_config(proof), canonicalize(unsecured))
+    canonical_document = canonicalize(unsecured)
+    data = hash_data(proof_config(proof), canonical_document)
     proof["proofValue"] = multibase_encode(signer.sign(data))
     secured = dict(unsecured)
     secured["proof"] = proof
-    return secured
+    whole = with_member(canonical_document, unsecured, "proof", proof)
+    return secured, hashlib.sha256(whole).digest()
 
 
 def verify_proof(

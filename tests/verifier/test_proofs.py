@@ -318,3 +318,18 @@ def test_split_verification_method() -> None:
 def test_split_verification_method_refuses_non_did_urls(value: Any) -> None:
     with pytest.raises(InvalidInput, match="verificationMethod"):
         split_verification_method(value)
+
+
+def test_sign_with_digest_gives_the_digest_of_the_signed_credential() -> None:
+    from tests.verifier.factories import business_license, residence_permit
+    from verifier.jcs import digest
+    from verifier.keys import Ed25519KeyPair
+    from verifier.proofs import sign_credential_with_digest
+
+    key = Ed25519KeyPair.generate()
+    for unsigned in (residence_permit(), business_license()):
+        signed, leaf = sign_credential_with_digest(
+            unsigned, key, "did:web:x.gov.cn#key-1", "2026-11-21T08:00:00Z"
+        )
+        assert leaf == digest(signed)
+        assert verify_proof(signed, key.public_bytes).ok
