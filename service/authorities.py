@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from enum import StrEnum
 
 from eth_account import Account
@@ -144,38 +144,14 @@ def _stage(
 ) -> Authority:
     """Create and store the account and first key (inactive) without touching the chain.
 
-    The sealing purposes are the ones ``Office.create_authority`` uses, so ``Office.account``
-    and ``Office.signer`` open these keys like any other.
+    ``Office.store_authority`` seals them as ``Office.create_authority`` does, so
+    ``Office.account`` and ``Office.signer`` open them like any other.
     """
     account: LocalAccount = Account.create()
     pair = Ed25519KeyPair.generate()
-    now = datetime.now(UTC)
-    with office.db.session() as s:
-        authority = Authority(
-            did=did,
-            name_zh=name_zh,
-            name_en=name_en,
-            region=region,
-            credential_types=list(credential_types),
-            account_address=account.address,
-            account_key_encrypted=office.master.seal(bytes(account.key), f"account:{did}"),
-            created_at=now,
-        )
-        s.add(authority)
-        s.flush()
-        s.add(
-            IssuerKey(
-                authority_id=authority.id,
-                key_id=FIRST_KEY_ID,
-                public_key=pair.public_bytes,
-                private_key_encrypted=office.master.seal(
-                    pair.private_bytes(), f"issuer-key:{did}#{FIRST_KEY_ID}"
-                ),
-                active=False,
-                created_at=now,
-            )
-        )
-    return authority
+    return office.store_authority(
+        did, name_zh, name_en, region, credential_types, account, pair, FIRST_KEY_ID, active=False
+    )
 
 
 def _pending_key(office: Office, authority_id: int) -> IssuerKey | None:

@@ -12,7 +12,6 @@ import hmac
 import json
 import secrets
 import threading
-import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -130,6 +129,25 @@ class Office:
             [did, key_id, pair.public_bytes],
             account,
         )
+        return self.store_authority(
+            did, name_zh, name_en, region, credential_types, account, pair, key_id, active=True
+        )
+
+    def store_authority(
+        self,
+        did: str,
+        name_zh: str,
+        name_en: str,
+        region: int,
+        credential_types: Sequence[str],
+        account: LocalAccount,
+        pair: Ed25519KeyPair,
+        key_id: str,
+        *,
+        active: bool,
+    ) -> Authority:
+        """Store an authority with its account key and first issuer key, both sealed under the
+        master key (the purposes ``account`` and ``signer`` open them with)."""
         with self.db.session() as s:
             authority = Authority(
                 did=did,
@@ -151,7 +169,7 @@ class Office:
                     private_key_encrypted=self.master.seal(
                         pair.private_bytes(), f"issuer-key:{did}#{key_id}"
                     ),
-                    active=True,
+                    active=active,
                     created_at=_now(),
                 )
             )
@@ -339,7 +357,7 @@ class Office:
         self, authority_id: int, requests: Sequence[IssueRequest]
     ) -> list[dict[str, Any]]:
         """Issue every request or none: raises InvalidCredential with per-item paths
-        (``items[3].subject.citizenId``) if any is invalid."""
+        (``items[3].citizenId``: the item, then the subject field) if any is invalid."""
         authority = self.authority(authority_id)
         now = _now()
         credentials: list[tuple[dict[str, Any], bytes]] = []
@@ -349,7 +367,7 @@ class Office:
                 credentials.append(self._build(authority, request, now))
             except InvalidCredential as e:
                 errors += [
-                    FieldError(f"items[{i}].{_subject_path(err.path)}", err.code, err.zh, err.en)
+                    FieldError(f"items[{i}].{err.path}", err.code, err.zh, err.en)
                     for err in e.errors
                 ]
         if errors:
@@ -434,18 +452,5 @@ def request_fingerprint(body: Any) -> bytes:
     return hashlib.sha256(json.dumps(body, sort_keys=True, ensure_ascii=False).encode()).digest()
 
 
-def _subject_path(path: str) -> str:
-    return (
-        path.replace("credentialSubject.", "subject.", 1)
-        if path.startswith("credentialSubject")
-        else path
-    )
-
-
 def _bundle(credential: dict[str, Any], receipt: dict[str, Any] | None) -> dict[str, Any]:
     return {"version": BUNDLE_VERSION, "credential": credential, "anchor": receipt}
-
-
-def new_credential_id() -> str:
-    """A fresh credential id (urn:uuid)."""
-    return f"urn:uuid:{uuid.uuid4()}"
