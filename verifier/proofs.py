@@ -168,9 +168,7 @@ def sign_credential(
     already has a proof, when ``created`` is not an XML Schema dateTime, or when the document
     cannot be canonicalized.
     """
-    return sign_credential_with_digest(
-        unsecured, private_key, verification_method, created, proof_purpose
-    )[0]
+    return _sign(unsecured, private_key, verification_method, created, proof_purpose)[0]
 
 
 def sign_credential_with_digest(
@@ -182,6 +180,21 @@ def sign_credential_with_digest(
 ) -> tuple[dict[str, Any], bytes]:
     """Like ``sign_credential``, and also the SHA-256 of the signed credential's JCS bytes (its
     Merkle leaf content), spliced from the canonical document already made for signing."""
+    secured, canonical_document = _sign(
+        unsecured, private_key, verification_method, created, proof_purpose
+    )
+    whole = with_member(canonical_document, unsecured, "proof", secured["proof"])
+    return secured, hashlib.sha256(whole).digest()
+
+
+def _sign(
+    unsecured: Mapping[str, Any],
+    private_key: Ed25519Signer | bytes,
+    verification_method: str,
+    created: str,
+    proof_purpose: str,
+) -> tuple[dict[str, Any], bytes]:
+    """The signed credential and the canonical bytes of the unsigned document."""
     if "proof" in unsecured:
         raise InvalidInput("the document already has a proof; proof sets are not supported")
     signer = _signer(private_key)
@@ -200,8 +213,7 @@ def sign_credential_with_digest(
     proof["proofValue"] = multibase_encode(signer.sign(data))
     secured = dict(unsecured)
     secured["proof"] = proof
-    whole = with_member(canonical_document, unsecured, "proof", proof)
-    return secured, hashlib.sha256(whole).digest()
+    return secured, canonical_document
 
 
 def verify_proof(
