@@ -165,7 +165,8 @@ def main() -> int:
             f"{name:6s} {ours:7.0f}/s   raw JCS+Ed25519 {raw:7.0f}/s   ratio {ratio:.2f}"
             f"{f' (target >= {TARGET})' if target else ' (no target)':18s}  {what}"
         )
-    print(f"medians of {args.rounds} alternating rounds of {args.n} credentials; CPU time, one core")
+    rounds, n = args.rounds, args.n
+    print(f"medians of {rounds} alternating rounds of {n} credentials; CPU time, one core")
     return 0 if ok else 1
 
 
