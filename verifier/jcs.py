@@ -70,6 +70,13 @@ class CanonicalSplit:
 
     def __init__(self, obj: Mapping[str, Any], key: str) -> None:
         rest = {k: v for k, v in obj.items() if k != key}
+        if _plain(obj):  # one walk proves both forms plain: two C-encoder calls, no splicing
+            try:
+                self.without = _dumps(rest).encode("utf-8")
+                self.whole = _dumps(obj).encode("utf-8")
+                return
+            except UnicodeEncodeError:
+                pass  # a lone surrogate: canonicalize names the error below
         self.without = canonicalize(rest)
         self.whole = with_member(self.without, rest, key, obj[key]) if key in obj else self.without
 
