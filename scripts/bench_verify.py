@@ -110,7 +110,7 @@ def main() -> int:
             identity,
             chain_id=chain.chain_id,
             anchor_registry=deployment.anchor_registry,
-        )
+        )[0]
         for s in subjects
     ]
     unsigned = [{k: v for k, v in c.items() if k != "proof"} for c in credentials]

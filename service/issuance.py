@@ -12,7 +12,7 @@ from verifier.bundle import credential_id_hash
 from verifier.credential import CHINA_TIME, build_credential, check_subject
 from verifier.proofs import Ed25519Signer, sign_credential_with_digest
 
-__all__ = ["SigningIdentity", "issue_credential", "issue_credential_with_digest", "status_entry"]
+__all__ = ["SigningIdentity", "issue_credential", "status_entry"]
 
 STATUS_TYPE = "SuixinAnchorRegistryStatus"
 
@@ -53,34 +53,9 @@ def issue_credential(
     valid_until: datetime | None = None,
     now: datetime | None = None,
     credential_id: uuid.UUID | None = None,
-) -> dict[str, Any]:
-    """Validate ``subject`` (raises InvalidCredential), build the credential and sign it."""
-    return issue_credential_with_digest(
-        credential_type,
-        subject,
-        identity,
-        chain_id=chain_id,
-        anchor_registry=anchor_registry,
-        valid_from=valid_from,
-        valid_until=valid_until,
-        now=now,
-        credential_id=credential_id,
-    )[0]
-
-
-def issue_credential_with_digest(
-    credential_type: str,
-    subject: Mapping[str, Any],
-    identity: SigningIdentity,
-    *,
-    chain_id: int,
-    anchor_registry: str,
-    valid_from: datetime | None = None,
-    valid_until: datetime | None = None,
-    now: datetime | None = None,
-    credential_id: uuid.UUID | None = None,
 ) -> tuple[dict[str, Any], bytes]:
-    """``issue_credential`` and the signed credential's digest (its Merkle leaf content)."""
+    """Validate ``subject`` (raises InvalidCredential), build the credential and sign it; returns
+    the signed credential and its digest (the Merkle leaf content, from the signing JCS)."""
     now = now or datetime.now(UTC)
     check_subject(
         credential_type,

@@ -23,7 +23,7 @@ from sqlalchemy import func, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from service.deploy import fund_if_dev
-from service.issuance import SigningIdentity, issue_credential_with_digest
+from service.issuance import SigningIdentity, issue_credential
 from service.keys import LocalSigner, MasterKey
 from service.storage.db import Database
 from service.storage.models import AnchorState, ApiKey, Authority, Credential, IssuerKey
@@ -311,7 +311,7 @@ class Office:
                     )
                 ]
             )
-        return issue_credential_with_digest(
+        return issue_credential(
             request.credential_type,
             request.subject,
             self._identity(authority),

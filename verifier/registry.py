@@ -16,8 +16,7 @@ from dataclasses import asdict, dataclass, field, replace
 from functools import cache
 from hashlib import sha256
 from pathlib import Path
-from types import MappingProxyType
-from typing import Any, Final
+from typing import Any
 
 from eth_utils.address import to_checksum_address
 from eth_utils.crypto import keccak
@@ -47,9 +46,6 @@ class CredentialStatus:
     SUSPENDED = 2
     REINSTATED = 3
     SUPERSEDED = 4
-    NAMES: Final = MappingProxyType(
-        {0: "active", 1: "revoked", 2: "suspended", 3: "reinstated", 4: "superseded"}
-    )
 
 
 class AuthorityStatus:
@@ -58,7 +54,6 @@ class AuthorityStatus:
     ACTIVE = 1
     SUSPENDED = 2
     REMOVED = 3
-    NAMES: Final = MappingProxyType({0: "unknown", 1: "active", 2: "suspended", 3: "removed"})
 
 
 @dataclass(frozen=True, slots=True)

@@ -156,7 +156,7 @@ def test_vc_verify_without_a_receipt_here_is_not_verified(api: Api) -> None:
     office, permits = api.world.office, api.world.permits
     signer = office.signer(permits.id)
     identity = SigningIdentity(permits.did, permits.name_zh, permits.region, signer.key_id, signer)
-    credential = issue_credential(
+    credential, _ = issue_credential(
         "ResidencePermit",
         api.permit(),
         identity,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -11,7 +12,7 @@ from eth_account.signers.local import LocalAccount
 
 from service.anchoring import anchor_batch, set_statuses
 from service.issuance import SigningIdentity, issue_credential, status_entry
-from tests.conftest import Registries, funded
+from tests.conftest import Registries
 from tests.verifier.factories import business_license_subject, residence_permit_subject
 from verifier.credential import build_credential
 from verifier.keys import Ed25519KeyPair
@@ -71,7 +72,7 @@ class Office:
             self.identity(key_id),
             chain_id=self.registries.chain.chain_id,
             anchor_registry=self.registries.anchor,
-        )
+        )[0]
 
     def licence(self, **subject: Any) -> dict[str, Any]:
         return issue_credential(
@@ -80,13 +81,12 @@ class Office:
             self.identity(),
             chain_id=self.registries.chain.chain_id,
             anchor_registry=self.registries.anchor,
-        )
+        )[0]
 
     def rogue(self, credential_type: str, subject: dict[str, Any]) -> dict[str, Any]:
         """Sign without the office's own checks, as a misbehaving authority's software would."""
         now = datetime.now(UTC).replace(microsecond=0)
-        cid = f"{self.rng.getrandbits(128):032x}"
-        cid = f"{cid[:8]}-{cid[8:12]}-4{cid[13:16]}-8{cid[17:20]}-{cid[20:32]}"
+        cid = str(uuid.UUID(int=self.rng.getrandbits(128), version=4))
         unsigned = build_credential(
             credential_type,
             subject,
@@ -117,7 +117,3 @@ class Office:
             self.account,
             [(credential["id"], status, reason)],
         )
-
-
-def impostor_account(registries: Registries) -> LocalAccount:
-    return funded(registries.chain)
