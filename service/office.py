@@ -26,7 +26,14 @@ from service.deploy import fund_if_dev
 from service.issuance import SigningIdentity, issue_credential
 from service.keys import LocalSigner, MasterKey
 from service.storage.db import Database
-from service.storage.models import AnchorState, ApiKey, Authority, Credential, IssuerKey
+from service.storage.models import (
+    AnchorState,
+    ApiKey,
+    Authority,
+    Credential,
+    CredentialStatus,
+    IssuerKey,
+)
 from verifier.bundle import BUNDLE_VERSION
 from verifier.chain import Chain
 from verifier.contracts import load_artifact
@@ -397,6 +404,10 @@ class Office:
             "request_sha256": fingerprint,
             "anchor_state": AnchorState.PENDING,
             "created_at": now,
+            "lineage_id": credential["id"],
+            "version": 1,
+            "key_id": credential["proof"]["verificationMethod"].partition("#")[2],
+            "status": CredentialStatus.ACTIVE,
         }
 
     def _by_idempotency(

@@ -17,7 +17,18 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-__all__ = ["AnchorState", "ApiKey", "Authority", "Base", "Batch", "Credential", "IssuerKey"]
+__all__ = [
+    "AnchorState",
+    "ApiKey",
+    "AuditEntry",
+    "Authority",
+    "Base",
+    "Batch",
+    "Credential",
+    "CredentialStatus",
+    "IssuerKey",
+    "StatusChange",
+]
 
 
 class Base(DeclarativeBase):
@@ -30,6 +41,16 @@ class AnchorState:
     PENDING = "pending"  # stored, waiting in the queue
     BATCHED = "batched"  # claimed into a batch whose root is not yet confirmed on chain
     ANCHORED = "anchored"  # its batch's root is on chain and its receipt is stored
+
+
+class CredentialStatus:
+    """A credential's standing in the office's books (the chain follows via ``status_changes``)."""
+
+    ACTIVE = "active"
+    SUSPENDED = "suspended"  # e.g. a residence permit whose endorsement lapsed
+    SUPERSEDED = "superseded"  # a newer version of the same lineage replaced it
+    REVOKED = "revoked"  # final: lost (补领), 吊销, key compromise, …
+    CANCELLED = "cancelled"  # final: 注销 (recorded on chain as revoked with a cancel reason)
 
 
 class Authority(Base):
@@ -102,6 +123,8 @@ class Credential(Base):
     __table_args__ = (
         UniqueConstraint("authority_id", "idempotency_key"),
         Index("ix_credentials_queue", "authority_id", "anchor_state", "seq"),
+        Index("ix_credentials_lineage", "lineage_id", "version"),
+        Index("ix_credentials_key", "authority_id", "key_id"),
     )
 
     seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
@@ -117,3 +140,48 @@ class Credential(Base):
     leaf_index: Mapped[int | None] = mapped_column(Integer, nullable=True)
     receipt: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # life cycle: every version of one permit or licence shares the first version's id
+    lineage_id: Mapped[str] = mapped_column(String(64))
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    previous_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    key_id: Mapped[str | None] = mapped_column(String(64), nullable=True)  # signing key
+    status: Mapped[str] = mapped_column(String(16), default=CredentialStatus.ACTIVE)
+    status_reason: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    status_changed_at: Mapped[datetime | None] = mapped_column(
+        DateTime(timezone=True), nullable=True
+    )
+
+
+class StatusChange(Base):
+    """A status change on its way to the chain; rows in state 'pending' are the status queue."""
+
+    __tablename__ = "status_changes"
+    __table_args__ = (Index("ix_status_changes_queue", "authority_id", "state", "seq"),)
+
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    authority_id: Mapped[int] = mapped_column(ForeignKey("authorities.id"))
+    credential_id: Mapped[str] = mapped_column(String(64), index=True)
+    status: Mapped[str] = mapped_column(String(16))  # revoked | suspended | reinstated | superseded
+    reason: Mapped[str] = mapped_column(String(32))  # a name from the reason table
+    reason_code: Mapped[int] = mapped_column(Integer)  # its uint16 code on chain
+    state: Mapped[str] = mapped_column(String(16), default="pending")  # pending | sent | done
+    tx_hash: Mapped[str | None] = mapped_column(String(66), nullable=True)
+    block_number: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    requested_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    done_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class AuditEntry(Base):
+    """One row of the audit trail's hash chain (see ``service.audit``)."""
+
+    __tablename__ = "audit_log"
+
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    actor: Mapped[str] = mapped_column(String(64))
+    action: Mapped[str] = mapped_column(String(64))
+    authority_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    credential_id: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
+    details: Mapped[dict[str, Any]] = mapped_column(JSON)
+    prev_hash: Mapped[bytes] = mapped_column(LargeBinary)
+    row_hash: Mapped[bytes] = mapped_column(LargeBinary)
