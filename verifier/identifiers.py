@@ -25,7 +25,6 @@ from datetime import date
 from typing import Literal
 
 from stdnum.cn import ric
-from stdnum.exceptions import ValidationError as StdnumValidationError
 
 from verifier import regions
 from verifier.errors import InvalidInput
@@ -170,9 +169,9 @@ def parse_citizen_id(value: str) -> CitizenId:
         raise InvalidIdentifier(CITIZEN_ID_FORMAT)
     if citizen_id_check_digit(body) != check:
         raise InvalidIdentifier(CITIZEN_ID_CHECKSUM)
-    try:
-        birth = ric.get_birth_date(number)
-    except StdnumValidationError as e:
+    try:  # GB 11643-1999 §5.2: digits 7-14 are the birth date, YYYYMMDD
+        birth = date(int(body[6:10]), int(body[10:12]), int(body[12:14]))
+    except ValueError as e:
         raise InvalidIdentifier(CITIZEN_ID_BIRTH_DATE) from e
     if not regions.is_known(body[:2] + "0000", historical=True):
         raise InvalidIdentifier(CITIZEN_ID_REGION)

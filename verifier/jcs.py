@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any, cast
 
 import rfc8785
@@ -70,10 +70,12 @@ class CanonicalSplit:
 
     def __init__(self, obj: Mapping[str, Any], key: str) -> None:
         rest = {k: v for k, v in obj.items() if k != key}
-        if _plain(obj):  # one walk proves both forms plain: two C-encoder calls, no splicing
+        if _plain(obj):  # one walk proves every part plain: the C encoder writes each one
             try:
-                self.without = _dumps(rest).encode("utf-8")
-                self.whole = _dumps(obj).encode("utf-8")
+                without = _dumps(rest)
+                whole = _splice(without, rest, key, obj[key]) if key in obj else without
+                self.without = without.encode("utf-8")
+                self.whole = whole.encode("utf-8")
                 return
             except UnicodeEncodeError:
                 pass  # a lone surrogate: canonicalize names the error below
@@ -97,6 +99,21 @@ def with_member(canonical: bytes, obj: Mapping[str, Any], key: str, value: Any) 
     else:
         head = canonical[1:-1]
     return b"{" + b",".join(p for p in (head, member, tail) if p) + b"}"
+
+
+def _splice(without: str, rest: Mapping[str, Any], key: str, value: Any) -> str:
+    """``_dumps({**rest, key: value})`` from ``without`` = ``_dumps(rest)``, for plain values
+    with BMP keys (code point order is UTF-16 order there): only the member and the members
+    sorting after it are encoded again."""
+    member = _dumps({key: value})[1:-1]
+    after = {k: v for k, v in rest.items() if k > key}
+    tail = _dumps(after)[1:-1] if after else ""
+    if tail:
+        cut = len(without) - 1 - len(tail)
+        head = without[1 : cut - 1] if cut > 1 else ""
+    else:
+        head = without[1:-1]
+    return "{" + ",".join(p for p in (head, member, tail) if p) + "}"
 
 
 def digest(obj: object) -> bytes:
@@ -125,27 +142,39 @@ def _plain(obj: object) -> bool:
     push = stack.append
     while stack:
         item, depth = pop()
-        kind = type(item)
-        if kind is str or kind is bool or item is None:
-            continue
-        if kind is int:
-            if not -_SAFE <= item <= _SAFE:  # type: ignore[operator]
-                return False
-            continue
         if depth >= _MAX_DEPTH:
             return False
+        kind = type(item)
+        values: Iterable[object]
         if kind is dict:
-            for key, value in item.items():  # type: ignore[attr-defined]
+            for key in item:  # type: ignore[attr-defined]
                 if type(key) is not str or (not key.isascii() and max(key) > "\uffff"):
                     return False
+            values = item.values()  # type: ignore[attr-defined]
+        elif kind is list or kind is tuple:
+            values = item  # type: ignore[assignment]
+        else:
+            return _plain_leaf(item)
+        for value in values:
+            leaf = type(value)
+            if leaf is str or leaf is bool or value is None:
+                continue
+            if leaf is int:
+                if not -_SAFE <= value <= _SAFE:  # type: ignore[operator]
+                    return False
+                continue
+            if leaf is dict or leaf is list or leaf is tuple:
                 push((value, depth + 1))
-            continue
-        if kind is list or kind is tuple:
-            for value in item:  # type: ignore[attr-defined]
-                push((value, depth + 1))
-            continue
-        return False
+                continue
+            return False
     return True
+
+
+def _plain_leaf(item: object) -> bool:
+    kind = type(item)
+    if kind is str or kind is bool or item is None:
+        return True
+    return kind is int and -_SAFE <= item <= _SAFE  # type: ignore[operator]
 
 
 def _large_ints_as_floats(obj: object) -> object:

@@ -275,20 +275,22 @@ def verify_proof(
         return fail(_PROOF_VALUE_MALFORMED)
 
     options = {k: v for k, v in proof.items() if k != "proofValue"}
-    document = {k: v for k, v in secured.items() if k != "proof"}
+    replace_context = False
     if "@context" in options:
         proof_context = options["@context"]
         if not _context_starts_with(secured.get("@context"), proof_context):
             return fail(_CONTEXT_MISMATCH)
-        if proof_context != document.get("@context"):
-            canonical_document = None
-        document["@context"] = proof_context
+        if proof_context != secured.get("@context"):
+            canonical_document, replace_context = None, True
 
     try:
         canonical_config = proof_config(options)
     except InvalidInput:
         return fail(_PROOF_MALFORMED)
     if canonical_document is None:
+        document = {k: v for k, v in secured.items() if k != "proof"}
+        if replace_context:
+            document["@context"] = options["@context"]
         try:
             canonical_document = canonicalize(document)
         except InvalidInput:
