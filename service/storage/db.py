@@ -9,7 +9,7 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
 __all__ = ["Database", "alembic_config"]
@@ -25,24 +25,13 @@ def alembic_config(url: str) -> Config:
     return config
 
 
-_IMMEDIATE = "suixin_sqlite_immediate"
-
-
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
-    # the driver's own implicit BEGIN is switched off; _sqlite_begin emits BEGIN itself, so a
-    # transaction starts where SQLAlchemy says it does (and write sessions can be IMMEDIATE)
-    dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA busy_timeout=10000")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
-
-
-def _sqlite_begin(connection: Connection) -> None:
-    immediate = connection.get_execution_options().get(_IMMEDIATE, False)
-    connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
 class Database:
@@ -61,7 +50,6 @@ class Database:
         self.engine: Engine = create_engine(url, **kwargs)
         if not self.is_postgres:
             event.listen(self.engine, "connect", _sqlite_pragmas)
-            event.listen(self.engine, "begin", _sqlite_begin)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
 
     def migrate(self) -> None:
@@ -84,7 +72,11 @@ class Database:
         deferred transaction that read first could not upgrade once another writer committed
         (``SQLITE_BUSY_SNAPSHOT``). On PostgreSQL it is a plain session (use row locks)."""
         with self._sessions() as session, session.begin():
-            session.connection(execution_options={_IMMEDIATE: True})
+            if not self.is_postgres:
+                # The driver (legacy transaction control) begins a deferred transaction only
+                # before its first write, and leaves one it finds open alone: opening it here
+                # takes the write lock now, waiting up to busy_timeout for other writers.
+                session.connection().exec_driver_sql("BEGIN IMMEDIATE")
             yield session
 
     def dispose(self) -> None:
