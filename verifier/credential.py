@@ -33,6 +33,7 @@ __all__ = [
     "check_credential",
     "check_subject",
     "credential_type_of",
+    "residence_years",
     "validate_credential",
     "validate_subject",
 ]
@@ -77,6 +78,7 @@ _LABELS: dict[str, tuple[str, str]] = {
     "credentialSubject.endorsements.date": ("签注日期", "endorsement date"),
     "credentialSubject.endorsements.validUntil": ("签注有效期至", "endorsement valid-until"),
     "credentialSubject.photoDigest": ("照片摘要", "photo digest"),
+    "credentialSubject.residenceSince": ("连续居住起算日期", "start of continuous residence"),
     "credentialSubject.uscc": ("统一社会信用代码", "unified social credit code"),
     "credentialSubject.entityType": ("类型", "entity type"),
     "credentialSubject.legalRepresentative": ("法定代表人", "legal representative"),
@@ -481,6 +483,27 @@ def _permit_rules(
                         "An endorsement must be valid until a date after it was made",
                     )
                 )
+
+    # A late endorsement or a move to another city restarts the count after the issue date,
+    # so the start may follow issueDate; it may not precede birth nor lie in the future (and
+    # validate_credential keeps it no later than the start of the current term).
+    since = _date(subject.get("residenceSince"))
+    if since is not None:
+        if since > today:
+            errors.append(
+                _in_future(
+                    _join(at, "residenceSince"), "连续居住起算日期", "start of continuous "
+                    "residence", since, today,
+                )
+            )  # fmt: skip
+        elif birth is not None and birth <= today and since < birth:
+            errors.append(
+                _inconsistent(
+                    _join(at, "residenceSince"),
+                    "连续居住起算日期早于出生日期",
+                    "The start of continuous residence is before the birth date",
+                )
+            )
     return errors
 
 
@@ -661,6 +684,21 @@ def validate_credential(
                 "The issue date is after the time the credential becomes valid",
             )
         )
+    # (a start no later than the issue date is covered by the issue date's own rule above)
+    since = _date(subject.get("residenceSince")) if isinstance(subject, Mapping) else None
+    if (
+        since is not None
+        and valid_from is not None
+        and (issue is None or since > issue)
+        and since > valid_from.astimezone(CHINA_TIME).date()
+    ):
+        domain.append(
+            _inconsistent(
+                "credentialSubject.residenceSince",
+                "连续居住起算日期晚于凭证生效时间",
+                "The start of continuous residence is after the time the credential becomes valid",
+            )
+        )
     return _merge(domain, schema)
 
 
@@ -731,8 +769,9 @@ def build_credential(
     """Return the unsigned VC 2.0 credential for ``subject`` as DESIGN.md §3 lays it out.
 
     Adds the issuer's fields to a copy of the subject: ``issueDate``, and for a residence
-    permit ``issuingAuthority`` (= ``authority_name``) and ``endorsements`` (kept if given,
-    else empty); a licence keeps its ``registrationAuthority`` from the request. It does not
+    permit ``issuingAuthority`` (= ``authority_name``), ``endorsements`` (kept if given, else
+    empty) and ``residenceSince`` (kept if given, else the issue date: the start of the count
+    of continuous residence years); a licence keeps its ``registrationAuthority``. It does not
     validate the result (use ``check_credential``); it raises ``ValueError`` for an unknown
     type, a credential id that is not a UUID, or a naive datetime.
     """
@@ -743,6 +782,7 @@ def build_credential(
     body["issueDate"] = issue_date.isoformat()
     if credential_type == RESIDENCE_PERMIT:
         body["endorsements"] = [dict(e) for e in body.get("endorsements") or []]
+        body.setdefault("residenceSince", issue_date.isoformat())
     return {
         "@context": [VC_V2_CONTEXT],
         "id": _urn_uuid(credential_id),
@@ -754,3 +794,23 @@ def build_credential(
         "credentialSchema": {"id": schema, "type": "JsonSchema"},
         "credentialStatus": dict(status),
     }
+
+
+def residence_years(subject: Mapping[str, Any], on: date) -> int:
+    """Whole years of continuous residence a permit's subject shows on the day ``on``.
+
+    Counted from ``residenceSince`` (连续居住起算日期): a year is complete on its anniversary
+    (29 February counts as 28 February in other years). 0 when the subject has no valid
+    ``residenceSince`` or ``on`` precedes it. Whether the permit is in force on that day (not
+    suspended, endorsed in time) is the verifier's ``status`` and ``validity_period`` checks'
+    business, not this count's.
+    """
+    since = _date(subject.get("residenceSince"))
+    if since is None or on < since:
+        return 0
+    years = on.year - since.year
+    try:
+        anniversary = since.replace(year=on.year)
+    except ValueError:  # 29 February in a common year: the month's last day
+        anniversary = date(on.year, 2, 28)
+    return years - 1 if on < anniversary else years

@@ -44,6 +44,7 @@ from verifier.registry import (
     KeyRecord,
     RegistryIndex,
 )
+from verifier.status import status_reason
 
 __all__ = ["CHECKS", "CheckResult", "Outcome", "Report", "TrustSource", "Verdict", "Verifier"]
 
@@ -685,11 +686,12 @@ class Verifier:
             ),
         }
         code, zh, en = texts[record.status]
+        why = status_reason(record.reason)
         return _fail(
             "status",
             code,
-            f"凭证于 {when} {zh}（原因代码 {record.reason}）",
-            f"The credential {en} on {when} (reason code {record.reason}).",
+            f"凭证于 {when} {zh}，原因：{why.zh}（原因代码 {why.code}）",
+            f"The credential {en} on {when}; reason: {why.en} (reason code {why.code}).",
         )
 
     # -- validity period

@@ -404,6 +404,7 @@ def test_build_permit_layout() -> None:
             "issuingAuthority": "广州市来穗人员服务管理局",
             "issueDate": "2026-11-21",
             "endorsements": [],
+            "residenceSince": "2026-11-21",
         },
         "credentialSchema": {
             "id": "https://schemas.suixin.gov.cn/credentials/ResidencePermit/v1.json",
@@ -458,3 +459,27 @@ def test_build_refuses_bad_arguments(overrides: dict[str, Any]) -> None:
 def test_build_refuses_unknown_type() -> None:
     with pytest.raises(ValueError, match="Passport"):
         _build("Passport", {})
+
+
+@pytest.mark.parametrize(
+    ("since", "code"),
+    [
+        ("2026-11-23", "date_in_future"),  # NOW is 2026-11-22
+        ("1900-01-01", "dates_inconsistent"),  # before the holder was born
+        ("2026-11-22", "dates_inconsistent"),  # after the term began (2026-11-21)
+        ("2026-13-01", "field_date_invalid"),
+    ],
+)
+def test_residence_since_rules(since: str, code: str) -> None:
+    permit = residence_permit(random.Random(3))
+    permit["credentialSubject"]["residenceSince"] = since
+    error = _one_error(permit)
+    assert (error.path, error.code) == ("credentialSubject.residenceSince", code)
+
+
+def test_residence_since_may_follow_the_issue_date_after_a_late_endorsement() -> None:
+    permit = residence_permit(random.Random(3))
+    permit["credentialSubject"]["issueDate"] = "2020-05-01"
+    permit["credentialSubject"]["residenceSince"] = "2026-11-21"  # restarted, = the term's start
+    assert validate_credential(permit, now=NOW) == []
+    assert validate_subject(RESIDENCE_PERMIT, permit["credentialSubject"], today=NOW.date()) == []
