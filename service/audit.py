@@ -6,25 +6,50 @@ hash of row ``n-1`` and its own hash: SHA-256 over the JCS form of all of those.
 deleting or inserting a row breaks the chain at that row. ``audit_head`` (one row) holds the
 newest sequence number and hash; an append updates it first, which serialises appenders on both
 databases and keeps an append in the same transaction as the action it records.
+
+``check_log`` walks the chain and names the first row that was edited, deleted or inserted;
+``service.audit_anchor`` anchors the head on chain and checks the log against those anchors.
+A hash chain alone proves only that rows were not changed *by someone who did not recompute the
+hashes after them*: whoever can write the database can rewrite the tail consistently. The
+anchors on chain close that gap up to the newest anchored head, and no further.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
+from typing import cast as cast_type
 
-from sqlalchemy import text
+from sqlalchemy import Table, Text, cast, insert, or_, select, text
 from sqlalchemy.orm import Session
 
 from service.storage.models import AuditEntry
 from verifier.jcs import canonicalize
 
-__all__ = ["GENESIS", "AuditRecord", "record", "row_hash"]
+__all__ = [
+    "ANCHOR_ACTION",
+    "ANCHOR_DOMAIN",
+    "GENESIS",
+    "AuditRecord",
+    "Finding",
+    "LogCheck",
+    "anchor_leaf_count",
+    "anchor_root",
+    "audit_rows",
+    "check_chain",
+    "check_log",
+    "record",
+    "row_hash",
+    "summarise_details",
+]
 
 GENESIS = bytes(32)  # the "previous hash" of the first row
+ANCHOR_DOMAIN = b"suixin-audit/1"  # prefix of an anchored audit root (see ``anchor_root``)
+ANCHOR_ACTION = "audit.anchor"  # the row the head anchorer appends and anchors
+_UINT32_MAX = 2**32 - 1
 
 
 @dataclass(frozen=True)
@@ -38,6 +63,11 @@ class AuditRecord:
 def _timestamp(at: datetime) -> str:
     aware = at if at.tzinfo is not None else at.replace(tzinfo=UTC)  # SQLite reads back naive
     return aware.astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+_NEXT_SEQ = text("UPDATE audit_head SET seq = seq + 1 WHERE id = 1 RETURNING seq, hash")
+_INSERT_ROW = insert(cast_type(Table, AuditEntry.__table__))
+_SET_HASH = text("UPDATE audit_head SET hash = :h WHERE id = 1")
 
 
 def row_hash(
@@ -77,26 +107,314 @@ def record(
     """Append a row in ``session``'s transaction (it commits or rolls back with the action).
 
     On SQLite the session must already hold the write lock (``Database.write_session`` or an
-    earlier write in the same transaction)."""
+    earlier write in the same transaction). The caller's pending ORM objects are flushed first;
+    the append itself is three Core statements (no unit of work): it runs while the head row is
+    locked, so every microsecond here is one every concurrent appender waits."""
     at = at or datetime.now(UTC)
     details = dict(details or {})
-    seq, prev = session.execute(
-        text("UPDATE audit_head SET seq = seq + 1 WHERE id = 1 RETURNING seq, hash")
-    ).one()
-    digest = row_hash(seq, at, actor, action, authority_id, credential_id, details, bytes(prev))
-    session.add(
-        AuditEntry(
-            seq=seq,
-            at=at,
-            actor=actor,
-            action=action,
-            authority_id=authority_id,
-            credential_id=credential_id,
-            details=details,
-            prev_hash=bytes(prev),
-            row_hash=digest,
-        )
-    )
-    session.execute(text("UPDATE audit_head SET hash = :h WHERE id = 1"), {"h": digest})
     session.flush()
+    connection = session.connection()
+    seq, prev = connection.execute(_NEXT_SEQ).one()
+    prev = bytes(prev)
+    digest = row_hash(seq, at, actor, action, authority_id, credential_id, details, prev)
+    connection.execute(
+        _INSERT_ROW,
+        {
+            "seq": seq,
+            "at": at,
+            "actor": actor,
+            "action": action,
+            "authority_id": authority_id,
+            "credential_id": credential_id,
+            "details": details,
+            "prev_hash": prev,
+            "row_hash": digest,
+        },
+    )
+    connection.execute(_SET_HASH, {"h": digest})
     return AuditRecord(seq, digest)
+
+
+# ---------------------------------------------------------------------- anchoring the head
+
+
+def anchor_root(seq: int, head_hash: bytes) -> bytes:
+    """The root that anchors the audit head (``seq``, ``head_hash``) on chain.
+
+    SHA-256 over ``b"suixin-audit/1"`` ‖ ``seq`` (8 bytes, big-endian) ‖ the row hash: 54 bytes
+    starting with ``s`` (0x73). Credential batch roots are Merkle nodes over inputs that start
+    with 0x00 (a leaf, 33 bytes) or 0x01 (a node, 65 bytes), so an audit root can never be
+    taken for a batch root or the other way round. It reveals nothing but a hash.
+    """
+    if seq < 1 or len(head_hash) != 32:
+        raise ValueError("an audit head has a sequence number >= 1 and a 32-byte hash")
+    return hashlib.sha256(ANCHOR_DOMAIN + seq.to_bytes(8, "big") + head_hash).digest()
+
+
+def anchor_leaf_count(seq: int) -> int:
+    """The ``leafCount`` sent with an audit root: the head's sequence number, clipped to the
+    contract's uint32 (it is informative only; the root binds the exact number)."""
+    return max(1, min(seq, _UINT32_MAX))
+
+
+# ---------------------------------------------------------------------- checking the chain
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One way the audit trail was tampered with: a stable code, the first row concerned (the
+    first one that is wrong, missing or no longer provably original), and the reason in 中文
+    and English."""
+
+    code: str
+    seq: int
+    zh: str
+    en: str
+
+    def as_dict(self) -> dict[str, Any]:
+        """The finding as JSON."""
+        return {"code": self.code, "seq": self.seq, "zh": self.zh, "en": self.en}
+
+
+class _Row(Protocol):
+    """The columns of an audit row that ``check_log`` reads."""
+
+    seq: int
+    at: datetime
+    actor: str
+    action: str
+    authority_id: int | None
+    credential_id: str | None
+    details: dict[str, Any]
+    prev_hash: bytes
+    row_hash: bytes
+
+
+@dataclass(frozen=True)
+class LogCheck:
+    """What walking the log found: the rows that check out before the first problem, the last
+    of them, and the problem (None when the whole log and its head agree)."""
+
+    verified_rows: int
+    last_seq: int
+    finding: Finding | None
+
+
+_SHIFT_SEARCH = 64  # how far a renumbered row's original sequence number is looked for
+
+
+def _hash_at(row: _Row, seq: int) -> bytes:
+    return row_hash(
+        seq,
+        row.at,
+        row.actor,
+        row.action,
+        row.authority_id,
+        row.credential_id,
+        row.details,
+        bytes(row.prev_hash),
+    )
+
+
+def _original_seq(row: _Row) -> int | None:
+    """The sequence number a renumbered row was written with (its content still hashes to its
+    stored hash there), searched up to ``_SHIFT_SEARCH`` either way; None if there is none."""
+    stored = bytes(row.row_hash)
+    for k in range(1, _SHIFT_SEARCH + 1):
+        for seq in (row.seq - k, row.seq + k):
+            if seq >= 1 and _hash_at(row, seq) == stored:
+                return seq
+    return None
+
+
+def _edited(seq: int) -> Finding:
+    return Finding(
+        "row_edited",
+        seq,
+        f"第 {seq} 行被篡改：其内容与存储的哈希不符",
+        f"row {seq} was edited: its content no longer matches its stored hash",
+    )
+
+
+def _rewritten(seq: int, *, by_head: bool = False) -> Finding:
+    if by_head:
+        zh = f"第 {seq} 行被改写（内容与哈希一并重算），或其后的行被删除：与日志头记录的哈希不符"
+        en = (
+            f"row {seq} was rewritten (content and hash), or rows after it were deleted: the "
+            "head of the log names another hash"
+        )
+    else:
+        zh = f"第 {seq} 行被改写（内容与哈希一并重算）：下一行不再链接到它"
+        en = f"row {seq} was rewritten (content and hash): the next row no longer links to it"
+    return Finding("row_rewritten", seq, zh, en)
+
+
+def _deleted(
+    first: int, last: int, *, renumbered: bool = False, head: int | None = None
+) -> Finding:
+    rows_zh = f"第 {first} 行" if first == last else f"第 {first}–{last} 行"
+    rows_en = f"row {first}" if first == last else f"rows {first}–{last}"
+    if head is not None:
+        why_zh, why_en = f"日志头记录到第 {head} 行", f"the head of the log names row {head}"
+    elif renumbered:
+        why_zh, why_en = "其后的行被重新编号", "the rows after them were renumbered"
+    else:
+        why_zh, why_en = "序号出现缺口", "the sequence numbers have a gap"
+    return Finding(
+        "row_deleted",
+        first,
+        f"{rows_zh}被删除：{why_zh}",
+        f"{rows_en} {'was' if first == last else 'were'} deleted: {why_en}",
+    )
+
+
+def _inserted(first: int, last: int, *, head: int | None = None) -> Finding:
+    rows_zh = f"第 {first} 行" if first == last else f"第 {first}–{last} 行"
+    rows_en = f"row {first}" if first == last else f"rows {first}–{last}"
+    if head is not None:
+        why_zh, why_en = (
+            f"位于日志头（第 {head} 行）之后",
+            f"after the head of the log (row {head})",
+        )
+    else:
+        why_zh, why_en = "其后的原有行被重新编号", "the original rows after it were renumbered"
+    return Finding(
+        "row_inserted",
+        first,
+        f"{rows_zh}是插入的：{why_zh}",
+        f"{rows_en} {'was' if first == last else 'were'} inserted: {why_en}",
+    )
+
+
+def _check_row(
+    prev: _Row | None, cur: _Row, nxt: _Row | None, expected: int, prev_hash: bytes, head: int
+) -> Finding | None:
+    """The problem at ``cur`` (the row after ``prev``, before ``nxt``), if any."""
+    if cur.seq > expected:
+        return _deleted(expected, cur.seq - 1)
+
+    def next_is_shifted() -> bool:  # the next row is the original of this seq, moved up one
+        return (
+            nxt is not None
+            and nxt.seq == cur.seq + 1
+            and _hash_at(nxt, cur.seq) == bytes(nxt.row_hash)
+        )
+
+    if _hash_at(cur, cur.seq) != bytes(cur.row_hash):
+        original = _original_seq(cur)
+        if original is not None and original < cur.seq:
+            return _inserted(original, cur.seq - 1)
+        if original is not None:
+            return _deleted(cur.seq, original - 1, renumbered=True)
+        if next_is_shifted():
+            return _inserted(cur.seq, cur.seq)
+        if cur.seq > head:
+            return _inserted(cur.seq, cur.seq, head=head)
+        return _edited(cur.seq)
+    if bytes(cur.prev_hash) != prev_hash:
+        if next_is_shifted():
+            return _inserted(cur.seq, cur.seq)
+        if cur.seq > head:
+            return _inserted(cur.seq, cur.seq, head=head)
+        if prev is None or (nxt is not None and bytes(nxt.prev_hash) != bytes(cur.row_hash)):
+            return _rewritten(cur.seq)  # its own link was changed (and its hash recomputed)
+        return _rewritten(prev.seq)  # the row before was rewritten: this one still links to
+        # its original hash
+    if cur.seq > head:
+        return _inserted(cur.seq, cur.seq, head=head)
+    return None
+
+
+def _with_next(rows: Iterable[_Row]) -> Iterator[tuple[_Row, _Row | None]]:
+    it = iter(rows)
+    cur = next(it, None)
+    while cur is not None:
+        nxt = next(it, None)
+        yield cur, nxt
+        cur = nxt
+
+
+def check_chain(rows: Iterable[_Row], head_seq: int, head_hash: bytes) -> LogCheck:
+    """Walk ``rows`` (in sequence order) against the head; see ``check_log``."""
+    expected, prev_hash, prev, verified = 1, GENESIS, None, 0
+    for cur, nxt in _with_next(rows):
+        finding = _check_row(prev, cur, nxt, expected, prev_hash, head_seq)
+        if finding is not None:
+            return LogCheck(verified, expected - 1, finding)
+        verified += 1
+        expected, prev_hash, prev = cur.seq + 1, bytes(cur.row_hash), cur
+    last = expected - 1
+    if last < head_seq:
+        return LogCheck(verified, last, _deleted(last + 1, head_seq, head=head_seq))
+    if last and prev_hash != head_hash:
+        return LogCheck(verified - 1, last - 1, _rewritten(last, by_head=True))
+    return LogCheck(verified, last, None)
+
+
+def check_log(session: Session) -> tuple[LogCheck, int]:
+    """Walk the whole log in ``session``: recompute every row's hash and link, compare the end
+    with ``audit_head``; returns the result and the head's sequence number.
+
+    The first problem is named and classified: a row whose content no longer matches its hash
+    (``row_edited``); a row whose content and hash were both recomputed, so the next row (or the
+    head) no longer links to it (``row_rewritten``); a gap, or rows renumbered down, or a head
+    beyond the last row (``row_deleted``); a row that pushed the original rows up by one, or
+    that lies beyond the head (``row_inserted``). Rows are streamed, not loaded at once.
+    """
+    head_seq, head_hash = session.execute(
+        text("SELECT seq, hash FROM audit_head WHERE id = 1")
+    ).one()
+    columns = (
+        AuditEntry.seq,
+        AuditEntry.at,
+        AuditEntry.actor,
+        AuditEntry.action,
+        AuditEntry.authority_id,
+        AuditEntry.credential_id,
+        AuditEntry.details,
+        AuditEntry.prev_hash,
+        AuditEntry.row_hash,
+    )
+    rows = session.execute(
+        select(*columns).order_by(AuditEntry.seq).execution_options(yield_per=1000)
+    )
+    try:
+        walk = check_chain(rows, int(head_seq), bytes(head_hash))
+    finally:
+        rows.close()  # the walk stops at the first problem
+    return walk, int(head_seq)
+
+
+# ---------------------------------------------------------------------- reading
+
+
+def audit_rows(
+    session: Session,
+    *,
+    authority_id: int | None = None,
+    credential_id: str | None = None,
+    before: int | None = None,
+    limit: int = 50,
+) -> list[AuditEntry]:
+    """Rows newest first: of one authority, about one credential (its own rows and the bulk
+    rows that list it), before a seq (keyset paging)."""
+    query = select(AuditEntry).order_by(AuditEntry.seq.desc()).limit(limit)
+    if authority_id is not None:
+        query = query.where(AuditEntry.authority_id == authority_id)
+    if before is not None:
+        query = query.where(AuditEntry.seq < before)
+    if credential_id is not None:
+        listed = cast(AuditEntry.details, Text).contains(f'"{credential_id}"', autoescape=True)
+        query = query.where(or_(AuditEntry.credential_id == credential_id, listed))
+    return list(session.scalars(query))
+
+
+def summarise_details(details: Mapping[str, Any], max_ids: int = 100) -> dict[str, Any]:
+    """A row's details for display: a bulk row's id list cut to ``max_ids`` (the count and
+    ``credentialIdsTruncated`` say so)."""
+    shown = dict(details)
+    ids = shown.get("credentialIds")
+    if isinstance(ids, list) and len(ids) > max_ids:
+        shown["credentialIds"] = ids[:max_ids]
+        shown["credentialIdsTruncated"] = True
+    return shown

@@ -19,6 +19,7 @@ from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from sqlalchemy import select
 
+from service import audit
 from service.deploy import fund_if_dev
 from service.office import NotFound, Office
 from service.storage.models import Authority, IssuerKey
@@ -76,8 +77,10 @@ def enrol(
     credential_types: Sequence[str],
     *,
     root: LocalAccount | None,
+    actor: str = "cli",
 ) -> Enrolment:
     """Enrol ``did`` in the office, or finish a pending enrolment; see the module docstring.
+    Each step appends an audit row by ``actor`` (``authority.create``, ``issuer_key.activate``).
 
     Raises InvalidInput when ``did`` is enrolled with other details, ContractReverted when the
     chain refuses (for example the DID is accredited to another account).
@@ -91,11 +94,18 @@ def enrol(
     if existing is None:
         if root is not None:
             authority = office.create_authority(
-                did, name_zh, name_en, region, credential_types, root=root, key_id=FIRST_KEY_ID
+                did,
+                name_zh,
+                name_en,
+                region,
+                credential_types,
+                root=root,
+                key_id=FIRST_KEY_ID,
+                actor=actor,
             )
             return _result(office, authority, EnrolmentState.ACTIVE)
-        authority = _stage(office, did, name_zh, name_en, region, credential_types)
-        return _result(office, authority, _try_register(office, authority))
+        authority = _stage(office, did, name_zh, name_en, region, credential_types, actor)
+        return _result(office, authority, _try_register(office, authority, actor))
     if (existing.region, sorted(existing.credential_types)) != (region, sorted(credential_types)):
         raise InvalidInput(
             f"{did} is already enrolled with region {existing.region} and types "
@@ -103,7 +113,7 @@ def enrol(
         )
     if _pending_key(office, existing.id) is None:
         return _result(office, existing, EnrolmentState.ALREADY_ACTIVE)
-    return _result(office, existing, _try_register(office, existing))
+    return _result(office, existing, _try_register(office, existing, actor))
 
 
 def key_views(office: Office) -> list[KeyView]:
@@ -141,6 +151,7 @@ def _stage(
     name_en: str,
     region: int,
     credential_types: Sequence[str],
+    actor: str,
 ) -> Authority:
     """Create and store the account and first key (inactive) without touching the chain.
 
@@ -150,7 +161,16 @@ def _stage(
     account: LocalAccount = Account.create()
     pair = Ed25519KeyPair.generate()
     return office.store_authority(
-        did, name_zh, name_en, region, credential_types, account, pair, FIRST_KEY_ID, active=False
+        did,
+        name_zh,
+        name_en,
+        region,
+        credential_types,
+        account,
+        pair,
+        FIRST_KEY_ID,
+        active=False,
+        actor=actor,
     )
 
 
@@ -164,7 +184,7 @@ def _pending_key(office: Office, authority_id: int) -> IssuerKey | None:
         )
 
 
-def _try_register(office: Office, authority: Authority) -> EnrolmentState:
+def _try_register(office: Office, authority: Authority, actor: str) -> EnrolmentState:
     """Register the pending key if the province has accredited the account; else say so."""
     key = _pending_key(office, authority.id)
     if key is None:
@@ -194,10 +214,18 @@ def _try_register(office: Office, authority: Authority) -> EnrolmentState:
     except ContractReverted as e:
         if e.name != "KeyExists":  # registered by an earlier run that stopped before storing
             raise
-    with office.db.session() as s:
+    with office.db.write_session() as s:
         row = s.get(IssuerKey, key.id)
         assert row is not None
-        row.active = True
+        if not row.active:
+            row.active = True
+            audit.record(
+                s,
+                actor=actor,
+                action="issuer_key.activate",
+                authority_id=authority.id,
+                details={"keyId": key.key_id},
+            )
     return EnrolmentState.ACTIVE
 
 

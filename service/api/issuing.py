@@ -119,6 +119,7 @@ def issue_one(
             body.to_request(),
             idempotency_key=idempotency_key,
             request_fingerprint=fingerprint,
+            actor=f"apikey:{caller.key_id}",
         )
     except InvalidCredential as e:
         _not_accredited(e.errors)
@@ -136,7 +137,9 @@ def issue_many(
     _request_errors(state, caller, bodies, batch=True)
     requests: list[IssueRequest] = [b.to_request() for b in bodies]
     try:
-        bundles = state.office.issue_many(caller.authority_id, requests)
+        bundles = state.office.issue_many(
+            caller.authority_id, requests, actor=f"apikey:{caller.key_id}"
+        )
     except InvalidCredential as e:
         _not_accredited(e.errors)
         raise InvalidCredential([_relabel(err, _item_path) for err in e.errors]) from None

@@ -43,7 +43,9 @@ def list_api_keys(caller: AdminCaller, office: OfficeDep) -> list[dict[str, Any]
 )
 def create_api_key(body: ApiKeyCreate, caller: AdminCaller, office: OfficeDep) -> dict[str, Any]:
     """Create an API key for the caller's authority."""
-    key_id, key = office.create_api_key(caller.authority_id, body.scopes, body.label)
+    key_id, key = office.create_api_key(
+        caller.authority_id, body.scopes, body.label, actor=f"apikey:{caller.key_id}"
+    )
     return {"id": key_id, "key": key, "scopes": sorted(set(body.scopes)), "label": body.label}
 
 
@@ -57,5 +59,5 @@ def revoke_api_key(key_id: str, caller: AdminCaller, office: OfficeDep) -> Respo
     """Revoke an API key of the caller's authority."""
     if not any(k.id == key_id and k.authority_id == caller.authority_id for k in office.api_keys()):
         raise NotFound(f"no API key {key_id}")
-    office.revoke_api_key(key_id)
+    office.revoke_api_key(key_id, actor=f"apikey:{caller.key_id}")
     return Response(status_code=204)
