@@ -2,12 +2,18 @@
 
 Exit codes: 0 every bundle VALID; 1 at least one INVALID; 3 none INVALID but at least one
 PENDING; 2 usage or I/O errors (unreadable file, bad snapshot); 4 the chain cannot be reached.
+
+With ``--receipt-key KEYFILE --receipt OUT`` each verification also yields a signed receipt
+(``verifier.receipts``) made with the verifying office's own key, here, offline: nobody else,
+the issuer least of all, hears of it. ``suixin-verify keygen -o KEYFILE`` creates such a key;
+``suixin-verify check-receipt FILE`` checks receipts later (exit 0 intact, 1 not).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Sequence
 from datetime import timedelta
@@ -18,9 +24,16 @@ from rich.console import Console
 from rich.table import Table
 
 from verifier.chain import RpcChain
-from verifier.errors import ChainUnavailable, SuixinError
+from verifier.errors import ChainUnavailable, InvalidInput, SuixinError
+from verifier.keys import (
+    Ed25519KeyPair,
+    decode_multikey_ed25519,
+    encode_private_multikey_ed25519,
+)
 from verifier.messages import Language
 from verifier.policy import Policy
+from verifier.proofs import split_verification_method
+from verifier.receipts import make_receipt, verify_receipt
 from verifier.registry import RegistryIndex
 from verifier.verify import Outcome, Report, Verdict, Verifier
 
@@ -72,6 +85,43 @@ def _verify_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--json", action="store_true", help="print the JSON reports")
     p.add_argument("--lang", choices=("zh", "en"), default="zh", help="language of the table")
+    receipts = p.add_argument_group(
+        "verification receipts (signed by this office's own key; nothing is sent anywhere)"
+    )
+    receipts.add_argument(
+        "--receipt-key", type=Path, metavar="KEYFILE", help="secret Multikey file (keygen)"
+    )
+    receipts.add_argument(
+        "--receipt", type=Path, metavar="OUT", help="write the signed receipt(s) here"
+    )
+    receipts.add_argument(
+        "--receipt-method",
+        metavar="DID#KEY",
+        help="verification method of the key (default: its did:key)",
+    )
+    return p
+
+
+def _keygen_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="suixin-verify keygen",
+        description="Create an Ed25519 key for signing verification receipts (a did:key).",
+    )
+    p.add_argument("-o", "--output", type=Path, required=True, help="key file to create (0600)")
+    return p
+
+
+def _check_receipt_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="suixin-verify check-receipt",
+        description="Check verification receipts: exit 0 if every one is intact, 1 otherwise.",
+    )
+    p.add_argument("receipts", nargs="+", type=Path, help="receipt JSON files")
+    p.add_argument("--public-key", metavar="MULTIKEY", help="the signer's key (z6Mk…)")
+    p.add_argument("--rpc", help="JSON-RPC URL (signer is an accredited authority)")
+    p.add_argument("--registry", help="AnchorRegistry address (with --rpc)")
+    p.add_argument("--snapshot", type=Path, help="offline trust snapshot file")
+    p.add_argument("--lang", choices=("zh", "en"), default="zh")
     return p
 
 
@@ -94,6 +144,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args and args[0] == "snapshot":
             return _snapshot(_snapshot_parser().parse_args(args[1:]), console)
+        if args and args[0] == "keygen":
+            return _keygen(_keygen_parser().parse_args(args[1:]))
+        if args and args[0] == "check-receipt":
+            return _check_receipts(_check_receipt_parser().parse_args(args[1:]))
         return _verify(_verify_parser().parse_args(args), console)
     except SystemExit as e:  # argparse: --help or a usage error
         return EXIT_VALID if e.code == 0 else EXIT_USAGE
@@ -146,9 +200,21 @@ def _read(path: Path) -> Any:
 
 
 def _verify(args: argparse.Namespace, console: Console) -> int:
+    receipt_signer = _receipt_signer(args)
     bundles = [(path, _read(path)) for path in args.bundles]
     verifier = _verifier(args)
     reports = [(path, verifier.verify(bundle)) for path, bundle in bundles]
+    if receipt_signer is not None:
+        key, method = receipt_signer
+        receipts = [
+            make_receipt(bundle, report, key, method)
+            for (_, bundle), (_, report) in zip(bundles, reports, strict=True)
+        ]
+        _write_receipts(args.receipt, receipts)
+        print(
+            f"核验回执已签署 / {len(receipts)} receipt(s) signed by {method}: {args.receipt}",
+            file=sys.stderr,
+        )
     if args.json:
         out: Any = [{"file": str(p), **r.to_json()} for p, r in reports]
         console.print_json(json.dumps(out[0] if len(out) == 1 else out, ensure_ascii=False))
@@ -166,6 +232,96 @@ def _verify(args: argparse.Namespace, console: Console) -> int:
     if counts[Verdict.PENDING]:
         return EXIT_PENDING
     return EXIT_VALID
+
+
+def _receipt_signer(args: argparse.Namespace) -> tuple[Ed25519KeyPair, str] | None:
+    """The receipt key and its verification method, read before any verification runs."""
+    if (args.receipt_key is None) != (args.receipt is None):
+        raise _UsageError("--receipt-key and --receipt go together")
+    if args.receipt_key is None:
+        if args.receipt_method:
+            raise _UsageError("--receipt-method needs --receipt-key and --receipt")
+        return None
+    key = _read_key(args.receipt_key)
+    method = args.receipt_method or key.verification_method
+    try:
+        did, _ = split_verification_method(method)
+    except InvalidInput as e:
+        raise _UsageError(f"--receipt-method: {e}") from e
+    if did.startswith("did:key:") and method != key.verification_method:
+        raise _UsageError(
+            f"--receipt-method {method} is not the did:key of the key in {args.receipt_key} "
+            f"({key.verification_method})"
+        )
+    return key, method
+
+
+def _read_key(path: Path) -> Ed25519KeyPair:
+    try:
+        text = path.read_text(encoding="utf-8").strip()
+    except OSError as e:
+        raise _UsageError(f"cannot read key file {path}: {e}") from e
+    try:
+        return Ed25519KeyPair.from_private_multikey(text)
+    except InvalidInput as e:
+        raise _UsageError(
+            f"{path} does not hold an Ed25519 secret Multikey (z3u2…; see "
+            f"`suixin-verify keygen`): {e}"
+        ) from e
+
+
+def _write_receipts(path: Path, receipts: list[dict[str, Any]]) -> None:
+    body: Any = receipts[0] if len(receipts) == 1 else receipts
+    try:
+        path.write_text(json.dumps(body, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+    except OSError as e:
+        raise _UsageError(f"cannot write receipts to {path}: {e}") from e
+
+
+def _keygen(args: argparse.Namespace) -> int:
+    key = Ed25519KeyPair.generate()
+    try:
+        fd = os.open(args.output, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except OSError as e:
+        raise _UsageError(f"cannot create key file {args.output}: {e}") from e
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(encode_private_multikey_ed25519(key.private_bytes()) + "\n")
+    # plain print: rich would turn the ":key:" of "did:key:" into an emoji
+    print(f"receipt key written to {args.output} (keep it secret)")
+    print(f"DID                 {key.did}")
+    print(f"verification method {key.verification_method}")
+    return EXIT_VALID
+
+
+def _check_receipts(args: argparse.Namespace) -> int:
+    public_key = None
+    registry: RegistryIndex | None = None
+    if args.public_key:
+        try:
+            public_key = decode_multikey_ed25519(args.public_key)
+        except InvalidInput as e:
+            raise _UsageError(f"--public-key: {e}") from e
+    if args.snapshot and (args.rpc or args.registry):
+        raise _UsageError("use either --snapshot or --rpc/--registry, not both")
+    if args.snapshot:
+        registry = RegistryIndex.from_snapshot(args.snapshot)
+    elif args.rpc or args.registry:
+        if not (args.rpc and args.registry):
+            raise _UsageError("--rpc and --registry go together")
+        chain = RpcChain(args.rpc)
+        registry = RegistryIndex.for_anchor_registry(chain, args.registry)
+        registry.sync(chain)
+    bad = 0
+    for path in args.receipts:
+        document = _read(path)
+        items = document if isinstance(document, list) else [document]
+        for item in items:
+            check = verify_receipt(item, public_key, registry=registry)
+            mark = "✓" if check.ok else "✗"
+            verdict = f" ({check.verdict})" if check.ok and check.verdict else ""
+            print(f"{mark} {path.name}{verdict}: {check.reason.text(args.lang)}")
+            bad += not check.ok
+    return EXIT_INVALID if bad else EXIT_VALID
 
 
 def _print_table(console: Console, path: Path, report: Report, lang: Language) -> None:
