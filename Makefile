@@ -10,7 +10,9 @@ DATA_DIR ?= data
 
 .PHONY: install run test lint format bench gas compile lock clean
 
-install: $(STAMP) $(NPM_STAMP)
+CHROMIUM_STAMP := $(VENV)/.suixin-chromium
+
+install: $(STAMP) $(NPM_STAMP) $(CHROMIUM_STAMP)
 
 $(STAMP): requirements.lock pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python >= 3.11 is required (set PYTHON=...)")'
@@ -24,6 +26,13 @@ $(STAMP): requirements.lock pyproject.toml
 # insists on. Versions are pinned exactly in package.json and the lock is left unchanged.
 $(NPM_STAMP): package.json package-lock.json
 	npm install --no-audit --no-fund --loglevel=error
+	touch $@
+
+# The browser tests drive Debian's Chromium (Playwright with executable_path; Playwright's own
+# browser download is not used). A CJK font makes the pages' 中文 readable in screenshots.
+$(CHROMIUM_STAMP): $(STAMP)
+	test -x /usr/bin/chromium -a -e /usr/share/fonts/truetype/wqy/wqy-zenhei.ttc || \
+		{ apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium fonts-wqy-zenhei; }
 	touch $@
 
 # The office on 127.0.0.1:8000 over the embedded chain and SQLite in $(DATA_DIR): the first start

@@ -130,3 +130,23 @@ def registries(chain: Chain) -> Registries:
     """Both registries deployed on ``chain`` by a fresh governance root."""
     root = funded(chain)
     return Registries(chain=chain, root=root, deployment=deploy_registries(chain, root))
+
+
+# --------------------------------------------------------------------------- browser
+
+CHROMIUM = "/usr/bin/chromium"
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    """Debian's headless Chromium driven by Playwright (``make install`` installs it)."""
+    require(os.path.exists(CHROMIUM), f"{CHROMIUM} missing: run `make install` (Debian chromium)")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:  # pragma: no cover - the dev extra installs it
+        require(False, "playwright not installed: run `make install`")
+        raise
+    with sync_playwright() as p:
+        instance = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        yield instance
+        instance.close()

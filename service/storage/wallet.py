@@ -1,0 +1,58 @@
+"""Tables of the wallet flows: one-time credential offers and the SD-JWTs issued from them.
+
+``sd_jwt_credentials`` rows in anchor state ``pending`` are the SD-JWT anchoring queue
+(``service.sdjwt_issue.SdJwtAnchorer``); a row's ``batch_root`` and ``leaf_index`` are written
+before the root is sent, so a crash between the two is finished, never doubled.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, DateTime, ForeignKey, Index, Integer, LargeBinary, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from service.storage.models import Base
+
+__all__ = ["CredentialOffer", "SdJwtCredential"]
+
+
+class CredentialOffer(Base):
+    """A one-time OpenID4VCI pre-authorised code offer of one credential to one wallet.
+
+    Only SHA-256 hashes of the pre-authorised code and of the access token are kept."""
+
+    __tablename__ = "credential_offers"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    credential_id: Mapped[str] = mapped_column(ForeignKey("credentials.id"), index=True)
+    authority_id: Mapped[int] = mapped_column(ForeignKey("authorities.id"))
+    code_sha256: Mapped[bytes] = mapped_column(LargeBinary, unique=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_by: Mapped[str] = mapped_column(String(64))
+    token_sha256: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True, unique=True)
+    c_nonce: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    redeemed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    delivered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class SdJwtCredential(Base):
+    """An SD-JWT VC issued to a wallet key; its issuer-signed JWT is anchored like a credential."""
+
+    __tablename__ = "sd_jwt_credentials"
+    __table_args__ = (Index("ix_sd_jwt_queue", "authority_id", "anchor_state", "seq"),)
+
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    id: Mapped[str] = mapped_column(String(32), unique=True)
+    credential_id: Mapped[str] = mapped_column(ForeignKey("credentials.id"), index=True)
+    authority_id: Mapped[int] = mapped_column(ForeignKey("authorities.id"))
+    issuer_jwt: Mapped[str] = mapped_column(Text)
+    digest: Mapped[bytes] = mapped_column(LargeBinary)
+    holder_thumbprint: Mapped[str] = mapped_column(String(64))
+    anchor_state: Mapped[str] = mapped_column(String(16), default="pending")
+    batch_root: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True, index=True)
+    leaf_index: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    receipt: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

@@ -1,0 +1,21 @@
+"""The web pages of an office deployment: the citizen wallet, the counter, the office console."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+
+from service.config import Settings
+from service.web import pages, wallet_api
+
+__all__ = ["install_web"]
+
+
+def install_web(app: FastAPI, settings: Settings) -> None:
+    """Add the pages, the wallet and counter protocols, and the static files to ``app``."""
+    app.state.suixin_counter = wallet_api.CounterRequests()
+    app.state.suixin_counter_key = wallet_api.counter_key(settings.data_dir)
+    app.state.suixin_sessions = pages.Sessions()
+    app.include_router(wallet_api.router)
+    app.include_router(pages.router)
+    app.mount("/static", StaticFiles(directory=pages.HERE / "static"), name="static")

@@ -1,0 +1,120 @@
+// The counter: create an OpenID4VP request, show its QR code, poll for the answer, show the
+// verdict with every check and the disclosed fields only; paste/upload a file; download a receipt.
+"use strict";
+(function () {
+  const sx = window.sx;
+  const CHECKS = {
+    format: ["格式", "Format"], signature: ["签名", "Signature"], issuer: ["签发机关", "Issuer"],
+    key_validity: ["密钥有效期", "Key validity"], anchor: ["上链存证", "Anchor"], status: ["状态", "Status"],
+    validity_period: ["有效期", "Validity period"], holder: ["持有人", "Holder"],
+  };
+  const VERDICTS = { VALID: ["有效", "VALID"], INVALID: ["无效", "INVALID"], PENDING: ["待上链", "PENDING"] };
+  let current = null;
+  let currentType = "ResidencePermit";
+  let lastReceiptSource = null;
+  let timer = null;
+
+  function drawChoices() {
+    const type = document.getElementById("credential-type").value;
+    const box = document.getElementById("field-choices");
+    box.replaceChildren(...sx.FIELDS[type].map(([name]) => {
+      const id = "want-" + name;
+      const input = sx.el("input", { type: "checkbox", id, value: name });
+      return sx.el("div", { class: "check" }, input, " ", sx.el("label", { for: id }, sx.label(type, name)));
+    }));
+  }
+
+  function showResult(report, type) {
+    const section = document.getElementById("result");
+    section.hidden = false;
+    const verdict = document.getElementById("verdict");
+    const words = VERDICTS[report.verdict] || [report.verdict, report.verdict];
+    verdict.dataset.verdict = report.verdict;
+    verdict.replaceChildren(sx.bi(words[0] + "（" + report.verdict + "）", words[1]));
+    const disclosed = document.querySelector("#disclosed tbody");
+    disclosed.replaceChildren(...Object.entries(report.disclosed || {}).map(([k, v]) =>
+      sx.el("tr", { "data-field": k }, sx.el("th", { scope: "row" }, sx.label(type, k)), sx.el("td", { text: sx.show(v) }))));
+    for (const k of report.notProvided || []) {
+      disclosed.append(sx.el("tr", { "data-field": k, "data-missing": "1" }, sx.el("th", { scope: "row" }, sx.label(type, k)), sx.el("td", {}, sx.bi("持证人未提供", "not provided"))));
+    }
+    const checks = document.querySelector("#checks tbody");
+    checks.replaceChildren(...report.checks.map((c) => {
+      const name = CHECKS[c.name] || [c.name, c.name];
+      return sx.el("tr", { "data-check": c.name, "data-code": c.code },
+        sx.el("th", { scope: "row" }, sx.bi(name[0], name[1])),
+        sx.el("td", { "data-outcome": c.outcome, text: c.outcome }),
+        sx.el("td", {}, sx.bi(c.zh, c.en)));
+    }));
+  }
+
+  async function poll() {
+    if (!current) return;
+    const got = await sx.json("/v1/oid4vp/requests/" + current.requestId + "/result");
+    if (got.ok && got.body.state === "answered") {
+      clearInterval(timer);
+      document.getElementById("request-state").replaceChildren(sx.bi("已收到出示", "Answer received"));
+      lastReceiptSource = "request";
+      showResult(got.body.report, currentType);
+    }
+  }
+
+  document.getElementById("credential-type").addEventListener("change", drawChoices);
+  document.getElementById("request-form").addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const fields = [...document.querySelectorAll("#field-choices input:checked")].map((b) => b.value);
+    currentType = document.getElementById("credential-type").value;
+    const got = await sx.json("/v1/oid4vp/requests", {
+      method: "POST", headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ credentialType: currentType, fields, verifierName: document.getElementById("verifier-name").value }),
+    });
+    if (!got.ok) { document.getElementById("paste-error").textContent = got.body ? got.body.detail : String(got.status); return; }
+    current = got.body;
+    document.getElementById("request").hidden = false;
+    document.getElementById("result").hidden = true;
+    document.getElementById("qr").innerHTML = current.qrSvg;  // server-made SVG (segno)
+    document.getElementById("wallet-link").href = current.walletLink;
+    document.getElementById("request-state").replaceChildren(sx.bi("等待持证人出示…", "Waiting for the holder…"));
+    clearInterval(timer);
+    timer = setInterval(poll, 1000);
+  });
+
+  document.getElementById("recheck").addEventListener("click", async () => {
+    if (!current) return;
+    const got = await sx.json("/v1/oid4vp/requests/" + current.requestId + "/recheck", { method: "POST" });
+    if (got.ok) showResult(got.body.report, currentType);
+  });
+
+  let pastedReceipt = null;
+  document.getElementById("download-receipt").addEventListener("click", async () => {
+    let receipt = pastedReceipt;
+    if (lastReceiptSource === "request" && current) {
+      const got = await sx.json("/v1/oid4vp/requests/" + current.requestId + "/receipt", { method: "POST" });
+      receipt = got.body;
+    }
+    if (!receipt) return;
+    const blob = new Blob([JSON.stringify(receipt, null, 2)], { type: "application/json" });
+    const a = sx.el("a", { href: URL.createObjectURL(blob), download: "suixin-receipt.json" });
+    document.body.append(a); a.click(); a.remove();
+  });
+
+  document.getElementById("upload").addEventListener("change", async (event) => {
+    const file = event.target.files[0];
+    if (file) document.getElementById("paste").value = await file.text();
+  });
+  document.getElementById("verify-paste").addEventListener("click", async () => {
+    const error = document.getElementById("paste-error");
+    error.textContent = "";
+    let body;
+    try { body = JSON.parse(document.getElementById("paste").value); } catch (e) {
+      error.replaceChildren(sx.bi("不是有效的 JSON 文件", "Not a valid JSON file")); return;
+    }
+    if (body && body.format === "dc+sd-jwt" && current && !body.requestId) body.requestId = current.requestId;
+    const got = await sx.json("/v1/oid4vp/verify", { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
+    if (!got.ok) { error.textContent = got.body ? got.body.detail : String(got.status); return; }
+    if (got.body.receipt) { pastedReceipt = got.body.receipt; lastReceiptSource = "paste"; showResult(got.body.report, got.body.report.credentialType || currentType); }
+    else { clearInterval(timer); lastReceiptSource = "request"; showResult(got.body.report, currentType); }
+  });
+
+  drawChoices();
+  document.body.dataset.ready = "1";
+})();

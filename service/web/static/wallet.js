@@ -1,0 +1,245 @@
+// The citizen wallet: an ES256 key made by WebCrypto (non-extractable) and the wallet's own
+// credentials, both in this browser's IndexedDB; OpenID4VCI claim and OpenID4VP presentation.
+"use strict";
+(function () {
+  const sx = window.sx;
+  const enc = new TextEncoder();
+  const TYPES = { ResidencePermit: ["居住证", "Residence permit"], BusinessLicense: ["营业执照", "Business licence"] };
+  const STATUS = {
+    valid: ["有效", "Valid"], pending: ["上链中", "Anchoring pending"], suspended: ["暂停使用", "Suspended"],
+    revoked: ["已吊销", "Revoked"], cancelled: ["已注销", "Cancelled"], superseded: ["已被取代", "Superseded"],
+  };
+
+  // ---------------------------------------------------------------- storage (IndexedDB)
+  function openDb() {
+    return new Promise((resolve, reject) => {
+      const request = indexedDB.open("suixin-wallet", 1);
+      request.onupgradeneeded = () => {
+        const db = request.result;
+        db.createObjectStore("keys");
+        db.createObjectStore("credentials", { keyPath: "id" });
+        db.createObjectStore("log", { autoIncrement: true });
+      };
+      request.onsuccess = () => resolve(request.result);
+      request.onerror = () => reject(request.error);
+    });
+  }
+  async function tx(store, mode, fn) {
+    const db = await openDb();
+    return new Promise((resolve, reject) => {
+      const t = db.transaction(store, mode);
+      const result = fn(t.objectStore(store));
+      t.oncomplete = () => resolve(result && "result" in result ? result.result : undefined);
+      t.onerror = () => reject(t.error);
+    });
+  }
+  const getAll = (store) => tx(store, "readonly", (s) => s.getAll());
+  const put = (store, value, key) => tx(store, "readwrite", (s) => (key === undefined ? s.put(value) : s.put(value, key)));
+  const addLog = (entry) => tx("log", "readwrite", (s) => s.add({ at: new Date().toISOString(), ...entry }));
+
+  // ---------------------------------------------------------------- encodings and JWS
+  function b64u(bytes) {
+    let s = "";
+    for (const b of new Uint8Array(bytes)) s += String.fromCharCode(b);
+    return btoa(s).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+  }
+  function unb64u(text) {
+    const s = atob(text.replace(/-/g, "+").replace(/_/g, "/") + "===".slice((text.length + 3) % 4));
+    return Uint8Array.from(s, (c) => c.charCodeAt(0));
+  }
+  const b64uJson = (value) => b64u(enc.encode(JSON.stringify(value)));
+  const fromB64uJson = (text) => JSON.parse(new TextDecoder().decode(unb64u(text)));
+  async function sha256b64u(text) { return b64u(await crypto.subtle.digest("SHA-256", enc.encode(text))); }
+
+  async function holderKey() {
+    const found = await tx("keys", "readonly", (s) => s.get("holder"));
+    if (found) return found;
+    const pair = await crypto.subtle.generateKey({ name: "ECDSA", namedCurve: "P-256" }, false, ["sign", "verify"]);
+    await put("keys", pair, "holder");
+    return pair;
+  }
+  async function publicJwk(pair) {
+    const jwk = await crypto.subtle.exportKey("jwk", pair.publicKey);
+    return { kty: jwk.kty, crv: jwk.crv, x: jwk.x, y: jwk.y };
+  }
+  async function signJwt(header, payload, pair) {
+    const input = b64uJson(header) + "." + b64uJson(payload);
+    // WebCrypto's ECDSA signature is already r||s (IEEE P1363), as JWS ES256 wants
+    const sig = await crypto.subtle.sign({ name: "ECDSA", hash: "SHA-256" }, pair.privateKey, enc.encode(input));
+    return input + "." + b64u(sig);
+  }
+  function parseSdJwt(sdJwt) {
+    const parts = sdJwt.split("~");
+    const payload = fromB64uJson(parts[0].split(".")[1]);
+    const disclosures = parts.slice(1, -1).map((d) => { const [, name, value] = fromB64uJson(d); return { name, value, encoded: d }; });
+    return { jwt: parts[0], payload, disclosures };
+  }
+
+  // ---------------------------------------------------------------- claim (OpenID4VCI)
+  async function claim(offer) {
+    const issuer = offer.credential_issuer;
+    const code = offer.grants["urn:ietf:params:oauth:grant-type:pre-authorized_code"]["pre-authorized_code"];
+    const form = new URLSearchParams({ grant_type: "urn:ietf:params:oauth:grant-type:pre-authorized_code", "pre-authorized_code": code });
+    const token = await sx.json(issuer + "/v1/oid4vci/token", { method: "POST", headers: { "Content-Type": "application/x-www-form-urlencoded" }, body: form.toString() });
+    if (!token.ok) throw new Error(token.body ? token.body.error_description : "token " + token.status);
+    const pair = await holderKey();
+    const proof = await signJwt(
+      { typ: "openid4vci-proof+jwt", alg: "ES256", jwk: await publicJwk(pair) },
+      { aud: issuer, iat: Math.floor(Date.now() / 1000), nonce: token.body.c_nonce }, pair);
+    const answer = await sx.json(issuer + "/v1/oid4vci/credential", {
+      method: "POST",
+      headers: { "Content-Type": "application/json", Authorization: "Bearer " + token.body.access_token },
+      body: JSON.stringify({ format: "dc+sd-jwt", credential_configuration_id: offer.credential_configuration_ids[0], proofs: { jwt: [proof] } }),
+    });
+    if (!answer.ok) throw new Error(answer.body ? answer.body.error_description : "credential " + answer.status);
+    const sdJwt = answer.body.credentials[0].credential;
+    const parsed = parseSdJwt(sdJwt);
+    const type = parsed.payload.vct.split("/").pop();
+    await put("credentials", { id: answer.body.walletCredentialId, issuer, sdJwt, type, anchor: null, status: "pending", claimedAt: new Date().toISOString() });
+    await addLog({ kind: "claim", type, issuer: parsed.payload.iss });
+  }
+
+  async function refresh() {
+    for (const c of await getAll("credentials")) {
+      const state = await sx.json(c.issuer + "/v1/oid4vci/credentials/" + c.id);
+      if (!state.ok) continue;
+      c.anchor = state.body.anchor;
+      const office = state.body.status;
+      c.status = office === "active" ? (state.body.anchorState === "anchored" ? "valid" : "pending") : office;
+      c.statusReason = state.body.statusReason;
+      await put("credentials", c);
+    }
+  }
+
+  // ---------------------------------------------------------------- present (OpenID4VP)
+  async function makePresentation(request, credential, names) {
+    const parsed = parseSdJwt(credential.sdJwt);
+    const kept = parsed.disclosures.filter((d) => names.includes(d.name)).map((d) => d.encoded);
+    const presented = [parsed.jwt, ...kept].join("~") + "~";
+    const kb = await signJwt({ typ: "kb+jwt", alg: "ES256" },
+      { iat: Math.floor(Date.now() / 1000), aud: request.client_id, nonce: request.nonce, sd_hash: await sha256b64u(presented) },
+      await holderKey());
+    return { format: "dc+sd-jwt", presentation: presented + kb, anchor: credential.anchor };
+  }
+
+  async function loadRequest(uri) {
+    const got = await sx.json(uri);
+    if (!got.ok) throw new Error(got.body ? got.body.detail : "request " + got.status);
+    return got.body;
+  }
+
+  // ---------------------------------------------------------------- rendering
+  function setStatus(zh, en) { const p = document.getElementById("wallet-status"); p.replaceChildren(sx.bi(zh, en)); }
+
+  async function renderCards() {
+    const list = document.getElementById("cards");
+    const credentials = await getAll("credentials");
+    list.replaceChildren();
+    document.getElementById("cards-empty").hidden = credentials.length > 0;
+    for (const c of credentials) {
+      const parsed = parseSdJwt(c.sdJwt);
+      const values = Object.fromEntries(parsed.disclosures.map((d) => [d.name, d.value]));
+      const words = STATUS[c.status] || [c.status, c.status];
+      const title = TYPES[c.type] || [c.type, c.type];
+      const card = sx.el("li", { class: "card", "data-credential": c.id, "data-type": c.type },
+        sx.el("h3", {}, sx.bi(title[0], title[1])),
+        sx.el("p", {}, sx.el("span", { class: "badge", "data-status": c.status }, sx.bi(words[0], words[1]))),
+        sx.el("p", { text: values.name || "" }),
+        sx.el("p", { class: "muted", text: (parsed.payload.residenceRegion || values.uscc || "") }));
+      list.append(card);
+    }
+  }
+
+  async function renderLog() {
+    const list = document.getElementById("log");
+    list.replaceChildren();
+    const KINDS = { claim: ["领取", "Claimed"], present: ["出示", "Presented"], decline: ["拒绝", "Declined"] };
+    for (const e of (await getAll("log")).reverse()) {
+      const kind = KINDS[e.kind] || [e.kind, e.kind];
+      const item = sx.el("li", { "data-kind": e.kind }, sx.el("time", { text: e.at.replace("T", " ").slice(0, 19) }), " ", sx.bi(kind[0], kind[1]), " ",
+        document.createTextNode([e.verifier, (e.fields || []).join(", "), e.verdict].filter(Boolean).join(" · ")));
+      list.append(item);
+    }
+  }
+
+  async function showShare(uri) {
+    const request = await loadRequest(uri);
+    const query = request.dcql_query.credentials[0];
+    const wanted = query.claims.map((c) => c.path[0]);
+    const candidates = (await getAll("credentials")).filter((c) => query.meta.vct_values.includes(parseSdJwt(c.sdJwt).payload.vct));
+    const section = document.getElementById("share");
+    section.hidden = false;
+    document.getElementById("share-verifier").textContent = request.client_metadata.client_name;
+    const select = document.getElementById("share-credential");
+    select.replaceChildren(...candidates.map((c) => sx.el("option", { value: c.id, text: (TYPES[c.type] || [c.type])[0] + " · " + c.id.slice(0, 8) })));
+    const fields = document.getElementById("share-fields");
+    function drawFields() {
+      const chosen = candidates.find((c) => c.id === select.value);
+      const available = chosen ? parseSdJwt(chosen.sdJwt).disclosures.map((d) => d.name) : [];
+      fields.replaceChildren(...wanted.map((name) => {
+        const id = "reveal-" + name;
+        const has = available.includes(name);
+        const box = sx.el("input", { type: "checkbox", id, name, value: name });
+        box.checked = has; box.disabled = !has;
+        const label = sx.el("label", { for: id }, sx.label(chosen ? chosen.type : "", name));
+        if (!has) label.append(sx.bi("（证照中没有）", " (not in this credential)"));
+        return sx.el("div", { class: "check" }, box, " ", label);
+      }));
+    }
+    select.onchange = drawFields;
+    drawFields();
+    if (!candidates.length) setStatus("钱包中没有符合要求的证照", "No credential in this wallet matches the request");
+    document.getElementById("share-button").onclick = async () => {
+      const chosen = candidates.find((c) => c.id === select.value);
+      if (!chosen) return;
+      const names = [...fields.querySelectorAll("input:checked")].map((b) => b.value);
+      const envelope = await makePresentation(request, chosen, names);
+      const answer = await sx.json(request.response_uri, { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ vp_token: { [query.id]: [envelope] }, state: request.state }) });
+      const verdict = answer.ok ? answer.body.report.verdict : "ERROR " + answer.status;
+      document.getElementById("share-result").replaceChildren(sx.bi("已出示，核验结果：" + verdict, "Presented; result: " + verdict));
+      document.getElementById("share-result").dataset.verdict = verdict;
+      await addLog({ kind: "present", verifier: request.client_metadata.client_name, fields: names, verdict });
+      history.replaceState(null, "", "/wallet");
+      await renderLog();
+    };
+    document.getElementById("share-decline").onclick = async () => {
+      await addLog({ kind: "decline", verifier: request.client_metadata.client_name, fields: wanted });
+      section.hidden = true;
+      history.replaceState(null, "", "/wallet");
+      await renderLog();
+    };
+  }
+
+  async function main() {
+    const hash = new URLSearchParams(location.hash.slice(1));
+    if (hash.get("offer")) {
+      const offer = JSON.parse(hash.get("offer"));
+      const section = document.getElementById("claim");
+      section.hidden = false;
+      document.getElementById("claim-issuer").textContent = offer.credential_issuer;
+      document.getElementById("claim-button").onclick = async () => {
+        try {
+          await claim(offer);
+          setStatus("已领取", "Claimed");
+          section.hidden = true;
+          history.replaceState(null, "", "/wallet");  // the one-time code leaves the address bar
+        } catch (e) {
+          setStatus("领取失败：" + e.message, "Claim failed: " + e.message);
+        }
+        await refresh(); await renderCards(); await renderLog();
+      };
+    }
+    try { await refresh(); } catch (e) { /* offline: show what is stored */ }
+    await renderCards();
+    await renderLog();
+    if (hash.get("request_uri")) {
+      try { await showShare(hash.get("request_uri")); } catch (e) { setStatus("无法读取核验请求：" + e.message, "Cannot read the request: " + e.message); }
+    }
+    document.body.dataset.ready = "1";
+  }
+
+  // a new offer or request opened while the wallet is showing: start over with it
+  window.addEventListener("hashchange", () => { if (location.hash.length > 1) location.reload(); });
+  window.suixinWallet = { makePresentation, loadRequest, refresh: async () => { await refresh(); await renderCards(); }, getAll };
+  main();
+})();
