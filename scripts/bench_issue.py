@@ -51,8 +51,10 @@ from sqlalchemy import create_engine, text  # noqa: E402
 
 from service.bulk import Row, issue_rows  # noqa: E402
 from service.deploy import deploy_registries, fund_if_dev  # noqa: E402
+from service.devnode import AnvilNode, anvil_binary  # noqa: E402
 from service.keys import MasterKey  # noqa: E402
 from service.office import Office  # noqa: E402
+from service.signing_pool import SigningPool, default_processes  # noqa: E402
 from service.storage.db import Database  # noqa: E402
 from service.worker import AnchorWorker  # noqa: E402
 from tests.verifier.factories import residence_permit_subject  # noqa: E402
@@ -146,9 +148,14 @@ def bulk(
     chunk: int,
     batch_size: int,
     profile: bool,
+    processes: int,
     anchor: bool = True,
 ) -> dict[str, float]:
     office, authority_id = new_office(db_url)
+    pool = SigningPool(processes) if processes else None
+    if pool is not None:
+        pool.warm()  # started once per office, like a long-running service's pool
+        office.signing_pool = pool
     worker = AnchorWorker(
         office, batch_size=batch_size, batch_age_seconds=1.0, poll_seconds=0.02, log=lambda m: None
     )
@@ -185,6 +192,8 @@ def bulk(
             thread.join()
         office.db.dispose()
         office.chain.close()
+        if pool is not None:
+            pool.close()
     assert summary.issued == len(rows)
     if not anchor:
         rate = len(rows) / stored
@@ -199,8 +208,8 @@ def bulk(
     print(
         f"  bulk {label:<10} {len(rows):,} credentials: stored {result['stored_rate']:,.0f}/s, "
         f"anchored end to end {result['e2e_rate']:,.0f}/s ({total:.1f} s, "
-        f"{worker.stats.batches} batches; this process used {cpu:.1f} s of CPU, "
-        f"{len(rows) / cpu:,.0f} credentials per CPU-second)",
+        f"{worker.stats.batches} batches; the office process used {cpu:.1f} s of CPU, "
+        f"{len(rows) / cpu:,.0f} per CPU-second of it; {processes} signing processes)",
         flush=True,
     )
     if profiler:
@@ -220,22 +229,25 @@ def free_port() -> int:
 
 
 @contextmanager
-def server(data_dir: Path) -> Iterator[tuple[int, dict[str, str]]]:
-    """``suixin serve --demo`` in its own process; yields (port, demo API keys by DID)."""
+def server(
+    data_dir: Path, chain: str = "embedded", workers: int = 1, database_url: str = ""
+) -> Iterator[tuple[int, dict[str, str]]]:
+    """``suixin serve --demo`` in its own process(es); yields (port, demo API keys by DID)."""
     port = free_port()
     env = {
         **os.environ,
         "SUIXIN_DATA_DIR": str(data_dir),
-        "SUIXIN_CHAIN": "embedded",
-        "SUIXIN_DATABASE_URL": "",
+        "SUIXIN_CHAIN": chain,
+        "SUIXIN_DATABASE_URL": database_url,
         "SUIXIN_MASTER_KEY": MASTER,
         "SUIXIN_PUBLIC_RATE_PER_MINUTE": str(10**9),  # the benchmark is one client address
         "SUIXIN_BATCH_AGE_SECONDS": "0.5",
     }
     code = "from service.cli import main; raise SystemExit(main())"
     log = (data_dir / "server.log").open("wb")
+    command = [sys.executable, "-c", code, "serve", "--demo", "--port", str(port)]
     process = subprocess.Popen(
-        [sys.executable, "-c", code, "serve", "--demo", "--port", str(port)],
+        [*command, "--workers", str(workers)],
         cwd=REPO,
         env=env,
         stdout=subprocess.DEVNULL,
@@ -338,7 +350,13 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
-def http_figures(per_client: int, verify_per_client: int) -> dict[str, float] | None:
+def http_figures(
+    per_client: int,
+    verify_per_client: int,
+    chain: str = "embedded",
+    workers: int = 1,
+    database_url: str = "",
+) -> dict[str, float] | None:
     try:
         import service.api.app  # noqa: F401
     except ImportError:
@@ -349,7 +367,7 @@ def http_figures(per_client: int, verify_per_client: int) -> dict[str, float] | 
         return None
     with (
         tempfile.TemporaryDirectory(prefix="suixin-bench-http-") as tmp,
-        server(Path(tmp)) as (
+        server(Path(tmp), chain, workers, database_url) as (
             port,
             keys,
         ),
@@ -413,7 +431,14 @@ def main() -> int:
     parser.add_argument("--verifies", type=int, default=300, help="HTTP verifies per client")
     parser.add_argument("--no-postgres", action="store_true", help="skip the PostgreSQL run")
     parser.add_argument("--no-http", action="store_true", help="skip the HTTP figures")
+    parser.add_argument("--workers", type=int, default=2, help="API processes over anvil")
     parser.add_argument("--profile", action="store_true", help="cProfile the SQLite bulk run")
+    parser.add_argument(
+        "--processes",
+        type=int,
+        default=default_processes(),
+        help="signing processes for bulk issuance (0: sign in the office process)",
+    )
     args = parser.parse_args()
 
     print(f"bench_issue: {os.cpu_count()} CPUs, {args.n:,} credentials per bulk run", flush=True)
@@ -433,6 +458,7 @@ def main() -> int:
             chunk=args.chunk,
             batch_size=args.batch_size,
             profile=args.profile,
+            processes=args.processes,
         )
     postgres: dict[str, float] | None = None
     postgres_stored: dict[str, float] | None = None
@@ -446,6 +472,7 @@ def main() -> int:
                     chunk=args.chunk,
                     batch_size=args.batch_size,
                     profile=False,
+                    processes=args.processes,
                 )
         except Exception as e:  # the figure is reported as missing, with the reason
             print(f"  bulk PostgreSQL end to end: NOT MEASURED ({type(e).__name__}: {e})"[:400])
@@ -457,9 +484,29 @@ def main() -> int:
                     chunk=args.chunk,
                     batch_size=args.batch_size,
                     profile=False,
+                    processes=args.processes,
                     anchor=False,
                 )
-    figures = None if args.no_http else http_figures(args.requests, args.verifies)
+    topologies: list[tuple[str, dict[str, float] | None]] = []
+    if not args.no_http:
+        print("  HTTP, `make run` topology: embedded chain, one process, in-process worker")
+        topologies.append(("embedded, 1 process", http_figures(args.requests, args.verifies)))
+        if anvil_binary() is None:
+            print("  HTTP over anvil: NOT MEASURED (anvil not installed: run `make install`)")
+        else:
+            print(
+                f"  HTTP, multi-instance topology: anvil, PostgreSQL, `suixin serve --workers "
+                f"{args.workers}`, one `suixin worker` process"
+            )
+            node = AnvilNode(port=free_port()).start()
+            try:
+                with postgres_schema() as url:
+                    figures = http_figures(
+                        args.requests, args.verifies, node.url, args.workers, url
+                    )
+            finally:
+                node.stop()
+            topologies.append((f"anvil + PostgreSQL, {args.workers} processes", figures))
 
     print("\nsummary")
     e2e = sqlite["e2e_rate"]
@@ -476,17 +523,17 @@ def main() -> int:
             f"  bulk PostgreSQL end to end: not measured (anchoring stalled); "
             f"issuance without anchoring {pg:,.0f}/s = {pg / raw:.2f} of raw signing"
         )
-    if figures is None:
+    if not topologies:
         print("  single-issue p99 and verify rate: not measured")
-    else:
-        p99 = figures["p99"]
+    for name, figures in topologies:
+        if figures is None:
+            print(f"  HTTP ({name}): not measured")
+            continue
+        p99, rate = figures["p99"], figures["verify_rate"]
         print(
-            f"  POST /v1/credentials p99 {p99:.1f} ms at {CLIENTS} clients "
-            f"(target < {P99_TARGET_MS:.0f} ms): {verdict(p99 < P99_TARGET_MS)}"
-        )
-        rate = figures["verify_rate"]
-        print(
-            f"  POST /v1/verify {rate:,.0f} requests/s (target >= {VERIFY_TARGET:,.0f}/s): "
+            f"  HTTP ({name}): POST /v1/credentials p99 {p99:.1f} ms at {CLIENTS} clients "
+            f"(target < {P99_TARGET_MS:.0f} ms): {verdict(p99 < P99_TARGET_MS)}; "
+            f"POST /v1/verify {rate:,.0f} requests/s (target >= {VERIFY_TARGET:,.0f}/s): "
             f"{verdict(rate >= VERIFY_TARGET)}"
         )
     return 0

@@ -217,6 +217,7 @@ def issue_rows(
     report: ReportSink | None = None,
     progress: Callable[[int, int], None] | None = None,
     keep_ids: bool = False,
+    actor: str = "cli",
 ) -> BulkSummary:
     """Issue every valid row in chunks of ``chunk``; write each rejected row to ``report`` as
     one JSON line ``{"line", "errors": [{"path", "code", "zh", "en"}]}``.
@@ -231,7 +232,7 @@ def issue_rows(
     started = time.perf_counter()
     iterator = iter(rows)
     while batch := list(islice(iterator, chunk)):
-        issued, rejected = _issue_chunk(office, authority_id, credential_type, batch)
+        issued, rejected = _issue_chunk(office, authority_id, credential_type, batch, actor)
         summary.issued += len(issued)
         summary.rejected += len(rejected)
         if keep_ids:
@@ -248,7 +249,7 @@ def issue_rows(
 
 
 def _issue_chunk(
-    office: Office, authority_id: int, credential_type: str, batch: Sequence[Row]
+    office: Office, authority_id: int, credential_type: str, batch: Sequence[Row], actor: str
 ) -> tuple[list[tuple[int, str]], dict[int, tuple[FieldError, ...]]]:
     """Issue one chunk; returns ([(line, credential id)], {line: errors})."""
     rejected = {row.line: row.errors for row in batch if row.subject is None}
@@ -256,7 +257,7 @@ def _issue_chunk(
     while candidates:
         requests = [IssueRequest(credential_type, row.subject or {}) for row in candidates]
         try:
-            bundles = office.issue_many(authority_id, requests)
+            bundles = office.issue_many(authority_id, requests, actor=actor)
         except InvalidCredential as e:
             by_index = _errors_by_item(e.errors, len(candidates))
             for index, errors in by_index.items():
