@@ -17,7 +17,10 @@ from typing import IO, Any
 from rich.console import Console
 from rich.table import Table
 
+from service.audit_cli import add_audit_commands
 from service.config import Settings
+from service.governance import register_cli as add_registry_commands
+from service.lifecycle import add_commands as add_lifecycle_commands
 from service.office import SCOPES, NotFound, Office
 from service.runtime import DEPLOYMENT_FILE, ensure_deployment
 from verifier.chain import connect
@@ -69,6 +72,12 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", help="listen address (SUIXIN_HOST, 127.0.0.1)")
     serve.add_argument("--port", type=int, help="listen port (SUIXIN_PORT, 8000)")
     serve.add_argument("--demo", action="store_true", help="set up the demo authorities")
+    serve.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="API processes (a JSON-RPC chain only; one `suixin worker` process then anchors)",
+    )
     serve.set_defaults(handler=_serve)
 
     worker = commands.add_parser("worker", help="run the anchoring worker in this process")
@@ -79,6 +88,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_keys(commands)
     _add_apikeys(commands)
     _add_issue(commands)
+    add_audit_commands(commands, _common)
+    add_lifecycle_commands(commands, _common, _office)
+    add_registry_commands(commands, _settings)
 
     demo = commands.add_parser("demo", help="the whole story on the embedded chain, as a table")
     demo.add_argument("--keep", type=Path, help="run in this data directory and keep it")
@@ -112,6 +124,7 @@ def _add_keys(commands: Any) -> None:
     _common(listing)
     listing.add_argument("--json", action="store_true", help="JSON instead of a table")
     listing.set_defaults(handler=_keys_list)
+    _add_key_operations(keys_commands)
 
 
 def _add_apikeys(commands: Any) -> None:
@@ -160,6 +173,11 @@ def _add_issue(commands: Any) -> None:
     )
     issue.add_argument("--out", type=Path, help="write {line, id} of every issued credential")
     issue.add_argument("--chunk", type=int, default=1000, help="rows per transaction (1000)")
+    issue.add_argument(
+        "--processes",
+        type=int,
+        help="signing processes (default: one per core; 0 signs in this process)",
+    )
     issue.set_defaults(handler=_issue)
 
 
@@ -196,6 +214,13 @@ def _serve(args: argparse.Namespace) -> int:
     from service.runtime import bootstrap_demo, open_office
 
     settings = _settings(args)
+    if args.workers < 1:
+        raise InvalidInput("--workers must be at least 1")
+    if args.workers > 1 and settings.chain == "embedded":
+        raise InvalidInput(
+            "--workers needs a JSON-RPC chain (--chain http://…): the embedded chain lives in "
+            "one process / 多进程服务需要 JSON-RPC 链节点（内嵌链只能在一个进程中运行）"
+        )
     if args.host:
         settings.host = args.host
     if args.port:
@@ -207,13 +232,49 @@ def _serve(args: argparse.Namespace) -> int:
         for did, key in keys.keys.items():
             print(f"  {did}: {key}")
     base = f"http://{settings.host}:{settings.port}"
+    if args.workers > 1:
+        return _serve_processes(args.workers, settings, office, base)
     print(f"Suixin office on {base}  — API docs {base}/docs  — health {base}/healthz", flush=True)
     app = create_app(office, settings, start_worker=settings.in_process_worker)
     uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning")
     return 0
 
 
+def _serve_processes(workers: int, settings: Settings, office: Office, base: str) -> int:
+    """``workers`` uvicorn processes, each opening the office from the same settings, and one
+    anchoring worker process beside them (never one per API process: on SQLite they could
+    not coordinate)."""
+    import subprocess
+
+    import uvicorn
+
+    office.db.dispose()
+    office.chain.close()
+    env = os.environ | settings.environment()
+    os.environ.update(settings.environment())  # uvicorn's processes read their settings here
+    anchoring = None
+    if settings.in_process_worker:
+        code = "import sys; from service.cli import main; sys.exit(main(['worker']))"
+        anchoring = subprocess.Popen([sys.executable, "-c", code], env=env)
+    print(f"Suixin office on {base} ({workers} processes)  — API docs {base}/docs", flush=True)
+    try:
+        uvicorn.run(
+            "service.api.app:app_from_environment",
+            factory=True,
+            host=settings.host,
+            port=settings.port,
+            workers=workers,
+            log_level="warning",
+        )
+    finally:
+        if anchoring is not None:
+            anchoring.terminate()
+            anchoring.wait(timeout=30)
+    return 0
+
+
 def _worker(args: argparse.Namespace) -> int:
+    from service.lifecycle import LifecycleTasks
     from service.runtime import open_office
     from service.worker import AnchorWorker
 
@@ -224,6 +285,8 @@ def _worker(args: argparse.Namespace) -> int:
         batch_size=settings.batch_size,
         batch_age_seconds=settings.batch_age_seconds,
         poll_seconds=settings.worker_poll_seconds,
+        audit_anchor_seconds=settings.audit_anchor_seconds,
+        lifecycle=LifecycleTasks.from_settings(office, settings),
     )
     if args.once:
         worker.drain()
@@ -297,9 +360,11 @@ def _keys_init(args: argparse.Namespace) -> int:
 
 def _keys_list(args: argparse.Namespace) -> int:
     from service.authorities import key_views
+    from service.keyops import key_validities
 
     with _office(args) as (office, _):
         views = key_views(office)
+        validity = key_validities(office)  # as the chain records it: what verifiers go by
     if args.json:
         rows = [
             {
@@ -313,6 +378,7 @@ def _keys_list(args: argparse.Namespace) -> int:
                 "publicKeyMultibase": v.public_multikey,
                 "active": v.active,
                 "created": v.created_at.isoformat(),
+                **_key_validity_json(validity.get((v.did, v.key_id))),
             }
             for v in views
         ]
@@ -325,7 +391,7 @@ def _keys_list(args: argparse.Namespace) -> int:
         "账户 Account",
         "密钥 Key",
         "公钥 Public key (multibase)",
-        "状态 State",
+        "状态 State (UTC+8)",
     ):
         table.add_column(column, overflow="fold")
     for v in views:
@@ -335,11 +401,335 @@ def _keys_list(args: argparse.Namespace) -> int:
             v.account_address,
             v.key_id,
             v.public_multikey,
-            "启用 active" if v.active else "待授权 awaiting accreditation",
+            _key_state(v.active, validity.get((v.did, v.key_id))),
         )
     _console().print(
         table if views else "没有签发机关 / no authorities yet: run `suixin keys init`"
     )
+    return 0
+
+
+# ---------------------------------------------------------------------- key operations
+
+
+_REVOCATION_REASON_NAMES = {1: "rotation", 2: "compromise"}
+
+
+def _add_key_operations(keys_commands: Any) -> None:
+    from service.keyops import KEY_REVOCATION_REASONS
+
+    key_help = "key id (key-1) or DID URL (did:web:lsj.gz.gov.cn#key-1)"
+    time_help = "ISO 8601 (2026-11-21T10:00:00+08:00; no offset = Beijing time), Unix s, or now"
+
+    def authority_option(parser: argparse.ArgumentParser) -> None:
+        _common(parser)
+        parser.add_argument(
+            "--authority", metavar="DID", help="the authority (needed if the office has several)"
+        )
+
+    rotate = keys_commands.add_parser(
+        "rotate",
+        help="new issuer key; the old one is revoked once what it signed is anchored",
+        description="Register a new issuer key and sign with it from now on. The old key's "
+        "queued credentials are anchored first, then the old key is revoked from --revoke-old-at "
+        "(default now), moved later if needed so that no credential it signed becomes invalid. "
+        "Running it again after an interruption finishes the rotation.",
+    )
+    authority_option(rotate)
+    when = rotate.add_mutually_exclusive_group()
+    when.add_argument("--revoke-old-at", metavar="TIME", help=f"earliest revocation ({time_help})")
+    when.add_argument(
+        "--keep-old",
+        action="store_true",
+        help="keep the old key valid on chain (it only stops signing)",
+    )
+    rotate.add_argument(
+        "--settle",
+        type=float,
+        metavar="SECONDS",
+        help="wait this long for other office processes to switch keys before anchoring what "
+        "the old key signed (default: their refresh interval, 5 s)",
+    )
+    rotate.set_defaults(handler=_keys_rotate)
+
+    revoke = keys_commands.add_parser(
+        "revoke",
+        help="revoke a key from an earlier moment (compromise); lists how many credentials fail",
+    )
+    authority_option(revoke)
+    revoke.add_argument("key", metavar="KEY", help=key_help)
+    revoke.add_argument("--since", required=True, metavar="TIME", help=time_help)
+    revoke.add_argument(
+        "--reason",
+        choices=sorted(KEY_REVOCATION_REASONS),
+        default="compromise",
+        help="(compromise)",
+    )
+    revoke.set_defaults(handler=_keys_revoke)
+
+    listing = keys_commands.add_parser(
+        "affected", help="credentials that fail because KEY is revoked (no personal data)"
+    )
+    authority_option(listing)
+    listing.add_argument("key", metavar="KEY", help=key_help)
+    listing.add_argument("--json", action="store_true", help="JSON instead of a table")
+    listing.set_defaults(handler=_keys_affected)
+
+    reissue = keys_commands.add_parser(
+        "reissue",
+        help="re-issue every affected credential with the current key (new version, same lineage)",
+        description="Without --yes, show what would be re-issued and change nothing.",
+    )
+    authority_option(reissue)
+    reissue.add_argument("key", metavar="KEY", help=key_help)
+    reissue.add_argument("--yes", action="store_true", help="do it (otherwise: a dry run)")
+    reissue.add_argument("--chunk", type=int, default=500, help="credentials per transaction (500)")
+    reissue.add_argument("--out", type=Path, help="write {previousId, id} of each new version")
+    reissue.set_defaults(handler=_keys_reissue)
+
+    account = keys_commands.add_parser(
+        "rotate-account", help="move the authority to a new chain account (history stays)"
+    )
+    authority_option(account)
+    account.add_argument(
+        "--allow-unfunded",
+        action="store_true",
+        help="proceed although the new account holds no funds (a chain without gas fees)",
+    )
+    account.set_defaults(handler=_keys_rotate_account)
+
+
+def _unix(seconds: int | None) -> str:
+    """A chain time as people in Guangzhou read it."""
+    from datetime import datetime
+
+    from verifier.credential import CHINA_TIME
+
+    if not seconds:
+        return ""
+    return datetime.fromtimestamp(seconds, CHINA_TIME).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _unix_iso(seconds: int | None) -> str | None:
+    from datetime import UTC, datetime
+
+    if not seconds:
+        return None
+    return datetime.fromtimestamp(seconds, UTC).isoformat().replace("+00:00", "Z")
+
+
+def _key_validity_json(validity: Any) -> dict[str, Any]:
+    if validity is None:
+        return {"validFrom": None, "revokedAt": None, "revocationReason": None}
+    return {
+        "validFrom": _unix_iso(validity.valid_from),
+        "revokedAt": _unix_iso(validity.revoked_at),
+        "revocationReason": _REVOCATION_REASON_NAMES.get(validity.revocation_reason)
+        if validity.revoked_at
+        else None,
+    }
+
+
+def _key_state(active: bool, validity: Any) -> str:
+    """A key's state and, once registered on chain, its validity there."""
+    if validity is None:
+        return "签发中 active" if active else "待授权 awaiting accreditation"
+    if validity.revoked_at:
+        reason = _REVOCATION_REASON_NAMES.get(validity.revocation_reason, "")
+        state = "已吊销 revoked" + (f" ({reason})" if reason else "")
+    elif active:
+        state = "签发中 active"
+    else:
+        state = "停用 retired (valid on chain)"
+    state += f"\n自 from {_unix(validity.valid_from)}"
+    if validity.revoked_at:
+        state += f"\n至 until {_unix(validity.revoked_at)}"
+    return state
+
+
+def _key_time(text: str) -> int | None:
+    from service.keyops import parse_time
+
+    return parse_time(text)
+
+
+def _keys_rotate(args: argparse.Namespace) -> int:
+    from service.keyops import resolve_authority, rotate_key
+
+    revoke_at = _key_time(args.revoke_old_at) if args.revoke_old_at else None
+    with _office(args) as (office, _):
+        authority = resolve_authority(office, args.authority)
+        rotation = rotate_key(
+            office,
+            authority.id,
+            revoke_old_at=revoke_at,
+            keep_old=args.keep_old,
+            settle_seconds=args.settle,
+            log=lambda message: print(message, file=sys.stderr, flush=True),
+        )
+    if rotation.resumed:
+        print("已完成上次中断的密钥更换 / finished the rotation an earlier run left unfinished")
+    print(f"签发密钥 signing key  {rotation.did}#{rotation.new_key_id}")
+    if rotation.revoked_at is None:
+        print(
+            f"旧密钥 old key {rotation.old_key_id}: 停用，链上仍有效 / "
+            "retired, still valid on chain"
+        )
+    else:
+        print(
+            f"旧密钥 old key {rotation.old_key_id}: "
+            f"自 {_unix(rotation.revoked_at)} (UTC+8) 起吊销 / "
+            f"revoked from {_unix_iso(rotation.revoked_at)}; 先行上链 anchored first: "
+            f"{rotation.anchored_first}"
+        )
+    return 0
+
+
+def _keys_revoke(args: argparse.Namespace) -> int:
+    from service.keyops import resolve_key, revoke_key
+
+    since = _key_time(args.since)
+    with _office(args) as (office, _):
+        authority, key_id = resolve_key(office, args.key, args.authority)
+        revocation = revoke_key(
+            office,
+            authority.id,
+            key_id,
+            since,
+            reason=args.reason,
+            log=lambda message: print(message, file=sys.stderr, flush=True),
+        )
+    if revocation.rotated_to:
+        print(f"新签发密钥 new signing key  {revocation.did}#{revocation.rotated_to}")
+    print(
+        f"{revocation.did}#{revocation.key_id} 自 {_unix(revocation.revoked_at)} (UTC+8) 起吊销 / "
+        f"revoked from {_unix_iso(revocation.revoked_at)} ({revocation.reason})"
+    )
+    print(
+        f"受影响的凭证 affected credentials: {revocation.affected}  — "
+        f"suixin keys affected {revocation.key_id} / suixin keys reissue {revocation.key_id}"
+    )
+    return 0
+
+
+def _affected_json(found: Any) -> dict[str, Any]:
+    return {
+        "did": found.did,
+        "keyId": found.key_id,
+        "revokedAt": _unix_iso(found.revoked_at),
+        "credentials": [
+            {
+                "id": c.credential_id,
+                "type": c.credential_type,
+                "lineageId": c.lineage_id,
+                "version": c.version,
+                "anchoredAt": _unix_iso(c.anchored_at),
+                "status": c.status,
+                "successorId": c.successor_id,
+                "needsReissue": c.needs_reissue,
+            }
+            for c in found.credentials
+        ],
+    }
+
+
+def _keys_affected(args: argparse.Namespace) -> int:
+    from service.keyops import affected, resolve_key
+
+    with _office(args) as (office, _):
+        authority, key_id = resolve_key(office, args.key, args.authority)
+        found = affected(office, authority.id, key_id)
+    if args.json:
+        print(json.dumps(_affected_json(found), ensure_ascii=False, indent=2))
+        return 0
+    console = _console()
+    if found.revoked_at is not None and not found.credentials:
+        console.print(
+            f"{key_id} 自 {_unix(found.revoked_at)} (UTC+8) 起吊销，没有受影响的凭证 / "
+            f"{key_id} is revoked from {_unix_iso(found.revoked_at)}: no credential is affected"
+        )
+        return 0
+    if found.revoked_at is None:
+        console.print(
+            f"{key_id} 未被吊销，没有受影响的凭证 / {key_id} is not revoked: none affected"
+        )
+        return 0
+    table = Table(
+        title=f"{found.did}#{key_id} 自 {_unix(found.revoked_at)} (UTC+8) 起吊销后失效的凭证 "
+        f"Credentials invalid since the key's revocation"
+    )
+    for column in (
+        "凭证 Credential",
+        "类型 Type",
+        "版本 Version",
+        "上链 Anchored (UTC+8)",
+        "状态 Status",
+        "新版本 Successor",
+    ):
+        table.add_column(column, overflow="fold")
+    for c in found.credentials:
+        table.add_row(
+            c.credential_id,
+            c.credential_type,
+            str(c.version),
+            _unix(c.anchored_at) or "待上链 pending",
+            c.status,
+            c.successor_id or ("待重新签发 to re-issue" if c.needs_reissue else ""),
+        )
+    console.print(table)
+    console.print(
+        f"共 {len(found.credentials)} 个，待重新签发 {len(found.to_reissue)} 个 / "
+        f"{len(found.credentials)} affected, {len(found.to_reissue)} to re-issue"
+    )
+    return 0
+
+
+def _keys_reissue(args: argparse.Namespace) -> int:
+    from service.keyops import affected, reissue, resolve_key
+
+    with _office(args) as (office, _):
+        authority, key_id = resolve_key(office, args.key, args.authority)
+        if not args.yes:
+            todo = affected(office, authority.id, key_id).to_reissue
+            print(
+                f"将重新签发 {len(todo)} 个凭证（未做任何更改；加 --yes 执行）/ would re-issue "
+                f"{len(todo)} credential(s); nothing changed: add --yes to do it"
+            )
+            return 0
+        done = 0
+
+        def progress(count: int) -> None:
+            nonlocal done
+            done += count
+            print(f"重新签发 re-issued {done}", file=sys.stderr, flush=True)
+
+        summary = reissue(office, authority.id, key_id, chunk=args.chunk, progress=progress)
+    if args.out is not None:
+        with args.out.open("w", encoding="utf-8") as out:
+            for previous, new in summary.pairs:
+                out.write(json.dumps({"previousId": previous, "id": new}) + "\n")
+    print(
+        f"重新签发 re-issued {summary.reissued} (签发密钥 signing key {summary.signing_key_id}; "
+        f"旧版本 old versions superseded: {summary.reason}); 新版本待上链 / new versions queued "
+        "for anchoring"
+    )
+    return 0
+
+
+def _keys_rotate_account(args: argparse.Namespace) -> int:
+    from service.keyops import resolve_authority, rotate_account
+
+    with _office(args) as (office, _):
+        authority = resolve_authority(office, args.authority)
+        rotation = rotate_account(office, authority.id, allow_unfunded=args.allow_unfunded)
+    if rotation.resumed:
+        print(
+            "已完成上次中断的账户更换 / "
+            "finished the account rotation an earlier run left unfinished"
+        )
+    print(f"authority  {rotation.did}")
+    print(f"旧账户 previous account  {rotation.previous_account}")
+    print(f"新账户 new account       {rotation.new_account}")
     return 0
 
 
@@ -349,7 +739,9 @@ def _keys_list(args: argparse.Namespace) -> int:
 def _apikeys_create(args: argparse.Namespace) -> int:
     with _office(args) as (office, _):
         authority = office.authority_by_did(args.did)
-        key_id, whole = office.create_api_key(authority.id, args.scopes, label=args.label)
+        key_id, whole = office.create_api_key(
+            authority.id, args.scopes, label=args.label, actor="cli"
+        )
     print(f"API key {key_id} for {authority.did} ({', '.join(sorted(set(args.scopes)))})")
     print(whole)
     print("只显示这一次，请立即妥善保存 / shown only this once: store it now", file=sys.stderr)
@@ -399,7 +791,7 @@ def _apikeys_list(args: argparse.Namespace) -> int:
 
 def _apikeys_revoke(args: argparse.Namespace) -> int:
     with _office(args) as (office, _):
-        office.revoke_api_key(args.key_id)
+        office.revoke_api_key(args.key_id, actor="cli")
     print(f"已吊销 / revoked API key {args.key_id}")
     return 0
 
@@ -431,6 +823,7 @@ class _LazyReport:
 def _issue(args: argparse.Namespace) -> int:
     """Bulk issuance; usage and file errors exit 2 (before anything is issued)."""
     from service.bulk import count_rows, read_rows
+    from service.signing_pool import SigningPool, default_processes
 
     source: Path = args.source
     report_path: Path = args.report or source.with_name(source.name + ".errors.jsonl")
@@ -438,6 +831,8 @@ def _issue(args: argparse.Namespace) -> int:
     try:
         if args.chunk < 1:
             raise InvalidInput("--chunk must be at least 1")
+        if args.processes is not None and args.processes < 0:
+            raise InvalidInput("--processes must be 0 or more")
         total = count_rows(source)
         rows = read_rows(source)
         if report_path.exists():
@@ -457,7 +852,14 @@ def _issue(args: argparse.Namespace) -> int:
                 f"{authority.did} is not accredited for {args.credential_type}"
             )
             return 2
-        return _issue_with_progress(office, authority.id, args, rows, total, report_path, err)
+        processes = default_processes() if args.processes is None else args.processes
+        if processes and total >= 500:  # below that, starting the processes costs more
+            office.signing_pool = SigningPool(processes)
+        try:
+            return _issue_with_progress(office, authority.id, args, rows, total, report_path, err)
+        finally:
+            if office.signing_pool is not None:
+                office.signing_pool.close()
 
 
 def _issue_with_progress(

@@ -33,8 +33,27 @@ class Settings(BaseSettings):
     batch_age_seconds: float = Field(5.0, gt=0)
     worker_poll_seconds: float = Field(0.5, gt=0)
     in_process_worker: bool = True
+    # processes that sign large batch requests (POST /v1/credentials/batch); 0 signs in the
+    # server process. Bulk files (`suixin issue`) use one per core unless told otherwise.
+    signing_processes: int = Field(0, ge=0, le=64)
     public_rate_per_minute: int = Field(600, ge=1)
     pending_grace_minutes: float = Field(60.0, gt=0)
+    # life cycle: the endorsement window before a permit's term ends, how often the worker
+    # suspends lapsed permits, and how many status changes go in one chain transaction
+    endorse_window_days: int = Field(30, ge=1, le=365)
+    sweep_interval_seconds: float = Field(3600.0, gt=0)
+    status_batch_size: int = Field(200, ge=1, le=2000)
+    # how often the worker anchors the audit trail's head (only when rows were added)
+    audit_anchor_seconds: float = Field(60.0, gt=0)
+
+    def environment(self) -> dict[str, str]:
+        """These settings as ``SUIXIN_*`` variables, for the service's own child processes
+        (the master key included: it reaches them as it reached this one, never a log)."""
+        out = {}
+        for name, value in self.model_dump().items():
+            shown = value.get_secret_value() if isinstance(value, SecretStr) else value
+            out[f"SUIXIN_{name.upper()}"] = str(shown)
+        return out
 
     def effective_database_url(self) -> str:
         """The database URL: the configured one, else SQLite in the data directory."""

@@ -12,19 +12,22 @@ import hmac
 import json
 import secrets
 import threading
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
-from sqlalchemy import func, insert, select
+from sqlalchemy import Table, func, insert, select
 from sqlalchemy.exc import IntegrityError
 
+from service.audit import record
 from service.deploy import fund_if_dev
 from service.issuance import SigningIdentity, issue_credential
 from service.keys import LocalSigner, MasterKey
+from service.signing_pool import SigningPool, SlicedIdentity
 from service.storage.db import Database
 from service.storage.models import (
     AnchorState,
@@ -50,6 +53,10 @@ __all__ = [
     "Office",
 ]
 
+_CREDENTIALS = cast(Table, Credential.__table__)
+# authorities and API keys are read from the database at most this often per process: a
+# change made by another process (a revoked key, a new scope) takes effect within it
+_CACHE_SECONDS = 1.0
 SCOPES = ("issue:ResidencePermit", "issue:BusinessLicense", "lifecycle", "revoke", "admin")
 _KEY_PREFIX = "sx"
 
@@ -95,9 +102,27 @@ class Office:
         self.chain = chain
         self.deployment = deployment
         self.master = master
-        self._signers: dict[int, LocalSigner] = {}
-        self._accounts: dict[int, LocalAccount] = {}
+        # decrypted keys, with the monotonic time they were last checked against the database
+        self._signers: dict[int, tuple[LocalSigner, float]] = {}
+        self._accounts: dict[int, tuple[LocalAccount, float]] = {}
         self._lock = threading.Lock()
+        # bulk issuance signs on these processes when set (``SigningPool``), else in-process
+        self.signing_pool: SigningPool | None = None
+        self._authority_cache: dict[int, tuple[float, Authority]] = {}
+        self._api_key_cache: dict[str, tuple[float, bytes, AuthContext]] = {}
+
+    #: How long a decrypted key is used before the database is asked again which key (or chain
+    #: account) is current, so that a rotation made by another process (``suixin keys rotate``)
+    #: reaches this one within that time. A rotation waits this long before it relies on it.
+    key_refresh_seconds: float = 5.0
+
+    def forget_keys(self, authority_id: int) -> None:
+        """Drop the authority's decrypted keys (and its cached row): the next use reads the
+        current ones (rotation)."""
+        with self._lock:
+            self._signers.pop(authority_id, None)
+            self._accounts.pop(authority_id, None)
+        self._authority_cache.pop(authority_id, None)
 
     # ------------------------------------------------------------------ authorities and keys
 
@@ -111,11 +136,13 @@ class Office:
         *,
         root: LocalAccount | None = None,
         key_id: str = "key-1",
+        actor: str = "system",
     ) -> Authority:
         """Create the authority's chain account and first issuer key, register them, store both.
 
         With ``root`` (the governance root's account, development and demos) the authority is
         also accredited on chain; otherwise the province must accredit its account first.
+        ``actor`` is who the audit row names (``cli``, ``system``).
         """
         account: LocalAccount = Account.create()
         fund_if_dev(self.chain, account.address)
@@ -137,7 +164,16 @@ class Office:
             account,
         )
         return self.store_authority(
-            did, name_zh, name_en, region, credential_types, account, pair, key_id, active=True
+            did,
+            name_zh,
+            name_en,
+            region,
+            credential_types,
+            account,
+            pair,
+            key_id,
+            active=True,
+            actor=actor,
         )
 
     def store_authority(
@@ -152,9 +188,11 @@ class Office:
         key_id: str,
         *,
         active: bool,
+        actor: str = "system",
     ) -> Authority:
         """Store an authority with its account key and first issuer key, both sealed under the
-        master key (the purposes ``account`` and ``signer`` open them with)."""
+        master key (the purposes ``account`` and ``signer`` open them with); the audit trail
+        gets one ``authority.create`` row in the same transaction."""
         with self.db.session() as s:
             authority = Authority(
                 did=did,
@@ -180,6 +218,19 @@ class Office:
                     created_at=_now(),
                 )
             )
+            record(
+                s,
+                actor=actor,
+                action="authority.create",
+                authority_id=authority.id,
+                details={
+                    "did": did,
+                    "account": account.address,
+                    "keyId": key_id,
+                    "keyActive": active,
+                    "types": sorted(credential_types),
+                },
+            )
         return authority
 
     def authorities(self) -> list[Authority]:
@@ -188,12 +239,23 @@ class Office:
             return list(s.scalars(select(Authority).order_by(Authority.id)))
 
     def authority(self, authority_id: int) -> Authority:
-        """One authority; raises NotFound."""
+        """One authority; raises NotFound. Read at most once a second per process (every
+        request needs it; a change made elsewhere shows within ``_CACHE_SECONDS``)."""
+        now = time.monotonic()
+        cached = self._authority_cache.get(authority_id)
+        if cached is not None and now - cached[0] < _CACHE_SECONDS:
+            return cached[1]
         with self.db.session() as s:
             found = s.get(Authority, authority_id)
         if found is None:
             raise NotFound(f"no authority {authority_id} in this office")
+        self._authority_cache[authority_id] = (now, found)
         return found
+
+    def forget_cached(self) -> None:
+        """Drop cached authorities and API keys (after changing them)."""
+        self._authority_cache.clear()
+        self._api_key_cache.clear()
 
     def authority_by_did(self, did: str) -> Authority:
         """One authority by DID; raises NotFound."""
@@ -204,11 +266,13 @@ class Office:
         return found
 
     def signer(self, authority_id: int) -> LocalSigner:
-        """The authority's active issuer key, decrypted once and kept in memory."""
+        """The authority's active issuer key, decrypted once and kept in memory; which key is
+        active is read again every ``key_refresh_seconds`` (rotation by another process)."""
+        now = time.monotonic()
         with self._lock:
             cached = self._signers.get(authority_id)
-        if cached is not None:
-            return cached
+        if cached is not None and now - cached[1] < self.key_refresh_seconds:
+            return cached[0]
         authority = self.authority(authority_id)
         with self.db.session() as s:
             key = s.scalar(
@@ -218,33 +282,43 @@ class Office:
             )
         if key is None:
             raise NotFound(f"authority {authority.did} has no active issuer key")
-        secret = self.master.open(
-            key.private_key_encrypted, f"issuer-key:{authority.did}#{key.key_id}"
-        )
-        signer = LocalSigner(key.key_id, Ed25519KeyPair.from_private_bytes(secret))
+        if cached is not None and cached[0].key_id == key.key_id:
+            signer = cached[0]  # still the active key: no need to decrypt it again
+        else:
+            secret = self.master.open(
+                key.private_key_encrypted, f"issuer-key:{authority.did}#{key.key_id}"
+            )
+            signer = LocalSigner(key.key_id, Ed25519KeyPair.from_private_bytes(secret))
         with self._lock:
-            self._signers[authority_id] = signer
+            self._signers[authority_id] = (signer, now)
         return signer
 
     def account(self, authority_id: int) -> LocalAccount:
-        """The authority's chain account, decrypted once and kept in memory."""
+        """The authority's chain account, decrypted once and kept in memory; which account is
+        current is read again every ``key_refresh_seconds`` (``suixin keys rotate-account``)."""
+        now = time.monotonic()
         with self._lock:
             cached = self._accounts.get(authority_id)
-        if cached is not None:
-            return cached
+        if cached is not None and now - cached[1] < self.key_refresh_seconds:
+            return cached[0]
         authority = self.authority(authority_id)
-        secret = self.master.open(authority.account_key_encrypted, f"account:{authority.did}")
-        account: LocalAccount = Account.from_key(secret)
+        if cached is not None and cached[0].address == authority.account_address:
+            account: LocalAccount = cached[0]
+        else:
+            secret = self.master.open(authority.account_key_encrypted, f"account:{authority.did}")
+            account = Account.from_key(secret)
         with self._lock:
-            self._accounts[authority_id] = account
+            self._accounts[authority_id] = (account, now)
         return account
 
     # ------------------------------------------------------------------ API keys
 
     def create_api_key(
-        self, authority_id: int, scopes: Sequence[str], label: str = ""
+        self, authority_id: int, scopes: Sequence[str], label: str = "", *, actor: str = "system"
     ) -> tuple[str, str]:
-        """Create an API key; returns (its id, the whole key). The whole key is shown once."""
+        """Create an API key; returns (its id, the whole key). The whole key is shown once.
+        The audit row (``apikey.create``, by ``actor``) names the key's id and scopes, never
+        its secret or label."""
         unknown = sorted(set(scopes) - set(SCOPES))
         if unknown or not scopes:
             raise InvalidInput(
@@ -266,6 +340,14 @@ class Office:
                     created_at=_now(),
                 )
             )
+            s.flush()  # the INSERT first: on SQLite it takes the write lock
+            record(
+                s,
+                actor=actor,
+                action="apikey.create",
+                authority_id=authority_id,
+                details={"keyId": key_id, "scopes": sorted(set(scopes))},
+            )
         return key_id, f"{_KEY_PREFIX}_{key_id}_{secret}"
 
     def authenticate(self, token: str) -> AuthContext | None:
@@ -274,26 +356,44 @@ class Office:
         key_id, _, secret = rest.partition("_")
         if prefix != _KEY_PREFIX or not key_id or not secret:
             return None
-        with self.db.session() as s:
-            row = s.get(ApiKey, key_id)
-        if row is None or row.revoked_at is not None:
+        now = time.monotonic()
+        cached = self._api_key_cache.get(key_id)
+        if cached is None or now - cached[0] >= _CACHE_SECONDS:
+            with self.db.session() as s:
+                row = s.get(ApiKey, key_id)
+            if row is None or row.revoked_at is not None:
+                self._api_key_cache.pop(key_id, None)
+                return None
+            context = AuthContext(row.id, row.authority_id, frozenset(row.scopes))
+            cached = (now, row.secret_sha256, context)
+            self._api_key_cache[key_id] = cached
+        if not hmac.compare_digest(cached[1], hashlib.sha256(secret.encode()).digest()):
             return None
-        if not hmac.compare_digest(row.secret_sha256, hashlib.sha256(secret.encode()).digest()):
-            return None
-        return AuthContext(row.id, row.authority_id, frozenset(row.scopes))
+        return cached[2]
 
     def api_keys(self) -> list[ApiKey]:
         """Every API key (hashes only)."""
         with self.db.session() as s:
             return list(s.scalars(select(ApiKey).order_by(ApiKey.created_at)))
 
-    def revoke_api_key(self, key_id: str) -> None:
-        """Revoke an API key; raises NotFound."""
-        with self.db.session() as s:
+    def revoke_api_key(self, key_id: str, *, actor: str = "system") -> None:
+        """Revoke an API key; raises NotFound. Revoking a revoked key changes nothing and
+        appends no audit row."""
+        self._api_key_cache.pop(key_id, None)
+        with self.db.write_session() as s:
             row = s.get(ApiKey, key_id)
             if row is None:
                 raise NotFound(f"no API key {key_id}")
-            row.revoked_at = row.revoked_at or _now()
+            if row.revoked_at is None:
+                row.revoked_at = _now()
+                record(
+                    s,
+                    actor=actor,
+                    action="apikey.revoke",
+                    authority_id=row.authority_id,
+                    details={"keyId": key_id},
+                )
+        self._api_key_cache.pop(key_id, None)  # again: a request may have cached it meanwhile
 
     # ------------------------------------------------------------------ issuance
 
@@ -329,6 +429,39 @@ class Office:
             now=now,
         )
 
+    def _build_all(
+        self, authority: Authority, requests: Sequence[IssueRequest], now: datetime
+    ) -> list[tuple[dict[str, Any], bytes] | InvalidCredential]:
+        """Build every request, in order: on the signing pool when there is one and the
+        request is big enough to be worth the trip, else here. Invalid ones give their error."""
+        pool = self.signing_pool
+        signer = self.signer(authority.id)
+        accredited = [r.credential_type in authority.credential_types for r in requests]
+        if pool is None or len(requests) < 2 * pool.slice_size or not all(accredited):
+            out: list[tuple[dict[str, Any], bytes] | InvalidCredential] = []
+            for request in requests:
+                try:
+                    out.append(self._build(authority, request, now))
+                except InvalidCredential as e:
+                    out.append(e)
+            return out
+        identity = SlicedIdentity(
+            authority.did,
+            authority.name_zh,
+            authority.region,
+            signer.key_id,
+            signer.pair.private_bytes(),
+            self.deployment.chain_id,
+            self.deployment.anchor_registry,
+        )
+        items = [
+            (r.credential_type, dict(r.subject), r.valid_from, r.valid_until) for r in requests
+        ]
+        return [
+            InvalidCredential(built) if isinstance(built, list) else built
+            for built in pool.build(identity, items, now)
+        ]
+
     def issue(
         self,
         authority_id: int,
@@ -336,10 +469,12 @@ class Office:
         *,
         idempotency_key: str | None = None,
         request_fingerprint: bytes | None = None,
+        actor: str = "system",
     ) -> tuple[dict[str, Any], bool]:
         """Issue one credential; returns (bundle, created). A retried idempotency key returns
-        the first credential (created False); the same key with another request raises
-        IdempotencyConflict. Raises InvalidCredential for a subject that breaks the rules."""
+        the first credential (created False, no audit row); the same key with another request
+        raises IdempotencyConflict. Raises InvalidCredential for a subject that breaks the
+        rules. The audit row (``credential.issue`` by ``actor``) holds ids, never the subject."""
         authority = self.authority(authority_id)
         if idempotency_key is not None:
             existing = self._by_idempotency(authority_id, idempotency_key, request_fingerprint)
@@ -350,7 +485,15 @@ class Office:
         row = self._row(authority_id, credential, digest, now, idempotency_key, request_fingerprint)
         try:
             with self.db.session() as s:
-                s.execute(insert(Credential), [row])
+                s.execute(_CREDENTIALS.insert(), row)  # Core: no ORM bookkeeping per request
+                record(
+                    s,
+                    actor=actor,
+                    action="credential.issue",
+                    authority_id=authority_id,
+                    credential_id=row["id"],
+                    details={"type": row["credential_type"], "keyId": row["key_id"]},
+                )
         except IntegrityError:
             if idempotency_key is None:
                 raise
@@ -361,28 +504,42 @@ class Office:
         return _bundle(credential, None), True
 
     def issue_many(
-        self, authority_id: int, requests: Sequence[IssueRequest]
+        self, authority_id: int, requests: Sequence[IssueRequest], *, actor: str = "system"
     ) -> list[dict[str, Any]]:
         """Issue every request or none: raises InvalidCredential with per-item paths
-        (``items[3].citizenId``: the item, then the subject field) if any is invalid."""
+        (``items[3].citizenId``: the item, then the subject field) if any is invalid. The
+        whole request is one audit row (``credential.issue_batch``: count and ids)."""
         authority = self.authority(authority_id)
         now = _now()
         credentials: list[tuple[dict[str, Any], bytes]] = []
         errors: list[FieldError] = []
-        for i, request in enumerate(requests):
-            try:
-                credentials.append(self._build(authority, request, now))
-            except InvalidCredential as e:
+        for i, built in enumerate(self._build_all(authority, requests, now)):
+            if isinstance(built, InvalidCredential):
                 errors += [
                     FieldError(f"items[{i}].{err.path}", err.code, err.zh, err.en)
-                    for err in e.errors
+                    for err in built.errors
                 ]
+            else:
+                credentials.append(built)
         if errors:
             raise InvalidCredential(errors)
         with self.db.session() as s:
             # one multi-row INSERT rather than an ORM object per credential
             rows = [self._row(authority_id, c, d, now, None, None) for c, d in credentials]
             s.execute(insert(Credential), rows)
+            if rows:
+                record(
+                    s,
+                    actor=actor,
+                    action="credential.issue_batch",
+                    authority_id=authority_id,
+                    details={
+                        "count": len(rows),
+                        "types": sorted({r["credential_type"] for r in rows}),
+                        "keyIds": sorted({r["key_id"] for r in rows}),
+                        "credentialIds": [r["id"] for r in rows],
+                    },
+                )
         return [_bundle(c, None) for c, _ in credentials]
 
     def _row(

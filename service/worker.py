@@ -24,7 +24,11 @@ from datetime import UTC, datetime
 from sqlalchemy import select, update
 from sqlalchemy.exc import OperationalError
 
+from service.audit import record
+from service.audit_anchor import HeadAnchorer
+from service.lifecycle import LifecycleTasks
 from service.office import Office
+from service.sdjwt_issue import SdJwtAnchorer
 from service.storage.models import AnchorState, Authority, Batch, Credential
 from verifier.bundle import receipts_for_batch
 from verifier.chain import EventDecoder
@@ -64,7 +68,9 @@ class AnchorWorker:
         batch_size: int = 1000,
         batch_age_seconds: float = 5.0,
         poll_seconds: float = 0.5,
+        audit_anchor_seconds: float = 60.0,
         log: Callable[[str], None] | None = None,
+        lifecycle: LifecycleTasks | None = None,
     ) -> None:
         self.office = office
         self.batch_size = batch_size
@@ -75,6 +81,15 @@ class AnchorWorker:
         self._pause_at = os.environ.get(PAUSE_ENV, "")
         self._abi = load_artifact("AnchorRegistry").abi
         self._events = EventDecoder(self._abi)
+        # the audit trail's head goes on chain every audit_anchor_seconds (service.audit_anchor)
+        self.audit = HeadAnchorer(office, interval_seconds=audit_anchor_seconds, log=self._log)
+        # after anchoring, each pass sweeps lapsed permits (when due) and sends queued status
+        # changes (service.lifecycle, service.status_queue), taking the same authority row lock
+        self.lifecycle = lifecycle or LifecycleTasks(office, log=self._log)
+        # SD-JWTs claimed into wallets: their issuer-signed JWTs are anchored the same way
+        self.sdjwt = SdJwtAnchorer(
+            office, batch_size=batch_size, batch_age_seconds=batch_age_seconds
+        )
 
     # ------------------------------------------------------------------ loop
 
@@ -93,6 +108,7 @@ class AnchorWorker:
                 self.stats.last_error = str(e.orig)
                 self._log(f"anchoring paused, the database is unavailable: {e.orig}")
                 done = 0
+            self.audit.tick()  # logs its own failures
             if not done:
                 stop.wait(self.poll_seconds)
 
@@ -102,13 +118,18 @@ class AnchorWorker:
         anchored = 0
         for authority in self.office.authorities():
             anchored += self._serve(authority.id, force=force)
+        anchored += self.sdjwt.run_once(force=force)
+        self.lifecycle.run_once()
         return anchored
 
     def drain(self, timeout: float = 60.0) -> None:
         """Anchor everything pending now (tests, demos, shutdown)."""
         deadline = time.monotonic() + timeout
-        while self.office.queue_depth() and time.monotonic() < deadline:
+        while (
+            self.office.queue_depth() or self.sdjwt.queue_depth()
+        ) and time.monotonic() < deadline:
             self.run_once(force=True)
+        self.lifecycle.drain(max(deadline - time.monotonic(), 1.0))
 
     # ------------------------------------------------------------------ one authority
 
@@ -239,7 +260,7 @@ class AnchorWorker:
         office = self.office
         block_time = office.chain.block_time(block_number)
         now = datetime.now(UTC)
-        with office.db.session() as s:
+        with office.db.write_session() as s:  # reads, then writes (and appends to the audit)
             batch = s.get(Batch, batch_id)
             assert batch is not None
             rows = s.execute(
@@ -277,6 +298,19 @@ class AnchorWorker:
             batch.block_number = block_number
             batch.block_time = block_time
             batch.anchored_at = now
+            record(
+                s,
+                actor="worker",
+                action="batch.anchor",
+                authority_id=batch.authority_id,
+                details={
+                    "batch": batch_id,
+                    "root": bytes(batch.root).hex(),
+                    "size": len(rows),
+                    "block": block_number,
+                    "tx": tx_hash,
+                },
+            )
         self.stats.batches += 1
         self.stats.anchored += len(rows)
         return len(rows)

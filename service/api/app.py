@@ -15,10 +15,24 @@ from service.api.deps import ApiState
 from service.api.errors import install_error_handlers
 from service.api.metrics import Metrics
 from service.api.ratelimit import TokenBuckets
-from service.api.routes import apikeys, credentials, dids, health, vc, verify
+from service.api.routes import (
+    apikeys,
+    audit,
+    credentials,
+    dids,
+    grants,
+    health,
+    lifecycle,
+    receipts,
+    vc,
+    verify,
+)
 from service.api.verification import VerificationService
 from service.config import Settings
+from service.lifecycle import LifecycleTasks
 from service.office import Office
+from service.signing_pool import SigningPool
+from service.web import install_web
 from service.worker import AnchorWorker
 from verifier.policy import Policy
 
@@ -68,13 +82,17 @@ def create_app(office: Office, settings: Settings, *, start_worker: bool) -> Fas
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         stop = threading.Event()
+        if settings.signing_processes and office.signing_pool is None:
+            office.signing_pool = SigningPool(settings.signing_processes)
         if start_worker:
             worker = AnchorWorker(
                 office,
                 batch_size=settings.batch_size,
                 batch_age_seconds=settings.batch_age_seconds,
                 poll_seconds=settings.worker_poll_seconds,
+                audit_anchor_seconds=settings.audit_anchor_seconds,
                 log=log.info,
+                lifecycle=LifecycleTasks.from_settings(office, settings, log=log.info),
             )
             thread = threading.Thread(
                 target=worker.run, args=(stop,), name="suixin-anchor-worker", daemon=True
@@ -87,6 +105,9 @@ def create_app(office: Office, settings: Settings, *, start_worker: bool) -> Fas
             stop.set()
             if state.worker_thread is not None:
                 state.worker_thread.join(timeout=30)
+            if office.signing_pool is not None:
+                office.signing_pool.close()
+                office.signing_pool = None
 
     app = FastAPI(
         title="Suixin 穗信 — issuing office",
@@ -96,7 +117,29 @@ def create_app(office: Office, settings: Settings, *, start_worker: bool) -> Fas
     )
     app.state.suixin = state
     install_error_handlers(app)
-    for module in (credentials, verify, vc, dids, apikeys, health):
+    for module in (
+        credentials,
+        lifecycle,
+        verify,
+        receipts,
+        vc,
+        dids,
+        apikeys,
+        audit,
+        grants,
+        health,
+    ):
         app.include_router(module.router)
+    install_web(app, settings)  # /wallet, /counter, /office and the OpenID4VCI/VP endpoints
     _summaries_from_docstrings(app)
     return app
+
+
+def app_from_environment() -> FastAPI:
+    """The API for one of several server processes (``suixin serve --workers N``): the office
+    from ``SUIXIN_*`` settings, already deployed; anchoring runs in its own process."""
+    from service.runtime import open_office
+
+    settings = Settings(**{})  # every value from SUIXIN_* variables
+    office = open_office(settings, allow_deploy=False)
+    return create_app(office, settings, start_worker=False)

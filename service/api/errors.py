@@ -12,6 +12,13 @@ raised                                  status  problem type
 ``InvalidInput``                        422     ``urn:suixin:problem:invalid-input``
 ``NotFound``                            404     ``urn:suixin:problem:not-found``
 ``IdempotencyConflict``                 409     ``urn:suixin:problem:idempotency-conflict``
+``LifecycleError`` (life-cycle step)    409     ``urn:suixin:problem:<code>``, with ``code``
+                                                (``credential-not-current``,
+                                                ``endorsement-not-due``, …) and its facts
+``GrantError`` (authorised use)         401/    ``urn:suixin:problem:grant-<code>``, with
+                                        403/    ``code`` (``request_replayed``,
+                                        404/    ``grant_expired``, …): unauthenticated,
+                                        422     forbidden, not found, invalid terms
 ``ChainUnavailable``                    503     ``urn:suixin:problem:chain-unavailable``
 ``ChainError`` (other)                  502     ``urn:suixin:problem:chain-error``
 ``SuixinError`` (other)                 500     ``urn:suixin:problem:internal``
@@ -33,6 +40,14 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from service.grants import (
+    GrantError,
+    GrantForbidden,
+    GrantInvalid,
+    GrantNotFound,
+    RequestUnauthenticated,
+)
+from service.lifecycle import LifecycleError
 from service.office import IdempotencyConflict, NotFound
 from verifier.errors import (
     ChainError,
@@ -180,6 +195,31 @@ def field_errors_from_pydantic(errors: Sequence[Mapping[str, Any]]) -> list[Fiel
     return out
 
 
+# --------------------------------------------------------------------------- authorised use
+
+_GRANT_STATUS: tuple[tuple[type[GrantError], int, str], ...] = (
+    (RequestUnauthenticated, 401, "请求未通过签名认证 / Request not authenticated"),
+    (GrantForbidden, 403, "无权获取 / Forbidden"),
+    (GrantNotFound, 404, "未找到 / Not found"),
+    (GrantInvalid, 422, "授权内容有误 / Invalid grant"),
+)
+
+
+def grant_problem(exc: GrantError) -> Problem:
+    """The problem of a refused authorised-use request: its status, code and both reasons."""
+    fallback = (500, "内部错误 / Internal error")
+    status, title = next(((s, t) for k, s, t in _GRANT_STATUS if isinstance(exc, k)), fallback)
+    headers = {"WWW-Authenticate": 'Signature realm="suixin"'} if status == 401 else None
+    return Problem(
+        status,
+        "grant-" + exc.code.replace("_", "-"),
+        title,
+        f"{exc.reason.zh} / {exc.reason.en}",
+        headers=headers,
+        extra={"code": exc.code},
+    )
+
+
 # --------------------------------------------------------------------------- handlers
 
 
@@ -207,6 +247,22 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(NotFound)
     async def _not_found(_request: Request, exc: NotFound) -> JSONResponse:
         return problem_response(Problem(404, "not-found", "未找到 / Not found", exc.diagnostics()))
+
+    @app.exception_handler(LifecycleError)
+    async def _lifecycle(_request: Request, exc: LifecycleError) -> JSONResponse:
+        return problem_response(
+            Problem(
+                409,
+                exc.code.replace("_", "-"),
+                "无法办理 / Not possible now",
+                exc.diagnostics(),
+                extra={"code": exc.code, **exc.extra},
+            )
+        )
+
+    @app.exception_handler(GrantError)
+    async def _grant(_request: Request, exc: GrantError) -> JSONResponse:
+        return problem_response(grant_problem(exc))
 
     @app.exception_handler(IdempotencyConflict)
     async def _conflict(_request: Request, exc: IdempotencyConflict) -> JSONResponse:

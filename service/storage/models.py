@@ -18,6 +18,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 __all__ = [
+    "AccessEntry",
     "AnchorState",
     "ApiKey",
     "AuditEntry",
@@ -26,7 +27,9 @@ __all__ = [
     "Batch",
     "Credential",
     "CredentialStatus",
+    "Grant",
     "IssuerKey",
+    "RequestNonce",
     "StatusChange",
 ]
 
@@ -67,6 +70,9 @@ class Authority(Base):
     account_address: Mapped[str] = mapped_column(String(42))
     account_key_encrypted: Mapped[bytes] = mapped_column(LargeBinary)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # account rotation: the new account, stored before the chain moves the authority to it
+    next_account_address: Mapped[str | None] = mapped_column(String(42), nullable=True)
+    next_account_key_encrypted: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
 
 
 class IssuerKey(Base):
@@ -185,3 +191,46 @@ class AuditEntry(Base):
     details: Mapped[dict[str, Any]] = mapped_column(JSON)
     prev_hash: Mapped[bytes] = mapped_column(LargeBinary)
     row_hash: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class Grant(Base):
+    """A holder's grant (授权调用): one partner office may fetch one credential, for a stated
+    purpose, inside a time window, until withdrawn. ``consent`` keeps the holder's signed
+    request (its body and RFC 9421 signature), so the consent can be checked again later."""
+
+    __tablename__ = "grants"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    credential_id: Mapped[str] = mapped_column(ForeignKey("credentials.id"), index=True)
+    authority_id: Mapped[int] = mapped_column(ForeignKey("authorities.id"))
+    holder_did: Mapped[str] = mapped_column(String(256), index=True)
+    partner_did: Mapped[str] = mapped_column(String(256))
+    purpose: Mapped[str] = mapped_column(String(200))
+    valid_from: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    valid_until: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    withdrawn_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    consent: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+
+class AccessEntry(Base):
+    """One signed request of a partner office for a granted credential: served or refused."""
+
+    __tablename__ = "access_log"
+
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    grant_id: Mapped[str] = mapped_column(ForeignKey("grants.id"), index=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    partner_did: Mapped[str] = mapped_column(String(256))
+    outcome: Mapped[str] = mapped_column(String(16))  # served | refused
+    code: Mapped[str] = mapped_column(String(64))  # why (a stable code)
+
+
+class RequestNonce(Base):
+    """A nonce of a signed request, kept until a request carrying it would be stale anyway."""
+
+    __tablename__ = "request_nonces"
+
+    signer: Mapped[str] = mapped_column(String(256), primary_key=True)
+    nonce: Mapped[str] = mapped_column(String(128), primary_key=True)
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
