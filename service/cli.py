@@ -288,17 +288,21 @@ def _worker(args: argparse.Namespace) -> int:
         audit_anchor_seconds=settings.audit_anchor_seconds,
         lifecycle=LifecycleTasks.from_settings(office, settings),
     )
-    if args.once:
-        worker.drain()
-        print(json.dumps(office.counts()))
+    try:
+        if args.once:
+            worker.drain()
+            print(json.dumps(office.counts()))
+            return 0
+        stop = threading.Event()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda *_: stop.set())
+        size, age = settings.batch_size, settings.batch_age_seconds
+        print(f"worker {os.getpid()} anchoring (batches of {size} or every {age} s)", flush=True)
+        worker.run(stop)
         return 0
-    stop = threading.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: stop.set())
-    size, age = settings.batch_size, settings.batch_age_seconds
-    print(f"worker {os.getpid()} anchoring (batches of {size} or every {age} s)", flush=True)
-    worker.run(stop)
-    return 0
+    finally:  # the embedded chain's journal file and the database connections
+        office.db.dispose()
+        office.chain.close()
 
 
 # ---------------------------------------------------------------------- helpers

@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 from datetime import timedelta
 
 from fastapi import FastAPI
-from fastapi.routing import APIRoute
+from fastapi.routing import APIRoute, APIRouter
 
 from service.api.deps import ApiState
 from service.api.errors import install_error_handlers
@@ -55,11 +55,13 @@ list `errors: [{path, code, zh, en}]`.
 """
 
 
-def _summaries_from_docstrings(app: FastAPI) -> None:
-    """Each route's one-line docstring becomes its OpenAPI summary."""
-    for route in app.routes:
+def _summaries_from_docstrings(router: APIRouter) -> APIRouter:
+    """Each route's one-line docstring becomes its OpenAPI summary (set on the router before
+    it is included: the application keeps included routers wrapped)."""
+    for route in router.routes:
         if isinstance(route, APIRoute) and route.summary is None and route.endpoint.__doc__:
             route.summary = route.endpoint.__doc__.strip().splitlines()[0]
+    return router
 
 
 def create_app(office: Office, settings: Settings, *, start_worker: bool) -> FastAPI:
@@ -129,9 +131,8 @@ def create_app(office: Office, settings: Settings, *, start_worker: bool) -> Fas
         grants,
         health,
     ):
-        app.include_router(module.router)
+        app.include_router(_summaries_from_docstrings(module.router))
     install_web(app, settings)  # /wallet, /counter, /office and the OpenID4VCI/VP endpoints
-    _summaries_from_docstrings(app)
     return app
 
 

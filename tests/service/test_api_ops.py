@@ -138,6 +138,8 @@ def test_openapi_documents_every_route_with_chinese_examples(api: Api) -> None:
     for path, method, op in operations:
         summary = op.get("summary", "")
         assert summary and "\n" not in summary and summary[0].isupper(), (path, method)
+    # the handler's docstring, not a title made from its name ("Issue Credential")
+    assert spec["paths"]["/v1/credentials"]["post"]["summary"].startswith("Issue one credential")
     bodies = {
         path: op["requestBody"]
         for path, method, op in operations
