@@ -66,6 +66,15 @@ class ChangeState:
     REJECTED = "rejected"  # the chain refuses it for good (logged and audited)
 
 
+_local_changes = 0  # status changes this process queued (see ``local_changes``)
+
+
+def local_changes() -> int:
+    """How many status changes this process has queued so far: a reader that caches which
+    credentials have changes compares it to know when to read again."""
+    return _local_changes
+
+
 def enqueue(
     session: Session,
     *,
@@ -81,6 +90,8 @@ def enqueue(
     ``superseded``), ``reason`` a name from ``verifier.status.STATUS_REASONS``; raises
     ValueError for either unknown."""
     status_code(status)
+    global _local_changes
+    _local_changes += 1
     row = StatusChange(
         authority_id=authority_id,
         credential_id=credential_id,

@@ -20,6 +20,7 @@ from typing import Annotated
 
 from fastapi import Depends, Header, Request
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+from starlette.concurrency import run_in_threadpool
 
 from service.api.errors import Problem
 from service.api.metrics import Metrics
@@ -96,7 +97,7 @@ def _unauthorized(detail: str) -> Problem:
     )
 
 
-def _authenticate(
+async def _authenticate(
     office: OfficeDep,
     bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
     api_key: Annotated[str | None, Depends(_api_key_header)],
@@ -107,7 +108,11 @@ def _authenticate(
             "缺少 API 密钥：请在 Authorization: Bearer <key> 或 X-API-Key 中提供 / "
             "an API key is required (Authorization: Bearer <key> or X-API-Key)"
         )
-    caller = office.authenticate(token.strip())
+    # A key checked within the last second answers from memory, on the event loop; otherwise
+    # the database is read in the thread pool (it must not block the loop).
+    caller = office.authenticate_cached(token.strip())
+    if caller is None:
+        caller = await run_in_threadpool(office.authenticate, token.strip())
     if caller is None:
         raise _unauthorized("API 密钥无效或已吊销 / the API key is unknown, malformed or revoked")
     return caller

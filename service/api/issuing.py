@@ -112,7 +112,11 @@ def issue_one(
     of the request body, IdempotencyConflict, and a 403 Problem for a type the caller's
     authority is not accredited for. Check the caller's scopes first."""
     _request_errors(state, caller, [body], batch=False)
-    fingerprint = request_fingerprint(body.model_dump(mode="json", by_alias=True))
+    fingerprint = (
+        request_fingerprint(body.model_dump(mode="json", by_alias=True))
+        if idempotency_key is not None
+        else None
+    )
     try:
         bundle, created = state.office.issue(
             caller.authority_id,

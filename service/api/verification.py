@@ -16,11 +16,15 @@ import dataclasses
 import threading
 import time
 from collections.abc import Mapping
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
+
+from sqlalchemy import or_, select
 
 from service.api.metrics import Metrics
 from service.office import NotFound, Office
+from service.status_queue import local_changes
+from service.storage.models import StatusChange
 from verifier.keys import encode_multikey_ed25519
 from verifier.policy import Policy
 from verifier.verify import Report, Verifier
@@ -28,6 +32,9 @@ from verifier.verify import Report, Verifier
 __all__ = ["DID_CONTEXTS", "VerificationService"]
 
 DID_CONTEXTS = ["https://www.w3.org/ns/did/v1", "https://w3id.org/security/multikey/v1"]
+
+
+_RECENT_REFRESH_SECONDS = 0.5
 
 
 def _receipt_block(bundle: object) -> int | None:
@@ -52,6 +59,9 @@ class VerificationService:
         self.verifier = Verifier.from_chain(office.chain, office.deployment.anchor_registry, own)
         self._lock = threading.Lock()
         self._last_sync: float | None = None
+        # credentials whose status this office changed lately (see ``recently_changed``)
+        self._recent: frozenset[str] = frozenset()
+        self._recent_read: tuple[float, int] | None = None
 
     def _needs_sync(self, bundle: object = None) -> bool:
         last = self._last_sync
@@ -75,6 +85,38 @@ class VerificationService:
             report = self.verifier.verify(bundle)
         self.metrics.count_verification(report.verdict.value)
         return report
+
+    def recent_due(self) -> bool:
+        """Whether ``recently_changed`` would read the database now."""
+        read = self._recent_read
+        return (
+            read is None
+            or time.monotonic() - read[0] >= _RECENT_REFRESH_SECONDS
+            or read[1] != local_changes()
+        )
+
+    def recently_changed(self, credential_id: str) -> bool:
+        """Whether this office changed the credential's status lately: a change not yet on
+        chain, or one put there less than a sync interval (plus a margin) ago, which the
+        verifier may not have read yet. The set is read at most every half second, and at once
+        after this process queued a change; a change queued by another server process shows
+        here within half a second."""
+        if self.recent_due():
+            generation = local_changes()
+            horizon = datetime.now(UTC) - timedelta(seconds=self.sync_interval + 120)
+            with self.office.db.engine.connect() as connection:
+                ids = connection.execute(
+                    select(StatusChange.credential_id).where(
+                        or_(
+                            StatusChange.state != "done",
+                            StatusChange.requested_at >= horizon,
+                            StatusChange.done_at >= horizon,
+                        )
+                    )
+                ).scalars()
+                self._recent = frozenset(ids)
+            self._recent_read = (time.monotonic(), generation)
+        return credential_id in self._recent
 
     def verify_now(self, bundle: object) -> Report | None:
         """The report of ``bundle`` if it needs no chain read and no wait, else None."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -243,3 +244,33 @@ def test_steady_state_verification_reads_no_chain(api: Api) -> None:
         office.chain.close()
         office.chain = live
     assert api.client.post("/v1/verify", json=anchored).json()["verdict"] == "VALID"
+
+
+def test_the_office_learns_another_processs_status_change_within_half_a_second(
+    api: Api, monkeypatch: Any
+) -> None:
+    import service.api.verification as verification_module
+    from service.storage.models import StatusChange
+
+    clock = [5000.0]
+    monkeypatch.setattr(verification_module.time, "monotonic", lambda: clock[0])
+    verification = api.client.app.state.suixin.verification  # type: ignore[attr-defined]
+    permit = _issue_permit(api)["credential"]
+    assert not verification.recently_changed(permit["id"])
+    office = api.world.office
+    with office.db.session() as s:  # a change queued by another server process
+        s.add(
+            StatusChange(
+                authority_id=api.world.permits.id,
+                credential_id=permit["id"],
+                status="revoked",
+                reason="issuer_error",
+                reason_code=14,
+                state="pending",
+                requested_at=datetime.now(UTC),
+            )
+        )
+    clock[0] += 0.3
+    assert not verification.recently_changed(permit["id"])  # the set is still fresh
+    clock[0] += 0.3
+    assert verification.recently_changed(permit["id"])

@@ -64,11 +64,19 @@ async def verify_bundle(
         # the issuer's own credential: a status it changed that the chain does not show yet.
         # One indexed read: inline on SQLite (tens of µs, like the check itself), in a thread
         # when PostgreSQL is a network round trip away.
-        args = (state.office, report.issuer, report.credential_id)
-        if state.office.db.is_postgres:
-            known = await run_in_threadpool(office_status, *args)
+        # Only for credentials whose status this office changed lately (a set read at most
+        # every half second), so the common case reads no database at all.
+        verification, credential_id = state.verification, report.credential_id
+        if state.office.db.is_postgres and verification.recent_due():
+            changed = await run_in_threadpool(verification.recently_changed, credential_id)
         else:
-            known = office_status(*args)
-        if known is not None:
-            report = with_office_status(report, known)
+            changed = verification.recently_changed(credential_id)
+        if changed:
+            args = (state.office, report.issuer, credential_id)
+            if state.office.db.is_postgres:
+                known = await run_in_threadpool(office_status, *args)
+            else:
+                known = office_status(*args)
+            if known is not None:
+                report = with_office_status(report, known)
     return JSONResponse(report.to_json())
