@@ -4,52 +4,92 @@ Row ``n`` holds who (an actor: ``apikey:<id>``, ``cli``, ``worker``), what (an a
 which authority and credential, when, a few details (never a citizen ID number or a key), the
 hash of row ``n-1`` and its own hash: SHA-256 over the JCS form of all of those. Editing,
 deleting or inserting a row breaks the chain at that row. ``audit_head`` (one row) holds the
-newest sequence number and hash; an append updates it first, which serialises appenders on both
-databases and keeps an append in the same transaction as the action it records.
+newest sequence number and hash.
+
+**Recording and sequencing are two steps.** ``record`` only INSERTs one row into
+``audit_inbox`` in the caller's transaction: it commits or rolls back with the action it
+records, and takes no lock, so concurrent actions (threads, API processes) never wait for each
+other here. ``sequence`` (the worker on every pass, ``suixin audit verify``, ``show`` and
+``anchor`` before they read or anchor) moves committed inbox rows into ``audit_log`` in
+inbox-id order under the ``audit_head`` row lock (``SELECT … FOR UPDATE`` on PostgreSQL, the
+write lock on SQLite), giving them their seq, previous hash and hash, and deletes them from the
+inbox in the same transaction, a batch at a time. Sequencers in several processes therefore
+take turns and never fork or repeat the chain. PostgreSQL hands out inbox ids at insert, not at
+commit: a row with a lower id that commits after a higher one was chained is simply chained
+later (the chain's order is the order rows were sequenced, its ``at`` the action's time).
 
 ``check_log`` walks the chain and names the first row that was edited, deleted or inserted;
 ``service.audit_anchor`` anchors the head on chain and checks the log against those anchors.
 A hash chain alone proves only that rows were not changed *by someone who did not recompute the
 hashes after them*: whoever can write the database can rewrite the tail consistently. The
-anchors on chain close that gap up to the newest anchored head, and no further.
+anchors on chain close that gap up to the newest anchored head, and no further. And a row still
+in the inbox (from its commit until the next sequencing, about one worker poll interval) is in
+no chain at all: someone with write access to the database can change or delete it then, and
+nothing will show it.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 from typing import cast as cast_type
 
-from sqlalchemy import Table, Text, cast, insert, or_, select, text
+from sqlalchemy import Table, Text, cast, delete, func, insert, or_, select, text
 from sqlalchemy.orm import Session
 
-from service.storage.models import AuditEntry
+from service.storage.db import Database
+from service.storage.models import AuditEntry, AuditInboxEntry
+from verifier.errors import SuixinError
 from verifier.jcs import canonicalize
 
 __all__ = [
     "ANCHOR_ACTION",
     "ANCHOR_DOMAIN",
     "GENESIS",
+    "SEQUENCE_BATCH",
+    "AuditChainBroken",
     "AuditRecord",
     "Finding",
+    "LockedHead",
     "LogCheck",
     "anchor_leaf_count",
     "anchor_root",
     "audit_rows",
     "check_chain",
     "check_log",
+    "lock_head",
+    "pending_count",
+    "pending_rows",
     "record",
+    "recorded",
     "row_hash",
+    "sequence",
     "summarise_details",
 ]
 
 GENESIS = bytes(32)  # the "previous hash" of the first row
 ANCHOR_DOMAIN = b"suixin-audit/1"  # prefix of an anchored audit root (see ``anchor_root``)
 ANCHOR_ACTION = "audit.anchor"  # the row the head anchorer appends and anchors
+SEQUENCE_BATCH = 1000  # inbox rows chained per transaction
 _UINT32_MAX = 2**32 - 1
+
+
+class AuditChainBroken(SuixinError):
+    """Rows cannot be chained because the log was changed under the head: it holds a row
+    beyond ``audit_head`` (code ``audit_rows_beyond_head``), or inbox rows vanished while being
+    chained (``audit_inbox_changed``). Nothing was chained; the rows stay in the inbox, and
+    ``suixin audit verify`` names the row."""
+
+    def __init__(self, code: str, zh: str, en: str) -> None:
+        super().__init__(f"{zh} / {en}")
+        self.code, self.zh, self.en = code, zh, en
+
+    def diagnostics(self) -> str:
+        """The reason in 中文 and English, with its code."""
+        return f"[{self.code}] {self.zh} / {self.en}"
 
 
 @dataclass(frozen=True)
@@ -65,9 +105,11 @@ def _timestamp(at: datetime) -> str:
     return aware.astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
-_NEXT_SEQ = text("UPDATE audit_head SET seq = seq + 1 WHERE id = 1 RETURNING seq, hash")
-_INSERT_ROW = insert(cast_type(Table, AuditEntry.__table__))
-_SET_HASH = text("UPDATE audit_head SET hash = :h WHERE id = 1")
+_LOG = cast_type(Table, AuditEntry.__table__)
+_INBOX = cast_type(Table, AuditInboxEntry.__table__)
+_INSERT_ROW = insert(_LOG)
+_INSERT_PENDING = insert(_INBOX)
+_SET_HEAD = text("UPDATE audit_head SET seq = :seq, hash = :h WHERE id = 1")
 
 
 def row_hash(
@@ -94,6 +136,13 @@ def row_hash(
     return hashlib.sha256(canonicalize(body)).digest()
 
 
+def _utc(at: datetime | None) -> datetime:
+    """``at`` (now when None) in UTC: SQLite keeps no offset, so a local time would shift."""
+    if at is None:
+        return datetime.now(UTC)
+    return at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
+
+
 def record(
     session: Session,
     *,
@@ -103,36 +152,182 @@ def record(
     credential_id: str | None = None,
     details: Mapping[str, Any] | None = None,
     at: datetime | None = None,
-) -> AuditRecord:
-    """Append a row in ``session``'s transaction (it commits or rolls back with the action).
+) -> None:
+    """Record an action in ``session``'s transaction: one row INSERTed into ``audit_inbox``.
+    It commits or rolls back with the action; ``sequence`` chains it after it committed.
 
-    On SQLite the session must already hold the write lock (``Database.write_session`` or an
-    earlier write in the same transaction). The caller's pending ORM objects are flushed first;
-    the append itself is three Core statements (no unit of work): it runs while the head row is
-    locked, so every microsecond here is one every concurrent appender waits."""
-    at = at or datetime.now(UTC)
-    details = dict(details or {})
+    No lock is taken (the head is not touched), so concurrent actions do not wait for each
+    other here. On SQLite the session should already hold the write lock
+    (``Database.write_session`` or an earlier write in the same transaction), as for any
+    write after a read. The caller's pending ORM objects are flushed first."""
     session.flush()
-    connection = session.connection()
-    seq, prev = connection.execute(_NEXT_SEQ).one()
-    prev = bytes(prev)
-    digest = row_hash(seq, at, actor, action, authority_id, credential_id, details, prev)
-    connection.execute(
-        _INSERT_ROW,
+    session.connection().execute(
+        _INSERT_PENDING,
         {
-            "seq": seq,
-            "at": at,
+            "at": _utc(at),
             "actor": actor,
             "action": action,
             "authority_id": authority_id,
             "credential_id": credential_id,
-            "details": details,
-            "prev_hash": prev,
-            "row_hash": digest,
+            "details": dict(details or {}),
         },
     )
-    connection.execute(_SET_HASH, {"h": digest})
-    return AuditRecord(seq, digest)
+
+
+# ---------------------------------------------------------------------- sequencing
+
+
+class _Fields(NamedTuple):
+    """The fields of a row before it is chained (an inbox row has them too)."""
+
+    at: datetime
+    actor: str
+    action: str
+    authority_id: int | None
+    credential_id: str | None
+    details: dict[str, Any]
+
+
+class LockedHead:
+    """The ``audit_head`` row, locked until the session's transaction ends: rows appended
+    through it follow one another from the head, and the head row is moved with them.
+
+    Take it with ``lock_head`` inside ``Database.write_session`` (on SQLite that session's
+    write lock is the lock; on PostgreSQL it is ``SELECT … FOR UPDATE`` on the head row).
+    """
+
+    def __init__(self, session: Session) -> None:
+        self._connection = session.connection()
+        lock = " FOR UPDATE" if self._connection.dialect.name == "postgresql" else ""
+        seq, head = self._connection.execute(
+            text(f"SELECT seq, hash FROM audit_head WHERE id = 1{lock}")
+        ).one()
+        self.seq = int(seq)
+        self.hash = bytes(head)
+
+    def _chain(self, rows: Sequence[Any]) -> list[dict[str, Any]]:
+        """``rows`` (with the inbox's columns) as ``audit_log`` rows after the head. Raises
+        AuditChainBroken if the log already holds a row beyond the head."""
+        beyond = self._connection.execute(select(func.max(_LOG.c.seq))).scalar()
+        if beyond is not None and beyond > self.seq:
+            raise AuditChainBroken(
+                "audit_rows_beyond_head",
+                f"审计日志中有第 {beyond} 行，超出日志头（第 {self.seq} 行）：日志被改动过，"
+                "无法继续入链；请运行 suixin audit verify",
+                f"the audit log holds row {beyond}, beyond its head (row {self.seq}): it was "
+                "changed, so no row can be chained after it; run `suixin audit verify`",
+            )
+        entries = []
+        seq, prev = self.seq, self.hash
+        for r in rows:
+            seq += 1
+            details = dict(r.details)
+            digest = row_hash(
+                seq, r.at, r.actor, r.action, r.authority_id, r.credential_id, details, prev
+            )
+            entries.append(
+                {
+                    "seq": seq,
+                    "at": r.at,
+                    "actor": r.actor,
+                    "action": r.action,
+                    "authority_id": r.authority_id,
+                    "credential_id": r.credential_id,
+                    "details": details,
+                    "prev_hash": prev,
+                    "row_hash": digest,
+                }
+            )
+            prev = digest
+        self._connection.execute(_INSERT_ROW, entries)
+        self._connection.execute(_SET_HEAD, {"seq": seq, "h": prev})
+        self.seq, self.hash = seq, prev
+        return entries
+
+    def move_pending(self, limit: int = SEQUENCE_BATCH) -> int:
+        """Chain up to ``limit`` committed inbox rows, lowest id first, and delete them from
+        the inbox; returns how many. Raises AuditChainBroken (the transaction must then roll
+        back) if the log holds a row beyond the head, or if a row vanished from the inbox
+        meanwhile, which only a write bypassing the head lock can cause."""
+        rows = self._connection.execute(
+            select(
+                _INBOX.c.id,
+                _INBOX.c.at,
+                _INBOX.c.actor,
+                _INBOX.c.action,
+                _INBOX.c.authority_id,
+                _INBOX.c.credential_id,
+                _INBOX.c.details,
+            )
+            .order_by(_INBOX.c.id)
+            .limit(limit)
+        ).all()
+        if not rows:
+            return 0
+        self._chain(rows)
+        ids = [r.id for r in rows]
+        deleted = 0
+        for i in range(0, len(ids), 500):
+            chunk = ids[i : i + 500]
+            deleted += self._connection.execute(
+                delete(_INBOX).where(_INBOX.c.id.in_(chunk))
+            ).rowcount
+        if deleted != len(ids):
+            raise AuditChainBroken(
+                "audit_inbox_changed",
+                f"审计收件箱在入链时被改动（应删 {len(ids)} 行，实删 {deleted} 行）",
+                f"the audit inbox changed while it was being chained ({deleted} of {len(ids)} "
+                "rows deleted)",
+            )
+        return len(rows)
+
+    def append(
+        self,
+        *,
+        actor: str,
+        action: str,
+        authority_id: int | None = None,
+        credential_id: str | None = None,
+        details: Mapping[str, Any] | None = None,
+        at: datetime | None = None,
+    ) -> AuditRecord:
+        """Chain one row now, right after the head (no inbox): for a row whose seq and hash
+        the caller needs at once, such as the head anchorer's ``audit.anchor`` row."""
+        row = _Fields(_utc(at), actor, action, authority_id, credential_id, dict(details or {}))
+        [entry] = self._chain([row])
+        return AuditRecord(entry["seq"], entry["row_hash"])
+
+
+def lock_head(session: Session) -> LockedHead:
+    """Lock the audit head in ``session``'s transaction (see ``LockedHead``)."""
+    return LockedHead(session)
+
+
+def sequence(db: Database, *, limit: int | None = None, batch_size: int = SEQUENCE_BATCH) -> int:
+    """Chain the committed inbox rows (at most ``limit``; all when None), ``batch_size`` per
+    transaction, in inbox-id order; returns how many rows were chained.
+
+    Cheap when the inbox is empty: one unlocked read, no transaction that writes. Each batch
+    is one write transaction holding the head's lock, so any number of sequencers, in threads
+    or processes, take turns; a crash rolls its batch back and the rows stay in the inbox.
+    Rows committed while it runs are chained too; it stops at the first batch that is not
+    full. Raises ValueError for a ``limit`` or ``batch_size`` below 1, AuditChainBroken when
+    the log was changed so that no row can be chained (its batch rolled back).
+    """
+    if batch_size < 1 or (limit is not None and limit < 1):
+        raise ValueError("limit and batch_size must be at least 1")
+    with db.session() as s:
+        if s.scalar(select(_INBOX.c.id).limit(1)) is None:
+            return 0
+    moved = 0
+    while limit is None or moved < limit:
+        size = batch_size if limit is None else min(batch_size, limit - moved)
+        with db.write_session() as s:
+            n = lock_head(s).move_pending(size)
+        moved += n
+        if n < size:
+            break
+    return moved
 
 
 # ---------------------------------------------------------------------- anchoring the head
@@ -407,6 +602,52 @@ def audit_rows(
         listed = cast(AuditEntry.details, Text).contains(f'"{credential_id}"', autoescape=True)
         query = query.where(or_(AuditEntry.credential_id == credential_id, listed))
     return list(session.scalars(query))
+
+
+def pending_rows(
+    session: Session,
+    *,
+    authority_id: int | None = None,
+    credential_id: str | None = None,
+    limit: int = 50,
+) -> list[AuditInboxEntry]:
+    """Inbox rows (committed, not chained yet: no seq, no hash) newest first, filtered as
+    ``audit_rows`` filters."""
+    query = select(AuditInboxEntry).order_by(AuditInboxEntry.id.desc()).limit(limit)
+    if authority_id is not None:
+        query = query.where(AuditInboxEntry.authority_id == authority_id)
+    if credential_id is not None:
+        listed = cast(AuditInboxEntry.details, Text).contains(f'"{credential_id}"', autoescape=True)
+        query = query.where(or_(AuditInboxEntry.credential_id == credential_id, listed))
+    return list(session.scalars(query))
+
+
+def pending_count(session: Session) -> int:
+    """How many rows wait in the inbox."""
+    return int(session.scalar(select(func.count()).select_from(_INBOX)) or 0)
+
+
+def recorded(
+    session: Session, *, action: str, credential_ids: Iterable[str]
+) -> list[tuple[str, dict[str, Any]]]:
+    """(credential id, details) of every row of ``action`` about these credentials, chained
+    rows first (in chain order), then rows still in the inbox (in id order): what the office
+    itself reads back from the trail, which must not depend on whether the worker has passed."""
+    ids = list(credential_ids)
+    if not ids:
+        return []
+    # the inbox first: a row chained between the two reads is then seen twice, never missed
+    waiting = session.execute(
+        select(AuditInboxEntry.credential_id, AuditInboxEntry.details)
+        .where(AuditInboxEntry.credential_id.in_(ids), AuditInboxEntry.action == action)
+        .order_by(AuditInboxEntry.id)
+    ).all()
+    chained = session.execute(
+        select(AuditEntry.credential_id, AuditEntry.details)
+        .where(AuditEntry.credential_id.in_(ids), AuditEntry.action == action)
+        .order_by(AuditEntry.seq)
+    ).all()
+    return [(str(c), dict(d)) for c, d in [*chained, *waiting]]
 
 
 def summarise_details(details: Mapping[str, Any], max_ids: int = 100) -> dict[str, Any]:

@@ -13,15 +13,18 @@ clipped to uint32 (``service.audit.anchor_root``): a hash in a domain of its own
 credential batch root, and no personal data.
 
 **Anchoring** (``HeadAnchorer``), every ``audit_anchor_seconds`` and only when rows were added
-since the last anchor: one transaction appends an ``audit.anchor`` row to the log and writes the
-anchor as ``prepared`` (its seq is that row's, its hash that row's hash); then the root is sent;
-then the anchor is stored as ``anchored`` with its transaction and block. After a crash the
-prepared anchor is finished first, and the chain is asked (``anchorOf``) whether the root is
-there rather than guessing; ``RootAlreadyAnchored`` means it is. Because each anchor is itself a
-row of the log, an anchor record deleted from ``audit_anchors`` is noticed, and its root is
-still found on chain from the row alone.
+since the last anchor: committed inbox rows are chained first (``service.audit.sequence``), so
+the anchor covers every action committed before it; then one transaction, under the head's
+lock, chains any that arrived meanwhile, appends an ``audit.anchor`` row to the log directly and
+writes the anchor as ``prepared`` (its seq is that row's, its hash that row's hash); then the
+root is sent; then the anchor is stored as ``anchored`` with its transaction and block. After a
+crash the prepared anchor is finished first, and the chain is asked (``anchorOf``) whether the
+root is there rather than guessing; ``RootAlreadyAnchored`` means it is. Because each anchor is
+itself a row of the log, an anchor record deleted from ``audit_anchors`` is noticed, and its
+root is still found on chain from the row alone.
 
-**Checking** (``verify_audit``, ``suixin audit verify``): every row's hash and link (see
+**Checking** (``verify_audit``, ``suixin audit verify``) chains the committed inbox rows
+first, so it checks everything committed so far; then every row's hash and link (see
 ``service.audit.check_log``), the head, and every anchor: the row at its seq must still have
 the anchored hash, the log must still reach it (else the tail was truncated), and the chain
 must hold the root, anchored by an authority of this office.
@@ -32,8 +35,10 @@ recompute every hash after them and the head, and nothing in the database or on 
 it until the next anchor. Deleting the tail *together with* the anchor records that cover it
 leaves a shorter log that checks out against the remaining records; the roots stay on chain
 (``RootAnchored`` of the office's account, ``leafCount`` = the anchored seq), so compare the
-reported last anchored head with the chain's. And an action done with raw SQL, bypassing the
-office, leaves no row at all.
+reported last anchored head with the chain's. A row still in the inbox (between its commit and
+the next worker pass, about ``SUIXIN_WORKER_POLL_SECONDS``) is in no chain yet: someone with
+write access to the database can change or delete it in that window without a trace. And an
+action done with raw SQL, bypassing the office, leaves no row at all.
 """
 
 from __future__ import annotations
@@ -42,6 +47,7 @@ import os
 import sys
 import time
 from collections.abc import Callable, Iterable, Sequence
+from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -53,19 +59,22 @@ from sqlalchemy import (
     String,
     func,
     select,
-    text,
 )
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from service.audit import (
     ANCHOR_ACTION,
+    SEQUENCE_BATCH,
+    AuditChainBroken,
     Finding,
     LogCheck,
     anchor_leaf_count,
     anchor_root,
     check_log,
-    record,
+    lock_head,
+    pending_count,
+    sequence,
 )
 from service.office import Office
 from service.storage.db import Database
@@ -220,13 +229,17 @@ class HeadAnchorer:
             self._log(f"audit head not anchored, the chain refused or is unavailable: {e}")
         except OperationalError as e:
             self._log(f"audit head not anchored, the database is unavailable: {e.orig}")
+        except AuditChainBroken as e:
+            self._log(f"audit head not anchored: {e.diagnostics()}")
         return None
 
     def anchor(self) -> AnchoredHead | None:
-        """Finish any prepared anchor, then anchor the head if rows were added since the last
-        anchor; returns the newest head anchored by this call (None if there was nothing to do,
-        or no active authority). Raises ChainError."""
+        """Chain the committed inbox rows, finish any prepared anchor, then anchor the head if
+        rows were added since the last anchor; returns the newest head anchored by this call
+        (None if there was nothing to do, or no active authority). Raises ChainError, and
+        AuditChainBroken when the log holds a row beyond its head (nothing is anchored then)."""
         db = self.office.db
+        sequence(db)
         with db.session() as s:
             candidates = anchoring_authorities(s)
         if not candidates:
@@ -260,18 +273,17 @@ class HeadAnchorer:
             )
 
     def prepare(self, authority_id: int) -> int | None:
-        """Append the ``audit.anchor`` row and write its anchor as prepared, in one transaction,
-        if rows were added since the last anchor; returns the anchor's id or None."""
+        """Under the head's lock, in one transaction: chain up to ``SEQUENCE_BATCH`` committed
+        inbox rows, then, if rows were added since the last anchor, append the ``audit.anchor``
+        row directly and write its anchor as prepared; returns the anchor's id or None."""
         db = self.office.db
         with db.write_session() as s:
-            lock = " FOR UPDATE" if db.is_postgres else ""  # SQLite: the write session's lock
-            head_seq = int(
-                s.execute(text(f"SELECT seq FROM audit_head WHERE id = 1{lock}")).scalar_one()
-            )
+            head = lock_head(s)  # FOR UPDATE on PostgreSQL; SQLite: the write session's lock
+            head.move_pending(SEQUENCE_BATCH)
             last = s.scalar(select(func.max(AuditAnchor.seq)))
-            if head_seq == 0 or (last is not None and head_seq <= last):
+            if head.seq == 0 or (last is not None and head.seq <= last):
                 return None
-            entry = record(s, actor=self.actor, action=ANCHOR_ACTION, authority_id=authority_id)
+            entry = head.append(actor=self.actor, action=ANCHOR_ACTION, authority_id=authority_id)
             anchor = AuditAnchor(
                 seq=entry.seq,
                 head_hash=entry.row_hash,
@@ -368,6 +380,15 @@ _LIMITS = (
         "account, leafCount = the anchored seq): compare them with the last anchored head above.",
     ),
     (
+        "已提交但尚未入链的行（在审计收件箱中，从提交到工作进程下一次处理，约一个轮询间隔）"
+        "不在任何哈希链中：有数据库写权限者可在此窗口内修改或删除它们而不留痕迹。"
+        "核验前会先将收件箱中已提交的行入链。",
+        "Rows committed but not chained yet (in the audit inbox, from their commit until the "
+        "worker's next pass, about one poll interval) are in no hash chain: someone with write "
+        "access to the database can change or delete them in that window without a trace. "
+        "Verification chains the committed inbox rows first.",
+    ),
+    (
         "绕过办公室、直接以 SQL 完成的操作根本不会留下审计行。",
         "An action done with raw SQL, bypassing the office, leaves no audit row at all.",
     ),
@@ -385,6 +406,7 @@ class AuditReport:
     anchored: list[AnchoredHead]  # anchors confirmed (on chain, or recorded when unchecked)
     prepared: int  # anchors prepared but not (yet) on chain
     chain_checked: bool
+    inbox_rows: int = 0  # rows committed after sequencing, still waiting in the inbox
     limits: tuple[tuple[str, str], ...] = field(default=_LIMITS)
 
     @property
@@ -430,6 +452,7 @@ class AuditReport:
             "preparedAnchors": self.prepared,
             "unanchoredRows": self.unanchored_rows,
             "chainChecked": self.chain_checked,
+            "inboxRows": self.inbox_rows,
             "cannotProve": [{"zh": zh, "en": en} for zh, en in self.limits],
         }
 
@@ -446,6 +469,7 @@ class _Snapshot:
     markers: list[int]
     hashes: dict[int, bytes]
     dids: set[str]
+    inbox_rows: int
 
 
 def _hashes_at(session: Session, seqs: Iterable[int]) -> dict[int, bytes]:
@@ -471,17 +495,29 @@ def _snapshot(db: Database) -> _Snapshot:
         markers = list(s.scalars(select(AuditEntry.seq).where(AuditEntry.action == ANCHOR_ACTION)))
         hashes = _hashes_at(s, [a.seq for a in anchors] + markers)
         dids = set(s.scalars(select(Authority.did)))
-    return _Snapshot(walk, head_seq, rows, max_seq, anchors, markers, hashes, dids)
+        inbox_rows = pending_count(s)
+    return _Snapshot(walk, head_seq, rows, max_seq, anchors, markers, hashes, dids, inbox_rows)
 
 
 def verify_audit(
-    db: Database, chain: Chain | None = None, deployment: Deployment | None = None
+    db: Database,
+    chain: Chain | None = None,
+    deployment: Deployment | None = None,
+    *,
+    sequence_first: bool = True,
 ) -> AuditReport:
     """Check the whole audit trail: every row (``check_log``), then every anchor against its row
     and, given ``chain`` and ``deployment``, against the chain (without them, the anchor
-    records are taken at their word). Read-only. Raises ChainUnavailable when the chain cannot
-    be reached (never reported as tampering), ChainError for other chain faults.
+    records are taken at their word). With ``sequence_first`` (the default) the committed inbox
+    rows are chained first, so everything committed so far is checked; that is the one write
+    it makes (rows committed after it are counted in ``inbox_rows``). Raises ChainUnavailable
+    when the chain cannot be reached (never reported as tampering), ChainError for other chain
+    faults.
     """
+    if sequence_first:
+        # a row beyond the head blocks chaining: the walk names it, the rows stay in the inbox
+        with suppress(AuditChainBroken):
+            sequence(db)
     snap = _snapshot(db)
     reads = _ChainReads(chain, deployment) if chain is not None and deployment else None
     findings: list[Finding] = [snap.walk.finding] if snap.walk.finding else []
@@ -618,4 +654,5 @@ def verify_audit(
         anchored=anchored,
         prepared=prepared,
         chain_checked=reads is not None,
+        inbox_rows=snap.inbox_rows,
     )

@@ -3,6 +3,10 @@
 ``suixin audit verify`` exits 0 when the trail is intact, 1 when it was tampered with (the
 first bad row is named), 2 for usage or set-up errors (no deployment, bad settings), 4 when the
 chain cannot be reached (never reported as tampering; ``--no-chain`` checks the database alone).
+
+Each command first chains the audit rows committed since the worker's last pass (they wait in
+``audit_inbox`` until then, see ``service.audit``), so it verifies, shows or anchors everything
+committed so far.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from rich.markup import escape
 from rich.table import Table
 from sqlalchemy import select
 
-from service.audit import audit_rows, summarise_details
+from service.audit import AuditChainBroken, audit_rows, sequence, summarise_details
 from service.audit_anchor import AuditReport, HeadAnchorer, verify_audit
 from service.config import Settings
 from service.office import Office
@@ -169,6 +173,11 @@ def _print_report(report: AuditReport, console: Console) -> None:
     if report.prepared:
         console.print(f"  待上链锚定 anchors prepared, not yet on chain: {report.prepared}")
     console.print(f"  未锚定的行 rows not yet anchored: {report.unanchored_rows}")
+    if report.inbox_rows:
+        console.print(
+            f"  收件箱中待入链的行 rows committed meanwhile, waiting in the inbox: "
+            f"{report.inbox_rows}"
+        )
     console.print("无法证明 / what this cannot prove:")
     for zh, en in report.limits:
         console.print(escape(f"  - {zh}\n    {en}"))
@@ -184,9 +193,14 @@ def _show(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     credential = _credential_urn(args.credential) if args.credential else None
     try:
-        with _database(_settings(args)) as db, db.session() as s:
-            rows = audit_rows(s, credential_id=credential, limit=args.limit)
-            dids = {a.id: a.did for a in s.scalars(select(Authority))}
+        with _database(_settings(args)) as db:
+            try:
+                sequence(db)  # the rows committed since the worker's last pass, chained
+            except AuditChainBroken as e:  # show what is there; verify names the bad row
+                err.print(f"suixin audit show: {escape(e.diagnostics())}")
+            with db.session() as s:
+                rows = audit_rows(s, credential_id=credential, limit=args.limit)
+                dids = {a.id: a.did for a in s.scalars(select(Authority))}
     except InvalidInput as e:
         err.print(f"suixin audit show: {escape(e.diagnostics())}")
         return EXIT_USAGE
@@ -241,7 +255,11 @@ def _show(args: argparse.Namespace) -> int:
 
 def _anchor(args: argparse.Namespace) -> int:
     with _office(_settings(args)) as office:
-        head = HeadAnchorer(office, actor="cli").anchor()  # progress on stderr
+        try:
+            head = HeadAnchorer(office, actor="cli").anchor()  # progress on stderr
+        except AuditChainBroken as e:
+            _console(sys.stderr).print(f"suixin audit anchor: {escape(e.diagnostics())}")
+            return EXIT_TAMPERED
     if head is None:
         print(
             "无需锚定 / nothing to anchor (no rows since the last anchor, or no active authority)"

@@ -9,6 +9,10 @@ only once on chain (``RootAlreadyAnchored``), so a resend after a crash cannot d
 
 Several workers on PostgreSQL coordinate with row locks: an authority is served by one worker at
 a time (``FOR NO KEY UPDATE SKIP LOCKED`` on its row), which also keeps one sender per account.
+
+Every pass of the loop also chains the audit rows committed since the last pass
+(``service.audit.sequence``: they wait in ``audit_inbox`` until then; one unlocked read when
+there are none), before the head anchorer's turn, so an anchored head covers them.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ from datetime import UTC, datetime
 from sqlalchemy import select, update
 from sqlalchemy.exc import OperationalError
 
-from service.audit import record
+from service.audit import AuditChainBroken, record, sequence
 from service.audit_anchor import HeadAnchorer
 from service.lifecycle import LifecycleTasks
 from service.office import Office
@@ -108,6 +112,7 @@ class AnchorWorker:
                 self.stats.last_error = str(e.orig)
                 self._log(f"anchoring paused, the database is unavailable: {e.orig}")
                 done = 0
+            self.sequence_audit()  # before anchoring the head; logs its own failures
             self.audit.tick()  # logs its own failures
             if not done:
                 stop.wait(self.poll_seconds)
@@ -123,13 +128,32 @@ class AnchorWorker:
         return anchored
 
     def drain(self, timeout: float = 60.0) -> None:
-        """Anchor everything pending now (tests, demos, shutdown)."""
+        """Anchor everything pending now (tests, demos, shutdown), then chain the audit rows
+        this wrote."""
         deadline = time.monotonic() + timeout
         while (
             self.office.queue_depth() or self.sdjwt.queue_depth()
         ) and time.monotonic() < deadline:
             self.run_once(force=True)
         self.lifecycle.drain(max(deadline - time.monotonic(), 1.0))
+        self.sequence_audit()
+
+    def sequence_audit(self) -> int:
+        """Chain the committed audit inbox rows (``service.audit.sequence``); returns how
+        many. A database outage, or a log changed so that nothing can be chained after it, is
+        logged, not raised: the rows wait in the inbox, and credentials are still anchored."""
+        try:
+            return sequence(self.office.db)
+        except AuditChainBroken as e:
+            self.stats.failures += 1
+            self.stats.last_error = e.diagnostics()
+            self._log(f"audit rows not chained: {e.diagnostics()}")
+            return 0
+        except OperationalError as e:
+            self.stats.failures += 1
+            self.stats.last_error = str(e.orig)
+            self._log(f"audit rows not chained, the database is unavailable: {e.orig}")
+            return 0
 
     # ------------------------------------------------------------------ one authority
 

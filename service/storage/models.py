@@ -22,6 +22,7 @@ __all__ = [
     "AnchorState",
     "ApiKey",
     "AuditEntry",
+    "AuditInboxEntry",
     "Authority",
     "Base",
     "Batch",
@@ -191,6 +192,22 @@ class AuditEntry(Base):
     details: Mapped[dict[str, Any]] = mapped_column(JSON)
     prev_hash: Mapped[bytes] = mapped_column(LargeBinary)
     row_hash: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class AuditInboxEntry(Base):
+    """An audit row committed with its action but not chained yet (see ``service.audit``):
+    ``record`` inserts it, the sequencer moves it into ``audit_log`` in id order."""
+
+    __tablename__ = "audit_inbox"
+    __table_args__ = ({"sqlite_autoincrement": True},)  # ids never reused, as on PostgreSQL
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    actor: Mapped[str] = mapped_column(String(64))
+    action: Mapped[str] = mapped_column(String(64))
+    authority_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    credential_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    details: Mapped[dict[str, Any]] = mapped_column(JSON)
 
 
 class Grant(Base):

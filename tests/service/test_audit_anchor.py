@@ -7,14 +7,14 @@ from typing import Any
 
 import pytest
 from eth_account import Account
-from sqlalchemy import select, text
+from sqlalchemy import func, select, text
 
-from service.audit import GENESIS, anchor_leaf_count, anchor_root, record, row_hash
+from service.audit import GENESIS, anchor_leaf_count, anchor_root, record, row_hash, sequence
 from service.audit_anchor import ANCHORED, AuditAnchor, HeadAnchorer, verify_audit
 from service.deploy import fund_if_dev
 from service.office import IssueRequest, Office
 from service.storage.db import Database
-from service.storage.models import AuditEntry, IssuerKey
+from service.storage.models import AuditEntry, AuditInboxEntry, IssuerKey
 from service.worker import AnchorWorker
 from tests.service.conftest import OfficeWorld
 from tests.verifier.factories import residence_permit_subject
@@ -116,6 +116,60 @@ def test_the_head_goes_on_chain_as_a_root_of_its_own(world: OfficeWorld) -> None
     issue(world)
     again = anchorer.anchor()
     assert again is not None and again.seq == 5
+
+
+def test_an_anchor_chains_the_inbox_first_and_covers_every_row_committed_before_it(
+    world: OfficeWorld,
+) -> None:
+    db = world.office.db
+    issue(world, 2)
+    with db.session() as s:
+        assert s.scalar(select(func.count()).select_from(AuditInboxEntry)) == 2
+        assert s.scalar(select(func.count()).select_from(AuditEntry)) == 0
+    head = quiet(world.office).anchor()
+    assert head is not None and head.seq == 3
+    with db.session() as s:
+        trail = [e.action for e in s.scalars(select(AuditEntry).order_by(AuditEntry.seq))]
+        assert s.scalar(select(func.count()).select_from(AuditInboxEntry)) == 0
+    assert trail == ["credential.issue", "credential.issue", "audit.anchor"]
+    # prepare alone (as after a crash between sequencing and preparing) chains them too
+    issue(world)
+    anchorer = quiet(world.office)
+    prepared = anchorer.prepare(world.permits.id)
+    assert prepared is not None
+    assert [a.seq for a in anchors(db)] == [3, 5]  # row 4 (the issuance), then the anchor row
+    assert verify(world).intact
+
+
+def test_a_row_forged_beyond_the_head_stops_chaining_not_the_worker(world: OfficeWorld) -> None:
+    db = world.office.db
+    issue(world)
+    assert sequence(db) == 1
+    sql(  # a forged row 2 while the head still says 1
+        db,
+        "INSERT INTO audit_log (seq, at, actor, action, details, prev_hash, row_hash) "
+        "VALUES (2, :at, 'cli', 'forged', '{}', :h, :h)",
+        at=entry(db, 1).at,
+        h=bytes(32),
+    )
+    issue(world)  # recording goes on: the action commits with its inbox row
+    said: list[str] = []
+    worker = AnchorWorker(world.office, log=said.append)
+    assert worker.sequence_audit() == 0  # logged, not raised
+    assert any("audit_rows_beyond_head" in m for m in said)
+    assert worker.stats.failures == 1
+    now = [0.0]
+    anchorer = HeadAnchorer(world.office, interval_seconds=1, log=said.append, clock=lambda: now[0])
+    now[0] += 1
+    assert anchorer.tick() is None  # logged, not raised, nothing anchored
+    assert anchors(db) == []
+    with db.session() as s:
+        assert s.scalar(select(func.count()).select_from(AuditInboxEntry)) == 1
+    report = verify(world)
+    assert report.first is not None and (report.first.code, report.first.seq) == (
+        "row_inserted",
+        2,
+    )
 
 
 def test_anchor_root_and_leaf_count() -> None:
@@ -283,6 +337,8 @@ def test_the_worker_records_batches_and_anchors_the_head_from_its_loop(
     db = world.office.db
     with db.session() as s:
         actions = [(e.actor, e.action) for e in s.scalars(select(AuditEntry))]
+        waiting = list(s.scalars(select(AuditInboxEntry)))
+    assert waiting == []  # every pass chains what it and the office recorded
     assert ("worker", "batch.anchor") in actions
     assert ("worker", "audit.anchor") in actions
     assert anchors(db) and all(a.state == ANCHORED for a in anchors(db))
@@ -357,6 +413,7 @@ def test_truncating_the_tail_below_an_anchored_head_is_detected(world: OfficeWor
     assert head is not None
     issue(world, 2)
     db = world.office.db
+    assert sequence(db) == 2  # rows 5 and 6 chained
     # cut off rows 3…6 and move the head back consistently: the log alone checks out
     sql(db, "DELETE FROM audit_log WHERE seq >= 3")
     sql(db, "UPDATE audit_head SET seq = 2, hash = :h WHERE id = 1", h=entry(db, 2).row_hash)

@@ -136,6 +136,24 @@ def test_verify_names_a_truncated_tail(data_dir: Path, capsys: pytest.CaptureFix
     assert "row 6 is anchored on chain but the log ends at row 3" in out
 
 
+def test_anchor_refuses_when_a_row_was_forged_beyond_the_head(
+    data_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    enrol_and_issue(1)
+    assert main(["audit", "verify"]) == 0  # chains rows 1 and 2
+    tamper(
+        data_dir,
+        "INSERT INTO audit_log (seq, at, actor, action, details, prev_hash, row_hash) "
+        "SELECT 3, at, 'cli', 'forged', '{}', row_hash, row_hash FROM audit_log WHERE seq = 2",
+    )
+    capsys.readouterr()
+    assert main(["audit", "anchor"]) == EXIT_TAMPERED
+    err = capsys.readouterr().err
+    assert "[audit_rows_beyond_head]" in err and "row 3" in err and "第 3 行" in err
+    assert main(["audit", "verify"]) == EXIT_TAMPERED
+    assert "first bad row: 3" in capsys.readouterr().out
+
+
 def test_verify_without_a_chain(data_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
     enrol_and_issue(1)
     assert main(["audit", "anchor"]) == 0

@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import select, text
 
+from service.audit import sequence
 from service.audit_anchor import HeadAnchorer, verify_audit
 from service.authorities import EnrolmentState, enrol
 from service.storage.db import Database
@@ -19,12 +20,16 @@ TRUST = load_artifact("TrustRegistry").abi
 
 
 def rows(db: Database, after: int = 0) -> list[AuditEntry]:
+    """The chained rows after seq ``after`` (committed inbox rows chained first)."""
+    sequence(db)
     with db.session() as s:
         query = select(AuditEntry).where(AuditEntry.seq > after).order_by(AuditEntry.seq)
         return list(s.scalars(query))
 
 
 def head(db: Database) -> int:
+    """The head's seq once the committed inbox rows are chained."""
+    sequence(db)
     with db.session() as s:
         return int(s.execute(text("SELECT seq FROM audit_head")).scalar_one())
 
@@ -102,6 +107,7 @@ def dump(db: Database) -> str:
         ]
         parts += [repr(tuple(r)) for r in connection.execute(text("SELECT * FROM audit_anchors"))]
         parts += [repr(tuple(r)) for r in connection.execute(text("SELECT * FROM audit_head"))]
+        parts += [repr(tuple(r)) for r in connection.execute(text("SELECT * FROM audit_inbox"))]
     return "\n".join(parts)
 
 
@@ -178,7 +184,9 @@ def test_the_audit_endpoint_pages_an_authoritys_own_rows_newest_first(api: Api) 
         for _ in range(3)
     ]
     api.issue({"type": "BusinessLicense", "subject": api.licence()})  # another authority's row
+    sequence(world.office.db)  # as the worker does within a poll interval
     first = page(api, permits_admin, limit=2)
+    assert first["pending"] == []
     assert [i["credentialId"] for i in first["items"]] == permit_ids[:0:-1]
     seen, cursor = list(first["items"]), first["nextBefore"]
     while cursor is not None:
@@ -218,9 +226,40 @@ def test_the_audit_endpoint_finds_a_credential_in_single_and_bulk_rows(api: Api)
     wanted = bulk["items"][1]["credential"]["id"]
     api.issue({"type": "ResidencePermit", "subject": api.permit()})
     admin = api.world.key(api.world.permits, "admin")
+    sequence(api.world.office.db)
     found = page(api, admin, credential=wanted.removeprefix("urn:uuid:"))["items"]
     assert [i["action"] for i in found] == ["credential.issue_batch"]
     assert wanted in found[0]["details"]["credentialIds"]
+
+
+def test_rows_not_chained_yet_are_listed_apart_as_pending(api: Api) -> None:
+    """Reading never chains: a row the worker has not chained yet shows under ``pending``
+    (first page only, no seq or hash, the caller's authority only), then among the items."""
+    world = api.world
+    db = world.office.db
+    admin = world.key(world.permits, "admin")
+    sequence(db)  # the fixture's keys
+    issued = [
+        api.issue({"type": "ResidencePermit", "subject": api.permit()}).json()["credential"]["id"]
+        for _ in range(3)
+    ]
+    api.issue({"type": "BusinessLicense", "subject": api.licence()})  # another authority's
+    listed = page(api, admin, limit=2)
+    assert [p["credentialId"] for p in listed["pending"]] == issued[:0:-1]  # newest first, 2
+    assert all(
+        set(p) == {"inboxId", "at", "actor", "action", "credentialId", "details"}
+        for p in listed["pending"]
+    )
+    assert [i["action"] for i in listed["items"]] == ["apikey.create", "apikey.create"]
+    assert listed["nextBefore"] is not None
+    later = page(api, admin, limit=2, before=listed["nextBefore"])
+    assert later["pending"] == []  # pending rows belong to the first page only
+    one = page(api, admin, credential=issued[0])
+    assert [p["credentialId"] for p in one["pending"]] == [issued[0]] and one["items"] == []
+    sequence(db)
+    after = page(api, admin, limit=3)
+    assert after["pending"] == []
+    assert [i["credentialId"] for i in after["items"]] == issued[::-1]
 
 
 def test_the_audit_endpoint_needs_the_admin_scope_and_sane_parameters(api: Api) -> None:

@@ -20,7 +20,7 @@ from sqlalchemy import func, select
 
 from service.api import create_app
 from service.api.routes.grants import RegistryKeys
-from service.audit import check_log
+from service.audit import check_log, sequence
 from service.grants import GrantService
 from service.storage.models import AccessEntry, AuditEntry, Grant, RequestNonce
 from tests.service.conftest import OfficeWorld, TestClient, assert_problem, auth, settings
@@ -132,6 +132,7 @@ class GrantsApi:
         return entries
 
     def audit_actions(self) -> list[str]:
+        sequence(self.world.office.db)  # as the worker does: the committed rows, chained
         with self.world.office.db.session() as s:
             return list(s.scalars(select(AuditEntry.action).order_by(AuditEntry.seq)))
 

@@ -22,6 +22,7 @@ from sqlalchemy import func, insert, inspect, select, text, update
 
 from service import keyops
 from service.anchoring import set_statuses
+from service.audit import sequence
 from service.deploy import deploy_registries
 from service.issuance import SigningIdentity, issue_credential
 from service.keyops import KeyOperationError
@@ -123,6 +124,7 @@ class KeyWorld:
         return found
 
     def audit(self, action: str) -> list[AuditEntry]:
+        sequence(self.office.db)  # as the worker does: the committed rows, chained
         with self.office.db.session() as s:
             return list(
                 s.scalars(

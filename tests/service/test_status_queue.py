@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
+from service.audit import sequence
 from service.devnode import free_port
 from service.lifecycle import LifecycleTasks
 from service.office import IssueRequest, Office
@@ -243,6 +244,7 @@ def test_a_change_the_chain_refuses_is_rejected_and_the_rest_go_on(setup: Setup)
     assert sender.run_once() == 1  # y; x cannot go from revoked (final) to superseded
     assert states(setup.office) == {"done": 2, "rejected": 1}
     assert on_chain(setup, x) == (1, 1) and on_chain(setup, y) == (1, 9)
+    sequence(setup.office.db)  # as the worker does: the committed rows, chained
     with setup.office.db.session() as s:
         entry = s.scalars(select(AuditEntry).where(AuditEntry.action == "status.rejected")).one()
     assert entry.credential_id == x and entry.details["error"] == "InvalidStatusTransition"

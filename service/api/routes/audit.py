@@ -8,8 +8,8 @@ from fastapi import APIRouter, Query
 
 from service.api.deps import AdminCaller, OfficeDep
 from service.api.models import ProblemOut
-from service.audit import audit_rows, summarise_details
-from service.storage.models import AuditEntry
+from service.audit import audit_rows, pending_rows, summarise_details
+from service.storage.models import AuditEntry, AuditInboxEntry
 
 router = APIRouter(prefix="/v1/audit", tags=["audit"])
 
@@ -35,6 +35,17 @@ def _show(row: AuditEntry) -> dict[str, Any]:
     }
 
 
+def _show_pending(row: AuditInboxEntry) -> dict[str, Any]:
+    return {
+        "inboxId": row.id,
+        "at": row.at.isoformat(),
+        "actor": row.actor,
+        "action": row.action,
+        "credentialId": row.credential_id,
+        "details": summarise_details(row.details, _MAX_IDS),
+    }
+
+
 @router.get(
     "",
     responses=_ERRORS,
@@ -45,7 +56,11 @@ def _show(row: AuditEntry) -> dict[str, Any]:
         "data. Page with `before` = the `nextBefore` of the previous page; `credential` keeps "
         f"the rows about one credential (bulk rows list at most {_MAX_IDS} ids here, with "
         "`credentialIdsTruncated`). Rows of other authorities are left out, so the chain's "
-        "links cannot be checked from here: `suixin audit verify` checks the whole trail."
+        "links cannot be checked from here: `suixin audit verify` checks the whole trail. "
+        "A row is chained (gets its `seq` and hashes) by the worker shortly after its action "
+        "commits; until then it is listed, on the first page only (no `before`), under "
+        "`pending`, newest first, with its `inboxId` and no seq or hash: recorded, not yet "
+        "tamper-evident. Reading never chains rows itself."
     ),
 )
 def list_audit(
@@ -61,6 +76,13 @@ def list_audit(
     if credential is not None and not credential.startswith("urn:"):
         credential = f"urn:uuid:{credential}"
     with office.db.session() as s:
+        if office.db.is_postgres:  # both lists from one snapshot while the worker chains rows
+            s.connection(execution_options={"isolation_level": "REPEATABLE READ"})
+        waiting = (
+            pending_rows(s, authority_id=caller.authority_id, credential_id=credential, limit=limit)
+            if before is None
+            else []
+        )
         rows = audit_rows(
             s,
             authority_id=caller.authority_id,
@@ -68,5 +90,8 @@ def list_audit(
             before=before,
             limit=limit,
         )
-    items = [_show(r) for r in rows]
-    return {"items": items, "nextBefore": rows[-1].seq if len(rows) == limit else None}
+    return {
+        "items": [_show(r) for r in rows],
+        "nextBefore": rows[-1].seq if len(rows) == limit else None,
+        "pending": [_show_pending(r) for r in waiting],
+    }

@@ -121,8 +121,10 @@
     if (!scopes.includes("admin")) { document.getElementById("audit-note").replaceChildren(sx.bi("需要 admin 权限", "Needs the admin scope")); return; }
     const got = await api("/office/api/v1/audit?limit=20");
     if (!got.ok) return;
-    document.querySelector("#audit tbody").replaceChildren(...got.body.items.map((r) =>
-      sx.el("tr", { "data-action": r.action }, sx.el("td", { text: String(r.at).replace("T", " ").slice(0, 19) }), sx.el("td", { text: r.actor }), sx.el("td", { text: r.action }), sx.el("td", { text: r.credentialId || "" }))));
+    // rows not chained yet (the worker chains them within a poll interval) first, marked
+    const rows = [...(got.body.pending || []).map((r) => ({ ...r, pending: true })), ...got.body.items].slice(0, 20);
+    document.querySelector("#audit tbody").replaceChildren(...rows.map((r) =>
+      sx.el("tr", { "data-action": r.action, "data-pending": r.pending ? "1" : null }, sx.el("td", {}, String(r.at).replace("T", " ").slice(0, 19), ...(r.pending ? [" ", sx.bi("（待入链）", "(not chained yet)")] : [])), sx.el("td", { text: r.actor }), sx.el("td", { text: r.action }), sx.el("td", { text: r.credentialId || "" }))));
   }
   let searchTimer = null;
   document.getElementById("search").addEventListener("input", () => { clearTimeout(searchTimer); searchTimer = setTimeout(loadList, 250); });
