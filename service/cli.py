@@ -24,7 +24,7 @@ from service.lifecycle import add_commands as add_lifecycle_commands
 from service.office import SCOPES, NotFound, Office
 from service.runtime import DEPLOYMENT_FILE, ensure_deployment
 from verifier.chain import connect
-from verifier.credential import CREDENTIAL_TYPES
+from verifier.credential import CREDENTIAL_TYPES, DERIVED_TYPES
 from verifier.errors import InvalidInput, SuixinError
 
 __all__ = ["main"]
@@ -162,7 +162,12 @@ def _add_issue(commands: Any) -> None:
     )
     _common(issue)
     issue.add_argument("--did", required=True, help="the issuing authority's DID")
-    issue.add_argument("--type", dest="credential_type", required=True, choices=CREDENTIAL_TYPES)
+    issue.add_argument(
+        "--type",
+        dest="credential_type",
+        required=True,
+        choices=[t for t in CREDENTIAL_TYPES if t not in DERIVED_TYPES],  # derived: never bulk
+    )
     issue.add_argument(
         "--from", dest="source", required=True, type=Path, help="FILE.csv or FILE.jsonl"
     )

@@ -59,7 +59,6 @@ from service.office import IdempotencyConflict, NotFound, Office
 from service.status_queue import ChangeState, StatusSender, enqueue
 from service.storage.models import (
     AnchorState,
-    AuditEntry,
     Authority,
     Credential,
     CredentialStatus,
@@ -70,6 +69,7 @@ from verifier.credential import (
     BUSINESS_LICENSE,
     CHINA_TIME,
     RESIDENCE_PERMIT,
+    RESIDENCE_YEARS,
     build_credential,
     residence_years,
     validate_credential,
@@ -118,6 +118,7 @@ CANCEL_REASONS: dict[str, tuple[str, ...]] = {
 REVOKE_REASONS: dict[str, tuple[str, ...]] = {
     RESIDENCE_PERMIT: ("issuer_error",),
     BUSINESS_LICENSE: ("licence_revoked", "issuer_error"),
+    RESIDENCE_YEARS: ("issuer_error",),  # 居住年限证明 (service.residence_years)
 }
 _NOT_AMENDABLE = ("uscc", "establishmentDate", "issueDate")  # the entity's identity; the issuer's
 _NOTE_MAX = 500
@@ -142,6 +143,7 @@ _STATUS_WORDS: dict[str, tuple[str, str]] = {
 _TYPE_WORDS = {
     RESIDENCE_PERMIT: ("居住证", "residence permit"),
     BUSINESS_LICENSE: ("营业执照", "business licence"),
+    RESIDENCE_YEARS: ("居住年限证明", "residence-years credential"),
 }
 _IN_FORCE = (CredentialStatus.ACTIVE,)
 _IN_FORCE_OR_SUSPENDED = (CredentialStatus.ACTIVE, CredentialStatus.SUSPENDED)
@@ -863,7 +865,9 @@ def revoke(
     now: datetime | None = None,
 ) -> StepResult:
     """吊销: revoke on chain with ``reason`` (a licence: licence_revoked by default, or
-    issuer_error; a permit: issuer_error), the free-text ``note`` only in the audit trail."""
+    issuer_error; a permit or a residence-years credential: issuer_error), the free-text
+    ``note`` only in the audit trail. A permit revoked for issuer_error takes the
+    residence-years credentials derived from its lineage with it (same transaction)."""
     if len(note) > _NOTE_MAX:
         raise InvalidCredential(
             [
@@ -881,13 +885,17 @@ def revoke(
         previous = step.row.status
         step.retire(CredentialStatus.REVOKED, "revoked", why)
         step.record({"reason": why, "note": note, "previousStatus": previous})
+        if why == "issuer_error" and step.row.credential_type == RESIDENCE_PERMIT:
+            from service.residence_years import revoke_derived  # (it imports this module)
+
+            revoke_derived(step.session, step.row, reason=why, now=step.now, actor=step.actor)
 
     return _run(
         office,
         credential_id,
         "revoke",
         act,
-        types=(RESIDENCE_PERMIT, BUSINESS_LICENSE),
+        types=(RESIDENCE_PERMIT, BUSINESS_LICENSE, RESIDENCE_YEARS),
         statuses=_IN_FORCE_OR_SUSPENDED,
         authority_id=authority_id,
         actor=actor,
@@ -1086,15 +1094,12 @@ def history(
             .order_by(StatusChange.seq)
         ):
             changes.setdefault(change.credential_id, []).append(change)
-        notes = {
-            entry.credential_id: str(entry.details.get("note", ""))
-            for entry in s.scalars(
-                select(AuditEntry).where(
-                    AuditEntry.credential_id.in_([r.id for r in rows]),
-                    AuditEntry.action == "credential.revoke",
-                )
+        notes = {  # chained or still in the audit inbox
+            credential: str(details["note"])
+            for credential, details in audit.recorded(
+                s, action="credential.revoke", credential_ids=[r.id for r in rows]
             )
-            if entry.details.get("note")
+            if details.get("note")
         }
     versions = [_version_json(r, changes.get(r.id, []), notes.get(r.id)) for r in rows]
     newest = rows[-1]

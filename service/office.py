@@ -40,6 +40,7 @@ from service.storage.models import (
 from verifier.bundle import BUNDLE_VERSION
 from verifier.chain import Chain
 from verifier.contracts import load_artifact
+from verifier.credential import DERIVED_TYPES
 from verifier.deployment import Deployment
 from verifier.errors import FieldError, InvalidCredential, InvalidInput, SuixinError
 from verifier.keys import Ed25519KeyPair
@@ -419,6 +420,20 @@ class Office:
         self, authority: Authority, request: IssueRequest, now: datetime
     ) -> tuple[dict[str, Any], bytes]:
         """The signed credential and its digest; raises InvalidCredential."""
+        if request.credential_type in DERIVED_TYPES:
+            raise InvalidCredential(
+                [
+                    FieldError(
+                        "type",
+                        "type_derived_only",
+                        f"{request.credential_type} 只能由{DERIVED_TYPES[request.credential_type]}"
+                        "派生签发（POST /v1/credentials/{id}/residence-years）",
+                        f"{request.credential_type} is only derived from a "
+                        f"{DERIVED_TYPES[request.credential_type]} "
+                        "(POST /v1/credentials/{id}/residence-years), never issued directly",
+                    )
+                ]
+            )
         if request.credential_type not in authority.credential_types:
             raise InvalidCredential(
                 [

@@ -8,6 +8,7 @@ raise ``InvalidCredential`` instead. Every code is stable; every reason is in �
 
 from __future__ import annotations
 
+import hashlib
 import re
 import uuid
 from collections.abc import Iterable, Iterator, Mapping
@@ -26,13 +27,18 @@ __all__ = [
     "BUSINESS_LICENSE",
     "CHINA_TIME",
     "CREDENTIAL_TYPES",
+    "DERIVED_TYPES",
     "RESIDENCE_PERMIT",
+    "RESIDENCE_YEARS",
     "VC_V2_CONTEXT",
     "VERIFIABLE_CREDENTIAL",
     "build_credential",
     "check_credential",
     "check_subject",
+    "citizen_id_digest",
     "credential_type_of",
+    "mask_name",
+    "may_issue",
     "residence_years",
     "validate_credential",
     "validate_subject",
@@ -42,6 +48,12 @@ VC_V2_CONTEXT = "https://www.w3.org/ns/credentials/v2"
 VERIFIABLE_CREDENTIAL = "VerifiableCredential"
 RESIDENCE_PERMIT = "ResidencePermit"
 BUSINESS_LICENSE = "BusinessLicense"
+RESIDENCE_YEARS = "ResidenceYears"
+
+# A derived type and the type it is derived from. An authority accredited for the source type
+# may issue the derived one (it only restates, with less personal data, what that authority
+# already attests); an explicit accreditation for the derived type alone also suffices.
+DERIVED_TYPES: dict[str, str] = {RESIDENCE_YEARS: RESIDENCE_PERMIT}
 
 # Dates on Chinese documents are calendar dates in China Standard Time (UTC+8, no DST).
 CHINA_TIME = timezone(timedelta(hours=8), "CST")
@@ -90,6 +102,13 @@ _LABELS: dict[str, tuple[str, str]] = {
     "credentialSubject.operatingTerm.until": ("营业期限至", "operating term end"),
     "credentialSubject.domicile": ("住所", "domicile"),
     "credentialSubject.registrationAuthority": ("登记机关", "registration authority"),
+    "credentialSubject.citizenIdDigest": (
+        "公民身份号码加盐摘要",
+        "salted digest of the citizen ID number",
+    ),
+    "credentialSubject.residenceYears": ("连续居住年限", "years of continuous residence"),
+    "credentialSubject.asOf": ("核定日期", "as-of date"),
+    "credentialSubject.sourceCredential": ("源居住证编号", "source residence permit id"),
 }
 
 _TYPE_LABELS: dict[str, dict[str, tuple[str, str]]] = {
@@ -101,15 +120,21 @@ _TYPE_LABELS: dict[str, dict[str, tuple[str, str]]] = {
         "credentialSubject.name": ("名称", "entity name"),
         "credentialSubject.issueDate": ("发照日期", "issue date"),
     },
+    "ResidenceYears": {
+        "credentialSubject.name": ("姓名（脱敏）", "masked name"),
+        "credentialSubject.issueDate": ("出具日期", "issue date"),
+        "credentialSubject.issuingAuthority": ("出具机关", "issuing authority"),
+    },
 }
 
 _SCHEMA_PRIORITY = {"required": 0, "type": 1, "unevaluatedProperties": 2}
 
 _TYPE_UNKNOWN = Reason(
     "credential_type_unknown",
-    "无法识别凭证类型：type 中应含 VerifiableCredential 和 ResidencePermit 或 BusinessLicense 之一",
+    "无法识别凭证类型：type 中应含 VerifiableCredential 和 ResidencePermit、BusinessLicense 或 "
+    "ResidenceYears 之一",
     "Unknown credential type: type must hold VerifiableCredential and one of "
-    "ResidencePermit or BusinessLicense",
+    "ResidencePermit, BusinessLicense or ResidenceYears",
 )
 _NOT_OBJECT = Reason(
     "credential_not_object",
@@ -360,6 +385,36 @@ def _inconsistent(path: str, zh: str, en: str) -> FieldError:
     return FieldError(path, "dates_inconsistent", zh, en)
 
 
+def _region_rule(
+    subject: Mapping[str, Any], at: str, authority_region: str | None
+) -> list[FieldError]:
+    """``residenceRegion`` is a code in force, inside the authority's region when given."""
+    region = subject.get("residenceRegion")
+    if not isinstance(region, str) or not re.fullmatch(r"\d{6}", region, re.ASCII):
+        return []  # the schema says what is wrong with it
+    if not regions.is_known(region):
+        return [
+            FieldError(
+                _join(at, "residenceRegion"),
+                "region_unknown",
+                f"居住地区划代码 {region} 不是现行有效的行政区划代码（GB/T 2260）",
+                f"The residence region {region} is not a GB/T 2260 code in force",
+            )
+        ]
+    if authority_region is not None and not regions.contains(authority_region, region):
+        return [
+            FieldError(
+                _join(at, "residenceRegion"),
+                "region_outside_authority",
+                f"居住地“{regions.region_name(region)}”（{region}）不在签发机关辖区"
+                f"“{_region_label(authority_region)}”（{authority_region}）内",
+                f"The residence region {region} lies outside the issuing authority's "
+                f"region {authority_region}",
+            )
+        ]
+    return []
+
+
 def _permit_rules(
     subject: Mapping[str, Any], at: str, authority_region: str | None, today: date
 ) -> list[FieldError]:
@@ -407,28 +462,7 @@ def _permit_rules(
                     )
                 )
 
-    region = subject.get("residenceRegion")
-    if isinstance(region, str) and re.fullmatch(r"\d{6}", region, re.ASCII):
-        if not regions.is_known(region):
-            errors.append(
-                FieldError(
-                    _join(at, "residenceRegion"),
-                    "region_unknown",
-                    f"居住地区划代码 {region} 不是现行有效的行政区划代码（GB/T 2260）",
-                    f"The residence region {region} is not a GB/T 2260 code in force",
-                )
-            )
-        elif authority_region is not None and not regions.contains(authority_region, region):
-            errors.append(
-                FieldError(
-                    _join(at, "residenceRegion"),
-                    "region_outside_authority",
-                    f"居住地“{regions.region_name(region)}”（{region}）不在签发机关辖区"
-                    f"“{_region_label(authority_region)}”（{authority_region}）内",
-                    f"The residence region {region} lies outside the issuing authority's "
-                    f"region {authority_region}",
-                )
-            )
+    errors += _region_rule(subject, at, authority_region)
 
     if birth is not None:
         if birth > today:
@@ -570,6 +604,52 @@ def _license_rules(subject: Mapping[str, Any], at: str, today: date) -> list[Fie
     return errors
 
 
+def _years_rules(
+    subject: Mapping[str, Any], at: str, authority_region: str | None, today: date
+) -> list[FieldError]:
+    """居住年限证明: the region, and a count of years that follows from its own dates."""
+    errors = _region_rule(subject, at, authority_region)
+    since = _date(subject.get("residenceSince"))
+    as_of = _date(subject.get("asOf"))
+    issue = _date(subject.get("issueDate"))
+    if as_of is not None and as_of > today:
+        errors.append(_in_future(_join(at, "asOf"), "核定日期", "as-of date", as_of, today))
+    elif as_of is not None and issue is not None and as_of > issue:
+        errors.append(
+            _inconsistent(
+                _join(at, "asOf"),
+                "核定日期晚于出具日期",
+                "The as-of date is after the issue date",
+            )
+        )
+    if issue is not None and issue > today:
+        errors.append(_in_future(_join(at, "issueDate"), "出具日期", "issue date", issue, today))
+    if since is not None and as_of is not None:
+        if since > as_of:
+            errors.append(
+                _inconsistent(
+                    _join(at, "residenceSince"),
+                    "连续居住起算日期晚于核定日期",
+                    "The start of continuous residence is after the as-of date",
+                )
+            )
+        else:
+            stated = subject.get("residenceYears")
+            counted = residence_years(subject, as_of)
+            if isinstance(stated, int) and not isinstance(stated, bool) and stated != counted:
+                errors.append(
+                    FieldError(
+                        _join(at, "residenceYears"),
+                        "residence_years_mismatch",
+                        f"连续居住年限 {stated} 年与起算日期 {since.isoformat()} 至核定日期 "
+                        f"{as_of.isoformat()} 不符（应为 {counted} 年）",
+                        f"{stated} years of residence do not follow from {since.isoformat()} "
+                        f"to {as_of.isoformat()} ({counted} full years)",
+                    )
+                )
+    return errors
+
+
 def _region_label(code: str) -> str:
     try:
         return regions.region_name(code)
@@ -590,6 +670,8 @@ def _domain_rules(
 ) -> list[FieldError]:
     if credential_type == RESIDENCE_PERMIT:
         return _permit_rules(subject, at, authority_region, today)
+    if credential_type == RESIDENCE_YEARS:
+        return _years_rules(subject, at, authority_region, today)
     return _license_rules(subject, at, today)
 
 
@@ -771,13 +853,14 @@ def build_credential(
     Adds the issuer's fields to a copy of the subject: ``issueDate``, and for a residence
     permit ``issuingAuthority`` (= ``authority_name``), ``endorsements`` (kept if given, else
     empty) and ``residenceSince`` (kept if given, else the issue date: the start of the count
-    of continuous residence years); a licence keeps its ``registrationAuthority``. It does not
+    of continuous residence years); a residence-years credential gets ``issuingAuthority``
+    too; a licence keeps its ``registrationAuthority``. It does not
     validate the result (use ``check_credential``); it raises ``ValueError`` for an unknown
     type, a credential id that is not a UUID, or a naive datetime.
     """
     schema = schema_id(credential_type)
     body = dict(subject)
-    if credential_type == RESIDENCE_PERMIT:
+    if credential_type in (RESIDENCE_PERMIT, RESIDENCE_YEARS):
         body["issuingAuthority"] = authority_name
     body["issueDate"] = issue_date.isoformat()
     if credential_type == RESIDENCE_PERMIT:
@@ -814,3 +897,34 @@ def residence_years(subject: Mapping[str, Any], on: date) -> int:
     except ValueError:  # 29 February in a common year: the month's last day
         anniversary = date(on.year, 2, 28)
     return years - 1 if on < anniversary else years
+
+
+def may_issue(credential_type: str, accredited_types: Iterable[str]) -> bool:
+    """True if an authority accredited for ``accredited_types`` may issue ``credential_type``:
+    it is one of them, or is derived (``DERIVED_TYPES``) from one of them."""
+    accredited = set(accredited_types)
+    source = DERIVED_TYPES.get(credential_type)
+    return credential_type in accredited or (source is not None and source in accredited)
+
+
+def mask_name(name: str) -> str:
+    """A name as a residence-years credential shows it: the first character, then one ``*``
+    for each other character (张三 → 张*, 欧阳娜娜 → 欧***); ``ValueError`` for an empty name."""
+    text = name.strip()
+    if not text:
+        raise ValueError("a name to mask must not be empty")
+    return text[0] + "*" * max(len(text) - 1, 1)
+
+
+def citizen_id_digest(citizen_id: str, salt: bytes) -> str:
+    """``sha256:`` + hex SHA-256 of ``salt`` ‖ the citizen ID number (ASCII), as a
+    residence-years credential's ``citizenIdDigest``.
+
+    A counter that is shown the holder's ID card and salt recomputes it to tie the credential
+    to the person; without the salt the digest reveals nothing (an 18-character number is
+    guessable, so the salt, at least 16 random bytes, never travels with the credential).
+    Raises ``ValueError`` for a salt shorter than 16 bytes.
+    """
+    if len(salt) < 16:
+        raise ValueError("the salt must be at least 16 bytes")
+    return "sha256:" + hashlib.sha256(salt + citizen_id.encode("ascii")).hexdigest()

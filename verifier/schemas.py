@@ -26,7 +26,8 @@ __all__ = [
 ]
 
 SCHEMA_BASE_URL = "https://schemas.suixin.gov.cn/credentials/"
-CREDENTIAL_TYPES: tuple[str, ...] = ("BusinessLicense", "ResidencePermit")
+# ResidenceYears (居住年限证明) is derived from a ResidencePermit (see verifier.credential).
+CREDENTIAL_TYPES: tuple[str, ...] = ("BusinessLicense", "ResidencePermit", "ResidenceYears")
 _OTHER_SCHEMAS: tuple[str, ...] = ("bundle",)
 
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$", re.ASCII)

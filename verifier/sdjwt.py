@@ -22,8 +22,9 @@ Why the disclosed values can be trusted exactly as much as a full credential:
   credential and nothing else.
 - Claims the checks themselves need stay visible: ``iss``, ``vct``, ``iat``, ``nbf``/``exp``
   (validFrom/validUntil), ``credentialId``, ``cnf``, and for a 居住证 ``residenceRegion`` (the
-  issuer check tests it against the authority's region) and ``endorsedUntil`` (the latest
-  endorsement's end). Everything else in ``credentialSubject`` is selectively disclosable.
+  issuer check tests it against the authority's region, as for a 居住年限证明) and
+  ``endorsedUntil`` (the latest endorsement's end). Everything else in ``credentialSubject``
+  is selectively disclosable.
 
 ``verify_presentation`` runs the ordered checks of ``verifier.verify`` (``format``,
 ``signature``, ``issuer``, ``key_validity``, ``anchor``, ``status``, ``validity_period``) with
@@ -56,7 +57,7 @@ from cryptography.hazmat.primitives.asymmetric.utils import (
 )
 
 from verifier.bundle import AnchorReceipt
-from verifier.credential import CREDENTIAL_TYPES, RESIDENCE_PERMIT
+from verifier.credential import CREDENTIAL_TYPES, RESIDENCE_PERMIT, RESIDENCE_YEARS
 from verifier.errors import InvalidInput
 from verifier.keys import ed25519_verify
 from verifier.messages import Reason
@@ -846,9 +847,9 @@ def claims_from_credential(
         value = credential.get(member)
         if isinstance(value, str):
             plain[claim] = int(datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp())
+    if kinds[0] in (RESIDENCE_PERMIT, RESIDENCE_YEARS) and "residenceRegion" in subject:
+        plain["residenceRegion"] = subject.pop("residenceRegion")
     if kinds[0] == RESIDENCE_PERMIT:
-        if "residenceRegion" in subject:
-            plain["residenceRegion"] = subject.pop("residenceRegion")
         endorsements = subject.get("endorsements") or []
         if endorsements:
             plain["endorsedUntil"] = max(str(e.get("validUntil", "")) for e in endorsements)

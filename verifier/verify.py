@@ -27,7 +27,9 @@ from verifier.chain import Chain, RpcChain
 from verifier.credential import (
     CHINA_TIME,
     RESIDENCE_PERMIT,
+    RESIDENCE_YEARS,
     credential_type_of,
+    may_issue,
     validate_credential,
 )
 from verifier.errors import InvalidInput
@@ -460,14 +462,15 @@ class Verifier:
                     f"The authority {auth.name_en} is suspended.",
                 )
         kind = credential_type_of(cred)
-        if kind not in auth.credential_types:
+        # a derived type (居住年限证明) is covered by its source type's accreditation
+        if kind is None or not may_issue(kind, auth.credential_types):
             return _fail(
                 "issuer",
                 "issuer_type_not_accredited",
                 f"{auth.name_zh} 未获授权签发此类凭证（{kind}）",
                 f"{auth.name_en} is not accredited to issue {kind}.",
             )
-        if kind == RESIDENCE_PERMIT:
+        if kind in (RESIDENCE_PERMIT, RESIDENCE_YEARS):
             region = cred.get("credentialSubject", {}).get("residenceRegion")
             if not regions.contains(auth.region, str(region)):
                 return _fail(

@@ -24,6 +24,7 @@ from service.api.routes import (
     health,
     lifecycle,
     receipts,
+    residence_years,
     vc,
     verify,
 )
@@ -42,7 +43,8 @@ log = logging.getLogger("suixin.api")
 
 DESCRIPTION = """\
 穗信签发服务 — the issuing office of Suixin: signs 居住证 (ResidencePermit) and 营业执照
-(BusinessLicense) credentials at once and anchors them on chain in Merkle batches.
+(BusinessLicense) credentials at once and anchors them on chain in Merkle batches, and derives
+居住年限证明 (ResidenceYears) from permits.
 
 **Access.** Office routes take an API key (`Authorization: Bearer sx_…` or `X-API-Key`).
 401: no, unknown or revoked key. 403: the key lacks the route's scope (`issue:<Type>`,
@@ -122,6 +124,7 @@ def create_app(office: Office, settings: Settings, *, start_worker: bool) -> Fas
     for module in (
         credentials,
         lifecycle,
+        residence_years,
         verify,
         receipts,
         vc,

@@ -1,5 +1,5 @@
-"""Authorities and API keys are read at most once a second per process; a revocation made here
-takes effect at once, one made by another process within that second."""
+"""The office: API keys and authorities read at most once a second per process (a revocation made
+here acts at once, one made elsewhere within that second); derived types never issued directly."""
 
 from __future__ import annotations
 
@@ -44,3 +44,16 @@ def test_a_cached_key_still_needs_its_secret(world: OfficeWorld) -> None:
     forged = token[:-4] + ("AAAA" if not token.endswith("AAAA") else "BBBB")
     assert world.office.authenticate_cached(forged) is None
     assert world.office.authenticate(forged) is None
+
+
+def test_a_derived_type_is_never_issued_directly(world: OfficeWorld) -> None:
+    # ResidenceYears comes only from a permit's history; not even an authority accredited for it
+    # may mint one from a bare request
+    from service.office import IssueRequest
+    from verifier.errors import InvalidCredential
+
+    request = IssueRequest("ResidenceYears", {"years": 5})
+    with pytest.raises(InvalidCredential) as caught:
+        world.office.issue(world.permits.id, request)
+    assert [e.code for e in caught.value.errors] == ["type_derived_only"]
+    assert world.office.counts() == {}

@@ -117,6 +117,7 @@ VALID_FROM = datetime(2026, 11, 21, tzinfo=UTC)
 NOW = datetime(2026, 11, 22, 9, 30, tzinfo=UTC)
 AUTHORITIES = {
     "ResidencePermit": ("did:web:lasui.gz.gov.cn", "广州市来穗人员服务管理局", 440100),
+    "ResidenceYears": ("did:web:lasui.gz.gov.cn", "广州市来穗人员服务管理局", 440100),
     "BusinessLicense": ("did:web:amr.gz.gov.cn", "广州市市场监督管理局", 440100),
 }
 
@@ -152,3 +153,24 @@ def residence_permit(rng: random.Random | None = None, **overrides: Any) -> dict
 def business_license(rng: random.Random | None = None, **overrides: Any) -> dict[str, Any]:
     """Return a valid unsigned BusinessLicense credential; ``overrides`` change the subject."""
     return credential("BusinessLicense", business_license_subject(rng, **overrides), rng=rng)
+
+
+def residence_years_subject(rng: random.Random | None = None, **overrides: Any) -> dict[str, Any]:
+    """Return a valid ResidenceYears subject (6 full years on the issue date), overridable."""
+    rng = rng or random.Random(0)
+    subject: dict[str, Any] = {
+        "name": rng.choice(("张*", "李*", "陈**")),
+        "citizenIdDigest": "sha256:" + rng.randbytes(32).hex(),
+        "residenceRegion": "440100",
+        "residenceYears": 6,
+        "residenceSince": ISSUE_DATE.replace(year=ISSUE_DATE.year - 6).isoformat(),
+        "asOf": ISSUE_DATE.isoformat(),
+        "sourceCredential": uuid.UUID(int=rng.getrandbits(128), version=4).urn,
+    }
+    subject.update(overrides)
+    return subject
+
+
+def residence_years(rng: random.Random | None = None, **overrides: Any) -> dict[str, Any]:
+    """Return a valid unsigned ResidenceYears credential; ``overrides`` change the subject."""
+    return credential("ResidenceYears", residence_years_subject(rng, **overrides), rng=rng)

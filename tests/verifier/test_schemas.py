@@ -9,7 +9,12 @@ from typing import Any
 import pytest
 from jsonschema import Draft202012Validator
 
-from tests.verifier.factories import business_license, make_uscc, residence_permit
+from tests.verifier.factories import (
+    business_license,
+    make_uscc,
+    residence_permit,
+    residence_years,
+)
 from verifier.schemas import (
     CREDENTIAL_TYPES,
     format_checker,
@@ -18,7 +23,11 @@ from verifier.schemas import (
     schema_validator,
 )
 
-BUILDERS = {"ResidencePermit": residence_permit, "BusinessLicense": business_license}
+BUILDERS = {
+    "ResidencePermit": residence_permit,
+    "BusinessLicense": business_license,
+    "ResidenceYears": residence_years,
+}
 
 
 def _errors(credential_type: str, instance: Any) -> list[str]:
