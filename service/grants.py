@@ -6,11 +6,26 @@ the grant stands, and logs every attempt. The holder lists grants, withdraws the
 log. Nobody here holds an API key: every request is signed (``verifier.http_signatures``, an
 RFC 9421 profile covering method, path, query, body digest, ``created`` and ``nonce``).
 
-**Holder.** The holder proves control of the credential's subject: ``credentialSubject.id`` must
-be a ``did:key`` Ed25519 DID, and the holder signs each request with that key. A credential
-without a holder DID cannot be shared this way: there are no bearer tokens handed out at
-issuance to leak or to store (the office re-issues the credential with the holder's DID instead).
-The grant keeps the holder's signed request (body and signature) as evidence of consent.
+**Holder.** The holder proves control of the credential with a key, in one of two ways:
+
+- *the subject's DID*: ``credentialSubject.id`` is a ``did:key`` Ed25519 DID and the holder
+  signs with that key (``alg="ed25519"``);
+- *the wallet key bound at claim*: when a wallet claimed the credential (OpenID4VCI, see
+  ``service.sdjwt_issue``), the office bound the SD-JWT it issued to the wallet's P-256 key
+  (``cnf``) and kept that key's RFC 7638 thumbprint with the claim
+  (``SdJwtCredential.holder_thumbprint``, next to the credential id). The wallet signs with that
+  key (``alg="ecdsa-p256-sha256"``, ES256, what WebCrypto makes) and names it as
+  ``keyid="did:jwk:…#0"``, the DID that encodes the public JWK itself. Creating a grant for a
+  credential with such a key needs a claim of *that credential version* bound to *that key*: a
+  key bound to another credential, or any other P-256 key, is refused (403 ``not_holder``).
+  The grant's holder is then the ``did:jwk`` DID, so the same key lists, reads and withdraws
+  it; a wallet that claimed several credentials with one key sees all its grants at once.
+
+The covered components, the time window and the nonce rules are the same for both. A credential
+with neither a holder ``did:key`` nor a wallet claim cannot be shared this way: there are no
+bearer tokens handed out at issuance to leak or to store (the holder claims it into a wallet, or
+the office re-issues it with the holder's DID). The grant keeps the holder's signed request
+(body and signature) as evidence of consent.
 
 **Partner office.** Its ``keyid`` is a ``did:key`` (a verifier-only partner: no registration
 anywhere) or the DID URL of an accredited authority's key, resolved from the on-chain registry
@@ -19,7 +34,8 @@ anywhere) or the DID URL of an accredited authority's key, resolved from the on-
 **Every signed request** is checked in this order: well-formed and within the profile (401
 ``signature_*``), ``created`` no more than ``max_age`` old nor ``max_ahead`` in the future (401
 ``request_stale`` / ``request_from_future``), the key resolves (401 ``signer_unknown``), the
-signature holds (401 ``signature_invalid``), the nonce is new for this signer (401
+signature holds with the algorithm it declares, for that key's kind (401 ``signature_invalid``),
+the nonce is new for this signer (401
 ``request_replayed``). Nonces are stored until a request carrying them would be stale anyway,
 then purged; a forged request cannot burn a nonce, because the nonce is stored only after the
 signature holds.
@@ -47,18 +63,26 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
+from cryptography.hazmat.primitives.asymmetric import ec
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from service import audit
 from service.office import Office
+from service.sdjwt_issue import jwk_thumbprint
 from service.storage.models import AccessEntry, Credential, Grant, RequestNonce
+from service.storage.wallet import SdJwtCredential
 from verifier.errors import InvalidInput, SuixinError
-from verifier.http_signatures import RequestSignatureError, read_request_signature
+from verifier.http_signatures import (
+    RequestSignatureError,
+    p256_key_of_did_jwk,
+    read_request_signature,
+)
 from verifier.keys import resolve_did_key
 from verifier.messages import Reason
 from verifier.policy import utc_now
+from verifier.sdjwt import jwk_from_p256
 
 __all__ = [
     "AccessView",
@@ -291,13 +315,18 @@ class GrantService:
                 "请求签名时间晚于服务器当前时间，请校准时钟",
                 "The request claims to be signed in the future; check the signer's clock.",
             )
-        key = self.keys.public_key(signature.keyid)
+        key: bytes | ec.EllipticCurvePublicKey | None
+        if signature.keyid.startswith("did:jwk:"):  # a wallet's P-256 key: only a holder
+            key = p256_key_of_did_jwk(signature.keyid)
+        else:
+            key = self.keys.public_key(signature.keyid)
         if key is None:
             raise RequestUnauthenticated(
                 "signer_unknown",
-                f"无法确认签名密钥 {signature.keyid}：须为 did:key 或已认证签发机关的有效密钥",
-                f"The key {signature.keyid} is unknown: use a did:key or a valid key of an "
-                "accredited authority.",
+                f"无法确认签名密钥 {signature.keyid}：须为 did:key、钱包密钥（did:jwk P-256）"
+                "或已认证签发机关的有效密钥",
+                f"The key {signature.keyid} is unknown: use a did:key, a wallet key (did:jwk, "
+                "P-256) or a valid key of an accredited authority.",
             )
         if not signature.verify(key):
             raise RequestUnauthenticated(
@@ -329,7 +358,8 @@ class GrantService:
         """Grant ``terms.partner`` access to one of the holder's credentials.
 
         Raises GrantNotFound (no such credential), GrantInvalid (no holder DID on it, unknown
-        partner, bad window or purpose), GrantForbidden (the signer is not the holder).
+        partner, bad window or purpose), GrantForbidden (the signer is not the holder: neither
+        the subject's did:key nor a wallet key bound to this credential at claim).
         """
         now = self.clock()
         with self.office.db.session() as s:
@@ -346,13 +376,25 @@ class GrantService:
             )
         subject = row.document.get("credentialSubject") or {}
         holder_did = subject.get("id") if isinstance(subject, Mapping) else None
-        if did_key_ed25519_of(holder_did) is None:
+        wallet_key = p256_key_of_did_jwk(holder.did)
+        if wallet_key is not None:
+            if not self._bound(terms.credential_id, wallet_key):
+                raise GrantForbidden(
+                    "not_holder",
+                    "该钱包密钥未在领取时绑定这张凭证：只有领取该凭证的钱包（或凭证中的持证人 "
+                    "DID）可以授权",
+                    "This wallet key was not bound to this credential when it was claimed: only "
+                    "the wallet that claimed it (or the holder DID in it) may grant access.",
+                )
+            holder_did = holder.did
+        elif did_key_ed25519_of(holder_did) is None:
             raise GrantInvalid(
                 "holder_did_missing",
-                "该凭证没有持证人 did:key（credentialSubject.id），无法授权调用；"
-                "请签发机关以持证人的 DID 重新签发",
+                "该凭证没有持证人 did:key（credentialSubject.id），无法以 did:key 授权调用；"
+                "请将凭证领取到钱包后以钱包密钥授权，或请签发机关以持证人的 DID 重新签发",
                 "The credential names no holder did:key (credentialSubject.id), so it cannot "
-                "be shared by grant; ask the issuer to re-issue it with the holder's DID.",
+                "be shared by a did:key grant; claim it into a wallet and grant with the wallet "
+                "key, or ask the issuer to re-issue it with the holder's DID.",
             )
         if holder.did != holder_did:
             raise GrantForbidden(
@@ -372,8 +414,10 @@ class GrantService:
                 f"The partner {terms.partner} cannot authenticate: it must be a did:key or an "
                 "accredited authority that has not been removed.",
             )
-        valid_from = _aware(terms.valid_from) if terms.valid_from else now
-        valid_until = _aware(terms.valid_until)
+        # in UTC before storing: SQLite keeps a datetime's wall time and drops its offset, so a
+        # "+08:00" end would otherwise be read back (as UTC) eight hours late
+        valid_from = _aware(terms.valid_from).astimezone(UTC) if terms.valid_from else now
+        valid_until = _aware(terms.valid_until).astimezone(UTC)
         if valid_until <= valid_from or valid_until <= now:
             raise GrantInvalid(
                 "window_invalid",
@@ -419,6 +463,20 @@ class GrantService:
                 at=now,
             )
         return self._view(grant, now)
+
+    def _bound(self, credential_id: str, key: ec.EllipticCurvePublicKey) -> bool:
+        """Whether a wallet claimed ``credential_id`` with ``key`` (its thumbprint was kept)."""
+        thumbprint = jwk_thumbprint(jwk_from_p256(key))
+        with self.office.db.session() as s:
+            found = s.scalar(
+                select(SdJwtCredential.id)
+                .where(
+                    SdJwtCredential.credential_id == credential_id,
+                    SdJwtCredential.holder_thumbprint == thumbprint,
+                )
+                .limit(1)
+            )
+        return found is not None
 
     def grants_of(self, holder: Signer) -> list[GrantView]:
         """Every grant the signer made as a holder, newest first."""

@@ -1,4 +1,4 @@
-"""HTTP Message Signatures (RFC 9421) with Ed25519: how holders and partner offices sign requests.
+"""HTTP Message Signatures (RFC 9421, Ed25519 or ES256): how holders and partners sign requests.
 
 Authorised use (授权调用) has two callers who hold no API key: the holder, who grants, lists and
 withdraws access with the key of the holder DID in the credential, and the partner office, which
@@ -9,13 +9,16 @@ the profile both sides share, a strict subset of RFC 9421:
 - covered components: ``"@method"``, ``"@path"``, ``"@query"`` and, when the request has a body,
   ``"content-digest"`` (RFC 9530, ``sha-256``), which binds the body (and so a grant's terms);
 - parameters: ``created`` (Unix seconds), ``nonce`` (16–128 characters of ``[A-Za-z0-9_-]``),
-  ``keyid`` (a DID URL: ``did:key:z6Mk…#z6Mk…``, or an accredited authority's
-  ``did:web:…#key-1``) and ``alg="ed25519"``;
+  ``keyid`` (a DID URL: ``did:key:z6Mk…#z6Mk…``, an accredited authority's ``did:web:…#key-1``,
+  or a wallet's P-256 key as ``did:jwk:…#0``) and ``alg``: ``"ed25519"`` (Ed25519 keys) or
+  ``"ecdsa-p256-sha256"`` (RFC 9421 §3.3.4, the JWS ES256 signature: ``r‖s``, 64 bytes, over
+  SHA-256; what a browser's WebCrypto makes with a P-256 key);
 - exactly one signature per request (label ``sig1`` by default; any label is accepted).
 
 ``sign_request`` returns the headers to send. ``read_request_signature`` parses them, checks the
 profile and the body's digest, and returns a ``RequestSignature`` whose ``verify(public_key)``
-checks the Ed25519 signature over the RFC 9421 signature base; a request outside the profile
+checks the signature (with the algorithm the request declares) over the RFC 9421 signature
+base; a request outside the profile
 raises ``RequestSignatureError`` with a bilingual reason. Whether ``created`` is fresh and the
 nonce unused is for the receiving server to decide: only it knows its clock and its nonce store.
 Any RFC 9421 library that produces this profile interoperates.
@@ -26,11 +29,21 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import json
 import re
 import secrets
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.utils import (
+    decode_dss_signature,
+    encode_dss_signature,
+)
 
 from verifier.errors import InvalidInput
 from verifier.keys import ed25519_verify
@@ -38,16 +51,23 @@ from verifier.messages import Reason
 from verifier.proofs import Ed25519Signer, split_verification_method
 
 __all__ = [
+    "ES256_ALGORITHM",
     "REQUIRED_COMPONENTS",
     "SIGNATURE_ALGORITHM",
+    "SIGNATURE_ALGORITHMS",
     "RequestSignature",
     "RequestSignatureError",
     "content_digest",
+    "did_jwk",
+    "p256_key_of_did_jwk",
     "read_request_signature",
     "sign_request",
 ]
 
 SIGNATURE_ALGORITHM = "ed25519"
+ES256_ALGORITHM = "ecdsa-p256-sha256"
+SIGNATURE_ALGORITHMS = (ES256_ALGORITHM, SIGNATURE_ALGORITHM)
+_DID_JWK = "did:jwk:"
 REQUIRED_COMPONENTS = ("@method", "@path", "@query")
 _BODY_COMPONENT = "content-digest"
 _SUPPORTED = frozenset((*REQUIRED_COMPONENTS, _BODY_COMPONENT))
@@ -84,11 +104,49 @@ def content_digest(body: bytes) -> str:
     return "sha-256=:" + base64.b64encode(hashlib.sha256(body).digest()).decode("ascii") + ":"
 
 
-def _params(created: int, nonce: str, keyid: str, components: tuple[str, ...]) -> str:
+def _b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def _unb64url(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def did_jwk(jwk: Mapping[str, Any]) -> str:
+    """The ``did:jwk`` DID of a P-256 public JWK (its members ``crv, kty, x, y`` in that order,
+    base64url-encoded JSON); its one key is ``did:jwk:…#0``. Raises ``InvalidInput`` for
+    anything but a P-256 public JWK."""
+    members = {k: jwk.get(k) for k in ("crv", "kty", "x", "y")}
+    if members["kty"] != "EC" or members["crv"] != "P-256":
+        raise InvalidInput("did:jwk here takes a P-256 public JWK (kty EC, crv P-256)")
+    text = json.dumps(members, separators=(",", ":"))
+    did = _DID_JWK + _b64url(text.encode())
+    if p256_key_of_did_jwk(did) is None:
+        raise InvalidInput("the JWK's x and y are not a point of P-256")
+    return did
+
+
+def p256_key_of_did_jwk(did_or_keyid: str) -> ec.EllipticCurvePublicKey | None:
+    """The P-256 public key a ``did:jwk`` DID (or its ``#0`` key URL) encodes; None for another
+    DID, a key fragment other than ``0``, or a JWK that is not a P-256 public key."""
+    did, _, fragment = did_or_keyid.partition("#")
+    if not did.startswith(_DID_JWK) or fragment not in ("", "0"):
+        return None
+    try:
+        jwk = json.loads(_unb64url(did[len(_DID_JWK) :]))
+        if not isinstance(jwk, dict) or jwk.get("kty") != "EC" or jwk.get("crv") != "P-256":
+            return None
+        if "d" in jwk:  # a private key has no business in an identifier
+            return None
+        x, y = (int.from_bytes(_unb64url(jwk[c]), "big") for c in ("x", "y"))
+        return ec.EllipticCurvePublicNumbers(x, y, ec.SECP256R1()).public_key()
+    except (ValueError, KeyError, TypeError, binascii.Error):
+        return None
+
+
+def _params(created: int, nonce: str, keyid: str, components: tuple[str, ...], alg: str) -> str:
     items = " ".join(f'"{c}"' for c in components)
-    return (
-        f'({items});created={created};nonce="{nonce}";keyid="{keyid}";alg="{SIGNATURE_ALGORITHM}"'
-    )
+    return f'({items});created={created};nonce="{nonce}";keyid="{keyid}";alg="{alg}"'
 
 
 def _base(values: Mapping[str, str], components: tuple[str, ...], params: str) -> bytes:
@@ -105,7 +163,7 @@ def sign_request(
     method: str,
     path: str,
     *,
-    key: Ed25519Signer,
+    key: Ed25519Signer | ec.EllipticCurvePrivateKey,
     keyid: str,
     body: bytes = b"",
     query: str = "",
@@ -117,7 +175,8 @@ def sign_request(
     ``Content-Digest``.
 
     ``path`` is the request path as sent (percent-encoded, no query); ``query`` the query string
-    without ``?``; ``keyid`` the DID URL of ``key``. ``created`` defaults to now and ``nonce`` to
+    without ``?``; ``keyid`` the DID URL of ``key``: an Ed25519 signer signs ``ed25519``, a P-256
+    private key ``ecdsa-p256-sha256``. ``created`` defaults to now and ``nonce`` to
     a fresh random value. Raises ``InvalidInput`` for a keyid, nonce or label outside the profile.
     """
     split_verification_method(keyid)  # raises InvalidInput unless a DID URL with a fragment
@@ -134,8 +193,16 @@ def sign_request(
     headers: dict[str, str] = {}
     if body:
         values[_BODY_COMPONENT] = headers["Content-Digest"] = content_digest(body)
-    params = _params(created, nonce, keyid, components)
-    signature = key.sign(_base(values, components, params))
+    if isinstance(key, ec.EllipticCurvePrivateKey):
+        if not isinstance(key.curve, ec.SECP256R1):
+            raise InvalidInput("an ECDSA request signature needs a P-256 key")
+        params = _params(created, nonce, keyid, components, ES256_ALGORITHM)
+        der = key.sign(_base(values, components, params), ec.ECDSA(hashes.SHA256()))
+        r, s = decode_dss_signature(der)
+        signature = r.to_bytes(32, "big") + s.to_bytes(32, "big")
+    else:
+        params = _params(created, nonce, keyid, components, SIGNATURE_ALGORITHM)
+        signature = key.sign(_base(values, components, params))
     headers["Signature-Input"] = f"{label}={params}"
     headers["Signature"] = f"{label}=:{base64.b64encode(signature).decode('ascii')}:"
     return headers
@@ -144,7 +211,7 @@ def sign_request(
 @dataclass(frozen=True, slots=True)
 class RequestSignature:
     """A parsed request signature: who claims to sign (``keyid``, its DID and fragment), when,
-    with which nonce, and the signature base the signature must cover."""
+    with which nonce and algorithm, and the signature base the signature must cover."""
 
     label: str
     keyid: str
@@ -155,9 +222,30 @@ class RequestSignature:
     components: tuple[str, ...]
     signature: bytes
     base: bytes
+    alg: str = SIGNATURE_ALGORITHM
 
-    def verify(self, public_key: bytes) -> bool:
-        """Whether the signature is ``public_key``'s Ed25519 signature of the signature base."""
+    def verify(self, public_key: bytes | ec.EllipticCurvePublicKey) -> bool:
+        """Whether the signature is ``public_key``'s signature of the signature base, with the
+        declared algorithm: ``ed25519`` takes raw Ed25519 key bytes, ``ecdsa-p256-sha256`` a
+        P-256 public key. A key of the other kind never verifies."""
+        if self.alg == ES256_ALGORITHM:
+            if not isinstance(public_key, ec.EllipticCurvePublicKey) or not isinstance(
+                public_key.curve, ec.SECP256R1
+            ):
+                return False
+            if len(self.signature) != 64:
+                return False
+            der = encode_dss_signature(
+                int.from_bytes(self.signature[:32], "big"),
+                int.from_bytes(self.signature[32:], "big"),
+            )
+            try:
+                public_key.verify(der, self.base, ec.ECDSA(hashes.SHA256()))
+            except InvalidSignature:
+                return False
+            return True
+        if not isinstance(public_key, bytes):
+            return False
         return ed25519_verify(public_key, self.signature, self.base)
 
 
@@ -216,11 +304,12 @@ def read_request_signature(
             "签名必须覆盖请求方法、路径、查询串，有请求体时还须覆盖 content-digest",
             "The signature must cover @method, @path, @query and, with a body, content-digest.",
         )
-    if params.get("alg") != f'"{SIGNATURE_ALGORITHM}"':
+    alg = (params.get("alg") or "").strip('"')
+    if not (params.get("alg") or "").startswith('"') or alg not in SIGNATURE_ALGORITHMS:
         raise _reason(
             "signature_alg_unsupported",
-            "签名算法须为 ed25519",
-            'The signature must declare alg="ed25519".',
+            "签名算法须为 ed25519 或 ecdsa-p256-sha256",
+            'The signature must declare alg="ed25519" or alg="ecdsa-p256-sha256".',
         )
     created, nonce, keyid = params.get("created"), params.get("nonce"), params.get("keyid")
     if created is None or created.startswith('"') or nonce is None or keyid is None:
@@ -258,6 +347,7 @@ def read_request_signature(
         components=components,
         signature=signature,
         base=_base(values, components, raw_params),
+        alg=alg,
     )
 
 

@@ -13,10 +13,12 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
 
+import httpx
 import pytest
 import uvicorn
 
@@ -26,10 +28,13 @@ from service.deploy import deploy_registries
 from service.keys import MasterKey
 from service.office import Office
 from service.storage.db import Database
+from service.storage.models import Grant
 from service.worker import AnchorWorker
 from tests.conftest import funded
-from tests.verifier.factories import residence_permit_subject
+from tests.verifier.factories import business_license_subject, residence_permit_subject
 from verifier.chain import EmbeddedChain
+from verifier.http_signatures import sign_request
+from verifier.keys import Ed25519KeyPair
 from verifier.receipts import verify_receipt
 from verifier.sdjwt import Disclosure, b64url_encode
 
@@ -45,6 +50,7 @@ class Server:
     url: str
     office: Office
     key: str
+    licence_key: str
 
     def drain(self) -> None:
         """Anchor what is queued and send queued status changes (the worker's pass)."""
@@ -79,6 +85,17 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     key = office.create_api_key(
         permits.id, ("issue:ResidencePermit", "lifecycle", "revoke", "admin"), label="console"
     )[1]
+    licences = office.create_authority(
+        "did:web:scjgj.gz.gov.cn",
+        "广州市市场监督管理局",
+        "Guangzhou Administration for Market Regulation",
+        440100,
+        ("BusinessLicense",),
+        root=root,
+    )
+    licence_key = office.create_api_key(
+        licences.id, ("issue:BusinessLicense", "lifecycle", "revoke"), label="console"
+    )[1]
     settings = Settings(_env_file=None, data_dir=tmp, public_rate_per_minute=100_000)  # type: ignore[call-arg]
     app = create_app(office, settings, start_worker=False)
     port = _free_port()
@@ -91,7 +108,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         time.sleep(0.05)
     assert uv.started, "the server did not start"
     SHOTS.mkdir(parents=True, exist_ok=True)
-    yield Server(f"http://127.0.0.1:{port}", office, key)
+    yield Server(f"http://127.0.0.1:{port}", office, key, licence_key)
     uv.should_exit = True
     thread.join(timeout=10)
     db.dispose()
@@ -235,11 +252,9 @@ def test_claim_present_revoke_tamper_replay(server: Server, browser: Any) -> Non
     shot(other, "counter-tampered-desktop")
 
     # the untampered presentation made for that request, replayed to a new request
+    before = other.get_attribute("#wallet-link", "href")  # read before the click: no race
     other.click("#create-request")
-    other.wait_for_function(
-        "u => document.getElementById('wallet-link').href !== u",
-        arg=other.get_attribute("#wallet-link", "href"),
-    )
+    other.wait_for_function("u => document.getElementById('wallet-link').href !== u", arg=before)
     other.wait_for_selector("#result", state="hidden")
     other.fill("#paste", json.dumps(envelope))
     other.click("#verify-paste")
@@ -250,8 +265,9 @@ def test_claim_present_revoke_tamper_replay(server: Server, browser: Any) -> Non
     # ---- revoke in the office console (with confirmation); the same presentation is revoked
     office.fill("#search", "陈晓明")
     office.wait_for_selector(f"tr[data-credential='{credential_id}']")
-    office.once("dialog", lambda dialog: dialog.accept())
     office.click(f"tr[data-credential='{credential_id}'] button[data-action='revoke']")
+    office.wait_for_selector("#confirm-dialog[open]")
+    office.click("#confirm-ok")
     office.wait_for_selector("#action-result[data-result='ok']")
     office.wait_for_selector(f"tr[data-credential='{credential_id}'] td[data-status='revoked']")
     server.drain()  # the status change goes on chain
@@ -273,4 +289,241 @@ def test_claim_present_revoke_tamper_replay(server: Server, browser: Any) -> Non
     wallet.click("#lang-switch")
     assert wallet.locator("#cards-title").count() == 1
     shot(wallet, "wallet-revoked-phone-en")
+    assert errors == []
+
+
+# --------------------------------------------------------------------------- office life cycle
+
+
+def sign_in(ctx: Any, server: Server, key: str) -> Any:
+    page = ctx.new_page()
+    page.goto(f"{server.url}/office")
+    ready(page)
+    page.get_by_label("API 密钥").fill(key)
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#issue-form")
+    ready(page)
+    return page
+
+
+def open_detail(page: Any, credential_id: str) -> None:
+    page.fill("#search", credential_id)
+    page.click(f"tr[data-credential='{credential_id}'] button[data-action='details']")
+    page.wait_for_selector(f"#history tr[data-id='{credential_id}']")
+
+
+def history(page: Any) -> list[tuple[str, str, str]]:
+    rows: list[tuple[str, str, str]] = page.eval_on_selector_all(
+        "#history tbody tr",
+        "rows => rows.map(r => [r.dataset.version, r.dataset.status, r.dataset.reason])",
+    )
+    return [tuple(r) for r in rows]  # type: ignore[misc]
+
+
+def test_office_console_licence_issue_and_amend(server: Server, browser: Any) -> None:
+    ctx = browser.new_context(viewport=DESKTOP)
+    errors: list[str] = []
+    ctx.on("weberror", lambda e: errors.append(str(e.error)))
+    page = sign_in(ctx, server, server.licence_key)
+
+    # ---- the licence issue form: live USCC check, then issue
+    subject = business_license_subject(random.Random(11), name="广州穗信测试科技有限公司")
+    uscc = subject["uscc"]
+    page.fill("#f-uscc", uscc[:-1] + ("0" if uscc[-1] != "0" else "1"))
+    page.wait_for_selector("#f-uscc-error:not(:empty)")
+    assert "校验" in page.inner_text("#f-uscc-error")
+    for name in (
+        "uscc",
+        "name",
+        "entityType",
+        "legalRepresentative",
+        "businessScope",
+        "registeredCapital",
+        "establishmentDate",
+        "domicile",
+        "registrationAuthority",
+    ):
+        page.fill(f"#f-{name}", subject[name])
+    page.wait_for_selector("#f-uscc-error:empty", state="attached")
+    page.click("#issue-button")
+    page.wait_for_selector("#issue-result:has-text('urn:uuid:')")
+    licence_id = page.inner_text("#issue-result").split("：")[-1].split(": ")[-1].strip()
+    issued = server.office.bundle(licence_id)["credential"]["credentialSubject"]
+    assert issued["uscc"] == uscc and issued["operatingTerm"] == {
+        "from": "2020-05-01",
+        "until": None,
+    }
+
+    # ---- amend with confirmation: Escape changes nothing; confirming makes version 2
+    open_detail(page, licence_id)
+    assert history(page) == [("1", "active", "")]
+    page.click("#detail-actions button[data-op='amend']")
+    page.wait_for_selector("#confirm-dialog[open]")
+    assert page.evaluate("document.activeElement.id") == "d-name"  # focus moved into the dialog
+    page.fill("#d-legalRepresentative", "王五")
+    page.keyboard.press("Escape")
+    page.wait_for_selector("#confirm-dialog:not([open])", state="attached")
+    assert history(page) == [("1", "active", "")]
+    page.click("#detail-actions button[data-op='amend']")
+    page.wait_for_selector("#confirm-dialog[open]")
+    assert page.input_value("#d-legalRepresentative") == subject["legalRepresentative"]
+    page.fill("#d-legalRepresentative", "王五")
+    shot(page, "office-amend-dialog-desktop")
+    page.click("#confirm-ok")
+    page.wait_for_selector("#history tr[data-version='2'][data-status='active']")
+    assert history(page) == [("1", "superseded", "amended"), ("2", "active", "")]
+    new_id = page.get_attribute("#history tr[data-version='2']", "data-id")
+    assert new_id and new_id != licence_id
+    amended = server.office.bundle(new_id)["credential"]["credentialSubject"]
+    assert amended["legalRepresentative"] == "王五" and amended["uscc"] == uscc
+    assert "王五" in page.inner_text("#detail-facts")  # the detail view follows the new version
+    shot(page, "office-amended-history-desktop")
+    assert errors == []
+
+
+def test_office_console_permit_endorse_refused_and_replace(server: Server, browser: Any) -> None:
+    response = httpx.post(
+        f"{server.url}/v1/credentials",
+        json={
+            "type": "ResidencePermit",
+            "subject": residence_permit_subject(random.Random(12), name="林小红"),
+        },
+        headers={"Authorization": f"Bearer {server.key}"},
+    )
+    assert response.status_code == 201, response.text
+    permit_id = response.json()["credential"]["id"]
+    ctx = browser.new_context(viewport=DESKTOP)
+    errors: list[str] = []
+    ctx.on("weberror", lambda e: errors.append(str(e.error)))
+    page = sign_in(ctx, server, server.key)
+    open_detail(page, permit_id)
+    assert page.eval_on_selector_all(
+        "#detail-actions button", "bs => bs.map(b => b.dataset.op)"
+    ) == ["endorse", "renew", "replace", "change-address", "cancel", "revoke"]
+
+    # ---- endorse too early, entirely by keyboard: the API's refusal with the window start
+    page.focus("#detail-actions button[data-op='endorse']")
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#confirm-dialog[open]")
+    assert page.evaluate("document.activeElement.id") == "confirm-cancel"  # the safe default
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.id") == "confirm-ok"
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#problem[data-code='endorsement_not_due']:not([hidden])")
+    text = page.inner_text("#problem")
+    assert "尚未到签注办理期" in text and "not due" in text
+    assert text.index("尚未到签注办理期") < text.index("not due")  # 中文 first
+    window_start = page.inner_text("#problem dd[data-fact='windowStart']")
+    opens = datetime.fromisoformat(window_start.replace("Z", "+00:00"))
+    assert timedelta(days=330) < opens - datetime.now(UTC) < timedelta(days=336)  # term - 30 d
+    assert history(page) == [("1", "active", "")]
+    shot(page, "office-endorse-refused-desktop")
+
+    # ---- change address: live validation of the region, like the issue form; then cancel
+    page.click("#detail-actions button[data-op='change-address']")
+    page.wait_for_selector("#confirm-dialog[open]")
+    page.fill("#d-residenceRegion", "440305")  # 深圳南山: outside this authority's region
+    page.wait_for_selector("#d-residenceRegion-error:not(:empty)")
+    assert page.get_attribute("#d-residenceRegion", "aria-invalid") == "true"
+    page.click("#confirm-cancel")
+    page.wait_for_selector("#confirm-dialog:not([open])", state="attached")
+
+    # ---- replace a lost permit: the old version revoked (lost), a new version
+    page.click("#detail-actions button[data-op='replace']")
+    page.wait_for_selector("#confirm-dialog[open]")
+    page.click("#confirm-ok")
+    page.wait_for_selector("#history tr[data-version='2'][data-status='active']")
+    assert history(page) == [("1", "revoked", "lost"), ("2", "active", "")]
+    assert page.get_attribute("#detail-result", "data-result") == "ok"
+    shot(page, "office-replaced-history-desktop")
+
+    # ---- cancel the new version (注销, deceased): asked for the reason
+    page.click("#detail-actions button[data-op='cancel']")
+    page.wait_for_selector("#confirm-dialog[open]")
+    page.select_option("#d-reason", "deceased")
+    page.click("#confirm-ok")
+    page.wait_for_selector("#history tr[data-version='2'][data-status='cancelled']")
+    assert history(page) == [("1", "revoked", "lost"), ("2", "cancelled", "deceased")]
+    assert page.locator("#detail-actions button").count() == 0  # nothing left to do
+    assert errors == []
+
+
+# --------------------------------------------------------------------------- authorised use
+
+
+def test_wallet_grant_partner_access_and_withdraw(server: Server, browser: Any) -> None:
+    subject = residence_permit_subject(random.Random(13), name="赵子龙")
+    issued = httpx.post(
+        f"{server.url}/v1/credentials",
+        json={"type": "ResidencePermit", "subject": subject},
+        headers={"Authorization": f"Bearer {server.key}"},
+    )
+    assert issued.status_code == 201, issued.text
+    credential_id = issued.json()["credential"]["id"]
+    offer = httpx.post(
+        f"{server.url}/v1/credentials/{credential_id}/offer",
+        headers={"Authorization": f"Bearer {server.key}"},
+    )
+    assert offer.status_code == 201, offer.text
+    ctx = browser.new_context(viewport=PHONE, is_mobile=True, has_touch=True)
+    errors: list[str] = []
+    ctx.on("weberror", lambda e: errors.append(str(e.error)))
+    wallet = ctx.new_page()
+    wallet.goto(offer.json()["walletLink"])
+    ready(wallet)
+    wallet.get_by_role("button", name="领取到本钱包").click()
+    wallet.wait_for_selector(".card .badge[data-status='pending']")
+
+    # ---- authorise a partner office (a verifier-only did:key), signed in the browser
+    partner = Ed25519KeyPair.generate()
+    partner_did = partner.verification_method.partition("#")[0]
+    wallet.click(".card button[data-action='grant']")
+    wallet.wait_for_selector("#grant-dialog[open]")
+    assert wallet.evaluate("document.activeElement.id") == "grant-partner"
+    wallet.fill("#grant-partner", partner_did)
+    wallet.fill("#grant-purpose", "肇庆市政务服务中心办理子女入学")
+    shot(wallet, "wallet-grant-dialog-phone")
+    wallet.click("#grant-ok")
+    wallet.wait_for_selector("#grants li[data-state='active']")
+    grant_id = wallet.get_attribute("#grants li[data-state='active']", "data-grant")
+    assert grant_id
+    wallet_did = wallet.evaluate("() => window.suixinWallet.walletDid()")
+    with server.office.db.session() as s:
+        grant = s.get(Grant, grant_id)
+        assert grant is not None
+        assert (grant.holder_did, grant.partner_did) == (wallet_did, partner_did)
+        assert grant.credential_id == credential_id
+        assert 'alg="ecdsa-p256-sha256"' in grant.consent["signatureInput"]
+
+    # ---- the partner fetches the credential with its own signed request
+    def fetch() -> httpx.Response:
+        path = f"/v1/grants/{grant_id}/credential"
+        body = json.dumps({"purpose": "肇庆市政务服务中心办理子女入学"}).encode()
+        headers = sign_request(
+            "POST", path, key=partner, keyid=partner.verification_method, body=body
+        )
+        return httpx.post(
+            server.url + path, content=body, headers={**headers, "Content-Type": "application/json"}
+        )
+
+    served = fetch()
+    assert served.status_code == 200, served.text
+    assert served.json()["credential"]["id"] == credential_id
+
+    # ---- the wallet's log shows the access; withdraw; the partner is refused
+    wallet.click("#grants-refresh")
+    wallet.wait_for_selector(f"#grants li[data-grant='{grant_id}'] li[data-outcome='served']")
+    assert partner_did in wallet.inner_text(f"#grants li[data-grant='{grant_id}']")
+    shot(wallet, "wallet-grants-phone")
+    wallet.click(f"#grants li[data-grant='{grant_id}'] button[data-action='withdraw']")
+    wallet.wait_for_selector(f"#grants li[data-grant='{grant_id}'][data-state='withdrawn']")
+    refused = fetch()
+    assert refused.status_code == 403 and refused.json()["code"] == "grant_withdrawn"
+    wallet.click("#grants-refresh")
+    refusal = "li[data-outcome='refused'][data-code='grant_withdrawn']"
+    wallet.wait_for_selector(f"#grants li[data-grant='{grant_id}'] {refusal}")
+    assert wallet.locator(f"#grants li[data-grant='{grant_id}'] button").count() == 0
+    kinds = wallet.eval_on_selector_all("#log li", "els => els.map(e => e.dataset.kind)")
+    assert kinds[:3] == ["withdraw", "grant", "claim"]
+    shot(wallet, "wallet-grant-withdrawn-phone")
     assert errors == []

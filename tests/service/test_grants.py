@@ -8,14 +8,16 @@ The service's clock is a test clock, so windows and timestamps move without slee
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric import ec
 from sqlalchemy import func, select
 
 from service.api import create_app
@@ -25,11 +27,13 @@ from service.grants import GrantService
 from service.storage.models import AccessEntry, AuditEntry, Grant, RequestNonce
 from tests.service.conftest import OfficeWorld, TestClient, assert_problem, auth, settings
 from tests.verifier.factories import residence_permit_subject
-from verifier.http_signatures import sign_request
+from verifier.http_signatures import did_jwk, sign_request
 from verifier.keys import Ed25519KeyPair
 from verifier.proofs import Ed25519Signer
+from verifier.sdjwt import _sign_jws, es256_sign, jwk_from_p256
 
 PURPOSE = "肇庆市政务服务中心办理子女入学 / school enrolment in Zhaoqing"
+PRE_AUTH = "urn:ietf:params:oauth:grant-type:pre-authorized_code"
 
 
 @dataclass
@@ -47,7 +51,7 @@ class Clock:
 class Party:
     """Someone who signs requests: a key and the DID URL it is known by."""
 
-    key: Ed25519Signer
+    key: Ed25519Signer | ec.EllipticCurvePrivateKey
     keyid: str
 
     @property
@@ -58,6 +62,12 @@ class Party:
     def new(cls) -> Party:
         pair = Ed25519KeyPair.generate()
         return cls(pair, pair.verification_method)
+
+    @classmethod
+    def wallet(cls) -> Party:
+        """A wallet's WebCrypto-style P-256 key, known by its did:jwk."""
+        key = ec.generate_private_key(ec.SECP256R1())
+        return cls(key, did_jwk(jwk_from_p256(key.public_key())) + "#0")
 
 
 @dataclass
@@ -130,6 +140,34 @@ class GrantsApi:
         assert response.status_code == 200, response.text
         entries: list[dict[str, Any]] = response.json()["accesses"]
         return entries
+
+    def claim(self, credential_id: str, wallet: Party) -> None:
+        """Claim the credential into a wallet (OpenID4VCI), binding it to the wallet's key."""
+        assert isinstance(wallet.key, ec.EllipticCurvePrivateKey)
+        offer = self.client.post(
+            f"/v1/credentials/{credential_id}/offer", headers=auth(self.permit_key)
+        )
+        assert offer.status_code == 201, offer.text
+        code = offer.json()["credentialOffer"]["grants"][PRE_AUTH]["pre-authorized_code"]
+        token = self.client.post(
+            "/v1/oid4vci/token",
+            content=f"grant_type={PRE_AUTH}&pre-authorized_code={code}",
+            headers={"Content-Type": "application/x-www-form-urlencoded"},
+        ).json()
+        header = {
+            "typ": "openid4vci-proof+jwt",
+            "alg": "ES256",
+            "jwk": jwk_from_p256(wallet.key.public_key()),
+        }
+        payload = {"aud": "http://testserver", "iat": int(time.time()), "nonce": token["c_nonce"]}
+        key = wallet.key
+        proof = _sign_jws(header, payload, lambda data: es256_sign(key, data))
+        response = self.client.post(
+            "/v1/oid4vci/credential",
+            json={"format": "dc+sd-jwt", "proofs": {"jwt": [proof]}},
+            headers=auth(token["access_token"]),
+        )
+        assert response.status_code == 200, response.text
 
     def audit_actions(self) -> list[str]:
         sequence(self.world.office.db)  # as the worker does: the committed rows, chained
@@ -402,3 +440,101 @@ def test_the_holders_grants_are_private_to_the_holder(
     assert g.fetch(grant_id).status_code == 200
     with g.world.office.db.session() as s:
         assert s.scalar(select(func.count()).select_from(AccessEntry)) == 1
+
+
+# ---------------------------------------------------------------------- the wallet key (ES256)
+
+
+def wallet_grant(g: GrantsApi, wallet: Party, credential_id: str, **terms: Any) -> Any:
+    body = {
+        "credentialId": credential_id,
+        "partner": g.partner.did,
+        "purpose": PURPOSE,
+        "validUntil": (g.clock.now + timedelta(days=7)).isoformat(),
+        **terms,
+    }
+    return g.send(wallet, "POST", "/v1/grants", body)
+
+
+def test_the_wallet_key_bound_at_claim_grants_lists_reads_and_withdraws(g: GrantsApi) -> None:
+    wallet = Party.wallet()
+    bundle = g.issue(None)  # no holder DID: only the wallet claim makes a holder
+    credential_id = bundle["credential"]["id"]
+    g.claim(credential_id, wallet)
+
+    beijing = timezone(timedelta(hours=8))
+    until = (g.clock.now + timedelta(days=7)).astimezone(beijing)  # as the wallet page sends it
+    created = wallet_grant(g, wallet, credential_id, validUntil=until.isoformat())
+    assert created.status_code == 201, created.text
+    grant = created.json()
+    stored = g.send(wallet, "GET", f"/v1/grants/{grant['id']}").json()["validUntil"]
+    assert datetime.fromisoformat(stored) == until  # the same instant (stored in UTC)
+    assert grant["holder"] == wallet.did and grant["holder"].startswith("did:jwk:")
+    with g.world.office.db.session() as s:
+        consent = s.get(Grant, grant["id"]).consent  # type: ignore[union-attr]
+    assert 'alg="ecdsa-p256-sha256"' in consent["signatureInput"]
+
+    assert g.fetch(grant["id"]).json() == bundle  # the partner is served
+    listed = g.send(wallet, "GET", "/v1/grants").json()["items"]
+    assert [x["id"] for x in listed] == [grant["id"]]
+    read = g.send(wallet, "GET", f"/v1/grants/{grant['id']}").json()
+    assert [(a["partner"], a["outcome"]) for a in read["accesses"]] == [(g.partner.did, "served")]
+    assert g.send(wallet, "DELETE", f"/v1/grants/{grant['id']}").json()["state"] == "withdrawn"
+    assert problem_code(g.fetch(grant["id"]), 403) == "grant_withdrawn"
+    assert g.audit_actions()[-3:] == ["grant.create", "grant.access", "grant.withdraw"]
+
+
+def test_another_p256_key_or_a_key_bound_to_another_credential_is_refused(g: GrantsApi) -> None:
+    wallet, other_wallet = Party.wallet(), Party.wallet()
+    mine = g.issue(None)["credential"]["id"]
+    theirs = g.issue(None)["credential"]["id"]
+    g.claim(mine, wallet)
+    g.claim(theirs, other_wallet)
+
+    stranger = wallet_grant(g, Party.wallet(), mine)  # a P-256 key never bound to anything
+    assert problem_code(stranger, 403) == "not_holder"
+    assert "钱包" in stranger.json()["detail"] and "wallet" in stranger.json()["detail"]
+    # a key bound to another credential: for that credential only
+    assert problem_code(wallet_grant(g, other_wallet, mine), 403) == "not_holder"
+    assert wallet_grant(g, other_wallet, theirs).status_code == 201
+    with g.world.office.db.session() as s:
+        assert s.scalar(select(func.count()).select_from(Grant)) == 1
+    # the wallet key cannot read or withdraw another wallet's grant
+    [theirs_grant] = g.send(other_wallet, "GET", "/v1/grants").json()["items"]
+    assert g.send(wallet, "GET", "/v1/grants").json() == {"items": []}
+    assert problem_code(g.send(wallet, "GET", f"/v1/grants/{theirs_grant['id']}"), 404) == (
+        "grant_unknown"
+    )
+
+
+def test_a_wallet_request_replayed_or_signed_by_another_key_is_refused(g: GrantsApi) -> None:
+    wallet = Party.wallet()
+    credential_id = g.issue(None)["credential"]["id"]
+    g.claim(credential_id, wallet)
+    body = {
+        "credentialId": credential_id,
+        "partner": g.partner.did,
+        "purpose": PURPOSE,
+        "validUntil": (g.clock.now + timedelta(days=7)).isoformat(),
+    }
+    headers, raw = g.headers(wallet, "POST", "/v1/grants", body)
+    assert g.client.post("/v1/grants", content=raw, headers=headers).status_code == 201
+    replay = g.client.post("/v1/grants", content=raw, headers=headers)
+    assert problem_code(replay, 401) == "request_replayed"
+
+    # a request naming the wallet's did:jwk but signed by another P-256 key
+    impostor = Party(Party.wallet().key, wallet.keyid)
+    assert problem_code(wallet_grant(g, impostor, credential_id), 401) == "signature_invalid"
+    # the ES256 signature relabelled as ed25519 does not hold either
+    headers, raw = g.headers(wallet, "POST", "/v1/grants", body)
+    headers["Signature-Input"] = headers["Signature-Input"].replace("ecdsa-p256-sha256", "ed25519")
+    relabelled = g.client.post("/v1/grants", content=raw, headers=headers)
+    assert problem_code(relabelled, 401) == "signature_invalid"
+    # a malformed did:jwk is not a key
+    broken = Party(wallet.key, "did:jwk:bm90LWEtandr#0")
+    assert problem_code(wallet_grant(g, broken, credential_id), 401) == "signer_unknown"
+    # a wallet key is a holder's, never a partner's
+    to_wallet = g.send(wallet, "POST", "/v1/grants", {**body, "partner": Party.wallet().did})
+    assert problem_code(to_wallet, 422) == "partner_unknown"
+    with g.world.office.db.session() as s:
+        assert s.scalar(select(func.count()).select_from(Grant)) == 1

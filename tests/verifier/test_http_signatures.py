@@ -6,14 +6,19 @@ import base64
 import json
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric import ec
 
 from verifier.errors import InvalidInput
 from verifier.http_signatures import (
+    ES256_ALGORITHM,
     content_digest,
+    did_jwk,
+    p256_key_of_did_jwk,
     read_request_signature,
     sign_request,
 )
 from verifier.keys import Ed25519KeyPair
+from verifier.sdjwt import es256_sign, jwk_from_p256
 
 KEY = Ed25519KeyPair.from_private_bytes(bytes(range(32)))
 BODY = json.dumps({"purpose": "子女入学"}, ensure_ascii=False).encode()
@@ -148,3 +153,53 @@ def test_a_body_signed_without_its_digest_is_refused() -> None:
 def test_signing_refuses_values_outside_the_profile(keyid: str, nonce: str) -> None:
     with pytest.raises(InvalidInput):
         sign_request("GET", "/", key=KEY, keyid=keyid, nonce=nonce)
+
+
+# ---------------------------------------------------------------------- ES256 (wallet keys)
+
+P256 = ec.derive_private_key(12345678901234567890, ec.SECP256R1())
+P256_KEYID = did_jwk(jwk_from_p256(P256.public_key())) + "#0"
+
+
+def test_an_es256_request_reads_back_and_verifies_with_its_p256_key_only() -> None:
+    headers = signed(key=P256, keyid=P256_KEYID)
+    assert f'alg="{ES256_ALGORITHM}"' in headers["Signature-Input"]
+    signature = read(headers)
+    assert signature.alg == ES256_ALGORITHM and len(signature.signature) == 64  # r||s
+    assert signature.did == P256_KEYID.partition("#")[0] and signature.key_fragment == "0"
+    assert signature.verify(P256.public_key())
+    assert not signature.verify(ec.generate_private_key(ec.SECP256R1()).public_key())
+    assert not signature.verify(KEY.public_bytes)  # an Ed25519 key never verifies ES256
+    # the other way round: an Ed25519 signature does not verify with a P-256 key
+    assert not read(signed()).verify(P256.public_key())
+
+
+def test_an_es256_signature_relabelled_ed25519_does_not_verify() -> None:
+    headers = signed(key=P256, keyid=P256_KEYID)
+    headers["Signature-Input"] = headers["Signature-Input"].replace(ES256_ALGORITHM, "ed25519")
+    assert not read(headers).verify(P256.public_key())  # the declared alg is signed too
+
+
+def test_a_webcrypto_style_es256_signature_verifies() -> None:
+    """What the wallet page sends: r||s over the base, made by an independent signer."""
+    headers = signed(key=P256, keyid=P256_KEYID)
+    base = read(headers).base
+    raw = es256_sign(P256, base)
+    label, _ = headers["Signature"].split("=", 1)
+    headers["Signature"] = f"{label}=:{base64.b64encode(raw).decode()}:"
+    assert read(headers).verify(P256.public_key())
+
+
+def test_did_jwk_round_trips_and_refuses_what_is_not_a_p256_public_key() -> None:
+    jwk = jwk_from_p256(P256.public_key())
+    did = did_jwk(jwk)
+    key = p256_key_of_did_jwk(did + "#0")
+    assert key is not None and key.public_numbers() == P256.public_key().public_numbers()
+    assert did_jwk(dict(reversed(list(jwk.items())))) == did  # member order does not matter
+    assert p256_key_of_did_jwk(did + "#1") is None
+    assert p256_key_of_did_jwk(KEY.verification_method) is None
+    assert p256_key_of_did_jwk("did:jwk:not-base64!") is None
+    with pytest.raises(InvalidInput):
+        did_jwk({**jwk, "crv": "P-384"})
+    with pytest.raises(InvalidInput):
+        did_jwk({**jwk, "y": jwk["x"]})  # not a point of the curve

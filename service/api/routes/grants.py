@@ -33,7 +33,8 @@ router = APIRouter(
 _SIGNED = (
     "Signed with HTTP Message Signatures (RFC 9421): `Signature-Input` and `Signature` covering "
     '`"@method" "@path" "@query"` (and `"content-digest"` with a body, plus the `Content-Digest` '
-    'header, RFC 9530), with `created`, a fresh `nonce`, `keyid` and `alg="ed25519"`; '
+    'header, RFC 9530), with `created`, a fresh `nonce`, `keyid` and `alg="ed25519"` (or, for '
+    'a wallet key `did:jwk:…#0` bound at claim, `alg="ecdsa-p256-sha256"`); '
     "`verifier.http_signatures.sign_request` makes them."
 )
 _ERRORS: dict[int | str, dict[str, Any]] = {
@@ -164,13 +165,18 @@ async def _authenticated(request: Request, grants: GrantService) -> tuple[Signer
     status_code=201,
     responses={
         **_ERRORS,
-        403: {"model": ProblemOut, "description": "The signer is not the credential's holder"},
+        403: {
+            "model": ProblemOut,
+            "description": "The signer is not the credential's holder (nor its wallet key)",
+        },
         422: {"model": ProblemOut, "description": "No holder DID, unknown partner, bad window"},
     },
     description=(
         "The holder grants one partner office (by DID: a did:key, or an accredited "
         "authority's DID) access to one credential for a purpose until `validUntil`. "
-        f"Signed by the key of the credential's holder DID (`credentialSubject.id`). {_SIGNED}"
+        "Signed by the key of the credential's holder DID (`credentialSubject.id`), or by the "
+        "wallet's P-256 key bound to this credential when it was claimed (`did:jwk`, ES256). "
+        f"{_SIGNED}"
     ),
 )
 async def create_grant(request: Request, grants: Grants) -> JSONResponse:

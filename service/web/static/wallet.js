@@ -128,6 +128,125 @@
     return got.body;
   }
 
+  // ---------------------------------------------------------------- authorised use (授权调用)
+  // The wallet key bound at claim proves the holder: every /v1/grants request is signed here
+  // with RFC 9421 HTTP Message Signatures, alg ecdsa-p256-sha256 (WebCrypto ES256, r||s), keyid
+  // the key's did:jwk. The covered components and rules are those of verifier.http_signatures.
+  function b64(bytes) { let s = ""; for (const b of new Uint8Array(bytes)) s += String.fromCharCode(b); return btoa(s); }
+  async function walletDid(pair) {
+    const jwk = await publicJwk(pair);
+    return "did:jwk:" + b64uJson({ crv: jwk.crv, kty: jwk.kty, x: jwk.x, y: jwk.y });
+  }
+  async function signedFetch(url, method, payload) {
+    const pair = await holderKey();
+    const u = new URL(url, location.href);
+    const body = payload === undefined ? "" : JSON.stringify(payload);
+    const headers = {};
+    const values = [["@method", method], ["@path", u.pathname], ["@query", "?" + u.search.replace(/^\?/, "")]];
+    if (body) {
+      headers["Content-Type"] = "application/json";
+      headers["Content-Digest"] = "sha-256=:" + b64(await crypto.subtle.digest("SHA-256", enc.encode(body))) + ":";
+      values.push(["content-digest", headers["Content-Digest"]]);
+    }
+    const nonce = b64u(crypto.getRandomValues(new Uint8Array(18)));
+    const keyid = (await walletDid(pair)) + "#0";
+    const params = "(" + values.map(([c]) => '"' + c + '"').join(" ") + ");created=" + Math.floor(Date.now() / 1000) +
+      ';nonce="' + nonce + '";keyid="' + keyid + '";alg="ecdsa-p256-sha256"';
+    const base = values.map(([c, v]) => '"' + c + '": ' + v).join("\n") + '\n"@signature-params": ' + params;
+    const sig = await crypto.subtle.sign({ name: "ECDSA", hash: "SHA-256" }, pair.privateKey, enc.encode(base));
+    headers["Signature-Input"] = "sig1=" + params;
+    headers["Signature"] = "sig1=:" + b64(sig) + ":";
+    return sx.json(u.href, { method, headers, body: body || undefined });
+  }
+  // times as this device shows them (the office answers in UTC)
+  const when = (iso) => (iso ? new Date(iso).toLocaleString("zh-CN", { hour12: false, year: "numeric", month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit" }) : "");
+  const problemText = (got) => (got.body && got.body.detail) ? got.body.detail : "HTTP " + got.status;
+
+  const GRANT_STATES = { active: ["生效中", "Active"], scheduled: ["未开始", "Scheduled"], expired: ["已到期", "Expired"], withdrawn: ["已撤回", "Withdrawn"] };
+  const ACCESS = { served: ["已调取", "served"], refused: ["被拒绝", "refused"] };
+  async function issuers() { return [...new Set((await getAll("credentials")).map((c) => c.issuer))]; }
+  async function renderGrants() {
+    const list = document.getElementById("grants");
+    const status = document.getElementById("grants-status");
+    const items = [];
+    for (const issuer of await issuers()) {
+      const got = await signedFetch(issuer + "/v1/grants", "GET");
+      if (!got.ok) { status.textContent = problemText(got); continue; }
+      for (const g of got.body.items) {
+        const one = await signedFetch(issuer + "/v1/grants/" + g.id, "GET");   // with every access
+        items.push({ issuer, grant: one.ok ? one.body : g });
+      }
+    }
+    list.replaceChildren(...items.map(({ issuer, grant }) => {
+      const words = GRANT_STATES[grant.state] || [grant.state, grant.state];
+      const accesses = grant.accesses || [];
+      const li = sx.el("li", { "data-grant": grant.id, "data-state": grant.state },
+        sx.el("strong", { text: grant.partner }), " ", sx.el("span", { class: "badge", "data-status": grant.state === "active" ? "valid" : grant.state === "withdrawn" ? "revoked" : "superseded" }, sx.bi(words[0], words[1])),
+        sx.el("div", { text: grant.purpose }),
+        sx.el("div", {}, sx.bi("期限：", "Window: "), when(grant.validFrom) + " – " + when(grant.validUntil)),
+        sx.el("ol", { class: "accesses", "aria-label": "调取记录 / Accesses" }, ...accesses.map((a) => {
+          const w = ACCESS[a.outcome] || [a.outcome, a.outcome];
+          return sx.el("li", { "data-outcome": a.outcome, "data-code": a.code }, sx.el("time", { datetime: a.at, text: when(a.at) }), " ", sx.bi(w[0], w[1]), " · " + a.partner + (a.outcome === "refused" ? " · " + a.code : ""));
+        })));
+      if (!accesses.length) li.append(sx.el("p", { class: "muted" }, sx.bi("尚无调取", "No access yet")));
+      if (grant.state === "active" || grant.state === "scheduled") {
+        const withdraw = sx.el("button", { type: "button", class: "secondary", "data-action": "withdraw" }, sx.bi("撤回授权", "Withdraw"));
+        withdraw.onclick = async () => {
+          withdraw.disabled = true;
+          const got = await signedFetch(issuer + "/v1/grants/" + grant.id, "DELETE");
+          if (got.ok) { await addLog({ kind: "withdraw", verifier: grant.partner }); setGrantsStatus("已撤回授权", "Grant withdrawn"); }
+          else status.textContent = problemText(got);
+          await renderGrants(); await renderLog();
+        };
+        li.append(withdraw);
+      }
+      return li;
+    }));
+    document.getElementById("grants-empty").hidden = items.length > 0;
+    list.dataset.loaded = String(Date.now());
+  }
+  function setGrantsStatus(zh, en) { document.getElementById("grants-status").replaceChildren(sx.bi(zh, en)); }
+
+  const grantDialog = document.getElementById("grant-dialog");
+  let granting = null;
+  function openGrant(c) {
+    granting = c;
+    const title = TYPES[c.type] || [c.type, c.type];
+    document.getElementById("grant-text").replaceChildren(sx.bi(
+      `允许该机构在期限内向签发机关调取这张${title[0]}（完整凭证）；您可随时撤回。`,
+      `Lets the office fetch this ${title[1].toLowerCase()} (the full credential) from its issuer within the window; you can withdraw at any time.`));
+    document.getElementById("grant-problem").replaceChildren();
+    const until = new Date(Date.now() + 7 * 86400e3);
+    document.getElementById("grant-until").value = until.toISOString().slice(0, 10);
+    grantDialog.showModal();
+    document.getElementById("grant-partner").focus();
+  }
+  document.getElementById("grant-cancel").addEventListener("click", () => grantDialog.close("cancel"));
+  document.getElementById("grant-form").addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const c = granting;
+    if (!c) return;
+    const problem = document.getElementById("grant-problem");
+    const partner = document.getElementById("grant-partner").value.trim();
+    const purpose = document.getElementById("grant-purpose").value.trim();
+    const from = document.getElementById("grant-from").value;
+    const until = document.getElementById("grant-until").value;
+    if (!partner || !purpose || !until) { problem.replaceChildren(sx.bi("请填写机构 DID、用途和截止日期", "Give the office DID, the purpose and the end date")); return; }
+    const body = { credentialId: parseSdJwt(c.sdJwt).payload.credentialId, partner, purpose,
+      validUntil: until + "T23:59:59+08:00", ...(from ? { validFrom: from + "T00:00:00+08:00" } : {}) };  // Beijing days
+    const ok = document.getElementById("grant-ok");
+    ok.disabled = true;
+    try {
+      const got = await signedFetch(c.issuer + "/v1/grants", "POST", body);
+      if (!got.ok) { problem.dataset.code = (got.body && got.body.code) || ""; problem.textContent = problemText(got); return; }
+      await addLog({ kind: "grant", verifier: partner, fields: [purpose] });
+      grantDialog.close("done");
+      setGrantsStatus("已授权", "Granted");
+      await renderGrants(); await renderLog();
+    } finally { ok.disabled = false; }
+  });
+  document.getElementById("grants-refresh").addEventListener("click", async () => { await renderGrants(); });
+
   // ---------------------------------------------------------------- rendering
   function setStatus(zh, en) { const p = document.getElementById("wallet-status"); p.replaceChildren(sx.bi(zh, en)); }
 
@@ -146,6 +265,11 @@
         sx.el("p", {}, sx.el("span", { class: "badge", "data-status": c.status }, sx.bi(words[0], words[1]))),
         sx.el("p", { text: values.name || "" }),
         sx.el("p", { class: "muted", text: (parsed.payload.residenceRegion || values.uscc || "") }));
+      if (c.status === "valid" || c.status === "pending") {
+        const grant = sx.el("button", { type: "button", class: "secondary", "data-action": "grant" }, sx.bi("授权", "Authorise"));
+        grant.onclick = () => openGrant(c);
+        card.append(grant);
+      }
       list.append(card);
     }
   }
@@ -153,7 +277,7 @@
   async function renderLog() {
     const list = document.getElementById("log");
     list.replaceChildren();
-    const KINDS = { claim: ["领取", "Claimed"], present: ["出示", "Presented"], decline: ["拒绝", "Declined"] };
+    const KINDS = { claim: ["领取", "Claimed"], present: ["出示", "Presented"], decline: ["拒绝", "Declined"], grant: ["授权", "Authorised"], withdraw: ["撤回授权", "Withdrew"] };
     for (const e of (await getAll("log")).reverse()) {
       const kind = KINDS[e.kind] || [e.kind, e.kind];
       const item = sx.el("li", { "data-kind": e.kind }, sx.el("time", { text: e.at.replace("T", " ").slice(0, 19) }), " ", sx.bi(kind[0], kind[1]), " ",
@@ -232,6 +356,7 @@
     try { await refresh(); } catch (e) { /* offline: show what is stored */ }
     await renderCards();
     await renderLog();
+    try { await renderGrants(); } catch (e) { setGrantsStatus("无法读取授权记录：" + e.message, "Cannot read the grants: " + e.message); }
     if (hash.get("request_uri")) {
       try { await showShare(hash.get("request_uri")); } catch (e) { setStatus("无法读取核验请求：" + e.message, "Cannot read the request: " + e.message); }
     }
@@ -240,6 +365,6 @@
 
   // a new offer or request opened while the wallet is showing: start over with it
   window.addEventListener("hashchange", () => { if (location.hash.length > 1) location.reload(); });
-  window.suixinWallet = { makePresentation, loadRequest, refresh: async () => { await refresh(); await renderCards(); }, getAll };
+  window.suixinWallet = { makePresentation, loadRequest, refresh: async () => { await refresh(); await renderCards(); }, getAll, walletDid: async () => walletDid(await holderKey()), renderGrants };
   main();
 })();
