@@ -38,6 +38,9 @@ class Settings(BaseSettings):
     signing_processes: int = Field(0, ge=0, le=64)
     public_rate_per_minute: int = Field(600, ge=1)
     pending_grace_minutes: float = Field(60.0, gt=0)
+    # /v1/verify reads new registry events at most this often: the longest a revocation made by
+    # another office takes to show here (besides its own trip to the chain)
+    verify_sync_seconds: float = Field(5.0, gt=0, le=3600)
     # life cycle: the endorsement window before a permit's term ends, how often the worker
     # suspends lapsed permits, and how many status changes go in one chain transaction
     endorse_window_days: int = Field(30, ge=1, le=365)

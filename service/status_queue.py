@@ -50,6 +50,7 @@ __all__ = [
     "StatusSender",
     "authority_lock",
     "enqueue",
+    "queue_depth",
 ]
 
 # the anchoring worker's fault-test switch (``service.worker.PAUSE_ENV``), with phases of its own
@@ -73,6 +74,19 @@ def local_changes() -> int:
     """How many status changes this process has queued so far: a reader that caches which
     credentials have changes compares it to know when to read again."""
     return _local_changes
+
+
+def queue_depth(office: Office) -> int:
+    """Status changes not yet on chain (pending or sent), all authorities."""
+    with office.db.session() as s:
+        return int(
+            s.scalar(
+                select(func.count())
+                .select_from(StatusChange)
+                .where(StatusChange.state.in_((ChangeState.PENDING, ChangeState.SENT)))
+            )
+            or 0
+        )
 
 
 def enqueue(
@@ -196,15 +210,7 @@ class StatusSender:
 
     def queue_depth(self) -> int:
         """Status changes not yet on chain (pending or sent)."""
-        with self.office.db.session() as s:
-            return int(
-                s.scalar(
-                    select(func.count())
-                    .select_from(StatusChange)
-                    .where(StatusChange.state.in_((ChangeState.PENDING, ChangeState.SENT)))
-                )
-                or 0
-            )
+        return queue_depth(self.office)
 
     # ------------------------------------------------------------------ one authority
 

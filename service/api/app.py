@@ -74,6 +74,7 @@ def create_app(office: Office, settings: Settings, *, start_worker: bool) -> Fas
         chain_id=office.chain.chain_id,
         anchor_registry=office.deployment.anchor_registry,
         pending_grace=timedelta(minutes=settings.pending_grace_minutes),
+        sync_interval=timedelta(seconds=settings.verify_sync_seconds),
     )
     state = ApiState(
         office=office,

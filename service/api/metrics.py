@@ -6,6 +6,7 @@ import threading
 from collections import Counter
 
 from service.office import Office
+from service.status_queue import queue_depth as status_queue_depth
 from service.worker import WorkerStats
 
 __all__ = ["CONTENT_TYPE", "Metrics"]
@@ -74,6 +75,12 @@ class Metrics:
             "Credentials stored but not yet anchored (all authorities, from the database).",
         )
         lines.append(f"suixin_anchor_queue_depth {office.queue_depth()}")
+        family(
+            "suixin_status_queue_depth",
+            "gauge",
+            "Status changes (revoked, suspended, superseded, …) not yet on chain.",
+        )
+        lines.append(f"suixin_status_queue_depth {status_queue_depth(office)}")
         family("suixin_credentials", "gauge", "Credentials in the database, by anchor state.")
         counts = office.counts()
         for state in sorted({"pending", "batched", "anchored", *counts}):

@@ -171,3 +171,24 @@ def test_an_unexpected_failure_is_a_500_problem_without_internals(
         response = client.get("/metrics")
     problem = assert_problem(response, 500)
     assert "secret" not in response.text and problem["type"] == "urn:suixin:problem:internal"
+
+
+def test_metrics_show_status_changes_waiting_for_the_chain(api: Api) -> None:
+    from service.status_queue import enqueue
+
+    bundle = api.issue({"type": "ResidencePermit", "subject": api.permit()}).json()
+    assert _metric(api.client.get("/metrics").text, "suixin_status_queue_depth") == 0
+    with api.world.office.db.session() as s:
+        enqueue(
+            s,
+            authority_id=api.world.permits.id,
+            credential_id=bundle["credential"]["id"],
+            status="revoked",
+            reason="issuer_error",
+        )
+    assert _metric(api.client.get("/metrics").text, "suixin_status_queue_depth") == 1
+
+
+def test_the_verify_sync_interval_is_a_setting(world: OfficeWorld, tmp_path: Path) -> None:
+    app = create_app(world.office, settings(tmp_path, verify_sync_seconds=42), start_worker=False)
+    assert app.state.suixin.verification.sync_interval == 42
