@@ -119,10 +119,17 @@ class AnchorWorker:
 
     def run_once(self, *, force: bool = False) -> int:
         """One pass over every authority; returns how many credentials were anchored.
-        ``force`` anchors whatever is pending without waiting for size or age."""
+        ``force`` anchors whatever is pending without waiting for size or age. An authority
+        the chain refuses (suspended, removed) is logged and skipped: its credentials wait,
+        the other authorities' are anchored. A chain outage raises (ChainUnavailable)."""
         anchored = 0
         for authority in self.office.authorities():
-            anchored += self._serve(authority.id, force=force)
+            try:
+                anchored += self._serve(authority.id, force=force)
+            except ContractReverted as e:
+                self.stats.failures += 1
+                self.stats.last_error = e.diagnostics()
+                self._log(f"credentials of {authority.did} wait to be anchored: {e.diagnostics()}")
         anchored += self.sdjwt.run_once(force=force)
         self.lifecycle.run_once()
         return anchored

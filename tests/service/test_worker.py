@@ -10,6 +10,7 @@ import pytest
 
 from service.devnode import free_port
 from service.worker import AnchorWorker
+from tests.service.conftest import OfficeWorld
 from tests.service.office_setup import Setup, make_setup, postgres_schema
 from verifier.chain import EmbeddedChain, RpcChain
 from verifier.policy import Policy
@@ -104,3 +105,33 @@ def test_a_batch_sent_but_not_stored_is_not_sent_twice(setup: Setup) -> None:
     assert AnchorWorker(office, batch_size=4).run_once() == 4
     assert len(setup.anchor_events()) == 1
     assert office.counts() == {"anchored": 4}
+
+
+def test_a_suspended_authority_does_not_hold_up_the_others(world: OfficeWorld) -> None:
+    # the permits authority is suspended on chain: its anchor is refused, the licence office's
+    # credentials are anchored in the same pass, and the permit follows on reinstatement
+    from service.office import IssueRequest
+    from tests.verifier.factories import business_license_subject, residence_permit_subject
+    from verifier.contracts import load_artifact
+
+    office, trust = world.office, load_artifact("TrustRegistry").abi
+    permit, _ = office.issue(
+        world.permits.id, IssueRequest("ResidencePermit", residence_permit_subject(world.rng))
+    )
+    licence, _ = office.issue(
+        world.licences.id, IssueRequest("BusinessLicense", business_license_subject(world.rng))
+    )
+    registry = office.deployment.trust_registry
+    logged: list[str] = []
+    worker = AnchorWorker(office, log=logged.append)
+    office.chain.transact(registry, trust, "suspend", [world.permits.did], world.root)
+    try:
+        assert worker.run_once(force=True) == 1
+        assert office.bundle(licence["credential"]["id"])["anchor"] is not None
+        assert office.bundle(permit["credential"]["id"])["anchor"] is None
+        assert worker.stats.failures == 1 and "AuthorityNotActive" in worker.stats.last_error
+        assert any(world.permits.did in line for line in logged)
+    finally:
+        office.chain.transact(registry, trust, "reinstate", [world.permits.did], world.root)
+    worker.drain()
+    assert office.bundle(permit["credential"]["id"])["anchor"] is not None
