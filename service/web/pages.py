@@ -147,7 +147,10 @@ def _console(request: Request) -> None:
 
 @router.post("/office/login", dependencies=[Depends(_console)])
 def login(
-    office: OfficeDep, sessions: SessionsDep, body: Annotated[dict[str, Any], Body()]
+    request: Request,
+    office: OfficeDep,
+    sessions: SessionsDep,
+    body: Annotated[dict[str, Any], Body()],
 ) -> JSONResponse:
     """Sign in with an API key; answers the authority and sets the session cookie."""
     token = str(body.get("apiKey", "")).strip()
@@ -167,6 +170,7 @@ def login(
         sessions.create(token),
         httponly=True,
         samesite="strict",
+        secure=request.url.scheme == "https",  # behind TLS the cookie never travels in clear
         max_age=SESSION_SECONDS,
         path="/office",
     )
