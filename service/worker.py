@@ -141,7 +141,9 @@ class AnchorWorker:
         while (
             self.office.queue_depth() or self.sdjwt.queue_depth()
         ) and time.monotonic() < deadline:
-            self.run_once(force=True)
+            failures = self.stats.failures
+            if not self.run_once(force=True) and self.stats.failures > failures:
+                break  # the chain refuses what is left (a suspended authority): it waits
         self.lifecycle.drain(max(deadline - time.monotonic(), 1.0))
         self.sequence_audit()
 
