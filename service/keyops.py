@@ -610,7 +610,16 @@ def _anchor_pending(
                 "the old key is not revoked yet: check the chain and the worker, then run "
                 "this command again",
             )
+        failures = worker.stats.failures
         if not worker.run_once(force=True):
+            if worker.stats.failures > failures:  # the chain refuses this authority's anchors
+                raise KeyOperationError(
+                    "anchoring_refused",
+                    f"链拒绝为 {key_id} 签发的待上链凭证存证（{worker.stats.last_error}）；"
+                    "旧密钥尚未吊销",
+                    f"the chain refuses to anchor the credentials {key_id} signed "
+                    f"({worker.stats.last_error}); the old key is not revoked yet",
+                )
             time.sleep(0.2)  # another worker holds this authority: let it finish
     return waiting
 

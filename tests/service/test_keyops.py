@@ -788,3 +788,25 @@ def test_the_account_rotation_migration_keeps_authorities(database: Database) ->
         authority = s.get(Authority, 1)
         assert authority is not None and authority.did == "did:web:a"
         assert authority.next_account_address is None
+
+
+def test_anchoring_the_old_keys_queue_stops_at_once_when_the_chain_refuses(
+    database: Database,
+) -> None:
+    """Suspended between registering the new key and retiring the old one: the old key's
+    queued credentials cannot be anchored, so the old key is not revoked, and the office is
+    told why at once rather than after the anchoring timeout."""
+    chain = EmbeddedChain(None)
+    world = make_world(chain, database)
+    office, permits = world.office, world.permits
+    [queued] = world.issue()
+    chain.transact(
+        office.deployment.trust_registry, TRUST_ABI, "suspend", [permits.did], world.root
+    )
+    started = time.monotonic()
+    with pytest.raises(KeyOperationError) as caught:
+        keyops._anchor_pending(office, permits.id, "key-1", 60.0, lambda _message: None)
+    assert caught.value.code == "anchoring_refused" and "AuthorityNotActive" in caught.value.en
+    assert time.monotonic() - started < 30
+    assert world.row(queued).anchor_state != AnchorState.ANCHORED  # its batch waits, prepared
+    assert world.key_on_chain("key-1")[2] == 0  # not revoked
