@@ -349,8 +349,12 @@ def _merge(domain: list[FieldError], schema: list[tuple[int, FieldError]]) -> li
 # --------------------------------------------------------------------- domain rules
 
 
+_DATE_TEXT = re.compile(r"\d{4}-\d{2}-\d{2}", re.ASCII)
+_REGION_TEXT = re.compile(r"\d{6}", re.ASCII)
+
+
 def _date(value: object) -> date | None:
-    if not isinstance(value, str) or not re.fullmatch(r"\d{4}-\d{2}-\d{2}", value, re.ASCII):
+    if not isinstance(value, str) or not _DATE_TEXT.fullmatch(value):
         return None
     try:
         return date.fromisoformat(value)
@@ -390,7 +394,7 @@ def _region_rule(
 ) -> list[FieldError]:
     """``residenceRegion`` is a code in force, inside the authority's region when given."""
     region = subject.get("residenceRegion")
-    if not isinstance(region, str) or not re.fullmatch(r"\d{6}", region, re.ASCII):
+    if not isinstance(region, str) or not _REGION_TEXT.fullmatch(region):
         return []  # the schema says what is wrong with it
     if not regions.is_known(region):
         return [

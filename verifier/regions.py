@@ -9,7 +9,7 @@ six digits raises ``ValueError``, and a name asked of a code never recorded rais
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 from importlib import resources
 from typing import Literal
 
@@ -80,6 +80,7 @@ def _table() -> dict[str, Region]:
     return table
 
 
+@lru_cache(maxsize=8192, typed=True)  # a verifier asks about the same few codes again and again
 def region(code: int | str) -> Region | None:
     """Return the record of ``code`` (current or past), or None if it was never recorded."""
     return _table().get(normalize_region_code(code))
@@ -132,6 +133,7 @@ def parent(code: int | str) -> str | None:
     return text[:2] + "0000"
 
 
+@lru_cache(maxsize=8192, typed=True)
 def contains(outer: int | str, inner: int | str) -> bool:
     """True if division ``inner`` lies within ``outer`` (a code contains itself).
 

@@ -718,7 +718,11 @@ def verify_presentation(
         facts = _Facts()
     else:
         results["format"] = CheckResult("format", Outcome.PASS, format_reason)
-        facts = _Facts(credential=_shadow_credential(parsed, credential_type), raw_anchor=anchor)
+        facts = _Facts(
+            credential=_shadow_credential(parsed, credential_type),
+            raw_anchor=anchor,
+            kind=credential_type,
+        )
         facts.canonical = _Whole(parsed.issuer_jwt.encode("ascii"))  # type: ignore[assignment]
         facts.created = datetime.fromtimestamp(parsed.payload["iat"], UTC)
         kid = parsed.header.get("kid")

@@ -200,6 +200,7 @@ class _Facts:
     anchor_result: CheckResult | None = None
     created: datetime | None = None
     canonical: CanonicalSplit | None = None
+    kind: str | None = None  # the credential's Suixin type, read once
 
 
 class Verifier:
@@ -212,6 +213,7 @@ class Verifier:
         self.policy = policy or Policy()
         self.chain = chain
         self._last_sync: datetime | None = None
+        self._trust_source: tuple[tuple[int, str, int, str], TrustSource] | None = None
 
     # ------------------------------------------------------------------ construction
 
@@ -265,18 +267,24 @@ class Verifier:
             self.index.sync(self.chain)
             self._last_sync = now
 
-    def trust_source(self) -> TrustSource:
-        """Where the registry facts come from, and how old they are."""
-        age = int(self.policy.now().timestamp()) - self.index.synced_block_time
-        return TrustSource(
+    def trust_source(self, now: datetime | None = None) -> TrustSource:
+        """Where the registry facts come from, and how old they are (at ``now``)."""
+        second = int((now or self.policy.now()).timestamp())
+        key = (second, self.index.source, self.index.synced_block, self.index.synced_block_hash)
+        cached = self._trust_source
+        if cached is not None and cached[0] == key:
+            return cached[1]  # one object per second and synced block: reports share it
+        source = TrustSource(
             kind=self.index.source,
             chain_id=self.index.chain_id,
             anchor_registry=self.index.anchor_registry,
             block_number=self.index.synced_block,
             block_hash=self.index.synced_block_hash,
             block_time=self.index.synced_block_time,
-            age_seconds=max(age, 0),
+            age_seconds=max(second - self.index.synced_block_time, 0),
         )
+        self._trust_source = (key, source)
+        return source
 
     # ------------------------------------------------------------------ verification
 
@@ -287,6 +295,7 @@ class Verifier:
         facts = _Facts()
         results: dict[str, CheckResult] = {}
         results["format"] = self._format(bundle, now, facts)
+        facts.kind = credential_type_of(facts.credential) if facts.credential else None
         if results["format"].outcome is Outcome.FAIL:
             for name in CHECKS[1:]:
                 results[name] = CheckResult(name, Outcome.SKIPPED, _SKIPPED)
@@ -313,9 +322,9 @@ class Verifier:
             verdict=verdict,
             checks=checks,
             checked_at=now,
-            trust=self.trust_source(),
+            trust=self.trust_source(now),
             credential_id=cred.get("id") if isinstance(cred.get("id"), str) else None,
-            credential_type=credential_type_of(cred) if cred else None,
+            credential_type=facts.kind,
             issuer=cred.get("issuer") if isinstance(cred.get("issuer"), str) else None,
             issuer_name=(auth.name_zh, auth.name_en) if auth else None,
             warnings=self._warnings(now),
@@ -364,11 +373,7 @@ class Verifier:
                     f"{first.path}: {first.en}{more_en}",
                 ),
             )
-        return CheckResult(
-            "format",
-            Outcome.PASS,
-            _r("format_valid", "格式、模式与字段规则均符合", "Shape, schema and field rules hold."),
-        )
+        return _FORMAT_PASS
 
     # -- shared lookups
 
@@ -461,7 +466,7 @@ class Verifier:
                     f"签发机关 {auth.name_zh} 已被暂停认证",
                     f"The authority {auth.name_en} is suspended.",
                 )
-        kind = credential_type_of(cred)
+        kind = facts.kind
         # a derived type (居住年限证明) is covered by its source type's accreditation
         if kind is None or not may_issue(kind, auth.credential_types):
             return _fail(
@@ -717,7 +722,7 @@ class Verifier:
                 f"凭证已于 {valid_until.astimezone(CHINA_TIME):%Y-%m-%d %H:%M} 过期",
                 f"The credential expired at {valid_until.isoformat()}.",
             )
-        if credential_type_of(cred) == RESIDENCE_PERMIT:
+        if facts.kind == RESIDENCE_PERMIT:
             endorsements = cred.get("credentialSubject", {}).get("endorsements") or []
             if endorsements:
                 latest = max(str(e.get("validUntil", "")) for e in endorsements)
@@ -729,11 +734,19 @@ class Verifier:
                         f"居住证签注已于 {latest} 到期，未按时签注，暂停使用",
                         f"The permit's endorsement lapsed on {latest}; its use is suspended.",
                     )
-        return CheckResult(
-            "validity_period",
-            Outcome.PASS,
-            _r("within_validity", "在有效期内", "Within its validity period."),
-        )
+        return _VALIDITY_PASS
+
+
+_FORMAT_PASS = CheckResult(
+    "format",
+    Outcome.PASS,
+    _r("format_valid", "格式、模式与字段规则均符合", "Shape, schema and field rules hold."),
+)
+_VALIDITY_PASS = CheckResult(
+    "validity_period",
+    Outcome.PASS,
+    _r("within_validity", "在有效期内", "Within its validity period."),
+)
 
 
 def _fail(name: str, code: str, zh: str, en: str) -> CheckResult:

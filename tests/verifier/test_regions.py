@@ -168,3 +168,13 @@ def test_shipped_table_matches_its_generator() -> None:
 def test_table_header_names_its_source() -> None:
     text = (ROOT / "verifier" / "data" / "gbt2260.tsv").read_text(encoding="utf-8")
     assert "Source: python-stdnum" in text.split("\ncode\t")[0]
+
+
+def test_cached_lookups_keep_telling_a_bool_from_an_int() -> None:
+    # region() and contains() are memoised; True == 1 must not share an answer with 1
+    assert regions.region(440100) is not None
+    assert regions.region(1) is None
+    with pytest.raises(ValueError):
+        regions.region(True)
+    with pytest.raises(ValueError):
+        regions.contains(True, 440100)
