@@ -29,14 +29,13 @@ from typing import Any
 
 from sqlalchemy import func, select, update
 
+from service.anchoring import anchor_root_once
 from service.audit import record
 from service.office import Office
 from service.storage.models import Authority, Credential, CredentialStatus
 from service.storage.wallet import CredentialOffer, SdJwtCredential
 from verifier.bundle import receipts_for_batch
-from verifier.chain import EventDecoder
-from verifier.contracts import load_artifact
-from verifier.errors import ChainError, ContractReverted, InvalidInput
+from verifier.errors import ChainError, InvalidInput
 from verifier.merkle import MerkleTree
 from verifier.sdjwt import (
     SdJwtError,
@@ -331,8 +330,6 @@ class SdJwtAnchorer:
         self.office = office
         self.batch_size = batch_size
         self.batch_age_seconds = batch_age_seconds
-        self._abi = load_artifact("AnchorRegistry").abi
-        self._events = EventDecoder(self._abi)
         self._lock = threading.Lock()
 
     def queue_depth(self) -> int:
@@ -418,23 +415,13 @@ class SdJwtAnchorer:
 
     def _finish(self, authority_id: int, root: bytes) -> int:
         office = self.office
-        found = self._on_chain(root)
-        if found is None:
-            try:
-                receipt = office.chain.transact(
-                    office.deployment.anchor_registry,
-                    self._abi,
-                    "anchor",
-                    [root, self._size(root)],
-                    office.account(authority_id),
-                )
-                found = (receipt.block_number, receipt.tx_hash)
-            except ContractReverted as e:
-                if e.name != "RootAlreadyAnchored":
-                    raise
-                found = self._on_chain(root)
-                if found is None:
-                    raise ChainError(f"root 0x{root.hex()} reported anchored but not found") from e
+        found = anchor_root_once(
+            office.chain,
+            office.deployment.anchor_registry,
+            office.account(authority_id),
+            root,
+            self._size(root),
+        )
         block_number, tx_hash = found
         block_time = office.chain.block_time(block_number)
         with office.db.write_session() as s:
@@ -485,16 +472,3 @@ class SdJwtAnchorer:
                 )
                 or 0
             )
-
-    def _on_chain(self, root: bytes) -> tuple[int, str] | None:
-        office = self.office
-        registry = office.deployment.anchor_registry
-        anchored = office.chain.call(registry, self._abi, "anchorOf", [root])
-        anchored_at, block_number = int(anchored[2]), int(anchored[3])
-        if anchored_at == 0:
-            return None
-        for log in office.chain.get_logs([registry], block_number, block_number):
-            entry = self._events.decode(log)
-            if entry and entry.event == "RootAnchored" and bytes(entry.args["root"]) == root:
-                return block_number, entry.tx_hash
-        raise ChainError(f"root 0x{root.hex()} is anchored in block {block_number} without event")

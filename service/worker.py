@@ -28,6 +28,7 @@ from datetime import UTC, datetime
 from sqlalchemy import select, update
 from sqlalchemy.exc import OperationalError
 
+from service.anchoring import anchor_root_once
 from service.audit import AuditChainBroken, record, sequence
 from service.audit_anchor import HeadAnchorer
 from service.lifecycle import LifecycleTasks
@@ -35,8 +36,6 @@ from service.office import Office
 from service.sdjwt_issue import SdJwtAnchorer
 from service.storage.models import AnchorState, Authority, Batch, Credential
 from verifier.bundle import receipts_for_batch
-from verifier.chain import EventDecoder
-from verifier.contracts import load_artifact
 from verifier.errors import ChainError, ContractReverted
 from verifier.merkle import MerkleTree
 
@@ -83,8 +82,6 @@ class AnchorWorker:
         self.stats = WorkerStats()
         self._log = log or (lambda message: print(message, file=sys.stderr, flush=True))
         self._pause_at = os.environ.get(PAUSE_ENV, "")
-        self._abi = load_artifact("AnchorRegistry").abi
-        self._events = EventDecoder(self._abi)
         # the audit trail's head goes on chain every audit_anchor_seconds (service.audit_anchor)
         self.audit = HeadAnchorer(office, interval_seconds=audit_anchor_seconds, log=self._log)
         # after anchoring, each pass sweeps lapsed permits (when due) and sends queued status
@@ -250,44 +247,16 @@ class AnchorWorker:
             batch = s.get(Batch, batch_id)
             assert batch is not None
             root, size, authority_id = bytes(batch.root), batch.size, batch.authority_id
-        found = self._on_chain(root)
-        if found is None:
-            try:
-                receipt = office.chain.transact(
-                    office.deployment.anchor_registry,
-                    self._abi,
-                    "anchor",
-                    [root, size],
-                    office.account(authority_id),
-                )
-                found = (receipt.block_number, receipt.tx_hash)
-            except ContractReverted as e:
-                if e.name != "RootAlreadyAnchored":
-                    raise
-                found = self._on_chain(root)
-                if found is None:
-                    raise ChainError(f"root 0x{root.hex()} reported anchored but not found") from e
+        found = anchor_root_once(
+            office.chain,
+            office.deployment.anchor_registry,
+            office.account(authority_id),
+            root,
+            size,
+        )
         self._log(f"batch {batch_id}: anchored in block {found[0]} ({found[1]})")
         self._pause("sent")
         return self._store(batch_id, *found)
-
-    def _on_chain(self, root: bytes) -> tuple[int, str] | None:
-        """(block number, transaction hash) of the root's anchor, if it is on chain."""
-        office = self.office
-        record = office.chain.call(office.deployment.anchor_registry, self._abi, "anchorOf", [root])
-        anchored_at, block_number = int(record[2]), int(record[3])
-        if anchored_at == 0:
-            return None
-        logs = office.chain.get_logs(
-            [office.deployment.anchor_registry], block_number, block_number
-        )
-        for log in logs:
-            entry = self._events.decode(log)
-            if entry and entry.event == "RootAnchored" and bytes(entry.args["root"]) == root:
-                return block_number, entry.tx_hash
-        raise ChainError(
-            f"root 0x{root.hex()} is anchored in block {block_number} but its event is missing"
-        )
 
     def _store(self, batch_id: int, block_number: int, tx_hash: str) -> int:
         office = self.office
