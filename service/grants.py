@@ -69,6 +69,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from service import audit
+from service.clock import aware, iso_z
 from service.office import Office
 from service.sdjwt_issue import jwk_thumbprint
 from service.storage.models import AccessEntry, Credential, Grant, RequestNonce
@@ -180,14 +181,8 @@ class GrantTerms:
     valid_from: datetime | None = None
 
 
-def _aware(value: datetime) -> datetime:
-    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)  # SQLite: naive
-
-
 def _iso(value: datetime | None) -> str | None:
-    if value is None:
-        return None
-    return _aware(value).astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+    return None if value is None else iso_z(value)
 
 
 @dataclass(frozen=True)
@@ -416,8 +411,8 @@ class GrantService:
             )
         # in UTC before storing: SQLite keeps a datetime's wall time and drops its offset, so a
         # "+08:00" end would otherwise be read back (as UTC) eight hours late
-        valid_from = _aware(terms.valid_from).astimezone(UTC) if terms.valid_from else now
-        valid_until = _aware(terms.valid_until).astimezone(UTC)
+        valid_from = aware(terms.valid_from).astimezone(UTC) if terms.valid_from else now
+        valid_until = aware(terms.valid_until).astimezone(UTC)
         if valid_until <= valid_from or valid_until <= now:
             raise GrantInvalid(
                 "window_invalid",
@@ -499,9 +494,7 @@ class GrantService:
                 .where(AccessEntry.grant_id == grant_id)
                 .order_by(AccessEntry.seq)
             ).all()
-        accesses = tuple(
-            AccessView(_aware(e.at), e.partner_did, e.outcome, e.code) for e in entries
-        )
+        accesses = tuple(AccessView(aware(e.at), e.partner_did, e.outcome, e.code) for e in entries)
         return self._view(grant, now, accesses)
 
     def withdraw(self, holder: Signer, grant_id: str) -> GrantView:
@@ -558,14 +551,14 @@ class GrantService:
                 f"持证人已于 {when} 撤回该授权",
                 f"The holder withdrew this grant at {when}.",
             )
-        if now < _aware(grant.valid_from):
+        if now < aware(grant.valid_from):
             when = _iso(grant.valid_from)
             return GrantForbidden(
                 "grant_not_yet_valid",
                 f"该授权自 {when} 起生效",
                 f"This grant takes effect at {when}.",
             )
-        if now >= _aware(grant.valid_until):
+        if now >= aware(grant.valid_until):
             when = _iso(grant.valid_until)
             return GrantForbidden(
                 "grant_expired", f"该授权已于 {when} 到期", f"This grant expired at {when}."
@@ -602,7 +595,7 @@ class GrantService:
     def _view(
         self, grant: Grant, now: datetime, accesses: tuple[AccessView, ...] | None = None
     ) -> GrantView:
-        valid_from, valid_until = _aware(grant.valid_from), _aware(grant.valid_until)
+        valid_from, valid_until = aware(grant.valid_from), aware(grant.valid_until)
         if grant.withdrawn_at is not None:
             state = "withdrawn"
         elif now >= valid_until:
@@ -619,8 +612,8 @@ class GrantService:
             purpose=grant.purpose,
             valid_from=valid_from,
             valid_until=valid_until,
-            created_at=_aware(grant.created_at),
-            withdrawn_at=_aware(grant.withdrawn_at) if grant.withdrawn_at else None,
+            created_at=aware(grant.created_at),
+            withdrawn_at=aware(grant.withdrawn_at) if grant.withdrawn_at else None,
             state=state,
             accesses=accesses,
         )

@@ -45,17 +45,18 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from service import audit
+from service.clock import aware, iso_z, parse_timestamp, utc_now
 from service.config import Settings
 from service.issuance import status_entry
 from service.keys import LocalSigner
-from service.office import IdempotencyConflict, NotFound, Office
+from service.office import IdempotencyConflict, NotFound, Office, stored_bundle
 from service.status_queue import ChangeState, StatusSender, enqueue
 from service.storage.models import (
     AnchorState,
@@ -64,7 +65,6 @@ from service.storage.models import (
     CredentialStatus,
     StatusChange,
 )
-from verifier.bundle import BUNDLE_VERSION
 from verifier.credential import (
     BUSINESS_LICENSE,
     CHINA_TIME,
@@ -208,35 +208,13 @@ class StepResult:
             "reason": self.reason,
             "reasonZh": reason.zh if reason else None,
             "reasonEn": reason.en if reason else None,
-            "changedAt": _iso(self.changed_at) if self.changed_at else None,
+            "changedAt": iso_z(self.changed_at) if self.changed_at else None,
             "onChain": False,
             "newCredentialId": self.bundle["credential"]["id"] if self.bundle else None,
         }
 
 
 # ------------------------------------------------------------------------------ helpers
-
-
-def _utc_now() -> datetime:
-    return datetime.now(UTC)
-
-
-def _aware(value: datetime) -> datetime:
-    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)  # SQLite reads naive
-
-
-def _iso(value: datetime) -> str:
-    return _aware(value).astimezone(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
-
-
-def _parse(value: object) -> datetime | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo is not None else None
 
 
 def _china_date(value: datetime) -> date:
@@ -247,12 +225,11 @@ def _china_time(value: datetime) -> str:
     return value.astimezone(CHINA_TIME).strftime("%Y-%m-%d %H:%M")
 
 
-def _bundle(credential: dict[str, Any], receipt: dict[str, Any] | None) -> dict[str, Any]:
-    return {"version": BUNDLE_VERSION, "credential": credential, "anchor": receipt}
-
-
 def _term(row: Credential) -> tuple[datetime, datetime]:
-    start, end = _parse(row.document.get("validFrom")), _parse(row.document.get("validUntil"))
+    start, end = (
+        parse_timestamp(row.document.get("validFrom")),
+        parse_timestamp(row.document.get("validUntil")),
+    )
     if start is None or end is None:  # every stored credential passed validation; guard anyway
         raise LifecycleError(
             "credential_term_unreadable",
@@ -342,7 +319,7 @@ class _Step:
             unsigned,
             self.signer,
             f"{authority.did}#{self.signer.key_id}",
-            _iso(self.now),
+            iso_z(self.now),
         )
         self.session.add(
             Credential(
@@ -398,7 +375,7 @@ def _run(
 ) -> StepResult:
     """Run one step in one write transaction; ``act`` changes the locked row and returns the
     new version's credential (or None)."""
-    now = _aware(now or _utc_now())
+    now = aware(now or utc_now())
     owner = _locate(office, credential_id, authority_id)
     authority = office.authority(owner)
     signer = office.signer(owner) if signs else None
@@ -421,7 +398,7 @@ def _run(
             row.status,
             row.status_reason,
             row.status_changed_at,
-            _bundle(new, None) if new is not None else None,
+            stored_bundle(new, None) if new is not None else None,
         )
     return result
 
@@ -445,7 +422,7 @@ def _replay(
         row.status,
         row.status_reason,
         row.status_changed_at,
-        _bundle(first.document, first.receipt),
+        stored_bundle(first.document, first.receipt),
         replayed=True,
     )
 
@@ -507,9 +484,9 @@ def _require_term_open(step: _Step) -> tuple[datetime, datetime]:
             "term_ended",
             f"有效期已于 {_china_time(end)} 届满，"
             + ("请先办理签注" if permit else "请重新签发后再办理"),
-            f"the validity ended at {_iso(end)}; "
+            f"the validity ended at {iso_z(end)}; "
             + ("endorse the permit first" if permit else "issue the licence anew first"),
-            validUntil=_iso(end),
+            validUntil=iso_z(end),
         )
     return start, end
 
@@ -555,10 +532,10 @@ def endorse(
                 "endorsement_not_due",
                 f"尚未到签注办理期：办理期自 {_china_time(opens)} 起（有效期届满前 {window_days} "
                 f"天），至 {_china_time(end)} 止",
-                f"the endorsement is not due yet: the window opens at {_iso(opens)} "
-                f"({window_days} days before the term ends at {_iso(end)})",
-                windowStart=_iso(opens),
-                validUntil=_iso(end),
+                f"the endorsement is not due yet: the window opens at {iso_z(opens)} "
+                f"({window_days} days before the term ends at {iso_z(end)})",
+                windowStart=iso_z(opens),
+                validUntil=iso_z(end),
             )
         late = step.now >= end
         subject = _subject(step.row)
@@ -583,8 +560,8 @@ def endorse(
                 "reason": "endorsed",
                 "late": late,
                 "previousStatus": previous,
-                "previousValidUntil": _iso(end),
-                "validUntil": _iso(valid_until),
+                "previousValidUntil": iso_z(end),
+                "validUntil": iso_z(valid_until),
                 "residenceSince": subject["residenceSince"],
             },
             new,
@@ -948,8 +925,8 @@ def sweep(
 ) -> int:
     """Suspend every active permit whose term has ended (endorsement_lapsed), ``chunk`` per
     transaction, each with its status change queued and an audit row; returns how many."""
-    now = _aware(now or _utc_now())
-    bound = _iso(now + _OFFSET_SLACK)
+    now = aware(now or utc_now())
+    bound = iso_z(now + _OFFSET_SLACK)
     until = Credential.document["validUntil"].as_string()
     suspended, after = 0, 0
     while True:
@@ -970,7 +947,7 @@ def sweep(
                 return suspended
             after = rows[-1].seq
             for row in rows:
-                end = _parse(row.document.get("validUntil"))
+                end = parse_timestamp(row.document.get("validUntil"))
                 if end is None or end > now:
                     continue
                 row.status = CredentialStatus.SUSPENDED
@@ -994,7 +971,7 @@ def sweep(
                         "reason": "endorsement_lapsed",
                         "lineageId": row.lineage_id,
                         "version": row.version,
-                        "validUntil": _iso(end),
+                        "validUntil": iso_z(end),
                     },
                     at=now,
                 )
@@ -1012,7 +989,7 @@ class LifecycleTasks:
         sweep_seconds: float = 3600.0,
         status_batch_size: int = 200,
         log: Callable[[str], None] | None = None,
-        clock: Callable[[], datetime] = _utc_now,
+        clock: Callable[[], datetime] = utc_now,
     ) -> None:
         self.office = office
         self.sweep_seconds = sweep_seconds
@@ -1081,7 +1058,7 @@ def history(
     """The whole story of a credential from any version's id: every version with its status,
     reason, times, anchor state and receipt summary, and whether its status change is on chain.
     Raises NotFound (unknown, or another authority's)."""
-    now = _aware(now or _utc_now())
+    now = aware(now or utc_now())
     _locate(office, credential_id, authority_id)
     with office.db.session() as s:
         start = s.scalar(select(Credential).where(Credential.id == credential_id))
@@ -1130,14 +1107,14 @@ def _version_json(
         "version": row.version,
         "previousId": row.previous_id,
         "keyId": row.key_id,
-        "issuedAt": _iso(row.created_at),
+        "issuedAt": iso_z(row.created_at),
         "validFrom": row.document.get("validFrom"),
         "validUntil": row.document.get("validUntil"),
         "status": row.status,
         "reason": row.status_reason,
         "reasonZh": reason.zh if reason else None,
         "reasonEn": reason.en if reason else None,
-        "statusChangedAt": _iso(row.status_changed_at) if row.status_changed_at else None,
+        "statusChangedAt": iso_z(row.status_changed_at) if row.status_changed_at else None,
         "anchor": {
             "state": row.anchor_state,
             "blockNumber": receipt.get("blockNumber"),
@@ -1154,8 +1131,8 @@ def _version_json(
                 "reason": c.reason,
                 "reasonCode": c.reason_code,
                 "state": c.state,
-                "requestedAt": _iso(c.requested_at),
-                "doneAt": _iso(c.done_at) if c.done_at else None,
+                "requestedAt": iso_z(c.requested_at),
+                "doneAt": iso_z(c.done_at) if c.done_at else None,
                 "transactionHash": c.tx_hash,
                 "blockNumber": c.block_number,
             }

@@ -52,6 +52,8 @@ __all__ = [
     "IssueRequest",
     "NotFound",
     "Office",
+    "request_fingerprint",
+    "stored_bundle",
 ]
 
 _CREDENTIALS = cast(Table, Credential.__table__)
@@ -528,7 +530,7 @@ class Office:
             if existing is None:
                 raise
             return existing, False
-        return _bundle(credential, None), True
+        return stored_bundle(credential, None), True
 
     def issue_many(
         self, authority_id: int, requests: Sequence[IssueRequest], *, actor: str = "system"
@@ -567,7 +569,7 @@ class Office:
                         "credentialIds": [r["id"] for r in rows],
                     },
                 )
-        return [_bundle(c, None) for c, _ in credentials]
+        return [stored_bundle(c, None) for c, _ in credentials]
 
     def _row(
         self,
@@ -609,7 +611,7 @@ class Office:
             raise IdempotencyConflict(
                 "this Idempotency-Key was already used with a different request"
             )
-        return _bundle(row.document, row.receipt)
+        return stored_bundle(row.document, row.receipt)
 
     # ------------------------------------------------------------------ reads
 
@@ -619,7 +621,7 @@ class Office:
             row = s.scalar(select(Credential).where(Credential.id == credential_id))
         if row is None or (authority_id is not None and row.authority_id != authority_id):
             raise NotFound(f"no credential {credential_id}")
-        return _bundle(row.document, row.receipt)
+        return stored_bundle(row.document, row.receipt)
 
     def queue_depth(self) -> int:
         """Credentials waiting to be anchored (pending or in an unconfirmed batch)."""
@@ -647,5 +649,6 @@ def request_fingerprint(body: Any) -> bytes:
     return hashlib.sha256(json.dumps(body, sort_keys=True, ensure_ascii=False).encode()).digest()
 
 
-def _bundle(credential: dict[str, Any], receipt: dict[str, Any] | None) -> dict[str, Any]:
+def stored_bundle(credential: dict[str, Any], receipt: dict[str, Any] | None) -> dict[str, Any]:
+    """The bundle of a stored credential and its receipt (None until anchored)."""
     return {"version": BUNDLE_VERSION, "credential": credential, "anchor": receipt}

@@ -40,20 +40,20 @@ import hashlib
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from service import audit
+from service.clock import aware, iso_z, parse_timestamp, utc_now
 from service.issuance import status_entry
 from service.lifecycle import LifecycleError, NotApplicable, NotCurrent, TermEnded
-from service.office import IdempotencyConflict, NotFound, Office
+from service.office import IdempotencyConflict, NotFound, Office, stored_bundle
 from service.status_queue import enqueue
 from service.storage.models import AnchorState, Authority, Credential, CredentialStatus
 from verifier import regions
-from verifier.bundle import BUNDLE_VERSION
 from verifier.credential import (
     CHINA_TIME,
     RESIDENCE_PERMIT,
@@ -124,32 +124,6 @@ def residence_region(residence: str, authority_region: int | str) -> str:
     return city if regions.contains(authority, city) else authority
 
 
-def _utc_now() -> datetime:
-    return datetime.now(UTC)
-
-
-def _aware(value: datetime) -> datetime:
-    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
-
-
-def _iso(value: datetime) -> str:
-    return _aware(value).astimezone(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
-
-
-def _time(value: object) -> datetime | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo is not None else None
-
-
-def _bundle(credential: dict[str, Any], receipt: dict[str, Any] | None) -> dict[str, Any]:
-    return {"version": BUNDLE_VERSION, "credential": credential, "anchor": receipt}
-
-
 def _newest_in_force(s: Session, row: Credential) -> str | None:
     """The id of the newest version of the row's lineage that is in force, if another."""
     found = s.scalar(
@@ -201,7 +175,10 @@ def _check_source(s: Session, row: Credential, authority: Authority, now: dateti
             currentReason=row.status_reason,
             newestId=newest,
         )
-    start, end = _time(row.document.get("validFrom")), _time(row.document.get("validUntil"))
+    start, end = (
+        parse_timestamp(row.document.get("validFrom")),
+        parse_timestamp(row.document.get("validUntil")),
+    )
     if start is None or end is None or now < start:
         raise NotCurrent(
             "credential_not_yet_valid",
@@ -213,8 +190,8 @@ def _check_source(s: Session, row: Credential, authority: Authority, now: dateti
         raise TermEnded(
             "term_ended",
             f"居住证有效期已于 {end.astimezone(CHINA_TIME):%Y-%m-%d %H:%M} 届满，请先办理签注",
-            f"the permit's term ended at {_iso(end)}; endorse it first",
-            validUntil=_iso(end),
+            f"the permit's term ended at {iso_z(end)}; endorse it first",
+            validUntil=iso_z(end),
         )
 
 
@@ -241,7 +218,7 @@ def _replay(
         source = s.scalar(select(Credential.document).where(Credential.id == source_id))
     assert source is not None  # credentials are never deleted
     return Derived(
-        _bundle(first.document, first.receipt), holder_salt(source, first.id), replayed=True
+        stored_bundle(first.document, first.receipt), holder_salt(source, first.id), replayed=True
     )
 
 
@@ -262,7 +239,7 @@ def derive(
     Raises NotFound (unknown, or another authority's when ``authority_id`` is given),
     NotApplicable, NotCurrent, TermEnded, LifecycleError ``residence_years_none`` (less than one
     full year), IdempotencyConflict."""
-    now = _aware(now or _utc_now())
+    now = aware(now or utc_now())
     with office.db.session() as s:
         owner = s.scalar(select(Credential.authority_id).where(Credential.id == credential_id))
     if owner is None or (authority_id is not None and owner != authority_id):
@@ -304,7 +281,7 @@ def derive(
             "asOf": as_of.isoformat(),
             "sourceCredential": row.id,
         }
-        end = _time(source["validUntil"])
+        end = parse_timestamp(source["validUntil"])
         assert end is not None  # _check_source read it
         unsigned = build_credential(
             RESIDENCE_YEARS,
@@ -323,7 +300,7 @@ def derive(
         if errors:  # the permit passed the same rules; guard anyway, storing nothing
             raise InvalidCredential([FieldError(e.path, e.code, e.zh, e.en) for e in errors])
         credential, digest = sign_credential_with_digest(
-            unsigned, signer, f"{authority.did}#{signer.key_id}", _iso(now)
+            unsigned, signer, f"{authority.did}#{signer.key_id}", iso_z(now)
         )
         s.add(
             Credential(
@@ -357,7 +334,7 @@ def derive(
             },
             at=now,
         )
-    return Derived(_bundle(credential, None), salt)
+    return Derived(stored_bundle(credential, None), salt)
 
 
 def revoke_derived(

@@ -31,6 +31,7 @@ from sqlalchemy import func, select, update
 
 from service.anchoring import anchor_root_once
 from service.audit import record
+from service.clock import aware
 from service.office import Office
 from service.storage.models import Authority, Credential, CredentialStatus
 from service.storage.wallet import CredentialOffer, SdJwtCredential
@@ -81,10 +82,6 @@ class WalletError(InvalidInput):
 
 def _sha(text: str) -> bytes:
     return hashlib.sha256(text.encode()).digest()
-
-
-def _aware(value: datetime) -> datetime:
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def jwk_thumbprint(jwk: dict[str, Any]) -> str:
@@ -173,7 +170,7 @@ class WalletIssuer:
                     "领取码无效或已使用",
                     "the pre-authorised code is unknown or was already used",
                 )
-            if _aware(offer.expires_at) <= now:
+            if aware(offer.expires_at) <= now:
                 raise WalletError(400, "invalid_grant", "领取码已过期", "the offer has expired")
             offer.redeemed_at = now
             offer.token_sha256 = _sha(token)
@@ -194,7 +191,7 @@ class WalletIssuer:
         if (
             offer is None
             or offer.redeemed_at is None
-            or _aware(offer.redeemed_at) + TOKEN_TTL <= now
+            or aware(offer.redeemed_at) + TOKEN_TTL <= now
         ):
             raise WalletError(
                 401,
@@ -395,7 +392,7 @@ class SdJwtAnchorer:
             ).all()
             if not rows:
                 return None
-            waited = (datetime.now(UTC) - _aware(rows[0].created_at)).total_seconds()
+            waited = (datetime.now(UTC) - aware(rows[0].created_at)).total_seconds()
             if not force and len(rows) < self.batch_size and waited < self.batch_age_seconds:
                 return None
             tree = MerkleTree(bytes(r.digest) for r in rows)

@@ -36,6 +36,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from verifier._time import parse_timestamp
 from verifier.bundle import credential_digest, credential_id_hash
 from verifier.credential import VC_V2_CONTEXT, VERIFIABLE_CREDENTIAL
 from verifier.errors import InvalidInput
@@ -131,16 +132,6 @@ _MALFORMED = _r(
 )
 
 
-def _parse_time(value: object) -> datetime | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo is not None else None
-
-
 def verify_receipt(
     receipt: object,
     public_key: bytes | None = None,
@@ -175,7 +166,7 @@ def verify_receipt(
     ):
         return ReceiptCheck(False, _MALFORMED)
     method = proof.get("verificationMethod")
-    created = _parse_time(proof.get("created"))
+    created = parse_timestamp(proof.get("created"))
     verdict = subject.get("verdict") if isinstance(subject.get("verdict"), str) else None
     try:
         did, fragment = split_verification_method(method)  # type: ignore[arg-type]

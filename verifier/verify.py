@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from verifier import regions
+from verifier._time import parse_timestamp
 from verifier.bundle import AnchorReceipt, bundle_errors, credential_digest, credential_id_hash
 from verifier.chain import Chain, RpcChain
 from verifier.credential import (
@@ -173,16 +174,6 @@ _SKIPPED = _r(
 @lru_cache(maxsize=1024)
 def _ts(value: int) -> str:
     return datetime.fromtimestamp(value, UTC).astimezone(CHINA_TIME).strftime("%Y-%m-%d %H:%M:%S")
-
-
-def _parse_time(value: object) -> datetime | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo is not None else None
 
 
 @dataclass
@@ -384,7 +375,7 @@ class Verifier:
             facts.canonical = CanonicalSplit(facts.credential, "proof")
         proof = facts.credential.get("proof")
         if isinstance(proof, Mapping):
-            facts.created = _parse_time(proof.get("created"))
+            facts.created = parse_timestamp(proof.get("created"))
             with suppress(InvalidInput):
                 facts.vm_did, facts.key_id = split_verification_method(
                     proof.get("verificationMethod")  # type: ignore[arg-type]
@@ -706,8 +697,8 @@ class Verifier:
 
     def _validity(self, facts: _Facts, now: datetime) -> CheckResult:
         cred = facts.credential
-        valid_from = _parse_time(cred.get("validFrom"))
-        valid_until = _parse_time(cred.get("validUntil"))
+        valid_from = parse_timestamp(cred.get("validFrom"))
+        valid_until = parse_timestamp(cred.get("validUntil"))
         if valid_from is not None and now < valid_from:
             return _fail(
                 "validity_period",
