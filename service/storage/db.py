@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -45,30 +46,57 @@ class _SqliteWriters:
     busy handler, which sleeps in growing steps (up to 100 ms) and retries. Under many
     concurrent requests an unlucky writer loses several rounds, which is a latency tail of
     hundreds of milliseconds. Writers of this process queue here instead, from their first
-    write statement to their commit or rollback, and wake as soon as the lock is free; only
-    writers of other processes still meet the busy handler.
+    write statement until SQLite has finished their COMMIT or ROLLBACK, and wake as soon as the
+    lock is free; only writers of other processes still meet the busy handler.
+
+    The lock is released by the driver connection itself (``_LockingConnection``) once its
+    ``commit()``/``rollback()`` has returned. SQLAlchemy's ``commit`` event fires *before* the
+    driver's COMMIT: releasing there let the next writer of this process start while that
+    COMMIT was still running, and so meet the busy handler after all.
     """
 
     def __init__(self, engine: Engine) -> None:
-        self._lock = threading.RLock()
+        self.lock = threading.RLock()
         event.listen(engine, "before_cursor_execute", self._before)
-        event.listen(engine, "commit", self._end)
-        event.listen(engine, "rollback", self._end)
 
     def _before(self, connection: Connection, _c: Any, statement: str, *_args: Any) -> None:
-        if connection.info.get(_WRITING):
+        driver = connection.connection.dbapi_connection
+        if not isinstance(driver, _LockingConnection) or driver.holding:
             return
         head = statement.lstrip()[:15].upper()
         if head.startswith(_WRITES):
-            self._lock.acquire()
-            connection.info[_WRITING] = True
-
-    def _end(self, connection: Connection) -> None:
-        if connection.info.pop(_WRITING, False):
-            self._lock.release()
+            self.lock.acquire()
+            driver.holding = self.lock
 
 
-_WRITING = "suixin_writing"
+class _LockingConnection(sqlite3.Connection):
+    """A sqlite3 connection that gives back its writer lock once its transaction has ended
+    in SQLite (commit, rollback, or close)."""
+
+    holding: threading.RLock | None = None
+
+    def _release(self) -> None:
+        lock, self.holding = self.holding, None
+        if lock is not None:
+            lock.release()
+
+    def commit(self) -> None:
+        try:
+            super().commit()
+        finally:
+            self._release()
+
+    def rollback(self) -> None:
+        try:
+            super().rollback()
+        finally:
+            self._release()
+
+    def close(self) -> None:
+        try:
+            super().close()
+        finally:
+            self._release()
 
 
 class Database:
@@ -83,11 +111,17 @@ class Database:
         if self.is_postgres:
             kwargs = {"pool_size": 10, "max_overflow": 20, "pool_pre_ping": True}
         else:
-            kwargs = {"connect_args": {"check_same_thread": False, "timeout": 30}}
+            kwargs = {
+                "connect_args": {
+                    "check_same_thread": False,
+                    "timeout": 30,
+                    "factory": _LockingConnection,
+                }
+            }
         self.engine: Engine = create_engine(url, **kwargs)
         if not self.is_postgres:
             event.listen(self.engine, "connect", _sqlite_pragmas)
-            _SqliteWriters(self.engine)
+        self.writers = None if self.is_postgres else _SqliteWriters(self.engine)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
 
     def migrate(self) -> None:

@@ -53,3 +53,57 @@ def test_a_plain_session_that_reads_first_can_lose_an_update(tmp_path: Path) -> 
         reader.execute(text("UPDATE counter SET n = :n"), {"n": n + 1})
     with db.session() as s:
         assert s.execute(text("SELECT n FROM counter")).scalar_one() == 1  # the +5 is lost
+
+
+def test_the_writer_lock_is_held_until_sqlite_has_committed(tmp_path: Path) -> None:
+    # SQLAlchemy's commit event fires before the driver's COMMIT; a lock given back there let
+    # the next writer of the process start while the COMMIT was still running
+    from sqlalchemy import event
+
+    db = Database(f"sqlite:///{tmp_path / 'c.sqlite'}")
+    assert db.writers is not None
+    lock = db.writers.lock
+    seen: list[bool] = []
+    event.listen(db.engine, "commit", lambda _c: seen.append(lock._is_owned()))  # type: ignore[attr-defined]
+    with db.session() as s:
+        s.execute(text("CREATE TABLE t (n INTEGER)"))
+    with db.session() as s:
+        s.execute(text("INSERT INTO t VALUES (1)"))
+    assert seen[-1] is True  # still held when the COMMIT is about to run
+    assert lock.acquire(blocking=False)  # and free once it has
+    lock.release()
+
+
+def test_the_writer_lock_is_given_back_after_a_rollback_and_a_failed_write(
+    tmp_path: Path,
+) -> None:
+    db = Database(f"sqlite:///{tmp_path / 'r.sqlite'}")
+    assert db.writers is not None
+    with db.session() as s:
+        s.execute(text("CREATE TABLE t (n INTEGER PRIMARY KEY)"))
+        s.execute(text("INSERT INTO t VALUES (1)"))
+    try:
+        with db.session() as s:
+            s.execute(text("INSERT INTO t VALUES (2)"))
+            s.execute(text("INSERT INTO t VALUES (1)"))  # a duplicate key: rolled back
+    except Exception as e:
+        assert "UNIQUE" in str(e)
+    else:
+        raise AssertionError("the duplicate key was accepted")
+    done = threading.Event()
+
+    def write_elsewhere() -> None:  # another thread must get the lock at once
+        with db.session() as s:
+            s.execute(text("INSERT INTO t VALUES (3)"))
+        done.set()
+
+    thread = threading.Thread(target=write_elsewhere)
+    thread.start()
+    assert done.wait(5), "the lock was kept after the rollback"
+    thread.join()
+    with db.session() as s:
+        assert s.execute(text("SELECT n FROM t ORDER BY n")).scalars().all() == [1, 3]
+
+
+def test_postgres_has_no_process_writer_lock() -> None:
+    assert Database("postgresql+psycopg://postgres@127.0.0.1:5432/test").writers is None
