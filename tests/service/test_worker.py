@@ -135,3 +135,41 @@ def test_a_suspended_authority_does_not_hold_up_the_others(world: OfficeWorld) -
         office.chain.transact(registry, trust, "reinstate", [world.permits.did], world.root)
     worker.drain()
     assert office.bundle(permit["credential"]["id"])["anchor"] is not None
+
+
+def test_receipts_are_built_outside_the_write_transaction(
+    setup: Setup, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # hashing a batch's receipts must not keep the other writers of the process waiting
+    import service.worker as worker_module
+
+    real = worker_module.receipts_for_batch
+    held: list[bool] = []
+
+    def spy(*args: object, **kwargs: object) -> object:
+        writers = setup.office.db.writers
+        held.append(writers is not None and writers.lock._is_owned())  # type: ignore[attr-defined]
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(worker_module, "receipts_for_batch", spy)
+    setup.issue(5)
+    assert AnchorWorker(setup.office, batch_size=5).run_once() == 5
+    assert held == [False]
+    assert setup.office.counts() == {"anchored": 5}
+
+
+def test_a_paced_worker_rests_as_long_as_each_step_took(
+    setup: Setup, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import service.worker as worker_module
+
+    rests: list[float] = []
+    monkeypatch.setattr(worker_module.time, "sleep", rests.append)
+    setup.issue(4)
+    assert AnchorWorker(setup.office, batch_size=4, pace=2.0).run_once() == 4
+    # claim, send, build the receipts: a rest after each (pace times the step's duration)
+    assert len(rests) == 3 and all(r > 0 for r in rests)
+    rests.clear()
+    setup.issue(4, seed=1)
+    assert AnchorWorker(setup.office, batch_size=4).run_once() == 4  # pace 0: flat out
+    assert rests == []
