@@ -216,7 +216,7 @@ def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from service.api.app import create_app
-    from service.runtime import bootstrap_demo, open_office
+    from service.runtime import bootstrap_demo, open_office, settle_heap
 
     settings = _settings(args)
     if args.workers < 1:
@@ -241,6 +241,7 @@ def _serve(args: argparse.Namespace) -> int:
         return _serve_processes(args.workers, settings, office, base)
     print(f"Suixin office on {base}  — API docs {base}/docs  — health {base}/healthz", flush=True)
     app = create_app(office, settings, start_worker=settings.in_process_worker)
+    settle_heap()
     uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning")
     return 0
 
@@ -280,11 +281,12 @@ def _serve_processes(workers: int, settings: Settings, office: Office, base: str
 
 def _worker(args: argparse.Namespace) -> int:
     from service.lifecycle import LifecycleTasks
-    from service.runtime import open_office
+    from service.runtime import open_office, settle_heap
     from service.worker import AnchorWorker
 
     settings = _settings(args)
     office = open_office(settings, allow_deploy=False)
+    settle_heap()
     worker = AnchorWorker(
         office,
         batch_size=settings.batch_size,

@@ -98,6 +98,7 @@ def create_app(office: Office, settings: Settings, *, start_worker: bool) -> Fas
                 audit_anchor_seconds=settings.audit_anchor_seconds,
                 log=log.info,
                 lifecycle=LifecycleTasks.from_settings(office, settings, log=log.info),
+                pace=settings.worker_pace,
             )
             thread = threading.Thread(
                 target=worker.run, args=(stop,), name="suixin-anchor-worker", daemon=True
@@ -143,8 +144,10 @@ def create_app(office: Office, settings: Settings, *, start_worker: bool) -> Fas
 def app_from_environment() -> FastAPI:
     """The API for one of several server processes (``suixin serve --workers N``): the office
     from ``SUIXIN_*`` settings, already deployed; anchoring runs in its own process."""
-    from service.runtime import open_office
+    from service.runtime import open_office, settle_heap
 
     settings = Settings(**{})  # every value from SUIXIN_* variables
     office = open_office(settings, allow_deploy=False)
-    return create_app(office, settings, start_worker=False)
+    app = create_app(office, settings, start_worker=False)
+    settle_heap()
+    return app

@@ -18,6 +18,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Annotated
 
+from anyio import CapacityLimiter
 from fastapi import Depends, Header, Request
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
@@ -54,6 +55,15 @@ class ApiState:
     limiter: TokenBuckets
     worker: AnchorWorker | None = None
     worker_thread: threading.Thread | None = field(default=None, repr=False)
+    _issue_limiter: CapacityLimiter | None = field(default=None, repr=False)
+
+    @property
+    def issue_limiter(self) -> CapacityLimiter:
+        """The threads issuing requests run on (``SUIXIN_ISSUE_THREADS``); made on first use,
+        inside the event loop."""
+        if self._issue_limiter is None:
+            self._issue_limiter = CapacityLimiter(self.settings.issue_threads)
+        return self._issue_limiter
 
     @property
     def worker_up(self) -> bool | None:

@@ -3,10 +3,25 @@
 from __future__ import annotations
 
 import random
+import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
 
-from tests.service.conftest import Api, assert_problem, auth, public_key_of
+import pytest
+
+from service.api.app import create_app
+from tests.service.conftest import (
+    Api,
+    OfficeWorld,
+    TestClient,
+    assert_problem,
+    auth,
+    public_key_of,
+    settings,
+)
 from tests.verifier.factories import residence_permit_subject
 from verifier.bundle import BUNDLE_VERSION
 from verifier.proofs import verify_proof
@@ -279,3 +294,38 @@ def test_batch_size_limits(api: Api) -> None:
     )
     assert assert_problem(too_many, 422)["errors"][0]["code"] == "items_count"
     assert api.world.office.counts() == {}
+
+
+def test_issuing_requests_run_on_at_most_the_configured_threads(
+    world: OfficeWorld, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the work is CPU under one GIL: more threads would only take turns less fairly
+    import service.api.routes.credentials as routes
+
+    real, lock = routes.issue_one, threading.Lock()
+    running, most = [0], [0]
+
+    def counted(*args: Any) -> Any:
+        with lock:
+            running[0] += 1
+            most[0] = max(most[0], running[0])
+        try:
+            time.sleep(0.02)  # long enough for the other requests to pile up
+            return real(*args)
+        finally:
+            with lock:
+                running[0] -= 1
+
+    monkeypatch.setattr(routes, "issue_one", counted)
+    app = create_app(world.office, settings(tmp_path, issue_threads=2), start_worker=False)
+    key = world.key(world.permits, "issue:ResidencePermit")
+    with TestClient(app) as client, ThreadPoolExecutor(8) as pool:
+        bodies = [
+            {"type": "ResidencePermit", "subject": residence_permit_subject(world.rng)}
+            for _ in range(8)
+        ]
+        responses = list(
+            pool.map(lambda b: client.post("/v1/credentials", json=b, headers=auth(key)), bodies)
+        )
+    assert [r.status_code for r in responses] == [201] * 8
+    assert most[0] == 2
