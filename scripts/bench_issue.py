@@ -9,13 +9,16 @@ Measured in one run, on this machine, against the raw cost of the cryptographic 
   anchoring batches as they fill; the clock stops when the last credential is anchored. On
   SQLite and on PostgreSQL (a fresh schema, dropped afterwards). Target: >= 3,000/s on SQLite.
 - **http issue**: ``POST /v1/credentials`` at 16 concurrent keep-alive clients against a real
-  ``suixin serve`` process (uvicorn, embedded chain, SQLite, in-process worker) on a free
-  loopback port; p50 / p99 latency. Target: p99 < 50 ms.
+  ``suixin serve`` on a free loopback port, in two topologies: ``make run``'s (one process,
+  embedded chain, SQLite, the worker in process) and the multi-instance one (anvil,
+  PostgreSQL, ``--workers 2`` API processes and one ``suixin worker`` process); p50 / p99
+  latency. Target: p99 < 50 ms.
 - **http verify**: ``POST /v1/verify`` of an anchored bundle, 16 clients; requests/s.
   Target: >= 1,000/s.
 
-The load generator shares the machine's two cores with the server, as a counter's clients
-would not; the figures are therefore a lower bound for the server alone. ``--profile`` prints
+The load generator (one asyncio loop, requests encoded beforehand) shares the machine's two
+cores with the server, as a counter's clients would not; the figures are therefore a lower
+bound for the server alone. ``--profile`` prints
 where the bulk run's time goes (cProfile, cumulative).
 """
 
@@ -381,7 +384,13 @@ def load(
         await asyncio.gather(*tasks)
         return time.perf_counter() - start
 
-    wall = asyncio.run(run())
+    walls: list[float] = []  # a loop of its own, in a thread: the caller may run one already
+    thread = threading.Thread(target=lambda: walls.append(asyncio.run(run())))
+    thread.start()
+    thread.join()
+    if not walls:
+        raise RuntimeError(f"the load generator stopped: {failures[:1] or 'see its traceback'}")
+    wall = walls[0]
     if failures:
         raise RuntimeError(f"{len(failures)} requests failed, e.g. {failures[0]}")
     return latencies, wall
