@@ -8,7 +8,13 @@ from typing import Any
 
 from eth_account.signers.local import LocalAccount
 
-from verifier.bundle import credential_digest, credential_id_hash, make_bundle, receipts_for_batch
+from verifier.bundle import (
+    AnchorReceipt,
+    credential_digest,
+    credential_id_hash,
+    make_bundle,
+    receipts_for_batch,
+)
 from verifier.chain import Chain, EventDecoder
 from verifier.contracts import load_artifact
 from verifier.deployment import Deployment
@@ -61,6 +67,33 @@ def anchor_root_once(
             raise ChainError(f"root 0x{root.hex()} reported anchored but not found") from e
         return found
     return receipt.block_number, receipt.tx_hash
+
+
+def members_receipts(
+    chain: Chain,
+    registry: str,
+    digests: Sequence[bytes],
+    root: bytes,
+    *,
+    block_number: int,
+    block_time: int,
+    transaction_hash: str,
+    what: str,
+) -> list[AnchorReceipt]:
+    """The receipt of every member of a stored batch (``digests`` in leaf order) whose root
+    went on chain in ``block_number``; raises ChainError when the stored members do not
+    rebuild ``root`` (``what`` names the batch in the message)."""
+    tree = MerkleTree(digests)
+    if tree.root != root or tree.size != len(digests):
+        raise ChainError(f"{what}: stored members do not reproduce its root")
+    return receipts_for_batch(
+        tree,
+        chain_id=chain.chain_id,
+        registry=registry,
+        block_number=block_number,
+        block_time=block_time,
+        transaction_hash=transaction_hash,
+    )
 
 
 def anchor_batch(

@@ -29,14 +29,13 @@ from typing import Any
 
 from sqlalchemy import func, select, update
 
-from service.anchoring import anchor_root_once
+from service.anchoring import anchor_root_once, members_receipts
 from service.audit import record
 from service.clock import aware
 from service.office import Office
 from service.storage.models import Authority, Credential, CredentialStatus
 from service.storage.wallet import CredentialOffer, SdJwtCredential
-from verifier.bundle import receipts_for_batch
-from verifier.errors import ChainError, InvalidInput
+from verifier.errors import InvalidInput
 from verifier.merkle import MerkleTree
 from verifier.sdjwt import (
     SdJwtError,
@@ -427,16 +426,15 @@ class SdJwtAnchorer:
                 .where(SdJwtCredential.batch_root == root)
                 .order_by(SdJwtCredential.leaf_index)
             ).all()
-            tree = MerkleTree(bytes(r.digest) for r in rows)
-            if tree.root != root:
-                raise ChainError(f"SD-JWT batch 0x{root.hex()}: members do not reproduce its root")
-            receipts = receipts_for_batch(
-                tree,
-                chain_id=office.chain.chain_id,
-                registry=office.deployment.anchor_registry,
+            receipts = members_receipts(
+                office.chain,
+                office.deployment.anchor_registry,
+                [bytes(r.digest) for r in rows],
+                root,
                 block_number=block_number,
                 block_time=block_time,
                 transaction_hash=tx_hash,
+                what=f"SD-JWT batch 0x{root.hex()}",
             )
             s.execute(
                 update(SdJwtCredential),

@@ -28,14 +28,13 @@ from datetime import UTC, datetime
 from sqlalchemy import select, update
 from sqlalchemy.exc import OperationalError
 
-from service.anchoring import anchor_root_once
+from service.anchoring import anchor_root_once, members_receipts
 from service.audit import AuditChainBroken, record, sequence
 from service.audit_anchor import HeadAnchorer
 from service.lifecycle import LifecycleTasks
 from service.office import Office
 from service.sdjwt_issue import SdJwtAnchorer
 from service.storage.models import AnchorState, Authority, Batch, Credential
-from verifier.bundle import receipts_for_batch
 from verifier.errors import ChainError, ContractReverted
 from verifier.merkle import MerkleTree
 
@@ -282,16 +281,15 @@ class AnchorWorker:
                 .order_by(Credential.leaf_index)
             ).all()
         started = time.perf_counter()
-        tree = MerkleTree(bytes(r.digest) for r in rows)
-        if tree.root != root or tree.size != len(rows):
-            raise ChainError(f"batch {batch_id}: stored members do not reproduce its root")
-        receipts = receipts_for_batch(
-            tree,
-            chain_id=office.chain.chain_id,
-            registry=office.deployment.anchor_registry,
+        receipts = members_receipts(
+            office.chain,
+            office.deployment.anchor_registry,
+            [bytes(r.digest) for r in rows],
+            root,
             block_number=block_number,
             block_time=block_time,
             transaction_hash=tx_hash,
+            what=f"batch {batch_id}",
         )
         changes = [
             {"seq": r.seq, "receipt": receipt.to_json(), "anchor_state": AnchorState.ANCHORED}

@@ -141,9 +141,9 @@ def test_receipts_are_built_outside_the_write_transaction(
     setup: Setup, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # hashing a batch's receipts must not keep the other writers of the process waiting
-    import service.worker as worker_module
+    import service.anchoring as anchoring
 
-    real = worker_module.receipts_for_batch
+    real = anchoring.receipts_for_batch
     held: list[bool] = []
 
     def spy(*args: object, **kwargs: object) -> object:
@@ -151,7 +151,7 @@ def test_receipts_are_built_outside_the_write_transaction(
         held.append(writers is not None and writers.lock._is_owned())  # type: ignore[attr-defined]
         return real(*args, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(worker_module, "receipts_for_batch", spy)
+    monkeypatch.setattr(anchoring, "receipts_for_batch", spy)
     setup.issue(5)
     assert AnchorWorker(setup.office, batch_size=5).run_once() == 5
     assert held == [False]
