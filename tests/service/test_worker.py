@@ -173,3 +173,24 @@ def test_a_paced_worker_rests_as_long_as_each_step_took(
     setup.issue(4, seed=1)
     assert AnchorWorker(setup.office, batch_size=4).run_once() == 4  # pace 0: flat out
     assert rests == []
+
+
+def test_stored_members_that_no_longer_make_the_root_stop_the_batch(setup: Setup) -> None:
+    # a digest changed in the database after the claim: no receipt may be stored for it
+    from sqlalchemy import update
+
+    from service.storage.models import Credential
+    from verifier.errors import ChainError
+
+    setup.issue(3)
+    worker = AnchorWorker(setup.office, batch_size=3, batch_age_seconds=3600)
+    batch_id = worker._claim(setup.authority_id, force=False)
+    with setup.office.db.session() as s:
+        s.execute(
+            update(Credential)
+            .where(Credential.batch_id == batch_id, Credential.leaf_index == 1)
+            .values(digest=b"\x07" * 32)
+        )
+    with pytest.raises(ChainError, match=f"batch {batch_id}: stored members do not reproduce"):
+        worker.run_once()
+    assert setup.office.counts() == {"batched": 3}
