@@ -104,3 +104,50 @@ def test_a_memory_chain_leaves_no_files(tmp_path: Path, monkeypatch: pytest.Monk
     funded(chain)
     assert chain.journal_path is None
     assert list(tmp_path.iterdir()) == []
+
+
+def test_one_run_gas_estimates_with_the_send_margin_cover_the_exact_limit() -> None:
+    # py-evm's exact binary search finds the smallest limit that succeeds; the embedded chain
+    # estimates from one run and the sender adds 25 %: that must never fall short of it
+    from eth.estimators.gas import binary_gas_search_exact
+    from eth_utils import to_checksum_address
+
+    from verifier.chain.base import _GAS_MARGIN_DEN, _GAS_MARGIN_NUM
+
+    chain = EmbeddedChain(None)
+    root = funded(chain)
+    d = deploy_registries(chain, root)
+    authority = funded(chain)
+    accredit = [DID, "来穗局", "GZ", 440100, ["ResidencePermit"], authority.address]
+    chain.transact(d.trust_registry, TRUST, "accredit", accredit, root)
+    calls = [  # an anchor (which asks the trust registry), a key, statuses in bulk
+        (
+            root,
+            d.trust_registry,
+            TRUST,
+            "accredit",
+            ["did:web:sz", *accredit[1:3], 440300, ["BusinessLicense"], funded(chain).address],
+        ),
+        (authority, d.trust_registry, TRUST, "addKey", [DID, "key-1", b"\x01" * 32]),
+        (authority, d.anchor_registry, ANCHOR, "anchor", [b"\x09" * 32, 500]),
+        (
+            authority,
+            d.anchor_registry,
+            ANCHOR,
+            "setStatusBatch",
+            [[bytes([i]) * 32 for i in range(1, 41)], [1] * 40, [7] * 40],
+        ),
+    ]
+    backend = chain._backend
+    for sender, address, abi, fn, args in calls:
+        contract = chain.w3.eth.contract(address=to_checksum_address(address), abi=abi)
+        tx = {"from": sender.address, "to": contract.address}
+        tx["data"] = contract.encode_abi(fn, args=args)
+        one_run = chain.w3.eth.estimate_gas(tx)  # type: ignore[arg-type]
+        backend.chain.gas_estimator = binary_gas_search_exact
+        try:
+            exact = chain.w3.eth.estimate_gas(tx)  # type: ignore[arg-type]
+        finally:
+            backend.chain = backend.chain  # the setter puts the one-run estimator back
+        sent = one_run * _GAS_MARGIN_NUM // _GAS_MARGIN_DEN
+        assert one_run <= exact <= sent, (fn, one_run, exact)
