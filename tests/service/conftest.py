@@ -23,6 +23,7 @@ from service.keys import MasterKey
 from service.office import Office
 from service.storage.db import Database
 from service.storage.models import Authority, IssuerKey
+from service.worker import PAUSE_ENV
 from tests.conftest import funded, require
 from tests.verifier.factories import business_license_subject, residence_permit_subject
 from verifier.chain import EmbeddedChain
@@ -233,3 +234,18 @@ def public_key_of(api: Api, did: str) -> bytes:
     """The first key of an authority's DID document, as served."""
     document = api.client.get(f"/v1/authorities/{did}/did.json").json()
     return decode_multikey_ed25519(document["verificationMethod"][0]["publicKeyMultibase"])
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A data directory of its own for the CLI, configured through SUIXIN_* as an operator
+    would: the embedded chain, SQLite in the directory, a master key, development mode."""
+    directory = tmp_path / "data"
+    monkeypatch.chdir(tmp_path)  # no stray .env
+    monkeypatch.setenv("SUIXIN_DATA_DIR", str(directory))
+    monkeypatch.setenv("SUIXIN_CHAIN", "embedded")
+    monkeypatch.setenv("SUIXIN_MASTER_KEY", "cli-test-master-key-0123456789abcdef")
+    monkeypatch.delenv("SUIXIN_DATABASE_URL", raising=False)
+    monkeypatch.delenv("SUIXIN_MODE", raising=False)
+    monkeypatch.delenv(PAUSE_ENV, raising=False)
+    return directory

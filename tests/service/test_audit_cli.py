@@ -34,19 +34,6 @@ PERMITS = "did:web:lsj.gz.gov.cn"
 ROOT = Path(__file__).resolve().parents[2]
 
 
-@pytest.fixture
-def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    directory = tmp_path / "data"
-    monkeypatch.chdir(tmp_path)  # no stray .env
-    monkeypatch.setenv("SUIXIN_DATA_DIR", str(directory))
-    monkeypatch.setenv("SUIXIN_CHAIN", "embedded")
-    monkeypatch.setenv("SUIXIN_MASTER_KEY", "cli-test-master-key-0123456789abcdef")
-    monkeypatch.delenv("SUIXIN_DATABASE_URL", raising=False)
-    monkeypatch.delenv("SUIXIN_MODE", raising=False)
-    monkeypatch.delenv(PAUSE_ENV, raising=False)
-    return directory
-
-
 @contextmanager
 def office() -> Iterator[Office]:
     opened = open_office(Settings())

@@ -41,18 +41,6 @@ PERMIT_FIELDS = (
 )
 
 
-@pytest.fixture
-def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    directory = tmp_path / "data"
-    monkeypatch.chdir(tmp_path)  # no stray .env
-    monkeypatch.setenv("SUIXIN_DATA_DIR", str(directory))
-    monkeypatch.setenv("SUIXIN_CHAIN", "embedded")
-    monkeypatch.setenv("SUIXIN_MASTER_KEY", "cli-test-master-key-0123456789abcdef")
-    monkeypatch.delenv("SUIXIN_DATABASE_URL", raising=False)
-    monkeypatch.delenv("SUIXIN_MODE", raising=False)
-    return directory
-
-
 @contextmanager
 def office() -> Iterator[Office]:
     """The office the CLI works on (same settings), for checking what it stored."""

@@ -33,18 +33,6 @@ NAME_ZH, NAME_EN = "广州市来穗人员服务管理局", "Guangzhou Migrant Se
 
 
 @pytest.fixture
-def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    directory = tmp_path / "data"
-    monkeypatch.chdir(tmp_path)  # no stray .env
-    monkeypatch.setenv("SUIXIN_DATA_DIR", str(directory))
-    monkeypatch.setenv("SUIXIN_CHAIN", "embedded")
-    monkeypatch.setenv("SUIXIN_MASTER_KEY", "cli-test-master-key-0123456789abcdef")
-    monkeypatch.delenv("SUIXIN_DATABASE_URL", raising=False)
-    monkeypatch.delenv("SUIXIN_MODE", raising=False)
-    return directory
-
-
-@pytest.fixture
 def root_key(data_dir: Path, tmp_path: Path) -> Path:
     """The registries deployed; the province keeps its root key offline, not in the data dir."""
     assert main(["chain", "deploy"]) == 0

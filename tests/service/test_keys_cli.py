@@ -24,19 +24,6 @@ from tests.verifier.factories import residence_permit_subject
 from verifier.credential import CHINA_TIME
 
 
-@pytest.fixture
-def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A data directory of its own, configured through SUIXIN_* as an operator would."""
-    directory = tmp_path / "data"
-    monkeypatch.chdir(tmp_path)  # no stray .env
-    monkeypatch.setenv("SUIXIN_DATA_DIR", str(directory))
-    monkeypatch.setenv("SUIXIN_CHAIN", "embedded")
-    monkeypatch.setenv("SUIXIN_MASTER_KEY", "cli-test-master-key-0123456789abcdef")
-    monkeypatch.delenv("SUIXIN_DATABASE_URL", raising=False)
-    monkeypatch.delenv("SUIXIN_MODE", raising=False)
-    return directory
-
-
 def issue(n: int, rng: random.Random) -> tuple[list[str], list[str]]:
     """Issue ``n`` permits of the permits authority; returns their ids and citizen IDs."""
     subjects = [residence_permit_subject(rng) for _ in range(n)]
