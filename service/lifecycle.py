@@ -46,7 +46,7 @@ from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
@@ -358,6 +358,25 @@ class _Step:
         )
 
 
+class StepCaller(TypedDict, total=False):
+    """Who takes a step, the same for every step: ``authority_id`` (None: any authority of
+    this office, as the CLI; an API key's authority otherwise), ``actor`` for the audit trail
+    (default ``cli``), and ``now`` (default the clock)."""
+
+    authority_id: int | None
+    actor: str
+    now: datetime | None
+
+
+class StepOptions(StepCaller, total=False):
+    """A step that issues a new version also takes an ``idempotency_key`` (a retry with it
+    replays the first answer) and the request's ``fingerprint`` (the same key with another
+    request is IdempotencyConflict)."""
+
+    idempotency_key: str | None
+    fingerprint: bytes | None
+
+
 def _run(
     office: Office,
     credential_id: str,
@@ -366,17 +385,16 @@ def _run(
     *,
     types: Sequence[str],
     statuses: Sequence[str],
-    authority_id: int | None,
-    actor: str,
-    now: datetime | None,
-    idempotency_key: str | None = None,
-    fingerprint: bytes | None = None,
     signs: bool = True,
+    **options: Unpack[StepOptions],
 ) -> StepResult:
     """Run one step in one write transaction; ``act`` changes the locked row and returns the
     new version's credential (or None)."""
-    now = aware(now or utc_now())
-    owner = _locate(office, credential_id, authority_id)
+    now = aware(options.get("now") or utc_now())
+    actor = options.get("actor", "cli")
+    idempotency_key = options.get("idempotency_key")
+    fingerprint = options.get("fingerprint")
+    owner = _locate(office, credential_id, options.get("authority_id"))
     authority = office.authority(owner)
     signer = office.signer(owner) if signs else None
     with office.db.write_session() as s:
@@ -514,12 +532,8 @@ def endorse(
     office: Office,
     credential_id: str,
     *,
-    authority_id: int | None = None,
-    actor: str = "cli",
-    now: datetime | None = None,
     window_days: int = DEFAULT_ENDORSE_WINDOW_DAYS,
-    idempotency_key: str | None = None,
-    fingerprint: bytes | None = None,
+    **options: Unpack[StepOptions],
 ) -> StepResult:
     """签注: a new version for the next term (see the module docstring for on time and late);
     raises EndorsementNotDue before the window opens, NotCurrent, NotApplicable, NotFound."""
@@ -575,11 +589,7 @@ def endorse(
         act,
         types=(RESIDENCE_PERMIT,),
         statuses=_IN_FORCE_OR_SUSPENDED,
-        authority_id=authority_id,
-        actor=actor,
-        now=now,
-        idempotency_key=idempotency_key,
-        fingerprint=fingerprint,
+        **options,
     )
 
 
@@ -609,12 +619,7 @@ def _same_again(
 def renew(
     office: Office,
     credential_id: str,
-    *,
-    authority_id: int | None = None,
-    actor: str = "cli",
-    now: datetime | None = None,
-    idempotency_key: str | None = None,
-    fingerprint: bytes | None = None,
+    **options: Unpack[StepOptions],
 ) -> StepResult:
     """换领 (damaged card): a new version, same content and term; the old one superseded."""
     return _run(
@@ -624,23 +629,14 @@ def renew(
         _same_again(CredentialStatus.SUPERSEDED, "superseded", "damaged"),
         types=(RESIDENCE_PERMIT,),
         statuses=_IN_FORCE,
-        authority_id=authority_id,
-        actor=actor,
-        now=now,
-        idempotency_key=idempotency_key,
-        fingerprint=fingerprint,
+        **options,
     )
 
 
 def replace(
     office: Office,
     credential_id: str,
-    *,
-    authority_id: int | None = None,
-    actor: str = "cli",
-    now: datetime | None = None,
-    idempotency_key: str | None = None,
-    fingerprint: bytes | None = None,
+    **options: Unpack[StepOptions],
 ) -> StepResult:
     """补领 (lost card): a new version, same content and term; the old one revoked (lost)."""
     return _run(
@@ -650,11 +646,7 @@ def replace(
         _same_again(CredentialStatus.REVOKED, "revoked", "lost"),
         types=(RESIDENCE_PERMIT,),
         statuses=_IN_FORCE,
-        authority_id=authority_id,
-        actor=actor,
-        now=now,
-        idempotency_key=idempotency_key,
-        fingerprint=fingerprint,
+        **options,
     )
 
 
@@ -663,12 +655,7 @@ def change_address(
     credential_id: str,
     residence_address: str,
     residence_region: str,
-    *,
-    authority_id: int | None = None,
-    actor: str = "cli",
-    now: datetime | None = None,
-    idempotency_key: str | None = None,
-    fingerprint: bytes | None = None,
+    **options: Unpack[StepOptions],
 ) -> StepResult:
     """变更居住地址: same city → new version, issue date kept (address_changed); another city
     inside the authority's region → a fresh permit, residence years restarting (moved_city);
@@ -724,11 +711,7 @@ def change_address(
         act,
         types=(RESIDENCE_PERMIT,),
         statuses=_IN_FORCE,
-        authority_id=authority_id,
-        actor=actor,
-        now=now,
-        idempotency_key=idempotency_key,
-        fingerprint=fingerprint,
+        **options,
     )
 
 
@@ -739,12 +722,7 @@ def amend(
     office: Office,
     credential_id: str,
     changes: Mapping[str, Any],
-    *,
-    authority_id: int | None = None,
-    actor: str = "cli",
-    now: datetime | None = None,
-    idempotency_key: str | None = None,
-    fingerprint: bytes | None = None,
+    **options: Unpack[StepOptions],
 ) -> StepResult:
     """变更登记: the changed subject fields in a new version (issued today, same end of
     validity); the old one superseded (amended). ``uscc``, ``establishmentDate`` and
@@ -797,11 +775,7 @@ def amend(
         act,
         types=(BUSINESS_LICENSE,),
         statuses=_IN_FORCE,
-        authority_id=authority_id,
-        actor=actor,
-        now=now,
-        idempotency_key=idempotency_key,
-        fingerprint=fingerprint,
+        **options,
     )
 
 
@@ -837,9 +811,7 @@ def revoke(
     *,
     reason: str | None = None,
     note: str = "",
-    authority_id: int | None = None,
-    actor: str = "cli",
-    now: datetime | None = None,
+    **options: Unpack[StepCaller],
 ) -> StepResult:
     """吊销: revoke on chain with ``reason`` (a licence: licence_revoked by default, or
     issuer_error; a permit or a residence-years credential: issuer_error), the free-text
@@ -874,10 +846,8 @@ def revoke(
         act,
         types=(RESIDENCE_PERMIT, BUSINESS_LICENSE, RESIDENCE_YEARS),
         statuses=_IN_FORCE_OR_SUSPENDED,
-        authority_id=authority_id,
-        actor=actor,
-        now=now,
         signs=False,
+        **options,
     )
 
 
@@ -886,9 +856,7 @@ def cancel(
     credential_id: str,
     *,
     reason: str | None = None,
-    authority_id: int | None = None,
-    actor: str = "cli",
-    now: datetime | None = None,
+    **options: Unpack[StepCaller],
 ) -> StepResult:
     """注销: a permit on hukou_registered or deceased, a licence with licence_cancelled;
     revoked on chain with that reason, ``cancelled`` in the office's books."""
@@ -906,10 +874,8 @@ def cancel(
         act,
         types=(RESIDENCE_PERMIT, BUSINESS_LICENSE),
         statuses=_IN_FORCE_OR_SUSPENDED,
-        authority_id=authority_id,
-        actor=actor,
-        now=now,
         signs=False,
+        **options,
     )
 
 
