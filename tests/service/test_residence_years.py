@@ -8,44 +8,23 @@ reads the same clock. Anchors and statuses are real transactions on the embedded
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterator
-from datetime import date, datetime, timedelta
-from pathlib import Path
+from datetime import date, timedelta
 from typing import Any
 
-import pytest
 from sqlalchemy import select
 
-from service.api import create_app
-from service.api.routes.lifecycle import office_now
 from service.lifecycle import sweep
 from service.residence_years import holder_salt, residence_region
 from service.storage.models import AuditEntry, AuditInboxEntry, Credential
-from tests.service.conftest import OfficeWorld, TestClient, assert_problem, auth, settings
-from tests.service.test_lifecycle import Clock, Desk, assert_status_failed, assert_valid
+from tests.service import test_lifecycle
+from tests.service.conftest import assert_problem, auth
+from tests.service.test_lifecycle import Desk, _time, assert_status_failed, assert_valid
 from verifier.credential import citizen_id_digest, residence_years
 from verifier.verify import Verdict
 
+desk = test_lifecycle.desk  # the life-cycle tests' desk fixture: their API and clock
+
 _PERSONAL = ("citizenId", "birthDate", "sex", "ethnicity", "hukouAddress", "residenceAddress")
-
-
-@pytest.fixture
-def desk(world: OfficeWorld, tmp_path: Path) -> Iterator[Desk]:
-    clock = Clock()
-    app = create_app(world.office, settings(tmp_path), start_worker=False)
-    app.dependency_overrides[office_now] = clock
-    with TestClient(app) as client:
-        yield Desk(
-            client,
-            world,
-            clock,
-            world.key(world.permits, "issue:ResidencePermit", "lifecycle", "revoke"),
-            world.key(world.licences, "issue:BusinessLicense", "lifecycle", "revoke"),
-        )
-
-
-def _time(text: str) -> datetime:
-    return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
 def derive(desk: Desk, credential_id: str, status: int = 201, **headers: str) -> dict[str, Any]:
