@@ -32,7 +32,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Select, func, select, update
 from sqlalchemy.orm import Session
 
 from service import audit
@@ -163,6 +163,20 @@ class _Change:
     reason_code: int
 
 
+def _in_state(authority_id: int, state: str) -> Select[int, str, str, int]:
+    """An authority's status changes in ``state``, oldest first: what a ``_Change`` holds."""
+    return (
+        select(
+            StatusChange.seq,
+            StatusChange.credential_id,
+            StatusChange.status,
+            StatusChange.reason_code,
+        )
+        .where(StatusChange.authority_id == authority_id, StatusChange.state == state)
+        .order_by(StatusChange.seq)
+    )
+
+
 class StatusSender:
     """Sends queued status changes in batches; ``run_once`` for one pass over every authority."""
 
@@ -228,19 +242,7 @@ class StatusSender:
     def _recover(self, authority_id: int) -> int:
         """Settle rows left ``sent`` by reading their statuses on chain."""
         with self.office.db.session() as s:
-            rows = s.execute(
-                select(
-                    StatusChange.seq,
-                    StatusChange.credential_id,
-                    StatusChange.status,
-                    StatusChange.reason_code,
-                )
-                .where(
-                    StatusChange.authority_id == authority_id,
-                    StatusChange.state == ChangeState.SENT,
-                )
-                .order_by(StatusChange.seq)
-            ).all()
+            rows = s.execute(_in_state(authority_id, ChangeState.SENT)).all()
         if not rows:
             return 0
         changes = [_Change(r.seq, r.credential_id, r.status, r.reason_code) for r in rows]
@@ -258,17 +260,7 @@ class StatusSender:
         """Mark the oldest pending changes ``sent`` (at most one per credential) and commit."""
         with self.office.db.session() as s:
             rows = s.execute(
-                select(
-                    StatusChange.seq,
-                    StatusChange.credential_id,
-                    StatusChange.status,
-                    StatusChange.reason_code,
-                )
-                .where(
-                    StatusChange.authority_id == authority_id,
-                    StatusChange.state == ChangeState.PENDING,
-                )
-                .order_by(StatusChange.seq)
+                _in_state(authority_id, ChangeState.PENDING)
                 .limit(self.batch_size)
                 .with_for_update(skip_locked=True)
             ).all()
