@@ -291,9 +291,7 @@ class Federation:
 
     def _enrol(self, city: City, authority: AuthoritySpec) -> None:
         common = ["--data-dir", str(city.data_dir), "--chain", self.url]
-        init = [
-            "keys",
-            "init",
+        identity = [  # what the office enrols and the province accredits: the same words
             "--did",
             authority.did,
             "--name-zh",
@@ -303,8 +301,8 @@ class Federation:
             "--region",
             str(authority.region),
             *[arg for t in authority.types for arg in ("--type", t)],
-            *common,
         ]
+        init = ["keys", "init", *identity, *common]  # run again once accredited
         printed = self.suixin(city.spec.code, *init)
         found = re.search(r"^account\s+(0x[0-9a-fA-F]{40})$", printed, re.MULTILINE)
         if found is None or "Awaiting accreditation" not in printed:
@@ -313,15 +311,7 @@ class Federation:
             "province",
             "registry",
             "accredit",
-            "--did",
-            authority.did,
-            "--name-zh",
-            authority.name_zh,
-            "--name-en",
-            authority.name_en,
-            "--region",
-            str(authority.region),
-            *[arg for t in authority.types for arg in ("--type", t)],
+            *identity,
             "--account",
             found.group(1),
             "--root-key",

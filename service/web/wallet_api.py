@@ -415,18 +415,22 @@ def result(request_id: str, store: Requests) -> dict[str, Any]:
     return store.get(request_id).result()
 
 
+def _not_answered() -> Problem:
+    return Problem(
+        409,
+        "request-waiting",
+        "尚未收到应答 / Not answered yet",
+        "尚未收到应答 / the request has no answer yet",
+        extra={"code": "not_answered"},
+    )
+
+
 @router.post("/v1/oid4vp/requests/{request_id}/recheck")
 def recheck(request_id: str, state: StateDep, store: Requests) -> dict[str, Any]:
     """Verify the accepted answer again against the chain now (status may have changed)."""
     item = store.get(request_id)
     if item.answer is None:
-        raise Problem(
-            409,
-            "request-waiting",
-            "尚未收到应答 / Not answered yet",
-            "尚未收到应答 / the request has no answer yet",
-            extra={"code": "not_answered"},
-        )
+        raise _not_answered()
     item.report = _verify(state.verification, item, item.answer, fresh=False)
     return item.result()
 
@@ -436,13 +440,7 @@ def counter_receipt(request_id: str, request: Request, store: Requests) -> dict[
     """A verification receipt (核验回执) of the answer, signed by the counter's did:key."""
     item = store.get(request_id)
     if item.report is None:
-        raise Problem(
-            409,
-            "request-waiting",
-            "尚未收到应答 / Not answered yet",
-            "尚未收到应答 / the request has no answer yet",
-            extra={"code": "not_answered"},
-        )
+        raise _not_answered()
     key: Ed25519KeyPair = request.app.state.suixin_counter_key
     return make_receipt(None, item.report.report, key, key.verification_method)
 
