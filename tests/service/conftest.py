@@ -25,6 +25,7 @@ from service.storage.db import Database
 from service.storage.models import Authority, IssuerKey
 from service.worker import PAUSE_ENV
 from tests.conftest import funded, require
+from tests.service.office_setup import Setup, make_setup, postgres_schema
 from tests.verifier.factories import business_license_subject, residence_permit_subject
 from verifier.chain import EmbeddedChain
 from verifier.deployment import Deployment
@@ -249,3 +250,18 @@ def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.delenv("SUIXIN_MODE", raising=False)
     monkeypatch.delenv(PAUSE_ENV, raising=False)
     return directory
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def setup(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Setup]:
+    """An office with one accredited authority on a fresh embedded chain, on SQLite and on
+    PostgreSQL (tests.service.office_setup)."""
+    chain = EmbeddedChain(None)
+    if request.param == "sqlite":
+        yield make_setup(chain, f"sqlite:///{tmp_path}/office.sqlite")
+    else:
+        with postgres_schema() as url:
+            s = make_setup(chain, url)
+            yield s
+            s.office.db.dispose()
+    chain.close()

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import threading
 import uuid
-from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -28,19 +27,6 @@ from verifier.contracts import load_artifact
 from verifier.errors import ChainUnavailable
 
 ABI = load_artifact("AnchorRegistry").abi
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def setup(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Setup]:
-    chain = EmbeddedChain(None)
-    if request.param == "sqlite":
-        yield make_setup(chain, f"sqlite:///{tmp_path}/office.sqlite")
-    else:
-        with postgres_schema() as url:
-            s = make_setup(chain, url)
-            yield s
-            s.office.db.dispose()
-    chain.close()
 
 
 def ids(n: int) -> list[str]:

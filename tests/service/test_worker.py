@@ -2,31 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 
 from service.devnode import free_port
 from service.worker import AnchorWorker
 from tests.service.conftest import OfficeWorld
-from tests.service.office_setup import Setup, make_setup, postgres_schema
-from verifier.chain import EmbeddedChain, RpcChain
+from tests.service.office_setup import Setup
+from verifier.chain import RpcChain
 from verifier.policy import Policy
 from verifier.verify import Verdict, Verifier
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def setup(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Setup]:
-    chain = EmbeddedChain(None)
-    if request.param == "sqlite":
-        yield make_setup(chain, f"sqlite:///{tmp_path}/office.sqlite")
-    else:
-        with postgres_schema() as url:
-            s = make_setup(chain, url)
-            yield s
-            s.office.db.dispose()
 
 
 def test_a_full_batch_anchors_and_every_credential_verifies(setup: Setup) -> None:
