@@ -59,7 +59,7 @@ class ApiState:
 
     @property
     def issue_limiter(self) -> CapacityLimiter:
-        """The threads issuing requests run on (``SUIXIN_ISSUE_THREADS``); made on first use,
+        """The threads single issuing requests run on (``SUIXIN_ISSUE_THREADS``); made on first use,
         inside the event loop."""
         if self._issue_limiter is None:
             self._issue_limiter = CapacityLimiter(self.settings.issue_threads)

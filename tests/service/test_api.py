@@ -296,11 +296,13 @@ def test_batch_size_limits(api: Api) -> None:
     assert api.world.office.counts() == {}
 
 
+@pytest.mark.parametrize("route", ["/v1/credentials", "/credentials/issue"])
 def test_issuing_requests_run_on_at_most_the_configured_threads(
-    world: OfficeWorld, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    world: OfficeWorld, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, route: str
 ) -> None:
     # the work is CPU under one GIL: more threads would only take turns less fairly
     import service.api.routes.credentials as routes
+    import service.api.routes.vc as vc_routes
 
     real, lock = routes.issue_one, threading.Lock()
     running, most = [0], [0]
@@ -317,15 +319,19 @@ def test_issuing_requests_run_on_at_most_the_configured_threads(
                 running[0] -= 1
 
     monkeypatch.setattr(routes, "issue_one", counted)
+    monkeypatch.setattr(vc_routes, "issue_one", counted)
     app = create_app(world.office, settings(tmp_path, issue_threads=2), start_worker=False)
     key = world.key(world.permits, "issue:ResidencePermit")
+
+    def body() -> dict[str, Any]:
+        subject = residence_permit_subject(world.rng)
+        if route == "/v1/credentials":
+            return {"type": "ResidencePermit", "subject": subject}
+        types = ["VerifiableCredential", "ResidencePermit"]
+        return {"credential": {"type": types, "credentialSubject": subject}}
+
     with TestClient(app) as client, ThreadPoolExecutor(8) as pool:
-        bodies = [
-            {"type": "ResidencePermit", "subject": residence_permit_subject(world.rng)}
-            for _ in range(8)
-        ]
-        responses = list(
-            pool.map(lambda b: client.post("/v1/credentials", json=b, headers=auth(key)), bodies)
-        )
+        bodies = [body() for _ in range(8)]
+        responses = list(pool.map(lambda b: client.post(route, json=b, headers=auth(key)), bodies))
     assert [r.status_code for r in responses] == [201] * 8
     assert most[0] == 2

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from anyio import to_thread
 from fastapi import APIRouter, Depends
 from fastapi.responses import JSONResponse
 
 from service.api.deps import (
+    ApiState,
     Caller,
     IdempotencyKey,
     StateDep,
@@ -17,7 +19,7 @@ from service.api.deps import (
 from service.api.errors import Problem
 from service.api.issuing import issue_one
 from service.api.models import IssueBody, ProblemOut, VcCredentialIn, VcIssueBody, VcVerifyBody
-from service.office import NotFound
+from service.office import AuthContext, NotFound
 from verifier.credential import CREDENTIAL_TYPES, VC_V2_CONTEXT, VERIFIABLE_CREDENTIAL
 from verifier.errors import FieldError, InvalidCredential
 from verifier.verify import Outcome, Verdict
@@ -74,10 +76,19 @@ def _vc_path(path: str) -> str:
         "authority of this office is a 403; one this office does not hold is a 422."
     ),
 )
-def vc_issue(
+async def vc_issue(
     body: VcIssueBody, caller: Caller, state: StateDep, idempotency_key: IdempotencyKey = None
 ) -> JSONResponse:
     """Issue a credential (W3C VC API) — 201 {verifiableCredential}."""
+    # on the issuing threads, as POST /v1/credentials (SUIXIN_ISSUE_THREADS)
+    return await to_thread.run_sync(
+        _vc_issue, body, caller, state, idempotency_key, limiter=state.issue_limiter
+    )
+
+
+def _vc_issue(
+    body: VcIssueBody, caller: AuthContext, state: ApiState, idempotency_key: str | None
+) -> JSONResponse:
     credential = body.credential
     if credential.context is not None and (
         not credential.context or credential.context[0] != VC_V2_CONTEXT
