@@ -59,8 +59,8 @@ class ApiState:
 
     @property
     def issue_limiter(self) -> CapacityLimiter:
-        """The threads single issuing requests run on (``SUIXIN_ISSUE_THREADS``); made on first use,
-        inside the event loop."""
+        """The threads that requests issuing one credential run on (``SUIXIN_ISSUE_THREADS``);
+        made on first use, inside the event loop."""
         if self._issue_limiter is None:
             self._issue_limiter = CapacityLimiter(self.settings.issue_threads)
         return self._issue_limiter
