@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import fcntl
+import os
 import sqlite3
 import threading
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -40,24 +43,59 @@ _WRITES = ("INSERT", "UPDATE", "DELETE", "REPLACE", "BEGIN IMMEDIATE")
 
 
 class _SqliteWriters:
-    """One writing transaction at a time per process, queued on a lock in Python.
+    """One writing transaction at a time on one SQLite file, queued on locks that wake their
+    waiters at once: a thread lock within the process, and ``flock`` on a lock file beside the
+    database between processes (``suixin serve`` and the embedded chain node beside it, bulk
+    issuance from the command line while an office runs).
 
     SQLite allows one writer; a connection that finds the database locked waits in SQLite's
     busy handler, which sleeps in growing steps (up to 100 ms) and retries. Under many
     concurrent requests an unlucky writer loses several rounds, which is a latency tail of
-    hundreds of milliseconds. Writers of this process queue here instead, from their first
-    write statement until SQLite has finished their COMMIT or ROLLBACK, and wake as soon as the
-    lock is free; only writers of other processes still meet the busy handler.
+    hundreds of milliseconds. Writers queue here instead, from their first write statement
+    until SQLite has finished their COMMIT or ROLLBACK; only a writer that bypasses these locks
+    (another program on the same file) still meets the busy handler.
 
-    The lock is released by the driver connection itself (``_LockingConnection``) once its
+    The locks are released by the driver connection itself (``_LockingConnection``) once its
     ``commit()``/``rollback()`` has returned. SQLAlchemy's ``commit`` event fires *before* the
-    driver's COMMIT: releasing there let the next writer of this process start while that
-    COMMIT was still running, and so meet the busy handler after all.
+    driver's COMMIT: releasing there let the next writer start while that COMMIT was still
+    running, and so meet the busy handler after all.
     """
 
-    def __init__(self, engine: Engine) -> None:
-        self.lock = threading.RLock()
+    def __init__(self, engine: Engine, database_file: Path | None) -> None:
+        self._thread_lock = threading.RLock()
+        self._depth = 0  # this process's holds, changed only by the thread holding the lock
+        self._fd: int | None = None
+        if database_file is not None:
+            lock_file = database_file.with_name(database_file.name + ".writer-lock")
+            self._fd = os.open(lock_file, os.O_RDWR | os.O_CREAT, 0o600)
+            self._closer = weakref.finalize(self, os.close, self._fd)
         event.listen(engine, "before_cursor_execute", self._before)
+
+    def acquire(self) -> None:
+        self._thread_lock.acquire()
+        if self._depth == 0 and self._fd is not None:
+            try:
+                fcntl.flock(self._fd, fcntl.LOCK_EX)  # waits with the GIL released
+            except BaseException:
+                self._thread_lock.release()
+                raise
+        self._depth += 1
+
+    def release(self) -> None:
+        self._depth -= 1
+        if self._depth == 0 and self._fd is not None:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+        self._thread_lock.release()
+
+    def held_here(self) -> bool:
+        """Whether the calling thread holds the writer locks."""
+        return bool(self._thread_lock._is_owned())  # type: ignore[attr-defined]
+
+    def close(self) -> None:
+        """Close the lock file (the database is disposed of)."""
+        if self._fd is not None:
+            self._closer()
+            self._fd = None
 
     def _before(self, connection: Connection, _c: Any, statement: str, *_args: Any) -> None:
         driver = connection.connection.dbapi_connection
@@ -65,20 +103,20 @@ class _SqliteWriters:
             return
         head = statement.lstrip()[:15].upper()
         if head.startswith(_WRITES):
-            self.lock.acquire()
-            driver.holding = self.lock
+            self.acquire()
+            driver.holding = self
 
 
 class _LockingConnection(sqlite3.Connection):
-    """A sqlite3 connection that gives back its writer lock once its transaction has ended
+    """A sqlite3 connection that gives back its writer locks once its transaction has ended
     in SQLite (commit, rollback, or close)."""
 
-    holding: threading.RLock | None = None
+    holding: _SqliteWriters | None = None
 
     def _release(self) -> None:
-        lock, self.holding = self.holding, None
-        if lock is not None:
-            lock.release()
+        writers, self.holding = self.holding, None
+        if writers is not None:
+            writers.release()
 
     def commit(self) -> None:
         try:
@@ -105,8 +143,10 @@ class Database:
     def __init__(self, url: str) -> None:
         self.url = url
         self.is_postgres = url.startswith("postgresql")
-        if url.startswith("sqlite:///"):
-            Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+        database_file = None
+        if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
+            database_file = Path(url.removeprefix("sqlite:///"))
+            database_file.parent.mkdir(parents=True, exist_ok=True)
         kwargs: dict[str, Any] = {}
         if self.is_postgres:
             kwargs = {"pool_size": 10, "max_overflow": 20, "pool_pre_ping": True}
@@ -121,7 +161,7 @@ class Database:
         self.engine: Engine = create_engine(url, **kwargs)
         if not self.is_postgres:
             event.listen(self.engine, "connect", _sqlite_pragmas)
-        self.writers = None if self.is_postgres else _SqliteWriters(self.engine)
+        self.writers = None if self.is_postgres else _SqliteWriters(self.engine, database_file)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
 
     def migrate(self) -> None:
@@ -152,5 +192,7 @@ class Database:
             yield session
 
     def dispose(self) -> None:
-        """Close every pooled connection."""
+        """Close every pooled connection (and the writers' lock file)."""
         self.engine.dispose()
+        if self.writers is not None:
+            self.writers.close()

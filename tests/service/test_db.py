@@ -61,17 +61,16 @@ def test_the_writer_lock_is_held_until_sqlite_has_committed(tmp_path: Path) -> N
     from sqlalchemy import event
 
     db = Database(f"sqlite:///{tmp_path / 'c.sqlite'}")
-    assert db.writers is not None
-    lock = db.writers.lock
+    writers = db.writers
+    assert writers is not None
     seen: list[bool] = []
-    event.listen(db.engine, "commit", lambda _c: seen.append(lock._is_owned()))  # type: ignore[attr-defined]
+    event.listen(db.engine, "commit", lambda _c: seen.append(writers.held_here()))
     with db.session() as s:
         s.execute(text("CREATE TABLE t (n INTEGER)"))
     with db.session() as s:
         s.execute(text("INSERT INTO t VALUES (1)"))
     assert seen[-1] is True  # still held when the COMMIT is about to run
-    assert lock.acquire(blocking=False)  # and free once it has
-    lock.release()
+    assert not writers.held_here()  # and given back once it has
 
 
 def test_the_writer_lock_is_given_back_after_a_rollback_and_a_failed_write(
@@ -107,3 +106,51 @@ def test_the_writer_lock_is_given_back_after_a_rollback_and_a_failed_write(
 
 def test_postgres_has_no_process_writer_lock() -> None:
     assert Database("postgresql+psycopg://postgres@127.0.0.1:5432/test").writers is None
+
+
+def test_a_writer_in_another_process_holds_the_lock_file_until_it_commits(tmp_path: Path) -> None:
+    # `suixin serve` and the embedded chain node beside it write to one SQLite file: they queue
+    # on flock (woken at once) rather than in SQLite's busy handler (sleeps of up to 100 ms)
+    import fcntl
+    import subprocess
+    import sys
+    import time
+
+    url = f"sqlite:///{tmp_path / 'x.sqlite'}"
+    db = Database(url)
+    with db.session() as s:
+        s.execute(text("CREATE TABLE t (n INTEGER)"))
+    script = (
+        "import sys, time\n"
+        "from sqlalchemy import text\n"
+        "from service.storage.db import Database\n"
+        f"db = Database({url!r})\n"
+        "with db.session() as s:\n"
+        "    s.execute(text('INSERT INTO t VALUES (1)'))\n"
+        "    print('holding', flush=True)\n"
+        "    time.sleep(0.5)\n"
+        "db.dispose()\n"
+    )
+    child = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    try:
+        assert child.stdout is not None and child.stdout.readline() == "holding\n"
+        with (tmp_path / "x.sqlite.writer-lock").open("ab") as lock_file:
+            try:
+                fcntl.flock(lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                pass
+            else:
+                raise AssertionError("the other process's write did not hold the lock file")
+        started = time.monotonic()
+        with db.session() as s:  # waits for the other process's COMMIT, then goes on
+            s.execute(text("INSERT INTO t VALUES (2)"))
+        assert time.monotonic() - started > 0.2
+        assert child.wait(10) == 0
+    finally:
+        child.kill()
+        child.wait()
+        if child.stdout is not None:
+            child.stdout.close()
+    with db.session() as s:
+        assert s.execute(text("SELECT n FROM t ORDER BY n")).scalars().all() == [1, 2]
+    db.dispose()

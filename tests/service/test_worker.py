@@ -134,7 +134,7 @@ def test_receipts_are_built_outside_the_write_transaction(
 
     def spy(*args: object, **kwargs: object) -> object:
         writers = setup.office.db.writers
-        held.append(writers is not None and writers.lock._is_owned())  # type: ignore[attr-defined]
+        held.append(writers is not None and writers.held_here())
         return real(*args, **kwargs)  # type: ignore[arg-type]
 
     monkeypatch.setattr(anchoring, "receipts_for_batch", spy)
