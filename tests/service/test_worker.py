@@ -163,7 +163,7 @@ def test_a_paced_worker_rests_as_long_as_each_step_took(
 
 def test_stored_members_that_no_longer_make_the_root_stop_the_batch(setup: Setup) -> None:
     # a digest changed in the database after the claim: no receipt may be stored for it
-    from sqlalchemy import update
+    from sqlalchemy import select, update
 
     from service.storage.models import Credential
     from verifier.errors import ChainError
@@ -172,11 +172,56 @@ def test_stored_members_that_no_longer_make_the_root_stop_the_batch(setup: Setup
     worker = AnchorWorker(setup.office, batch_size=3, batch_age_seconds=3600)
     batch_id = worker._claim(setup.authority_id, force=False)
     with setup.office.db.session() as s:
+        members = s.scalars(
+            select(Credential.seq).where(Credential.batch_id == batch_id).order_by(Credential.seq)
+        ).all()
         s.execute(
-            update(Credential)
-            .where(Credential.batch_id == batch_id, Credential.leaf_index == 1)
-            .values(digest=b"\x07" * 32)
+            update(Credential).where(Credential.seq == members[1]).values(digest=b"\x07" * 32)
         )
     with pytest.raises(ChainError, match=f"batch {batch_id}: stored members do not reproduce"):
         worker.run_once()
     assert setup.office.counts() == {"batched": 3}
+
+
+def test_a_crash_between_receipt_steps_is_finished_by_the_next_run(
+    setup: Setup, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # receipts are written WRITE_STEP rows per transaction (short waits for issuing
+    # requests); a crash after some steps leaves the batch prepared and the rest to the next run
+    import service.worker as worker_module
+
+    monkeypatch.setattr(worker_module, "WRITE_STEP", 2)
+    ids = setup.issue(5)
+    db = setup.office.db
+    real_session = db.session
+    calls = {"n": 0}
+
+    def dying_session() -> object:
+        calls["n"] += 1
+        if calls["n"] == 4:  # the batch read, the members read, step 1; step 2 dies
+            raise RuntimeError("the process died here")
+        return real_session()
+
+    worker = AnchorWorker(setup.office, batch_size=5, batch_age_seconds=3600)
+    batch_id = worker._claim(setup.authority_id, force=False)
+    assert batch_id is not None
+    monkeypatch.setattr(db, "session", dying_session)
+    with pytest.raises(RuntimeError, match="died"):
+        worker._finish(batch_id)
+    monkeypatch.setattr(db, "session", real_session)
+    assert [b.state for b in setup.batches()] == ["prepared"]
+    assert setup.office.counts() == {"anchored": 2, "batched": 3}
+
+    assert AnchorWorker(setup.office, batch_size=5).run_once() == 5
+    assert setup.office.counts() == {"anchored": 5}
+    assert [b.state for b in setup.batches()] == ["anchored"]
+    assert len(setup.anchor_events()) == 1  # the root went on chain once
+    verifier = Verifier.from_chain(
+        setup.office.chain, setup.deployment.anchor_registry, Policy(sync_interval=timedelta(0))
+    )
+    leaves = []
+    for cid in ids:
+        bundle = setup.office.bundle(cid)
+        assert verifier.verify(bundle).verdict is Verdict.VALID
+        leaves.append(bundle["anchor"]["leafIndex"])
+    assert sorted(leaves) == [0, 1, 2, 3, 4]
