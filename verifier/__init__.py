@@ -17,6 +17,7 @@ from verifier.bundle import (
 from verifier.chain import (
     BlockInfo,
     Chain,
+    ChainInUse,
     EmbeddedChain,
     EventDecoder,
     LogEntry,
@@ -277,6 +278,7 @@ __all__ = [
     "CanonicalSplit",
     "Chain",
     "ChainError",
+    "ChainInUse",
     "ChainUnavailable",
     "CheckResult",
     "CitizenId",

@@ -5,15 +5,22 @@ signed raw transactions in it) and flushed to disk before the sender sees a rece
 journal is replayed into a fresh chain with the same genesis, so every block comes back with its
 original number, time and hash. A transaction whose block was not journaled (a crash mid-send)
 was never acknowledged, so the caller's durable queue sends it again.
+
+One process at a time holds a data directory's chain (``flock`` on ``chain-journal.lock``): a
+second one would replay the journal and then append blocks of its own to it. While it is held,
+``ChainInUse`` says so, with the URL of the node serving it when there is one
+(``chain-node.json``, written by ``suixin node``), which ``verifier.chain.connect`` then uses.
 """
 
 from __future__ import annotations
 
 import ast
+import fcntl
 import json
 import os
 import threading
 import time
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -34,9 +41,27 @@ from verifier.chain.base import Chain
 from verifier.chain.reverts import decode_revert
 from verifier.errors import ChainError
 
-__all__ = ["EmbeddedChain"]
+__all__ = ["ChainInUse", "EmbeddedChain", "revert_data"]
+
+
+class ChainInUse(ChainError):
+    """Another process holds this data directory's embedded chain; ``node_url`` is where its
+    node answers JSON-RPC, if it serves one."""
+
+    def __init__(self, data_dir: Path, node_url: str | None) -> None:
+        self.node_url = node_url
+        where = f", served as a node on {node_url}" if node_url else ""
+        super().__init__(
+            f"the embedded chain in {data_dir} is already open (another process, or another "
+            f"chain object of this one){where}: stop that "
+            "process, or reach the chain with --chain URL of its node / 该数据目录的内嵌链正被"
+            "另一进程使用"
+        )
+
 
 JOURNAL_NAME = "chain-journal.jsonl"
+LOCK_NAME = "chain-journal.lock"
+NODE_NAME = "chain-node.json"  # {"url": ..., "pid": ...} while a node serves the chain
 _JOURNAL_VERSION = 1
 
 
@@ -109,6 +134,16 @@ class EmbeddedChain(Chain):
     def __init__(self, data_dir: Path | str | None = None) -> None:
         self._lock = threading.RLock()
         self._journal_path = Path(data_dir) / JOURNAL_NAME if data_dir is not None else None
+        self._owner: weakref.finalize[Any, Any] | None = None
+        if data_dir is not None:  # given back by close(), or when this object is collected
+            self._owner = weakref.finalize(self, os.close, _hold(Path(data_dir)))
+        try:
+            self._open()
+        except BaseException:
+            self.close()
+            raise
+
+    def _open(self) -> None:
         header, blocks = self._read_journal()
         genesis = PyEVMBackend.generate_genesis_params(
             overrides={"timestamp": header["genesisTime"]}
@@ -137,10 +172,20 @@ class EmbeddedChain(Chain):
         account: LocalAccount = Account.from_key(self._backend.account_keys[0].to_bytes())
         return account
 
+    def send_raw(self, raw: bytes) -> str:
+        """Mine a signed transaction in a block of its own (journaled); its hash. What
+        ``eth_sendRawTransaction`` does when this chain is served as a node."""
+        return self._submit(raw)
+
     def close(self) -> None:
-        if self._journal is not None:
-            self._journal.close()
+        """Close the journal and let another process open the chain."""
+        journal = getattr(self, "_journal", None)  # None too when opening failed early
+        if journal is not None:
+            journal.close()
             self._journal = None
+        if self._owner is not None:
+            self._owner()  # closes the descriptor, which releases the flock
+            self._owner = None
 
     # ------------------------------------------------------------------ machinery
 
@@ -151,7 +196,7 @@ class EmbeddedChain(Chain):
             with super()._translate():
                 yield
         except TransactionFailed as e:
-            raise decode_revert(_revert_data(e)) from e
+            raise decode_revert(revert_data(e)) from e
 
     def _submit(self, raw: bytes) -> str:
         with self._lock:
@@ -221,7 +266,28 @@ class EmbeddedChain(Chain):
                     )
 
 
-def _revert_data(error: TransactionFailed) -> bytes:
+def _hold(data_dir: Path) -> int:
+    """Take ``data_dir``'s chain for this process (a descriptor holding an exclusive flock);
+    raises ChainInUse when another process holds it."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    fd = os.open(data_dir / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise ChainInUse(data_dir, _node_url(data_dir)) from None
+    return fd
+
+
+def _node_url(data_dir: Path) -> str | None:
+    try:
+        record = json.loads((data_dir / NODE_NAME).read_text(encoding="utf-8"))
+        return str(record["url"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def revert_data(error: TransactionFailed) -> bytes:
     """Raw revert data from eth-tester: bytes, or the text "execution reverted: b'…'"."""
     arg: Any = error.args[0] if error.args else b""
     if isinstance(arg, Exception):

@@ -8,11 +8,16 @@ from web3 import Web3
 
 from verifier.chain.base import Chain
 
-__all__ = ["ANVIL_CHAIN_ID", "RpcChain"]
+__all__ = ["ANVIL_CHAIN_ID", "EMBEDDED_CHAIN_ID", "RpcChain"]
 
 ANVIL_CHAIN_ID = 31337
-# anvil's first pre-funded development account (its documented default mnemonic, index 0).
-_ANVIL_DEV_KEY = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80"
+EMBEDDED_CHAIN_ID = 131277322940537  # eth-tester's chain id: the embedded chain as a node
+# Each development chain's first pre-funded account: anvil's documented default mnemonic,
+# index 0; eth-tester's default account keys are 1, 2, 3, ...
+_DEV_KEYS = {
+    ANVIL_CHAIN_ID: "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80",
+    EMBEDDED_CHAIN_ID: "0x" + "00" * 31 + "01",
+}
 
 
 class RpcChain(Chain):
@@ -39,11 +44,13 @@ class RpcChain(Chain):
         )
 
     def dev_funder(self) -> LocalAccount | None:
-        """anvil's first account when the node is an anvil development chain, else None."""
-        if self.chain_id == ANVIL_CHAIN_ID:
-            account: LocalAccount = Account.from_key(_ANVIL_DEV_KEY)
-            return account
-        return None
+        """The first account of a development chain (anvil, or the embedded chain served by
+        ``suixin node``), else None."""
+        key = _DEV_KEYS.get(self.chain_id)
+        if key is None:
+            return None
+        account: LocalAccount = Account.from_key(key)
+        return account
 
     def _endpoint(self) -> str:
         return self.url
