@@ -9,8 +9,9 @@ Measured in one run, on this machine, against the raw cost of the cryptographic 
   anchoring batches as they fill; the clock stops when the last credential is anchored. On
   SQLite and on PostgreSQL (a fresh schema, dropped afterwards). Target: >= 3,000/s on SQLite.
 - **http issue**: ``POST /v1/credentials`` at 16 concurrent keep-alive clients against a real
-  ``suixin serve`` on a free loopback port, in two topologies: ``make run``'s (one process,
-  embedded chain, SQLite, the worker in process) and the multi-instance one (anvil,
+  ``suixin serve`` on a free loopback port, in two topologies: ``make run``'s (one API
+  process over SQLite, and the embedded chain's node process holding the chain and the
+  worker) and the multi-instance one (anvil,
   PostgreSQL, ``--workers 2`` API processes and one ``suixin worker`` process); p50 / p99
   latency. Target: p99 < 50 ms.
 - **http verify**: ``POST /v1/verify`` of an anchored bundle, 16 clients; requests/s.
@@ -540,8 +541,11 @@ def main() -> int:
                 )
     topologies: list[tuple[str, dict[str, float] | None]] = []
     if not args.no_http:
-        print("  HTTP, `make run` topology: embedded chain, one process, in-process worker")
-        topologies.append(("embedded, 1 process", http_figures(args.requests, args.verifies)))
+        print(
+            "  HTTP, `make run` topology: one API process, SQLite, the embedded chain's node "
+            "process with the worker"
+        )
+        topologies.append(("embedded, 1 API process", http_figures(args.requests, args.verifies)))
         if anvil_binary() is None:
             print("  HTTP over anvil: NOT MEASURED (anvil not installed: run `make install`)")
         else:

@@ -80,6 +80,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.set_defaults(handler=_serve)
 
+    node = commands.add_parser(
+        "node",
+        help="the embedded chain as a JSON-RPC node on loopback, with the anchoring worker "
+        "(`suixin serve` starts one on the embedded chain)",
+    )
+    _common(node)
+    node.add_argument("--port", type=int, default=8545, help="loopback port (8545)")
+    node.add_argument("--no-worker", action="store_true", help="serve the chain only")
+    node.add_argument(
+        "--watch-stdin", action="store_true", help="stop when stdin closes (a parent has gone)"
+    )
+    node.set_defaults(handler=_node)
+
     worker = commands.add_parser("worker", help="run the anchoring worker in this process")
     _common(worker)
     worker.add_argument("--once", action="store_true", help="anchor what is pending, then exit")
@@ -213,23 +226,33 @@ def _deploy(args: argparse.Namespace) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
+    from service.chainnode import EmbeddedNode
+
+    settings = _settings(args)
+    if args.workers < 1:
+        raise InvalidInput("--workers must be at least 1")
+    if args.host:
+        settings.host = args.host
+    if args.port:
+        settings.port = args.port
+    if settings.chain != "embedded":
+        return _serve_office(args, settings, anchor_here=settings.in_process_worker)
+    # The embedded chain and the anchoring worker run in a child process, a node the API
+    # reaches over JSON-RPC like anvil: their CPU no longer shares the API's GIL.
+    node = EmbeddedNode(settings.environment(), worker=settings.in_process_worker).start()
+    try:
+        settings.chain = node.url
+        return _serve_office(args, settings, anchor_here=False)
+    finally:
+        node.stop()
+
+
+def _serve_office(args: argparse.Namespace, settings: Settings, *, anchor_here: bool) -> int:
     import uvicorn
 
     from service.api.app import create_app
     from service.runtime import bootstrap_demo, open_office, settle_heap
 
-    settings = _settings(args)
-    if args.workers < 1:
-        raise InvalidInput("--workers must be at least 1")
-    if args.workers > 1 and settings.chain == "embedded":
-        raise InvalidInput(
-            "--workers needs a JSON-RPC chain (--chain http://…): the embedded chain lives in "
-            "one process / 多进程服务需要 JSON-RPC 链节点（内嵌链只能在一个进程中运行）"
-        )
-    if args.host:
-        settings.host = args.host
-    if args.port:
-        settings.port = args.port
     office = open_office(settings)
     if args.demo:
         keys = bootstrap_demo(office, settings.data_dir)
@@ -238,18 +261,20 @@ def _serve(args: argparse.Namespace) -> int:
             print(f"  {did}: {key}")
     base = f"http://{settings.host}:{settings.port}"
     if args.workers > 1:
-        return _serve_processes(args.workers, settings, office, base)
+        return _serve_processes(args.workers, settings, office, base, anchor_here=anchor_here)
     print(f"Suixin office on {base}  — API docs {base}/docs  — health {base}/healthz", flush=True)
-    app = create_app(office, settings, start_worker=settings.in_process_worker)
+    app = create_app(office, settings, start_worker=anchor_here)
     settle_heap()
     uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning")
     return 0
 
 
-def _serve_processes(workers: int, settings: Settings, office: Office, base: str) -> int:
-    """``workers`` uvicorn processes, each opening the office from the same settings, and one
-    anchoring worker process beside them (never one per API process: on SQLite they could
-    not coordinate)."""
+def _serve_processes(
+    workers: int, settings: Settings, office: Office, base: str, *, anchor_here: bool
+) -> int:
+    """``workers`` uvicorn processes, each opening the office from the same settings, and
+    (``anchor_here``) one anchoring worker process beside them (never one per API process:
+    on SQLite they could not coordinate)."""
     import subprocess
 
     import uvicorn
@@ -259,7 +284,7 @@ def _serve_processes(workers: int, settings: Settings, office: Office, base: str
     env = os.environ | settings.environment()
     os.environ.update(settings.environment())  # uvicorn's processes read their settings here
     anchoring = None
-    if settings.in_process_worker:
+    if anchor_here:
         code = "import sys; from service.cli import main; sys.exit(main(['worker']))"
         anchoring = subprocess.Popen([sys.executable, "-c", code], env=env)
     print(f"Suixin office on {base} ({workers} processes)  — API docs {base}/docs", flush=True)
@@ -277,6 +302,13 @@ def _serve_processes(workers: int, settings: Settings, office: Office, base: str
             anchoring.terminate()
             anchoring.wait(timeout=30)
     return 0
+
+
+def _node(args: argparse.Namespace) -> int:
+    from service.chainnode import run_node
+
+    settings = _settings(args)
+    return run_node(settings, args.port, worker=not args.no_worker, watch_stdin=args.watch_stdin)
 
 
 def _worker(args: argparse.Namespace) -> int:

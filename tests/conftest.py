@@ -11,6 +11,7 @@ import pytest
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 
+from service.chainnode import ChainNodeServer
 from service.deploy import deploy_registries, fund_if_dev
 from service.devnode import AnvilNode, anvil_binary
 from verifier.chain import Chain, EmbeddedChain, Receipt, RpcChain
@@ -57,11 +58,17 @@ def anvil_node() -> Iterator[AnvilNode]:
         yield node
 
 
-@pytest.fixture(params=["embedded", pytest.param("rpc", marks=pytest.mark.chain_rpc)])
+@pytest.fixture(params=["embedded", "node", pytest.param("rpc", marks=pytest.mark.chain_rpc)])
 def chain(request: pytest.FixtureRequest) -> Iterator[Chain]:
-    """The same test on both backends: a fresh in-process chain, and the session's anvil."""
+    """The same test on both backends: a fresh in-process chain; a fresh embedded chain served
+    as a JSON-RPC node (as ``suixin serve`` runs it) through the RPC backend; the session's
+    anvil."""
     if request.param == "embedded":
         c: Chain = EmbeddedChain(None)
+    elif request.param == "node":
+        server = ChainNodeServer(EmbeddedChain(None)).start()
+        request.addfinalizer(server.stop)
+        c = RpcChain(server.url)
     else:
         c = RpcChain(request.getfixturevalue("anvil_node").url)
     yield c
