@@ -748,6 +748,12 @@ def _tell(t: Teller, revocations: int) -> None:
             if on_chain is None and t.revoked_on_chain(lsj, credential["id"]):
                 on_chain = time.monotonic() - started
             report = t.verify("zq", bundle)
+            if (  # it reached the chain between the check above and this verification
+                report["verdict"] == "INVALID"
+                and on_chain is None
+                and t.revoked_on_chain(lsj, credential["id"])
+            ):
+                on_chain = time.monotonic() - started
             if report["verdict"] == "INVALID" or time.monotonic() > deadline:
                 break
             time.sleep(0.05)
