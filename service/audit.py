@@ -31,7 +31,7 @@ nothing will show it.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, NamedTuple, Protocol
@@ -303,7 +303,13 @@ def lock_head(session: Session) -> LockedHead:
     return LockedHead(session)
 
 
-def sequence(db: Database, *, limit: int | None = None, batch_size: int = SEQUENCE_BATCH) -> int:
+def sequence(
+    db: Database,
+    *,
+    limit: int | None = None,
+    batch_size: int = SEQUENCE_BATCH,
+    between: Callable[[], None] | None = None,
+) -> int:
     """Chain the committed inbox rows (at most ``limit``; all when None), ``batch_size`` per
     transaction, in inbox-id order; returns how many rows were chained.
 
@@ -311,8 +317,10 @@ def sequence(db: Database, *, limit: int | None = None, batch_size: int = SEQUEN
     is one write transaction holding the head's lock, so any number of sequencers, in threads
     or processes, take turns; a crash rolls its batch back and the rows stay in the inbox.
     Rows committed while it runs are chained too; it stops at the first batch that is not
-    full. Raises ValueError for a ``limit`` or ``batch_size`` below 1, AuditChainBroken when
-    the log was changed so that no row can be chained (its batch rolled back).
+    full. ``between`` runs after each batch that is followed by another (the worker rests
+    there, so writers queued behind it go first). Raises ValueError for a ``limit`` or
+    ``batch_size`` below 1, AuditChainBroken when the log was changed so that no row can be
+    chained (its batch rolled back).
     """
     if batch_size < 1 or (limit is not None and limit < 1):
         raise ValueError("limit and batch_size must be at least 1")
@@ -325,8 +333,10 @@ def sequence(db: Database, *, limit: int | None = None, batch_size: int = SEQUEN
         with db.write_session() as s:
             n = lock_head(s).move_pending(size)
         moved += n
-        if n < size:
+        if n < size or (limit is not None and moved >= limit):
             break
+        if between is not None:
+            between()
     return moved
 
 

@@ -183,11 +183,14 @@ class EmbeddedNode:
         self._watcher.start()
         return self
 
-    def stop(self, timeout: float = 30.0) -> None:
-        """Stop the child (SIGTERM, then SIGKILL after ``timeout``); idempotent."""
+    def stop(self, timeout: float = 30.0) -> int | None:
+        """Stop the child (SIGTERM, then SIGKILL after ``timeout``); its exit code (None if
+        it never started). Idempotent."""
         self._stopping.set()
         process = self._process
-        if process is not None and process.poll() is None:
+        if process is None:
+            return None
+        if process.poll() is None:
             process.terminate()
             try:
                 process.wait(timeout=timeout)
@@ -195,6 +198,7 @@ class EmbeddedNode:
                 process.kill()
                 process.wait()
         self._release_pipe()
+        return process.returncode
 
     def _release_pipe(self) -> None:
         """Close this end of the child's stdin (the child is gone or going)."""
@@ -312,6 +316,9 @@ def run_node(settings: Settings, port: int, *, worker: bool, watch_stdin: bool) 
 
 
 def _stop_on_eof(stop: threading.Event) -> None:
-    with contextlib.suppress(OSError, ValueError):
-        sys.stdin.buffer.read()
+    # os.read, not sys.stdin: a daemon thread blocked in a buffered read holds the buffer's
+    # lock, and the interpreter aborts at exit when it cannot take it ("Fatal Python error")
+    with contextlib.suppress(OSError):
+        while os.read(0, 4096):
+            pass
     stop.set()

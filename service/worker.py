@@ -43,8 +43,11 @@ __all__ = ["PAUSE_ENV", "AnchorWorker", "WorkerStats"]
 PAUSE_ENV = "SUIXIN_WORKER_PAUSE_AT"  # fault tests: claimed | sent (the process then waits)
 _PREPARED, _ANCHORED = "prepared", "anchored"
 # Rows the worker writes per statement or transaction. Its writes share SQLite's one writer
-# with the issuing requests (in this process or beside it): small steps keep their waits short.
+# with the issuing requests (in this process or beside it): small steps keep their waits short,
+# and a rest after each step lets a writer queued behind it go first (the worker would
+# otherwise take the lock straight back: neither flock nor a thread lock is a queue).
 WRITE_STEP = 100
+STEP_REST_SECONDS = 0.002
 
 
 @dataclass
@@ -155,7 +158,11 @@ class AnchorWorker:
         many. A database outage, or a log changed so that nothing can be chained after it, is
         logged, not raised: the rows wait in the inbox, and credentials are still anchored."""
         try:
-            return sequence(self.office.db, batch_size=WRITE_STEP)
+            return sequence(
+                self.office.db,
+                batch_size=WRITE_STEP,
+                between=lambda: time.sleep(STEP_REST_SECONDS),
+            )
         except AuditChainBroken as e:
             self.stats.failures += 1
             self.stats.last_error = e.diagnostics()
@@ -309,6 +316,7 @@ class AnchorWorker:
         for i in range(0, len(changes), WRITE_STEP):
             with office.db.session() as s:
                 s.execute(update(Credential), changes[i : i + WRITE_STEP])
+            time.sleep(STEP_REST_SECONDS)
         now = datetime.now(UTC)
         with office.db.write_session() as s:  # reads the batch, then writes (and audits)
             batch = s.get(Batch, batch_id)

@@ -105,6 +105,17 @@ def test_sequence_works_in_batches_and_honours_its_limit(database: Database) -> 
         sequence(database, batch_size=0)
 
 
+def test_sequence_rests_between_its_transactions_only(database: Database) -> None:
+    # the worker sleeps there so that writers queued behind it (issuing requests) go first
+    with database.write_session() as s:
+        for i in range(9):
+            record(s, actor="cli", action="test", details={"i": i})
+    rests: list[int] = []
+    assert sequence(database, batch_size=4, between=lambda: rests.append(len(chained(database))))
+    assert rests == [4, 8]  # after each full batch that another follows, none after the last
+    assert_one_unbroken_chain(database, 9)
+
+
 def test_an_append_rolls_back_with_its_action(database: Database) -> None:
     try:
         with database.write_session() as s:

@@ -140,3 +140,18 @@ def test_other_commands_reach_a_running_nodes_chain_through_it(tmp_path: Path) -
     reopened = connect("embedded", tmp_path)  # now this process holds it, journal replayed
     assert isinstance(reopened, EmbeddedChain) and reopened.block_number() == head
     reopened.close()
+
+
+def test_the_offices_node_child_starts_deploys_and_stops_cleanly(tmp_path: Path) -> None:
+    from service.chainnode import EmbeddedNode
+
+    node = EmbeddedNode({"SUIXIN_DATA_DIR": str(tmp_path)}, worker=True).start()
+    try:
+        chain = connect("embedded", tmp_path)  # held by the child: reached through it
+        assert isinstance(chain, RpcChain) and chain.url == node.url
+        assert (tmp_path / "deployment.json").exists()  # the first start deployed
+        chain.close()
+    finally:
+        code = node.stop()
+    assert code == 0  # SIGTERM ends it cleanly, its stdin watcher included
+    assert node.restarts == 0
