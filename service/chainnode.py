@@ -274,7 +274,6 @@ def run_node(settings: Settings, port: int, *, worker: bool, watch_stdin: bool) 
     """``suixin node``: the office on the embedded chain in this process (deploying the
     registries on a first start in development), its JSON-RPC server on ``port``, and the
     anchoring worker, until SIGTERM or SIGINT, or (``watch_stdin``) until stdin closes."""
-    from service.lifecycle import LifecycleTasks
     from service.runtime import open_office, settle_heap
     from service.worker import AnchorWorker
 
@@ -298,15 +297,7 @@ def run_node(settings: Settings, port: int, *, worker: bool, watch_stdin: bool) 
         if not worker:
             stop.wait()
             return 0
-        anchoring = AnchorWorker(
-            office,
-            batch_size=settings.batch_size,
-            batch_age_seconds=settings.batch_age_seconds,
-            poll_seconds=settings.worker_poll_seconds,
-            audit_anchor_seconds=settings.audit_anchor_seconds,
-            lifecycle=LifecycleTasks.from_settings(office, settings),
-        )
-        anchoring.run(stop)
+        AnchorWorker.from_settings(office, settings).run(stop)
         return 0
     finally:
         node_file.unlink(missing_ok=True)

@@ -312,21 +312,13 @@ def _node(args: argparse.Namespace) -> int:
 
 
 def _worker(args: argparse.Namespace) -> int:
-    from service.lifecycle import LifecycleTasks
     from service.runtime import open_office, settle_heap
     from service.worker import AnchorWorker
 
     settings = _settings(args)
     office = open_office(settings, allow_deploy=False)
     settle_heap()
-    worker = AnchorWorker(
-        office,
-        batch_size=settings.batch_size,
-        batch_age_seconds=settings.batch_age_seconds,
-        poll_seconds=settings.worker_poll_seconds,
-        audit_anchor_seconds=settings.audit_anchor_seconds,
-        lifecycle=LifecycleTasks.from_settings(office, settings),
-    )
+    worker = AnchorWorker.from_settings(office, settings)
     try:
         if args.once:
             worker.drain()

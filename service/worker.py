@@ -31,6 +31,7 @@ from sqlalchemy.exc import OperationalError
 from service.anchoring import anchor_root_once, members_receipts
 from service.audit import AuditChainBroken, record, sequence
 from service.audit_anchor import HeadAnchorer
+from service.config import Settings
 from service.lifecycle import LifecycleTasks
 from service.office import Office
 from service.sdjwt_issue import SdJwtAnchorer
@@ -97,6 +98,28 @@ class AnchorWorker:
         # SD-JWTs claimed into wallets: their issuer-signed JWTs are anchored the same way
         self.sdjwt = SdJwtAnchorer(
             office, batch_size=batch_size, batch_age_seconds=batch_age_seconds
+        )
+
+    @classmethod
+    def from_settings(
+        cls,
+        office: Office,
+        settings: Settings,
+        *,
+        log: Callable[[str], None] | None = None,
+        pace: float = 0.0,
+    ) -> AnchorWorker:
+        """A worker configured by the service's Settings (batch size and age, polling, audit
+        anchoring, life-cycle tasks)."""
+        return cls(
+            office,
+            batch_size=settings.batch_size,
+            batch_age_seconds=settings.batch_age_seconds,
+            poll_seconds=settings.worker_poll_seconds,
+            audit_anchor_seconds=settings.audit_anchor_seconds,
+            log=log,
+            lifecycle=LifecycleTasks.from_settings(office, settings, log=log),
+            pace=pace,
         )
 
     # ------------------------------------------------------------------ loop

@@ -30,7 +30,6 @@ from service.api.routes import (
 )
 from service.api.verification import VerificationService
 from service.config import Settings
-from service.lifecycle import LifecycleTasks
 from service.office import Office
 from service.signing_pool import SigningPool
 from service.web import install_web
@@ -90,15 +89,8 @@ def create_app(office: Office, settings: Settings, *, start_worker: bool) -> Fas
         if settings.signing_processes and office.signing_pool is None:
             office.signing_pool = SigningPool(settings.signing_processes)
         if start_worker:
-            worker = AnchorWorker(
-                office,
-                batch_size=settings.batch_size,
-                batch_age_seconds=settings.batch_age_seconds,
-                poll_seconds=settings.worker_poll_seconds,
-                audit_anchor_seconds=settings.audit_anchor_seconds,
-                log=log.info,
-                lifecycle=LifecycleTasks.from_settings(office, settings, log=log.info),
-                pace=settings.worker_pace,
+            worker = AnchorWorker.from_settings(
+                office, settings, log=log.info, pace=settings.worker_pace
             )
             thread = threading.Thread(
                 target=worker.run, args=(stop,), name="suixin-anchor-worker", daemon=True
