@@ -281,13 +281,24 @@ def run_node(settings: Settings, port: int, *, worker: bool, watch_stdin: bool) 
         raise InvalidInput(f"suixin node serves the embedded chain, not {settings.chain!r}")
     office = open_office(settings)
     chain = office.chain
-    assert isinstance(chain, EmbeddedChain)
+    if not isinstance(chain, EmbeddedChain):  # connect() found a node already serving it
+        office.db.dispose()
+        chain.close()
+        raise InvalidInput(
+            f"the embedded chain in {settings.data_dir} is already served by a node at "
+            f"{getattr(chain, 'url', '?')} / 该内嵌链已有节点在运行"
+        )
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
     if watch_stdin:
         threading.Thread(target=_stop_on_eof, args=(stop,), daemon=True).start()
-    server = ChainNodeServer(chain, port=port).start()
+    try:
+        server = ChainNodeServer(chain, port=port).start()
+    except OSError as e:
+        office.db.dispose()
+        chain.close()
+        raise InvalidInput(f"cannot listen on 127.0.0.1:{port}: {e.strerror}") from e
     # how other commands on this data directory reach the chain while this process holds it
     node_file = settings.data_dir / NODE_NAME
     node_file.write_text(json.dumps({"url": server.url, "pid": os.getpid()}), encoding="utf-8")

@@ -107,7 +107,9 @@ def test_one_process_holds_a_data_directorys_chain(tmp_path: Path) -> None:
     again.close()
 
 
-def test_other_commands_reach_a_running_nodes_chain_through_it(tmp_path: Path) -> None:
+def test_other_commands_reach_a_running_nodes_chain_through_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("SUIXIN_")}
     env["SUIXIN_DATA_DIR"] = str(tmp_path)
@@ -132,6 +134,12 @@ def test_other_commands_reach_a_running_nodes_chain_through_it(tmp_path: Path) -
         assert chain.block(deployed["blockNumber"]).hash == deployed["blockHash"]
         head = chain.block_number()
         chain.close()
+        from service.cli import main
+
+        # a second node on the same data directory is refused, clearly, and changes nothing
+        assert main(["node", "--data-dir", str(tmp_path), "--port", str(free_port())]) == 1
+        assert "already served by a node at" in capsys.readouterr().err
+        assert node.poll() is None
     finally:
         node.send_signal(signal.SIGTERM)
         stderr = node.communicate(timeout=30)[1].decode()
