@@ -171,10 +171,6 @@ class EmbeddedNode:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    @property
-    def pid(self) -> int | None:
-        return self._process.pid if self._process is not None else None
-
     def start(self, timeout: float = READY_TIMEOUT) -> EmbeddedNode:
         """Start the child and wait until it answers (it deploys the registries on a first
         start); raises ChainUnavailable when it exits or stays silent."""

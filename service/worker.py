@@ -43,12 +43,17 @@ __all__ = ["PAUSE_ENV", "AnchorWorker", "WorkerStats"]
 
 PAUSE_ENV = "SUIXIN_WORKER_PAUSE_AT"  # fault tests: claimed | sent (the process then waits)
 _PREPARED, _ANCHORED = "prepared", "anchored"
-# Rows the worker writes per statement or transaction. Its writes share SQLite's one writer
-# with the issuing requests (in this process or beside it): small steps keep their waits short,
-# and a rest after each step lets a writer queued behind it go first (the worker would
+# Receipts and audit rows the worker writes per transaction. Its writes share SQLite's one
+# writer with the issuing requests (in this process or beside it): small steps keep their waits
+# short, and a rest after each step lets a writer queued behind it go first (the worker would
 # otherwise take the lock straight back: neither flock nor a thread lock is a queue).
 WRITE_STEP = 100
 STEP_REST_SECONDS = 0.002
+
+
+def _rest_after_step() -> None:
+    """Let a writer queued behind one of the worker's write steps go first."""
+    time.sleep(STEP_REST_SECONDS)
 
 
 @dataclass
@@ -184,7 +189,7 @@ class AnchorWorker:
             return sequence(
                 self.office.db,
                 batch_size=WRITE_STEP,
-                between=lambda: time.sleep(STEP_REST_SECONDS),
+                between=_rest_after_step,
             )
         except AuditChainBroken as e:
             self.stats.failures += 1
@@ -339,7 +344,7 @@ class AnchorWorker:
         for i in range(0, len(changes), WRITE_STEP):
             with office.db.session() as s:
                 s.execute(update(Credential), changes[i : i + WRITE_STEP])
-            time.sleep(STEP_REST_SECONDS)
+            _rest_after_step()
         now = datetime.now(UTC)
         with office.db.write_session() as s:  # reads the batch, then writes (and audits)
             batch = s.get(Batch, batch_id)
