@@ -67,6 +67,7 @@ from verifier.errors import (
     ReceiptTimeout,
     SnapshotError,
     SuixinError,
+    TransactionDropped,
     VerificationError,
 )
 from verifier.http_signatures import (
@@ -322,6 +323,7 @@ __all__ = [
     "StatusReason",
     "StatusRecord",
     "SuixinError",
+    "TransactionDropped",
     "TrustSource",
     "Uscc",
     "Verdict",

@@ -10,7 +10,8 @@
     ├── ChainError                   anything that went wrong talking to the chain
     │   ├── ChainUnavailable         the node cannot be reached (never read as "not issued")
     │   ├── ContractReverted         a call reverted; carries the custom error's name and args
-    │   └── ReceiptTimeout           a transaction was sent but no receipt came in time
+    │   ├── ReceiptTimeout           a transaction was sent but no receipt came in time
+    │   └── TransactionDropped       the node lost a sent transaction: it will never be mined
     ├── SnapshotError                a trust snapshot cannot be read or does not match
     └── VerificationError            a verification could not be carried out at all
 
@@ -35,6 +36,7 @@ __all__ = [
     "ReceiptTimeout",
     "SnapshotError",
     "SuixinError",
+    "TransactionDropped",
     "VerificationError",
 ]
 
@@ -109,6 +111,11 @@ class ContractReverted(ChainError):
 
 class ReceiptTimeout(ChainError):
     """A transaction was sent but its receipt did not arrive in time."""
+
+
+class TransactionDropped(ChainError):
+    """A sent transaction is no longer known to the node (a restart, an eviction): it was not
+    mined and will not be; sending it again is safe."""
 
 
 class SnapshotError(SuixinError):

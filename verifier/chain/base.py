@@ -26,12 +26,21 @@ from web3.types import BlockIdentifier
 
 from verifier.chain.reverts import decode_revert
 from verifier.contracts import Artifact, canonical_type
-from verifier.errors import ChainError, ChainUnavailable, ContractReverted, ReceiptTimeout
+from verifier.errors import (
+    ChainError,
+    ChainUnavailable,
+    ContractReverted,
+    ReceiptTimeout,
+    TransactionDropped,
+)
 
-__all__ = ["BlockInfo", "Chain", "EventDecoder", "LogEntry", "Receipt"]
+__all__ = ["DROPPED_AFTER_SECONDS", "BlockInfo", "Chain", "EventDecoder", "LogEntry", "Receipt"]
 
 _GAS_MARGIN_NUM, _GAS_MARGIN_DEN = 5, 4  # send estimate × 1.25
 _PRIORITY_FEE = 10**9
+# How long a sent transaction may be unknown to the node before it counts as dropped (a node
+# behind a load balancer may not have it from a peer at once).
+DROPPED_AFTER_SECONDS = 2.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -219,19 +228,42 @@ class Chain:
         return self._send(sender, {"to": to_checksum_address(to), "value": wei})
 
     def wait_for_receipt(self, tx_hash: str, timeout: float | None = None) -> Receipt:
-        """Wait for a transaction's receipt; raises ReceiptTimeout after ``timeout`` seconds."""
+        """Wait for a transaction's receipt; raises ReceiptTimeout after ``timeout`` seconds,
+        and TransactionDropped as soon as the node has not known the transaction (neither
+        mined nor waiting in its pool) for ``DROPPED_AFTER_SECONDS``: a node restarted without
+        it, or evicted it, will never mine it."""
         limit = self.receipt_timeout if timeout is None else timeout
-        deadline = time.monotonic() + limit
+        started = time.monotonic()
+        unknown_since: float | None = None
         while True:
             found = self.receipt(tx_hash)
             if found is not None:
                 return found
-            if time.monotonic() >= deadline:
+            now = time.monotonic()
+            if self._knows(tx_hash):
+                unknown_since = None
+            elif unknown_since is None:
+                unknown_since = now
+            elif now - unknown_since >= DROPPED_AFTER_SECONDS:
+                raise TransactionDropped(
+                    f"the chain node no longer knows transaction {tx_hash} (it restarted "
+                    "without it, or evicted it): it was not mined and will not be"
+                )
+            if now - started >= limit:
                 raise ReceiptTimeout(
                     f"no receipt for transaction {tx_hash} after {limit:.1f} s; it may still be "
                     "mined later: look it up before sending it again"
                 )
             time.sleep(self.poll_interval)
+
+    def _knows(self, tx_hash: str) -> bool:
+        """Whether the node holds the transaction, mined or in its pool."""
+        with self._translate():
+            try:
+                self.w3.eth.get_transaction(HexBytes(tx_hash))
+            except TransactionNotFound:
+                return False
+        return True
 
     def receipt(self, tx_hash: str) -> Receipt | None:
         """The receipt of a transaction if it is mined, else None."""
@@ -258,7 +290,14 @@ class Chain:
             except BaseException:
                 self._next_nonce.pop(sender.address, None)  # re-read from the node next time
                 raise
-        receipt = self.wait_for_receipt(tx_hash)
+        try:
+            receipt = self.wait_for_receipt(tx_hash)
+        except ChainError:
+            # Not seen mined: the node may have lost the transaction (a restart, an outage),
+            # so the account's next nonce is asked of the node again. Kept, it would leave a
+            # gap that no later transaction of this sender could get past.
+            self._next_nonce.pop(sender.address, None)
+            raise
         if receipt.status != 1:
             raise self._explain_failure(tx, receipt)
         return receipt
