@@ -14,7 +14,7 @@ from service.anchoring import anchor_batch, set_statuses
 from service.issuance import SigningIdentity, issue_credential, status_entry
 from tests.conftest import Registries
 from tests.verifier.factories import business_license_subject, residence_permit_subject
-from verifier.credential import build_credential
+from verifier.credential import CHINA_TIME, build_credential
 from verifier.keys import Ed25519KeyPair
 from verifier.proofs import sign_credential
 
@@ -93,7 +93,7 @@ class Office:
             credential_id=cid,
             issuer_did=self.did,
             authority_name=self.name_zh,
-            issue_date=now.date(),
+            issue_date=now.astimezone(CHINA_TIME).date(),  # as the office dates it
             valid_from=now,
             valid_until=now + timedelta(days=365),
             status=status_entry(
