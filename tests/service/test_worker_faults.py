@@ -126,6 +126,7 @@ def test_kill_9_at_random_moments(world: tuple[Setup, Path, str]) -> None:
 def test_the_chain_node_stops_during_bulk_issuance_and_everything_anchors(tmp_path: Path) -> None:
     require(anvil_binary() is not None, "anvil not installed: run `npm ci`")
     node = AnvilNode(port=free_port(), state_path=tmp_path / "anvil-state.json").start()
+    worker: subprocess.Popen[str] | None = None
     try:
         setup = make_setup(RpcChain(node.url), f"sqlite:///{tmp_path}/office.sqlite", tmp_path)
         worker = start_worker(worker_env(setup, tmp_path, node.url))
@@ -159,6 +160,8 @@ def test_the_chain_node_stops_during_bulk_issuance_and_everything_anchors(tmp_pa
         assert "chain is unavailable" in out
         assert_exactly_once(setup, len(issued))
     finally:
+        if worker is not None and worker.poll() is None:
+            kill_9(worker)  # a failed wait above must not leave the process to later tests
         node.stop()
 
 
