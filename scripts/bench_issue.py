@@ -13,7 +13,7 @@ Measured in one run, on this machine, against the raw cost of the cryptographic 
   process over SQLite, and the embedded chain's node process holding the chain and the
   worker) and the multi-instance one (anvil,
   PostgreSQL, ``--workers 2`` API processes and one ``suixin worker`` process); p50 / p99
-  latency. Target: p99 < 50 ms.
+  latency, each the median of `--rounds` rounds. Target: p99 < 50 ms.
 - **http verify**: ``POST /v1/verify`` of an anchored bundle, 16 clients; requests/s.
   Target: >= 1,000/s.
 
@@ -408,6 +408,7 @@ def http_figures(
     chain: str = "embedded",
     workers: int = 1,
     database_url: str = "",
+    rounds: int = 3,
 ) -> dict[str, float] | None:
     try:
         import service.api.app  # noqa: F401
@@ -427,18 +428,30 @@ def http_figures(
         auth = {"Authorization": f"Bearer {keys[DID]}"}
         rng = random.Random(5)
         subjects = [
-            [residence_permit_subject(rng) for _ in range(per_client + 20)] for _ in range(CLIENTS)
+            [residence_permit_subject(rng) for _ in range(rounds * per_client + 20)]
+            for _ in range(CLIENTS)
         ]
 
         def issue(c: int, i: int) -> tuple[str, Any, dict[str, str]]:
             return "/v1/credentials", {"type": "ResidencePermit", "subject": subjects[c][i]}, auth
 
         load(port, CLIENTS, 20, issue, 201)  # warm-up: connections, caches, JIT of the app
-        latencies, wall = load(port, CLIENTS, per_client, lambda c, i: issue(c, i + 20), 201)
-        p50, p99 = percentile(latencies, 0.50) * 1000, percentile(latencies, 0.99) * 1000
+        p50s, p99s = [], []
+        for r in range(rounds):  # each round issues new subjects: no idempotent replays
+            skip = 20 + r * per_client
+            latencies, wall = load(
+                port, CLIENTS, per_client, lambda c, i, skip=skip: issue(c, i + skip), 201
+            )
+            p50s.append(percentile(latencies, 0.50) * 1000)
+            p99s.append(percentile(latencies, 0.99) * 1000)
+            print(
+                f"  POST /v1/credentials, {CLIENTS} clients, round {r + 1} of {rounds}, "
+                f"{len(latencies):,} requests: p50 {p50s[-1]:.1f} ms, p99 {p99s[-1]:.1f} ms, "
+                f"{len(latencies) / wall:,.0f} requests/s"
+            )
+        p50, p99 = statistics.median(p50s), statistics.median(p99s)
         print(
-            f"  POST /v1/credentials, {CLIENTS} clients, {len(latencies):,} requests: "
-            f"p50 {p50:.1f} ms, p99 {p99:.1f} ms, {len(latencies) / wall:,.0f} requests/s"
+            f"  POST /v1/credentials: median of {rounds} rounds p50 {p50:.1f} ms, p99 {p99:.1f} ms"
         )
 
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
@@ -481,6 +494,9 @@ def main() -> int:
     parser.add_argument("--batch-size", type=int, default=1000, help="credentials per anchor")
     parser.add_argument("--requests", type=int, default=150, help="HTTP issues per client")
     parser.add_argument("--verifies", type=int, default=300, help="HTTP verifies per client")
+    parser.add_argument(
+        "--rounds", type=int, default=3, help="HTTP issue rounds (the median p99 is the figure)"
+    )
     parser.add_argument("--no-postgres", action="store_true", help="skip the PostgreSQL run")
     parser.add_argument("--no-http", action="store_true", help="skip the HTTP figures")
     parser.add_argument("--workers", type=int, default=2, help="API processes over anvil")
@@ -545,7 +561,12 @@ def main() -> int:
             "  HTTP, `make run` topology: one API process, SQLite, the embedded chain's node "
             "process with the worker"
         )
-        topologies.append(("embedded, 1 API process", http_figures(args.requests, args.verifies)))
+        topologies.append(
+            (
+                "embedded, 1 API process",
+                http_figures(args.requests, args.verifies, rounds=args.rounds),
+            )
+        )
         if anvil_binary() is None:
             print("  HTTP over anvil: NOT MEASURED (anvil not installed: run `make install`)")
         else:
@@ -557,7 +578,7 @@ def main() -> int:
             try:
                 with postgres_schema() as url:
                     figures = http_figures(
-                        args.requests, args.verifies, node.url, args.workers, url
+                        args.requests, args.verifies, node.url, args.workers, url, args.rounds
                     )
             finally:
                 node.stop()
