@@ -56,6 +56,9 @@ _ED25519_SIGNATURE_SIZE = 64
 _P256_COMPRESSED_SIZE = 33
 _BASE58_ALPHABET = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
 _BASE58_INDEX = {char: value for value, char in enumerate(_BASE58_ALPHABET)}
+#: byte -> its base58btc digit value, 0xFF for every byte outside the alphabet (the UTF-8
+#: bytes of non-ASCII characters included, since all of those are >= 0x80)
+_BASE58_VALUES = bytes(_BASE58_INDEX.get(chr(byte), 0xFF) for byte in range(256))
 
 
 # --- multibase ---------------------------------------------------------------------------------
@@ -96,25 +99,19 @@ def multibase_decode(text: str) -> bytes:
     if not text.startswith("z"):
         shown = repr(text[:1]) if text else "an empty string"
         raise InvalidInput(f"multibase value must be base58btc and start with 'z'; got {shown}")
-    # A plain big-integer decode: about twice as fast as base58.b58decode, and this runs
-    # once per verified proof.
+    # One C call maps the characters to their digit values (0xFF: not base58btc), then a
+    # plain big-integer fold: this runs once per verified proof.
     digits = text[1:]
-    number = 0
-    index = _BASE58_INDEX
-    try:
-        # ten digits at a time in a small integer, then one big-integer step per ten
-        head = len(digits) % 10 or 10
-        pieces = [digits[:head], *(digits[i : i + 10] for i in range(head, len(digits), 10))]
-        for piece in pieces:
-            chunk = 0
-            for char in piece:
-                chunk = chunk * 58 + index[char]
-            number = number * 58 ** len(piece) + chunk
-    except KeyError as e:
+    values = digits.encode("utf-8", "surrogatepass").translate(_BASE58_VALUES)
+    if 0xFF in values:
+        bad = next(char for char in digits if char not in _BASE58_INDEX)
         raise InvalidInput(
-            f"multibase value is not valid base58btc: character {e.args[0]!r} is not in the "
+            f"multibase value is not valid base58btc: character {bad!r} is not in the "
             "base58btc alphabet"
-        ) from None
+        )
+    number = 0
+    for value in values:
+        number = number * 58 + value
     zeros = len(digits) - len(digits.lstrip("1"))
     return b"\x00" * zeros + number.to_bytes((number.bit_length() + 7) // 8, "big")
 

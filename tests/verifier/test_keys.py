@@ -76,7 +76,10 @@ def test_multibase_known_answer() -> None:
         ("f48656c6c6f", "start with 'z'"),  # base16 multibase is not accepted
         ("Z2NEpo7TZRRrLZSi2U", "start with 'z'"),
         ("z0OIl", "not valid base58btc"),
-        ("z2NEpo7TZRRrLZSi2U+", "not valid base58btc"),
+        ("z2NEpo7TZRRrLZSi2U+", "not valid base58btc: character '\\+'"),
+        ("z2NEpo7中TZRR", "not valid base58btc: character '中'"),  # non-ASCII: UTF-8 bytes
+        ("z2NE\ud800po7", "not valid base58btc"),  # a lone surrogate
+        ("z2NE\x00po7", "not valid base58btc"),
     ],
 )
 def test_multibase_decode_rejects_other_encodings(text: str, message: str) -> None:
