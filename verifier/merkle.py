@@ -145,7 +145,8 @@ def root_from_inclusion(leaf: bytes, index: int, size: int, path: Sequence[bytes
     sn = size - 1
     sha256 = hashlib.sha256
     for position, p in enumerate(path):
-        _check_hash(p, f"inclusion path element {position}")
+        if type(p) is not bytes or len(p) != HASH_SIZE:  # the message only when it is needed
+            _check_hash(p, f"inclusion path element {position}")
         if sn == 0:
             raise InvalidInput(f"inclusion path is too long for leaf {index} of {size}")
         if fn & 1 or fn == sn:
