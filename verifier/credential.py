@@ -329,6 +329,8 @@ def _run_schema(
 
 def _merge(domain: list[FieldError], schema: list[tuple[int, FieldError]]) -> list[FieldError]:
     """One error per path: domain errors first, then the highest-priority schema error."""
+    if not schema:
+        return _dedupe_paths(domain) if domain else domain
     domain = _dedupe_paths(domain)
     taken = {e.path for e in domain}
     best: dict[str, tuple[int, FieldError]] = {}
@@ -758,11 +760,8 @@ def validate_credential(
             )
         )
     issue = _date(subject.get("issueDate")) if isinstance(subject, Mapping) else None
-    if (
-        issue is not None
-        and valid_from is not None
-        and issue > valid_from.astimezone(CHINA_TIME).date()
-    ):
+    start = valid_from.astimezone(CHINA_TIME).date() if valid_from is not None else None
+    if issue is not None and start is not None and issue > start:
         domain.append(
             _inconsistent(
                 "credentialSubject.issueDate",
@@ -774,9 +773,9 @@ def validate_credential(
     since = _date(subject.get("residenceSince")) if isinstance(subject, Mapping) else None
     if (
         since is not None
-        and valid_from is not None
+        and start is not None
         and (issue is None or since > issue)
-        and since > valid_from.astimezone(CHINA_TIME).date()
+        and since > start
     ):
         domain.append(
             _inconsistent(
