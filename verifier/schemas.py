@@ -31,8 +31,10 @@ CREDENTIAL_TYPES: tuple[str, ...] = ("BusinessLicense", "ResidencePermit", "Resi
 _OTHER_SCHEMAS: tuple[str, ...] = ("bundle",)
 
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$", re.ASCII)
+# RFC 3339 §5.6 time-numoffset: hours 00-23, minutes 00-59 (``datetime.fromisoformat`` alone
+# would take ``+08:60`` or ``+08:99``, reading them as more minutes)
 _DATE_TIME = re.compile(
-    r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$", re.ASCII
+    r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]([01]\d|2[0-3]):[0-5]\d)$", re.ASCII
 )
 
 

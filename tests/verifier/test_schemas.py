@@ -88,6 +88,8 @@ class TestShippedSchemas:
             ("validFrom", "2026-11-21T00:00:00"),
             ("validFrom", "2026-11-21"),
             ("validUntil", "2026-13-21T00:00:00Z"),
+            ("validUntil", "2027-11-21T00:00:00+08:60"),  # offset minutes are 00-59
+            ("validUntil", "2027-11-21T00:00:00+24:00"),
             ("credentialStatus", "revoked"),
         ],
     )
