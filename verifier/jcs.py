@@ -134,7 +134,7 @@ def _make_dumps() -> Callable[[object], str]:
 
     ``JSONEncoder.encode`` builds a new C encoder and a dict of the containers it has seen (to
     catch cycles) on every call. ``_plain`` has already proved the value a finite tree, so the
-    encoder is built once, without that dict. Same bytes: a test holds the two together.
+    encoder is built once, without that dict. A Hypothesis test holds the result to rfc8785.
     """
     make = json.encoder.c_make_encoder  # type: ignore[attr-defined]
     if make is None:  # no C accelerator (another interpreter): the plain encoder
