@@ -190,8 +190,9 @@ def print_breakdown(
     """Time ``Verifier.verify``'s stages one by one, in its own order, on the same bundles.
 
     It calls the verifier's private steps as ``verify`` does (and checks that the verdicts
-    agree), so it breaks loudly when ``verify`` changes shape: mend it alongside. The Ed25519
-    line is the bare signature check on the same data, part of the ``signature`` stage.
+    agree), so it breaks loudly when ``verify`` changes shape: mend it alongside. The last
+    line, for scale, is the raw JCS + Ed25519 verify on the same documents; the Ed25519 call
+    in it is also the bulk of the ``signature`` stage.
     """
     stages = [
         "format",
