@@ -23,8 +23,8 @@ from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from web3 import Web3
 
-from service.deploy import deploy_registries, fund_if_dev
-from service.devnode import AnvilNode, anvil_binary
+from service.anchoring.devnode import AnvilNode, anvil_binary
+from service.trust.deployment import deploy_registries, fund_if_dev
 from verifier.chain import Chain, EmbeddedChain, RpcChain
 from verifier.contracts import load_artifact
 

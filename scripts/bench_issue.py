@@ -5,8 +5,8 @@ Measured in one run, on this machine, against the raw cost of the cryptographic 
 - **raw**: JCS of the proof configuration and of the credential, two SHA-256, one Ed25519
   sign — what eddsa-jcs-2022 costs at minimum per credential (one core, this process).
 - **bulk**: sustained end-to-end issuance (validate, sign, store, anchor) through
-  ``service.bulk.issue_rows`` (``Office.issue_many`` in chunks) with an ``AnchorWorker`` thread
-  anchoring batches as they fill; the clock stops when the last credential is anchored. On
+  ``service.issuing.bulk.issue_rows`` (``Office.issue_many`` in chunks) with an ``AnchorWorker``
+  thread anchoring batches as they fill; the clock stops when the last credential is anchored. On
   SQLite and on PostgreSQL (a fresh schema, dropped afterwards). Target: >= 3,000/s on SQLite.
 - **http issue**: ``POST /v1/credentials`` at 16 concurrent keep-alive clients against a real
   ``suixin serve`` on a free loopback port, in two topologies: ``make run``'s (one API
@@ -54,14 +54,15 @@ sys.path.insert(0, str(REPO))
 from eth_account import Account  # noqa: E402
 from sqlalchemy import create_engine, text  # noqa: E402
 
-from service.bulk import Row, issue_rows  # noqa: E402
-from service.deploy import deploy_registries, fund_if_dev  # noqa: E402
-from service.devnode import AnvilNode, anvil_binary  # noqa: E402
-from service.keys import MasterKey  # noqa: E402
-from service.office import Office  # noqa: E402
-from service.signing_pool import SigningPool, default_processes  # noqa: E402
+from service.anchoring.devnode import AnvilNode, anvil_binary  # noqa: E402
+from service.anchoring.worker import AnchorWorker  # noqa: E402
+from service.issuing.bulk import Row, issue_rows  # noqa: E402
+from service.issuing.office import Office  # noqa: E402
+from service.issuing.signing_pool import SigningPool, default_processes  # noqa: E402
 from service.storage.db import Database  # noqa: E402
-from service.worker import AnchorWorker  # noqa: E402
+from service.storage.sealing import MasterKey  # noqa: E402
+from service.trust.authorities import create_authority  # noqa: E402
+from service.trust.deployment import deploy_registries, fund_if_dev  # noqa: E402
 from tests.verifier.factories import residence_permit_subject  # noqa: E402
 from verifier.chain import EmbeddedChain  # noqa: E402
 from verifier.jcs import canonicalize  # noqa: E402
@@ -83,7 +84,7 @@ def verdict(met: bool) -> str:
 def raw_sign_rate(office: Office, authority_id: int, n: int) -> float:
     """JCS + SHA-256 + Ed25519 sign per second, on credentials this office issued."""
     rng = random.Random(99)
-    from service.office import IssueRequest
+    from service.issuing.office import IssueRequest
 
     bundles = office.issue_many(
         authority_id,
@@ -133,8 +134,8 @@ def new_office(db_url: str) -> tuple[Office, int]:
     db = Database(db_url)
     db.migrate()
     office = Office(db, chain, deployment, MasterKey(MASTER))
-    authority = office.create_authority(
-        DID, "广州市来穗人员服务管理局", "GZ bureau", 440100, ["ResidencePermit"], root=root
+    authority = create_authority(
+        office, DID, "广州市来穗人员服务管理局", "GZ bureau", 440100, ["ResidencePermit"], root=root
     )
     return office, authority.id
 
@@ -411,7 +412,7 @@ def http_figures(
     rounds: int = 3,
 ) -> dict[str, float] | None:
     try:
-        import service.api.app  # noqa: F401
+        import service.app  # noqa: F401
     except ImportError:
         print(
             "  HTTP: service.api is not available yet — single-issue latency and verify rate "

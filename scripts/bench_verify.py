@@ -29,9 +29,9 @@ import random
 
 from eth_account import Account
 
-from service.anchoring import anchor_batch
-from service.deploy import deploy_registries, fund_if_dev
-from service.issuance import SigningIdentity, issue_credential
+from service.anchoring.batches import anchor_batch
+from service.issuing.issuance import SigningIdentity, issue_credential
+from service.trust.deployment import deploy_registries, fund_if_dev
 from tests.verifier.factories import residence_permit_subject
 from verifier.chain import EmbeddedChain
 from verifier.contracts import load_artifact

@@ -8,7 +8,7 @@ deployment of the registries:
 
 - the province root deploys the registries once (``suixin chain deploy``) and every city's
   office reads the same deployment record (copied into its data directory, where
-  ``service.runtime.ensure_deployment`` finds it);
+  ``service.trust.deployment.ensure_deployment`` finds it);
 - 广州 enrols 来穗局 (ResidencePermit) and 市场监管局 (BusinessLicense), region 440100; 深圳 enrols
   公安局 (ResidencePermit) and 市场监管局 (BusinessLicense), region 440300 — each through the real
   flow: ``suixin keys init`` prints the account, the root runs ``suixin registry accredit``,
@@ -62,14 +62,18 @@ from eth_account import Account  # noqa: E402
 from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
 
-from service.anchoring import anchor_batch  # noqa: E402
+from service.anchoring.batches import anchor_batch  # noqa: E402
+from service.anchoring.devnode import AnvilNode, free_port  # noqa: E402
 from service.cli import main as suixin  # noqa: E402
 from service.config import Settings  # noqa: E402
-from service.deploy import fund_if_dev  # noqa: E402
-from service.devnode import AnvilNode, free_port  # noqa: E402
-from service.issuance import status_entry  # noqa: E402
-from service.office import Office  # noqa: E402
-from service.runtime import DEPLOYMENT_FILE, ROOT_KEY_FILE, open_office  # noqa: E402
+from service.issuing.issuance import status_entry  # noqa: E402
+from service.issuing.office import Office  # noqa: E402
+from service.runtime import open_office  # noqa: E402
+from service.trust.deployment import (  # noqa: E402
+    DEPLOYMENT_FILE,
+    ROOT_KEY_FILE,
+    fund_if_dev,
+)
 from verifier.bundle import credential_digest, credential_id_hash, make_bundle  # noqa: E402
 from verifier.chain import RpcChain  # noqa: E402
 from verifier.cli import main as suixin_verify  # noqa: E402
@@ -86,7 +90,7 @@ from verifier.proofs import sign_credential  # noqa: E402
 __all__ = ["CITIES", "Federation", "Step", "Story", "main", "run_story"]
 
 # how long the counter's /v1/verify waits between chain reads (Policy's default, which
-# service.api.app uses), and what a revocation may take on top: the issuing office's worker
+# service.app uses), and what a revocation may take on top: the issuing office's worker
 # poll and one transaction
 SYNC_INTERVAL = Policy().sync_interval.total_seconds()
 REVOCATION_SLACK = 3.0

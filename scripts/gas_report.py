@@ -14,8 +14,8 @@ from eth_account import Account
 from rich.console import Console
 from rich.table import Table
 
-from service.deploy import fund_if_dev
-from service.devnode import AnvilNode, anvil_binary
+from service.anchoring.devnode import AnvilNode, anvil_binary
+from service.trust.deployment import fund_if_dev
 from verifier.chain import Chain, EmbeddedChain, RpcChain
 from verifier.contracts import load_artifact
 

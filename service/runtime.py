@@ -8,22 +8,15 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from eth_account import Account
-from eth_account.signers.local import LocalAccount
-
 from service.config import Settings
-from service.deploy import deploy_registries, fund_if_dev
-from service.keys import MasterKey
-from service.office import Office
+from service.issuing.office import Office
 from service.storage.db import Database
-from verifier.chain import Chain, connect
-from verifier.deployment import Deployment
-from verifier.errors import InvalidInput
+from service.storage.sealing import MasterKey
+from service.trust.authorities import create_authority
+from service.trust.deployment import ensure_deployment, fund_if_dev, governance_root
+from verifier.chain import connect
 
 __all__ = ["DEMO_AUTHORITIES", "DemoKeys", "bootstrap_demo", "open_office"]
-
-DEPLOYMENT_FILE = "deployment.json"
-ROOT_KEY_FILE = Path("keys") / "governance-root.key"
 
 # (DID, 中文名, English name, region, types, API key scopes) of the make-run demo office.
 DEMO_AUTHORITIES = (
@@ -53,49 +46,6 @@ def settle_heap() -> None:
     on whatever requests are in flight (see scripts/bench_issue.py)."""
     gc.collect()
     gc.freeze()
-
-
-def governance_root(data_dir: Path, *, create: bool) -> LocalAccount | None:
-    """The development governance root kept in the data directory (plain key file, mode 0600).
-
-    Development and demos only: a province keeps its root key offline.
-    """
-    path = data_dir / ROOT_KEY_FILE
-    if path.exists():
-        account: LocalAccount = Account.from_key(path.read_text(encoding="utf-8").strip())
-        return account
-    if not create:
-        return None
-    account = Account.create()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        f.write(bytes(account.key).hex() + "\n")
-    return account
-
-
-def ensure_deployment(chain: Chain, data_dir: Path, *, allow_deploy: bool) -> Deployment:
-    """The registries' deployment record for ``chain``: read, or deployed (development)."""
-    path = data_dir / DEPLOYMENT_FILE
-    if path.exists():
-        record = Deployment.load(path)
-        if (
-            record.chain_id == chain.chain_id
-            and chain.block_number() >= record.block_number
-            and chain.block(record.block_number).hash == record.block_hash
-        ):
-            return record
-    if not allow_deploy:
-        raise InvalidInput(
-            f"no deployment of the registries for chain {chain.chain_id} in {path}: "
-            "run `suixin chain deploy` first"
-        )
-    root = governance_root(data_dir, create=True)
-    assert root is not None
-    fund_if_dev(chain, root.address)
-    record = deploy_registries(chain, root)
-    record.save(path)
-    return record
 
 
 def open_office(settings: Settings, *, allow_deploy: bool | None = None) -> Office:
@@ -128,7 +78,7 @@ def bootstrap_demo(office: Office, data_dir: Path) -> DemoKeys:
     fund_if_dev(office.chain, root.address)
     keys = {}
     for did, zh, en, region, types, scopes in DEMO_AUTHORITIES:
-        authority = office.create_authority(did, zh, en, region, types, root=root)
+        authority = create_authority(office, did, zh, en, region, types, root=root)
         keys[did] = office.create_api_key(authority.id, scopes, label="demo")[1]
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as f:

@@ -11,9 +11,9 @@ import pytest
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 
-from service.chainnode import ChainNodeServer
-from service.deploy import deploy_registries, fund_if_dev
-from service.devnode import AnvilNode, anvil_binary
+from service.anchoring.devnode import AnvilNode, anvil_binary
+from service.anchoring.node import ChainNodeServer
+from service.trust.deployment import deploy_registries, fund_if_dev
 from verifier.chain import Chain, EmbeddedChain, Receipt, RpcChain
 from verifier.contracts import load_artifact
 from verifier.deployment import Deployment

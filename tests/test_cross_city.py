@@ -15,7 +15,7 @@ from types import ModuleType
 
 import pytest
 
-from service.devnode import anvil_binary
+from service.anchoring.devnode import anvil_binary
 from tests.conftest import require
 
 pytestmark = [pytest.mark.chain_rpc, pytest.mark.slow]

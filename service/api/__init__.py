@@ -1,5 +1,7 @@
-"""The issuing office's HTTP API (FastAPI): issuance, verification, W3C VC API, DID documents."""
+"""The issuing office's HTTP API (FastAPI): routes, dependencies, errors, models, metrics.
 
-from service.api.app import create_app
+``service.app`` serves it together with the pages (``service.web``) as one application.
 
-__all__ = ["create_app"]
+May import every domain package, ``runtime``, ``config`` and ``clock``; never ``web``, ``cli``
+or ``app``.
+"""

@@ -23,13 +23,13 @@ from fastapi import Depends, Header, Request
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
+from service.anchoring.worker import AnchorWorker
 from service.api.errors import Problem
 from service.api.metrics import Metrics
 from service.api.ratelimit import TokenBuckets
 from service.api.verification import VerificationService
 from service.config import Settings
-from service.office import AuthContext, Office
-from service.worker import AnchorWorker
+from service.issuing.office import AuthContext, Office
 
 __all__ = [
     "AdminCaller",

@@ -40,15 +40,15 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from service.grants import (
+from service.issuing.office import IdempotencyConflict, NotFound
+from service.lifecycle import LifecycleError
+from service.wallet.grants import (
     GrantError,
     GrantForbidden,
     GrantInvalid,
     GrantNotFound,
     RequestUnauthenticated,
 )
-from service.lifecycle import LifecycleError
-from service.office import IdempotencyConflict, NotFound
 from verifier.errors import (
     ChainError,
     ChainUnavailable,

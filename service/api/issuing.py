@@ -15,7 +15,7 @@ from typing import Any
 from service.api.deps import ApiState
 from service.api.errors import Problem
 from service.api.models import IssueBody
-from service.office import AuthContext, IssueRequest, request_fingerprint
+from service.issuing.office import AuthContext, IssueRequest, request_fingerprint
 from verifier.credential import validate_subject
 from verifier.errors import FieldError, InvalidCredential
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import threading
 from collections import Counter
 
-from service.office import Office
-from service.status_queue import queue_depth as status_queue_depth
-from service.worker import WorkerStats
+from service.anchoring.worker import WorkerStats
+from service.issuing.office import Office
+from service.lifecycle.status_queue import queue_depth as status_queue_depth
 
 __all__ = ["CONTENT_TYPE", "Metrics"]
 

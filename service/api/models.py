@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from service.office import IssueRequest
+from service.issuing.office import IssueRequest
 
 __all__ = [
     "PERMIT_SUBJECT",

@@ -22,8 +22,8 @@ from typing import Any
 from sqlalchemy import or_, select
 
 from service.api.metrics import Metrics
-from service.office import NotFound, Office
-from service.status_queue import local_changes
+from service.issuing.office import NotFound, Office
+from service.lifecycle.status_queue import local_changes
 from service.storage.models import StatusChange
 from verifier.keys import encode_multikey_ed25519
 from verifier.policy import Policy

@@ -179,7 +179,7 @@ class StatusChange(Base):
 
 
 class AuditEntry(Base):
-    """One row of the audit trail's hash chain (see ``service.audit``)."""
+    """One row of the audit trail's hash chain (see ``service.audit.trail``)."""
 
     __tablename__ = "audit_log"
 
@@ -195,7 +195,7 @@ class AuditEntry(Base):
 
 
 class AuditInboxEntry(Base):
-    """An audit row committed with its action but not chained yet (see ``service.audit``):
+    """An audit row committed with its action but not chained yet (see ``service.audit.trail``):
     ``record`` inserts it, the sequencer moves it into ``audit_log`` in id order."""
 
     __tablename__ = "audit_inbox"
@@ -208,6 +208,26 @@ class AuditInboxEntry(Base):
     authority_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
     credential_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
     details: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+
+class AuditAnchor(Base):
+    """An anchor of the audit head: the row it covers, the root sent, where it landed
+    (``service.audit.anchor``)."""
+
+    __tablename__ = "audit_anchors"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    seq: Mapped[int] = mapped_column(Integer, unique=True)  # the anchored row (audit.anchor)
+    head_hash: Mapped[bytes] = mapped_column(LargeBinary)  # that row's hash
+    root: Mapped[bytes] = mapped_column(LargeBinary, unique=True)  # anchor_root(seq, hash)
+    leaf_count: Mapped[int] = mapped_column(Integer)
+    state: Mapped[str] = mapped_column(String(16), index=True)  # prepared | anchored
+    authority_id: Mapped[int] = mapped_column(ForeignKey("authorities.id"))  # account used
+    tx_hash: Mapped[str | None] = mapped_column(String(66), nullable=True)
+    block_number: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    block_time: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    anchored_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 
 
 class Grant(Base):

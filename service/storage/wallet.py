@@ -1,7 +1,7 @@
 """Tables of the wallet flows: one-time credential offers and the SD-JWTs issued from them.
 
 ``sd_jwt_credentials`` rows in anchor state ``pending`` are the SD-JWT anchoring queue
-(``service.sdjwt_issue.SdJwtAnchorer``); a row's ``batch_root`` and ``leaf_index`` are written
+(``service.anchoring.sdjwt.SdJwtAnchorer``); a row's ``batch_root`` and ``leaf_index`` are written
 before the root is sent, so a crash between the two is finished, never doubled.
 """
 

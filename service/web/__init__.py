@@ -1,4 +1,10 @@
-"""The web pages of an office deployment: the citizen wallet, the counter, the office console."""
+"""The web pages of an office deployment: the citizen wallet, the counter, the office console.
+
+Built on the API's dependencies and errors (``service.api``); ``service.app`` mounts them.
+
+May import: ``service.api``, every domain package, ``runtime``, ``config`` and ``clock``; never
+``cli`` or ``app``.
+"""
 
 from __future__ import annotations
 

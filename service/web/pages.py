@@ -26,7 +26,7 @@ from sqlalchemy import func, or_, select
 
 from service.api.deps import OfficeDep
 from service.api.errors import Problem
-from service.office import AuthContext
+from service.issuing.office import AuthContext
 from service.storage.models import Batch, Credential
 from service.storage.wallet import SdJwtCredential
 from verifier.credential import CREDENTIAL_TYPES, validate_subject

@@ -2,7 +2,7 @@
 
 Issuance (``/v1/oid4vci``): an office key makes a one-time offer for one of its credentials; the
 wallet redeems the code at the token endpoint and fetches an SD-JWT VC bound to its key at the
-credential endpoint (see ``service.sdjwt_issue``). The code travels only in the URL *fragment*
+credential endpoint (see ``service.wallet.oid4vci``). The code travels only in the URL *fragment*
 of the wallet link, which browsers never send to a server.
 
 Presentation (``/v1/oid4vp``): a counter creates a request (credential type, fields, nonce, its
@@ -36,8 +36,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from service.api.deps import Caller, OfficeDep, StateDep, public_rate_limit, require_scope
 from service.api.errors import Problem
 from service.api.verification import VerificationService
-from service.office import NotFound
-from service.sdjwt_issue import PRE_AUTH_GRANT, WalletError, WalletIssuer
+from service.issuing.office import NotFound
+from service.wallet.oid4vci import PRE_AUTH_GRANT, WalletError, WalletIssuer
 from verifier.credential import CREDENTIAL_TYPES, credential_type_of
 from verifier.keys import Ed25519KeyPair
 from verifier.receipts import make_receipt

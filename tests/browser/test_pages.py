@@ -22,14 +22,15 @@ import httpx
 import pytest
 import uvicorn
 
-from service.api import create_app
+from service.anchoring.worker import AnchorWorker
+from service.app import create_app
 from service.config import Settings
-from service.deploy import deploy_registries
-from service.keys import MasterKey
-from service.office import Office
+from service.issuing.office import Office
 from service.storage.db import Database
 from service.storage.models import Grant
-from service.worker import AnchorWorker
+from service.storage.sealing import MasterKey
+from service.trust.authorities import create_authority
+from service.trust.deployment import deploy_registries
 from tests.conftest import funded
 from tests.verifier.factories import business_license_subject, residence_permit_subject
 from verifier.chain import EmbeddedChain
@@ -74,7 +75,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     office = Office(
         db, chain, deploy_registries(chain, root), MasterKey("browser-test-" + "k" * 28)
     )
-    permits = office.create_authority(
+    permits = create_authority(
+        office,
         "did:web:lsj.gz.gov.cn",
         "广州市来穗人员服务管理局",
         "Guangzhou Migrant Population Service Administration",
@@ -85,7 +87,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     key = office.create_api_key(
         permits.id, ("issue:ResidencePermit", "lifecycle", "revoke", "admin"), label="console"
     )[1]
-    licences = office.create_authority(
+    licences = create_authority(
+        office,
         "did:web:scjgj.gz.gov.cn",
         "广州市市场监督管理局",
         "Guangzhou Administration for Market Regulation",

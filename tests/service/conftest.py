@@ -16,14 +16,15 @@ from sqlalchemy import create_engine, select, text
 from sqlalchemy.exc import OperationalError
 from starlette.exceptions import StarletteDeprecationWarning
 
-from service.api import create_app
+from service.anchoring.worker import PAUSE_ENV
+from service.app import create_app
 from service.config import Settings
-from service.deploy import deploy_registries
-from service.keys import MasterKey
-from service.office import Office
+from service.issuing.office import Office
 from service.storage.db import Database
 from service.storage.models import Authority, IssuerKey
-from service.worker import PAUSE_ENV
+from service.storage.sealing import MasterKey
+from service.trust.authorities import create_authority
+from service.trust.deployment import deploy_registries
 from tests.conftest import funded, require
 from tests.service.office_setup import Setup, make_setup, postgres_schema
 from tests.verifier.factories import business_license_subject, residence_permit_subject
@@ -144,7 +145,7 @@ def chain_template(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ChainTe
     office = Office(template_db, chain, deploy_registries(chain, root), MASTER)
     rows = []
     for spec in (PERMITS, LICENCES):
-        authority = office.create_authority(*spec, root=root)
+        authority = create_authority(office, *spec, root=root)
         with template_db.session() as s:
             keys = s.scalars(select(IssuerKey).where(IssuerKey.authority_id == authority.id))
             rows.append(

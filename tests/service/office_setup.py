@@ -13,11 +13,12 @@ from typing import Any
 from eth_account.signers.local import LocalAccount
 from sqlalchemy import create_engine, text
 
-from service.deploy import deploy_registries
-from service.keys import MasterKey
-from service.office import IssueRequest, Office
+from service.issuing.office import IssueRequest, Office
 from service.storage.db import Database
 from service.storage.models import Batch
+from service.storage.sealing import MasterKey
+from service.trust.authorities import create_authority
+from service.trust.deployment import deploy_registries
 from tests.conftest import funded, require
 from tests.verifier.factories import residence_permit_subject
 from verifier.chain import Chain, EventDecoder
@@ -66,7 +67,8 @@ def make_setup(chain: Chain, db_url: str, data_dir: Path | None = None) -> Setup
     db = Database(db_url)
     db.migrate()
     office = Office(db, chain, deployment, MasterKey(MASTER))
-    authority = office.create_authority(
+    authority = create_authority(
+        office,
         DID,
         "广州市来穗人员服务管理局",
         "Guangzhou Migrant Services",

@@ -10,8 +10,8 @@ from typing import Any
 
 from eth_account.signers.local import LocalAccount
 
-from service.anchoring import anchor_batch, set_statuses
-from service.issuance import SigningIdentity, issue_credential, status_entry
+from service.anchoring.batches import anchor_batch, set_statuses
+from service.issuing.issuance import SigningIdentity, issue_credential, status_entry
 from tests.conftest import Registries
 from tests.verifier.factories import business_license_subject, residence_permit_subject
 from verifier.credential import CHINA_TIME, build_credential

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from service.deploy import deploy_registries
-from service.devnode import AnvilNode, free_port
+from service.anchoring.devnode import AnvilNode, free_port
+from service.trust.deployment import deploy_registries
 from tests.conftest import Registries, funded
 from tests.verifier.office import GZ_PERMITS, Office
 from verifier.bundle import make_bundle

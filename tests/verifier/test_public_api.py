@@ -32,20 +32,3 @@ def test_all_is_sorted_and_complete() -> None:
 def test_every_exported_name_resolves() -> None:
     for name in verifier.__all__:
         assert getattr(verifier, name) is not None
-
-
-def test_the_verifier_imports_nothing_from_the_service() -> None:
-    import ast
-    from pathlib import Path
-
-    root = Path(verifier.__file__).parent
-    offenders = []
-    for path in root.rglob("*.py"):
-        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("service"):
-                offenders.append(str(path))
-            if isinstance(node, ast.Import) and any(
-                a.name.startswith("service") for a in node.names
-            ):
-                offenders.append(str(path))
-    assert offenders == []

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from service.deploy import deploy_registries
+from service.trust.deployment import deploy_registries
 from tests.conftest import Registries, funded
 from tests.verifier.office import GZ_PERMITS, SZ_PERMITS, Office
 from verifier.bundle import credential_digest, credential_id_hash

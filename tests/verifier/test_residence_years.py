@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from service.deploy import deploy_registries
+from service.trust.deployment import deploy_registries
 from tests.conftest import Registries, funded
 from tests.verifier.factories import ISSUE_DATE, residence_years, residence_years_subject
 from tests.verifier.office import GZ_LICENCES, GZ_PERMITS, SZ_PERMITS, Office

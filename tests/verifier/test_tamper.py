@@ -68,7 +68,7 @@ def mutate(bundle: dict[str, Any], path: Path) -> dict[str, Any]:
 @pytest.fixture(scope="module")
 def world() -> Iterator[tuple[Verifier, dict[str, Any]]]:
     chain = EmbeddedChain(None)
-    from service.deploy import deploy_registries
+    from service.trust.deployment import deploy_registries
     from tests.conftest import funded
 
     root = funded(chain)

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from service.devnode import free_port
+from service.anchoring.devnode import free_port
 from tests.conftest import Registries, funded
 from tests.verifier.office import GZ_LICENCES, GZ_PERMITS, SZ_PERMITS, Office
 from verifier.bundle import make_bundle

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Response
 
 from service.api.deps import AdminCaller, OfficeDep
 from service.api.models import ApiKeyCreate, ProblemOut
-from service.office import NotFound
+from service.issuing.office import NotFound
 from service.storage.models import ApiKey
 
 router = APIRouter(prefix="/v1/apikeys", tags=["API keys"])

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query
 
 from service.api.deps import AdminCaller, OfficeDep
 from service.api.models import ProblemOut
-from service.audit import audit_rows, pending_rows, summarise_details
+from service.audit.trail import audit_rows, pending_rows, summarise_details
 from service.storage.models import AuditEntry, AuditInboxEntry
 
 router = APIRouter(prefix="/v1/audit", tags=["audit"])

@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse
 
 from service.api.deps import StateDep
 from service.api.models import ProblemOut
-from service.office import NotFound
+from service.issuing.office import NotFound
 from service.storage.models import Authority
 
 router = APIRouter(tags=["authorities"])

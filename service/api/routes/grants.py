@@ -15,14 +15,14 @@ from service.api.deps import StateDep, public_rate_limit
 from service.api.models import ProblemOut
 from service.api.routes.credentials import credential_urn
 from service.api.verification import VerificationService
-from service.grants import (
+from service.issuing.office import NotFound
+from service.wallet.grants import (
     GrantService,
     GrantTerms,
     SignedRequest,
     Signer,
     did_key_ed25519_of,
 )
-from service.office import NotFound
 from verifier.keys import decode_multikey_ed25519
 from verifier.registry import AuthorityStatus
 

@@ -22,7 +22,7 @@ from service import lifecycle
 from service.api.deps import Caller, IdempotencyKey, OfficeDep, StateDep, require_scope
 from service.api.models import BundleOut, ProblemOut
 from service.api.routes.credentials import credential_urn
-from service.office import AuthContext, request_fingerprint
+from service.issuing.office import AuthContext, request_fingerprint
 
 __all__ = ["office_now", "router"]
 

@@ -9,12 +9,12 @@ from fastapi import APIRouter, Depends
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
-from service import residence_years
 from service.api.deps import Caller, IdempotencyKey, StateDep, require_scope
 from service.api.models import BundleOut, ProblemOut
 from service.api.routes.credentials import credential_urn
 from service.api.routes.lifecycle import office_now
-from service.office import request_fingerprint
+from service.issuing.office import request_fingerprint
+from service.lifecycle import residence_years
 
 __all__ = ["router"]
 

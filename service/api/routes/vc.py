@@ -19,7 +19,7 @@ from service.api.deps import (
 from service.api.errors import Problem
 from service.api.issuing import issue_one
 from service.api.models import IssueBody, ProblemOut, VcCredentialIn, VcIssueBody, VcVerifyBody
-from service.office import AuthContext, NotFound
+from service.issuing.office import AuthContext, NotFound
 from verifier.credential import CREDENTIAL_TYPES, VC_V2_CONTEXT, VERIFIABLE_CREDENTIAL
 from verifier.errors import FieldError, InvalidCredential
 from verifier.verify import Outcome, Verdict

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from service.deploy import deploy_registries, fund_if_dev
+from service.trust.deployment import deploy_registries, fund_if_dev
 from tests.conftest import funded
 from verifier.chain import EmbeddedChain
 from verifier.chain.embedded import JOURNAL_NAME

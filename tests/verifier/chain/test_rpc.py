@@ -11,7 +11,7 @@ import pytest
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 
-from service.devnode import AnvilNode, anvil_binary, free_port
+from service.anchoring.devnode import AnvilNode, anvil_binary, free_port
 from tests.conftest import funded, require
 from verifier.chain import RpcChain
 from verifier.chain.base import DROPPED_AFTER_SECONDS

@@ -4,7 +4,7 @@ Revision ID: 0006
 Revises: 0005
 Create Date: 2026-11-22 03:30:00
 
-One row per anchor of the audit head (``service.audit_anchor``): the anchored row's seq and
+One row per anchor of the audit head (``service.audit.anchor``): the anchored row's seq and
 hash, the root sent (``anchor_root``), the authority whose account sent it, and where it landed.
 A row is written ``prepared`` before the root is sent, so a crash is finished by asking the chain.
 """

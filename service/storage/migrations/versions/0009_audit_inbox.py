@@ -4,10 +4,10 @@ Revision ID: 0009
 Revises: 0008
 Create Date: 2026-11-22 07:00:00
 
-``service.audit.record`` inserts one row here in the caller's transaction (no lock on
-``audit_head``); the sequencer (``service.audit.sequence``: the worker, ``suixin audit verify``
-and ``anchor``) moves committed rows into ``audit_log`` in id order, chaining them. On SQLite
-ids are never reused (AUTOINCREMENT), as a PostgreSQL sequence never reuses them.
+``service.audit.trail.record`` inserts one row here in the caller's transaction (no lock on
+``audit_head``); the sequencer (``service.audit.trail.sequence``: the worker, ``suixin audit
+verify`` and ``anchor``) moves committed rows into ``audit_log`` in id order, chaining them. On
+SQLite ids are never reused (AUTOINCREMENT), as a PostgreSQL sequence never reuses them.
 """
 
 from __future__ import annotations

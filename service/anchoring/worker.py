@@ -1,0 +1,391 @@
+"""The anchoring worker: batches of queued credentials go on chain, exactly once, crash or not.
+
+For each authority the worker first finishes any batch a previous run left ``prepared`` (its
+root may or may not be on chain: the chain is asked, never guessed), then claims the oldest
+pending credentials once there are ``batch_size`` of them or the oldest has waited
+``batch_age_seconds``. A batch is written (root, members, leaf order) before its transaction
+is sent, and its receipts are stored after the transaction is mined. A root can be anchored
+only once on chain (``RootAlreadyAnchored``), so a resend after a crash cannot double it.
+
+Several workers on PostgreSQL coordinate with row locks: an authority is served by one worker at
+a time (``FOR NO KEY UPDATE SKIP LOCKED`` on its row), which also keeps one sender per account.
+
+Every pass of the loop also chains the audit rows committed since the last pass
+(``service.audit.trail.sequence``: they wait in ``audit_inbox`` until then; one unlocked read when
+there are none), before the head anchorer's turn, so an anchored head covers them.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from sqlalchemy import select, update
+from sqlalchemy.exc import OperationalError
+
+from service.anchoring.batches import anchor_root_once, members_receipts
+from service.anchoring.sdjwt import SdJwtAnchorer
+from service.anchoring.tasks import LifecycleTasks
+from service.audit.anchor import HeadAnchorer
+from service.audit.trail import AuditChainBroken, record, sequence
+from service.config import Settings
+from service.issuing.office import Office
+from service.storage.models import AnchorState, Authority, Batch, Credential
+from verifier.errors import ChainError, ContractReverted
+from verifier.merkle import MerkleTree
+
+__all__ = ["PAUSE_ENV", "AnchorWorker", "WorkerStats"]
+
+PAUSE_ENV = "SUIXIN_WORKER_PAUSE_AT"  # fault tests: claimed | sent (the process then waits)
+_PREPARED, _ANCHORED = "prepared", "anchored"
+# Receipts and audit rows the worker writes per transaction. Its writes share SQLite's one
+# writer with the issuing requests (in this process or beside it): small steps keep their waits
+# short, and a rest after each step lets a writer queued behind it go first (the worker would
+# otherwise take the lock straight back: neither flock nor a thread lock is a queue).
+WRITE_STEP = 100
+STEP_REST_SECONDS = 0.002
+
+
+def _rest_after_step() -> None:
+    """Let a writer queued behind one of the worker's write steps go first."""
+    time.sleep(STEP_REST_SECONDS)
+
+
+@dataclass
+class WorkerStats:
+    """What the worker has done, for /metrics."""
+
+    batches: int = 0
+    anchored: int = 0
+    failures: int = 0
+    last_error: str = ""
+    latencies: list[float] = field(default_factory=list)  # seconds from issue to anchor
+
+    def observe(self, seconds: float) -> None:
+        self.latencies.append(seconds)
+        if len(self.latencies) > 10_000:
+            del self.latencies[: len(self.latencies) - 10_000]
+
+
+class AnchorWorker:
+    """Anchors queued credentials in batches; ``run_once`` for one pass, ``run`` until stopped."""
+
+    def __init__(
+        self,
+        office: Office,
+        *,
+        batch_size: int = 1000,
+        batch_age_seconds: float = 5.0,
+        poll_seconds: float = 0.5,
+        audit_anchor_seconds: float = 60.0,
+        log: Callable[[str], None] | None = None,
+        lifecycle: LifecycleTasks | None = None,
+        pace: float = 0.0,
+    ) -> None:
+        self.office = office
+        self.pace = pace  # see _breathe: 0 in a process of its own
+        self.batch_size = batch_size
+        self.batch_age_seconds = batch_age_seconds
+        self.poll_seconds = poll_seconds
+        self.stats = WorkerStats()
+        self._log = log or (lambda message: print(message, file=sys.stderr, flush=True))
+        self._pause_at = os.environ.get(PAUSE_ENV, "")
+        # the audit trail's head goes on chain every audit_anchor_seconds (service.audit.anchor)
+        self.audit = HeadAnchorer(office, interval_seconds=audit_anchor_seconds, log=self._log)
+        # after anchoring, each pass sweeps lapsed permits (when due) and sends queued status
+        # changes (service.anchoring.tasks, service.anchoring.status_sender), taking the same
+        # authority row lock
+        self.lifecycle = lifecycle or LifecycleTasks(office, log=self._log)
+        # SD-JWTs claimed into wallets: their issuer-signed JWTs are anchored the same way
+        self.sdjwt = SdJwtAnchorer(
+            office, batch_size=batch_size, batch_age_seconds=batch_age_seconds
+        )
+
+    @classmethod
+    def from_settings(
+        cls,
+        office: Office,
+        settings: Settings,
+        *,
+        log: Callable[[str], None] | None = None,
+        pace: float = 0.0,
+    ) -> AnchorWorker:
+        """A worker configured by the service's Settings (batch size and age, polling, audit
+        anchoring, life-cycle tasks)."""
+        return cls(
+            office,
+            batch_size=settings.batch_size,
+            batch_age_seconds=settings.batch_age_seconds,
+            poll_seconds=settings.worker_poll_seconds,
+            audit_anchor_seconds=settings.audit_anchor_seconds,
+            log=log,
+            lifecycle=LifecycleTasks.from_settings(office, settings, log=log),
+            pace=pace,
+        )
+
+    # ------------------------------------------------------------------ loop
+
+    def run(self, stop: threading.Event) -> None:
+        """Anchor until ``stop`` is set; chain and database outages are logged and retried."""
+        while not stop.is_set():
+            try:
+                done = self.run_once()
+            except ChainError as e:
+                self.stats.failures += 1
+                self.stats.last_error = str(e)
+                self._log(f"anchoring paused, the chain is unavailable: {e}")
+                done = 0
+            except OperationalError as e:
+                self.stats.failures += 1
+                self.stats.last_error = str(e.orig)
+                self._log(f"anchoring paused, the database is unavailable: {e.orig}")
+                done = 0
+            started = time.perf_counter()
+            self.sequence_audit()  # before anchoring the head; logs its own failures
+            self._breathe(started)
+            self.audit.tick()  # logs its own failures
+            if not done:
+                stop.wait(self.poll_seconds)
+
+    def run_once(self, *, force: bool = False) -> int:
+        """One pass over every authority; returns how many credentials were anchored.
+        ``force`` anchors whatever is pending without waiting for size or age. An authority
+        the chain refuses (suspended, removed) is logged and skipped: its credentials wait,
+        the other authorities' are anchored. A chain outage raises (ChainUnavailable)."""
+        anchored = 0
+        for authority in self.office.authorities():
+            try:
+                anchored += self._serve(authority.id, force=force)
+            except ContractReverted as e:
+                self.stats.failures += 1
+                self.stats.last_error = e.diagnostics()
+                self._log(f"credentials of {authority.did} wait to be anchored: {e.diagnostics()}")
+        anchored += self.sdjwt.run_once(force=force)
+        self.lifecycle.run_once()
+        return anchored
+
+    def drain(self, timeout: float = 60.0) -> None:
+        """Anchor everything pending now (tests, demos, shutdown), then chain the audit rows
+        this wrote."""
+        deadline = time.monotonic() + timeout
+        while (
+            self.office.queue_depth() or self.sdjwt.queue_depth()
+        ) and time.monotonic() < deadline:
+            failures = self.stats.failures
+            if not self.run_once(force=True) and self.stats.failures > failures:
+                break  # the chain refuses what is left (a suspended authority): it waits
+        self.lifecycle.drain(max(deadline - time.monotonic(), 1.0))
+        self.sequence_audit()
+
+    def sequence_audit(self) -> int:
+        """Chain the committed audit inbox rows (``service.audit.trail.sequence``); returns how
+        many. A database outage, or a log changed so that nothing can be chained after it, is
+        logged, not raised: the rows wait in the inbox, and credentials are still anchored."""
+        try:
+            return sequence(
+                self.office.db,
+                batch_size=WRITE_STEP,
+                between=_rest_after_step,
+            )
+        except AuditChainBroken as e:
+            self.stats.failures += 1
+            self.stats.last_error = e.diagnostics()
+            self._log(f"audit rows not chained: {e.diagnostics()}")
+            return 0
+        except OperationalError as e:
+            self.stats.failures += 1
+            self.stats.last_error = str(e.orig)
+            self._log(f"audit rows not chained, the database is unavailable: {e.orig}")
+            return 0
+
+    # ------------------------------------------------------------------ one authority
+
+    def _serve(self, authority_id: int, *, force: bool) -> int:
+        db = self.office.db
+        with db.session() as lock:
+            locked = lock.scalar(
+                select(Authority.id)
+                .where(Authority.id == authority_id)
+                # NO KEY UPDATE: new batch rows referencing the authority still take their
+                # key-share lock on it; plain FOR UPDATE would make the worker wait on itself.
+                .with_for_update(skip_locked=True, key_share=True)
+            )
+            if locked is None:
+                return 0  # another worker serves this authority right now
+            anchored = 0
+            for batch_id in self._unfinished(authority_id):
+                anchored += self._finish(batch_id)
+            started = time.perf_counter()
+            claimed = self._claim(authority_id, force=force)
+            if claimed is not None:
+                self._breathe(started)
+                anchored += self._finish(claimed)
+            return anchored
+
+    def _unfinished(self, authority_id: int) -> list[int]:
+        with self.office.db.session() as s:
+            return list(
+                s.scalars(
+                    select(Batch.id)
+                    .where(Batch.authority_id == authority_id, Batch.state == _PREPARED)
+                    .order_by(Batch.id)
+                )
+            )
+
+    def _claim(self, authority_id: int, *, force: bool) -> int | None:
+        with self.office.db.session() as s:
+            # only what a batch needs (not the documents), locked against other workers
+            rows = s.execute(
+                select(Credential.seq, Credential.digest, Credential.created_at)
+                .where(
+                    Credential.authority_id == authority_id,
+                    Credential.anchor_state == AnchorState.PENDING,
+                )
+                .order_by(Credential.seq)
+                .limit(self.batch_size)
+                .with_for_update(skip_locked=True)
+            ).all()
+            if not rows:
+                return None
+            oldest = rows[0].created_at
+            if oldest.tzinfo is None:
+                oldest = oldest.replace(tzinfo=UTC)
+            waited = (datetime.now(UTC) - oldest).total_seconds()
+            if not force and len(rows) < self.batch_size and waited < self.batch_age_seconds:
+                return None
+            tree = MerkleTree(bytes(r.digest) for r in rows)
+            batch = Batch(
+                authority_id=authority_id,
+                root=tree.root,
+                size=tree.size,
+                state=_PREPARED,
+                created_at=datetime.now(UTC),
+            )
+            s.add(batch)
+            s.flush()
+            # one transaction (a batch's members are claimed together or not at all): about
+            # 25 ms of the writer lock for 1,000 members, mostly SQLite rewriting each row
+            # with its 2-3 KB document
+            s.execute(
+                update(Credential),
+                [
+                    {
+                        "seq": r.seq,
+                        "batch_id": batch.id,
+                        "leaf_index": i,
+                        "anchor_state": AnchorState.BATCHED,
+                    }
+                    for i, r in enumerate(rows)
+                ],
+            )
+            batch_id = batch.id
+        self._log(f"batch {batch_id}: {len(rows)} credentials claimed, root 0x{tree.root.hex()}")
+        self._pause("claimed")
+        return batch_id
+
+    def _finish(self, batch_id: int) -> int:
+        office = self.office
+        with office.db.session() as s:
+            batch = s.get(Batch, batch_id)
+            assert batch is not None
+            root, size, authority_id = bytes(batch.root), batch.size, batch.authority_id
+        started = time.perf_counter()
+        found = anchor_root_once(
+            office.chain,
+            office.deployment.anchor_registry,
+            office.account(authority_id),
+            root,
+            size,
+        )
+        self._log(f"batch {batch_id}: anchored in block {found[0]} ({found[1]})")
+        self._pause("sent")
+        self._breathe(started)
+        return self._store(batch_id, *found)
+
+    def _store(self, batch_id: int, block_number: int, tx_hash: str) -> int:
+        office = self.office
+        block_time = office.chain.block_time(block_number)
+        # A batch's members and root never change once claimed: read them and build the
+        # receipts outside the write transaction, which then only writes (the writer lock
+        # is held for the UPDATE, not for hashing).
+        with office.db.session() as s:
+            batch = s.get(Batch, batch_id)
+            assert batch is not None
+            root = bytes(batch.root)
+            rows = s.execute(
+                select(Credential.seq, Credential.digest, Credential.created_at)
+                .where(Credential.batch_id == batch_id)
+                .order_by(Credential.leaf_index)
+            ).all()
+        started = time.perf_counter()
+        receipts = members_receipts(
+            office.chain,
+            office.deployment.anchor_registry,
+            [bytes(r.digest) for r in rows],
+            root,
+            block_number=block_number,
+            block_time=block_time,
+            transaction_hash=tx_hash,
+            what=f"batch {batch_id}",
+        )
+        changes = [
+            {"seq": r.seq, "receipt": receipt.to_json(), "anchor_state": AnchorState.ANCHORED}
+            for r, receipt in zip(rows, receipts, strict=True)
+        ]
+        self._breathe(started)
+        # Receipts go in steps of WRITE_STEP rows, a transaction each, so that issuing
+        # requests wait for the writer lock a few milliseconds at most (a batch of 1,500 in
+        # one transaction held it 75 ms). A crash between steps leaves the batch 'prepared':
+        # the next run finds its root on chain and writes the same receipts again.
+        for i in range(0, len(changes), WRITE_STEP):
+            with office.db.session() as s:
+                s.execute(update(Credential), changes[i : i + WRITE_STEP])
+            _rest_after_step()
+        now = datetime.now(UTC)
+        with office.db.write_session() as s:  # reads the batch, then writes (and audits)
+            batch = s.get(Batch, batch_id)
+            assert batch is not None
+            if batch.state == _ANCHORED:
+                return 0  # stored already (by a run this one raced after a crash)
+            batch.state = _ANCHORED
+            batch.tx_hash = tx_hash
+            batch.block_number = block_number
+            batch.block_time = block_time
+            batch.anchored_at = now
+            record(
+                s,
+                actor="worker",
+                action="batch.anchor",
+                authority_id=batch.authority_id,
+                details={
+                    "batch": batch_id,
+                    "root": root.hex(),
+                    "size": len(rows),
+                    "block": block_number,
+                    "tx": tx_hash,
+                },
+            )
+        for r in rows:
+            created = r.created_at if r.created_at.tzinfo else r.created_at.replace(tzinfo=UTC)
+            self.stats.observe((now - created).total_seconds())
+        self.stats.batches += 1
+        self.stats.anchored += len(rows)
+        return len(rows)
+
+    def _breathe(self, started: float) -> None:
+        """With ``pace``, sleep ``pace`` times as long as the step begun at ``started`` took:
+        in a process that also serves requests (one GIL) the worker's CPU then comes in short
+        bursts between them instead of one stall as long as a whole batch."""
+        if self.pace > 0:
+            time.sleep((time.perf_counter() - started) * self.pace)
+
+    def _pause(self, phase: str) -> None:
+        if self._pause_at == phase:
+            self._log(f"PAUSED at {phase}")
+            while True:  # the fault test kills the process here
+                time.sleep(3600)

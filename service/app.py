@@ -1,0 +1,146 @@
+"""The office's web application: the HTTP API (``service.api``) and the pages (``service.web``)
+in one FastAPI app, with error handling and (optionally) the anchoring worker."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import timedelta
+
+from fastapi import FastAPI
+from fastapi.routing import APIRoute, APIRouter
+
+from service.anchoring.worker import AnchorWorker
+from service.api.deps import ApiState
+from service.api.errors import install_error_handlers
+from service.api.metrics import Metrics
+from service.api.ratelimit import TokenBuckets
+from service.api.routes import (
+    apikeys,
+    audit,
+    credentials,
+    dids,
+    grants,
+    health,
+    lifecycle,
+    receipts,
+    residence_years,
+    vc,
+    verify,
+)
+from service.api.verification import VerificationService
+from service.config import Settings
+from service.issuing.office import Office
+from service.issuing.signing_pool import SigningPool
+from service.web import install_web
+from verifier.policy import Policy
+
+__all__ = ["create_app"]
+
+log = logging.getLogger("suixin.api")
+
+DESCRIPTION = """\
+穗信签发服务 — the issuing office of Suixin: signs 居住证 (ResidencePermit) and 营业执照
+(BusinessLicense) credentials at once and anchors them on chain in Merkle batches, and derives
+居住年限证明 (ResidenceYears) from permits.
+
+**Access.** Office routes take an API key (`Authorization: Bearer sx_…` or `X-API-Key`).
+401: no, unknown or revoked key. 403: the key lacks the route's scope (`issue:<Type>`,
+`admin`), its authority is not accredited for the type, or the request names another
+authority as issuer. 404: the credential or key does not exist *or belongs to another
+authority*. Verification (`/v1/verify`, `/credentials/verify`) is public and rate-limited.
+
+**Errors** are RFC 9457 problem details (`application/problem+json`); validation problems
+list `errors: [{path, code, zh, en}]`.
+"""
+
+
+def _summaries_from_docstrings(router: APIRouter) -> APIRouter:
+    """Each route's one-line docstring becomes its OpenAPI summary (set on the router before
+    it is included: the application keeps included routers wrapped)."""
+    for route in router.routes:
+        if isinstance(route, APIRoute) and route.summary is None and route.endpoint.__doc__:
+            route.summary = route.endpoint.__doc__.strip().splitlines()[0]
+    return router
+
+
+def create_app(office: Office, settings: Settings, *, start_worker: bool) -> FastAPI:
+    """The API over ``office``; with ``start_worker`` an anchoring worker thread runs while
+    the app does (started by the lifespan, stopped at shutdown)."""
+    metrics = Metrics()
+    policy = Policy(
+        chain_id=office.chain.chain_id,
+        anchor_registry=office.deployment.anchor_registry,
+        pending_grace=timedelta(minutes=settings.pending_grace_minutes),
+        sync_interval=timedelta(seconds=settings.verify_sync_seconds),
+    )
+    state = ApiState(
+        office=office,
+        settings=settings,
+        metrics=metrics,
+        verification=VerificationService(office, policy, metrics),
+        limiter=TokenBuckets(settings.public_rate_per_minute),
+    )
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        stop = threading.Event()
+        if settings.signing_processes and office.signing_pool is None:
+            office.signing_pool = SigningPool(settings.signing_processes)
+        if start_worker:
+            worker = AnchorWorker.from_settings(
+                office, settings, log=log.info, pace=settings.worker_pace
+            )
+            thread = threading.Thread(
+                target=worker.run, args=(stop,), name="suixin-anchor-worker", daemon=True
+            )
+            state.worker, state.worker_thread = worker, thread
+            thread.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            if state.worker_thread is not None:
+                state.worker_thread.join(timeout=30)
+            if office.signing_pool is not None:
+                office.signing_pool.close()
+                office.signing_pool = None
+
+    app = FastAPI(
+        title="Suixin 穗信 — issuing office",
+        version="0.1.0",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+    )
+    app.state.suixin = state
+    install_error_handlers(app)
+    for module in (
+        credentials,
+        lifecycle,
+        residence_years,
+        verify,
+        receipts,
+        vc,
+        dids,
+        apikeys,
+        audit,
+        grants,
+        health,
+    ):
+        app.include_router(_summaries_from_docstrings(module.router))
+    install_web(app, settings)  # /wallet, /counter, /office and the OpenID4VCI/VP endpoints
+    return app
+
+
+def app_from_environment() -> FastAPI:
+    """The API for one of several server processes (``suixin serve --workers N``): the office
+    from ``SUIXIN_*`` settings, already deployed; anchoring runs in its own process."""
+    from service.runtime import open_office, settle_heap
+
+    settings = Settings(**{})  # every value from SUIXIN_* variables
+    office = open_office(settings, allow_deploy=False)
+    app = create_app(office, settings, start_worker=False)
+    settle_heap()
+    return app

@@ -1,0 +1,289 @@
+"""Bulk issuance from CSV or JSON Lines: chunks through ``Office.issue_many``, per-row report.
+
+Rows are read lazily and issued in chunks. ``issue_many`` is all-or-nothing, so a chunk with
+invalid rows is first refused as a whole (nothing stored); the invalid rows, named by the
+per-item error paths, go to the report and the remaining rows are issued again as one chunk.
+Every row thus ends either stored (and queued for anchoring) or in the report, never both.
+
+CSV columns are the subject's camelCase field names; a dotted column nests
+(``operatingTerm.from``). An empty cell means the field is absent, except
+``operatingTerm.until`` where empty means 长期 (no end, JSON null). A JSONL line is one subject
+object. Line numbers are the file's own (the CSV header is line 1).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from itertools import islice
+from pathlib import Path
+from typing import IO, Any, Protocol
+
+from service.issuing.office import IssueRequest, Office
+from verifier.errors import FieldError, InvalidCredential, InvalidInput
+
+__all__ = [
+    "NULL_WHEN_EMPTY",
+    "BulkSummary",
+    "ReportSink",
+    "Row",
+    "count_rows",
+    "issue_rows",
+    "read_rows",
+]
+
+
+class ReportSink(Protocol):
+    """Where rejected rows are written (a text file, or anything that writes like one)."""
+
+    def write(self, text: str, /) -> Any: ...
+
+    def flush(self) -> None: ...
+
+
+# Dotted CSV columns whose empty cell means JSON null rather than "absent".
+NULL_WHEN_EMPTY = frozenset({"operatingTerm.until"})
+
+_ITEM_PATH = re.compile(r"^items\[(\d+)\]\.?(.*)$")
+
+
+@dataclass(frozen=True, slots=True)
+class Row:
+    """One input row: its line number and either its subject or why it could not be read."""
+
+    line: int
+    subject: dict[str, Any] | None
+    errors: tuple[FieldError, ...] = ()
+
+
+@dataclass
+class BulkSummary:
+    """What a bulk run did."""
+
+    issued: int = 0
+    rejected: int = 0
+    seconds: float = 0.0
+    credential_ids: list[tuple[int, str]] = field(default_factory=list)
+
+    @property
+    def rows(self) -> int:
+        """Rows seen."""
+        return self.issued + self.rejected
+
+    @property
+    def rate(self) -> float:
+        """Credentials issued per second."""
+        return self.issued / self.seconds if self.seconds > 0 else 0.0
+
+
+# ---------------------------------------------------------------------- reading
+
+
+def _format_of(path: Path) -> str:
+    suffix = path.suffix.lower()
+    if suffix == ".csv":
+        return "csv"
+    if suffix in (".jsonl", ".ndjson"):
+        return "jsonl"
+    raise InvalidInput(f"{path}: unknown input format; use a .csv or .jsonl file")
+
+
+def read_rows(path: Path) -> Iterator[Row]:
+    """The rows of a .csv or .jsonl file, lazily; raises InvalidInput for an unknown format or
+    a CSV without a header, OSError when the file cannot be read."""
+    if _format_of(path) == "csv":
+        return _csv_rows(path)
+    return _jsonl_rows(path)
+
+
+def count_rows(path: Path) -> int:
+    """How many data rows the file holds (for the progress bar)."""
+    if _format_of(path) == "csv":
+        with path.open(encoding="utf-8-sig", newline="") as f:
+            return max(sum(1 for record in csv.reader(f) if any(record)) - 1, 0)
+    with path.open(encoding="utf-8-sig") as f:
+        return sum(1 for line in f if line.strip())
+
+
+def _csv_rows(path: Path) -> Iterator[Row]:
+    f = path.open(encoding="utf-8-sig", newline="")
+    try:
+        reader = csv.reader(f)
+        header = next(reader, None)
+        if not header or not any(h.strip() for h in header):
+            raise InvalidInput(f"{path}: the CSV file needs a header row of field names")
+        columns = [h.strip() for h in header]
+        duplicates = sorted({c for c in columns if columns.count(c) > 1})
+        if duplicates:
+            raise InvalidInput(f"{path}: duplicate CSV columns {', '.join(duplicates)}")
+    except BaseException:
+        f.close()
+        raise
+    return _csv_records(f, reader, columns)
+
+
+def _csv_records(f: IO[str], reader: Any, columns: list[str]) -> Iterator[Row]:
+    with f:
+        line = reader.line_num + 1
+        for record in reader:
+            start, line = line, reader.line_num + 1
+            if not any(record):
+                continue
+            if len(record) != len(columns):
+                error = _row_error(
+                    "csv_columns",
+                    f"此行有 {len(record)} 列，表头有 {len(columns)} 列",
+                    f"this row has {len(record)} cells, the header {len(columns)}",
+                )
+                yield Row(start, None, (error,))
+                continue
+            yield Row(start, _nest(zip(columns, record, strict=True)))
+
+
+def _nest(cells: Iterable[tuple[str, str]]) -> dict[str, Any]:
+    subject: dict[str, Any] = {}
+    for column, raw in cells:
+        value: str | None = raw.strip()
+        if value == "":
+            if column not in NULL_WHEN_EMPTY:
+                continue
+            value = None
+        *parents, leaf = column.split(".")
+        node = subject
+        for part in parents:
+            child = node.setdefault(part, {})
+            if not isinstance(child, dict):  # "a" and "a.b" both given: let validation say so
+                break
+            node = child
+        else:
+            node[leaf] = value
+    return subject
+
+
+def _jsonl_rows(path: Path) -> Iterator[Row]:
+    with path.open(encoding="utf-8-sig") as f:
+        for number, text in enumerate(f, start=1):
+            if not text.strip():
+                continue
+            try:
+                value = json.loads(text)
+            except json.JSONDecodeError as e:
+                yield Row(
+                    number,
+                    None,
+                    (
+                        _row_error(
+                            "json_invalid",
+                            f"此行不是合法的 JSON：{e.msg}",
+                            f"not valid JSON: {e.msg}",
+                        ),
+                    ),
+                )
+                continue
+            if not isinstance(value, dict):
+                yield Row(
+                    number,
+                    None,
+                    (
+                        _row_error(
+                            "json_not_object",
+                            "此行应为一个 JSON 对象（证照主体字段）",
+                            "the line must be one JSON object (the subject's fields)",
+                        ),
+                    ),
+                )
+                continue
+            yield Row(number, value)
+
+
+def _row_error(code: str, zh: str, en: str) -> FieldError:
+    return FieldError("", code, zh, en)
+
+
+# ---------------------------------------------------------------------- issuing
+
+
+def issue_rows(
+    office: Office,
+    authority_id: int,
+    credential_type: str,
+    rows: Iterable[Row],
+    *,
+    chunk: int = 1000,
+    report: ReportSink | None = None,
+    progress: Callable[[int, int], None] | None = None,
+    keep_ids: bool = False,
+    actor: str = "cli",
+) -> BulkSummary:
+    """Issue every valid row in chunks of ``chunk``; write each rejected row to ``report`` as
+    one JSON line ``{"line", "errors": [{"path", "code", "zh", "en"}]}``.
+
+    ``progress(issued, rejected)`` is called after every chunk. Raises what ``issue_many``
+    raises other than per-row InvalidCredential (chain, database and key errors): the chunks
+    before it are stored, the failing chunk is not.
+    """
+    if chunk < 1:
+        raise InvalidInput("--chunk must be at least 1")
+    summary = BulkSummary()
+    started = time.perf_counter()
+    iterator = iter(rows)
+    while batch := list(islice(iterator, chunk)):
+        issued, rejected = _issue_chunk(office, authority_id, credential_type, batch, actor)
+        summary.issued += len(issued)
+        summary.rejected += len(rejected)
+        if keep_ids:
+            summary.credential_ids += issued
+        if report is not None and rejected:
+            for line, errors in sorted(rejected.items()):
+                record = {"line": line, "errors": [e.as_dict() for e in errors]}
+                report.write(json.dumps(record, ensure_ascii=False) + "\n")
+            report.flush()
+        if progress is not None:
+            progress(len(issued), len(rejected))
+    summary.seconds = time.perf_counter() - started
+    return summary
+
+
+def _issue_chunk(
+    office: Office, authority_id: int, credential_type: str, batch: Sequence[Row], actor: str
+) -> tuple[list[tuple[int, str]], dict[int, tuple[FieldError, ...]]]:
+    """Issue one chunk; returns ([(line, credential id)], {line: errors})."""
+    rejected = {row.line: row.errors for row in batch if row.subject is None}
+    candidates = [row for row in batch if row.subject is not None]
+    while candidates:
+        requests = [IssueRequest(credential_type, row.subject or {}) for row in candidates]
+        try:
+            bundles = office.issue_many(authority_id, requests, actor=actor)
+        except InvalidCredential as e:
+            by_index = _errors_by_item(e.errors, len(candidates))
+            for index, errors in by_index.items():
+                rejected[candidates[index].line] = tuple(errors)
+            candidates = [row for i, row in enumerate(candidates) if i not in by_index]
+            continue
+        issued = [
+            (row.line, str(b["credential"]["id"]))
+            for row, b in zip(candidates, bundles, strict=True)
+        ]
+        return issued, rejected
+    return [], rejected
+
+
+def _errors_by_item(errors: Sequence[FieldError], count: int) -> dict[int, list[FieldError]]:
+    """Group ``items[i].path`` errors by i, paths made relative to the subject. An error that
+    names no item is not a row's fault: it is raised again."""
+    grouped: dict[int, list[FieldError]] = {}
+    for error in errors:
+        match = _ITEM_PATH.match(error.path)
+        if match is None or int(match[1]) >= count:
+            raise InvalidCredential([error])
+        path = match[2].removeprefix("subject.")
+        grouped.setdefault(int(match[1]), []).append(
+            FieldError(path, error.code, error.zh, error.en)
+        )
+    if not grouped:  # an InvalidCredential without errors would loop forever
+        raise InvalidCredential(errors)
+    return grouped

@@ -1,0 +1,603 @@
+"""The issuing office: its authorities and keys, API keys, issuance into durable storage.
+
+One ``Office`` wraps the database, the chain and the deployment. Issuance validates, signs and
+stores a credential; the same database transaction puts it in the anchoring queue (its
+``anchor_state`` is ``pending``), so a crash after the answer loses nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import secrets
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, cast
+
+from eth_account import Account
+from eth_account.signers.local import LocalAccount
+from sqlalchemy import Table, func, insert, select
+from sqlalchemy.exc import IntegrityError
+
+from service.audit.trail import record
+from service.issuing.issuance import SigningIdentity, issue_credential
+from service.issuing.signer import LocalSigner
+from service.issuing.signing_pool import SigningPool, SlicedIdentity
+from service.storage.db import Database
+from service.storage.models import (
+    AnchorState,
+    ApiKey,
+    Authority,
+    Credential,
+    CredentialStatus,
+    IssuerKey,
+)
+from service.storage.sealing import MasterKey
+from verifier.bundle import BUNDLE_VERSION
+from verifier.chain import Chain
+from verifier.credential import DERIVED_TYPES
+from verifier.deployment import Deployment
+from verifier.errors import FieldError, InvalidCredential, InvalidInput, SuixinError
+from verifier.keys import Ed25519KeyPair
+
+__all__ = [
+    "SCOPES",
+    "AuthContext",
+    "IdempotencyConflict",
+    "IssueRequest",
+    "NotFound",
+    "Office",
+    "request_fingerprint",
+    "stored_bundle",
+]
+
+_CREDENTIALS = cast(Table, Credential.__table__)
+# authorities and API keys are read from the database at most this often per process: a
+# change made by another process (a revoked key, a new scope) takes effect within it
+_CACHE_SECONDS = 1.0
+SCOPES = ("issue:ResidencePermit", "issue:BusinessLicense", "lifecycle", "revoke", "admin")
+_KEY_PREFIX = "sx"
+
+
+class NotFound(SuixinError):
+    """The thing asked for does not exist (or belongs to another authority)."""
+
+
+class IdempotencyConflict(SuixinError):
+    """An Idempotency-Key was reused with a different request."""
+
+
+@dataclass(frozen=True)
+class AuthContext:
+    """Who is calling: an API key's id, its authority and scopes."""
+
+    key_id: str
+    authority_id: int
+    scopes: frozenset[str]
+
+
+@dataclass(frozen=True)
+class IssueRequest:
+    """One issuance: a type and a subject, optional validity bounds."""
+
+    credential_type: str
+    subject: Mapping[str, Any]
+    valid_from: datetime | None = None
+    valid_until: datetime | None = None
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Office:
+    """An office deployment: database, chain, registries, and the keys it holds."""
+
+    def __init__(
+        self, db: Database, chain: Chain, deployment: Deployment, master: MasterKey
+    ) -> None:
+        self.db = db
+        self.chain = chain
+        self.deployment = deployment
+        self.master = master
+        # decrypted keys, with the monotonic time they were last checked against the database
+        self._signers: dict[int, tuple[LocalSigner, float]] = {}
+        self._accounts: dict[int, tuple[LocalAccount, float]] = {}
+        self._lock = threading.Lock()
+        # bulk issuance signs on these processes when set (``SigningPool``), else in-process
+        self.signing_pool: SigningPool | None = None
+        self._authority_cache: dict[int, tuple[float, Authority]] = {}
+        self._api_key_cache: dict[str, tuple[float, bytes, AuthContext]] = {}
+
+    #: How long a decrypted key is used before the database is asked again which key (or chain
+    #: account) is current, so that a rotation made by another process (``suixin keys rotate``)
+    #: reaches this one within that time. A rotation waits this long before it relies on it.
+    key_refresh_seconds: float = 5.0
+
+    def forget_keys(self, authority_id: int) -> None:
+        """Drop the authority's decrypted keys (and its cached row): the next use reads the
+        current ones (rotation)."""
+        with self._lock:
+            self._signers.pop(authority_id, None)
+            self._accounts.pop(authority_id, None)
+        self._authority_cache.pop(authority_id, None)
+
+    # ------------------------------------------------------------------ authorities and keys
+
+    def store_authority(
+        self,
+        did: str,
+        name_zh: str,
+        name_en: str,
+        region: int,
+        credential_types: Sequence[str],
+        account: LocalAccount,
+        pair: Ed25519KeyPair,
+        key_id: str,
+        *,
+        active: bool,
+        actor: str = "system",
+    ) -> Authority:
+        """Store an authority with its account key and first issuer key, both sealed under the
+        master key (the purposes ``account`` and ``signer`` open them with); the audit trail
+        gets one ``authority.create`` row in the same transaction."""
+        with self.db.session() as s:
+            authority = Authority(
+                did=did,
+                name_zh=name_zh,
+                name_en=name_en,
+                region=region,
+                credential_types=list(credential_types),
+                account_address=account.address,
+                account_key_encrypted=self.master.seal(bytes(account.key), f"account:{did}"),
+                created_at=_now(),
+            )
+            s.add(authority)
+            s.flush()
+            s.add(
+                IssuerKey(
+                    authority_id=authority.id,
+                    key_id=key_id,
+                    public_key=pair.public_bytes,
+                    private_key_encrypted=self.master.seal(
+                        pair.private_bytes(), f"issuer-key:{did}#{key_id}"
+                    ),
+                    active=active,
+                    created_at=_now(),
+                )
+            )
+            record(
+                s,
+                actor=actor,
+                action="authority.create",
+                authority_id=authority.id,
+                details={
+                    "did": did,
+                    "account": account.address,
+                    "keyId": key_id,
+                    "keyActive": active,
+                    "types": sorted(credential_types),
+                },
+            )
+        return authority
+
+    def authorities(self) -> list[Authority]:
+        """Every authority this office acts for."""
+        with self.db.session() as s:
+            return list(s.scalars(select(Authority).order_by(Authority.id)))
+
+    def authority(self, authority_id: int) -> Authority:
+        """One authority; raises NotFound. Read at most once a second per process (every
+        request needs it; a change made elsewhere shows within ``_CACHE_SECONDS``)."""
+        now = time.monotonic()
+        cached = self._authority_cache.get(authority_id)
+        if cached is not None and now - cached[0] < _CACHE_SECONDS:
+            return cached[1]
+        with self.db.session() as s:
+            found = s.get(Authority, authority_id)
+        if found is None:
+            raise NotFound(f"no authority {authority_id} in this office")
+        self._authority_cache[authority_id] = (now, found)
+        return found
+
+    def forget_cached(self) -> None:
+        """Drop cached authorities and API keys (after changing them)."""
+        self._authority_cache.clear()
+        self._api_key_cache.clear()
+
+    def authority_by_did(self, did: str) -> Authority:
+        """One authority by DID; raises NotFound."""
+        with self.db.session() as s:
+            found = s.scalar(select(Authority).where(Authority.did == did))
+        if found is None:
+            raise NotFound(f"no authority {did} in this office")
+        return found
+
+    def signer(self, authority_id: int) -> LocalSigner:
+        """The authority's active issuer key, decrypted once and kept in memory; which key is
+        active is read again every ``key_refresh_seconds`` (rotation by another process)."""
+        now = time.monotonic()
+        with self._lock:
+            cached = self._signers.get(authority_id)
+        if cached is not None and now - cached[1] < self.key_refresh_seconds:
+            return cached[0]
+        authority = self.authority(authority_id)
+        with self.db.session() as s:
+            key = s.scalar(
+                select(IssuerKey)
+                .where(IssuerKey.authority_id == authority_id, IssuerKey.active.is_(True))
+                .order_by(IssuerKey.id.desc())
+            )
+        if key is None:
+            raise NotFound(f"authority {authority.did} has no active issuer key")
+        if cached is not None and cached[0].key_id == key.key_id:
+            signer = cached[0]  # still the active key: no need to decrypt it again
+        else:
+            secret = self.master.open(
+                key.private_key_encrypted, f"issuer-key:{authority.did}#{key.key_id}"
+            )
+            signer = LocalSigner(key.key_id, Ed25519KeyPair.from_private_bytes(secret))
+        with self._lock:
+            self._signers[authority_id] = (signer, now)
+        return signer
+
+    def account(self, authority_id: int) -> LocalAccount:
+        """The authority's chain account, decrypted once and kept in memory; which account is
+        current is read again every ``key_refresh_seconds`` (``suixin keys rotate-account``)."""
+        now = time.monotonic()
+        with self._lock:
+            cached = self._accounts.get(authority_id)
+        if cached is not None and now - cached[1] < self.key_refresh_seconds:
+            return cached[0]
+        authority = self.authority(authority_id)
+        if cached is not None and cached[0].address == authority.account_address:
+            account: LocalAccount = cached[0]
+        else:
+            secret = self.master.open(authority.account_key_encrypted, f"account:{authority.did}")
+            account = Account.from_key(secret)
+        with self._lock:
+            self._accounts[authority_id] = (account, now)
+        return account
+
+    # ------------------------------------------------------------------ API keys
+
+    def create_api_key(
+        self, authority_id: int, scopes: Sequence[str], label: str = "", *, actor: str = "system"
+    ) -> tuple[str, str]:
+        """Create an API key; returns (its id, the whole key). The whole key is shown once.
+        The audit row (``apikey.create``, by ``actor``) names the key's id and scopes, never
+        its secret or label."""
+        unknown = sorted(set(scopes) - set(SCOPES))
+        if unknown or not scopes:
+            raise InvalidInput(
+                f"unknown scopes {unknown}; choose from {', '.join(SCOPES)}"
+                if unknown
+                else "an API key needs at least one scope"
+            )
+        self.authority(authority_id)
+        key_id = secrets.token_hex(8)
+        secret = secrets.token_urlsafe(32)
+        with self.db.session() as s:
+            s.add(
+                ApiKey(
+                    id=key_id,
+                    authority_id=authority_id,
+                    secret_sha256=hashlib.sha256(secret.encode()).digest(),
+                    scopes=sorted(set(scopes)),
+                    label=label,
+                    created_at=_now(),
+                )
+            )
+            s.flush()  # the INSERT first: on SQLite it takes the write lock
+            record(
+                s,
+                actor=actor,
+                action="apikey.create",
+                authority_id=authority_id,
+                details={"keyId": key_id, "scopes": sorted(set(scopes))},
+            )
+        return key_id, f"{_KEY_PREFIX}_{key_id}_{secret}"
+
+    def authenticate_cached(self, token: str) -> AuthContext | None:
+        """The caller behind ``token`` if its key was read within ``_CACHE_SECONDS`` and the
+        secret matches; None otherwise (then ask ``authenticate``). Never touches the database."""
+        prefix, _, rest = token.partition("_")
+        key_id, _, secret = rest.partition("_")
+        cached = self._api_key_cache.get(key_id) if prefix == _KEY_PREFIX and secret else None
+        if cached is None or time.monotonic() - cached[0] >= _CACHE_SECONDS:
+            return None
+        if not hmac.compare_digest(cached[1], hashlib.sha256(secret.encode()).digest()):
+            return None
+        return cached[2]
+
+    def authenticate(self, token: str) -> AuthContext | None:
+        """The caller behind a presented API key, or None if it is unknown, wrong or revoked."""
+        prefix, _, rest = token.partition("_")
+        key_id, _, secret = rest.partition("_")
+        if prefix != _KEY_PREFIX or not key_id or not secret:
+            return None
+        now = time.monotonic()
+        cached = self._api_key_cache.get(key_id)
+        if cached is None or now - cached[0] >= _CACHE_SECONDS:
+            with self.db.session() as s:
+                row = s.get(ApiKey, key_id)
+            if row is None or row.revoked_at is not None:
+                self._api_key_cache.pop(key_id, None)
+                return None
+            context = AuthContext(row.id, row.authority_id, frozenset(row.scopes))
+            cached = (now, row.secret_sha256, context)
+            self._api_key_cache[key_id] = cached
+        if not hmac.compare_digest(cached[1], hashlib.sha256(secret.encode()).digest()):
+            return None
+        return cached[2]
+
+    def api_keys(self) -> list[ApiKey]:
+        """Every API key (hashes only)."""
+        with self.db.session() as s:
+            return list(s.scalars(select(ApiKey).order_by(ApiKey.created_at)))
+
+    def revoke_api_key(self, key_id: str, *, actor: str = "system") -> None:
+        """Revoke an API key; raises NotFound. Revoking a revoked key changes nothing and
+        appends no audit row."""
+        self._api_key_cache.pop(key_id, None)
+        with self.db.write_session() as s:
+            row = s.get(ApiKey, key_id)
+            if row is None:
+                raise NotFound(f"no API key {key_id}")
+            if row.revoked_at is None:
+                row.revoked_at = _now()
+                record(
+                    s,
+                    actor=actor,
+                    action="apikey.revoke",
+                    authority_id=row.authority_id,
+                    details={"keyId": key_id},
+                )
+        self._api_key_cache.pop(key_id, None)  # again: a request may have cached it meanwhile
+
+    # ------------------------------------------------------------------ issuance
+
+    def _identity(self, authority: Authority) -> SigningIdentity:
+        signer = self.signer(authority.id)
+        return SigningIdentity(
+            authority.did, authority.name_zh, authority.region, signer.key_id, signer
+        )
+
+    def _build(
+        self, authority: Authority, request: IssueRequest, now: datetime
+    ) -> tuple[dict[str, Any], bytes]:
+        """The signed credential and its digest; raises InvalidCredential."""
+        if request.credential_type in DERIVED_TYPES:
+            raise InvalidCredential(
+                [
+                    FieldError(
+                        "type",
+                        "type_derived_only",
+                        f"{request.credential_type} 只能由{DERIVED_TYPES[request.credential_type]}"
+                        "派生签发（POST /v1/credentials/{id}/residence-years）",
+                        f"{request.credential_type} is only derived from a "
+                        f"{DERIVED_TYPES[request.credential_type]} "
+                        "(POST /v1/credentials/{id}/residence-years), never issued directly",
+                    )
+                ]
+            )
+        if request.credential_type not in authority.credential_types:
+            raise InvalidCredential(
+                [
+                    FieldError(
+                        "type",
+                        "type_not_accredited",
+                        f"{authority.name_zh} 未获授权签发 {request.credential_type}",
+                        f"{authority.name_en} is not accredited to issue {request.credential_type}",
+                    )
+                ]
+            )
+        return issue_credential(
+            request.credential_type,
+            request.subject,
+            self._identity(authority),
+            chain_id=self.deployment.chain_id,  # issuance must not need the chain to be up
+            anchor_registry=self.deployment.anchor_registry,
+            valid_from=request.valid_from,
+            valid_until=request.valid_until,
+            now=now,
+        )
+
+    def _build_all(
+        self, authority: Authority, requests: Sequence[IssueRequest], now: datetime
+    ) -> list[tuple[dict[str, Any], bytes] | InvalidCredential]:
+        """Build every request, in order: on the signing pool when there is one and the
+        request is big enough to be worth the trip, else here. Invalid ones give their error."""
+        pool = self.signing_pool
+        signer = self.signer(authority.id)
+        accredited = [r.credential_type in authority.credential_types for r in requests]
+        if pool is None or len(requests) < 2 * pool.slice_size or not all(accredited):
+            out: list[tuple[dict[str, Any], bytes] | InvalidCredential] = []
+            for request in requests:
+                try:
+                    out.append(self._build(authority, request, now))
+                except InvalidCredential as e:
+                    out.append(e)
+            return out
+        identity = SlicedIdentity(
+            authority.did,
+            authority.name_zh,
+            authority.region,
+            signer.key_id,
+            signer.pair.private_bytes(),
+            self.deployment.chain_id,
+            self.deployment.anchor_registry,
+        )
+        items = [
+            (r.credential_type, dict(r.subject), r.valid_from, r.valid_until) for r in requests
+        ]
+        return [
+            InvalidCredential(built) if isinstance(built, list) else built
+            for built in pool.build(identity, items, now)
+        ]
+
+    def issue(
+        self,
+        authority_id: int,
+        request: IssueRequest,
+        *,
+        idempotency_key: str | None = None,
+        request_fingerprint: bytes | None = None,
+        actor: str = "system",
+    ) -> tuple[dict[str, Any], bool]:
+        """Issue one credential; returns (bundle, created). A retried idempotency key returns
+        the first credential (created False, no audit row); the same key with another request
+        raises IdempotencyConflict. Raises InvalidCredential for a subject that breaks the
+        rules. The audit row (``credential.issue`` by ``actor``) holds ids, never the subject."""
+        authority = self.authority(authority_id)
+        if idempotency_key is not None:
+            existing = self._by_idempotency(authority_id, idempotency_key, request_fingerprint)
+            if existing is not None:
+                return existing, False
+        now = _now()
+        credential, digest = self._build(authority, request, now)
+        row = self._row(authority_id, credential, digest, now, idempotency_key, request_fingerprint)
+        try:
+            with self.db.session() as s:
+                s.execute(_CREDENTIALS.insert(), row)  # Core: no ORM bookkeeping per request
+                record(
+                    s,
+                    actor=actor,
+                    action="credential.issue",
+                    authority_id=authority_id,
+                    credential_id=row["id"],
+                    details={"type": row["credential_type"], "keyId": row["key_id"]},
+                )
+        except IntegrityError:
+            if idempotency_key is None:
+                raise
+            existing = self._by_idempotency(authority_id, idempotency_key, request_fingerprint)
+            if existing is None:
+                raise
+            return existing, False
+        return stored_bundle(credential, None), True
+
+    def issue_many(
+        self, authority_id: int, requests: Sequence[IssueRequest], *, actor: str = "system"
+    ) -> list[dict[str, Any]]:
+        """Issue every request or none: raises InvalidCredential with per-item paths
+        (``items[3].citizenId``: the item, then the subject field) if any is invalid. The
+        whole request is one audit row (``credential.issue_batch``: count and ids)."""
+        authority = self.authority(authority_id)
+        now = _now()
+        credentials: list[tuple[dict[str, Any], bytes]] = []
+        errors: list[FieldError] = []
+        for i, built in enumerate(self._build_all(authority, requests, now)):
+            if isinstance(built, InvalidCredential):
+                errors += [
+                    FieldError(f"items[{i}].{err.path}", err.code, err.zh, err.en)
+                    for err in built.errors
+                ]
+            else:
+                credentials.append(built)
+        if errors:
+            raise InvalidCredential(errors)
+        with self.db.session() as s:
+            # one multi-row INSERT rather than an ORM object per credential
+            rows = [self._row(authority_id, c, d, now, None, None) for c, d in credentials]
+            s.execute(insert(Credential), rows)
+            if rows:
+                record(
+                    s,
+                    actor=actor,
+                    action="credential.issue_batch",
+                    authority_id=authority_id,
+                    details={
+                        "count": len(rows),
+                        "types": sorted({r["credential_type"] for r in rows}),
+                        "keyIds": sorted({r["key_id"] for r in rows}),
+                        "credentialIds": [r["id"] for r in rows],
+                    },
+                )
+        return [stored_bundle(c, None) for c, _ in credentials]
+
+    def _row(
+        self,
+        authority_id: int,
+        credential: dict[str, Any],
+        digest: bytes,
+        now: datetime,
+        idempotency_key: str | None,
+        fingerprint: bytes | None,
+    ) -> dict[str, Any]:
+        return {
+            "id": credential["id"],
+            "authority_id": authority_id,
+            "credential_type": credential["type"][1],
+            "document": credential,
+            "digest": digest,
+            "idempotency_key": idempotency_key,
+            "request_sha256": fingerprint,
+            "anchor_state": AnchorState.PENDING,
+            "created_at": now,
+            "lineage_id": credential["id"],
+            "version": 1,
+            "key_id": credential["proof"]["verificationMethod"].partition("#")[2],
+            "status": CredentialStatus.ACTIVE,
+        }
+
+    def _by_idempotency(
+        self, authority_id: int, key: str, fingerprint: bytes | None
+    ) -> dict[str, Any] | None:
+        with self.db.session() as s:
+            row = s.scalar(
+                select(Credential).where(
+                    Credential.authority_id == authority_id, Credential.idempotency_key == key
+                )
+            )
+        if row is None:
+            return None
+        if fingerprint is not None and row.request_sha256 not in (None, fingerprint):
+            raise IdempotencyConflict(
+                "this Idempotency-Key was already used with a different request"
+            )
+        return stored_bundle(row.document, row.receipt)
+
+    # ------------------------------------------------------------------ reads
+
+    def bundle(self, credential_id: str, authority_id: int | None = None) -> dict[str, Any]:
+        """The bundle of a credential (its receipt once anchored); raises NotFound."""
+        with self.db.session() as s:
+            row = s.scalar(select(Credential).where(Credential.id == credential_id))
+        if row is None or (authority_id is not None and row.authority_id != authority_id):
+            raise NotFound(f"no credential {credential_id}")
+        return stored_bundle(row.document, row.receipt)
+
+    def queue_depth(self) -> int:
+        """Credentials waiting to be anchored (pending or in an unconfirmed batch)."""
+        with self.db.session() as s:
+            return int(
+                s.scalar(
+                    select(func.count())
+                    .select_from(Credential)
+                    .where(Credential.anchor_state != AnchorState.ANCHORED)
+                )
+                or 0
+            )
+
+    def counts(self) -> dict[str, int]:
+        """Credentials by anchor state."""
+        with self.db.session() as s:
+            rows = s.execute(
+                select(Credential.anchor_state, func.count()).group_by(Credential.anchor_state)
+            ).all()
+        return {state: int(n) for state, n in rows}
+
+
+def request_fingerprint(body: Any) -> bytes:
+    """A stable hash of a request body, to tell a retry from a different request."""
+    return hashlib.sha256(json.dumps(body, sort_keys=True, ensure_ascii=False).encode()).digest()
+
+
+def stored_bundle(credential: dict[str, Any], receipt: dict[str, Any] | None) -> dict[str, Any]:
+    """The bundle of a stored credential and its receipt (None until anchored)."""
+    return {"version": BUNDLE_VERSION, "credential": credential, "anchor": receipt}

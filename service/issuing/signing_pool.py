@@ -1,0 +1,134 @@
+"""Bulk issuance on every core: validate, build and sign in worker processes.
+
+Signing a credential is CPU work under the GIL (schema and domain checks, JCS, Ed25519), so one
+process issues on one core however many threads it runs. ``SigningPool`` keeps a few worker
+processes (started with ``spawn``: the office process runs threads — the server, the anchoring
+worker — and forking those is unsafe) and hands each a slice of a bulk request. Storage stays in
+the office process, so the database transaction and the all-or-nothing rule do not change.
+
+The issuer key travels to the workers over their pipes, as the 32-byte seed, with each slice;
+the workers keep it only in memory, like the office process does. An HSM-backed signer would
+replace this pool with the HSM's own parallelism (the ``Signer`` interface stays the same).
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from collections.abc import Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime
+from functools import lru_cache
+from typing import Any
+
+from verifier.errors import FieldError, InvalidCredential
+
+__all__ = ["SigningPool", "SlicedIdentity", "default_processes"]
+
+Built = tuple[dict[str, Any], bytes]
+Result = Built | list[FieldError]  # a signed credential and its digest, or its errors
+
+
+@dataclass(frozen=True, repr=False)
+class SlicedIdentity:
+    """What a worker process needs to sign for an authority (the key as its seed)."""
+
+    did: str
+    name_zh: str
+    region: int
+    key_id: str
+    seed: bytes
+    chain_id: int
+    anchor_registry: str
+
+    def __repr__(self) -> str:
+        return f"SlicedIdentity({self.did!r}, {self.key_id!r}, <private key hidden>)"
+
+
+def default_processes() -> int:
+    """One worker per core this process may run on."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+@lru_cache(maxsize=16)
+def _identity(identity: SlicedIdentity) -> Any:
+    # imported here: the worker process pays for these imports once, at its first slice
+    from service.issuing.issuance import SigningIdentity
+    from service.issuing.signer import LocalSigner
+    from verifier.keys import Ed25519KeyPair
+
+    signer = LocalSigner(identity.key_id, Ed25519KeyPair.from_private_bytes(identity.seed))
+    return SigningIdentity(identity.did, identity.name_zh, identity.region, identity.key_id, signer)
+
+
+def _warm() -> int:
+    import service.issuing.issuance  # noqa: F401 - the import is the point: it loads schemas and crypto
+
+    return os.getpid()
+
+
+def build_slice(
+    identity: SlicedIdentity,
+    items: Sequence[tuple[str, dict[str, Any], datetime | None, datetime | None]],
+    now: datetime,
+) -> list[Result]:
+    """Build and sign each item (type, subject, validFrom, validUntil); an invalid item gives
+    its field errors instead. Runs in a worker process (and in-process in tests)."""
+    from service.issuing.issuance import issue_credential
+
+    signing = _identity(identity)
+    out: list[Result] = []
+    for credential_type, subject, valid_from, valid_until in items:
+        try:
+            out.append(
+                issue_credential(
+                    credential_type,
+                    subject,
+                    signing,
+                    chain_id=identity.chain_id,
+                    anchor_registry=identity.anchor_registry,
+                    valid_from=valid_from,
+                    valid_until=valid_until,
+                    now=now,
+                )
+            )
+        except InvalidCredential as e:
+            out.append(list(e.errors))
+    return out
+
+
+class SigningPool:
+    """A pool of signing processes; ``build`` splits a bulk request across them."""
+
+    def __init__(self, processes: int, *, slice_size: int = 125) -> None:
+        if processes < 1:
+            raise ValueError("a signing pool needs at least one process")
+        self.processes = processes
+        self.slice_size = slice_size
+        self._executor = ProcessPoolExecutor(
+            processes, mp_context=multiprocessing.get_context("spawn")
+        )
+
+    def warm(self) -> None:
+        """Start every process and load its imports now rather than at the first request."""
+        futures = [self._executor.submit(_warm) for _ in range(self.processes * 2)]
+        for future in futures:
+            future.result()
+
+    def build(
+        self,
+        identity: SlicedIdentity,
+        items: Sequence[tuple[str, dict[str, Any], datetime | None, datetime | None]],
+        now: datetime,
+    ) -> list[Result]:
+        """Build every item, in order, across the pool."""
+        futures: list[Future[list[Result]]] = [
+            self._executor.submit(build_slice, identity, items[i : i + self.slice_size], now)
+            for i in range(0, len(items), self.slice_size)
+        ]
+        return [result for future in futures for result in future.result()]
+
+    def close(self) -> None:
+        """Stop the processes."""
+        self._executor.shutdown(wait=True, cancel_futures=True)

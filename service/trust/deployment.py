@@ -1,0 +1,103 @@
+"""The registries' deployment: deploying the TrustRegistry and AnchorRegistry, the record of a
+data directory's deployment (``deployment.json``), the development governance root and funding."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from eth_account import Account
+from eth_account.signers.local import LocalAccount
+
+from verifier.chain import Chain
+from verifier.contracts import load_artifact
+from verifier.deployment import Deployment
+from verifier.errors import InvalidInput
+
+__all__ = [
+    "DEPLOYMENT_FILE",
+    "ROOT_KEY_FILE",
+    "deploy_registries",
+    "ensure_deployment",
+    "fund_if_dev",
+    "governance_root",
+]
+
+DEPLOYMENT_FILE = "deployment.json"
+ROOT_KEY_FILE = Path("keys") / "governance-root.key"
+DEV_FUNDING_WEI = 10**19  # 10 ether on a development chain: thousands of anchors
+
+
+def fund_if_dev(chain: Chain, address: str, minimum_wei: int = 10**18) -> bool:
+    """Top up ``address`` from the dev chain's funder when it is low; False on real networks."""
+    funder = chain.dev_funder()
+    if funder is None or chain.balance(address) >= minimum_wei:
+        return False
+    chain.send_value(funder, address, DEV_FUNDING_WEI)
+    return True
+
+
+def deploy_registries(chain: Chain, deployer: LocalAccount, root: str | None = None) -> Deployment:
+    """Deploy both registries with ``root`` (default: the deployer) as governance root."""
+    trust = load_artifact("TrustRegistry")
+    anchor = load_artifact("AnchorRegistry")
+    governance_root = root or deployer.address
+    first = chain.deploy(trust, [governance_root], deployer)
+    assert first.contract_address is not None
+    second = chain.deploy(anchor, [first.contract_address], deployer)
+    assert second.contract_address is not None
+    block = chain.block(first.block_number)
+    return Deployment(
+        chain_id=chain.chain_id,
+        trust_registry=first.contract_address,
+        anchor_registry=second.contract_address,
+        block_number=block.number,
+        block_hash=block.hash,
+        deployed_at=block.timestamp,
+        governance_root=governance_root,
+        compiler_version=trust.compiler_version,
+        source_hash=trust.source_hash,
+    )
+
+
+def governance_root(data_dir: Path, *, create: bool) -> LocalAccount | None:
+    """The development governance root kept in the data directory (plain key file, mode 0600).
+
+    Development and demos only: a province keeps its root key offline.
+    """
+    path = data_dir / ROOT_KEY_FILE
+    if path.exists():
+        account: LocalAccount = Account.from_key(path.read_text(encoding="utf-8").strip())
+        return account
+    if not create:
+        return None
+    account = Account.create()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(bytes(account.key).hex() + "\n")
+    return account
+
+
+def ensure_deployment(chain: Chain, data_dir: Path, *, allow_deploy: bool) -> Deployment:
+    """The registries' deployment record for ``chain``: read, or deployed (development)."""
+    path = data_dir / DEPLOYMENT_FILE
+    if path.exists():
+        record = Deployment.load(path)
+        if (
+            record.chain_id == chain.chain_id
+            and chain.block_number() >= record.block_number
+            and chain.block(record.block_number).hash == record.block_hash
+        ):
+            return record
+    if not allow_deploy:
+        raise InvalidInput(
+            f"no deployment of the registries for chain {chain.chain_id} in {path}: "
+            "run `suixin chain deploy` first"
+        )
+    root = governance_root(data_dir, create=True)
+    assert root is not None
+    fund_if_dev(chain, root.address)
+    record = deploy_registries(chain, root)
+    record.save(path)
+    return record

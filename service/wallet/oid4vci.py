@@ -1,0 +1,312 @@
+"""Wallet issuance: one-time offers and the OpenID4VCI pre-authorised code flow.
+
+An office clerk makes a one-time *offer* for a credential (a pre-authorised code, shown as a QR
+code or a same-device link). The wallet exchanges the code for an access token and a
+``c_nonce`` (token endpoint), then asks for the credential with a proof JWT signed by its own
+P-256 key over that nonce and the issuer's URL (credential endpoint). The office derives an
+SD-JWT VC from the stored, signed W3C credential (``verifier.sdjwt.claims_from_credential``),
+binds it to the proven key (``cnf``), signs it with the authority's current Ed25519 issuer key
+and queues the issuer-signed JWT's digest for anchoring. Each step is single-use: a code is
+redeemed once, a token fetches one credential, and an expired offer does nothing.
+
+The worker anchors the queued digests (``service.anchoring.sdjwt``).
+
+Errors: ``WalletError`` (an ``InvalidInput`` with an HTTP status, a stable code and 中文/English
+text); nothing changes when one is raised.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+
+from service.audit.trail import record
+from service.clock import aware
+from service.issuing.office import Office
+from service.storage.models import AnchorState, Credential, CredentialStatus
+from service.storage.wallet import CredentialOffer, SdJwtCredential
+from verifier.errors import InvalidInput
+from verifier.sdjwt import (
+    SdJwtError,
+    b64url_decode,
+    b64url_encode,
+    claims_from_credential,
+    es256_verify,
+    issue_sd_jwt,
+    issuer_jwt_digest,
+    p256_from_jwk,
+)
+
+__all__ = [
+    "OFFER_TTL",
+    "PRE_AUTH_GRANT",
+    "PROOF_TYPE",
+    "Offer",
+    "WalletError",
+    "WalletIssuer",
+    "jwk_thumbprint",
+]
+
+PRE_AUTH_GRANT = "urn:ietf:params:oauth:grant-type:pre-authorized_code"
+PROOF_TYPE = "openid4vci-proof+jwt"
+OFFER_TTL = timedelta(minutes=15)
+TOKEN_TTL = timedelta(minutes=5)
+PROOF_MAX_AGE = timedelta(minutes=5)
+
+
+class WalletError(InvalidInput):
+    """A wallet request that cannot be honoured; ``status`` is its HTTP status."""
+
+    def __init__(self, status: int, code: str, zh: str, en: str) -> None:
+        super().__init__(f"{code}: {en}")
+        self.status, self.code, self.zh, self.en = status, code, zh, en
+
+    def diagnostics(self) -> str:
+        """Both languages."""
+        return f"{self.zh} / {self.en}"
+
+
+def _sha(text: str) -> bytes:
+    return hashlib.sha256(text.encode()).digest()
+
+
+def jwk_thumbprint(jwk: dict[str, Any]) -> str:
+    """The RFC 7638 SHA-256 thumbprint of an EC public JWK."""
+    members = {k: jwk[k] for k in ("crv", "kty", "x", "y")}
+    canonical = json.dumps(members, separators=(",", ":"), sort_keys=True)
+    return b64url_encode(hashlib.sha256(canonical.encode()).digest())
+
+
+@dataclass(frozen=True)
+class Offer:
+    """A new offer: its id, the one-time code (shown once) and when it expires."""
+
+    id: str
+    code: str
+    credential_id: str
+    credential_type: str
+    expires_at: datetime
+
+
+class WalletIssuer:
+    """The OpenID4VCI pre-authorised code flow over an office."""
+
+    def __init__(self, office: Office) -> None:
+        self.office = office
+
+    # -- offer (office side)
+
+    def create_offer(
+        self, credential_id: str, authority_id: int, *, actor: str, now: datetime | None = None
+    ) -> Offer:
+        """A one-time offer of one of the authority's credentials that is in force; raises
+        WalletError (404 unknown or another authority's, 409 not in force)."""
+        now = now or datetime.now(UTC)
+        code = secrets.token_urlsafe(32)
+        offer_id = secrets.token_hex(16)
+        with self.office.db.write_session() as s:
+            row = s.scalar(select(Credential).where(Credential.id == credential_id))
+            if row is None or row.authority_id != authority_id:
+                raise WalletError(
+                    404, "credential_not_found", "没有这张凭证", f"no credential {credential_id}"
+                )
+            if row.status != CredentialStatus.ACTIVE:
+                raise WalletError(
+                    409,
+                    "credential_not_in_force",
+                    f"凭证状态为 {row.status}，不能领取到钱包",
+                    f"the credential is {row.status}; it cannot be claimed into a wallet",
+                )
+            s.add(
+                CredentialOffer(
+                    id=offer_id,
+                    credential_id=credential_id,
+                    authority_id=authority_id,
+                    code_sha256=_sha(code),
+                    created_at=now,
+                    expires_at=now + OFFER_TTL,
+                    created_by=actor,
+                )
+            )
+            record(
+                s,
+                actor=actor,
+                action="wallet.offer",
+                authority_id=authority_id,
+                credential_id=credential_id,
+                details={"offer": offer_id},
+            )
+            kind = row.credential_type
+        return Offer(offer_id, code, credential_id, kind, now + OFFER_TTL)
+
+    # -- token endpoint
+
+    def token(self, code: str, *, now: datetime | None = None) -> tuple[str, str, int]:
+        """Redeem a pre-authorised code once: (access token, c_nonce, expires in seconds)."""
+        now = now or datetime.now(UTC)
+        token, c_nonce = secrets.token_urlsafe(32), secrets.token_urlsafe(16)
+        with self.office.db.write_session() as s:
+            offer = s.scalar(
+                select(CredentialOffer).where(CredentialOffer.code_sha256 == _sha(code))
+            )
+            if offer is None or offer.redeemed_at is not None:
+                raise WalletError(
+                    400,
+                    "invalid_grant",
+                    "领取码无效或已使用",
+                    "the pre-authorised code is unknown or was already used",
+                )
+            if aware(offer.expires_at) <= now:
+                raise WalletError(400, "invalid_grant", "领取码已过期", "the offer has expired")
+            offer.redeemed_at = now
+            offer.token_sha256 = _sha(token)
+            offer.c_nonce = c_nonce
+        return token, c_nonce, int(TOKEN_TTL.total_seconds())
+
+    # -- credential endpoint
+
+    def credential(
+        self, token: str, proof_jwt: object, *, audience: str, now: datetime | None = None
+    ) -> tuple[str, str]:
+        """The SD-JWT for a valid access token and proof of the wallet's key: (sd-jwt, id)."""
+        now = now or datetime.now(UTC)
+        with self.office.db.session() as s:
+            offer = s.scalar(
+                select(CredentialOffer).where(CredentialOffer.token_sha256 == _sha(token))
+            )
+        if (
+            offer is None
+            or offer.redeemed_at is None
+            or aware(offer.redeemed_at) + TOKEN_TTL <= now
+        ):
+            raise WalletError(
+                401,
+                "invalid_token",
+                "访问令牌无效或已过期",
+                "the access token is invalid or expired",
+            )
+        if offer.delivered_at is not None:
+            raise WalletError(
+                401, "invalid_token", "访问令牌已使用", "the access token was already used"
+            )
+        jwk = _check_proof(proof_jwt, audience=audience, c_nonce=offer.c_nonce or "", now=now)
+        office = self.office
+        signer = office.signer(offer.authority_id)
+        authority = office.authority(offer.authority_id)
+        with office.db.session() as s:
+            row = s.scalar(select(Credential).where(Credential.id == offer.credential_id))
+        assert row is not None
+        if row.status != CredentialStatus.ACTIVE:
+            raise WalletError(
+                409,
+                "credential_not_in_force",
+                f"凭证状态为 {row.status}，不能领取",
+                f"the credential is {row.status}; it cannot be claimed",
+            )
+        plain, disclosable = claims_from_credential(row.document, now)
+        sd_jwt = issue_sd_jwt(
+            plain,
+            disclosable,
+            signer=signer,
+            kid=f"{authority.did}#{signer.key_id}",
+            holder_jwk=jwk,
+        )
+        sd_id = secrets.token_hex(16)
+        with office.db.write_session() as s:
+            fresh = s.get(CredentialOffer, offer.id)
+            assert fresh is not None
+            if fresh.delivered_at is not None:  # a concurrent request won
+                raise WalletError(
+                    401, "invalid_token", "访问令牌已使用", "the access token was already used"
+                )
+            fresh.delivered_at = now
+            s.add(
+                SdJwtCredential(
+                    id=sd_id,
+                    credential_id=row.id,
+                    authority_id=row.authority_id,
+                    issuer_jwt=sd_jwt.split("~", 1)[0],
+                    digest=issuer_jwt_digest(sd_jwt),
+                    holder_thumbprint=jwk_thumbprint(jwk),
+                    anchor_state=AnchorState.PENDING,
+                    created_at=now,
+                )
+            )
+            record(
+                s,
+                actor="system",
+                action="wallet.claim",
+                authority_id=row.authority_id,
+                credential_id=row.id,
+                details={"offer": offer.id, "sdJwt": sd_id, "holderKey": jwk_thumbprint(jwk)},
+            )
+        return sd_jwt, sd_id
+
+    # -- the wallet's view of one SD-JWT
+
+    def state(self, sd_id: str) -> dict[str, Any]:
+        """Anchor state, receipt and the credential's office status of an issued SD-JWT."""
+        with self.office.db.session() as s:
+            found = s.execute(
+                select(SdJwtCredential, Credential.status, Credential.status_reason)
+                .join(Credential, Credential.id == SdJwtCredential.credential_id)
+                .where(SdJwtCredential.id == sd_id)
+            ).first()
+        if found is None:
+            raise WalletError(404, "not_found", "没有这张凭证", "no such wallet credential")
+        row, status, reason = found
+        return {
+            "id": row.id,
+            "anchorState": row.anchor_state,
+            "anchor": row.receipt,
+            "status": status,
+            "statusReason": reason,
+        }
+
+
+def _check_proof(
+    proof_jwt: object, *, audience: str, c_nonce: str, now: datetime
+) -> dict[str, Any]:
+    """The wallet's public JWK from its OpenID4VCI proof JWT; raises WalletError."""
+
+    def bad(zh: str, en: str) -> WalletError:
+        return WalletError(400, "invalid_proof", zh, en)
+
+    if not isinstance(proof_jwt, str) or proof_jwt.count(".") != 2:
+        raise bad("缺少密钥证明 JWT", "a proof JWT is required")
+    head_b64, body_b64, sig_b64 = proof_jwt.split(".")
+    try:
+        header = json.loads(b64url_decode(head_b64))
+        payload = json.loads(b64url_decode(body_b64))
+        signature = b64url_decode(sig_b64)
+    except (ValueError, SdJwtError) as e:
+        raise bad("密钥证明 JWT 格式错误", "the proof JWT is malformed") from e
+    if not isinstance(header, dict) or not isinstance(payload, dict):
+        raise bad("密钥证明 JWT 格式错误", "the proof JWT is malformed")
+    if header.get("typ") != PROOF_TYPE or header.get("alg") != "ES256":
+        raise bad(
+            "密钥证明应为 typ openid4vci-proof+jwt、alg ES256",
+            "the proof must have typ openid4vci-proof+jwt and alg ES256",
+        )
+    jwk = header.get("jwk")
+    try:
+        key = p256_from_jwk(jwk)
+    except SdJwtError as e:
+        raise bad("密钥证明中的公钥不是 P-256", "the proof's jwk is not a P-256 key") from e
+    if not es256_verify(key, signature, f"{head_b64}.{body_b64}".encode("ascii")):
+        raise bad("密钥证明签名无效", "the proof signature is invalid")
+    if payload.get("nonce") != c_nonce:
+        raise bad("密钥证明的 nonce 不符", "the proof's nonce is not the c_nonce issued")
+    if payload.get("aud") != audience:
+        raise bad("密钥证明的 aud 不是本签发方", "the proof's aud is not this issuer")
+    iat = payload.get("iat")
+    if not isinstance(iat, int) or abs(now.timestamp() - iat) > PROOF_MAX_AGE.total_seconds():
+        raise bad("密钥证明已过期或时间不符", "the proof's iat is missing or not recent")
+    assert isinstance(jwk, dict)
+    return {k: jwk[k] for k in ("kty", "crv", "x", "y")}

@@ -1,0 +1,276 @@
+"""Verification over HTTP: /v1/verify, the W3C VC API, rate limits and chain outages."""
+
+from __future__ import annotations
+
+import copy
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from service.anchoring.worker import AnchorWorker
+from service.api.ratelimit import TokenBuckets
+from service.app import create_app
+from service.issuing.issuance import SigningIdentity, issue_credential
+from tests.service.conftest import Api, TestClient, assert_problem, auth, settings
+from verifier.chain import RpcChain
+
+DEAD_NODE = "http://127.0.0.1:9"  # discard port: nothing listens
+
+
+def _issue_permit(api: Api) -> dict[str, Any]:
+    response = api.issue({"type": "ResidencePermit", "subject": api.permit()})
+    assert response.status_code == 201
+    bundle: dict[str, Any] = response.json()
+    return bundle
+
+
+def test_verify_is_pending_before_anchoring_and_valid_after(api: Api) -> None:
+    bundle = _issue_permit(api)
+    pending = api.client.post("/v1/verify", json=bundle)
+    assert pending.status_code == 200
+    report = pending.json()
+    assert report["verdict"] == "PENDING"
+    outcomes = {c["name"]: c["outcome"] for c in report["checks"]}
+    assert outcomes["signature"] == outcomes["issuer"] == "pass"
+    assert outcomes["anchor"] == "pending"
+
+    AnchorWorker(api.world.office).drain()
+    anchored = api.client.get(
+        f"/v1/credentials/{bundle['credential']['id']}", headers=auth(api.permit_key)
+    ).json()
+    assert anchored["credential"] == bundle["credential"]
+    assert anchored["anchor"]["leafIndex"] == 0 and anchored["anchor"]["treeSize"] == 1
+    # verified at once, although the verifier synced moments ago (the receipt forces a sync)
+    valid = api.client.post("/v1/verify", json=anchored).json()
+    assert valid["verdict"] == "VALID", valid
+    assert valid["issuerName"]["zh"] == "广州市来穗人员服务管理局"
+
+
+def test_verify_reports_tampering_and_garbage_as_invalid(api: Api) -> None:
+    bundle = _issue_permit(api)
+    AnchorWorker(api.world.office).drain()
+    anchored = api.world.office.bundle(bundle["credential"]["id"])
+    tampered = copy.deepcopy(anchored)
+    tampered["credential"]["credentialSubject"]["residenceAddress"] = "广州市越秀区某路1号"
+    report = api.client.post("/v1/verify", json=tampered).json()
+    assert report["verdict"] == "INVALID"
+    failed = {c["name"] for c in report["checks"] if c["outcome"] == "fail"}
+    assert {"signature", "anchor"} <= failed
+    garbage = api.client.post("/v1/verify", json={"hello": "世界"})
+    assert garbage.status_code == 200 and garbage.json()["verdict"] == "INVALID"
+    not_json = api.client.post(
+        "/v1/verify", content=b"{", headers={"content-type": "application/json"}
+    )
+    assert_problem(not_json, 422)
+
+
+def test_vc_api_issue_and_verify(api: Api) -> None:
+    subject = api.permit()
+    body = {
+        "credential": {
+            "@context": ["https://www.w3.org/ns/credentials/v2"],
+            "type": ["VerifiableCredential", "ResidencePermit"],
+            "issuer": "did:web:lsj.gz.gov.cn",
+            "validUntil": "2031-01-01T00:00:00Z",
+            "credentialSubject": subject,
+        },
+        "options": {},
+    }
+    issued = api.client.post("/credentials/issue", json=body, headers=auth(api.permit_key))
+    assert issued.status_code == 201, issued.text
+    assert set(issued.json()) == {"verifiableCredential"}
+    vc = issued.json()["verifiableCredential"]
+    assert vc["issuer"] == "did:web:lsj.gz.gov.cn" and "proof" in vc
+    assert vc["validUntil"] == "2031-01-01T00:00:00Z"
+    assert vc["credentialSubject"]["citizenId"] == subject["citizenId"]
+    assert api.world.office.queue_depth() == 1
+
+    pending = api.client.post("/credentials/verify", json={"verifiableCredential": vc})
+    problem = assert_problem(pending, 422)
+    assert problem["verified"] is False and problem["verdict"] == "PENDING"
+    assert [e["path"] for e in problem["errors"]] == ["anchor"]
+    assert "signature" in problem["checks"]
+
+    AnchorWorker(api.world.office).drain()
+    verified = api.client.post("/credentials/verify", json={"verifiableCredential": vc})
+    assert verified.status_code == 200, verified.text
+    result = verified.json()
+    assert result["verified"] is True and result["errors"] == [] and result["warnings"] == []
+    assert result["checks"] == [
+        "format",
+        "signature",
+        "issuer",
+        "key_validity",
+        "anchor",
+        "status",
+        "validity_period",
+    ]
+
+    forged = copy.deepcopy(vc)
+    forged["credentialSubject"]["name"] += "（伪造）"
+    refused = api.client.post("/credentials/verify", json={"verifiableCredential": forged})
+    problem = assert_problem(refused, 422)
+    assert problem["verdict"] == "INVALID"
+    assert {"signature", "anchor"} <= {e["path"] for e in problem["errors"]}
+
+
+def test_vc_api_issue_bad_input(api: Api) -> None:
+    def issue(credential: dict[str, Any]) -> Any:
+        return api.client.post(
+            "/credentials/issue", json={"credential": credential}, headers=auth(api.permit_key)
+        )
+
+    subject = api.permit()
+    cases: list[tuple[dict[str, Any], str, str]] = [
+        ({"type": ["VerifiableCredential", "Passport"]}, "credential.type", "type_unknown"),
+        ({"type": ["ResidencePermit"]}, "credential.type", "type_unknown"),
+        ({"issuer": "did:web:example.com"}, "credential.issuer", "issuer_unknown"),
+        ({"@context": ["https://example.com/v1"]}, "credential.@context", "context_invalid"),
+        ({"id": "urn:uuid:1"}, "credential.id", "field_unknown"),
+        (
+            {"credentialSubject": {**subject, "citizenId": "440106199003071232"}},
+            "credential.credentialSubject.citizenId",
+            "citizen_id_checksum",
+        ),
+        (
+            {"validUntil": "2020-01-01T00:00:00Z"},
+            "credential.validUntil",
+            "validity_in_past",
+        ),
+    ]
+    for change, path, code in cases:
+        credential = {
+            "type": ["VerifiableCredential", "ResidencePermit"],
+            "credentialSubject": subject,
+            **change,
+        }
+        problem = assert_problem(issue(credential), 422)
+        assert [(e["path"], e["code"]) for e in problem["errors"]][:1] == [(path, code)], change
+    missing = api.client.post("/credentials/issue", json={}, headers=auth(api.permit_key))
+    assert assert_problem(missing, 422)["errors"][0]["path"] == "credential"
+    assert api.world.office.counts() == {}
+
+
+def test_vc_verify_without_a_receipt_here_is_not_verified(api: Api) -> None:
+    # Signed with the authority's real key but never stored by this office (as if issued by
+    # another deployment): no receipt to find, so at best PENDING, and not verified.
+    office, permits = api.world.office, api.world.permits
+    signer = office.signer(permits.id)
+    identity = SigningIdentity(permits.did, permits.name_zh, permits.region, signer.key_id, signer)
+    credential, _ = issue_credential(
+        "ResidencePermit",
+        api.permit(),
+        identity,
+        chain_id=office.chain.chain_id,
+        anchor_registry=office.deployment.anchor_registry,
+    )
+    response = api.client.post("/credentials/verify", json={"verifiableCredential": credential})
+    problem = assert_problem(response, 422)
+    assert problem["verified"] is False and problem["verdict"] == "PENDING"
+    assert [e["path"] for e in problem["errors"]] == ["anchor"]
+    forged = {**credential, "id": "urn:uuid:00000000-0000-4000-8000-000000000000"}
+    response = api.client.post("/credentials/verify", json={"verifiableCredential": forged})
+    problem = assert_problem(response, 422)
+    assert problem["verdict"] == "INVALID"
+    assert "signature" in {e["path"] for e in problem["errors"]}
+
+
+def test_public_verification_is_rate_limited_per_client(world: Any, tmp_path: Path) -> None:
+    app = create_app(world.office, settings(tmp_path, public_rate_per_minute=3), start_worker=False)
+    with TestClient(app) as client:
+        for _ in range(3):
+            assert client.post("/v1/verify", json={}).status_code == 200
+        limited = client.post("/v1/verify", json={})
+        problem = assert_problem(limited, 429)
+        assert int(limited.headers["retry-after"]) >= 1
+        assert "3" in problem["detail"]
+        assert_problem(client.post("/credentials/verify", json={"verifiableCredential": {}}), 429)
+        assert client.get("/healthz").status_code == 200  # only the public verifiers are limited
+    with TestClient(app, client=("203.0.113.7", 50000)) as other:
+        assert other.post("/v1/verify", json={}).status_code == 200
+
+
+def test_token_buckets_refill_over_time() -> None:
+    now = [1000.0]
+    buckets = TokenBuckets(60, clock=lambda: now[0])
+    assert all(buckets.take("a") == 0 for _ in range(60))
+    assert buckets.take("a") > 0
+    assert buckets.take("b") == 0
+    now[0] += 1.0
+    assert buckets.take("a") == 0  # one token per second at 60 a minute
+    assert buckets.take("a") > 0
+
+
+def test_chain_outage_is_503_never_invalid(api: Api) -> None:
+    bundle = _issue_permit(api)
+    office = api.world.office
+    live = office.chain
+    office.chain = RpcChain(DEAD_NODE, request_timeout=2)
+    try:
+        response = api.client.post("/v1/verify", json=bundle)
+        problem = assert_problem(response, 503)
+        assert problem["type"] == "urn:suixin:problem:chain-unavailable"
+        assert "verdict" not in problem and "INVALID" not in response.text
+        assert_problem(
+            api.client.post(
+                "/credentials/verify", json={"verifiableCredential": bundle["credential"]}
+            ),
+            503,
+        )
+        ready = assert_problem(api.client.get("/readyz"), 503)
+        assert ready["checks"]["database"] == "ok"
+        assert ready["checks"]["chain"].startswith("unreachable")
+        assert api.client.get("/healthz").status_code == 200
+    finally:
+        office.chain.close()
+        office.chain = live
+    assert api.client.post("/v1/verify", json=bundle).json()["verdict"] == "PENDING"
+
+
+def test_steady_state_verification_reads_no_chain(api: Api) -> None:
+    first, second = _issue_permit(api), _issue_permit(api)
+    assert api.client.post("/v1/verify", json=first).json()["verdict"] == "PENDING"  # synced
+    AnchorWorker(api.world.office).drain()
+    anchored = api.world.office.bundle(second["credential"]["id"])
+    office = api.world.office
+    live = office.chain
+    office.chain = RpcChain(DEAD_NODE, request_timeout=2)
+    try:
+        # inside the sync interval, from the index: no chain call, so the outage is unseen
+        assert api.client.post("/v1/verify", json=first).json()["verdict"] == "PENDING"
+        # a receipt newer than the index needs the chain: 503, not "root unknown"
+        assert_problem(api.client.post("/v1/verify", json=anchored), 503)
+    finally:
+        office.chain.close()
+        office.chain = live
+    assert api.client.post("/v1/verify", json=anchored).json()["verdict"] == "VALID"
+
+
+def test_the_office_learns_another_processs_status_change_within_half_a_second(
+    api: Api, monkeypatch: Any
+) -> None:
+    import service.api.verification as verification_module
+    from service.storage.models import StatusChange
+
+    clock = [5000.0]
+    monkeypatch.setattr(verification_module.time, "monotonic", lambda: clock[0])
+    verification = api.client.app.state.suixin.verification  # type: ignore[attr-defined]
+    permit = _issue_permit(api)["credential"]
+    assert not verification.recently_changed(permit["id"])
+    office = api.world.office
+    with office.db.session() as s:  # a change queued by another server process
+        s.add(
+            StatusChange(
+                authority_id=api.world.permits.id,
+                credential_id=permit["id"],
+                status="revoked",
+                reason="issuer_error",
+                reason_code=14,
+                state="pending",
+                requested_at=datetime.now(UTC),
+            )
+        )
+    clock[0] += 0.3
+    assert not verification.recently_changed(permit["id"])  # the set is still fresh
+    clock[0] += 0.3
+    assert verification.recently_changed(permit["id"])

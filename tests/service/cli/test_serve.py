@@ -1,0 +1,189 @@
+"""``suixin serve``: the API over the embedded chain served by its node child process (the
+``make run`` topology, which survives the node's death and its own), and ``--workers N``
+API processes over one JSON-RPC chain and one database with one anchoring process beside
+them."""
+
+from __future__ import annotations
+
+import contextlib
+import http.client
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from random import Random
+from typing import Any
+
+import pytest
+
+from service.anchoring.devnode import free_port
+from tests.verifier.factories import residence_permit_subject
+
+pytestmark = [pytest.mark.slow]
+
+
+def _call(port: int, method: str, path: str, body: Any = None, key: str = "") -> tuple[int, Any]:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    headers = {"Content-Type": "application/json"}
+    if key:
+        headers["Authorization"] = f"Bearer {key}"
+    payload = json.dumps(body, ensure_ascii=False).encode() if body is not None else None
+    conn.request(method, path, body=payload, headers=headers)
+    response = conn.getresponse()
+    data = response.read()
+    conn.close()
+    return response.status, json.loads(data) if data else None
+
+
+def _start(tmp_path: Path, chain: str, port: int, *extra: str) -> subprocess.Popen[str]:
+    """``suixin serve --demo`` on ``port``, once it answers /healthz."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SUIXIN_")}
+    env |= {
+        "SUIXIN_DATA_DIR": str(tmp_path),
+        "SUIXIN_CHAIN": chain,
+        "SUIXIN_BATCH_AGE_SECONDS": "0.3",
+        "SUIXIN_WORKER_POLL_SECONDS": "0.1",
+    }
+    code = "import sys; from service.cli import main; sys.exit(main(sys.argv[1:]))"
+    server = subprocess.Popen(
+        [sys.executable, "-c", code, "serve", "--demo", "--port", str(port), *extra],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    deadline = time.monotonic() + 120
+    while True:
+        assert server.poll() is None, server.communicate()[0][-3000:]
+        try:
+            if _call(port, "GET", "/healthz")[0] == 200:
+                return server
+        except OSError:
+            pass
+        assert time.monotonic() < deadline, "the server did not come up"
+        time.sleep(0.3)
+
+
+def _stop(server: subprocess.Popen[str]) -> str:
+    """SIGINT, as Ctrl-C in a terminal; the server's output."""
+    server.send_signal(signal.SIGINT)
+    try:
+        return server.communicate(timeout=30)[0]
+    except subprocess.TimeoutExpired:
+        server.kill()
+        return server.communicate()[0]
+
+
+def _issue(port: int, key: str, seeds: range) -> list[str]:
+    ids = []
+    for seed in seeds:  # a connection each: with several processes, both answer
+        body = {"type": "ResidencePermit", "subject": residence_permit_subject(Random(seed))}
+        status, bundle = _call(port, "POST", "/v1/credentials", body, key)
+        assert status == 201, bundle
+        ids.append(bundle["credential"]["id"])
+    return ids
+
+
+def _anchored_and_valid(port: int, key: str, ids: list[str], timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    for credential_id in ids:
+        while True:
+            status, bundle = _call(port, "GET", f"/v1/credentials/{credential_id}", key=key)
+            if bundle.get("anchor") is not None:
+                break
+            assert time.monotonic() < deadline, "not anchored by the worker"
+            time.sleep(0.2)
+        status, report = _call(port, "POST", "/v1/verify", bundle)
+        assert status == 200 and report["verdict"] == "VALID", report
+
+
+def _children(pid: int) -> list[int]:
+    """Live child processes of ``pid``, whichever of its threads started them."""
+    found = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        with contextlib.suppress(OSError):  # a thread that has just ended
+            found += [int(p) for p in (task / "children").read_text().split()]
+    return sorted(p for p in found if _alive(p))
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    stat = Path(f"/proc/{pid}/stat")
+    return not (stat.exists() and stat.read_text().split(") ", 1)[1].startswith("Z"))
+
+
+def _wait_for(condition: Any, timeout: float, what: str) -> Any:
+    deadline = time.monotonic() + timeout
+    while not (value := condition()):
+        assert time.monotonic() < deadline, what
+        time.sleep(0.1)
+    return value
+
+
+@pytest.mark.parametrize("chain", ["embedded", pytest.param("anvil", marks=pytest.mark.chain_rpc)])
+def test_two_api_processes_issue_and_one_worker_anchors(
+    chain: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    url = "embedded" if chain == "embedded" else request.getfixturevalue("anvil_node").url
+    port = free_port()
+    server = _start(tmp_path, url, port, "--workers", "2")
+    try:
+        keys = json.loads((tmp_path / "demo-api-keys.json").read_text(encoding="utf-8"))
+        key = keys["did:web:lsj.gz.gov.cn"]
+        _anchored_and_valid(port, key, _issue(port, key, range(6)))
+    finally:
+        out = _stop(server)
+    assert server.returncode == 0, out[-3000:]
+
+
+def test_make_run_topology_survives_its_node_dying_and_its_own_death(tmp_path: Path) -> None:
+    port = free_port()
+    server = _start(tmp_path, "embedded", port)
+    try:
+        key = json.loads((tmp_path / "demo-api-keys.json").read_text(encoding="utf-8"))[
+            "did:web:lsj.gz.gov.cn"
+        ]
+        first = _issue(port, key, range(3))
+        _anchored_and_valid(port, key, first)
+        [node] = _children(server.pid)  # the embedded chain and the worker: one child process
+
+        os.kill(node, signal.SIGKILL)  # the office restarts its node; nothing is lost
+        issued_meanwhile = _issue(port, key, range(3, 5))
+        _wait_for(lambda: _children(server.pid) not in ([], [node]), 60, "no new node")
+        _anchored_and_valid(port, key, first + issued_meanwhile)
+        [node] = _children(server.pid)
+
+        server.kill()  # the office dies without warning: its node goes too
+        server.communicate()
+        _wait_for(lambda: not _alive(node), 30, "the node outlived the office")
+    finally:
+        if server.poll() is None:
+            _stop(server)
+    server = _start(tmp_path, "embedded", port)  # a restart keeps everything
+    try:
+        _anchored_and_valid(port, key, first + issued_meanwhile, timeout=10)
+        _anchored_and_valid(port, key, _issue(port, key, range(5, 7)))
+    finally:
+        out = _stop(server)
+    assert server.returncode == 0, out[-3000:]
+
+
+def test_a_server_settles_its_start_up_heap_out_of_the_collectors_sight() -> None:
+    import gc
+
+    from service.runtime import settle_heap
+
+    before = gc.get_freeze_count()
+    try:
+        settle_heap()
+        # everything alive now is frozen: a full collection no longer walks it
+        assert gc.get_freeze_count() > before
+        assert gc.get_count()[2] == 0
+    finally:
+        gc.unfreeze()  # this test process goes on collecting as before

@@ -1,0 +1,77 @@
+"""Bulk issuance on a signing pool: the same credentials, errors and storage as in-process."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator
+
+import pytest
+
+from service.issuing.office import IssueRequest
+from service.issuing.signing_pool import SigningPool, SlicedIdentity
+from tests.service.conftest import OfficeWorld
+from tests.verifier.factories import residence_permit_subject
+from verifier.errors import InvalidCredential
+from verifier.proofs import verify_proof
+
+
+@pytest.fixture(scope="module")
+def pool() -> Iterator[SigningPool]:
+    pool = SigningPool(2, slice_size=8)
+    pool.warm()
+    yield pool
+    pool.close()
+
+
+def _requests(n: int, seed: int) -> list[IssueRequest]:
+    rng = random.Random(seed)
+    return [IssueRequest("ResidencePermit", residence_permit_subject(rng)) for _ in range(n)]
+
+
+def test_a_large_batch_is_signed_on_the_pool_and_stored(
+    world: OfficeWorld, pool: SigningPool
+) -> None:
+    world.office.signing_pool = pool
+    bundles = world.office.issue_many(world.permits.id, _requests(40, 1))
+    public = world.office.signer(world.permits.id).public_key
+    assert len({b["credential"]["id"] for b in bundles}) == 40
+    for bundle in bundles:
+        assert verify_proof(bundle["credential"], public).ok
+        stored = world.office.bundle(bundle["credential"]["id"])
+        assert stored["credential"] == bundle["credential"]
+
+
+def test_invalid_items_name_their_index_and_nothing_is_stored(
+    world: OfficeWorld, pool: SigningPool
+) -> None:
+    world.office.signing_pool = pool
+    requests = _requests(40, 2)
+    bad = dict(requests[33].subject, citizenId="440106199003071230")  # wrong check digit
+    requests[33] = IssueRequest("ResidencePermit", bad)
+    requests[5] = IssueRequest("ResidencePermit", dict(requests[5].subject, sex="unknown"))
+    with pytest.raises(InvalidCredential) as caught:
+        world.office.issue_many(world.permits.id, requests)
+    paths = {(e.path, e.code) for e in caught.value.errors}
+    assert ("items[33].citizenId", "citizen_id_checksum") in paths
+    assert any(path.startswith("items[5].sex") for path, _ in paths)
+    assert world.office.counts() == {}
+
+
+def test_the_pool_gives_what_in_process_issuance_gives(
+    world: OfficeWorld, pool: SigningPool
+) -> None:
+    # same errors for the same input, whichever side builds it
+    requests = _requests(20, 3)
+    requests[7] = IssueRequest("ResidencePermit", dict(requests[7].subject, residenceRegion="1"))
+    errors = []
+    for signing_pool in (None, pool):
+        world.office.signing_pool = signing_pool
+        with pytest.raises(InvalidCredential) as caught:
+            world.office.issue_many(world.permits.id, requests)
+        errors.append(caught.value.errors)
+    assert errors[0] == errors[1]
+
+
+def test_the_identity_never_shows_its_key() -> None:
+    identity = SlicedIdentity("did:web:a", "甲", 440100, "key-1", b"\x07" * 32, 1, "0x0")
+    assert "07" not in repr(identity) and "hidden" in repr(identity)
