@@ -156,15 +156,17 @@ def test_the_verifier_imports_nothing_from_the_service() -> None:
         for module, line in _imports(path)
         if module == "service" or module.startswith("service.")
     ]
-    assert offenders == []
+    assert not offenders, "\n".join(offenders)
 
 
 def test_every_service_import_follows_the_layers() -> None:
-    assert layering_violations(service_edges()) == []
+    problems = layering_violations(service_edges())
+    assert not problems, "\n".join(problems)
 
 
 def test_no_import_cycle_between_service_packages() -> None:
-    assert cycles(service_edges()) == []
+    found = cycles(service_edges())
+    assert not found, "\n".join(" ↔ ".join(group) for group in found)
 
 
 def test_no_domain_package_imports_the_top() -> None:
@@ -174,7 +176,7 @@ def test_no_domain_package_imports_the_top() -> None:
         for source, target in edges
         if source not in TOP and source != "service.runtime" and target in TOP
     ]
-    assert upward == []
+    assert not upward, "\n".join(upward)
 
 
 def test_only_the_cli_parses_arguments() -> None:
@@ -185,7 +187,7 @@ def test_only_the_cli_parses_arguments() -> None:
         for module, line in _imports(path)
         if module == "argparse" or module.startswith("argparse.")
     )
-    assert parsing == []
+    assert not parsing, "argparse outside service/cli: " + ", ".join(parsing)
 
 
 def test_every_service_package_says_what_it_owns_and_may_import() -> None:
