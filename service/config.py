@@ -54,6 +54,13 @@ class Settings(BaseSettings):
     status_batch_size: int = Field(200, ge=1, le=2000)
     # how often the worker anchors the audit trail's head (only when rows were added)
     audit_anchor_seconds: float = Field(60.0, gt=0)
+    # /readyz turns unready when the anchoring worker's passes have failed this long
+    worker_failure_seconds: float = Field(300.0, gt=0)
+
+    @property
+    def worker_stale_seconds(self) -> float:
+        """A worker whose last heartbeat is older than this counts as down (``/readyz``)."""
+        return max(15.0, 10 * self.worker_poll_seconds)
 
     def environment(self) -> dict[str, str]:
         """These settings as ``SUIXIN_*`` variables, for the service's own child processes

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gc
 import json
 import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from service.storage.sealing import MasterKey
 from service.trust.authorities import create_authority
 from service.trust.deployment import ensure_deployment, fund_if_dev, governance_root
 from verifier.chain import connect
+from verifier.errors import ChainMismatch
 
 __all__ = ["DEMO_AUTHORITIES", "DemoKeys", "bootstrap_demo", "open_office"]
 
@@ -48,16 +50,30 @@ def settle_heap() -> None:
     gc.freeze()
 
 
-def open_office(settings: Settings, *, allow_deploy: bool | None = None) -> Office:
-    """An office from settings: checks them, migrates the database, connects the chain."""
+def open_office(
+    settings: Settings, *, allow_deploy: bool | None = None, redeploy: bool = False
+) -> Office:
+    """An office from settings: checks them, migrates the database, connects the chain.
+
+    A data directory whose deployment record names another chain than the node serves still
+    opens (the office queues what it issues, its worker waits, ``/readyz`` says why): the
+    mismatch is logged here and raised by every chain use, never repaired by a silent
+    redeployment; ``redeploy`` deploys new registries on purpose."""
     settings.check()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     db = Database(settings.effective_database_url())
     db.migrate()
     chain = connect(settings.chain, settings.data_dir)
     deploy = settings.mode == "development" if allow_deploy is None else allow_deploy
-    deployment = ensure_deployment(chain, settings.data_dir, allow_deploy=deploy)
-    return Office(db, chain, deployment, MasterKey(settings.master_key.get_secret_value()))
+    deployment = ensure_deployment(
+        chain, settings.data_dir, allow_deploy=deploy, redeploy=redeploy, check=False
+    )
+    office = Office(db, chain, deployment, MasterKey(settings.master_key.get_secret_value()))
+    try:
+        office.check_chain(fresh=True)
+    except ChainMismatch as e:
+        print(f"suixin: {e.diagnostics()}", file=sys.stderr, flush=True)
+    return office
 
 
 @dataclass(frozen=True)

@@ -54,11 +54,14 @@ from verifier.credential import (
     validate_subject,
 )
 from verifier.deployment import (
+    DEV_CHAIN_IDS,
     Deployment,
+    default_confirmations,
 )
 from verifier.errors import (
     ArtifactError,
     ChainError,
+    ChainMismatch,
     ChainUnavailable,
     ContractReverted,
     FieldError,
@@ -244,6 +247,7 @@ __all__ = [
     "CREDENTIAL_TYPES",
     "CRYPTOSUITE",
     "DERIVED_TYPES",
+    "DEV_CHAIN_IDS",
     "DID_KEY_PREFIX",
     "ED25519_PRIVATE_HEADER",
     "ED25519_PUBLIC_HEADER",
@@ -280,6 +284,7 @@ __all__ = [
     "Chain",
     "ChainError",
     "ChainInUse",
+    "ChainMismatch",
     "ChainUnavailable",
     "CheckResult",
     "CitizenId",
@@ -353,6 +358,7 @@ __all__ = [
     "decode_multikey_p256",
     "decode_private_multikey_ed25519",
     "decode_revert",
+    "default_confirmations",
     "did_jwk",
     "did_key_ed25519",
     "did_key_p256",

@@ -52,10 +52,11 @@ class AnchorReceipt:
     block_number: int
     block_time: int
     transaction_hash: str
+    block_hash: str = ""  # absent from receipts made before the office recorded it
 
     def to_json(self) -> dict[str, Any]:
         """The receipt as it appears in a bundle."""
-        return {
+        out = {
             "chainId": self.chain_id,
             "registry": self.registry,
             "root": "0x" + self.root.hex(),
@@ -66,6 +67,9 @@ class AnchorReceipt:
             "blockTime": self.block_time,
             "transactionHash": self.transaction_hash,
         }
+        if self.block_hash:
+            out["blockHash"] = self.block_hash
+        return out
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> AnchorReceipt:
@@ -80,6 +84,7 @@ class AnchorReceipt:
             block_number=int(data["blockNumber"]),
             block_time=int(data["blockTime"]),
             transaction_hash=str(data["transactionHash"]),
+            block_hash=str(data.get("blockHash", "")),
         )
 
 
@@ -100,6 +105,7 @@ def receipts_for_batch(
     block_number: int,
     block_time: int,
     transaction_hash: str,
+    block_hash: str = "",
 ) -> list[AnchorReceipt]:
     """One receipt per leaf of an anchored batch tree, in leaf order."""
     common: dict[str, Any] = {
@@ -110,6 +116,7 @@ def receipts_for_batch(
         "block_number": block_number,
         "block_time": block_time,
         "transaction_hash": transaction_hash,
+        "block_hash": block_hash,
     }
     return [
         AnchorReceipt(leaf_index=i, path=tuple(tree.inclusion_proof(i)), **common)

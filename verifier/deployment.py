@@ -1,15 +1,37 @@
-"""The deployment record: which chain, which registry addresses, from which block and build."""
+"""The deployment record: which chain, which registry addresses, from which block and build.
+
+The record pins the chain's identity: its id, the registries' addresses and the hash of the
+block that deployed them. ``check_chain`` compares a live node with it on every connect and
+sync; a node that serves another chain (reset, replaced, another network) raises
+``ChainMismatch``, never a verdict. ``confirmations`` is the deployment's finality depth: an
+anchor or status change counts once that many blocks are on top of its own.
+"""
 
 from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from verifier.errors import InvalidInput
+from verifier.errors import ChainMismatch, InvalidInput
 
-__all__ = ["Deployment"]
+if TYPE_CHECKING:
+    from verifier.chain import Chain
+
+__all__ = ["DEV_CHAIN_IDS", "Deployment", "default_confirmations"]
+
+#: Chain ids of single-node development chains (eth-tester, anvil, hardhat, ganache): blocks are
+#: final once mined, so they need no confirmations.
+DEV_CHAIN_IDS = frozenset({131277322940537, 31337, 1337})
+
+
+def default_confirmations(chain_id: int) -> int:
+    """The finality depth a deployment on ``chain_id`` records unless told otherwise: 0 on a
+    development chain; 12 elsewhere (a public proof-of-stake chain reorganises a few blocks at
+    most; an instant-finality consortium chain should be deployed with ``--confirmations 0``
+    or 1)."""
+    return 0 if chain_id in DEV_CHAIN_IDS else 12
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,6 +47,7 @@ class Deployment:
     governance_root: str
     compiler_version: str
     source_hash: str
+    confirmations: int = 0
 
     def to_json(self) -> dict[str, Any]:
         """The record as camelCase JSON."""
@@ -34,12 +57,45 @@ class Deployment:
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Deployment:
         """Read a record; raises InvalidInput naming the missing or wrong field."""
+        optional = {"confirmations": 0}  # records written before it existed
         try:
-            return cls(**{name: data[_camel(name)] for name in cls.__dataclass_fields__})
+            return cls(
+                **{
+                    name: data[_camel(name)] if name not in optional else data.get(_camel(name), 0)
+                    for name in cls.__dataclass_fields__
+                }
+            )
         except KeyError as e:
             raise InvalidInput(f"deployment record lacks field {e.args[0]!r}") from e
         except TypeError as e:
             raise InvalidInput(f"deployment record is malformed: {e}") from e
+
+    def identity(self) -> str:
+        """The chain identity the record pins, as people read it."""
+        return f"chain {self.chain_id}, block {self.block_number} {self.block_hash}"
+
+    def check_chain(self, chain: Chain) -> None:
+        """Raise ChainMismatch unless ``chain`` is this deployment's chain: the same chain id,
+        and the deploying block still there with the same hash. Raises ChainUnavailable when
+        the node cannot be reached. Two or three chain reads."""
+        if chain.chain_id != self.chain_id:
+            raise ChainMismatch(
+                "another chain id", expected=str(self.chain_id), found=str(chain.chain_id)
+            )
+        head = chain.block_number()
+        if head < self.block_number:
+            raise ChainMismatch(
+                "the chain is shorter than the block that deployed the registries (reset?)",
+                expected=self.identity(),
+                found=f"chain {self.chain_id} ending at block {head}",
+            )
+        found = chain.block(self.block_number).hash
+        if found != self.block_hash:
+            raise ChainMismatch(
+                "the block that deployed the registries is another one (reset or replaced?)",
+                expected=self.identity(),
+                found=f"block {self.block_number} {found}",
+            )
 
     def save(self, path: Path) -> None:
         """Write the record as indented JSON."""

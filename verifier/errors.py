@@ -11,6 +11,8 @@
     │   ├── ChainUnavailable         the node cannot be reached (never read as "not issued")
     │   ├── ContractReverted         a call reverted; carries the custom error's name and args
     │   ├── ReceiptTimeout           a transaction was sent but no receipt came in time
+    │   ├── ChainMismatch            the node serves another chain than the deployment's (a
+    │   │                            reset, another network): never a verdict
     │   └── TransactionDropped       the node lost a sent transaction: it will never be mined
     ├── SnapshotError                a trust snapshot cannot be read or does not match
     └── VerificationError            a verification could not be carried out at all
@@ -28,6 +30,7 @@ from typing import Any
 __all__ = [
     "ArtifactError",
     "ChainError",
+    "ChainMismatch",
     "ChainUnavailable",
     "ContractReverted",
     "FieldError",
@@ -93,6 +96,28 @@ class ChainError(SuixinError):
 
 class ChainUnavailable(ChainError):
     """The chain node cannot be reached; a verifier must never read this as "not issued"."""
+
+
+class ChainMismatch(ChainError):
+    """The node answers, but not with the deployment's chain: another chain id, or the block
+    that deployed the registries is gone or different (the chain was reset or replaced). Like
+    an outage, it is never a verdict: a genuine credential must not read as a forgery because
+    the verifier is looking at the wrong chain."""
+
+    def __init__(self, problem: str, *, expected: str, found: str) -> None:
+        self.problem = problem
+        self.expected = expected
+        self.found = found
+        super().__init__(f"{problem}: expected {expected}, found {found}")
+
+    def diagnostics(self) -> str:
+        return (
+            f"链节点所服务的不是本部署的链（{self.problem}）：应为 {self.expected}，实际为 "
+            f"{self.found}。请检查节点地址，或恢复原链后再试；在此之前不作任何核验结论。 / "
+            f"The chain node does not serve this deployment's chain ({self.problem}): expected "
+            f"{self.expected}, found {self.found}. Check the node URL or restore the chain; "
+            "no verdict is given until then."
+        )
 
 
 class ContractReverted(ChainError):

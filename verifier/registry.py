@@ -5,6 +5,15 @@ only from the TrustRegistry's and AnchorRegistry's events. ``sync(chain)`` reads
 blocks (incrementally, by block), so steady-state verification makes no chain call. The index
 lives in memory and, optionally, in a SQLite file that survives restarts; ``export_snapshot``
 writes it at a block (with the block's hash) for offline verification.
+
+**Chain identity.** The index is pinned to one block of its chain — the block that deployed the
+registries when a deployment record is known, else the first block with a registry event — and
+every sync checks that block first. A node whose chain no longer holds it (a reset, another
+chain behind the same URL) raises ``ChainMismatch`` instead of being re-read from scratch, which
+would report every genuine credential as unknown. Only the tip may change: a synced block that
+was replaced (a reorganisation, blocks lost by a node restarted from an older state) makes the
+index re-read the chain, since what is on chain is the truth. With ``confirmations`` the index
+reads only blocks that deep, so an anchor counts once it is final.
 """
 
 from __future__ import annotations
@@ -23,7 +32,8 @@ from eth_utils.crypto import keccak
 
 from verifier.chain import Chain, EventDecoder, LogEntry
 from verifier.contracts import load_artifact
-from verifier.errors import SnapshotError
+from verifier.deployment import Deployment
+from verifier.errors import ChainMismatch, SnapshotError
 
 __all__ = [
     "AnchorRecord",
@@ -147,6 +157,9 @@ class RegistryIndex:
     anchors: dict[bytes, AnchorRecord] = field(default_factory=dict)
     statuses: dict[tuple[int, bytes], StatusRecord] = field(default_factory=dict)
     source: str = "chain"
+    pinned_block: int = -1  # the block the index is pinned to (see the module docstring)
+    pinned_hash: str = ""
+    confirmations: int = 0  # blocks on top of a block before it is read
     _by_did: dict[str, int] = field(default_factory=dict, repr=False)
     _by_did_hash: dict[bytes, int] = field(default_factory=dict, repr=False)
     _db: sqlite3.Connection | None = field(default=None, repr=False)
@@ -155,21 +168,58 @@ class RegistryIndex:
 
     @classmethod
     def for_anchor_registry(
-        cls, chain: Chain, anchor_registry: str, *, start_block: int = 0
+        cls,
+        chain: Chain,
+        anchor_registry: str,
+        *,
+        start_block: int = 0,
+        pin: tuple[int, str] | None = None,
+        confirmations: int = 0,
     ) -> RegistryIndex:
-        """An empty index for the registries behind ``anchor_registry`` (one chain call)."""
-        abi = load_artifact("AnchorRegistry").abi
-        trust = chain.call(anchor_registry, abi, "trustRegistry")
-        return cls(
+        """An empty index for the registries behind ``anchor_registry``; ``pin`` is (block
+        number, hash) of the block that deployed them, when known. Raises ChainMismatch when
+        the chain does not hold the pinned block."""
+        index = cls(
             chain_id=chain.chain_id,
-            trust_registry=to_checksum_address(trust),
+            trust_registry="",
             anchor_registry=to_checksum_address(anchor_registry),
             start_block=start_block,
+            pinned_block=pin[0] if pin else -1,
+            pinned_hash=pin[1] if pin else "",
+            confirmations=confirmations,
+        )
+        index.check_identity(chain)
+        abi = load_artifact("AnchorRegistry").abi
+        index.trust_registry = to_checksum_address(
+            chain.call(anchor_registry, abi, "trustRegistry")
+        )
+        return index
+
+    @classmethod
+    def for_deployment(cls, deployment: Deployment) -> RegistryIndex:
+        """An empty index for a deployment record: pinned to the block that deployed the
+        registries, read from there, with the record's confirmations. No chain call: the first
+        sync checks the chain (ChainMismatch)."""
+        return cls(
+            chain_id=deployment.chain_id,
+            trust_registry=to_checksum_address(deployment.trust_registry),
+            anchor_registry=to_checksum_address(deployment.anchor_registry),
+            start_block=deployment.block_number,
+            pinned_block=deployment.block_number,
+            pinned_hash=deployment.block_hash,
+            confirmations=deployment.confirmations,
         )
 
     @classmethod
     def open(
-        cls, path: Path, chain: Chain, anchor_registry: str, *, start_block: int = 0
+        cls,
+        path: Path,
+        chain: Chain,
+        anchor_registry: str,
+        *,
+        start_block: int = 0,
+        pin: tuple[int, str] | None = None,
+        confirmations: int = 0,
     ) -> RegistryIndex:
         """An index cached in the SQLite file ``path``: loaded if present, kept up to date."""
         db = sqlite3.connect(str(path), check_same_thread=False)
@@ -181,28 +231,67 @@ class RegistryIndex:
                 index.chain_id == chain.chain_id
                 and index.anchor_registry == to_checksum_address(anchor_registry)
             )
-            if same:
+            if same and (pin is None or index.pinned_block in (-1, pin[0])):
+                if pin is not None:
+                    index.pinned_block, index.pinned_hash = pin
+                index.confirmations = confirmations
                 index._db = db
                 return index
-        index = cls.for_anchor_registry(chain, anchor_registry, start_block=start_block)
+        index = cls.for_anchor_registry(
+            chain, anchor_registry, start_block=start_block, pin=pin, confirmations=confirmations
+        )
         index._db = db
         return index
 
     # ------------------------------------------------------------------ sync
 
-    def sync(self, chain: Chain, *, to_block: int | None = None) -> int:
-        """Index the events of every block after the last synced one; returns events applied.
+    def check_identity(self, chain: Chain) -> None:
+        """Raise ChainMismatch unless ``chain`` has this index's chain id and pinned block."""
+        if chain.chain_id != self.chain_id:
+            raise ChainMismatch(
+                "another chain id", expected=str(self.chain_id), found=str(chain.chain_id)
+            )
+        if self.pinned_block < 0:
+            return
+        expected = f"block {self.pinned_block} {self.pinned_hash}"
+        head = chain.block_number()
+        if head < self.pinned_block:
+            raise ChainMismatch(
+                "the chain is shorter than the block the registries were found in (reset?)",
+                expected=expected,
+                found=f"a chain ending at block {head}",
+            )
+        found = chain.block(self.pinned_block).hash
+        if found != self.pinned_hash:
+            raise ChainMismatch(
+                "the block the registries were found in is another one (reset or replaced?)",
+                expected=expected,
+                found=f"block {self.pinned_block} {found}",
+            )
 
-        A chain whose block at ``synced_block`` no longer has the recorded hash (a reorg or a
-        reset) is re-indexed from ``start_block``. Raises ChainUnavailable if the node cannot be
-        reached: never read an unreachable chain as "nothing new".
+    def sync(self, chain: Chain, *, to_block: int | None = None) -> int:
+        """Index the events of every final block after the last synced one; returns events
+        applied (see the module docstring for identity and replaced tips).
+
+        Raises ChainMismatch for another chain, ChainUnavailable if the node cannot be reached:
+        never read an unreachable or wrong chain as "nothing new" or "not issued".
         """
         head = chain.block(to_block if to_block is not None else "latest")
-        if self.synced_block >= 0 and (
+        if self.synced_block < 0:
+            self.check_identity(chain)
+        elif (
             head.number < self.synced_block
             or chain.block(self.synced_block).hash != self.synced_block_hash
         ):
+            # the synced tip was replaced; the pinned block tells a reset chain (ChainMismatch)
+            # from a replaced tip on the same chain (re-read). While the tip holds, so does every
+            # block before it, the pinned one included: block hashes chain.
+            self.check_identity(chain)
             self._reset()
+        if to_block is None and self.confirmations:
+            if head.number < self.confirmations:
+                return 0
+            head = chain.block(head.number - self.confirmations)
         if head.number <= self.synced_block:
             return 0
         applied = 0
@@ -211,6 +300,9 @@ class RegistryIndex:
             end = min(start + _LOG_CHUNK - 1, head.number)
             logs = chain.get_logs([self.trust_registry, self.anchor_registry], start, end)
             applied += self.apply(logs)
+            if self.pinned_block < 0 and logs:
+                first = int(logs[0]["blockNumber"])
+                self.pinned_block, self.pinned_hash = first, chain.block(first).hash
             start = end + 1
         self.synced_block, self.synced_block_hash = head.number, head.hash
         self.synced_block_time = head.timestamp
@@ -337,6 +429,8 @@ class RegistryIndex:
             "trustRegistry": self.trust_registry,
             "anchorRegistry": self.anchor_registry,
             "startBlock": self.start_block,
+            "pin": {"number": self.pinned_block, "hash": self.pinned_hash},
+            "confirmations": self.confirmations,
             "block": {
                 "number": self.synced_block,
                 "hash": self.synced_block_hash,
@@ -372,6 +466,9 @@ class RegistryIndex:
                 synced_block_hash=str(data["block"]["hash"]),
                 synced_block_time=int(data["block"]["timestamp"]),
                 source=source,
+                pinned_block=int((data.get("pin") or {}).get("number", -1)),
+                pinned_hash=str((data.get("pin") or {}).get("hash", "")),
+                confirmations=int(data.get("confirmations", 0)),
             )
             for r in data["authorities"]:
                 auth = AuthorityRecord(

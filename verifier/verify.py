@@ -33,7 +33,8 @@ from verifier.credential import (
     may_issue,
     validate_credential,
 )
-from verifier.errors import InvalidInput
+from verifier.deployment import Deployment
+from verifier.errors import ChainMismatch, InvalidInput
 from verifier.jcs import CanonicalSplit
 from verifier.merkle import leaf_hash, root_from_inclusion
 from verifier.messages import Language, Reason
@@ -204,6 +205,7 @@ class Verifier:
         self.policy = policy or Policy()
         self.chain = chain
         self._last_sync: datetime | None = None
+        self._mismatched = False
         self._trust_source: tuple[tuple[int, str, int, str], TrustSource] | None = None
 
     # ------------------------------------------------------------------ construction
@@ -217,10 +219,24 @@ class Verifier:
         *,
         start_block: int = 0,
         cache_path: Path | None = None,
+        deployment: Deployment | None = None,
     ) -> Verifier:
-        """An online verifier; the index is cached in ``cache_path`` (SQLite) when given."""
+        """An online verifier; the index is cached in ``cache_path`` (SQLite) when given. With
+        the ``deployment`` record, the index is pinned to the block that deployed the
+        registries, reads from there, and counts a block once the deployment's confirmations
+        are on top of it; every sync raises ChainMismatch when the chain is not the record's."""
         if cache_path is not None:
-            index = RegistryIndex.open(cache_path, chain, anchor_registry, start_block=start_block)
+            pin = (deployment.block_number, deployment.block_hash) if deployment else None
+            index = RegistryIndex.open(
+                cache_path,
+                chain,
+                anchor_registry,
+                start_block=max(start_block, deployment.block_number if deployment else 0),
+                pin=pin,
+                confirmations=deployment.confirmations if deployment else 0,
+            )
+        elif deployment is not None:
+            index = RegistryIndex.for_deployment(deployment)
         else:
             index = RegistryIndex.for_anchor_registry(
                 chain, anchor_registry, start_block=start_block
@@ -236,10 +252,16 @@ class Verifier:
         *,
         start_block: int = 0,
         cache_path: Path | None = None,
+        deployment: Deployment | None = None,
     ) -> Verifier:
         """An online verifier reading a JSON-RPC node."""
         return cls.from_chain(
-            RpcChain(url), anchor_registry, policy, start_block=start_block, cache_path=cache_path
+            RpcChain(url),
+            anchor_registry,
+            policy,
+            start_block=start_block,
+            cache_path=cache_path,
+            deployment=deployment,
         )
 
     @classmethod
@@ -250,12 +272,21 @@ class Verifier:
     # ------------------------------------------------------------------ sync
 
     def refresh(self, *, force: bool = False) -> None:
-        """Read new chain events if the policy's sync interval has passed (online only)."""
+        """Read new chain events if the policy's sync interval has passed (online only).
+
+        Once a sync found another chain (ChainMismatch), every call syncs again until the
+        chain is the right one: the cached index is not answered from meanwhile."""
         if self.chain is None:
             return
         now = self.policy.now()
-        if force or self._last_sync is None or now - self._last_sync >= self.policy.sync_interval:
-            self.index.sync(self.chain)
+        due = self._last_sync is None or now - self._last_sync >= self.policy.sync_interval
+        if force or due or self._mismatched:
+            try:
+                self.index.sync(self.chain)
+            except ChainMismatch:
+                self._mismatched = True
+                raise
+            self._mismatched = False
             self._last_sync = now
 
     def trust_source(self, now: datetime | None = None) -> TrustSource:
@@ -568,6 +599,49 @@ class Verifier:
             )
         return self._check_receipt(facts, facts.raw_anchor)
 
+    def _root_unknown(self, receipt: AnchorReceipt) -> CheckResult:
+        """The receipt's root is not among the anchors read so far. PENDING, within the grace
+        period from the receipt's block time, when its block is not final for this verifier
+        yet (newer than the blocks it has read) or no longer on the chain (the block was
+        replaced: lost by a node restart or reorganised away, and the issuer anchors the root
+        again); otherwise INVALID. A forged receipt gains nothing: PENDING is never VALID."""
+        synced = self.index.synced_block
+        now = self.policy.now()
+        within = now - datetime.fromtimestamp(receipt.block_time, UTC) <= self.policy.pending_grace
+        if receipt.block_number > synced and within:
+            return CheckResult(
+                "anchor",
+                Outcome.PENDING,
+                _r(
+                    "anchor_not_final",
+                    f"凭证所在批次于区块 {receipt.block_number} 上链，尚未达到确认深度"
+                    f"（已核对至区块 {synced}）",
+                    f"The batch was anchored in block {receipt.block_number}, not final yet "
+                    f"for this verifier (read up to block {synced}).",
+                ),
+            )
+        if receipt.block_hash and self.chain is not None and receipt.block_number <= synced:
+            replaced = self.chain.block(receipt.block_number).hash != receipt.block_hash
+            if replaced and within:
+                return CheckResult(
+                    "anchor",
+                    Outcome.PENDING,
+                    _r(
+                        "anchor_block_replaced",
+                        f"上链凭据所指的区块 {receipt.block_number} 已不在链上"
+                        "（节点丢失或链重组），签发机关将重新上链，请稍后再核验",
+                        f"Block {receipt.block_number} named by the receipt is no longer on the "
+                        "chain (lost by the node or reorganised away); the issuer anchors the "
+                        "batch again: verify again later.",
+                    ),
+                )
+        return _fail(
+            "anchor",
+            "anchor_root_unknown",
+            f"该默克尔根未在链上存证（截至区块 {synced}）",
+            f"This Merkle root is not anchored on chain (as of block {synced}).",
+        )
+
     def _check_receipt(self, facts: _Facts, raw: Mapping[str, Any]) -> CheckResult:
         receipt = AnchorReceipt.from_json(raw)
         facts.receipt = receipt
@@ -611,13 +685,7 @@ class Verifier:
             )
         record = self.index.anchor(root)
         if record is None:
-            return _fail(
-                "anchor",
-                "anchor_root_unknown",
-                f"该默克尔根未在链上存证（截至区块 {self.index.synced_block}）",
-                f"This Merkle root is not anchored on chain (as of block "
-                f"{self.index.synced_block}).",
-            )
+            return self._root_unknown(receipt)
         auth = facts.authority
         if auth is None or record.authority_id != auth.id:
             return _fail(

@@ -21,6 +21,7 @@ import os
 import sys
 import threading
 import time
+import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -30,13 +31,14 @@ from sqlalchemy.exc import OperationalError
 
 from service.anchoring.batches import anchor_root_once, members_receipts
 from service.anchoring.sdjwt import SdJwtAnchorer
+from service.anchoring.supervision import ChainState, Heartbeat
 from service.anchoring.tasks import LifecycleTasks
 from service.audit.anchor import HeadAnchorer
 from service.audit.trail import AuditChainBroken, record, sequence
 from service.config import Settings
 from service.issuing.office import Office
 from service.storage.models import AnchorState, Authority, Batch, Credential
-from verifier.errors import ChainError, ContractReverted
+from verifier.errors import ChainError, ChainMismatch, ChainUnavailable, ContractReverted
 from verifier.merkle import MerkleTree
 
 __all__ = ["PAUSE_ENV", "AnchorWorker", "WorkerStats"]
@@ -49,6 +51,7 @@ _PREPARED, _ANCHORED = "prepared", "anchored"
 # otherwise take the lock straight back: neither flock nor a thread lock is a queue).
 WRITE_STEP = 100
 STEP_REST_SECONDS = 0.002
+MAX_BACKOFF_SECONDS = 30.0  # the longest a supervised worker waits after failed passes
 
 
 def _rest_after_step() -> None:
@@ -93,6 +96,7 @@ class AnchorWorker:
         self.batch_age_seconds = batch_age_seconds
         self.poll_seconds = poll_seconds
         self.stats = WorkerStats()
+        self.heartbeat = Heartbeat(office.db)
         self._log = log or (lambda message: print(message, file=sys.stderr, flush=True))
         self._pause_at = os.environ.get(PAUSE_ENV, "")
         # the audit trail's head goes on chain every audit_anchor_seconds (service.audit.anchor)
@@ -131,26 +135,50 @@ class AnchorWorker:
     # ------------------------------------------------------------------ loop
 
     def run(self, stop: threading.Event) -> None:
-        """Anchor until ``stop`` is set; chain and database outages are logged and retried."""
+        """Anchor until ``stop`` is set, supervised: no exception ends the loop. Each failed
+        pass is logged, counted and written to the worker's heartbeat row, and the next one
+        waits longer (doubling from the poll interval up to ``MAX_BACKOFF_SECONDS``); a chain
+        that is not the deployment's (``ChainMismatch``) holds everything back until it is
+        restored, since nothing may be sent to another chain."""
+        backoff = self.poll_seconds
         while not stop.is_set():
+            done = 0
             try:
+                self.office.check_chain()
                 done = self.run_once()
+                started = time.perf_counter()
+                self.sequence_audit()  # before anchoring the head; logs its own failures
+                self._breathe(started)
+                self.audit.tick()  # logs its own failures
+            except ChainMismatch as e:
+                self._failed(e.diagnostics(), chain=ChainState.MISMATCH, log_as="held back")
+            except ChainUnavailable as e:
+                self._failed(str(e), chain=ChainState.UNAVAILABLE, log_as="paused")
             except ChainError as e:
-                self.stats.failures += 1
-                self.stats.last_error = str(e)
-                self._log(f"anchoring paused, the chain is unavailable: {e}")
-                done = 0
+                self._failed(str(e), log_as="paused, the chain refused")
             except OperationalError as e:
-                self.stats.failures += 1
-                self.stats.last_error = str(e.orig)
-                self._log(f"anchoring paused, the database is unavailable: {e.orig}")
-                done = 0
-            started = time.perf_counter()
-            self.sequence_audit()  # before anchoring the head; logs its own failures
-            self._breathe(started)
-            self.audit.tick()  # logs its own failures
-            if not done:
-                stop.wait(self.poll_seconds)
+                self._failed(f"the database is unavailable: {e.orig}", log_as="paused")
+            except Exception as e:  # supervised: an unexpected fault must not end the loop
+                self._failed(f"{type(e).__name__}: {e}", log_as="failed", trace=True)
+            else:
+                self.heartbeat.succeeded()
+                backoff = self.poll_seconds
+                if not done:
+                    stop.wait(self.poll_seconds)
+                continue
+            stop.wait(backoff)
+            backoff = min(backoff * 2, MAX_BACKOFF_SECONDS)
+        self.heartbeat.stopped()
+
+    def _failed(
+        self, error: str, *, chain: str | None = None, log_as: str, trace: bool = False
+    ) -> None:
+        self.stats.failures += 1
+        self.stats.last_error = error
+        self._log(f"anchoring {log_as}: {error}")
+        if trace:
+            self._log(traceback.format_exc().rstrip())
+        self.heartbeat.failed(error, chain=chain)
 
     def run_once(self, *, force: bool = False) -> int:
         """One pass over every authority; returns how many credentials were anchored.

@@ -20,6 +20,7 @@ raised                                  status  problem type
                                         404/    ``grant_expired``, …): unauthenticated,
                                         422     forbidden, not found, invalid terms
 ``ChainUnavailable``                    503     ``urn:suixin:problem:chain-unavailable``
+``ChainMismatch``                       503     ``urn:suixin:problem:chain-mismatch``
 ``ChainError`` (other)                  502     ``urn:suixin:problem:chain-error``
 ``SuixinError`` (other)                 500     ``urn:suixin:problem:internal``
 Starlette ``HTTPException`` (404, 405)  same    ``about:blank``
@@ -51,6 +52,7 @@ from service.wallet.grants import (
 )
 from verifier.errors import (
     ChainError,
+    ChainMismatch,
     ChainUnavailable,
     FieldError,
     InvalidCredential,
@@ -289,6 +291,23 @@ def install_error_handlers(app: FastAPI) -> None:
                 "the chain cannot be read right now, so no verdict can be given (this does "
                 "not mean the credential is invalid); retry later",
                 headers={"Retry-After": "5"},
+            )
+        )
+
+    @app.exception_handler(ChainMismatch)
+    async def _chain_mismatch(_request: Request, exc: ChainMismatch) -> JSONResponse:
+        log.error("chain mismatch: %s", exc)
+        return problem_response(
+            Problem(
+                503,
+                "chain-mismatch",
+                "区块链节点不是本部署的链 / Not the deployment's chain",
+                "链节点所服务的不是本部署的链（可能已被重置或替换），在恢复之前不给出核验结论"
+                "（这不代表凭证无效） / the chain node does not serve this deployment's chain "
+                f"(it may have been reset or replaced): {exc.problem}; no verdict is given "
+                "until it is restored (this does not mean the credential is invalid)",
+                headers={"Retry-After": "30"},
+                extra={"expected": exc.expected, "found": exc.found},
             )
         )
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from collections import Counter
 
+from service.anchoring.supervision import WorkerHealth
 from service.anchoring.worker import WorkerStats
 from service.issuing.office import Office
 from service.lifecycle.status_queue import queue_depth as status_queue_depth
@@ -46,7 +47,13 @@ class Metrics:
         with self._lock:
             self.verifications[verdict] += 1
 
-    def render(self, office: Office, worker: WorkerStats | None, worker_up: bool | None) -> str:
+    def render(
+        self,
+        office: Office,
+        worker: WorkerStats | None,
+        worker_up: bool | None,
+        health: WorkerHealth | None = None,
+    ) -> str:
         """The exposition text (reads queue depth and counts from the database)."""
         lines: list[str] = []
 
@@ -112,7 +119,33 @@ class Metrics:
             lines.append(f'suixin_anchor_latency_seconds{{quantile="{q}"}} {shown}')
         lines.append(f"suixin_anchor_latency_seconds_sum {_number(sum(latencies))}")
         lines.append(f"suixin_anchor_latency_seconds_count {len(latencies)}")
-        if worker_up is not None:
-            family("suixin_worker_up", "gauge", "1 while the in-process anchoring worker runs.")
-            lines.append(f"suixin_worker_up {int(worker_up)}")
+        seen = health is not None and health.seen
+        if worker_up is not None or seen:
+            up = worker_up if worker_up is not None else bool(health and health.up)
+            family(
+                "suixin_worker_up",
+                "gauge",
+                "1 while an anchoring worker runs (this process's thread, or a fresh heartbeat "
+                "of one in another process).",
+            )
+            lines.append(f"suixin_worker_up {int(up)}")
+        if health is not None and health.seen:
+            family(
+                "suixin_worker_failing_seconds",
+                "gauge",
+                "How long the anchoring worker's passes have failed (0 while they succeed).",
+            )
+            lines.append(f"suixin_worker_failing_seconds {_number(health.failing_seconds)}")
+            family(
+                "suixin_worker_pass_failures_total",
+                "counter",
+                "Failed passes of the live anchoring workers (from their heartbeats).",
+            )
+            lines.append(f"suixin_worker_pass_failures_total {health.failures}")
+            family(
+                "suixin_chain_mismatch",
+                "gauge",
+                "1 while the worker finds the node serving another chain than the deployment's.",
+            )
+            lines.append(f"suixin_chain_mismatch {int(health.chain == 'mismatch')}")
         return "\n".join(lines) + "\n"

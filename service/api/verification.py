@@ -56,7 +56,9 @@ class VerificationService:
         self.sync_interval = policy.sync_interval.total_seconds()
         # The Verifier never syncs by itself: _sync below does, when _needs_sync says so.
         own = dataclasses.replace(policy, sync_interval=timedelta.max)
-        self.verifier = Verifier.from_chain(office.chain, office.deployment.anchor_registry, own)
+        self.verifier = Verifier.from_chain(
+            office.chain, office.deployment.anchor_registry, own, deployment=office.deployment
+        )
         self._lock = threading.Lock()
         self._last_sync: float | None = None
         # credentials whose status this office changed lately (see ``recently_changed``)

@@ -8,9 +8,13 @@ from collections.abc import Sequence
 
 from service.cli import apikeys, audit, chain, demo, issue, keys, lifecycle, registry, serve
 from service.cli._common import package_version
-from verifier.errors import SuixinError
+from verifier.errors import ChainMismatch, ChainUnavailable, SuixinError
 
-__all__ = ["build_parser", "main"]
+__all__ = ["EXIT_CHAIN_MISMATCH", "EXIT_CHAIN_UNAVAILABLE", "build_parser", "main"]
+
+# exit codes every command shares (a command may add its own: 0 done, 1 failed, 2 usage)
+EXIT_CHAIN_UNAVAILABLE = 4  # the chain node cannot be reached
+EXIT_CHAIN_MISMATCH = 5  # the node serves another chain than the deployment's
 
 # the command groups in the order ``suixin --help`` lists them
 _GROUPS = (chain, serve, keys, apikeys, issue, audit, lifecycle, registry, demo)
@@ -35,4 +39,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.handler(args))
     except SuixinError as e:
         print(f"suixin: {e.diagnostics()}", file=sys.stderr)
+        if isinstance(e, ChainMismatch):
+            return EXIT_CHAIN_MISMATCH
+        if isinstance(e, ChainUnavailable):
+            return EXIT_CHAIN_UNAVAILABLE
         return 1

@@ -32,6 +32,12 @@ def register(commands: Any) -> None:
     serve.add_argument("--port", type=int, help="listen port (SUIXIN_PORT, 8000)")
     serve.add_argument("--demo", action="store_true", help="set up the demo authorities")
     serve.add_argument(
+        "--redeploy",
+        action="store_true",
+        help="deploy new registries although the data directory has a deployment (its chain "
+        "was lost for good); never done without this flag",
+    )
+    serve.add_argument(
         "--workers",
         type=int,
         default=1,
@@ -70,6 +76,10 @@ def _serve(args: argparse.Namespace) -> int:
         settings.port = args.port
     if settings.chain != "embedded":
         return _serve_office(args, settings, anchor_here=settings.in_process_worker)
+    if args.redeploy:
+        raise InvalidInput(
+            "--redeploy is for a JSON-RPC chain: the embedded chain keeps its own registries"
+        )
     # The embedded chain and the anchoring worker run in a child process, a node the API
     # reaches over JSON-RPC like anvil: their CPU no longer shares the API's GIL.
     node = EmbeddedNode(settings.environment(), worker=settings.in_process_worker).start()
@@ -86,7 +96,7 @@ def _serve_office(args: argparse.Namespace, settings: Settings, *, anchor_here: 
     from service.app import create_app
     from service.runtime import bootstrap_demo, open_office, settle_heap
 
-    office = open_office(settings)
+    office = open_office(settings, redeploy=args.redeploy)
     if args.demo:
         keys = bootstrap_demo(office, settings.data_dir)
         print(f"Demo API keys (also in {settings.data_dir / 'demo-api-keys.json'}):")

@@ -13,7 +13,8 @@ import json
 import secrets
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, cast
@@ -112,6 +113,28 @@ class Office:
         self.signing_pool: SigningPool | None = None
         self._authority_cache: dict[int, tuple[float, Authority]] = {}
         self._api_key_cache: dict[str, tuple[float, bytes, AuthContext]] = {}
+        self._identity_checked = -float("inf")  # monotonic time the chain last matched
+        # every transaction of the office's accounts, from any of its processes: one sender at
+        # a time per account, only to the deployment's own chain
+        chain.sender_guard = self._sending
+
+    #: How long a successful check that the chain is the deployment's is relied on before a
+    #: transaction asks again (``check_chain``).
+    identity_ttl_seconds: float = 2.0
+
+    def check_chain(self, *, fresh: bool = False) -> None:
+        """Raise ChainMismatch unless the node serves the deployment's chain (ChainUnavailable
+        when it cannot be reached). A success is relied on for ``identity_ttl_seconds``."""
+        now = time.monotonic()
+        if fresh or now - self._identity_checked > self.identity_ttl_seconds:
+            self.deployment.check_chain(self.chain)
+            self._identity_checked = now
+
+    @contextmanager
+    def _sending(self, address: str) -> Iterator[None]:
+        self.check_chain()
+        with self.db.sender_lock(address):
+            yield
 
     #: How long a decrypted key is used before the database is asked again which key (or chain
     #: account) is current, so that a rotation made by another process (``suixin keys rotate``)

@@ -163,6 +163,9 @@ class Database:
             event.listen(self.engine, "connect", _sqlite_pragmas)
         self.writers = None if self.is_postgres else _SqliteWriters(self.engine, database_file)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self._lock_dir = database_file.parent if database_file is not None else None
+        self._sender_threads: dict[str, threading.Lock] = {}
+        self._sender_threads_lock = threading.Lock()
 
     def migrate(self) -> None:
         """Bring the schema to the newest migration."""
@@ -190,6 +193,39 @@ class Database:
                 # takes the write lock now, waiting up to busy_timeout for other writers.
                 session.connection().exec_driver_sql("BEGIN IMMEDIATE")
             yield session
+
+    @contextmanager
+    def sender_lock(self, address: str) -> Iterator[None]:
+        """Hold the one lock every process of this office takes before it gives a chain
+        account its next nonce and hands it a transaction: the worker, the command line's key
+        operations, a second server. On PostgreSQL a session advisory lock on the account
+        (every machine of the office shares it); on SQLite ``flock`` on a lock file beside the
+        database (every process on this machine); with an in-memory database a thread lock."""
+        account = address.lower()
+        with self._sender_threads_lock:
+            local = self._sender_threads.setdefault(account, threading.Lock())
+        with local:
+            if self.is_postgres:
+                key = int.from_bytes(
+                    bytes.fromhex(account.removeprefix("0x"))[:8], "big", signed=True
+                )
+                with self.engine.connect() as connection:
+                    connection.exec_driver_sql("SELECT pg_advisory_lock(%s)", (key,))
+                    try:
+                        yield
+                    finally:
+                        connection.exec_driver_sql("SELECT pg_advisory_unlock(%s)", (key,))
+                        connection.commit()
+            elif self._lock_dir is not None:
+                path = self._lock_dir / f"suixin.sender-{account}.lock"
+                fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX)
+                    yield
+                finally:
+                    os.close(fd)  # closing drops the flock
+            else:
+                yield
 
     def dispose(self) -> None:
         """Close every pooled connection (and the writers' lock file)."""

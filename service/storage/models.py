@@ -14,6 +14,7 @@ from sqlalchemy import (
     LargeBinary,
     String,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -22,6 +23,7 @@ __all__ = [
     "AnchorState",
     "ApiKey",
     "AuditEntry",
+    "AuditHead",
     "AuditInboxEntry",
     "Authority",
     "Base",
@@ -32,6 +34,7 @@ __all__ = [
     "IssuerKey",
     "RequestNonce",
     "StatusChange",
+    "WorkerStatus",
 ]
 
 
@@ -132,6 +135,12 @@ class Credential(Base):
         Index("ix_credentials_queue", "authority_id", "anchor_state", "seq"),
         Index("ix_credentials_lineage", "lineage_id", "version"),
         Index("ix_credentials_key", "authority_id", "key_id"),
+        Index(
+            "ix_credentials_previous",
+            "previous_id",
+            postgresql_where=text("previous_id IS NOT NULL"),
+            sqlite_where=text("previous_id IS NOT NULL"),
+        ),
     )
 
     seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
@@ -194,6 +203,17 @@ class AuditEntry(Base):
     row_hash: Mapped[bytes] = mapped_column(LargeBinary)
 
 
+class AuditHead(Base):
+    """The audit chain's head (one row, ``id`` 1): the newest row's seq and hash; its lock
+    orders appends (``service.audit.trail``)."""
+
+    __tablename__ = "audit_head"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    seq: Mapped[int] = mapped_column(Integer)
+    hash: Mapped[bytes] = mapped_column(LargeBinary)
+
+
 class AuditInboxEntry(Base):
     """An audit row committed with its action but not chained yet (see ``service.audit.trail``):
     ``record`` inserts it, the sequencer moves it into ``audit_log`` in id order."""
@@ -228,6 +248,23 @@ class AuditAnchor(Base):
     block_time: Mapped[int | None] = mapped_column(Integer, nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     anchored_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class WorkerStatus(Base):
+    """One anchoring worker's heartbeat: when it last ran a pass, since when it fails, why; the
+    API of any process reads it for ``/readyz`` and ``/metrics`` (``service.anchoring.worker``)."""
+
+    __tablename__ = "worker_status"
+
+    id: Mapped[str] = mapped_column(String(96), primary_key=True)  # host:pid:random
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    beat_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    last_success_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    failing_since: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    failures: Mapped[int] = mapped_column(Integer, default=0)  # passes that failed, in all
+    chain: Mapped[str] = mapped_column(String(16), default="ok")  # ok | mismatch | unavailable
+    last_error: Mapped[str] = mapped_column(String(500), default="")
+    stopped_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 
 
 class Grant(Base):

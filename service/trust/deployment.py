@@ -4,6 +4,7 @@ data directory's deployment (``deployment.json``), the development governance ro
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 from eth_account import Account
@@ -11,7 +12,7 @@ from eth_account.signers.local import LocalAccount
 
 from verifier.chain import Chain
 from verifier.contracts import load_artifact
-from verifier.deployment import Deployment
+from verifier.deployment import Deployment, default_confirmations
 from verifier.errors import InvalidInput
 
 __all__ = [
@@ -37,8 +38,15 @@ def fund_if_dev(chain: Chain, address: str, minimum_wei: int = 10**18) -> bool:
     return True
 
 
-def deploy_registries(chain: Chain, deployer: LocalAccount, root: str | None = None) -> Deployment:
-    """Deploy both registries with ``root`` (default: the deployer) as governance root."""
+def deploy_registries(
+    chain: Chain,
+    deployer: LocalAccount,
+    root: str | None = None,
+    *,
+    confirmations: int | None = None,
+) -> Deployment:
+    """Deploy both registries with ``root`` (default: the deployer) as governance root;
+    ``confirmations`` is recorded as the deployment's finality depth (default by chain id)."""
     trust = load_artifact("TrustRegistry")
     anchor = load_artifact("AnchorRegistry")
     governance_root = root or deployer.address
@@ -57,6 +65,9 @@ def deploy_registries(chain: Chain, deployer: LocalAccount, root: str | None = N
         governance_root=governance_root,
         compiler_version=trust.compiler_version,
         source_hash=trust.source_hash,
+        confirmations=(
+            default_confirmations(chain.chain_id) if confirmations is None else confirmations
+        ),
     )
 
 
@@ -79,17 +90,30 @@ def governance_root(data_dir: Path, *, create: bool) -> LocalAccount | None:
     return account
 
 
-def ensure_deployment(chain: Chain, data_dir: Path, *, allow_deploy: bool) -> Deployment:
-    """The registries' deployment record for ``chain``: read, or deployed (development)."""
+def ensure_deployment(
+    chain: Chain,
+    data_dir: Path,
+    *,
+    allow_deploy: bool,
+    redeploy: bool = False,
+    check: bool = True,
+    confirmations: int | None = None,
+) -> Deployment:
+    """The registries' deployment record of ``data_dir``: read, or deployed when there is none
+    and ``allow_deploy`` (development, ``suixin chain deploy``).
+
+    An existing record is never replaced silently: with ``check`` a chain that is not the
+    record's raises ChainMismatch (the operator restores the chain, or asks for ``redeploy``,
+    which keeps the old record beside the new one as ``deployment.replaced-<time>.json``).
+    ``confirmations`` is the new deployment's finality depth (default: by chain id, see
+    ``verifier.deployment.default_confirmations``). Raises InvalidInput when there is no record
+    and deploying is not allowed."""
     path = data_dir / DEPLOYMENT_FILE
-    if path.exists():
+    if path.exists() and not redeploy:
         record = Deployment.load(path)
-        if (
-            record.chain_id == chain.chain_id
-            and chain.block_number() >= record.block_number
-            and chain.block(record.block_number).hash == record.block_hash
-        ):
-            return record
+        if check:
+            record.check_chain(chain)
+        return record
     if not allow_deploy:
         raise InvalidInput(
             f"no deployment of the registries for chain {chain.chain_id} in {path}: "
@@ -98,6 +122,8 @@ def ensure_deployment(chain: Chain, data_dir: Path, *, allow_deploy: bool) -> De
     root = governance_root(data_dir, create=True)
     assert root is not None
     fund_if_dev(chain, root.address)
-    record = deploy_registries(chain, root)
+    record = deploy_registries(chain, root, confirmations=confirmations)
+    if path.exists():
+        path.rename(path.with_name(f"deployment.replaced-{int(time.time())}.json"))
     record.save(path)
     return record

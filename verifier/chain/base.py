@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -129,6 +129,10 @@ class Chain:
         self._nonce_lock = threading.Lock()
         self._sender_locks: dict[str, threading.Lock] = {}
         self._next_nonce: dict[str, int] = {}
+        # Set by an owner whose accounts also send from other processes (an office: its worker,
+        # its command line): taken around nonce and submission, and then the nonce is read from
+        # the node every time instead of counted here, so no two senders ever pick the same one.
+        self.sender_guard: Callable[[str], AbstractContextManager[None]] | None = None
 
     # ------------------------------------------------------------------ identity and blocks
 
@@ -282,7 +286,13 @@ class Chain:
             estimate = int(self.w3.eth.estimate_gas(tx))  # type: ignore[arg-type]
             tx["gas"] = estimate * _GAS_MARGIN_NUM // _GAS_MARGIN_DEN
             tx.update(self._fees())
-        with self._sender_lock(sender.address):
+        guard = self.sender_guard
+        with (
+            self._sender_lock(sender.address),
+            guard(sender.address) if guard is not None else nullcontext(),
+        ):
+            if guard is not None:
+                self._next_nonce.pop(sender.address, None)  # another process may have sent
             tx["nonce"] = self._reserve_nonce(sender.address)
             signed = Account.sign_transaction(tx, sender.key)
             try:
