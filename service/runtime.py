@@ -61,14 +61,15 @@ def open_office(
     redeployment; ``redeploy`` deploys new registries on purpose."""
     settings.check()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
+    master = MasterKey(settings.master_key.get_secret_value())
     db = Database(settings.effective_database_url())
-    db.migrate()
+    db.migrate(master)
     chain = connect(settings.chain, settings.data_dir)
     deploy = settings.mode == "development" if allow_deploy is None else allow_deploy
     deployment = ensure_deployment(
         chain, settings.data_dir, allow_deploy=deploy, redeploy=redeploy, check=False
     )
-    office = Office(db, chain, deployment, MasterKey(settings.master_key.get_secret_value()))
+    office = Office(db, chain, deployment, master)
     try:
         office.check_chain(fresh=True)
     except ChainMismatch as e:

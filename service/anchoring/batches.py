@@ -1,15 +1,40 @@
-"""Anchoring: put a batch's Merkle root on chain and hand every credential its receipt."""
+"""Batches: members of a queue go on chain as Merkle roots, exactly once, and count once final.
+
+``BatchQueue`` serves one queue table — credentials, or SD-JWTs claimed into wallets — whose
+rows have a ``digest`` and, once claimed, a ``batch_id`` and ``leaf_index``. A batch's life:
+
+- **claimed** (``prepared``): the oldest members without a batch, ``batch_size`` of them or
+  whatever waited ``batch_age_seconds``, with the batch row (root, size, leaves in order) in
+  one transaction, before anything is sent;
+- **sent**: its root is in a block (``anchor_root_once``: the chain is asked first, and
+  ``RootAlreadyAnchored`` is read back, so a resend never doubles it); the block's number,
+  hash, time and the transaction are stored once on the batch row, and every member's receipt
+  is derived from it (``service.issuing.receipts``);
+- **anchored**: final, once the deployment's ``confirmations`` blocks are on top of that block
+  and the block is still the one recorded. A block that was replaced (a reorganisation, lost
+  by a node restarted from older state) puts the batch back to ``prepared``: the same root is
+  sent again. With 0 confirmations (development chains) a mined batch is final at once.
+
+Module functions serve one-off anchoring (tests, demos, scripts): ``anchor_batch`` and
+``set_statuses``.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, datetime
 from functools import cache
 from typing import Any
 
 from eth_account.signers.local import LocalAccount
+from sqlalchemy import func, select, update
 
+from service.audit.trail import record
+from service.clock import aware
+from service.issuing.office import Office
+from service.storage.models import Batch, BatchState, Credential
+from service.storage.wallet import SdJwtCredential
 from verifier.bundle import (
-    AnchorReceipt,
     credential_digest,
     credential_id_hash,
     make_bundle,
@@ -21,7 +46,14 @@ from verifier.deployment import Deployment
 from verifier.errors import ChainError, ContractReverted
 from verifier.merkle import MerkleTree
 
-__all__ = ["anchor_batch", "anchor_root_once", "anchored_root", "set_statuses"]
+__all__ = [
+    "BatchQueue",
+    "QueueTable",
+    "anchor_batch",
+    "anchor_root_once",
+    "anchored_root",
+    "set_statuses",
+]
 
 
 @cache
@@ -69,33 +101,6 @@ def anchor_root_once(
     return receipt.block_number, receipt.tx_hash
 
 
-def members_receipts(
-    chain: Chain,
-    registry: str,
-    digests: Sequence[bytes],
-    root: bytes,
-    *,
-    block_number: int,
-    block_time: int,
-    transaction_hash: str,
-    what: str,
-) -> list[AnchorReceipt]:
-    """The receipt of every member of a stored batch (``digests`` in leaf order) whose root
-    went on chain in ``block_number``; raises ChainError when the stored members do not
-    rebuild ``root`` (``what`` names the batch in the message)."""
-    tree = MerkleTree(digests)
-    if tree.root != root or tree.size != len(digests):
-        raise ChainError(f"{what}: stored members do not reproduce its root")
-    return receipts_for_batch(
-        tree,
-        chain_id=chain.chain_id,
-        registry=registry,
-        block_number=block_number,
-        block_time=block_time,
-        transaction_hash=transaction_hash,
-    )
-
-
 def anchor_batch(
     chain: Chain,
     deployment: Deployment,
@@ -133,3 +138,223 @@ def set_statuses(
     chain.transact(
         deployment.anchor_registry, abi, "setStatusBatch", [hashes, statuses, reasons], account
     )
+
+
+QueueTable = type[Credential] | type[SdJwtCredential]
+
+
+class BatchQueue:
+    """Anchors the members of one queue table in batches (see the module docstring).
+
+    ``observe`` is told, once a batch is final, when each member was queued (the worker's
+    latency figures); ``pause`` is the fault tests' hook (``claimed``, ``sent``); ``action``
+    names the audit row written when a batch's root is in a block."""
+
+    def __init__(
+        self,
+        office: Office,
+        table: QueueTable,
+        kind: str,
+        *,
+        batch_size: int,
+        batch_age_seconds: float,
+        action: str,
+        log: Callable[[str], None],
+        pause: Callable[[str], None] = lambda _phase: None,
+        observe: Callable[[int, Sequence[datetime]], None] = lambda _batch, _times: None,
+    ) -> None:
+        self.office = office
+        self.table = table
+        self.kind = kind
+        self.batch_size = batch_size
+        self.batch_age_seconds = batch_age_seconds
+        self.action = action
+        self._log = log
+        self._pause = pause
+        self._observe = observe
+        self._queued_at: dict[int, list[datetime]] = {}
+
+    # ------------------------------------------------------------------ reads
+
+    def depth(self) -> int:
+        """Members not final yet: without a batch, or in a batch not anchored."""
+        table = self.table
+        with self.office.db.session() as s:
+            waiting = s.scalar(
+                select(func.count()).select_from(table).where(table.batch_id.is_(None))
+            )
+            unfinal = s.scalar(
+                select(func.coalesce(func.sum(Batch.size), 0)).where(
+                    Batch.kind == self.kind, Batch.state != BatchState.ANCHORED
+                )
+            )
+        return int(waiting or 0) + int(unfinal or 0)
+
+    def unfinished(self, authority_id: int) -> list[int]:
+        """The authority's batches of this kind that are claimed or sent, not final."""
+        with self.office.db.session() as s:
+            return list(
+                s.scalars(
+                    select(Batch.id)
+                    .where(
+                        Batch.authority_id == authority_id,
+                        Batch.kind == self.kind,
+                        Batch.state.in_((BatchState.PREPARED, BatchState.SENT)),
+                    )
+                    .order_by(Batch.id)
+                )
+            )
+
+    # ------------------------------------------------------------------ claim
+
+    def claim(self, authority_id: int, *, force: bool) -> int | None:
+        """Make a batch of the oldest members without one (``batch_size``, or fewer when the
+        oldest waited ``batch_age_seconds`` or ``force``); returns its id, or None."""
+        table = self.table
+        with self.office.db.session() as s:
+            # only what a batch needs (not the documents), locked against other workers
+            rows = s.execute(
+                select(table.seq, table.digest, table.created_at)
+                .where(table.authority_id == authority_id, table.batch_id.is_(None))
+                .order_by(table.seq)
+                .limit(self.batch_size)
+                .with_for_update(skip_locked=True)
+            ).all()
+            if not rows:
+                return None
+            waited = (datetime.now(UTC) - aware(rows[0].created_at)).total_seconds()
+            if not force and len(rows) < self.batch_size and waited < self.batch_age_seconds:
+                return None
+            leaves = [bytes(r.digest) for r in rows]
+            tree = MerkleTree(leaves)
+            batch = Batch(
+                authority_id=authority_id,
+                kind=self.kind,
+                root=tree.root,
+                size=tree.size,
+                leaves=b"".join(leaves),
+                state=BatchState.PREPARED,
+                created_at=datetime.now(UTC),
+            )
+            s.add(batch)
+            s.flush()
+            # one transaction: a batch's members are claimed together or not at all
+            s.execute(
+                update(table),
+                [{"seq": r.seq, "batch_id": batch.id, "leaf_index": i} for i, r in enumerate(rows)],
+            )
+            batch_id = batch.id
+        self._queued_at[batch_id] = [aware(r.created_at) for r in rows]
+        self._log(f"{self.kind} batch {batch_id}: {len(rows)} claimed, root 0x{tree.root.hex()}")
+        self._pause("claimed")
+        return batch_id
+
+    # ------------------------------------------------------------------ on chain
+
+    def advance(self, batch_id: int) -> int:
+        """Take a batch as far as the chain allows now: send a prepared one, confirm a sent one
+        (or prepare it again when its block was replaced); returns how many members became
+        final. Raises ChainError (ContractReverted when the chain refuses the authority)."""
+        office = self.office
+        with office.db.session() as s:
+            batch = s.get(Batch, batch_id)
+            assert batch is not None
+            state, root, size = batch.state, bytes(batch.root), batch.size
+            authority_id, block_number, block_hash = (
+                batch.authority_id,
+                batch.block_number,
+                batch.block_hash,
+            )
+        if state == BatchState.ANCHORED:
+            return 0
+        if state == BatchState.SENT:
+            assert block_number is not None
+            head = office.chain.block_number()
+            here = office.chain.block(block_number).hash if head >= block_number else None
+            if here == block_hash:
+                if head - block_number < office.deployment.confirmations:
+                    return 0
+                return self._final(batch_id)
+            self._log(
+                f"{self.kind} batch {batch_id}: block {block_number} was replaced; sending its "
+                "root again"
+            )
+            self._prepare_again(batch_id, block_number)
+        block_number, tx_hash = anchor_root_once(
+            office.chain,
+            office.deployment.anchor_registry,
+            office.account(authority_id),
+            root,
+            size,
+        )
+        self._log(f"{self.kind} batch {batch_id}: in block {block_number} ({tx_hash})")
+        self._pause("sent")
+        block = office.chain.block(block_number)
+        final = office.chain.block_number() - block_number >= office.deployment.confirmations
+        with office.db.write_session() as s:  # reads the batch, then writes (and audits)
+            batch = s.get(Batch, batch_id)
+            assert batch is not None
+            if batch.state != BatchState.PREPARED:
+                return 0  # recorded already (by a run this one raced after a crash)
+            batch.state = BatchState.ANCHORED if final else BatchState.SENT
+            batch.chain_id = office.chain.chain_id
+            batch.anchor_registry = office.deployment.anchor_registry
+            batch.tx_hash = tx_hash
+            batch.block_number = block_number
+            batch.block_hash = block.hash
+            batch.block_time = block.timestamp
+            batch.anchored_at = datetime.now(UTC) if final else None
+            record(
+                s,
+                actor="worker",
+                action=self.action,
+                authority_id=authority_id,
+                details={
+                    "batch": batch_id,
+                    "root": root.hex(),
+                    "size": size,
+                    "block": block_number,
+                    "tx": tx_hash,
+                },
+            )
+        if final:
+            self._finished(batch_id)
+            return size
+        return 0
+
+    def _final(self, batch_id: int) -> int:
+        with self.office.db.session() as s:
+            batch = s.get(Batch, batch_id)
+            assert batch is not None
+            if batch.state != BatchState.SENT:
+                return 0
+            batch.state = BatchState.ANCHORED
+            batch.anchored_at = datetime.now(UTC)
+            size = batch.size
+        self._finished(batch_id)
+        return size
+
+    def _prepare_again(self, batch_id: int, block_number: int) -> None:
+        with self.office.db.write_session() as s:
+            batch = s.get(Batch, batch_id)
+            assert batch is not None
+            batch.state = BatchState.PREPARED
+            batch.tx_hash = batch.block_hash = None
+            batch.block_number = batch.block_time = None
+            batch.anchored_at = None
+            record(
+                s,
+                actor="worker",
+                action="batch.reanchor",
+                authority_id=batch.authority_id,
+                details={
+                    "batch": batch_id,
+                    "root": bytes(batch.root).hex(),
+                    "lostBlock": block_number,
+                },
+            )
+
+    def _finished(self, batch_id: int) -> None:
+        times = self._queued_at.pop(batch_id, None)
+        if times:
+            self._observe(batch_id, times)

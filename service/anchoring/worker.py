@@ -22,24 +22,23 @@ import sys
 import threading
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 
-from service.anchoring.batches import anchor_root_once, members_receipts
+from service.anchoring.batches import BatchQueue
 from service.anchoring.sdjwt import SdJwtAnchorer
 from service.anchoring.supervision import ChainState, Heartbeat
 from service.anchoring.tasks import LifecycleTasks
 from service.audit.anchor import HeadAnchorer
-from service.audit.trail import AuditChainBroken, record, sequence
+from service.audit.trail import AuditChainBroken, sequence
 from service.config import Settings
 from service.issuing.office import Office
-from service.storage.models import AnchorState, Authority, Batch, Credential
+from service.storage.models import Authority, BatchKind, Credential
 from verifier.errors import ChainError, ChainMismatch, ChainUnavailable, ContractReverted
-from verifier.merkle import MerkleTree
 
 __all__ = ["PAUSE_ENV", "AnchorWorker", "WorkerStats"]
 
@@ -105,9 +104,20 @@ class AnchorWorker:
         # changes (service.anchoring.tasks, service.anchoring.status_sender), taking the same
         # authority row lock
         self.lifecycle = lifecycle or LifecycleTasks(office, log=self._log)
-        # SD-JWTs claimed into wallets: their issuer-signed JWTs are anchored the same way
+        # the credential queue, and SD-JWTs claimed into wallets, anchored the same way
+        self.credentials = BatchQueue(
+            office,
+            Credential,
+            BatchKind.CREDENTIAL,
+            batch_size=batch_size,
+            batch_age_seconds=batch_age_seconds,
+            action="batch.anchor",
+            log=self._log,
+            pause=self._pause,
+            observe=self._observe,
+        )
         self.sdjwt = SdJwtAnchorer(
-            office, batch_size=batch_size, batch_age_seconds=batch_age_seconds
+            office, batch_size=batch_size, batch_age_seconds=batch_age_seconds, log=self._log
         )
 
     @classmethod
@@ -151,13 +161,19 @@ class AnchorWorker:
                 self._breathe(started)
                 self.audit.tick()  # logs its own failures
             except ChainMismatch as e:
-                self._failed(e.diagnostics(), chain=ChainState.MISMATCH, log_as="held back")
+                self._failed(
+                    e.diagnostics(),
+                    chain=ChainState.MISMATCH,
+                    log_as="held back, the chain is not the deployment's",
+                )
             except ChainUnavailable as e:
-                self._failed(str(e), chain=ChainState.UNAVAILABLE, log_as="paused")
+                self._failed(
+                    str(e), chain=ChainState.UNAVAILABLE, log_as="paused, the chain is unavailable"
+                )
             except ChainError as e:
                 self._failed(str(e), log_as="paused, the chain refused")
             except OperationalError as e:
-                self._failed(f"the database is unavailable: {e.orig}", log_as="paused")
+                self._failed(str(e.orig), log_as="paused, the database is unavailable")
             except Exception as e:  # supervised: an unexpected fault must not end the loop
                 self._failed(f"{type(e).__name__}: {e}", log_as="failed", trace=True)
             else:
@@ -202,7 +218,7 @@ class AnchorWorker:
         this wrote."""
         deadline = time.monotonic() + timeout
         while (
-            self.office.queue_depth() or self.sdjwt.queue_depth()
+            self.credentials.depth() or self.sdjwt.queue_depth()
         ) and time.monotonic() < deadline:
             failures = self.stats.failures
             if not self.run_once(force=True) and self.stats.failures > failures:
@@ -246,164 +262,23 @@ class AnchorWorker:
             if locked is None:
                 return 0  # another worker serves this authority right now
             anchored = 0
-            for batch_id in self._unfinished(authority_id):
-                anchored += self._finish(batch_id)
+            for batch_id in self.credentials.unfinished(authority_id):
+                anchored += self.credentials.advance(batch_id)
             started = time.perf_counter()
-            claimed = self._claim(authority_id, force=force)
+            claimed = self.credentials.claim(authority_id, force=force)
             if claimed is not None:
                 self._breathe(started)
-                anchored += self._finish(claimed)
+                started = time.perf_counter()
+                anchored += self.credentials.advance(claimed)
+                self._breathe(started)
             return anchored
 
-    def _unfinished(self, authority_id: int) -> list[int]:
-        with self.office.db.session() as s:
-            return list(
-                s.scalars(
-                    select(Batch.id)
-                    .where(Batch.authority_id == authority_id, Batch.state == _PREPARED)
-                    .order_by(Batch.id)
-                )
-            )
-
-    def _claim(self, authority_id: int, *, force: bool) -> int | None:
-        with self.office.db.session() as s:
-            # only what a batch needs (not the documents), locked against other workers
-            rows = s.execute(
-                select(Credential.seq, Credential.digest, Credential.created_at)
-                .where(
-                    Credential.authority_id == authority_id,
-                    Credential.anchor_state == AnchorState.PENDING,
-                )
-                .order_by(Credential.seq)
-                .limit(self.batch_size)
-                .with_for_update(skip_locked=True)
-            ).all()
-            if not rows:
-                return None
-            oldest = rows[0].created_at
-            if oldest.tzinfo is None:
-                oldest = oldest.replace(tzinfo=UTC)
-            waited = (datetime.now(UTC) - oldest).total_seconds()
-            if not force and len(rows) < self.batch_size and waited < self.batch_age_seconds:
-                return None
-            tree = MerkleTree(bytes(r.digest) for r in rows)
-            batch = Batch(
-                authority_id=authority_id,
-                root=tree.root,
-                size=tree.size,
-                state=_PREPARED,
-                created_at=datetime.now(UTC),
-            )
-            s.add(batch)
-            s.flush()
-            # one transaction (a batch's members are claimed together or not at all): about
-            # 25 ms of the writer lock for 1,000 members, mostly SQLite rewriting each row
-            # with its 2-3 KB document
-            s.execute(
-                update(Credential),
-                [
-                    {
-                        "seq": r.seq,
-                        "batch_id": batch.id,
-                        "leaf_index": i,
-                        "anchor_state": AnchorState.BATCHED,
-                    }
-                    for i, r in enumerate(rows)
-                ],
-            )
-            batch_id = batch.id
-        self._log(f"batch {batch_id}: {len(rows)} credentials claimed, root 0x{tree.root.hex()}")
-        self._pause("claimed")
-        return batch_id
-
-    def _finish(self, batch_id: int) -> int:
-        office = self.office
-        with office.db.session() as s:
-            batch = s.get(Batch, batch_id)
-            assert batch is not None
-            root, size, authority_id = bytes(batch.root), batch.size, batch.authority_id
-        started = time.perf_counter()
-        found = anchor_root_once(
-            office.chain,
-            office.deployment.anchor_registry,
-            office.account(authority_id),
-            root,
-            size,
-        )
-        self._log(f"batch {batch_id}: anchored in block {found[0]} ({found[1]})")
-        self._pause("sent")
-        self._breathe(started)
-        return self._store(batch_id, *found)
-
-    def _store(self, batch_id: int, block_number: int, tx_hash: str) -> int:
-        office = self.office
-        block_time = office.chain.block_time(block_number)
-        # A batch's members and root never change once claimed: read them and build the
-        # receipts outside the write transaction, which then only writes (the writer lock
-        # is held for the UPDATE, not for hashing).
-        with office.db.session() as s:
-            batch = s.get(Batch, batch_id)
-            assert batch is not None
-            root = bytes(batch.root)
-            rows = s.execute(
-                select(Credential.seq, Credential.digest, Credential.created_at)
-                .where(Credential.batch_id == batch_id)
-                .order_by(Credential.leaf_index)
-            ).all()
-        started = time.perf_counter()
-        receipts = members_receipts(
-            office.chain,
-            office.deployment.anchor_registry,
-            [bytes(r.digest) for r in rows],
-            root,
-            block_number=block_number,
-            block_time=block_time,
-            transaction_hash=tx_hash,
-            what=f"batch {batch_id}",
-        )
-        changes = [
-            {"seq": r.seq, "receipt": receipt.to_json(), "anchor_state": AnchorState.ANCHORED}
-            for r, receipt in zip(rows, receipts, strict=True)
-        ]
-        self._breathe(started)
-        # Receipts go in steps of WRITE_STEP rows, a transaction each, so that issuing
-        # requests wait for the writer lock a few milliseconds at most (a batch of 1,500 in
-        # one transaction held it 75 ms). A crash between steps leaves the batch 'prepared':
-        # the next run finds its root on chain and writes the same receipts again.
-        for i in range(0, len(changes), WRITE_STEP):
-            with office.db.session() as s:
-                s.execute(update(Credential), changes[i : i + WRITE_STEP])
-            _rest_after_step()
+    def _observe(self, _batch_id: int, queued: Sequence[datetime]) -> None:
         now = datetime.now(UTC)
-        with office.db.write_session() as s:  # reads the batch, then writes (and audits)
-            batch = s.get(Batch, batch_id)
-            assert batch is not None
-            if batch.state == _ANCHORED:
-                return 0  # stored already (by a run this one raced after a crash)
-            batch.state = _ANCHORED
-            batch.tx_hash = tx_hash
-            batch.block_number = block_number
-            batch.block_time = block_time
-            batch.anchored_at = now
-            record(
-                s,
-                actor="worker",
-                action="batch.anchor",
-                authority_id=batch.authority_id,
-                details={
-                    "batch": batch_id,
-                    "root": root.hex(),
-                    "size": len(rows),
-                    "block": block_number,
-                    "tx": tx_hash,
-                },
-            )
-        for r in rows:
-            created = r.created_at if r.created_at.tzinfo else r.created_at.replace(tzinfo=UTC)
-            self.stats.observe((now - created).total_seconds())
+        for at in queued:
+            self.stats.observe((now - at).total_seconds())
         self.stats.batches += 1
-        self.stats.anchored += len(rows)
-        return len(rows)
+        self.stats.anchored += len(queued)
 
     def _breathe(self, started: float) -> None:
         """With ``pace``, sleep ``pace`` times as long as the step begun at ``started`` took:

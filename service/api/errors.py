@@ -12,6 +12,7 @@ raised                                  status  problem type
 ``InvalidInput``                        422     ``urn:suixin:problem:invalid-input``
 ``NotFound``                            404     ``urn:suixin:problem:not-found``
 ``IdempotencyConflict``                 409     ``urn:suixin:problem:idempotency-conflict``
+``CredentialInForce``                   409     ``urn:suixin:problem:credential-in-force``
 ``LifecycleError`` (life-cycle step)    409     ``urn:suixin:problem:<code>``, with ``code``
                                                 (``credential-not-current``,
                                                 ``endorsement-not-due``, …) and its facts
@@ -41,7 +42,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from service.issuing.office import IdempotencyConflict, NotFound
+from service.issuing.office import CredentialInForce, IdempotencyConflict, NotFound
 from service.lifecycle import LifecycleError
 from service.wallet.grants import (
     GrantError,
@@ -259,6 +260,18 @@ def install_error_handlers(app: FastAPI) -> None:
                 "无法办理 / Not possible now",
                 exc.diagnostics(),
                 extra={"code": exc.code, **exc.extra},
+            )
+        )
+
+    @app.exception_handler(CredentialInForce)
+    async def _in_force(_request: Request, exc: CredentialInForce) -> JSONResponse:
+        return problem_response(
+            Problem(
+                409,
+                "credential-in-force",
+                "已有有效凭证 / A credential is in force",
+                exc.diagnostics(),
+                extra={"code": exc.code, "existingId": exc.existing_id},
             )
         )
 

@@ -31,6 +31,7 @@ from service.config import Settings
 from service.issuing.office import Office
 from service.storage.db import Database
 from service.storage.models import Authority
+from service.storage.sealing import MasterKey
 from verifier.errors import ChainUnavailable, InvalidInput
 
 __all__ = ["EXIT_CHAIN_UNAVAILABLE", "EXIT_TAMPERED", "EXIT_USAGE", "register"]
@@ -74,7 +75,7 @@ def _database(settings: Settings) -> Iterator[Database]:
     settings.check()
     db = Database(settings.effective_database_url())
     try:
-        db.migrate()
+        db.migrate(MasterKey(settings.master_key.get_secret_value()))
         yield db
     finally:
         db.dispose()

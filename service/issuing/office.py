@@ -1,8 +1,8 @@
 """The issuing office: its authorities and keys, API keys, issuance into durable storage.
 
 One ``Office`` wraps the database, the chain and the deployment. Issuance validates, signs and
-stores a credential; the same database transaction puts it in the anchoring queue (its
-``anchor_state`` is ``pending``), so a crash after the answer loses nothing.
+stores a credential; the same database transaction puts it in the anchoring queue (where
+it has no batch yet), so a crash after the answer loses nothing.
 """
 
 from __future__ import annotations
@@ -26,13 +26,19 @@ from sqlalchemy.exc import IntegrityError
 
 from service.audit.trail import record
 from service.issuing.issuance import SigningIdentity, issue_credential
+from service.issuing.receipts import receipt_of
 from service.issuing.signer import LocalSigner
 from service.issuing.signing_pool import SigningPool, SlicedIdentity
+from service.storage.columns import SUBJECT_KEYS, lookup_columns, subject_key
 from service.storage.db import Database
+from service.storage.errors import StoredDataAltered
 from service.storage.models import (
     AnchorState,
     ApiKey,
     Authority,
+    Batch,
+    BatchKind,
+    BatchState,
     Credential,
     CredentialStatus,
     IssuerKey,
@@ -43,11 +49,13 @@ from verifier.chain import Chain
 from verifier.credential import DERIVED_TYPES
 from verifier.deployment import Deployment
 from verifier.errors import FieldError, InvalidCredential, InvalidInput, SuixinError
+from verifier.jcs import canonicalize
 from verifier.keys import Ed25519KeyPair
 
 __all__ = [
     "SCOPES",
     "AuthContext",
+    "CredentialInForce",
     "IdempotencyConflict",
     "IssueRequest",
     "NotFound",
@@ -70,6 +78,51 @@ class NotFound(SuixinError):
 
 class IdempotencyConflict(SuixinError):
     """An Idempotency-Key was reused with a different request."""
+
+
+_IN_FORCE = (CredentialStatus.ACTIVE, CredentialStatus.SUSPENDED)
+_HOLDER_WORDS = {
+    "ResidencePermit": ("该公民身份号码", "居住证", "this citizen id number", "residence permit"),
+    "BusinessLicense": ("该统一社会信用代码", "营业执照", "this USCC", "business licence"),
+}
+
+
+class CredentialInForce(SuixinError):
+    """The person (citizen id number) or entity (USCC) already holds a credential of this type
+    from this authority that is in force (active or suspended): HTTP 409 naming it. The holder
+    is served by a life-cycle step of that credential (签注, 换领, 补领, 变更), not a second one."""
+
+    def __init__(
+        self, credential_type: str, existing_id: str, *, earlier_item: int | None = None
+    ) -> None:
+        self.credential_type = credential_type
+        self.existing_id = existing_id
+        self.code = "credential_in_force"
+        who_zh, what_zh, who_en, what_en = _HOLDER_WORDS.get(
+            credential_type, ("该持证人", credential_type, "this holder", credential_type)
+        )
+        if earlier_item is not None:
+            self.zh = (
+                f"{who_zh}在本次请求中重复出现（同 items[{earlier_item}]），只能签发一张{what_zh}"
+            )
+            self.en = (
+                f"{who_en} appears twice in this request (as items[{earlier_item}]): one "
+                f"{what_en} is issued, not two"
+            )
+        else:
+            self.zh = f"{who_zh}已有有效的{what_zh} {existing_id}，请办理签注、换领、补领或变更"
+            self.en = (
+                f"{who_en} already holds a {what_en} in force ({existing_id}): endorse, renew, "
+                "replace or amend it instead of issuing another"
+            )
+        super().__init__(f"{self.code}: {self.en}")
+
+    def field_error(self, path: str) -> FieldError:
+        """The same refusal as one field's error (bulk and batch requests)."""
+        return FieldError(path, self.code, self.zh, self.en)
+
+    def diagnostics(self) -> str:
+        return f"{self.zh} / {self.en}"
 
 
 @dataclass(frozen=True)
@@ -482,6 +535,13 @@ class Office:
             if existing is not None:
                 return existing, False
         now = _now()
+        duplicate = self._in_force(authority_id, [request])
+        if duplicate:
+            if idempotency_key is not None:  # perhaps this very request, committed meanwhile
+                existing = self._by_idempotency(authority_id, idempotency_key, request_fingerprint)
+                if existing is not None:
+                    return existing, False
+            raise next(iter(duplicate.values()))
         credential, digest = self._build(authority, request, now)
         row = self._row(authority_id, credential, digest, now, idempotency_key, request_fingerprint)
         try:
@@ -496,12 +556,14 @@ class Office:
                     details={"type": row["credential_type"], "keyId": row["key_id"]},
                 )
         except IntegrityError:
-            if idempotency_key is None:
-                raise
-            existing = self._by_idempotency(authority_id, idempotency_key, request_fingerprint)
-            if existing is None:
-                raise
-            return existing, False
+            if idempotency_key is not None:
+                existing = self._by_idempotency(authority_id, idempotency_key, request_fingerprint)
+                if existing is not None:
+                    return existing, False
+            raced = self._in_force(authority_id, [request])  # issued meanwhile by another
+            if raced:
+                raise next(iter(raced.values())) from None
+            raise
         return stored_bundle(credential, None), True
 
     def issue_many(
@@ -512,6 +574,16 @@ class Office:
         whole request is one audit row (``credential.issue_batch``: count and ids)."""
         authority = self.authority(authority_id)
         now = _now()
+        duplicates = self._in_force(authority_id, requests)
+        if duplicates:  # before any signing: the caller drops these and asks again
+            raise InvalidCredential(
+                [
+                    refusal.field_error(
+                        f"items[{i}].{SUBJECT_KEYS[requests[i].credential_type][1]}"
+                    )
+                    for i, refusal in sorted(duplicates.items())
+                ]
+            )
         credentials: list[tuple[dict[str, Any], bytes]] = []
         errors: list[FieldError] = []
         for i, built in enumerate(self._build_all(authority, requests, now)):
@@ -543,6 +615,42 @@ class Office:
                 )
         return [stored_bundle(c, None) for c, _ in credentials]
 
+    def _in_force(
+        self, authority_id: int, requests: Sequence[IssueRequest]
+    ) -> dict[int, CredentialInForce]:
+        """The requests (by index) whose person or entity already holds a credential of that
+        type in force here, or appears earlier in ``requests``."""
+        keys: dict[int, tuple[str, bytes]] = {}
+        first: dict[tuple[str, bytes], int] = {}
+        refused: dict[int, CredentialInForce] = {}
+        for i, request in enumerate(requests):
+            key = subject_key(self.master, request.credential_type, dict(request.subject))
+            if key is None:
+                continue
+            if (request.credential_type, key) in first:
+                earlier = first[(request.credential_type, key)]
+                refused[i] = CredentialInForce(request.credential_type, "", earlier_item=earlier)
+                continue
+            first[(request.credential_type, key)] = i
+            keys[i] = (request.credential_type, key)
+        if not keys:
+            return refused
+        with self.db.session() as s:
+            found = {
+                (kind, bytes(blind or b"")): cid
+                for kind, blind, cid in s.execute(
+                    select(Credential.credential_type, Credential.subject_key, Credential.id).where(
+                        Credential.authority_id == authority_id,
+                        Credential.subject_key.in_([k for _, k in keys.values()]),
+                        Credential.status.in_(_IN_FORCE),
+                    )
+                )
+            }
+        for i, wanted in keys.items():
+            if wanted in found:
+                refused[i] = CredentialInForce(wanted[0], str(found[wanted]))
+        return refused
+
     def _row(
         self,
         authority_id: int,
@@ -556,16 +664,16 @@ class Office:
             "id": credential["id"],
             "authority_id": authority_id,
             "credential_type": credential["type"][1],
-            "document": credential,
+            "body": self.seal(credential),
             "digest": digest,
             "idempotency_key": idempotency_key,
             "request_sha256": fingerprint,
-            "anchor_state": AnchorState.PENDING,
             "created_at": now,
             "lineage_id": credential["id"],
             "version": 1,
             "key_id": credential["proof"]["verificationMethod"].partition("#")[2],
             "status": CredentialStatus.ACTIVE,
+            **lookup_columns(self.master, credential),
         }
 
     def _by_idempotency(
@@ -583,37 +691,75 @@ class Office:
             raise IdempotencyConflict(
                 "this Idempotency-Key was already used with a different request"
             )
-        return stored_bundle(row.document, row.receipt)
+        return self.bundle(row.id)
+
+    # ------------------------------------------------------------------ documents
+
+    def seal(self, credential: Mapping[str, Any]) -> bytes:
+        """The sealed body of a signed credential (its canonical JSON, compressed, encrypted
+        to its id under the master key)."""
+        return self.master.seal_document(canonicalize(credential), str(credential["id"]))
+
+    def document(self, row: Credential) -> dict[str, Any]:
+        """The signed credential a row holds; raises KeyStoreError when it cannot be opened
+        (another master key, an altered body) and StoredDataAltered when the opened bytes are
+        not the ones whose digest the row (and the chain) hold."""
+        canonical = self.master.open_document(bytes(row.body), row.id)
+        if hashlib.sha256(canonical).digest() != bytes(row.digest):
+            raise StoredDataAltered(
+                f"credential {row.id}: its stored document does not match its digest"
+            )
+        document: dict[str, Any] = json.loads(canonical)
+        return document
+
+    def bundle_of(self, row: Credential, batch: Batch | None) -> dict[str, Any]:
+        """The bundle of a row and its batch (None while it waits in the queue)."""
+        return stored_bundle(self.document(row), receipt_of(batch, row.leaf_index))
 
     # ------------------------------------------------------------------ reads
 
     def bundle(self, credential_id: str, authority_id: int | None = None) -> dict[str, Any]:
-        """The bundle of a credential (its receipt once anchored); raises NotFound."""
+        """The bundle of a credential (its receipt once its batch is in a block); raises
+        NotFound."""
         with self.db.session() as s:
-            row = s.scalar(select(Credential).where(Credential.id == credential_id))
-        if row is None or (authority_id is not None and row.authority_id != authority_id):
+            found = s.execute(
+                select(Credential, Batch)
+                .outerjoin(Batch, Batch.id == Credential.batch_id)
+                .where(Credential.id == credential_id)
+            ).first()
+        if found is None or (authority_id is not None and found[0].authority_id != authority_id):
             raise NotFound(f"no credential {credential_id}")
-        return stored_bundle(row.document, row.receipt)
+        return self.bundle_of(found[0], found[1])
 
     def queue_depth(self) -> int:
-        """Credentials waiting to be anchored (pending or in an unconfirmed batch)."""
+        """Credentials waiting to be anchored: in no batch yet, or in a batch not final."""
         with self.db.session() as s:
-            return int(
-                s.scalar(
-                    select(func.count())
-                    .select_from(Credential)
-                    .where(Credential.anchor_state != AnchorState.ANCHORED)
-                )
-                or 0
+            waiting = s.scalar(
+                select(func.count()).select_from(Credential).where(Credential.batch_id.is_(None))
             )
+            unfinal = s.scalar(
+                select(func.coalesce(func.sum(Batch.size), 0)).where(
+                    Batch.kind == BatchKind.CREDENTIAL, Batch.state != BatchState.ANCHORED
+                )
+            )
+        return int(waiting or 0) + int(unfinal or 0)
 
     def counts(self) -> dict[str, int]:
-        """Credentials by anchor state."""
+        """Credentials by anchor state (``AnchorState``)."""
         with self.db.session() as s:
-            rows = s.execute(
-                select(Credential.anchor_state, func.count()).group_by(Credential.anchor_state)
+            pending = s.scalar(
+                select(func.count()).select_from(Credential).where(Credential.batch_id.is_(None))
+            )
+            by_batch = s.execute(
+                select(Batch.state, func.coalesce(func.sum(Batch.size), 0))
+                .where(Batch.kind == BatchKind.CREDENTIAL)
+                .group_by(Batch.state)
             ).all()
-        return {state: int(n) for state, n in rows}
+        counts = {AnchorState.PENDING: int(pending or 0)} if pending else {}
+        for state, n in by_batch:
+            if n:
+                counts[AnchorState.of(state)] = counts.get(AnchorState.of(state), 0) + int(n)
+        return counts
 
 
 def request_fingerprint(body: Any) -> bytes:

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from service.audit import trail
 from service.clock import aware, iso_z, utc_now
 from service.issuing.office import Office
+from service.issuing.receipts import receipt_of
 from service.lifecycle.status_queue import ChangeState
 from service.lifecycle.steps import (
     IN_FORCE_OR_SUSPENDED,
@@ -22,7 +23,9 @@ from service.lifecycle.steps import (
     reason_entry,
 )
 from service.storage.models import (
+    AnchorState,
     Authority,
+    Batch,
     Credential,
     CredentialStatus,
     StatusChange,
@@ -86,7 +89,22 @@ def history(
             )
             if details.get("note")
         }
-    versions = [_version_json(r, changes.get(r.id, []), notes.get(r.id)) for r in rows]
+        batch_ids = {r.batch_id for r in rows if r.batch_id is not None}
+        batches = (
+            {b.id: b for b in s.scalars(select(Batch).where(Batch.id.in_(batch_ids)))}
+            if batch_ids
+            else {}
+        )
+    versions = [
+        _version_json(
+            office,
+            r,
+            batches.get(r.batch_id) if r.batch_id is not None else None,
+            changes.get(r.id, []),
+            notes.get(r.id),
+        )
+        for r in rows
+    ]
     newest = rows[-1]
     result: dict[str, Any] = {
         "credentialId": credential_id,
@@ -96,7 +114,7 @@ def history(
         "versions": versions,
     }
     if start.credential_type == RESIDENCE_PERMIT:
-        subject = newest.document.get("credentialSubject", {})
+        subject = office.document(newest).get("credentialSubject", {})
         since = subject.get("residenceSince")
         result["residenceSince"] = since
         result["residenceYears"] = residence_years(subject, china_date(now)) if since else None
@@ -104,9 +122,14 @@ def history(
 
 
 def _version_json(
-    row: Credential, changes: Sequence[StatusChange], note: str | None
+    office: Office,
+    row: Credential,
+    batch: Batch | None,
+    changes: Sequence[StatusChange],
+    note: str | None,
 ) -> dict[str, Any]:
-    receipt = row.receipt or {}
+    receipt = receipt_of(batch, row.leaf_index) or {}
+    document = office.document(row)
     reason = reason_entry(row.status_reason)
     last = changes[-1] if changes else None
     entry: dict[str, Any] = {
@@ -116,15 +139,15 @@ def _version_json(
         "previousId": row.previous_id,
         "keyId": row.key_id,
         "issuedAt": iso_z(row.created_at),
-        "validFrom": row.document.get("validFrom"),
-        "validUntil": row.document.get("validUntil"),
+        "validFrom": document.get("validFrom"),
+        "validUntil": document.get("validUntil"),
         "status": row.status,
         "reason": row.status_reason,
         "reasonZh": reason.zh if reason else None,
         "reasonEn": reason.en if reason else None,
         "statusChangedAt": iso_z(row.status_changed_at) if row.status_changed_at else None,
         "anchor": {
-            "state": row.anchor_state,
+            "state": AnchorState.of(batch.state if batch is not None else None),
             "blockNumber": receipt.get("blockNumber"),
             "blockTime": receipt.get("blockTime"),
             "transactionHash": receipt.get("transactionHash"),

@@ -41,7 +41,7 @@ def amend(
 
     def act(step: Step) -> dict[str, Any]:
         _start, end = require_term_open(step)
-        subject = subject_of(step.row)
+        subject = subject_of(step)
         refused = [
             FieldError(
                 f"subject.{name}",

@@ -26,7 +26,6 @@ from service.lifecycle.steps import (
     term_of,
 )
 from service.storage.models import (
-    Credential,
     CredentialStatus,
 )
 from verifier.credential import (
@@ -48,7 +47,7 @@ def endorse(
     raises EndorsementNotDue before the window opens, NotCurrent, NotApplicable, NotFound."""
 
     def act(step: Step) -> dict[str, Any]:
-        _start, end = term_of(step.row)
+        _start, end = term_of(step)
         opens = end - timedelta(days=window_days)
         if step.now < opens:
             raise EndorsementNotDue(
@@ -61,18 +60,18 @@ def endorse(
                 validUntil=iso_z(end),
             )
         late = step.now >= end
-        subject = subject_of(step.row)
+        subject = subject_of(step)
         valid_from = step.now
         valid_until = step.now + TERM if late else end + TERM
         if late or "residenceSince" not in subject:
-            subject["residenceSince"] = (step.today if late else _issue_date(step.row)).isoformat()
+            subject["residenceSince"] = (step.today if late else _issue_date(step)).isoformat()
         subject["endorsements"] = [
             *subject.get("endorsements", []),
             {"date": step.today.isoformat(), "validUntil": china_date(valid_until).isoformat()},
         ]
         new = step.issue(
             subject,
-            issue_date=_issue_date(step.row),
+            issue_date=_issue_date(step),
             valid_from=valid_from,
             valid_until=valid_until,
         )
@@ -102,8 +101,8 @@ def endorse(
     )
 
 
-def _issue_date(row: Credential) -> date:
-    return date.fromisoformat(str(row.document["credentialSubject"]["issueDate"]))
+def _issue_date(step: Step) -> date:
+    return date.fromisoformat(str(step.document["credentialSubject"]["issueDate"]))
 
 
 def _same_again(
@@ -116,8 +115,8 @@ def _same_again(
     def act(step: Step) -> dict[str, Any]:
         start, end = require_term_open(step)
         new = step.issue(
-            subject_of(step.row),
-            issue_date=_issue_date(step.row),
+            subject_of(step),
+            issue_date=_issue_date(step),
             valid_from=start,
             valid_until=end,
         )
@@ -175,7 +174,7 @@ def change_address(
 
     def act(step: Step) -> dict[str, Any]:
         start, end = require_term_open(step)
-        subject = subject_of(step.row)
+        subject = subject_of(step)
         old_region = str(subject.get("residenceRegion", ""))
         if (subject.get("residenceAddress"), old_region) == (residence_address, residence_region):
             raise InvalidCredential(
@@ -194,7 +193,7 @@ def change_address(
         if residence_region[:4] == old_region[:4]:
             new = step.issue(
                 subject,
-                issue_date=_issue_date(step.row),
+                issue_date=_issue_date(step),
                 valid_from=start,
                 valid_until=end,
                 path=path,

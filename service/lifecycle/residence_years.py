@@ -52,7 +52,8 @@ from service.issuing.issuance import status_entry
 from service.issuing.office import IdempotencyConflict, NotFound, Office, stored_bundle
 from service.lifecycle.status_queue import enqueue
 from service.lifecycle.steps import LifecycleError, NotApplicable, NotCurrent, TermEnded
-from service.storage.models import AnchorState, Authority, Credential, CredentialStatus
+from service.storage.columns import lookup_columns
+from service.storage.models import Authority, Credential, CredentialStatus
 from verifier import regions
 from verifier.credential import (
     CHINA_TIME,
@@ -147,8 +148,11 @@ _STATUS_WORDS = {
 }
 
 
-def _check_source(s: Session, row: Credential, authority: Authority, now: datetime) -> None:
-    """Raise unless ``row`` is a permit this authority may derive from, as it stands now."""
+def _check_source(
+    s: Session, row: Credential, document: dict[str, Any], authority: Authority, now: datetime
+) -> None:
+    """Raise unless ``row`` (``document`` its credential) is a permit this authority may derive
+    from, as it stands now."""
     if row.credential_type != RESIDENCE_PERMIT:
         raise NotApplicable(
             "operation_not_applicable",
@@ -176,15 +180,15 @@ def _check_source(s: Session, row: Credential, authority: Authority, now: dateti
             newestId=newest,
         )
     start, end = (
-        parse_timestamp(row.document.get("validFrom")),
-        parse_timestamp(row.document.get("validUntil")),
+        parse_timestamp(document.get("validFrom")),
+        parse_timestamp(document.get("validUntil")),
     )
     if start is None or end is None or now < start:
         raise NotCurrent(
             "credential_not_yet_valid",
             "该居住证尚未生效，不能出具居住年限证明",
             "this permit is not valid yet and cannot support a residence-years credential",
-            validFrom=row.document.get("validFrom"),
+            validFrom=document.get("validFrom"),
         )
     if now >= end:
         raise TermEnded(
@@ -206,7 +210,7 @@ def _replay(
         )
         if first is None:
             return None
-        subject = first.document.get("credentialSubject", {})
+        subject = office.document(first).get("credentialSubject", {})
         if (
             first.request_sha256 != fingerprint
             or first.credential_type != RESIDENCE_YEARS
@@ -215,11 +219,10 @@ def _replay(
             raise IdempotencyConflict(
                 "this Idempotency-Key was already used with a different request"
             )
-        source = s.scalar(select(Credential.document).where(Credential.id == source_id))
-    assert source is not None  # credentials are never deleted
-    return Derived(
-        stored_bundle(first.document, first.receipt), holder_salt(source, first.id), replayed=True
-    )
+        source_row = s.scalar(select(Credential).where(Credential.id == source_id))
+    assert source_row is not None  # credentials are never deleted
+    source = office.document(source_row)
+    return Derived(office.bundle(first.id), holder_salt(source, first.id), replayed=True)
 
 
 def derive(
@@ -255,8 +258,8 @@ def derive(
         # the permit is locked: no life-cycle step can change it while the statement is made
         row = s.scalar(select(Credential).where(Credential.id == credential_id).with_for_update())
         assert row is not None
-        _check_source(s, row, authority, now)
-        source = row.document
+        source = office.document(row)
+        _check_source(s, row, source, authority, now)
         subject = source["credentialSubject"]
         years = residence_years(subject, as_of)
         if years < 1:
@@ -307,16 +310,16 @@ def derive(
                 id=cid.urn,
                 authority_id=owner,
                 credential_type=RESIDENCE_YEARS,
-                document=credential,
+                body=office.seal(credential),
                 digest=digest,
                 idempotency_key=idempotency_key,
                 request_sha256=fingerprint,
-                anchor_state=AnchorState.PENDING,
                 created_at=now,
                 lineage_id=cid.urn,
                 version=1,
                 key_id=signer.key_id,
                 status=CredentialStatus.ACTIVE,
+                **lookup_columns(office.master, credential),
             )
         )
         trail.record(
@@ -352,9 +355,7 @@ def revoke_derived(
             Credential.authority_id == source.authority_id,
             Credential.credential_type == RESIDENCE_YEARS,
             Credential.status == CredentialStatus.ACTIVE,
-            Credential.document[("credentialSubject", "sourceCredential")]
-            .as_string()
-            .in_(versions),
+            Credential.derived_from.in_(versions),
         )
         .with_for_update()
     ).all()

@@ -16,6 +16,7 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from functools import cached_property
 from typing import Any, TypedDict, Unpack
 
 from sqlalchemy import select
@@ -27,8 +28,8 @@ from service.issuing.issuance import status_entry
 from service.issuing.office import IdempotencyConflict, NotFound, Office, stored_bundle
 from service.issuing.signer import LocalSigner
 from service.lifecycle.status_queue import enqueue
+from service.storage.columns import lookup_columns
 from service.storage.models import (
-    AnchorState,
     Authority,
     Credential,
     CredentialStatus,
@@ -188,10 +189,11 @@ def china_time(value: datetime) -> str:
     return value.astimezone(CHINA_TIME).strftime("%Y-%m-%d %H:%M")
 
 
-def term_of(row: Credential) -> tuple[datetime, datetime]:
+def term_of(step: Step) -> tuple[datetime, datetime]:
+    row, document = step.row, step.document
     start, end = (
-        parse_timestamp(row.document.get("validFrom")),
-        parse_timestamp(row.document.get("validUntil")),
+        parse_timestamp(document.get("validFrom")),
+        parse_timestamp(document.get("validUntil")),
     )
     if start is None or end is None:  # every stored credential passed validation; guard anyway
         raise LifecycleError(
@@ -229,6 +231,11 @@ class Step:
     @property
     def today(self) -> date:
         return china_date(self.now)
+
+    @cached_property
+    def document(self) -> dict[str, Any]:
+        """The acted-on credential as signed (opened from its sealed body once)."""
+        return self.office.document(self.row)
 
     def retire(self, office_status: str, chain_status: str, reason: str) -> None:
         """Change the acted-on row's status and queue the change for the chain."""
@@ -289,17 +296,17 @@ class Step:
                 id=credential_id,
                 authority_id=row.authority_id,
                 credential_type=row.credential_type,
-                document=credential,
+                body=self.office.seal(credential),
                 digest=digest,
                 idempotency_key=self.idempotency_key,
                 request_sha256=self.fingerprint,
-                anchor_state=AnchorState.PENDING,
                 created_at=self.now,
                 lineage_id=credential_id if fresh_lineage else row.lineage_id,
                 version=1 if fresh_lineage else row.version + 1,
                 previous_id=row.id,
                 key_id=self.signer.key_id,
                 status=CredentialStatus.ACTIVE,
+                **lookup_columns(self.office.master, credential),
             )
         )
         return credential
@@ -364,7 +371,7 @@ def run_step(
         row = s.scalar(select(Credential).where(Credential.id == credential_id).with_for_update())
         assert row is not None  # credentials are never deleted
         if idempotency_key is not None:
-            replay = _replay(s, row, operation, idempotency_key, fingerprint)
+            replay = _replay(office, s, row, operation, idempotency_key, fingerprint)
             if replay is not None:
                 return replay
         _check_applies(s, row, operation, types, statuses)
@@ -385,7 +392,12 @@ def run_step(
 
 
 def _replay(
-    s: Session, row: Credential, operation: str, key: str, fingerprint: bytes | None
+    office: Office,
+    s: Session,
+    row: Credential,
+    operation: str,
+    key: str,
+    fingerprint: bytes | None,
 ) -> StepResult | None:
     """The first answer of a retried request with the same Idempotency-Key, if there is one."""
     first = s.scalar(
@@ -403,7 +415,7 @@ def _replay(
         row.status,
         row.status_reason,
         row.status_changed_at,
-        stored_bundle(first.document, first.receipt),
+        office.bundle(first.id),
         replayed=True,
     )
 
@@ -458,7 +470,7 @@ def reason_entry(name: str | None) -> StatusReason | None:
 
 
 def require_term_open(step: Step) -> tuple[datetime, datetime]:
-    start, end = term_of(step.row)
+    start, end = term_of(step)
     if step.now >= end:
         permit = step.row.credential_type == RESIDENCE_PERMIT
         raise TermEnded(
@@ -472,8 +484,8 @@ def require_term_open(step: Step) -> tuple[datetime, datetime]:
     return start, end
 
 
-def subject_of(row: Credential) -> dict[str, Any]:
-    subject: dict[str, Any] = copy.deepcopy(row.document["credentialSubject"])
+def subject_of(step: Step) -> dict[str, Any]:
+    subject: dict[str, Any] = copy.deepcopy(step.document["credentialSubject"])
     return subject
 
 

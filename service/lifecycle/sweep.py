@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from sqlalchemy import select
 
 from service.audit import trail
-from service.clock import aware, iso_z, parse_timestamp, utc_now
+from service.clock import aware, iso_z, utc_now
 from service.issuing.office import Office
 from service.lifecycle.status_queue import enqueue
 from service.storage.models import (
@@ -21,19 +21,12 @@ from verifier.credential import (
 __all__ = ["sweep"]
 
 
-# a stored validUntil may carry any offset (±14 h): compare its text against a bound that
-# late, then decide on the parsed time
-_OFFSET_SLACK = timedelta(hours=14, seconds=1)
-
-
 def sweep(
     office: Office, *, now: datetime | None = None, actor: str = "worker", chunk: int = 500
 ) -> int:
     """Suspend every active permit whose term has ended (endorsement_lapsed), ``chunk`` per
     transaction, each with its status change queued and an audit row; returns how many."""
     now = aware(now or utc_now())
-    bound = iso_z(now + _OFFSET_SLACK)
-    until = Credential.document["validUntil"].as_string()
     suspended, after = 0, 0
     while True:
         with office.db.write_session() as s:
@@ -43,7 +36,7 @@ def sweep(
                     Credential.credential_type == RESIDENCE_PERMIT,
                     Credential.status == CredentialStatus.ACTIVE,
                     Credential.seq > after,
-                    until <= bound,
+                    Credential.valid_until <= now,
                 )
                 .order_by(Credential.seq)
                 .limit(chunk)
@@ -53,9 +46,8 @@ def sweep(
                 return suspended
             after = rows[-1].seq
             for row in rows:
-                end = parse_timestamp(row.document.get("validUntil"))
-                if end is None or end > now:
-                    continue
+                assert row.valid_until is not None
+                end = aware(row.valid_until)
                 row.status = CredentialStatus.SUSPENDED
                 row.status_reason = "endorsement_lapsed"
                 row.status_changed_at = now

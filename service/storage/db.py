@@ -16,6 +16,7 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.pool import NullPool
 
 __all__ = ["Database", "alembic_config"]
 
@@ -167,12 +168,38 @@ class Database:
         self._sender_threads: dict[str, threading.Lock] = {}
         self._sender_threads_lock = threading.Lock()
 
-    def migrate(self) -> None:
-        """Bring the schema to the newest migration."""
+    def migrate(self, master_key: Any = None) -> None:
+        """Bring the schema to the newest migration. ``master_key`` (a ``MasterKey``) is
+        handed to migrations that seal stored data (0011); a database holding credentials
+        cannot pass those without it."""
         config = alembic_config(self.url)
-        with self.engine.begin() as connection:
+        with self.migration_connection() as connection:
             config.attributes["connection"] = connection
+            config.attributes["master_key"] = master_key
             command.upgrade(config, "head")
+
+    @contextmanager
+    def migration_connection(self) -> Iterator[Connection]:
+        """A connection in one transaction that covers schema changes too, so a migration that
+        fails half way changes nothing. PostgreSQL's DDL is transactional as it is; SQLite's
+        driver would run each DDL statement on its own, so migrations get a connection of
+        their own that begins the transaction itself."""
+        if self.is_postgres:
+            with self.engine.begin() as connection:
+                yield connection
+            return
+        engine = create_engine(self.url, poolclass=NullPool)
+
+        def autocommit_driver(dbapi_connection: Any, _record: Any) -> None:
+            dbapi_connection.isolation_level = None  # the driver opens no transaction itself
+
+        event.listen(engine, "connect", autocommit_driver)
+        event.listen(engine, "begin", lambda connection: connection.exec_driver_sql("BEGIN"))
+        try:
+            with engine.begin() as connection:
+                yield connection
+        finally:
+            engine.dispose()
 
     @contextmanager
     def session(self) -> Iterator[Session]:

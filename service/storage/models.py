@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     DateTime,
     ForeignKey,
     Index,
@@ -28,6 +29,8 @@ __all__ = [
     "Authority",
     "Base",
     "Batch",
+    "BatchKind",
+    "BatchState",
     "Credential",
     "CredentialStatus",
     "Grant",
@@ -43,11 +46,22 @@ class Base(DeclarativeBase):
 
 
 class AnchorState:
-    """Where a credential is on its way to the chain."""
+    """Where a credential (or SD-JWT) is on its way to the chain: none while it waits in the
+    queue, else its batch's state (``BatchState``)."""
 
-    PENDING = "pending"  # stored, waiting in the queue
-    BATCHED = "batched"  # claimed into a batch whose root is not yet confirmed on chain
-    ANCHORED = "anchored"  # its batch's root is on chain and its receipt is stored
+    PENDING = "pending"  # stored, waiting in the queue (no batch yet)
+    BATCHED = "batched"  # in a batch whose transaction is not known to be mined
+    SENT = "sent"  # its batch's root is in a block, not final yet: a receipt exists
+    ANCHORED = "anchored"  # the block is final (the deployment's confirmations on top)
+
+    @staticmethod
+    def of(batch_state: str | None) -> str:
+        """The anchor state of a member of a batch in ``batch_state`` (None: no batch)."""
+        if batch_state is None:
+            return AnchorState.PENDING
+        return {"prepared": AnchorState.BATCHED, "sent": AnchorState.SENT}.get(
+            batch_state, AnchorState.ANCHORED
+        )
 
 
 class CredentialStatus:
@@ -109,30 +123,61 @@ class ApiKey(Base):
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 
 
+class BatchState:
+    """Where a batch is on its way to the chain."""
+
+    PREPARED = "prepared"  # root and leaves stored, the transaction not (known to be) mined
+    SENT = "sent"  # mined in a block: its receipts exist, not final yet
+    ANCHORED = "anchored"  # final: the deployment's confirmations are on top of its block
+
+
+class BatchKind:
+    """What a batch's leaves are."""
+
+    CREDENTIAL = "credential"  # signed credentials' digests
+    SDJWT = "sdjwt"  # SD-JWT issuer JWTs' digests
+
+
 class Batch(Base):
-    """A batch of credentials whose Merkle root is (being) anchored in one transaction."""
+    """A batch of credentials (or of SD-JWTs, ``kind``) whose Merkle root is anchored in one
+    transaction. The tree is stored once, as its leaves in order (32 bytes each); every
+    member's receipt is derived from it and the block the root landed in."""
 
     __tablename__ = "batches"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     authority_id: Mapped[int] = mapped_column(ForeignKey("authorities.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(16), default="credential")  # credential | sdjwt
     root: Mapped[bytes] = mapped_column(LargeBinary, unique=True)
     size: Mapped[int] = mapped_column(Integer)
-    state: Mapped[str] = mapped_column(String(16), index=True)  # prepared | anchored
+    leaves: Mapped[bytes] = mapped_column(LargeBinary)  # the members' digests, leaf order
+    state: Mapped[str] = mapped_column(String(16), index=True)  # see BatchState
+    chain_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)  # where it was sent
+    anchor_registry: Mapped[str | None] = mapped_column(String(42), nullable=True)
     tx_hash: Mapped[str | None] = mapped_column(String(66), nullable=True)
     block_number: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    block_hash: Mapped[str | None] = mapped_column(String(66), nullable=True)
     block_time: Mapped[int | None] = mapped_column(Integer, nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     anchored_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    checked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 
 
 class Credential(Base):
-    """An issued credential; rows with anchor_state 'pending' are the anchoring queue."""
+    """An issued credential: its signed document sealed (compressed, encrypted to its id), the
+    columns lookups need, and its place in a batch. Rows with no batch are the anchoring queue;
+    a member's anchor state is its batch's."""
 
     __tablename__ = "credentials"
     __table_args__ = (
         UniqueConstraint("authority_id", "idempotency_key"),
-        Index("ix_credentials_queue", "authority_id", "anchor_state", "seq"),
+        Index(
+            "ix_credentials_queue",
+            "authority_id",
+            "seq",
+            postgresql_where=text("batch_id IS NULL"),
+            sqlite_where=text("batch_id IS NULL"),
+        ),
         Index("ix_credentials_lineage", "lineage_id", "version"),
         Index("ix_credentials_key", "authority_id", "key_id"),
         Index(
@@ -141,20 +186,41 @@ class Credential(Base):
             postgresql_where=text("previous_id IS NOT NULL"),
             sqlite_where=text("previous_id IS NOT NULL"),
         ),
+        Index(
+            "ix_credentials_derived",
+            "derived_from",
+            postgresql_where=text("derived_from IS NOT NULL"),
+            sqlite_where=text("derived_from IS NOT NULL"),
+        ),
+        # one credential in force per person (or entity) and type at each authority
+        Index(
+            "ux_credentials_subject_in_force",
+            "authority_id",
+            "credential_type",
+            "subject_key",
+            unique=True,
+            postgresql_where=text("subject_key IS NOT NULL AND status IN ('active', 'suspended')"),
+            sqlite_where=text("subject_key IS NOT NULL AND status IN ('active', 'suspended')"),
+        ),
+        Index(
+            "ix_credentials_term",
+            "credential_type",
+            "valid_until",
+            postgresql_where=text("status = 'active'"),
+            sqlite_where=text("status = 'active'"),
+        ),
     )
 
     seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     id: Mapped[str] = mapped_column(String(64), unique=True)
     authority_id: Mapped[int] = mapped_column(ForeignKey("authorities.id"))
     credential_type: Mapped[str] = mapped_column(String(64))
-    document: Mapped[dict[str, Any]] = mapped_column(JSON)
-    digest: Mapped[bytes] = mapped_column(LargeBinary)
+    body: Mapped[bytes] = mapped_column(LargeBinary)  # sealed canonical JSON (storage.sealing)
+    digest: Mapped[bytes] = mapped_column(LargeBinary)  # SHA-256 of that JSON: the Merkle leaf
     idempotency_key: Mapped[str | None] = mapped_column(String(200), nullable=True)
     request_sha256: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
-    anchor_state: Mapped[str] = mapped_column(String(16), default=AnchorState.PENDING)
     batch_id: Mapped[int | None] = mapped_column(ForeignKey("batches.id"), nullable=True)
     leaf_index: Mapped[int | None] = mapped_column(Integer, nullable=True)
-    receipt: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     # life cycle: every version of one permit or licence shares the first version's id
     lineage_id: Mapped[str] = mapped_column(String(64))
@@ -166,6 +232,11 @@ class Credential(Base):
     status_changed_at: Mapped[datetime | None] = mapped_column(
         DateTime(timezone=True), nullable=True
     )
+    # lookups without opening the document
+    valid_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    subject_key: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)  # blind index
+    subject_name: Mapped[str | None] = mapped_column(String(256), nullable=True)  # console search
+    derived_from: Mapped[str | None] = mapped_column(String(64), nullable=True)  # 居住年限: permit
 
 
 class StatusChange(Base):

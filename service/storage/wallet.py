@@ -1,16 +1,16 @@
 """Tables of the wallet flows: one-time credential offers and the SD-JWTs issued from them.
 
-``sd_jwt_credentials`` rows in anchor state ``pending`` are the SD-JWT anchoring queue
-(``service.anchoring.sdjwt.SdJwtAnchorer``); a row's ``batch_root`` and ``leaf_index`` are written
-before the root is sent, so a crash between the two is finished, never doubled.
+``sd_jwt_credentials`` rows without a batch are the SD-JWT anchoring queue
+(``service.anchoring.sdjwt.SdJwtAnchorer``); a row's ``batch_id`` and ``leaf_index`` are written
+with the batch (``batches``, kind ``sdjwt``) before its root is sent, so a crash between the two
+is finished, never doubled; receipts are derived from the batch, as a credential's are.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
-from sqlalchemy import JSON, DateTime, ForeignKey, Index, Integer, LargeBinary, String, Text
+from sqlalchemy import DateTime, ForeignKey, Index, Integer, LargeBinary, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from service.storage.models import Base
@@ -42,7 +42,15 @@ class SdJwtCredential(Base):
     """An SD-JWT VC issued to a wallet key; its issuer-signed JWT is anchored like a credential."""
 
     __tablename__ = "sd_jwt_credentials"
-    __table_args__ = (Index("ix_sd_jwt_queue", "authority_id", "anchor_state", "seq"),)
+    __table_args__ = (
+        Index(
+            "ix_sd_jwt_queue",
+            "authority_id",
+            "seq",
+            postgresql_where=text("batch_id IS NULL"),
+            sqlite_where=text("batch_id IS NULL"),
+        ),
+    )
 
     seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     id: Mapped[str] = mapped_column(String(32), unique=True)
@@ -51,8 +59,6 @@ class SdJwtCredential(Base):
     issuer_jwt: Mapped[str] = mapped_column(Text)
     digest: Mapped[bytes] = mapped_column(LargeBinary)
     holder_thumbprint: Mapped[str] = mapped_column(String(64))
-    anchor_state: Mapped[str] = mapped_column(String(16), default="pending")
-    batch_root: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True, index=True)
+    batch_id: Mapped[int | None] = mapped_column(ForeignKey("batches.id"), nullable=True)
     leaf_index: Mapped[int | None] = mapped_column(Integer, nullable=True)
-    receipt: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

@@ -26,9 +26,10 @@ from service.audit import trail
 from service.issuing.issuance import status_entry
 from service.issuing.office import Office
 from service.lifecycle.status_queue import enqueue
+from service.storage.columns import lookup_columns
 from service.storage.models import (
-    AnchorState,
     Batch,
+    BatchState,
     Credential,
     CredentialStatus,
     IssuerKey,
@@ -224,7 +225,7 @@ def affected(office: Office, authority_id: int, key_id: str) -> Affected:
                 Credential.lineage_id,
                 Credential.version,
                 Credential.status,
-                Credential.anchor_state,
+                Batch.state,
                 Batch.block_time,
                 Batch.root,
                 successor.id,
@@ -234,7 +235,8 @@ def affected(office: Office, authority_id: int, key_id: str) -> Affected:
             .where(
                 Credential.authority_id == authority_id,
                 Credential.key_id == key_id,
-                (Credential.anchor_state != AnchorState.ANCHORED)
+                Credential.batch_id.is_(None)
+                | (Batch.state != BatchState.ANCHORED)
                 | (Batch.block_time >= revoked_at),
             )
             .order_by(Credential.seq)
@@ -244,9 +246,9 @@ def affected(office: Office, authority_id: int, key_id: str) -> Affected:
     found: dict[str, AffectedCredential] = {}
     for cid, ctype, lineage, version, status, state, block_time, root, next_id in rows:
         anchored_at: int | None = None
-        if state == AnchorState.ANCHORED and block_time is not None:
+        if state in (BatchState.SENT, BatchState.ANCHORED) and block_time is not None:
             anchored_at = int(block_time)
-        if state == AnchorState.BATCHED and root is not None:
+        if state == BatchState.PREPARED and root is not None:
             key = bytes(root)
             if key not in on_chain_roots:  # sent, perhaps mined, receipts not stored yet
                 record = office.chain.call(
@@ -343,7 +345,7 @@ def reissue(
                 if old.id in replaced:
                     continue
                 new_id = f"urn:uuid:{uuid.uuid4()}"
-                unsigned = {k: v for k, v in old.document.items() if k != "proof"}
+                unsigned = {k: v for k, v in office.document(old).items() if k != "proof"}
                 unsigned["id"] = new_id
                 unsigned["credentialStatus"] = status_entry(
                     new_id, office.deployment.chain_id, office.deployment.anchor_registry
@@ -354,9 +356,8 @@ def reissue(
                         "id": new_id,
                         "authority_id": authority_id,
                         "credential_type": old.credential_type,
-                        "document": credential,
+                        "body": office.seal(credential),
                         "digest": digest,
-                        "anchor_state": AnchorState.PENDING,
                         "created_at": now,
                         "lineage_id": old.lineage_id,
                         "version": old.version + 1,
@@ -369,6 +370,7 @@ def reissue(
                         "status_changed_at": now
                         if old.status == CredentialStatus.SUSPENDED
                         else None,
+                        **lookup_columns(office.master, credential),
                     }
                 )
                 enqueue(
@@ -390,7 +392,7 @@ def reissue(
                     )
                 done.append((old.id, new_id))
             if rows:
-                s.execute(insert(Credential), rows)
+                # the old versions leave force first: one credential in force per subject
                 s.execute(  # one statement for the chunk, not one per row
                     update(Credential)
                     .where(Credential.id.in_([old_id for old_id, _ in done]))
@@ -401,6 +403,7 @@ def reissue(
                     )
                     .execution_options(synchronize_session=False)
                 )
+                s.execute(insert(Credential), rows)
             if done:  # one row per chunk, as bulk issuance writes one per request
                 trail.record(
                     s,

@@ -39,9 +39,9 @@ from service.anchoring.worker import AnchorWorker
 from service.audit import trail
 from service.issuing.office import Office
 from service.storage.models import (
-    AnchorState,
     Authority,
     Batch,
+    BatchState,
     Credential,
     IssuerKey,
 )
@@ -255,15 +255,17 @@ def _register(office: Office, authority: Authority, key: IssuerKey) -> int:
 
 
 def _unanchored(office: Office, authority_id: int, key_id: str) -> int:
+    """Credentials the key signed that are not in a final batch yet."""
     with office.db.session() as s:
         return int(
             s.scalar(
                 select(func.count())
                 .select_from(Credential)
+                .outerjoin(Batch, Batch.id == Credential.batch_id)
                 .where(
                     Credential.authority_id == authority_id,
                     Credential.key_id == key_id,
-                    Credential.anchor_state != AnchorState.ANCHORED,
+                    Credential.batch_id.is_(None) | (Batch.state != BatchState.ANCHORED),
                 )
             )
             or 0

@@ -358,18 +358,14 @@ class GrantService:
         """
         now = self.clock()
         with self.office.db.session() as s:
-            row = s.execute(
-                select(Credential.authority_id, Credential.document).where(
-                    Credential.id == terms.credential_id
-                )
-            ).one_or_none()
+            row = s.scalar(select(Credential).where(Credential.id == terms.credential_id))
         if row is None:
             raise GrantNotFound(
                 "credential_unknown",
                 "本签发机构没有该凭证",
                 "This office holds no such credential.",
             )
-        subject = row.document.get("credentialSubject") or {}
+        subject = self.office.document(row).get("credentialSubject") or {}
         holder_did = subject.get("id") if isinstance(subject, Mapping) else None
         wallet_key = p256_key_of_did_jwk(holder.did)
         if wallet_key is not None:

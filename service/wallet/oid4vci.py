@@ -29,7 +29,8 @@ from sqlalchemy import select
 from service.audit.trail import record
 from service.clock import aware
 from service.issuing.office import Office
-from service.storage.models import AnchorState, Credential, CredentialStatus
+from service.issuing.receipts import receipt_of
+from service.storage.models import AnchorState, Batch, Credential, CredentialStatus
 from service.storage.wallet import CredentialOffer, SdJwtCredential
 from verifier.errors import InvalidInput
 from verifier.sdjwt import (
@@ -209,7 +210,7 @@ class WalletIssuer:
                 f"凭证状态为 {row.status}，不能领取",
                 f"the credential is {row.status}; it cannot be claimed",
             )
-        plain, disclosable = claims_from_credential(row.document, now)
+        plain, disclosable = claims_from_credential(office.document(row), now)
         sd_jwt = issue_sd_jwt(
             plain,
             disclosable,
@@ -234,7 +235,6 @@ class WalletIssuer:
                     issuer_jwt=sd_jwt.split("~", 1)[0],
                     digest=issuer_jwt_digest(sd_jwt),
                     holder_thumbprint=jwk_thumbprint(jwk),
-                    anchor_state=AnchorState.PENDING,
                     created_at=now,
                 )
             )
@@ -254,17 +254,18 @@ class WalletIssuer:
         """Anchor state, receipt and the credential's office status of an issued SD-JWT."""
         with self.office.db.session() as s:
             found = s.execute(
-                select(SdJwtCredential, Credential.status, Credential.status_reason)
+                select(SdJwtCredential, Batch, Credential.status, Credential.status_reason)
                 .join(Credential, Credential.id == SdJwtCredential.credential_id)
+                .outerjoin(Batch, Batch.id == SdJwtCredential.batch_id)
                 .where(SdJwtCredential.id == sd_id)
             ).first()
         if found is None:
             raise WalletError(404, "not_found", "没有这张凭证", "no such wallet credential")
-        row, status, reason = found
+        row, batch, status, reason = found
         return {
             "id": row.id,
-            "anchorState": row.anchor_state,
-            "anchor": row.receipt,
+            "anchorState": AnchorState.of(batch.state if batch is not None else None),
+            "anchor": receipt_of(batch, row.leaf_index),
             "status": status,
             "statusReason": reason,
         }

@@ -27,7 +27,7 @@ from sqlalchemy import func, or_, select
 from service.api.deps import OfficeDep
 from service.api.errors import Problem
 from service.issuing.office import AuthContext
-from service.storage.models import Batch, Credential
+from service.storage.models import AnchorState, Batch, BatchKind, BatchState, Credential
 from service.storage.wallet import SdJwtCredential
 from verifier.credential import CREDENTIAL_TYPES, validate_subject
 
@@ -221,30 +221,29 @@ def list_credentials(
     caller = _caller(request, office, sessions)
     assert caller is not None
     with office.db.session() as s:
-        query = select(Credential).where(Credential.authority_id == caller.authority_id)
+        query = (
+            select(Credential, Batch.state)
+            .outerjoin(Batch, Batch.id == Credential.batch_id)
+            .where(Credential.authority_id == caller.authority_id)
+        )
         if q.strip():
             needle = f"%{q.strip()}%"
             query = query.where(
-                or_(
-                    Credential.id.like(needle),
-                    func.json_extract(Credential.document, "$.credentialSubject.name").like(needle)
-                    if office.db.engine.dialect.name == "sqlite"
-                    else Credential.document["credentialSubject"]["name"].astext.like(needle),
-                )
+                or_(Credential.id.like(needle), Credential.subject_name.like(needle))
             )
-        rows = s.scalars(query.order_by(Credential.seq.desc()).limit(min(limit, 200))).all()
+        rows = s.execute(query.order_by(Credential.seq.desc()).limit(min(limit, 200))).all()
     return {
         "items": [
             {
                 "id": r.id,
                 "type": r.credential_type,
-                "name": (r.document.get("credentialSubject") or {}).get("name"),
+                "name": r.subject_name,
                 "status": r.status,
-                "anchorState": r.anchor_state,
+                "anchorState": AnchorState.of(batch_state),
                 "version": r.version,
                 "createdAt": r.created_at.isoformat(),
             }
-            for r in rows
+            for r, batch_state in rows
         ]
     }
 
@@ -256,22 +255,41 @@ def anchoring(request: Request, office: OfficeDep, sessions: SessionsDep) -> dic
     assert caller is not None
     aid = caller.authority_id
     with office.db.session() as s:
-        queued = s.execute(
-            select(Credential.anchor_state, func.count())
-            .where(Credential.authority_id == aid)
-            .group_by(Credential.anchor_state)
+        waiting = s.scalar(
+            select(func.count())
+            .select_from(Credential)
+            .where(Credential.authority_id == aid, Credential.batch_id.is_(None))
+        )
+        by_batch = s.execute(
+            select(Batch.state, func.coalesce(func.sum(Batch.size), 0))
+            .where(Batch.authority_id == aid, Batch.kind == BatchKind.CREDENTIAL)
+            .group_by(Batch.state)
         ).all()
-        sd_queued = s.scalar(
+        sd_waiting = s.scalar(
             select(func.count())
             .select_from(SdJwtCredential)
-            .where(SdJwtCredential.authority_id == aid, SdJwtCredential.anchor_state != "anchored")
+            .where(SdJwtCredential.authority_id == aid, SdJwtCredential.batch_id.is_(None))
+        )
+        sd_unfinal = s.scalar(
+            select(func.coalesce(func.sum(Batch.size), 0)).where(
+                Batch.authority_id == aid,
+                Batch.kind == BatchKind.SDJWT,
+                Batch.state != BatchState.ANCHORED,
+            )
         )
         batches = s.scalars(
-            select(Batch).where(Batch.authority_id == aid).order_by(Batch.id.desc()).limit(20)
+            select(Batch)
+            .where(Batch.authority_id == aid, Batch.kind == BatchKind.CREDENTIAL)
+            .order_by(Batch.id.desc())
+            .limit(20)
         ).all()
+    queued = {AnchorState.PENDING: int(waiting or 0)} if waiting else {}
+    for state, n in by_batch:
+        if n:
+            queued[AnchorState.of(state)] = queued.get(AnchorState.of(state), 0) + int(n)
     return {
-        "credentials": {state: int(n) for state, n in queued},
-        "sdJwtPending": int(sd_queued or 0),
+        "credentials": queued,
+        "sdJwtPending": int(sd_waiting or 0) + int(sd_unfinal or 0),
         "batches": [
             {
                 "id": b.id,

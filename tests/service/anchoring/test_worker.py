@@ -65,7 +65,7 @@ def test_a_chain_outage_delays_anchoring_and_loses_nothing(setup: Setup) -> None
 def test_a_batch_prepared_but_never_sent_is_finished_after_a_restart(setup: Setup) -> None:
     setup.issue(6)
     first = AnchorWorker(setup.office, batch_size=6, batch_age_seconds=3600)
-    first._claim(setup.authority_id, force=False)  # the process "dies" right after claiming
+    first.credentials.claim(setup.authority_id, force=False)  # the process "dies" here
     assert [b.state for b in setup.batches()] == ["prepared"]
     second = AnchorWorker(setup.office, batch_size=6, batch_age_seconds=3600)
     assert second.run_once() == 6
@@ -76,7 +76,7 @@ def test_a_batch_sent_but_not_stored_is_not_sent_twice(setup: Setup) -> None:
     setup.issue(4)
     office = setup.office
     worker = AnchorWorker(office, batch_size=4, batch_age_seconds=3600)
-    batch_id = worker._claim(setup.authority_id, force=False)
+    batch_id = worker.credentials.claim(setup.authority_id, force=False)
     assert batch_id is not None
     batch = setup.batches()[0]
     from verifier.contracts import load_artifact
@@ -123,24 +123,28 @@ def test_a_suspended_authority_does_not_hold_up_the_others(world: OfficeWorld) -
     assert office.bundle(permit["credential"]["id"])["anchor"] is not None
 
 
-def test_receipts_are_built_outside_the_write_transaction(
-    setup: Setup, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # hashing a batch's receipts must not keep the other writers of the process waiting
-    import service.anchoring.batches as anchoring
+def test_anchoring_a_batch_writes_its_row_not_its_members(setup: Setup) -> None:
+    # the tree is stored once at the claim; sending and confirming touch the batch row only,
+    # and every member's receipt is derived from it
+    from sqlalchemy import event
 
-    real = anchoring.receipts_for_batch
-    held: list[bool] = []
-
-    def spy(*args: object, **kwargs: object) -> object:
-        writers = setup.office.db.writers
-        held.append(writers is not None and writers.held_here())
-        return real(*args, **kwargs)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(anchoring, "receipts_for_batch", spy)
     setup.issue(5)
-    assert AnchorWorker(setup.office, batch_size=5).run_once() == 5
-    assert held == [False]
+    worker = AnchorWorker(setup.office, batch_size=5, batch_age_seconds=3600)
+    batch_id = worker.credentials.claim(setup.authority_id, force=False)
+    assert batch_id is not None
+    written: list[str] = []
+
+    def spy(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
+        if statement.lstrip().upper().startswith(("UPDATE", "INSERT")):
+            written.append(statement.split("SET")[0].strip())
+
+    event.listen(setup.office.db.engine, "before_cursor_execute", spy)
+    try:
+        assert worker.credentials.advance(batch_id) == 5
+    finally:
+        event.remove(setup.office.db.engine, "before_cursor_execute", spy)
+    assert not [w for w in written if "credentials" in w], written
+    assert any("batches" in w for w in written)
     assert setup.office.counts() == {"anchored": 5}
 
 
@@ -152,78 +156,92 @@ def test_a_paced_worker_rests_as_long_as_each_step_took(
     rests: list[float] = []
     monkeypatch.setattr(worker_module.time, "sleep", rests.append)
     setup.issue(4)
-    step_rest = worker_module.STEP_REST_SECONDS  # after each receipt step, paced or not
     assert AnchorWorker(setup.office, batch_size=4, pace=2.0).run_once() == 4
-    # claim, send, build the receipts: a rest after each (pace times the step's duration)
-    paced = [r for r in rests if r != step_rest]
-    assert len(paced) == 3 and all(r > 0 for r in paced)
-    assert rests.count(step_rest) == 1  # 4 receipts: one step
+    # claim, then send and record: a rest after each (pace times the step's duration)
+    assert len(rests) == 2 and all(r > 0 for r in rests)
     rests.clear()
     setup.issue(4, seed=1)
     assert AnchorWorker(setup.office, batch_size=4).run_once() == 4  # pace 0: flat out
-    assert rests == [step_rest]
+    assert rests == []
 
 
-def test_stored_members_that_no_longer_make_the_root_stop_the_batch(setup: Setup) -> None:
-    # a digest changed in the database after the claim: no receipt may be stored for it
+def test_a_member_whose_row_was_altered_is_refused_not_served(setup: Setup) -> None:
+    # a digest changed in the database after the claim: the batch keeps its own leaves (it is
+    # anchored as claimed), and the altered row is refused when read, never served as genuine
     from sqlalchemy import update
 
-    from service.storage.models import Credential
-    from verifier.errors import ChainError
+    from service.storage.errors import StoredDataAltered
+    from service.storage.models import Batch, Credential
 
-    setup.issue(3)
+    ids = setup.issue(3)
     worker = AnchorWorker(setup.office, batch_size=3, batch_age_seconds=3600)
-    batch_id = worker._claim(setup.authority_id, force=False)
+    batch_id = worker.credentials.claim(setup.authority_id, force=False)
     with setup.office.db.session() as s:
         s.execute(
             update(Credential)
             .where(Credential.batch_id == batch_id, Credential.leaf_index == 1)
             .values(digest=b"\x07" * 32)
         )
-    with pytest.raises(ChainError, match=f"batch {batch_id}: stored members do not reproduce"):
-        worker.run_once()
-    assert setup.office.counts() == {"batched": 3}
-
-
-def test_a_crash_between_receipt_steps_is_finished_by_the_next_run(
-    setup: Setup, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # receipts are written WRITE_STEP rows per transaction (short waits for issuing
-    # requests); a crash after some steps leaves the batch prepared and the rest to the next run
-    import service.anchoring.worker as worker_module
-
-    monkeypatch.setattr(worker_module, "WRITE_STEP", 2)
-    ids = setup.issue(5)
-    db = setup.office.db
-    real_session = db.session
-    calls = {"n": 0}
-
-    def dying_session() -> object:
-        calls["n"] += 1
-        if calls["n"] == 4:  # the batch read, the members read, step 1; step 2 dies
-            raise RuntimeError("the process died here")
-        return real_session()
-
-    worker = AnchorWorker(setup.office, batch_size=5, batch_age_seconds=3600)
-    batch_id = worker._claim(setup.authority_id, force=False)
-    assert batch_id is not None
-    monkeypatch.setattr(db, "session", dying_session)
-    with pytest.raises(RuntimeError, match="died"):
-        worker._finish(batch_id)
-    monkeypatch.setattr(db, "session", real_session)
-    assert [b.state for b in setup.batches()] == ["prepared"]
-    assert setup.office.counts() == {"anchored": 2, "batched": 3}
-
-    assert AnchorWorker(setup.office, batch_size=5).run_once() == 5
-    assert setup.office.counts() == {"anchored": 5}
-    assert [b.state for b in setup.batches()] == ["anchored"]
-    assert len(setup.anchor_events()) == 1  # the root went on chain once
-    verifier = Verifier.from_chain(
-        setup.office.chain, setup.deployment.anchor_registry, Policy(sync_interval=timedelta(0))
-    )
-    leaves = []
+    assert worker.run_once() == 3
+    served = [cid for cid in ids if _serves(setup, cid)]
+    assert len(served) == 2  # the altered one is refused
+    with setup.office.db.session() as s:  # and a batch whose stored leaves were altered
+        s.execute(update(Batch).where(Batch.id == batch_id).values(leaves=b"\x01" * 96))
     for cid in ids:
-        bundle = setup.office.bundle(cid)
-        assert verifier.verify(bundle).verdict is Verdict.VALID
-        leaves.append(bundle["anchor"]["leafIndex"])
-    assert sorted(leaves) == [0, 1, 2, 3, 4]
+        with pytest.raises(StoredDataAltered):
+            setup.office.bundle(cid)
+
+
+def _serves(setup: Setup, credential_id: str) -> bool:
+    from service.storage.errors import StoredDataAltered
+
+    try:
+        setup.office.bundle(credential_id)
+    except StoredDataAltered:
+        return False
+    return True
+
+
+def test_a_batch_is_final_only_at_the_deployments_depth(setup: Setup) -> None:
+    # with confirmations the batch is sent (its receipt exists), and anchored only once that
+    # many blocks are on top of its own
+    import dataclasses
+
+    office = setup.office
+    office.deployment = dataclasses.replace(office.deployment, confirmations=2)
+    ids = setup.issue(3)
+    worker = AnchorWorker(office, batch_size=3, batch_age_seconds=3600)
+    assert worker.run_once() == 0
+    assert office.counts() == {"sent": 3}
+    assert office.bundle(ids[0])["anchor"] is not None
+    assert office.queue_depth() == 3
+    for _ in range(2):  # two more blocks
+        office.chain.send_value(setup.root, setup.root.address, 1)
+    assert worker.run_once() == 3
+    assert office.counts() == {"anchored": 3}
+    assert office.queue_depth() == 0
+
+
+def test_a_sent_batch_whose_block_was_replaced_is_sent_again(setup: Setup) -> None:
+    # the recorded block no longer holds the batch (lost blocks, a reorganisation): the batch
+    # goes back to prepared and its root is sent again; here the root is still on chain, so
+    # the worker finds it there and records its real block, sending nothing twice
+    import dataclasses
+
+    from sqlalchemy import update
+
+    from service.storage.models import Batch
+
+    office = setup.office
+    office.deployment = dataclasses.replace(office.deployment, confirmations=5)
+    ids = setup.issue(2)
+    worker = AnchorWorker(office, batch_size=2, batch_age_seconds=3600)
+    worker.run_once()
+    true_hash = setup.batches()[0].block_hash
+    with office.db.session() as s:
+        s.execute(update(Batch).values(block_hash="0x" + "dd" * 32))
+    office.deployment = dataclasses.replace(office.deployment, confirmations=0)
+    assert worker.run_once() == 2
+    assert setup.batches()[0].block_hash == true_hash
+    assert len(setup.anchor_events()) == 1
+    assert office.bundle(ids[0])["anchor"]["blockHash"] == true_hash

@@ -584,12 +584,12 @@ def test_downgrading_the_inbox_away_with_rows_in_it_is_refused(database: Databas
     with database.write_session() as s:
         record(s, actor="cli", action="test")
     config = alembic_config(database.url)
-    with pytest.raises(RuntimeError, match="audit verify"), database.engine.begin() as c:
+    with pytest.raises(RuntimeError, match="audit verify"), database.migration_connection() as c:
         config.attributes["connection"] = c
         command.downgrade(config, "0008")
     assert len(inbox(database)) == 1  # nothing changed
     sequence(database)
-    with database.engine.begin() as c:
+    with database.migration_connection() as c:
         config.attributes["connection"] = c
         command.downgrade(config, "0008")
         command.upgrade(config, "head")

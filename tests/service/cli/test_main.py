@@ -232,7 +232,7 @@ def stored(did: str) -> list[dict[str, Any]]:
     with office() as o, o.db.session() as s:
         authority = o.authority_by_did(did)
         rows = s.scalars(select(Credential).where(Credential.authority_id == authority.id))
-        return [r.document for r in rows]
+        return [o.document(r) for r in rows]
 
 
 def report_lines(path: Path) -> list[dict[str, Any]]:

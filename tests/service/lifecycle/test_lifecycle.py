@@ -9,6 +9,7 @@ the session's embedded chain.
 from __future__ import annotations
 
 import json
+import random
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -607,9 +608,10 @@ def test_lifecycle_commands_sweep_and_show_history(
             "ResidencePermit", residence_permit_subject(), start, start + timedelta(days=1)
         )
         lapsed = office.issue(authority.id, request)[0]["credential"]["id"]
-        current = office.issue(
-            authority.id, IssueRequest("ResidencePermit", residence_permit_subject())
-        )[0]["credential"]["id"]
+        other = residence_permit_subject(random.Random(2))  # another person
+        current = office.issue(authority.id, IssueRequest("ResidencePermit", other))[0][
+            "credential"
+        ]["id"]
     finally:
         office.db.dispose()
         office.chain.close()

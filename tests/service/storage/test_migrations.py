@@ -13,14 +13,14 @@ from service.storage.db import Database, alembic_config
 
 def _upgrade(db: Database, revision: str) -> None:
     config = alembic_config(db.url)
-    with db.engine.begin() as connection:
+    with db.migration_connection() as connection:
         config.attributes["connection"] = connection
         command.upgrade(config, revision)
 
 
 def _downgrade(db: Database, revision: str) -> None:
     config = alembic_config(db.url)
-    with db.engine.begin() as connection:
+    with db.migration_connection() as connection:
         config.attributes["connection"] = connection
         command.downgrade(config, revision)
 
@@ -46,7 +46,7 @@ def test_lifecycle_migration_backfills_lineage_and_signing_key(database: Databas
             ),
             {"doc": json.dumps(document), "digest": b"\x01" * 32, "now": now},
         )
-    _upgrade(database, "head")
+    _upgrade(database, "0002")
     with database.engine.connect() as connection:
         row = connection.execute(
             text("SELECT lineage_id, version, previous_id, key_id, status FROM credentials")
