@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 from typing import IO, Any
@@ -88,8 +87,6 @@ def _issue(args: argparse.Namespace) -> int:
             raise InvalidInput("--processes must be 0 or more")
         total = count_rows(source)
         rows = read_rows(source)
-        if report_path.exists():
-            report_path.unlink()  # an old report must not be mistaken for this run's
     except (OSError, InvalidInput) as e:
         err.print(f"suixin issue: {e.diagnostics() if isinstance(e, SuixinError) else e}")
         return 2
@@ -105,6 +102,9 @@ def _issue(args: argparse.Namespace) -> int:
                 f"{authority.did} is not accredited for {args.credential_type}"
             )
             return 2
+        # issuing starts: an old report must not be mistaken for this run's (a run refused
+        # above, exit 2, leaves the last report as it was)
+        report_path.unlink(missing_ok=True)
         processes = default_processes() if args.processes is None else args.processes
         if processes and total >= 500:  # below that, starting the processes costs more
             office.signing_pool = SigningPool(processes)
@@ -153,6 +153,7 @@ def _issue_with_progress(
         rejected += refused
         progress.update(task, advance=issued + refused, rejected=rejected)
 
+    out = args.out.open("w", encoding="utf-8") if args.out is not None else None
     try:
         with progress:
             task = progress.add_task("issue", total=total, rejected=0)
@@ -164,14 +165,12 @@ def _issue_with_progress(
                 chunk=args.chunk,
                 report=report,
                 progress=advance,
-                keep_ids=args.out is not None,
+                out=out,  # written as each chunk commits: a stopped run leaves an exact record
             )
     finally:
         report.close()
-    if args.out is not None:
-        with args.out.open("w", encoding="utf-8") as out:
-            for line, credential_id in summary.credential_ids:
-                out.write(json.dumps({"line": line, "id": credential_id}) + "\n")
+        if out is not None:
+            out.close()
     print(
         f"签发 issued {summary.issued}, 拒绝 rejected {summary.rejected}, "
         f"{summary.seconds:.2f} s, {summary.rate:,.0f} credentials/s"

@@ -217,11 +217,14 @@ def issue_rows(
     report: ReportSink | None = None,
     progress: Callable[[int, int], None] | None = None,
     keep_ids: bool = False,
+    out: ReportSink | None = None,
     actor: str = "cli",
 ) -> BulkSummary:
     """Issue every valid row in chunks of ``chunk``; write each rejected row to ``report`` as
     one JSON line ``{"line", "errors": [{"path", "code", "zh", "en"}]}``.
 
+    ``out`` gets ``{"line", "id"}`` of every credential issued, written and flushed as each
+    chunk commits, so a run that stops midway leaves an exact record of what was stored.
     ``progress(issued, rejected)`` is called after every chunk. Raises what ``issue_many``
     raises other than per-row InvalidCredential (chain, database and key errors): the chunks
     before it are stored, the failing chunk is not.
@@ -237,6 +240,10 @@ def issue_rows(
         summary.rejected += len(rejected)
         if keep_ids:
             summary.credential_ids += issued
+        if out is not None and issued:
+            for line, credential_id in issued:
+                out.write(json.dumps({"line": line, "id": credential_id}) + "\n")
+            out.flush()
         if report is not None and rejected:
             for line, errors in sorted(rejected.items()):
                 record = {"line": line, "errors": [e.as_dict() for e in errors]}

@@ -335,3 +335,48 @@ def test_issuing_requests_run_on_at_most_the_configured_threads(
         responses = list(pool.map(lambda b: client.post(route, json=b, headers=auth(key)), bodies))
     assert [r.status_code for r in responses] == [201] * 8
     assert most[0] == 2
+
+
+# --------------------------------------------------------------------------- one in force
+
+
+def test_a_second_permit_for_the_same_citizen_is_refused_naming_the_first(api: Api) -> None:
+    subject = api.permit()
+    first = api.issue({"type": "ResidencePermit", "subject": subject})
+    assert first.status_code == 201
+    first_id = first.json()["credential"]["id"]
+    depth = api.world.office.queue_depth()
+    again = dict(subject, residenceAddress="广州市海珠区新港中路 1 号")  # same person, new form
+    problem = assert_problem(api.issue({"type": "ResidencePermit", "subject": again}), 409)
+    assert problem["code"] == "credential_in_force" and problem["existingId"] == first_id
+    assert "已有有效的居住证" in problem["detail"] and "in force" in problem["detail"]
+    assert api.world.office.queue_depth() == depth  # nothing stored
+    # once the first one is cancelled (注销) the person may be issued a permit again
+    cancelled = api.client.post(
+        f"/v1/credentials/{first_id}/cancel",
+        json={"reason": "hukou_registered"},
+        headers=auth(api.world.key(api.world.permits, "lifecycle")),
+    )
+    assert cancelled.status_code == 200, cancelled.text
+    assert api.issue({"type": "ResidencePermit", "subject": again}).status_code == 201
+
+
+def test_a_licence_is_one_per_uscc_and_a_batch_names_its_duplicate_items(api: Api) -> None:
+    licence = api.licence()
+    assert api.issue({"type": "BusinessLicense", "subject": licence}).status_code == 201
+    other, twice = api.licence(), api.licence()
+    body = {
+        "items": [
+            {"type": "BusinessLicense", "subject": other},
+            {"type": "BusinessLicense", "subject": dict(licence, name="广州另一家公司")},
+            {"type": "BusinessLicense", "subject": twice},
+            {"type": "BusinessLicense", "subject": dict(twice)},
+        ]
+    }
+    response = api.client.post("/v1/credentials/batch", json=body, headers=auth(api.licence_key))
+    problem = assert_problem(response, 422)
+    codes = {(e["path"], e["code"]) for e in problem["errors"]}
+    assert codes == {
+        ("items[1].subject.uscc", "credential_in_force"),
+        ("items[3].subject.uscc", "credential_in_force"),
+    }

@@ -305,6 +305,72 @@ class TestBulkIssue:
         assert [r["line"] for r in issued] == [2, 3, 5, 8, 10, 11]
         assert {r["id"] for r in issued} == {d["id"] for d in documents}
 
+    def test_the_same_file_twice_issues_nothing_new_and_says_why(
+        self, data_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        assert init(PERMITS, "ResidencePermit") == 0
+        rng = random.Random(9)
+        subjects = [residence_permit_subject(rng) for _ in range(5)]
+        source = tmp_path / "permits.csv"
+        with source.open("w", encoding="utf-8", newline="") as f:
+            writer = csv.writer(f)
+            writer.writerow(PERMIT_FIELDS)
+            for subject in [*subjects, subjects[1]]:  # the same person twice in the file
+                writer.writerow([subject[k] for k in PERMIT_FIELDS])
+        argv = ["issue", "--did", PERMITS, "--type", "ResidencePermit", "--from", str(source)]
+        report = tmp_path / "errors.jsonl"
+        assert main([*argv, "--report", str(report), "--chunk", "2"]) == 1
+        assert [(r["line"], r["errors"][0]["code"]) for r in report_lines(report)] == [
+            (7, "credential_in_force")  # the second time in the file
+        ]
+        first = {d["id"] for d in stored(PERMITS)}
+        assert len(first) == 5
+        capsys.readouterr()
+        assert main([*argv, "--report", str(report), "--out", str(tmp_path / "out.jsonl")]) == 1
+        assert "issued 0, 拒绝 rejected 6" in capsys.readouterr().out
+        rows = report_lines(report)
+        assert [r["line"] for r in rows] == [2, 3, 4, 5, 6, 7]
+        assert {r["errors"][0]["code"] for r in rows} == {"credential_in_force"}
+        assert {r["errors"][0]["path"] for r in rows} == {"citizenId"}
+        assert {d["id"] for d in stored(PERMITS)} == first  # nothing new
+        assert (tmp_path / "out.jsonl").read_text(encoding="utf-8") == ""
+
+    def test_a_run_stopped_by_an_error_leaves_an_exact_out_file(
+        self,
+        data_dir: Path,
+        tmp_path: Path,
+        capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        from sqlalchemy.exc import OperationalError
+
+        from service.issuing.office import Office
+
+        assert init(PERMITS, "ResidencePermit") == 0
+        rng = random.Random(10)
+        source = tmp_path / "permits.jsonl"
+        subjects = [residence_permit_subject(rng) for _ in range(7)]
+        source.write_text(
+            "".join(json.dumps(s, ensure_ascii=False) + "\n" for s in subjects), encoding="utf-8"
+        )
+        real = Office.issue_many
+        calls = {"n": 0}
+
+        def dies_on_the_third_chunk(self: Office, *args: Any, **kwargs: Any) -> Any:
+            calls["n"] += 1
+            if calls["n"] == 3:
+                raise OperationalError("INSERT", {}, Exception("the database went away"))
+            return real(self, *args, **kwargs)
+
+        monkeypatch.setattr(Office, "issue_many", dies_on_the_third_chunk)
+        out = tmp_path / "issued.jsonl"
+        argv = ["issue", "--did", PERMITS, "--type", "ResidencePermit", "--from", str(source)]
+        with pytest.raises(OperationalError):
+            main([*argv, "--out", str(out), "--chunk", "3"])
+        written = report_lines(out)
+        assert [r["line"] for r in written] == [1, 2, 3, 4, 5, 6]  # the two chunks stored
+        assert {r["id"] for r in written} == {d["id"] for d in stored(PERMITS)}
+
     def test_jsonl_licences_and_a_csv_with_nested_columns(
         self, data_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
     ) -> None:
