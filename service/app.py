@@ -12,7 +12,6 @@ from datetime import timedelta
 from fastapi import FastAPI
 from fastapi.routing import APIRoute, APIRouter
 
-from service.anchoring.worker import AnchorWorker
 from service.api.deps import ApiState
 from service.api.errors import install_error_handlers
 from service.api.metrics import Metrics
@@ -34,6 +33,7 @@ from service.api.verification import VerificationService
 from service.config import Settings
 from service.issuing.office import Office
 from service.issuing.signing_pool import SigningPool
+from service.runtime import worker_from_settings
 from service.web import install_web
 from verifier.policy import Policy
 
@@ -90,9 +90,7 @@ def create_app(office: Office, settings: Settings, *, start_worker: bool) -> Fas
         if settings.signing_processes and office.signing_pool is None:
             office.signing_pool = SigningPool(settings.signing_processes)
         if start_worker:
-            worker = AnchorWorker.from_settings(
-                office, settings, log=log.info, pace=settings.worker_pace
-            )
+            worker = worker_from_settings(office, settings, log=log.info, pace=settings.worker_pace)
             thread = threading.Thread(
                 target=worker.run, args=(stop,), name="suixin-anchor-worker", daemon=True
             )

@@ -27,6 +27,8 @@ class Settings(BaseSettings):
     database_url: str = ""
     chain: str = "embedded"
     master_key: SecretStr = SecretStr(PLACEHOLDER_MASTER_KEY)
+    # keys sealed values may still be under while a rotation re-seals them (comma-separated)
+    previous_master_keys: SecretStr = SecretStr("")
     host: str = "127.0.0.1"
     port: int = 8000
     batch_size: int = Field(1000, ge=1, le=100_000)
@@ -56,6 +58,10 @@ class Settings(BaseSettings):
     audit_anchor_seconds: float = Field(60.0, gt=0)
     # /readyz turns unready when the anchoring worker's passes have failed this long
     worker_failure_seconds: float = Field(300.0, gt=0)
+    # the worker compares what the office believes is on chain with the chain this often, over
+    # what was recorded in this many hours when the chain lost blocks (service.anchoring.reconcile)
+    reconcile_seconds: float = Field(30.0, gt=0)
+    reconcile_window_hours: float = Field(24.0, gt=0)
 
     @property
     def worker_stale_seconds(self) -> float:

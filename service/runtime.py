@@ -6,19 +6,28 @@ import gc
 import json
 import os
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from service.config import Settings
+from service.anchoring.worker import AnchorWorker
+from service.config import PLACEHOLDER_MASTER_KEY, Settings
 from service.issuing.office import Office
 from service.storage.db import Database
-from service.storage.sealing import MasterKey
+from service.storage.rekey import DEV_KEY_FILE, development_key, needs_rekey, rekey
+from service.storage.sealing import KeyRing
 from service.trust.authorities import create_authority
 from service.trust.deployment import ensure_deployment, fund_if_dev, governance_root
 from verifier.chain import connect
 from verifier.errors import ChainMismatch
 
-__all__ = ["DEMO_AUTHORITIES", "DemoKeys", "bootstrap_demo", "open_office"]
+__all__ = [
+    "DEMO_AUTHORITIES",
+    "DemoKeys",
+    "bootstrap_demo",
+    "open_office",
+    "worker_from_settings",
+]
 
 # (DID, 中文名, English name, region, types, API key scopes) of the make-run demo office.
 DEMO_AUTHORITIES = (
@@ -50,6 +59,42 @@ def settle_heap() -> None:
     gc.freeze()
 
 
+def key_ring(settings: Settings) -> KeyRing:
+    """The office's master key, with the earlier ones still accepted
+    (``SUIXIN_PREVIOUS_MASTER_KEYS``, during a rotation).
+
+    In development without ``SUIXIN_MASTER_KEY`` the data directory keeps a random key of its
+    own (``master.key``, 0600), made on first start with a warning that production needs a
+    real secret; values sealed under the old public placeholder still open, and ``open_office``
+    re-seals them. Never logs a key."""
+    secret = settings.master_key.get_secret_value()
+    previous = [k for k in settings.previous_master_keys.get_secret_value().split(",") if k]
+    if settings.mode == "development" and secret == PLACEHOLDER_MASTER_KEY:
+        secret, created = development_key(settings.data_dir)
+        previous.append(PLACEHOLDER_MASTER_KEY)
+        if created:
+            print(
+                f"suixin: 开发环境主密钥已随机生成并保存在 {settings.data_dir / DEV_KEY_FILE}"
+                "（仅限开发；生产环境须设置 SUIXIN_MASTER_KEY）/ a random development master key "
+                f"was made and kept in {settings.data_dir / DEV_KEY_FILE}: development only, "
+                "production needs its own secret in SUIXIN_MASTER_KEY",
+                file=sys.stderr,
+                flush=True,
+            )
+    return KeyRing(secret, previous)
+
+
+def secure_data_dir(data_dir: Path) -> None:
+    """The data directory readable by its owner only: 0700, files 0600 (the database and its
+    WAL, the chain journal, keys, deployment and API key records)."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    data_dir.chmod(0o700)
+    for path in data_dir.rglob("*"):
+        if path.is_symlink():
+            continue
+        path.chmod(0o700 if path.is_dir() else 0o600)
+
+
 def open_office(
     settings: Settings, *, allow_deploy: bool | None = None, redeploy: bool = False
 ) -> Office:
@@ -60,21 +105,39 @@ def open_office(
     mismatch is logged here and raised by every chain use, never repaired by a silent
     redeployment; ``redeploy`` deploys new registries on purpose."""
     settings.check()
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    master = MasterKey(settings.master_key.get_secret_value())
+    secure_data_dir(settings.data_dir)
+    master = key_ring(settings)
     db = Database(settings.effective_database_url())
     db.migrate(master)
+    if settings.mode == "development" and needs_rekey(db, master):
+        rekey(db, master)  # sealed under the old placeholder: under this directory's key now
     chain = connect(settings.chain, settings.data_dir)
     deploy = settings.mode == "development" if allow_deploy is None else allow_deploy
     deployment = ensure_deployment(
         chain, settings.data_dir, allow_deploy=deploy, redeploy=redeploy, check=False
     )
     office = Office(db, chain, deployment, master)
+    secure_data_dir(settings.data_dir)  # what opening made (the database, its WAL, the journal)
     try:
         office.check_chain(fresh=True)
     except ChainMismatch as e:
         print(f"suixin: {e.diagnostics()}", file=sys.stderr, flush=True)
     return office
+
+
+def worker_from_settings(
+    office: Office,
+    settings: Settings,
+    *,
+    pace: float = 0.0,
+    log: Callable[[str], None] | None = None,
+) -> AnchorWorker:
+    """The anchoring worker of an office as its settings configure it; in development with the
+    data directory's governance root, whose reconciler may accredit again what a chain lost."""
+    root = None
+    if settings.mode == "development":
+        root = governance_root(settings.data_dir, create=False)
+    return AnchorWorker.from_settings(office, settings, pace=pace, root=root, log=log)
 
 
 @dataclass(frozen=True)

@@ -702,18 +702,28 @@ class Verifier:
                 f"The receipt's tree size {receipt.tree_size} differs from the "
                 f"{record.leaf_count} recorded on chain.",
             )
+        facts.anchor = record
         if (
             record.block_number != receipt.block_number
             or record.anchored_at != receipt.block_time
             or record.transaction_hash.lower() != receipt.transaction_hash.lower()
         ):
-            return _fail(
+            # A root is anchored once: the receipt names a block that does not hold it (a
+            # block the chain lost, the root anchored again since, or edited block facts).
+            # The inclusion path proves the credential is in the root the chain holds; the
+            # chain's own record is what counts, and the holder should fetch a fresh receipt.
+            return CheckResult(
                 "anchor",
-                "anchor_receipt_mismatch",
-                "凭据中的区块号、时间或交易哈希与链上记录不符",
-                "The receipt's block number, time or transaction hash differs from the chain.",
+                Outcome.PASS,
+                _r(
+                    "anchor_receipt_stale",
+                    f"已于 {_ts(record.anchored_at)} 在区块 {record.block_number} 上链存证"
+                    f"（凭据所记区块 {receipt.block_number} 已不含该批次，请向签发机关更新凭证包）",
+                    f"Anchored in block {record.block_number} at {_ts(record.anchored_at)} "
+                    f"(UTC+8); the receipt names block {receipt.block_number}, which does not "
+                    "hold the batch: fetch a fresh bundle from the issuer.",
+                ),
             )
-        facts.anchor = record
         return CheckResult(
             "anchor",
             Outcome.PASS,

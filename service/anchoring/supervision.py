@@ -55,6 +55,7 @@ class Heartbeat:
         self.failures = 0
         self.chain = ChainState.OK
         self.last_error = ""
+        self.unrepairable = 0  # what the reconciler could not repair on its last run
         self._written: datetime | None = None
         self._written_state: tuple[bool, str] | None = None
 
@@ -94,6 +95,7 @@ class Heartbeat:
             "chain": self.chain,
             "last_error": self.last_error,
             "stopped_at": now if stopped else None,
+            "unrepairable": self.unrepairable,
         }
         try:
             with self.db.session() as s:
@@ -119,6 +121,7 @@ class WorkerHealth:
     chain: str  # the chain state the freshest live worker reports
     last_error: str
     beat_age_seconds: float | None
+    unrepairable: int = 0  # findings the reconcilers of the live workers could not repair
 
 
 def worker_health(db: Database, *, stale_seconds: float) -> WorkerHealth:
@@ -158,6 +161,7 @@ def worker_health(db: Database, *, stale_seconds: float) -> WorkerHealth:
         up=True,
         failing_seconds=0.0 if healthy else min(failing),
         failures=sum(r.failures for r in live),
+        unrepairable=max(r.unrepairable for r in live),
         chain=live[0].chain,
         last_error=live[0].last_error,
         beat_age_seconds=(now - freshest).total_seconds(),

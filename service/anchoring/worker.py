@@ -24,12 +24,14 @@ import time
 import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
+from eth_account.signers.local import LocalAccount
 from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 
 from service.anchoring.batches import BatchQueue
+from service.anchoring.reconcile import Reconciler
 from service.anchoring.sdjwt import SdJwtAnchorer
 from service.anchoring.supervision import ChainState, Heartbeat
 from service.anchoring.tasks import LifecycleTasks
@@ -88,6 +90,8 @@ class AnchorWorker:
         log: Callable[[str], None] | None = None,
         lifecycle: LifecycleTasks | None = None,
         pace: float = 0.0,
+        reconciler: Reconciler | None = None,
+        reconcile_seconds: float = 30.0,
     ) -> None:
         self.office = office
         self.pace = pace  # see _breathe: 0 in a process of its own
@@ -97,6 +101,10 @@ class AnchorWorker:
         self.stats = WorkerStats()
         self.heartbeat = Heartbeat(office.db)
         self._log = log or (lambda message: print(message, file=sys.stderr, flush=True))
+        # what the office believes is on chain, compared with the chain now and then (run only)
+        self.reconciler = reconciler or Reconciler(office, log=self._log)
+        self.reconcile_seconds = reconcile_seconds
+        self._reconciled_at: float | None = None
         self._pause_at = os.environ.get(PAUSE_ENV, "")
         # the audit trail's head goes on chain every audit_anchor_seconds (service.audit.anchor)
         self.audit = HeadAnchorer(office, interval_seconds=audit_anchor_seconds, log=self._log)
@@ -128,9 +136,11 @@ class AnchorWorker:
         *,
         log: Callable[[str], None] | None = None,
         pace: float = 0.0,
+        root: LocalAccount | None = None,
     ) -> AnchorWorker:
         """A worker configured by the service's Settings (batch size and age, polling, audit
-        anchoring, life-cycle tasks)."""
+        anchoring, life-cycle tasks, reconciliation); ``root`` is the development governance
+        root, with which the reconciler may accredit again what a chain lost."""
         return cls(
             office,
             batch_size=settings.batch_size,
@@ -140,6 +150,13 @@ class AnchorWorker:
             log=log,
             lifecycle=LifecycleTasks.from_settings(office, settings, log=log),
             pace=pace,
+            reconciler=Reconciler(
+                office,
+                root=root,
+                window=timedelta(hours=settings.reconcile_window_hours),
+                log=log,
+            ),
+            reconcile_seconds=settings.reconcile_seconds,
         )
 
     # ------------------------------------------------------------------ loop
@@ -160,6 +177,7 @@ class AnchorWorker:
                 self.sequence_audit()  # before anchoring the head; logs its own failures
                 self._breathe(started)
                 self.audit.tick()  # logs its own failures
+                self._reconcile_if_due()
             except ChainMismatch as e:
                 self._failed(
                     e.diagnostics(),
@@ -185,6 +203,16 @@ class AnchorWorker:
             stop.wait(backoff)
             backoff = min(backoff * 2, MAX_BACKOFF_SECONDS)
         self.heartbeat.stopped()
+
+    def _reconcile_if_due(self) -> None:
+        """Compare the office's beliefs with the chain every ``reconcile_seconds``; what it
+        cannot repair is counted in the heartbeat (``/metrics``, ``/readyz`` read it)."""
+        now = time.monotonic()
+        if self._reconciled_at is not None and now - self._reconciled_at < self.reconcile_seconds:
+            return
+        self._reconciled_at = now
+        report = self.reconciler.run()
+        self.heartbeat.unrepairable = len(report.unrepairable)
 
     def _failed(
         self, error: str, *, chain: str | None = None, log_as: str, trace: bool = False

@@ -29,9 +29,9 @@ from service.audit.verify import AuditReport, verify_audit
 from service.cli._common import add_common, console, settings_of
 from service.config import Settings
 from service.issuing.office import Office
+from service.runtime import key_ring
 from service.storage.db import Database
 from service.storage.models import Authority
-from service.storage.sealing import MasterKey
 from verifier.errors import ChainUnavailable, InvalidInput
 
 __all__ = ["EXIT_CHAIN_UNAVAILABLE", "EXIT_TAMPERED", "EXIT_USAGE", "register"]
@@ -75,7 +75,7 @@ def _database(settings: Settings) -> Iterator[Database]:
     settings.check()
     db = Database(settings.effective_database_url())
     try:
-        db.migrate(MasterKey(settings.master_key.get_secret_value()))
+        db.migrate(key_ring(settings))
         yield db
     finally:
         db.dispose()

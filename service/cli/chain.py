@@ -1,4 +1,10 @@
-"""``suixin chain``: deploy the registries and keep the data directory's deployment record."""
+"""``suixin chain``: deploy the registries, keep the data directory's deployment record, and
+reconcile what the office believes is on chain with the chain.
+
+``suixin chain reconcile`` exits 0 when everything matched, 3 when it repaired something, 1
+when something cannot be repaired here (it says what and why), 2 for usage errors, 4 when the
+chain cannot be reached and 5 when the node serves another chain than the deployment's.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +13,7 @@ import json
 import sys
 from typing import Any
 
-from service.cli._common import add_common, settings_of
+from service.cli._common import add_common, console, office_from, settings_of
 from service.trust.deployment import DEPLOYMENT_FILE, ensure_deployment
 from verifier.chain import connect
 from verifier.errors import InvalidInput
@@ -34,6 +40,24 @@ def register(commands: Any) -> None:
         "12 elsewhere; 0 or 1 for an instant-finality consortium chain)",
     )
     deploy.set_defaults(handler=_deploy)
+    reconcile = chain_commands.add_parser(
+        "reconcile",
+        help="compare what the office believes is on chain with the chain, and repair",
+        description="Reads back every batch root, status change, issuer key, accreditation "
+        "and audit head the office holds as on chain, and sends again what is missing. Exit 0: "
+        "all matched; 3: repaired; 1: something cannot be repaired here; 4: chain unreachable; "
+        "5: not the deployment's chain.",
+    )
+    add_common(reconcile)
+    reconcile.add_argument(
+        "--full",
+        action="store_true",
+        help="check everything (default: what was recorded since the last run, or the last "
+        "SUIXIN_RECONCILE_WINDOW_HOURS when the chain lost blocks)",
+    )
+    reconcile.add_argument("--report-only", action="store_true", help="repair nothing")
+    reconcile.add_argument("--json", action="store_true", help="the report as JSON")
+    reconcile.set_defaults(handler=_reconcile)
 
 
 def _deploy(args: argparse.Namespace) -> int:
@@ -56,3 +80,39 @@ def _deploy(args: argparse.Namespace) -> int:
         return 0
     finally:
         chain.close()
+
+
+EXIT_REPAIRED = 3
+
+
+def _reconcile(args: argparse.Namespace) -> int:
+    from datetime import timedelta
+
+    from service.anchoring.reconcile import Reconciler
+    from service.trust.deployment import governance_root
+
+    with office_from(args) as (office, settings):
+        root = None
+        if settings.mode == "development":
+            root = governance_root(settings.data_dir, create=False)
+        reconciler = Reconciler(
+            office,
+            root=root,
+            window=timedelta(hours=settings.reconcile_window_hours),
+            repair=not args.report_only,
+        )
+        report = reconciler.run(full=args.full)
+    if args.json:
+        print(json.dumps(report.to_json(), ensure_ascii=False, indent=2))
+    else:
+        out = console()
+        scope = "全部 everything" if report.full else f"自 since {report.since:%Y-%m-%d %H:%M} UTC"
+        checked = ", ".join(f"{name} {n}" for name, n in report.checked.items())
+        out.print(f"核对范围 checked ({scope}): {checked}; {report.seconds:.1f} s")
+        for f in report.findings:
+            out.print(f"  [{f.action}] {f.kind} {f.subject}: {f.problem} — {f.detail}")
+        if report.clean:
+            out.print("链上与本办公室记录一致 / the chain holds everything the office believes")
+    if report.unrepairable:
+        return 1
+    return EXIT_REPAIRED if report.repaired else 0

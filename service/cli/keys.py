@@ -10,7 +10,7 @@ from typing import Any
 
 from rich.table import Table
 
-from service.cli._common import add_common, console, office_from
+from service.cli._common import add_common, console, office_from, settings_of
 from verifier.credential import CREDENTIAL_TYPES
 
 __all__ = ["register"]
@@ -210,6 +210,19 @@ def _add_key_operations(keys_commands: Any) -> None:
         help="proceed although the new account holds no funds (a chain without gas fees)",
     )
     account.set_defaults(handler=_keys_rotate_account)
+
+    master = keys_commands.add_parser(
+        "rotate-master",
+        help="seal every stored key and document under SUIXIN_MASTER_KEY",
+        description="Re-seals the authorities' account keys, the issuer keys and every "
+        "credential document under SUIXIN_MASTER_KEY, opening them with the keys in "
+        "SUIXIN_PREVIOUS_MASTER_KEYS (comma-separated). Set the new key and the old one there, "
+        "restart the office's processes, run this, then drop the old key. Running it again "
+        "after a stop finishes it; values already under the new key are left alone.",
+    )
+    add_common(master)
+    master.add_argument("--json", action="store_true", help="the counts as JSON")
+    master.set_defaults(handler=_keys_rotate_master)
 
 
 def _unix(seconds: int | None) -> str:
@@ -446,4 +459,38 @@ def _keys_rotate_account(args: argparse.Namespace) -> int:
     print(f"authority  {rotation.did}")
     print(f"旧账户 previous account  {rotation.previous_account}")
     print(f"新账户 new account       {rotation.new_account}")
+    return 0
+
+
+def _keys_rotate_master(args: argparse.Namespace) -> int:
+    from service.runtime import key_ring
+    from service.storage.db import Database
+    from service.storage.rekey import needs_rekey, rekey
+
+    settings = settings_of(args)
+    settings.check()
+    ring = key_ring(settings)
+    db = Database(settings.effective_database_url())
+    try:
+        db.migrate(ring)
+        done = rekey(db, ring) if needs_rekey(db, ring) else None
+    finally:
+        db.dispose()
+    counts = {
+        "accountKeys": done.account_keys if done else 0,
+        "issuerKeys": done.issuer_keys if done else 0,
+        "documents": done.documents if done else 0,
+        "fingerprint": ring.fingerprint.hex(),
+    }
+    if args.json:
+        print(json.dumps(counts))
+    elif done is None:
+        fingerprint = counts["fingerprint"]
+        print(f"全部已在当前主密钥下 / everything is sealed under the current key ({fingerprint})")
+    else:
+        print(
+            f"已重新加密 re-sealed: 账户密钥 account keys {done.account_keys}, 签发密钥 issuer "
+            f"keys {done.issuer_keys}, 凭证 documents {done.documents} "
+            f"(master key {counts['fingerprint']}); SUIXIN_PREVIOUS_MASTER_KEYS may now be removed"
+        )
     return 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 
@@ -34,6 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; returns the process exit code."""
+    os.umask(0o077)  # what the office writes (database, journal, keys, reports) is its own
     args = build_parser().parse_args(argv)
     try:
         return int(args.handler(args))

@@ -12,11 +12,10 @@ import threading
 from typing import Any
 
 from service.anchoring.node import ChainNodeServer
-from service.anchoring.worker import AnchorWorker
 from service.cli._common import add_common, settings_of
 from service.config import Settings
 from service.issuing.office import Office
-from service.runtime import open_office, settle_heap
+from service.runtime import open_office, settle_heap, worker_from_settings
 from verifier.chain import EmbeddedChain
 from verifier.chain.embedded import NODE_NAME
 from verifier.errors import InvalidInput
@@ -153,13 +152,12 @@ def _node(args: argparse.Namespace) -> int:
 
 
 def _worker(args: argparse.Namespace) -> int:
-    from service.anchoring.worker import AnchorWorker
     from service.runtime import open_office, settle_heap
 
     settings = settings_of(args)
     office = open_office(settings, allow_deploy=False)
     settle_heap()
-    worker = AnchorWorker.from_settings(office, settings)
+    worker = worker_from_settings(office, settings)
     try:
         if args.once:
             worker.drain()
@@ -212,7 +210,7 @@ def run_node(settings: Settings, port: int, *, worker: bool, watch_stdin: bool) 
         if not worker:
             stop.wait()
             return 0
-        AnchorWorker.from_settings(office, settings).run(stop)
+        worker_from_settings(office, settings).run(stop)
         return 0
     finally:
         node_file.unlink(missing_ok=True)

@@ -35,6 +35,7 @@ __all__ = [
     "CredentialStatus",
     "Grant",
     "IssuerKey",
+    "ReconcileState",
     "RequestNonce",
     "StatusChange",
     "WorkerStatus",
@@ -107,6 +108,9 @@ class IssuerKey(Base):
     active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    # set once the revocation is sent (1 rotation, 2 compromise: TrustRegistry.revokeKey's
+    # reason); a revoked_at without it is a rotation's plan, not yet on chain
+    revocation_reason: Mapped[int | None] = mapped_column(Integer, nullable=True)
 
 
 class ApiKey(Base):
@@ -336,6 +340,21 @@ class WorkerStatus(Base):
     chain: Mapped[str] = mapped_column(String(16), default="ok")  # ok | mismatch | unavailable
     last_error: Mapped[str] = mapped_column(String(500), default="")
     stopped_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    unrepairable: Mapped[int] = mapped_column(Integer, default=0)  # the reconciler's last count
+
+
+class ReconcileState(Base):
+    """Where the reconciler last found the chain as the office believes it (one row, id 1):
+    a later run that finds this block unchanged re-checks only what was recorded since; a
+    replaced or missing block means the chain lost history, and everything in the window is
+    checked again (``service.anchoring.reconcile``)."""
+
+    __tablename__ = "reconcile_state"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    block_number: Mapped[int] = mapped_column(Integer)
+    block_hash: Mapped[str] = mapped_column(String(66))
+    checked_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
 class Grant(Base):

@@ -148,6 +148,7 @@ def revoke_key(
     with office.db.write_session() as s:
         stored = s.get(IssuerKey, row.id)
         assert stored is not None
+        stored.revocation_reason = KEY_REVOCATION_REASONS[reason]
         if stored.revoked_at is None or epoch(stored.revoked_at) != since:
             stored.revoked_at = from_epoch(
                 since

@@ -26,16 +26,11 @@ __all__ = [
 
 DEPLOYMENT_FILE = "deployment.json"
 ROOT_KEY_FILE = Path("keys") / "governance-root.key"
-DEV_FUNDING_WEI = 10**19  # 10 ether on a development chain: thousands of anchors
 
 
 def fund_if_dev(chain: Chain, address: str, minimum_wei: int = 10**18) -> bool:
     """Top up ``address`` from the dev chain's funder when it is low; False on real networks."""
-    funder = chain.dev_funder()
-    if funder is None or chain.balance(address) >= minimum_wei:
-        return False
-    chain.send_value(funder, address, DEV_FUNDING_WEI)
-    return True
+    return chain.top_up_if_dev(address, minimum_wei)
 
 
 def deploy_registries(

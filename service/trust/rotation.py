@@ -356,6 +356,7 @@ def _retire(
         assert row is not None
         row.active = False
         row.revoked_at = from_epoch(revoked_at)
+        row.revocation_reason = ROTATION
         trail.record(
             s,
             actor=actor,

@@ -96,17 +96,9 @@ def credential_paths() -> list[Path]:
     return [("credential", *p) for p in leaves(sample)]
 
 
-ANCHOR_FIELDS = (
-    "chainId",
-    "registry",
-    "root",
-    "leafIndex",
-    "treeSize",
-    "path",
-    "blockNumber",
-    "blockTime",
-    "transactionHash",
-)
+ANCHOR_FIELDS = ("chainId", "registry", "root", "leafIndex", "treeSize", "path")
+# where the root landed: the chain's own record of the root counts, not the receipt's words
+BLOCK_FACTS = ("blockNumber", "blockTime", "transactionHash")
 
 
 def test_the_untouched_bundle_is_valid(world: tuple[Verifier, dict[str, Any]]) -> None:
@@ -142,6 +134,20 @@ def test_changing_a_receipt_field_breaks_only_the_anchor(
     assert report.verdict is Verdict.INVALID
     assert [c.name for c in report.failed] == ["anchor"], report.to_json()
     assert report.check("signature").outcome is Outcome.PASS
+
+
+@pytest.mark.parametrize("name", BLOCK_FACTS)
+def test_a_receipts_block_facts_are_taken_from_the_chain_not_the_receipt(
+    world: tuple[Verifier, dict[str, Any]], name: str
+) -> None:
+    # A root is anchored once, so a receipt naming another block is stale (the chain lost that
+    # block and the root was anchored again) or edited; either way the root and the inclusion
+    # path prove the credential, the chain says when: VALID, with the holder told to refresh
+    verifier, bundle = world
+    report = verifier.verify(mutate(bundle, ("anchor", name)))
+    assert report.verdict is Verdict.VALID, report.to_json()
+    assert report.check("anchor").reason.code == "anchor_receipt_stale"
+    assert str(bundle["anchor"]["blockNumber"]) in report.check("anchor").reason.en
 
 
 @pytest.mark.parametrize("index", [0, 1])

@@ -36,6 +36,7 @@ from verifier.errors import (
 
 __all__ = ["DROPPED_AFTER_SECONDS", "BlockInfo", "Chain", "EventDecoder", "LogEntry", "Receipt"]
 
+DEV_FUNDING_WEI = 10**19  # 10 ether on a development chain: thousands of anchors
 _GAS_MARGIN_NUM, _GAS_MARGIN_DEN = 5, 4  # send estimate × 1.25
 _PRIORITY_FEE = 10**9
 # How long a sent transaction may be unknown to the node before it counts as dropped (a node
@@ -167,6 +168,17 @@ class Chain:
     def dev_funder(self) -> LocalAccount | None:
         """A pre-funded account on development chains; None on real networks."""
         return None
+
+    def top_up_if_dev(
+        self, address: str, minimum_wei: int = 10**18, amount_wei: int = DEV_FUNDING_WEI
+    ) -> bool:
+        """Send ``amount_wei`` from the development funder to ``address`` when its balance is
+        below ``minimum_wei``; False (and nothing sent) on real networks or when it has enough."""
+        funder = self.dev_funder()
+        if funder is None or self.balance(address) >= minimum_wei:
+            return False
+        self.send_value(funder, address, amount_wei)
+        return True
 
     def close(self) -> None:
         """Release what the backend holds (files, processes). Idempotent."""
