@@ -1,7 +1,9 @@
 """``suixin-verify``: check credential bundles against the chain or an offline trust snapshot.
 
 Exit codes: 0 every bundle VALID; 1 at least one INVALID; 3 none INVALID but at least one
-PENDING; 2 usage or I/O errors (unreadable file, bad snapshot); 4 the chain cannot be reached.
+PENDING; 2 usage or I/O errors (unreadable file, bad snapshot); 4 the chain cannot be reached;
+5 the node serves another chain than the deployment's (``--deployment`` pins it; without one,
+the chain is pinned at the first registry event found) — never a verdict.
 
 With ``--receipt-key KEYFILE --receipt OUT`` each verification also yields a signed receipt
 (``verifier.receipts``) made with the verifying office's own key, here, offline: nobody else,
@@ -24,7 +26,8 @@ from rich.console import Console
 from rich.table import Table
 
 from verifier.chain import RpcChain
-from verifier.errors import ChainUnavailable, InvalidInput, SuixinError
+from verifier.deployment import Deployment
+from verifier.errors import ChainMismatch, ChainUnavailable, InvalidInput, SuixinError
 from verifier.keys import (
     Ed25519KeyPair,
     decode_multikey_ed25519,
@@ -40,6 +43,7 @@ from verifier.verify import Outcome, Report, Verdict, Verifier
 __all__ = ["main"]
 
 EXIT_VALID, EXIT_INVALID, EXIT_USAGE, EXIT_PENDING, EXIT_UNREACHABLE = 0, 1, 2, 3, 4
+EXIT_MISMATCH = 5
 _MARKS = {Outcome.PASS: "✓", Outcome.FAIL: "✗", Outcome.PENDING: "…", Outcome.SKIPPED: "-"}
 _STYLES = {
     Outcome.PASS: "green",
@@ -72,6 +76,12 @@ def _verify_parser() -> argparse.ArgumentParser:
     source = p.add_argument_group("trust source (one of)")
     source.add_argument("--rpc", help="JSON-RPC URL of a chain node")
     source.add_argument("--registry", help="AnchorRegistry address (with --rpc)")
+    source.add_argument(
+        "--deployment",
+        type=Path,
+        help="the deployment record (deployment.json of the issuing office): with --rpc it "
+        "names the registry and pins the chain, so a reset or other chain is refused",
+    )
     source.add_argument("--snapshot", type=Path, help="offline trust snapshot file")
     p.add_argument("--from-block", type=int, default=0, help="first block to index (with --rpc)")
     p.add_argument("--cache", type=Path, help="SQLite file caching the indexed registry")
@@ -131,7 +141,8 @@ def _snapshot_parser() -> argparse.ArgumentParser:
         description="Export the trust registry at the current block for offline verification.",
     )
     p.add_argument("--rpc", required=True, help="JSON-RPC URL of a chain node")
-    p.add_argument("--registry", required=True, help="AnchorRegistry address")
+    p.add_argument("--registry", help="AnchorRegistry address (or --deployment)")
+    p.add_argument("--deployment", type=Path, help="the deployment record: pins the chain")
     p.add_argument("--from-block", type=int, default=0, help="first block to index")
     p.add_argument("-o", "--output", type=Path, required=True, help="snapshot file to write")
     return p
@@ -157,14 +168,33 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ChainUnavailable as e:
         print(f"suixin-verify: {e.diagnostics()}\n链节点无法连接，未作出结论。", file=sys.stderr)
         return EXIT_UNREACHABLE
+    except ChainMismatch as e:
+        print(f"suixin-verify: {e.diagnostics()}", file=sys.stderr)
+        return EXIT_MISMATCH
     except SuixinError as e:
         print(f"suixin-verify: {e.diagnostics()}", file=sys.stderr)
         return EXIT_USAGE
 
 
+def _deployment(args: argparse.Namespace) -> Deployment | None:
+    if args.deployment is None:
+        if not args.registry:
+            raise _UsageError("--registry ADDRESS or --deployment FILE is needed with --rpc")
+        return None
+    record = Deployment.load(args.deployment)
+    if args.registry and args.registry.lower() != record.anchor_registry.lower():
+        raise _UsageError("--registry differs from the deployment record's AnchorRegistry")
+    return record
+
+
 def _snapshot(args: argparse.Namespace, console: Console) -> int:
     chain = RpcChain(args.rpc)
-    index = RegistryIndex.for_anchor_registry(chain, args.registry, start_block=args.from_block)
+    deployment = _deployment(args)
+    if deployment is not None:
+        deployment.check_chain(chain)
+        index = RegistryIndex.for_deployment(deployment)
+    else:
+        index = RegistryIndex.for_anchor_registry(chain, args.registry, start_block=args.from_block)
     index.sync(chain)
     header = index.export_snapshot(args.output)
     console.print(
@@ -179,16 +209,24 @@ def _verifier(args: argparse.Namespace) -> Verifier:
         pending_grace=timedelta(minutes=args.grace),
         max_snapshot_age=timedelta(hours=args.max_snapshot_age),
     )
-    if args.snapshot and (args.rpc or args.registry):
-        raise _UsageError("use either --snapshot or --rpc/--registry, not both")
+    if args.snapshot and (args.rpc or args.registry or args.deployment):
+        raise _UsageError("use either --snapshot or --rpc with --registry/--deployment, not both")
     if args.snapshot:
         return Verifier.from_snapshot(args.snapshot, policy)
-    if not (args.rpc and args.registry):
+    if not args.rpc:
         raise _UsageError(
-            "a trust source is needed: --rpc URL --registry ADDRESS, or --snapshot FILE"
+            "a trust source is needed: --rpc URL with --registry ADDRESS or --deployment FILE, "
+            "or --snapshot FILE"
         )
+    deployment = _deployment(args)
+    registry = deployment.anchor_registry if deployment is not None else args.registry
     return Verifier.from_rpc(
-        args.rpc, args.registry, policy, start_block=args.from_block, cache_path=args.cache
+        args.rpc,
+        registry,
+        policy,
+        start_block=args.from_block,
+        cache_path=args.cache,
+        deployment=deployment,
     )
 
 

@@ -189,6 +189,12 @@ class RegistryIndex:
             confirmations=confirmations,
         )
         index.check_identity(chain)
+        if not chain.has_code(anchor_registry):
+            raise ChainMismatch(
+                "no registry contract at this address (reset, or another chain?)",
+                expected=f"an AnchorRegistry at {anchor_registry}",
+                found=f"no contract on chain {chain.chain_id}",
+            )
         abi = load_artifact("AnchorRegistry").abi
         index.trust_registry = to_checksum_address(
             chain.call(anchor_registry, abi, "trustRegistry")

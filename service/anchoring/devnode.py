@@ -44,6 +44,7 @@ class AnvilNode:
     block_time: float | None = None
     mining: bool = True
     state_path: Path | None = None
+    state_interval: float | None = None  # seconds between state dumps (with state_path)
     process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -68,6 +69,8 @@ class AnvilNode:
             args += ["--no-mining"]
         if self.state_path is not None:  # kept across a stop and start (dumped on exit)
             args += ["--state", str(self.state_path)]
+            if self.state_interval:
+                args += ["--state-interval", str(self.state_interval)]
         self.process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -97,6 +100,15 @@ class AnvilNode:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
+        if self.process is not None and self.process.stderr is not None:
+            self.process.stderr.close()
+        self.process = None
+
+    def kill(self) -> None:
+        """Kill the anvil process itself with SIGKILL: no state dump on the way out."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
         if self.process is not None and self.process.stderr is not None:
             self.process.stderr.close()
         self.process = None

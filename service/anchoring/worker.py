@@ -90,8 +90,9 @@ class AnchorWorker:
         log: Callable[[str], None] | None = None,
         lifecycle: LifecycleTasks | None = None,
         pace: float = 0.0,
-        reconciler: Reconciler | None = None,
         reconcile_seconds: float = 30.0,
+        reconcile_window: timedelta = timedelta(hours=24),
+        root: LocalAccount | None = None,
     ) -> None:
         self.office = office
         self.pace = pace  # see _breathe: 0 in a process of its own
@@ -102,7 +103,7 @@ class AnchorWorker:
         self.heartbeat = Heartbeat(office.db)
         self._log = log or (lambda message: print(message, file=sys.stderr, flush=True))
         # what the office believes is on chain, compared with the chain now and then (run only)
-        self.reconciler = reconciler or Reconciler(office, log=self._log)
+        self.reconciler = Reconciler(office, root=root, window=reconcile_window, log=self._log)
         self.reconcile_seconds = reconcile_seconds
         self._reconciled_at: float | None = None
         self._pause_at = os.environ.get(PAUSE_ENV, "")
@@ -150,13 +151,9 @@ class AnchorWorker:
             log=log,
             lifecycle=LifecycleTasks.from_settings(office, settings, log=log),
             pace=pace,
-            reconciler=Reconciler(
-                office,
-                root=root,
-                window=timedelta(hours=settings.reconcile_window_hours),
-                log=log,
-            ),
             reconcile_seconds=settings.reconcile_seconds,
+            reconcile_window=timedelta(hours=settings.reconcile_window_hours),
+            root=root,
         )
 
     # ------------------------------------------------------------------ loop

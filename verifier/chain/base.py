@@ -165,6 +165,11 @@ class Chain:
         with self._translate():
             return int(self.w3.eth.get_balance(to_checksum_address(address)))
 
+    def has_code(self, address: str) -> bool:
+        """Whether a contract is deployed at ``address``."""
+        with self._translate():
+            return len(self.w3.eth.get_code(to_checksum_address(address))) > 0
+
     def dev_funder(self) -> LocalAccount | None:
         """A pre-funded account on development chains; None on real networks."""
         return None

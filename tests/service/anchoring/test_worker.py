@@ -245,3 +245,59 @@ def test_a_sent_batch_whose_block_was_replaced_is_sent_again(setup: Setup) -> No
     assert setup.batches()[0].block_hash == true_hash
     assert len(setup.anchor_events()) == 1
     assert office.bundle(ids[0])["anchor"]["blockHash"] == true_hash
+
+
+def test_an_unexpected_fault_in_a_pass_is_retried_and_the_worker_stays_up(setup: Setup) -> None:
+    # web3 raises things the worker does not know (BadFunctionCallOutput from a call that
+    # returned nothing): the pass fails, is logged with its trace, counted in the heartbeat,
+    # and the next pass goes on
+    import threading
+    import time
+
+    from web3.exceptions import BadFunctionCallOutput
+
+    from service.anchoring.supervision import worker_health
+
+    logged: list[str] = []
+    worker = AnchorWorker(
+        setup.office,
+        batch_size=1000,
+        batch_age_seconds=0,
+        poll_seconds=0.05,
+        log=logged.append,
+        reconcile_seconds=3600,
+    )
+    real = worker.credentials.advance
+    faults = {"left": 2}
+
+    def flaky(batch_id: int) -> int:
+        if faults["left"]:
+            faults["left"] -= 1
+            raise BadFunctionCallOutput("Could not decode contract function call to anchorOf")
+        return real(batch_id)
+
+    worker.credentials.advance = flaky  # type: ignore[method-assign]
+    ids = setup.issue(3)
+    stop = threading.Event()
+    thread = threading.Thread(target=worker.run, args=(stop,), daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 30
+        while setup.office.queue_depth() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert thread.is_alive()
+        assert setup.office.queue_depth() == 0
+        assert worker.stats.failures == 2
+        assert any("BadFunctionCallOutput" in line for line in logged)
+        assert any("Traceback" in line for line in logged)
+        while time.monotonic() < deadline:  # the pass that anchored ends with its heartbeat
+            health = worker_health(setup.office.db, stale_seconds=15)
+            if health.failing_seconds == 0:
+                break
+            time.sleep(0.05)
+        assert health.up and health.failing_seconds == 0 and health.failures == 2
+    finally:
+        stop.set()
+        thread.join(timeout=10)
+    assert setup.office.bundle(ids[0])["anchor"] is not None
+    assert not worker_health(setup.office.db, stale_seconds=15).up  # stopped on purpose

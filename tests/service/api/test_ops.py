@@ -192,3 +192,81 @@ def test_metrics_show_status_changes_waiting_for_the_chain(api: Api) -> None:
 def test_the_verify_sync_interval_is_a_setting(world: OfficeWorld, tmp_path: Path) -> None:
     app = create_app(world.office, settings(tmp_path, verify_sync_seconds=42), start_worker=False)
     assert app.state.suixin.verification.sync_interval == 42
+
+
+# ---------------------------------------------------------------------- workers elsewhere
+
+
+def _beat(world: OfficeWorld, **values: Any) -> None:
+    """A heartbeat row of a worker in another process."""
+    from datetime import UTC, datetime
+
+    from service.storage.models import WorkerStatus
+
+    now = datetime.now(UTC)
+    row = {
+        "id": "other-host:4242:beef",
+        "started_at": now,
+        "beat_at": now,
+        "failures": 0,
+        "chain": "ok",
+        "last_error": "",
+        "unrepairable": 0,
+        **values,
+    }
+    with world.office.db.session() as s:
+        s.merge(WorkerStatus(**row))
+
+
+def test_a_worker_in_another_process_is_seen_through_its_heartbeat(
+    world: OfficeWorld, tmp_path: Path
+) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    app = create_app(
+        world.office, settings(tmp_path, worker_failure_seconds=60), start_worker=False
+    )
+    with TestClient(app) as client:
+        _beat(world)
+        ready = client.get("/readyz")
+        assert ready.status_code == 200 and ready.json()["checks"]["worker"] == "ok"
+        assert _metric(client.get("/metrics").text, "suixin_worker_up") == 1
+        now = datetime.now(UTC)
+        _beat(world, failing_since=now - timedelta(seconds=90), failures=7, last_error="boom")
+        problem = assert_problem(client.get("/readyz"), 503)
+        assert problem["checks"]["worker"].startswith("failing for") and "boom" in str(problem)
+        text = client.get("/metrics").text
+        assert _metric(text, "suixin_worker_failing_seconds") >= 90
+        assert _metric(text, "suixin_worker_pass_failures_total") == 7
+        _beat(world, beat_at=now - timedelta(minutes=5))  # it died without a word
+        problem = assert_problem(client.get("/readyz"), 503)
+        assert problem["checks"]["worker"].startswith("down (last heartbeat")
+        assert _metric(client.get("/metrics").text, "suixin_worker_up") == 0
+        _beat(world, stopped_at=now)  # stopped on purpose: down, and said so
+        assert assert_problem(client.get("/readyz"), 503)["checks"]["worker"].startswith("down")
+
+
+def test_another_chain_behind_the_node_is_a_mismatch_not_a_verdict(
+    world: OfficeWorld, tmp_path: Path
+) -> None:
+    import dataclasses
+
+    office = world.office
+    real = office.deployment
+    api_key = world.key(world.permits, "issue:ResidencePermit")
+    body = {"type": "ResidencePermit", "subject": residence_permit_subject(world.rng)}
+    # the record says the registries were deployed in a block this node does not have
+    office.deployment = dataclasses.replace(real, block_hash="0x" + "ab" * 32)
+    try:
+        app = create_app(office, settings(tmp_path), start_worker=False)
+        with TestClient(app) as client:
+            problem = assert_problem(client.get("/readyz"), 503)
+            assert problem["checks"]["chain"].startswith("mismatch")
+            issued = client.post("/v1/credentials", json=body, headers=auth(api_key))
+            assert issued.status_code == 201  # issuing goes on into the queue
+            verified = client.post("/v1/verify", json=issued.json())
+            problem = assert_problem(verified, 503)
+            assert problem["type"].endswith("chain-mismatch")
+            assert problem["expected"].endswith("0x" + "ab" * 32)
+    finally:
+        office.deployment = real

@@ -168,3 +168,87 @@ def test_refusals(data_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert "[authority_required]" in capsys.readouterr().err
     assert main(["keys", "affected", "key-1", "--authority", LICENCES]) == 0
     assert "not revoked" in capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_rotate_and_revoke_while_the_nodes_worker_anchors_under_load(
+    data_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # the make-run topology: `suixin node` holds the embedded chain and runs the worker; key
+    # operations from the command line send from the same authority account meanwhile. Every
+    # send takes the office's lock of that account and reads its nonce from the chain: no
+    # collision, no crash of the node, ten times over
+    import contextlib
+    import os
+    import subprocess
+    import sys
+    import threading
+    import time
+
+    assert init(PERMITS, "ResidencePermit") == 0
+    env = {k: v for k, v in os.environ.items()} | {
+        "SUIXIN_BATCH_AGE_SECONDS": "0.2",
+        "SUIXIN_WORKER_POLL_SECONDS": "0.05",
+        "SUIXIN_RECONCILE_SECONDS": "1",
+    }
+    code = "import sys; from service.cli import main; sys.exit(main(sys.argv[1:]))"
+    node = subprocess.Popen(
+        [sys.executable, "-c", code, "node", "--port", "0"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    stop = threading.Event()
+    issued: list[str] = []
+    try:
+        assert node.stdout is not None
+        assert "embedded chain node on" in node.stdout.readline()
+        rng = random.Random(42)
+
+        from service.issuing.office import NotFound
+
+        def keep_issuing() -> None:
+            while not stop.is_set():
+                # between a compromised key and the next, no key signs: the request is refused
+                with contextlib.suppress(NotFound):
+                    issued.extend(issue(20, rng)[0])
+                time.sleep(0.05)
+
+        issuer = threading.Thread(target=keep_issuing, daemon=True)
+        issuer.start()
+        outcomes = []
+        for attempt in range(10):
+            key = f"key-{attempt + 1}"
+            if attempt % 2 == 0:
+                argv = ["keys", "rotate", "--settle", "0"]
+            else:  # the signing key compromised from now: a new key takes over
+                argv = ["keys", "revoke", key, "--since", "now", "--reason", "compromise"]
+            done = subprocess.run(
+                [sys.executable, "-c", code, *argv],
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=180,
+            )
+            outcomes.append((argv[1], done.returncode, done.stdout + done.stderr))
+            assert node.poll() is None, "the node died"
+        stop.set()
+        issuer.join(timeout=60)
+        assert [(verb, code) for verb, code, _ in outcomes] == [
+            (("rotate", "revoke")[i % 2], 0) for i in range(10)
+        ], outcomes
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            with office() as o:
+                if o.queue_depth() == 0:
+                    break
+            time.sleep(0.3)
+        with office() as o:
+            assert o.queue_depth() == 0 and len(issued) > 100
+    finally:
+        stop.set()
+        node.terminate()
+        out, _ = node.communicate(timeout=60)
+    assert "nonce" not in out.lower(), out[-3000:]
+    assert "Expected" not in out

@@ -10,6 +10,7 @@ import http.client
 import json
 import os
 import signal
+import stat
 import subprocess
 import sys
 import time
@@ -151,6 +152,15 @@ def test_make_run_topology_survives_its_node_dying_and_its_own_death(tmp_path: P
         ]
         first = _issue(port, key, range(3))
         _anchored_and_valid(port, key, first)
+        # what make run leaves on disk is its owner's alone, under a key of its own
+        assert stat.S_IMODE(tmp_path.stat().st_mode) == 0o700
+        modes = {
+            str(p.relative_to(tmp_path)): stat.S_IMODE(p.stat().st_mode)
+            for p in tmp_path.rglob("*")
+            if p.is_file()
+        }
+        expected = {"master.key", "suixin.sqlite", "suixin.sqlite-wal", "chain-journal.jsonl"}
+        assert expected <= set(modes) and set(modes.values()) == {0o600}, modes
         [node] = _children(server.pid)  # the embedded chain and the worker: one child process
 
         os.kill(node, signal.SIGKILL)  # the office restarts its node; nothing is lost
