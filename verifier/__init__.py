@@ -26,6 +26,16 @@ from verifier.chain import (
     connect,
     decode_revert,
 )
+from verifier.contexts import (
+    CONTEXT_FILES,
+    SUIXIN_CONTEXT,
+    SUIXIN_VOCAB,
+    UNDEFINED_TERMS_CONTEXT,
+    VC_V2_CONTEXT,
+    context_bytes,
+    document_loader,
+    load_context,
+)
 from verifier.contracts import (
     CONTRACT_NAMES,
     Artifact,
@@ -40,7 +50,6 @@ from verifier.credential import (
     DERIVED_TYPES,
     RESIDENCE_PERMIT,
     RESIDENCE_YEARS,
-    VC_V2_CONTEXT,
     VERIFIABLE_CREDENTIAL,
     build_credential,
     check_credential,
@@ -68,6 +77,7 @@ from verifier.errors import (
     SnapshotError,
     SuixinError,
     TransactionDropped,
+    UnknownContext,
     VerificationError,
 )
 from verifier.http_signatures import (
@@ -217,6 +227,7 @@ from verifier.sdjwt import (
     verify_sd_jwt,
 )
 from verifier.status import (
+    ANCHOR_STATUS_TYPE,
     STATUS_CODES,
     STATUS_REASONS,
     StatusReason,
@@ -236,10 +247,12 @@ from verifier.verify import (
 )
 
 __all__ = [
+    "ANCHOR_STATUS_TYPE",
     "BUNDLE_VERSION",
     "BUSINESS_LICENSE",
     "CHECKS",
     "CHINA_TIME",
+    "CONTEXT_FILES",
     "CONTRACT_NAMES",
     "CREDENTIAL_TYPES",
     "CRYPTOSUITE",
@@ -265,6 +278,9 @@ __all__ = [
     "SIGNATURE_ALGORITHMS",
     "STATUS_CODES",
     "STATUS_REASONS",
+    "SUIXIN_CONTEXT",
+    "SUIXIN_VOCAB",
+    "UNDEFINED_TERMS_CONTEXT",
     "USCC_ALPHABET",
     "USCC_DEPARTMENTS",
     "VCT_PREFIX",
@@ -325,6 +341,7 @@ __all__ = [
     "SuixinError",
     "TransactionDropped",
     "TrustSource",
+    "UnknownContext",
     "Uscc",
     "Verdict",
     "VerificationError",
@@ -344,6 +361,7 @@ __all__ = [
     "connect",
     "contains",
     "content_digest",
+    "context_bytes",
     "credential_digest",
     "credential_id_hash",
     "credential_type_of",
@@ -358,6 +376,7 @@ __all__ = [
     "did_key_p256",
     "did_key_verification_method",
     "digest",
+    "document_loader",
     "ed25519_verify",
     "encode_multikey_ed25519",
     "encode_multikey_p256",
@@ -376,6 +395,7 @@ __all__ = [
     "leaf_hash",
     "level",
     "load_artifact",
+    "load_context",
     "load_schema",
     "make_bundle",
     "make_presentation_envelope",
