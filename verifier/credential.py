@@ -18,6 +18,7 @@ from typing import Any
 from jsonschema import ValidationError as SchemaError
 
 from verifier import regions
+from verifier.contexts import SUIXIN_CONTEXT, VC_V2_CONTEXT
 from verifier.errors import FieldError, InvalidCredential
 from verifier.identifiers import InvalidIdentifier, parse_citizen_id, parse_uscc
 from verifier.messages import Reason
@@ -44,7 +45,6 @@ __all__ = [
     "validate_subject",
 ]
 
-VC_V2_CONTEXT = "https://www.w3.org/ns/credentials/v2"
 VERIFIABLE_CREDENTIAL = "VerifiableCredential"
 RESIDENCE_PERMIT = "ResidencePermit"
 BUSINESS_LICENSE = "BusinessLicense"
@@ -853,6 +853,10 @@ def build_credential(
 ) -> dict[str, Any]:
     """Return the unsigned VC 2.0 credential for ``subject`` as DESIGN.md §3 lays it out.
 
+    Its ``@context`` is the VC 2.0 context, then the Suixin context that defines every Suixin
+    type and field (``verifier.contexts``), so JSON-LD processors read all of it. Credentials
+    signed before the Suixin context existed carry only the first and stay verifiable.
+
     Adds the issuer's fields to a copy of the subject: ``issueDate``, and for a residence
     permit ``issuingAuthority`` (= ``authority_name``), ``endorsements`` (kept if given, else
     empty) and ``residenceSince`` (kept if given, else the issue date: the start of the count
@@ -870,7 +874,7 @@ def build_credential(
         body["endorsements"] = [dict(e) for e in body.get("endorsements") or []]
         body.setdefault("residenceSince", issue_date.isoformat())
     return {
-        "@context": [VC_V2_CONTEXT],
+        "@context": [VC_V2_CONTEXT, SUIXIN_CONTEXT],
         "id": _urn_uuid(credential_id),
         "type": [VERIFIABLE_CREDENTIAL, credential_type],
         "issuer": issuer_did,

@@ -4,8 +4,9 @@
 
     SuixinError                      base of every error Suixin raises on purpose
     ├── InvalidInput                 a value a person or a file supplied is wrong
-    │   └── InvalidCredential        a credential or issuance request breaks its rules
-    │                                (carries field-level errors in 中文 and English)
+    │   ├── InvalidCredential        a credential or issuance request breaks its rules
+    │   │                            (carries field-level errors in 中文 and English)
+    │   └── UnknownContext           a JSON-LD context this package does not ship (never fetched)
     ├── ArtifactError                compiled contract artifacts are missing or stale
     ├── ChainError                   anything that went wrong talking to the chain
     │   ├── ChainUnavailable         the node cannot be reached (never read as "not issued")
@@ -40,6 +41,7 @@ __all__ = [
     "SnapshotError",
     "SuixinError",
     "TransactionDropped",
+    "UnknownContext",
     "VerificationError",
 ]
 
@@ -84,6 +86,23 @@ class InvalidCredential(InvalidInput):
         lines = ["The credential is not valid / 凭证不合规:"]
         lines += [f"  - {e.path}: {e.zh} / {e.en} [{e.code}]" for e in self.errors]
         return "\n".join(lines)
+
+
+class UnknownContext(InvalidInput):
+    """A document names a JSON-LD context that this package does not ship.
+
+    Contexts are never fetched from the network; ``url`` is the one asked for.
+    """
+
+    def __init__(self, url: object) -> None:
+        self.url = url
+        super().__init__(f"JSON-LD context not shipped with the verifier: {url!r}")
+
+    def diagnostics(self) -> str:
+        return (
+            f"核验程序未内置该 JSON-LD 上下文，也不会联网获取：{self.url!r} / "
+            f"The verifier does not ship this JSON-LD context and never fetches one: {self.url!r}"
+        )
 
 
 class ArtifactError(SuixinError):

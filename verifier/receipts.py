@@ -38,7 +38,8 @@ from typing import Any
 
 from verifier._time import parse_timestamp
 from verifier.bundle import credential_digest, credential_id_hash
-from verifier.credential import VC_V2_CONTEXT, VERIFIABLE_CREDENTIAL
+from verifier.contexts import SUIXIN_CONTEXT, VC_V2_CONTEXT
+from verifier.credential import VERIFIABLE_CREDENTIAL
 from verifier.errors import InvalidInput
 from verifier.keys import resolve_did_key
 from verifier.messages import Reason
@@ -103,7 +104,7 @@ def make_receipt(
     checked_at = _timestamp(report.checked_at)
     trust = report.trust.to_json()
     unsigned = {
-        "@context": [VC_V2_CONTEXT],
+        "@context": [VC_V2_CONTEXT, SUIXIN_CONTEXT],
         "id": receipt_id or uuid.uuid4().urn,
         "type": [VERIFIABLE_CREDENTIAL, RECEIPT_TYPE],
         "issuer": did,

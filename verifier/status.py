@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from verifier.messages import Language
 
 __all__ = [
+    "ANCHOR_STATUS_TYPE",
     "STATUS_CODES",
     "STATUS_REASONS",
     "StatusReason",
@@ -22,6 +23,11 @@ __all__ = [
     "status_label",
     "status_reason",
 ]
+
+# The ``credentialStatus`` type of an entry naming the credential's status slot in the
+# AnchorRegistry (``urn:suixin:status:eip155:<chain>:<registry>:<slot>``); the Suixin context
+# defines it.
+ANCHOR_STATUS_TYPE = "SuixinAnchorRegistryStatus"
 
 # on-chain status codes (the AnchorRegistry's CredentialStatus enum) by name
 STATUS_CODES: dict[str, int] = {"revoked": 1, "suspended": 2, "reinstated": 3, "superseded": 4}

@@ -16,6 +16,7 @@ from verifier.identifiers import (
     citizen_id_check_digit,
     uscc_check_character,
 )
+from verifier.status import ANCHOR_STATUS_TYPE
 
 GUANGZHOU_DISTRICTS = ("440103", "440104", "440105", "440106", "440111", "440112", "440113")
 BIRTH_PLACES = ("430104", "440106", "360426", "110105", "510107", "450102")
@@ -141,7 +142,7 @@ def credential(
         issue_date=ISSUE_DATE,
         valid_from=VALID_FROM,
         valid_until=VALID_FROM.replace(year=VALID_FROM.year + years),
-        status={"id": f"{did}#status-1", "type": "SuixinAnchorStatus"},
+        status={"id": f"{did}#status-1", "type": ANCHOR_STATUS_TYPE},
     )
 
 

@@ -22,6 +22,7 @@ from tests.verifier.factories import (
     residence_permit,
     residence_permit_subject,
 )
+from verifier.contexts import SUIXIN_CONTEXT
 from verifier.credential import (
     BUSINESS_LICENSE,
     CHINA_TIME,
@@ -381,7 +382,7 @@ def _build(credential_type: str, subject: dict[str, Any], **overrides: Any) -> d
         "issue_date": date(2026, 11, 21),
         "valid_from": datetime(2026, 11, 21, tzinfo=UTC),
         "valid_until": datetime(2029, 11, 21, tzinfo=UTC),
-        "status": {"id": "did:web:lasui.gz.gov.cn#status-7", "type": "SuixinAnchorStatus"},
+        "status": {"id": "did:web:lasui.gz.gov.cn#status-7", "type": "SuixinAnchorRegistryStatus"},
     }
     arguments.update(overrides)
     return build_credential(credential_type, subject, **arguments)
@@ -393,7 +394,7 @@ def test_build_permit_layout() -> None:
     credential = _build(RESIDENCE_PERMIT, subject)
     assert subject == original  # the request is not modified
     assert credential == {
-        "@context": [VC_V2_CONTEXT],
+        "@context": [VC_V2_CONTEXT, SUIXIN_CONTEXT],
         "id": "urn:uuid:0b6f5a8e-3f7c-4a8e-9b1a-2c3d4e5f6a7b",
         "type": ["VerifiableCredential", "ResidencePermit"],
         "issuer": "did:web:lasui.gz.gov.cn",
@@ -412,7 +413,7 @@ def test_build_permit_layout() -> None:
         },
         "credentialStatus": {
             "id": "did:web:lasui.gz.gov.cn#status-7",
-            "type": "SuixinAnchorStatus",
+            "type": "SuixinAnchorRegistryStatus",
         },
     }
     assert validate_credential(credential, authority_region=440100, now=NOW) == []
