@@ -385,9 +385,8 @@ def verify_proof(
     if proof.get("type") != PROOF_TYPE:
         return fail(_PROOF_TYPE_UNSUPPORTED)
     suite = proof.get("cryptosuite")
-    if suite not in _SUITE_KEYS:
+    if not isinstance(suite, str) or suite not in _SUITE_KEYS:
         return fail(_CRYPTOSUITE_UNSUPPORTED)
-    assert isinstance(suite, str)
     if algorithm != _SUITE_KEYS[suite]:
         return fail(_key_mismatch(suite, algorithm))
     if not isinstance(method, str) or not isinstance(purpose, str):

@@ -235,6 +235,13 @@ def test_a_key_of_the_wrong_algorithm_is_a_mismatch_not_a_signature_check() -> N
     assert check.verification_method == METHOD
 
 
+@pytest.mark.parametrize("suite", [["suixin-sm2-jcs-2025"], {"name": "x"}, 7, None])
+def test_a_cryptosuite_that_is_not_a_string_is_unsupported(suite: Any) -> None:
+    signed = _signed()
+    signed["proof"] = {**signed["proof"], "cryptosuite": suite}
+    assert _code(signed) == "cryptosuite_unsupported"
+
+
 @pytest.mark.parametrize(
     ("proof_value", "code"),
     [
