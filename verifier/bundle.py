@@ -12,8 +12,8 @@ import jsonschema_rs
 from jsonschema import Draft202012Validator
 
 from verifier.errors import FieldError
-from verifier.jcs import digest
-from verifier.merkle import MerkleTree
+from verifier.jcs import canonicalize, digest
+from verifier.merkle import MERKLE_HASHES, MerkleHash, MerkleTree, merkle_digest
 from verifier.schemas import load_schema
 
 __all__ = [
@@ -29,9 +29,12 @@ __all__ = [
 BUNDLE_VERSION = "suixin-bundle/1"
 
 
-def credential_digest(credential: Mapping[str, Any]) -> bytes:
-    """SHA-256 of the JCS bytes of the signed credential: the Merkle leaf's content."""
-    return digest(credential)
+def credential_digest(credential: Mapping[str, Any], hash: MerkleHash = "sha-256") -> bytes:
+    """SHA-256 (or, for an SM3 deployment, SM3) of the JCS bytes of the signed credential: the
+    Merkle leaf's content. Raises ``InvalidInput`` if the credential has no canonical form."""
+    if hash == "sha-256":
+        return digest(credential)
+    return merkle_digest(canonicalize(credential), hash)
 
 
 def credential_id_hash(credential_id: str) -> bytes:
@@ -41,7 +44,13 @@ def credential_id_hash(credential_id: str) -> bytes:
 
 @dataclass(frozen=True, slots=True)
 class AnchorReceipt:
-    """Proof that a credential's batch root is anchored: where, which leaf, which block."""
+    """Proof that a credential's batch root is anchored: where, which leaf, which block.
+
+    ``hash`` is the batch tree's hash, which is also the hash of the credential digest in
+    its leaf. In JSON it is the optional member ``"hash"``: absent means ``"sha-256"`` (every
+    receipt made before SM3 existed), and a SHA-256 receipt is written without it, so those
+    bundles stay byte for byte what they were.
+    """
 
     chain_id: int
     registry: str
@@ -53,10 +62,11 @@ class AnchorReceipt:
     block_time: int
     transaction_hash: str
     block_hash: str = ""  # absent from receipts made before the office recorded it
+    hash: MerkleHash = "sha-256"
 
     def to_json(self) -> dict[str, Any]:
         """The receipt as it appears in a bundle."""
-        out = {
+        data: dict[str, Any] = {
             "chainId": self.chain_id,
             "registry": self.registry,
             "root": "0x" + self.root.hex(),
@@ -68,12 +78,21 @@ class AnchorReceipt:
             "transactionHash": self.transaction_hash,
         }
         if self.block_hash:
-            out["blockHash"] = self.block_hash
-        return out
+            data["blockHash"] = self.block_hash
+        if self.hash != "sha-256":
+            data["hash"] = self.hash
+        return data
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> AnchorReceipt:
-        """Read a receipt that already passed the bundle schema."""
+        """Read a receipt that already passed the bundle schema.
+
+        Raises ``ValueError`` (as for any unreadable member) when ``hash`` is present and not
+        one of ``MERKLE_HASHES``.
+        """
+        hash = data.get("hash", "sha-256")
+        if hash not in MERKLE_HASHES:
+            raise ValueError(f"unknown anchor receipt hash {hash!r}")
         return cls(
             chain_id=int(data["chainId"]),
             registry=str(data["registry"]),
@@ -85,6 +104,7 @@ class AnchorReceipt:
             block_time=int(data["blockTime"]),
             transaction_hash=str(data["transactionHash"]),
             block_hash=str(data.get("blockHash", "")),
+            hash=hash,
         )
 
 
@@ -107,8 +127,9 @@ def receipts_for_batch(
     transaction_hash: str,
     block_hash: str = "",
 ) -> list[AnchorReceipt]:
-    """One receipt per leaf of an anchored batch tree, in leaf order."""
+    """One receipt per leaf of an anchored batch tree, in leaf order, naming the tree's hash."""
     common: dict[str, Any] = {
+        "hash": tree.hash,
         "chain_id": chain_id,
         "registry": registry,
         "root": tree.root,

@@ -1,4 +1,4 @@
-"""Multibase, Multikey and did:key encodings for Ed25519 and P-256 keys, and an Ed25519 key pair."""
+"""Multibase, Multikey and did:key for Ed25519, P-256 and SM2 keys, and an Ed25519 key pair."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
     Ed25519PublicKey,
 )
 
+from verifier import _sm2_curve
 from verifier.errors import InvalidInput
 
 __all__ = [
@@ -21,26 +22,30 @@ __all__ = [
     "ED25519_PRIVATE_HEADER",
     "ED25519_PUBLIC_HEADER",
     "P256_PUBLIC_HEADER",
+    "SM2_PUBLIC_HEADER",
     "Ed25519KeyPair",
     "KeyAlgorithm",
     "PublicMultikey",
     "decode_multikey",
     "decode_multikey_ed25519",
     "decode_multikey_p256",
+    "decode_multikey_sm2",
     "decode_private_multikey_ed25519",
     "did_key_ed25519",
     "did_key_p256",
+    "did_key_sm2",
     "did_key_verification_method",
     "ed25519_verify",
     "encode_multikey_ed25519",
     "encode_multikey_p256",
+    "encode_multikey_sm2",
     "encode_private_multikey_ed25519",
     "multibase_decode",
     "multibase_encode",
     "resolve_did_key",
 ]
 
-KeyAlgorithm = Literal["Ed25519", "P-256"]
+KeyAlgorithm = Literal["Ed25519", "P-256", "SM2"]
 
 #: Multicodec ``ed25519-pub`` (0xed) as an unsigned varint.
 ED25519_PUBLIC_HEADER = b"\xed\x01"
@@ -48,12 +53,15 @@ ED25519_PUBLIC_HEADER = b"\xed\x01"
 ED25519_PRIVATE_HEADER = b"\x80\x26"
 #: Multicodec ``p256-pub`` (0x1200) as an unsigned varint.
 P256_PUBLIC_HEADER = b"\x80\x24"
+#: Multicodec ``sm2-pub`` (0x1206, "SM2 public key (compressed)") as an unsigned varint.
+SM2_PUBLIC_HEADER = b"\x86\x24"
 
 DID_KEY_PREFIX = "did:key:"
 
 _ED25519_KEY_SIZE = 32
 _ED25519_SIGNATURE_SIZE = 64
 _P256_COMPRESSED_SIZE = 33
+_SM2_COMPRESSED_SIZE = _sm2_curve.COMPRESSED_SIZE
 _BASE58_ALPHABET = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
 _BASE58_INDEX = {char: value for value, char in enumerate(_BASE58_ALPHABET)}
 #: byte -> its base58btc digit value, 0xFF for every byte outside the alphabet (the UTF-8
@@ -205,11 +213,51 @@ def decode_multikey_p256(multikey: str) -> ec.EllipticCurvePublicKey:
     return _load_p256(point)
 
 
+def _sm2_point(point: bytes) -> bytes:
+    """The compressed form of an SM2 public key given compressed or uncompressed."""
+    try:
+        x, y = _sm2_curve.point_coordinates(point)
+    except ValueError as e:
+        raise InvalidInput(f"not an SM2 public key: {e}") from e
+    return _sm2_curve.compress(x, y)
+
+
+def encode_multikey_sm2(public_key: bytes) -> str:
+    """Return the Multikey (``zEP…``) of an SM2 public key, as a compressed point.
+
+    ``public_key`` is the 33-byte compressed or 65-byte uncompressed point. Raises
+    ``InvalidInput`` when it is neither, or not a point on the SM2 curve.
+    """
+    return multibase_encode(SM2_PUBLIC_HEADER + _sm2_point(public_key))
+
+
+def decode_multikey_sm2(multikey: str) -> bytes:
+    """Return the 33-byte compressed SM2 public key held in a Multikey.
+
+    Raises ``InvalidInput`` for bad multibase, another key type, a wrong length, or bytes
+    that are not a compressed point on the SM2 curve.
+    """
+    point = _strip_header(
+        multibase_decode(multikey), SM2_PUBLIC_HEADER, "SM2 public key", _SM2_COMPRESSED_SIZE
+    )
+    if point[:1] not in (b"\x02", b"\x03"):
+        raise InvalidInput("SM2 Multikey must hold a compressed point (first byte 02 or 03)")
+    return _sm2_point(point)
+
+
+_HEADERS: dict[str, bytes] = {
+    "Ed25519": ED25519_PUBLIC_HEADER,
+    "P-256": P256_PUBLIC_HEADER,
+    "SM2": SM2_PUBLIC_HEADER,
+}
+
+
 @dataclass(frozen=True, slots=True)
 class PublicMultikey:
     """A decoded public Multikey: its algorithm and raw public bytes.
 
-    ``public_bytes`` is the 32-byte key for Ed25519 and the 33-byte compressed point for P-256.
+    ``public_bytes`` is the 32-byte key for Ed25519 and the 33-byte compressed point for P-256
+    and SM2.
     """
 
     algorithm: KeyAlgorithm
@@ -217,9 +265,8 @@ class PublicMultikey:
 
     @property
     def multikey(self) -> str:
-        """The Multikey string (``z6Mk…`` or ``zDn…``)."""
-        header = ED25519_PUBLIC_HEADER if self.algorithm == "Ed25519" else P256_PUBLIC_HEADER
-        return multibase_encode(header + self.public_bytes)
+        """The Multikey string (``z6Mk…``, ``zDn…`` or ``zEP…``)."""
+        return multibase_encode(_HEADERS[self.algorithm] + self.public_bytes)
 
     @property
     def did(self) -> str:
@@ -233,17 +280,25 @@ class PublicMultikey:
         return f"{DID_KEY_PREFIX}{multikey}#{multikey}"
 
     def cryptography_key(self) -> Ed25519PublicKey | ec.EllipticCurvePublicKey:
-        """Return the key as a ``cryptography`` public key object."""
+        """Return the key as a ``cryptography`` public key object.
+
+        Raises ``InvalidInput`` for an SM2 key, which ``cryptography`` cannot load: check SM2
+        signatures with ``verifier.sm2.sm2_verify``.
+        """
         if self.algorithm == "Ed25519":
             return Ed25519PublicKey.from_public_bytes(self.public_bytes)
+        if self.algorithm == "SM2":
+            raise InvalidInput(
+                "cryptography has no SM2 keys; verify SM2 signatures with verifier.sm2.sm2_verify"
+            )
         return _load_p256(self.public_bytes)
 
 
 def decode_multikey(multikey: str) -> PublicMultikey:
-    """Decode an Ed25519 or P-256 public Multikey.
+    """Decode an Ed25519, P-256 or SM2 public Multikey.
 
     Raises ``InvalidInput`` for bad multibase, an unsupported key type, a wrong length, or a
-    P-256 point that is not on the curve.
+    P-256 or SM2 point that is not on its curve.
     """
     raw = multibase_decode(multikey)
     if raw.startswith(ED25519_PUBLIC_HEADER):
@@ -253,9 +308,11 @@ def decode_multikey(multikey: str) -> PublicMultikey:
         point = _strip_header(raw, P256_PUBLIC_HEADER, "P-256 public key", _P256_COMPRESSED_SIZE)
         _load_p256(point)  # rejects bytes that are not a point on the curve
         return PublicMultikey("P-256", point)
+    if raw.startswith(SM2_PUBLIC_HEADER):
+        return PublicMultikey("SM2", decode_multikey_sm2(multikey))
     raise InvalidInput(
         f"unsupported Multikey type (multicodec header 0x{raw[:2].hex()}); "
-        "expected Ed25519 (0xed01) or P-256 (0x8024)"
+        "expected Ed25519 (0xed01), P-256 (0x8024) or SM2 (0x8624)"
     )
 
 
@@ -270,6 +327,12 @@ def did_key_ed25519(public_bytes: bytes) -> str:
 def did_key_p256(public_key: ec.EllipticCurvePublicKey) -> str:
     """Return the ``did:key:zDn…`` DID of a P-256 public key; ``InvalidInput`` for other curves."""
     return DID_KEY_PREFIX + encode_multikey_p256(public_key)
+
+
+def did_key_sm2(public_key: bytes) -> str:
+    """Return the ``did:key:zEP…`` DID of an SM2 public key (33 or 65 bytes); ``InvalidInput``
+    if it is not a point on the SM2 curve."""
+    return DID_KEY_PREFIX + encode_multikey_sm2(public_key)
 
 
 def resolve_did_key(did_or_method: str) -> PublicMultikey:

@@ -1,4 +1,11 @@
-"""W3C Data Integrity proofs with the ``eddsa-jcs-2022`` cryptosuite: sign and verify."""
+"""W3C Data Integrity proofs with ``eddsa-jcs-2022`` or ``suixin-sm2-jcs-2025``: sign and verify.
+
+Both suites are built the same way: the JCS bytes of the proof configuration and of the
+document are hashed separately, the two hashes concatenated and signed. ``eddsa-jcs-2022``
+hashes with SHA-256 and signs with Ed25519; ``suixin-sm2-jcs-2025`` (Suixin's own, specified in
+``docs/cryptosuites/suixin-sm2-jcs-2025.md``) hashes with SM3 and signs with SM2 under the
+default user ID. Either way ``proofValue`` is the 64-byte signature in multibase base58btc.
+"""
 
 from __future__ import annotations
 
@@ -8,16 +15,30 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
 from verifier.errors import InvalidInput
 from verifier.jcs import canonicalize, with_member
-from verifier.keys import Ed25519KeyPair, ed25519_verify, multibase_decode, multibase_encode
+from verifier.keys import (
+    Ed25519KeyPair,
+    KeyAlgorithm,
+    PublicMultikey,
+    ed25519_verify,
+    multibase_decode,
+    multibase_encode,
+)
+from verifier.merkle import MerkleHash, merkle_digest
 from verifier.messages import Reason
+from verifier.sm2 import Sm2KeyPair, sm2_verify, sm3_hash
 
 __all__ = [
     "CRYPTOSUITE",
+    "CRYPTOSUITES",
     "PROOF_TYPE",
+    "SM2_CRYPTOSUITE",
     "Ed25519Signer",
     "ProofCheck",
+    "Sm2Signer",
     "hash_data",
     "proof_config",
     "sign_credential",
@@ -28,6 +49,12 @@ __all__ = [
 
 PROOF_TYPE = "DataIntegrityProof"
 CRYPTOSUITE = "eddsa-jcs-2022"
+SM2_CRYPTOSUITE = "suixin-sm2-jcs-2025"
+#: Every cryptosuite this module signs and verifies.
+CRYPTOSUITES = (CRYPTOSUITE, SM2_CRYPTOSUITE)
+# the key algorithm each suite signs with
+_SUITE_KEYS: dict[str, KeyAlgorithm] = {CRYPTOSUITE: "Ed25519", SM2_CRYPTOSUITE: "SM2"}
+_SIGNATURE_SIZE = 64  # Ed25519, and SM2's r ‖ s
 
 # XML Schema 1.1 dateTime, as the Data Integrity spec requires for ``created``.
 _DATETIME = re.compile(
@@ -50,8 +77,8 @@ _PROOF_TYPE_UNSUPPORTED = Reason(
 )
 _CRYPTOSUITE_UNSUPPORTED = Reason(
     "cryptosuite_unsupported",
-    "不支持的签名算法套件，应为 eddsa-jcs-2022",
-    "The cryptosuite is not supported; expected eddsa-jcs-2022.",
+    "不支持的签名算法套件，应为 eddsa-jcs-2022 或 suixin-sm2-jcs-2025",
+    "The cryptosuite is not supported; expected eddsa-jcs-2022 or suixin-sm2-jcs-2025.",
 )
 _PURPOSE_MISMATCH = Reason(
     "proof_purpose_mismatch",
@@ -68,6 +95,11 @@ _PROOF_VALUE_MALFORMED = Reason(
     "签名值（proofValue）格式不正确",
     "The proofValue is not a base58btc multibase Ed25519 signature.",
 )
+_SM2_PROOF_VALUE_MALFORMED = Reason(
+    "proof_value_malformed",
+    "签名值（proofValue）格式不正确，应为 base58btc 编码的 64 字节 SM2 签名（r‖s）",
+    "The proofValue is not a base58btc multibase SM2 signature (64 bytes, r ‖ s).",
+)
 _DOCUMENT_MALFORMED = Reason(
     "document_malformed",
     "凭证内容无法规范化（JCS）",
@@ -78,6 +110,16 @@ _SIGNATURE_INVALID = Reason(
     "签名无效：凭证已被篡改或不是该密钥所签",
     "The signature is invalid: the credential was altered or not signed by this key.",
 )
+
+
+def _key_mismatch(cryptosuite: str, algorithm: str) -> Reason:
+    expected = _SUITE_KEYS[cryptosuite]
+    return Reason(
+        "cryptosuite_key_mismatch",
+        f"签名算法套件 {cryptosuite} 需要 {expected} 密钥，而验证方法的密钥是 {algorithm} 密钥",
+        f"The cryptosuite {cryptosuite} needs an {expected} key, but the verification "
+        f"method's key is an {algorithm} key.",
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,12 +156,15 @@ def split_verification_method(verification_method: str) -> tuple[str, str]:
 def proof_config(options: Mapping[str, Any]) -> bytes:
     """Return the JCS bytes of a proof configuration (proof options without ``proofValue``).
 
-    Raises ``InvalidInput`` when the type or cryptosuite is not ``DataIntegrityProof`` /
-    ``eddsa-jcs-2022``, when ``created`` is not an XML Schema dateTime, or when the options
-    cannot be canonicalized.
+    Raises ``InvalidInput`` when the type is not ``DataIntegrityProof`` or the cryptosuite not
+    one of ``CRYPTOSUITES``, when ``created`` is not an XML Schema dateTime, or when the
+    options cannot be canonicalized.
     """
-    if options.get("type") != PROOF_TYPE or options.get("cryptosuite") != CRYPTOSUITE:
-        raise InvalidInput(f"proof options must have type {PROOF_TYPE} and {CRYPTOSUITE}")
+    if options.get("type") != PROOF_TYPE or options.get("cryptosuite") not in CRYPTOSUITES:
+        raise InvalidInput(
+            f"proof options must have type {PROOF_TYPE} and a cryptosuite of "
+            f"{' or '.join(CRYPTOSUITES)}"
+        )
     created = options.get("created")
     if created is not None and not (
         isinstance(created, str) and _DATETIME.fullmatch(created) is not None
@@ -130,12 +175,22 @@ def proof_config(options: Mapping[str, Any]) -> bytes:
     return canonicalize(options)
 
 
-def hash_data(canonical_proof_config: bytes, canonical_document: bytes) -> bytes:
-    """Return SHA-256(proof config) || SHA-256(document), the 64 bytes that get signed."""
-    return (
-        hashlib.sha256(canonical_proof_config).digest()
-        + hashlib.sha256(canonical_document).digest()
-    )
+def hash_data(
+    canonical_proof_config: bytes, canonical_document: bytes, cryptosuite: str = CRYPTOSUITE
+) -> bytes:
+    """Return H(proof config) || H(document), the 64 bytes that get signed.
+
+    H is SHA-256 for ``eddsa-jcs-2022`` and SM3 for ``suixin-sm2-jcs-2025``. Raises
+    ``InvalidInput`` for any other cryptosuite.
+    """
+    if cryptosuite == CRYPTOSUITE:
+        return (
+            hashlib.sha256(canonical_proof_config).digest()
+            + hashlib.sha256(canonical_document).digest()
+        )
+    if cryptosuite == SM2_CRYPTOSUITE:
+        return sm3_hash(canonical_proof_config) + sm3_hash(canonical_document)
+    raise InvalidInput(f"unsupported cryptosuite {cryptosuite!r}")
 
 
 class Ed25519Signer(Protocol):
@@ -147,60 +202,108 @@ class Ed25519Signer(Protocol):
         ...
 
 
-def _signer(private_key: Ed25519Signer | bytes) -> Ed25519Signer:
-    if isinstance(private_key, bytes):
-        return Ed25519KeyPair.from_private_bytes(private_key)
-    return private_key
+class Sm2Signer(Protocol):
+    """Anything that signs bytes with an SM2 key: an ``Sm2KeyPair``, or a signer backed by a
+    cryptographic module (密码机) with the same ``sign`` method.
+
+    The signature must be GB/T 32918.2's over ``data`` as the message M, with Z computed from
+    the default user ID ``1234567812345678``, returned as 64 bytes ``r ‖ s`` (not DER).
+    """
+
+    def sign(self, data: bytes) -> bytes:
+        """The 64-byte ``r ‖ s`` SM2 signature of ``data``."""
+        ...
+
+
+def _signer(
+    private_key: Ed25519Signer | Sm2Signer | bytes, cryptosuite: str | None
+) -> tuple[Ed25519Signer | Sm2Signer, str]:
+    """The signer and the suite it signs for; the suite follows an ``Sm2KeyPair`` when unset."""
+    if cryptosuite is None:
+        cryptosuite = SM2_CRYPTOSUITE if isinstance(private_key, Sm2KeyPair) else CRYPTOSUITE
+    if cryptosuite == CRYPTOSUITE:
+        if isinstance(private_key, Sm2KeyPair):
+            raise InvalidInput(f"an SM2 key cannot sign {CRYPTOSUITE} proofs")
+        if isinstance(private_key, bytes):
+            return Ed25519KeyPair.from_private_bytes(private_key), cryptosuite
+        return private_key, cryptosuite
+    if cryptosuite == SM2_CRYPTOSUITE:
+        if isinstance(private_key, Ed25519KeyPair | Ed25519PrivateKey):
+            raise InvalidInput(f"an Ed25519 key cannot sign {SM2_CRYPTOSUITE} proofs")
+        if isinstance(private_key, bytes):
+            return Sm2KeyPair.from_private_bytes(private_key), cryptosuite
+        return private_key, cryptosuite
+    raise InvalidInput(
+        f"unsupported cryptosuite {cryptosuite!r}; expected {' or '.join(CRYPTOSUITES)}"
+    )
 
 
 def sign_credential(
     unsecured: Mapping[str, Any],
-    private_key: Ed25519Signer | bytes,
+    private_key: Ed25519Signer | Sm2Signer | bytes,
     verification_method: str,
     created: str,
     proof_purpose: str = "assertionMethod",
+    *,
+    cryptosuite: str | None = None,
 ) -> dict[str, Any]:
-    """Return a new credential: ``unsecured`` plus an ``eddsa-jcs-2022`` ``proof``.
+    """Return a new credential: ``unsecured`` plus an ``eddsa-jcs-2022`` or
+    ``suixin-sm2-jcs-2025`` ``proof``.
 
     The input is not modified; the result is a shallow copy sharing its values. The proof
-    carries a copy of the document's ``@context`` as the spec advises. ``private_key`` is a key
-    pair, a ``cryptography`` key or the 32-byte seed. Raises ``InvalidInput`` when the document
-    already has a proof, when ``created`` is not an XML Schema dateTime, or when the document
-    cannot be canonicalized.
+    carries a copy of the document's ``@context`` as the spec advises. ``cryptosuite`` chooses
+    the suite; left out, it is ``suixin-sm2-jcs-2025`` for an ``Sm2KeyPair`` and
+    ``eddsa-jcs-2022`` otherwise. ``private_key`` is a key pair, a signer, a ``cryptography``
+    Ed25519 key, or the 32 private key bytes (the Ed25519 seed, or SM2's d). Raises
+    ``InvalidInput`` when the document already has a proof, when ``created`` is not an XML
+    Schema dateTime, when the document cannot be canonicalized, when the key is of the other
+    suite's algorithm, or when an SM2 signer returns anything but 64 bytes.
     """
-    return _sign(unsecured, private_key, verification_method, created, proof_purpose)[0]
+    return _sign(unsecured, private_key, verification_method, created, proof_purpose, cryptosuite)[
+        0
+    ]
 
 
 def sign_credential_with_digest(
     unsecured: Mapping[str, Any],
-    private_key: Ed25519Signer | bytes,
+    private_key: Ed25519Signer | Sm2Signer | bytes,
     verification_method: str,
     created: str,
     proof_purpose: str = "assertionMethod",
+    *,
+    cryptosuite: str | None = None,
+    anchor_hash: MerkleHash = "sha-256",
 ) -> tuple[dict[str, Any], bytes]:
-    """Like ``sign_credential``, and also the SHA-256 of the signed credential's JCS bytes (its
-    Merkle leaf content), spliced from the canonical document already made for signing."""
+    """Like ``sign_credential``, and also the digest of the signed credential's JCS bytes (its
+    Merkle leaf content), spliced from the canonical document already made for signing.
+
+    The digest is SHA-256, or SM3 when ``anchor_hash`` is ``"sm3"`` (a deployment that anchors
+    with SM3); it is independent of the cryptosuite.
+    """
     secured, canonical_document = _sign(
-        unsecured, private_key, verification_method, created, proof_purpose
+        unsecured, private_key, verification_method, created, proof_purpose, cryptosuite
     )
     whole = with_member(canonical_document, unsecured, "proof", secured["proof"])
-    return secured, hashlib.sha256(whole).digest()
+    if anchor_hash == "sha-256":
+        return secured, hashlib.sha256(whole).digest()
+    return secured, merkle_digest(whole, anchor_hash)
 
 
 def _sign(
     unsecured: Mapping[str, Any],
-    private_key: Ed25519Signer | bytes,
+    private_key: Ed25519Signer | Sm2Signer | bytes,
     verification_method: str,
     created: str,
     proof_purpose: str,
+    cryptosuite: str | None,
 ) -> tuple[dict[str, Any], bytes]:
     """The signed credential and the canonical bytes of the unsigned document."""
     if "proof" in unsecured:
         raise InvalidInput("the document already has a proof; proof sets are not supported")
-    signer = _signer(private_key)
+    signer, suite = _signer(private_key, cryptosuite)
     proof: dict[str, Any] = {
         "type": PROOF_TYPE,
-        "cryptosuite": CRYPTOSUITE,
+        "cryptosuite": suite,
         "created": created,
         "verificationMethod": verification_method,
         "proofPurpose": proof_purpose,
@@ -209,8 +312,16 @@ def _sign(
     if context is not None:
         proof["@context"] = list(context) if isinstance(context, list) else context
     canonical_document = canonicalize(unsecured)
-    data = hash_data(proof_config(proof), canonical_document)
-    proof["proofValue"] = multibase_encode(signer.sign(data))
+    data = hash_data(proof_config(proof), canonical_document, suite)
+    signature = signer.sign(data)
+    if suite == SM2_CRYPTOSUITE and (
+        not isinstance(signature, bytes) or len(signature) != _SIGNATURE_SIZE
+    ):
+        raise InvalidInput(
+            "an SM2 signer must return the 64-byte r ‖ s signature (not DER); got "
+            + (f"{len(signature)} bytes" if isinstance(signature, bytes) else "no bytes")
+        )
+    proof["proofValue"] = multibase_encode(signature)
     secured = dict(unsecured)
     secured["proof"] = proof
     return secured, canonical_document
@@ -218,12 +329,17 @@ def _sign(
 
 def verify_proof(
     secured: Mapping[str, Any],
-    public_key_bytes: bytes,
+    public_key: bytes | PublicMultikey,
     proof_purpose: str | None = "assertionMethod",
     *,
     canonical_document: bytes | None = None,
 ) -> ProofCheck:
-    """Check the ``eddsa-jcs-2022`` proof of ``secured`` against a raw Ed25519 public key.
+    """Check the ``eddsa-jcs-2022`` or ``suixin-sm2-jcs-2025`` proof of ``secured``.
+
+    ``public_key`` is the verification method's key: raw 32 bytes mean an Ed25519 key (as
+    before SM2 existed); a ``PublicMultikey`` says its algorithm. The proof's ``cryptosuite``
+    chooses the suite, and a key of another algorithm than the suite's is a failure
+    (``cryptosuite_key_mismatch``), never a signature check with the wrong algorithm.
 
     ``canonical_document``, when the caller already holds it, is the JCS form of ``secured``
     without its proof (e.g. from ``CanonicalSplit``); it is used only when the proof does not
@@ -232,9 +348,20 @@ def verify_proof(
     A missing, malformed or unsupported proof, or a bad signature, is a ``ProofCheck`` with
     ``ok=False`` and a reason; nothing is raised for those. ``proof_purpose`` is the purpose the
     caller expects (``None`` accepts any). Resolving ``verificationMethod`` to the key is the
-    caller's job. Raises ``InvalidInput`` only when ``public_key_bytes`` is not 32 bytes.
+    caller's job. Raises ``InvalidInput`` only for a malformed key: raw bytes that are not 32
+    long, an Ed25519 Multikey not 32 bytes or an SM2 one not 33, or (found when the signature
+    is checked) an SM2 key that is not a point on the curve; ``VerificationError`` if the SM2
+    library fails on well-formed input.
     """
-    if not isinstance(public_key_bytes, bytes) or len(public_key_bytes) != 32:
+    if isinstance(public_key, PublicMultikey):
+        algorithm: str = public_key.algorithm
+        key_bytes = public_key.public_bytes
+        size = {"Ed25519": 32, "SM2": 33}.get(algorithm)
+        if size is not None and (not isinstance(key_bytes, bytes) or len(key_bytes) != size):
+            raise InvalidInput(f"the {algorithm} public key to verify with must be {size} bytes")
+    elif isinstance(public_key, bytes) and len(public_key) == 32:
+        algorithm, key_bytes = "Ed25519", public_key
+    else:
         raise InvalidInput("the Ed25519 public key to verify with must be 32 bytes")
     proof = secured.get("proof")
     if proof is None:
@@ -257,22 +384,28 @@ def verify_proof(
 
     if proof.get("type") != PROOF_TYPE:
         return fail(_PROOF_TYPE_UNSUPPORTED)
-    if proof.get("cryptosuite") != CRYPTOSUITE:
+    suite = proof.get("cryptosuite")
+    if not isinstance(suite, str) or suite not in _SUITE_KEYS:
         return fail(_CRYPTOSUITE_UNSUPPORTED)
+    if algorithm != _SUITE_KEYS[suite]:
+        return fail(_key_mismatch(suite, algorithm))
     if not isinstance(method, str) or not isinstance(purpose, str):
         return fail(_PROOF_MALFORMED)
     if proof_purpose is not None and purpose != proof_purpose:
         return fail(_PURPOSE_MISMATCH)
 
+    value_malformed = (
+        _SM2_PROOF_VALUE_MALFORMED if suite == SM2_CRYPTOSUITE else _PROOF_VALUE_MALFORMED
+    )
     proof_value = proof.get("proofValue")
     if not isinstance(proof_value, str):
-        return fail(_PROOF_VALUE_MALFORMED)
+        return fail(value_malformed)
     try:
         signature = multibase_decode(proof_value)
     except InvalidInput:
-        return fail(_PROOF_VALUE_MALFORMED)
-    if len(signature) != 64:
-        return fail(_PROOF_VALUE_MALFORMED)
+        return fail(value_malformed)
+    if len(signature) != _SIGNATURE_SIZE:
+        return fail(value_malformed)
 
     options = {k: v for k, v in proof.items() if k != "proofValue"}
     replace_context = False
@@ -296,9 +429,12 @@ def verify_proof(
         except InvalidInput:
             return fail(_DOCUMENT_MALFORMED)
 
-    if not ed25519_verify(
-        public_key_bytes, signature, hash_data(canonical_config, canonical_document)
-    ):
+    data = hash_data(canonical_config, canonical_document, suite)
+    if suite == SM2_CRYPTOSUITE:
+        valid = sm2_verify(key_bytes, signature, data)
+    else:
+        valid = ed25519_verify(key_bytes, signature, data)
+    if not valid:
         return fail(_SIGNATURE_INVALID)
     return ProofCheck(True, _SIGNATURE_VALID, method, created, purpose)
 

@@ -12,7 +12,6 @@ An unreachable chain is not a verdict: ``Verifier.verify`` raises ChainUnavailab
 from __future__ import annotations
 
 import enum
-import hashlib
 from collections.abc import Mapping
 from contextlib import suppress
 from dataclasses import dataclass, field
@@ -36,7 +35,7 @@ from verifier.credential import (
 from verifier.deployment import Deployment
 from verifier.errors import ChainMismatch, InvalidInput
 from verifier.jcs import CanonicalSplit
-from verifier.merkle import leaf_hash, root_from_inclusion
+from verifier.merkle import leaf_hash, merkle_digest, root_from_inclusion
 from verifier.messages import Language, Reason
 from verifier.policy import Policy
 from verifier.proofs import split_verification_method, verify_proof
@@ -662,12 +661,19 @@ class Verifier:
                 f"上链凭据指向合约 {receipt.registry}，不是受信任的存证合约",
                 f"The receipt names registry {receipt.registry}, not the trusted one.",
             )
+        tree_hash = receipt.hash
         if facts.canonical is not None:
-            leaf = leaf_hash(hashlib.sha256(facts.canonical.whole).digest())
+            content = merkle_digest(facts.canonical.whole, tree_hash)
         else:
-            leaf = leaf_hash(credential_digest(facts.credential))
+            content = credential_digest(facts.credential, tree_hash)
         try:
-            root = root_from_inclusion(leaf, receipt.leaf_index, receipt.tree_size, receipt.path)
+            root = root_from_inclusion(
+                leaf_hash(content, tree_hash),
+                receipt.leaf_index,
+                receipt.tree_size,
+                receipt.path,
+                tree_hash,
+            )
         except InvalidInput as e:
             return _fail(
                 "anchor",

@@ -1,4 +1,4 @@
-"""Tests for verifier.keys: multibase, Multikey, did:key and the Ed25519 key pair."""
+"""Tests for verifier.keys: multibase, Multikey (Ed25519, P-256, SM2), did:key, the Ed25519 pair."""
 
 from __future__ import annotations
 
@@ -13,6 +13,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from hypothesis import given
 from hypothesis import strategies as st
 
+from tests.verifier import sm2_reference
+from verifier import _sm2_curve
 from verifier.errors import InvalidInput
 from verifier.keys import (
     Ed25519KeyPair,
@@ -20,13 +22,16 @@ from verifier.keys import (
     decode_multikey,
     decode_multikey_ed25519,
     decode_multikey_p256,
+    decode_multikey_sm2,
     decode_private_multikey_ed25519,
     did_key_ed25519,
     did_key_p256,
+    did_key_sm2,
     did_key_verification_method,
     ed25519_verify,
     encode_multikey_ed25519,
     encode_multikey_p256,
+    encode_multikey_sm2,
     encode_private_multikey_ed25519,
     multibase_decode,
     multibase_encode,
@@ -194,6 +199,77 @@ def test_p256_multikey_refuses_off_curve_uncompressed_and_other_curves() -> None
         decode_multikey_p256(uncompressed)
     with pytest.raises(InvalidInput, match="expected a P-256 key"):
         encode_multikey_p256(ec.generate_private_key(ec.SECP384R1()).public_key())
+
+
+# --- SM2 ---------------------------------------------------------------------------------------
+
+# The public key of the GM/T 0003.5 / GB/T 32918.5 Annex A example (d = 3945208F…C5B8), and its
+# Multikey: multicodec sm2-pub 0x1206 (varint 86 24, multiformats table.csv) ‖ compressed point.
+SM2_ANNEX_X = bytes.fromhex("09F9DF311E5421A150DD7D161E4BC5C672179FAD1833FC076BB08FF356F35020")
+SM2_ANNEX_Y = bytes.fromhex("CCEA490CE26775A52DC6EA718CC1AA600AED05FBF35E084A6632F6072DA9AD13")
+SM2_ANNEX_COMPRESSED = b"\x03" + SM2_ANNEX_X  # y is odd
+SM2_ANNEX_MULTIKEY = "zEPJcGHUVYyrGAXXGQhLF39KAny4ojC9RPmA777H2iVztKwBd"
+
+
+def test_sm2_annex_a_key_multikey() -> None:
+    assert encode_multikey_sm2(SM2_ANNEX_COMPRESSED) == SM2_ANNEX_MULTIKEY
+    assert encode_multikey_sm2(b"\x04" + SM2_ANNEX_X + SM2_ANNEX_Y) == SM2_ANNEX_MULTIKEY
+    # independently of our base58: the base58 package, over the header and the point
+    raw = base58.b58decode(SM2_ANNEX_MULTIKEY[1:])
+    assert raw == bytes.fromhex("8624") + SM2_ANNEX_COMPRESSED
+    assert decode_multikey_sm2(SM2_ANNEX_MULTIKEY) == SM2_ANNEX_COMPRESSED
+    assert decode_multikey(SM2_ANNEX_MULTIKEY) == PublicMultikey("SM2", SM2_ANNEX_COMPRESSED)
+
+
+def test_sm2_did_key_resolves() -> None:
+    did = did_key_sm2(SM2_ANNEX_COMPRESSED)
+    assert did == "did:key:" + SM2_ANNEX_MULTIKEY
+    key = resolve_did_key(f"{did}#{SM2_ANNEX_MULTIKEY}")
+    assert key == PublicMultikey("SM2", SM2_ANNEX_COMPRESSED)
+    assert key.did == did
+    assert key.verification_method == f"{did}#{SM2_ANNEX_MULTIKEY}"
+    assert did_key_verification_method(did) == key.verification_method
+    with pytest.raises(InvalidInput, match="cryptography has no SM2 keys"):
+        key.cryptography_key()
+
+
+@given(st.integers(1, 2**256 - 1))
+def test_sm2_multikey_round_trips_every_point(d: int) -> None:
+    point = sm2_reference.public_key(d % (_sm2_curve.N - 1) or 1)
+    multikey = encode_multikey_sm2(point)
+    assert multikey.startswith("zEP")
+    assert decode_multikey(multikey) == PublicMultikey("SM2", point)
+
+
+@pytest.mark.parametrize(
+    ("payload", "message"),
+    [
+        (b"\x86\x24" + SM2_ANNEX_COMPRESSED[:32], "must hold 33 key bytes, got 32"),
+        (b"\x86\x24\x04" + SM2_ANNEX_X + SM2_ANNEX_Y, "must hold 33 key bytes, got 65"),
+        (b"\x86\x24\x04" + SM2_ANNEX_X, "must hold a compressed point"),
+        (b"\x86\x24\x02" + (2).to_bytes(32, "big"), "no point on the SM2 curve"),
+        (b"\x86\x24\x02" + b"\xff" * 32, "not below the field prime"),
+    ],
+)
+def test_sm2_multikey_refuses_what_is_not_a_compressed_curve_point(
+    payload: bytes, message: str
+) -> None:
+    multikey = multibase_encode(payload)
+    with pytest.raises(InvalidInput, match=message):
+        decode_multikey_sm2(multikey)
+    with pytest.raises(InvalidInput, match=message):
+        decode_multikey(multikey)
+    with pytest.raises(InvalidInput, match=message):
+        resolve_did_key("did:key:" + multikey)
+
+
+def test_sm2_encode_refuses_bad_points_and_headers_of_other_keys() -> None:
+    with pytest.raises(InvalidInput, match="not an SM2 public key"):
+        encode_multikey_sm2(b"\x02" + (2).to_bytes(32, "big"))
+    with pytest.raises(InvalidInput, match="not an SM2 public key"):
+        did_key_sm2(SM2_ANNEX_X)
+    with pytest.raises(InvalidInput, match="expected multicodec header 0x8624"):
+        decode_multikey_sm2(SPEC_P256_DID[len("did:key:") :])
 
 
 # --- Ed25519 key pair --------------------------------------------------------------------------

@@ -1,13 +1,15 @@
-"""Tests for verifier.merkle: RFC 6962 / RFC 9162 trees, inclusion proofs and their checks."""
+"""Tests for verifier.merkle: RFC 6962 / RFC 9162 trees over SHA-256 and SM3, inclusion proofs."""
 
 from __future__ import annotations
 
 import base64
 import hashlib
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import gmssl_pyx
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -15,8 +17,12 @@ from hypothesis import strategies as st
 from verifier.errors import InvalidInput
 from verifier.merkle import (
     EMPTY_ROOT,
+    MERKLE_HASHES,
+    MerkleHash,
     MerkleTree,
+    empty_root,
     leaf_hash,
+    merkle_digest,
     node_hash,
     root_from_inclusion,
     verify_inclusion,
@@ -53,6 +59,8 @@ ROOTS = [
         "5dc9da79a70659a9ad559cb701ded9a2ab9d823aad2f4960cfe370eff4604328",
     ]
 ]
+# The SM3 tree over all eight, computed with GmSSL's SM3 and the RFC's recursive definition.
+SM3_ROOT_OF_EIGHT = "bc48ba7a709184b5f2a631e1adeb8dc2a0d4c018c1d6cc89b5664fe154c93b38"
 # transparency-dev/merkle cmd/proofgen/main.go: (leaf index, tree size, path), index 0-based.
 INCLUSION_PROOFS = [
     (0, 1, []),
@@ -97,22 +105,30 @@ def _split(n: int) -> int:
     return k
 
 
-def _mth(leaves: list[bytes]) -> bytes:
+def _sha256(data: bytes) -> bytes:
+    return hashlib.sha256(data).digest()
+
+
+# SM3 from GmSSL, another code base than the one verifier.merkle uses
+_sm3: Callable[[bytes], bytes] = gmssl_pyx.sm3_hash
+
+
+def _mth(leaves: list[bytes], h: Callable[[bytes], bytes] = _sha256) -> bytes:
     if not leaves:
-        return hashlib.sha256(b"").digest()
+        return h(b"")
     if len(leaves) == 1:
         return leaves[0]
     k = _split(len(leaves))
-    return hashlib.sha256(b"\x01" + _mth(leaves[:k]) + _mth(leaves[k:])).digest()
+    return h(b"\x01" + _mth(leaves[:k], h) + _mth(leaves[k:], h))
 
 
-def _path(m: int, leaves: list[bytes]) -> list[bytes]:
+def _path(m: int, leaves: list[bytes], h: Callable[[bytes], bytes] = _sha256) -> list[bytes]:
     if len(leaves) == 1:
         return []
     k = _split(len(leaves))
     if m < k:
-        return [*_path(m, leaves[:k]), _mth(leaves[k:])]
-    return [*_path(m - k, leaves[k:]), _mth(leaves[:k])]
+        return [*_path(m, leaves[:k], h), _mth(leaves[k:], h)]
+    return [*_path(m - k, leaves[k:], h), _mth(leaves[:k], h)]
 
 
 def _sides(m: int, n: int) -> list[bool]:
@@ -306,3 +322,101 @@ def test_verify_inclusion_is_false_for_malformed_digest_or_root() -> None:
     assert not verify_inclusion(digests[3][:31], 3, 4, path, tree.root)
     assert not verify_inclusion(digests[3], 3, 4, path, tree.root.hex().encode())
     assert not verify_inclusion(digests[3], 4, 4, path, tree.root)
+
+
+# --- SM3 trees -----------------------------------------------------------------------------------
+# Expected values come from the RFC's recursive definition above with GmSSL's SM3, so they are
+# independent of both the level-by-level construction and the SM3 the library uses.
+
+
+def _sm3_leaf(content: bytes) -> bytes:
+    return _sm3(b"\x00" + content)
+
+
+def test_sm3_hash_prefixes_and_empty_root() -> None:
+    assert merkle_digest(b"abc", "sm3").hex() == (
+        "66c7f0f462eeedd9d1f2d46bdc10e4e24167c4875cf2f7a2297da02b8f4ba8e0"  # GB/T 32905 A.1
+    )
+    assert leaf_hash(b"ab", "sm3") == _sm3(b"\x00ab")
+    assert node_hash(b"a", b"b", "sm3") == _sm3(b"\x01ab")
+    assert leaf_hash(b"\x01ab", "sm3") != node_hash(b"a", b"b", "sm3")
+    assert empty_root("sm3") == _sm3(b"") == MerkleTree([], hash="sm3").root
+    assert empty_root() == EMPTY_ROOT
+
+
+@pytest.mark.parametrize("size", range(9))
+def test_sm3_roots_of_the_eight_rfc_test_leaves(size: int) -> None:
+    tree = MerkleTree.from_leaf_hashes(
+        (leaf_hash(x, "sm3") for x in LEAF_INPUTS[:size]), hash="sm3"
+    )
+    expected = _mth([_sm3_leaf(x) for x in LEAF_INPUTS[:size]], _sm3)
+    assert tree.root == expected
+    assert tree.hash == "sm3"
+    if size:
+        assert tree.root != ROOTS[size]  # not the SHA-256 tree by accident
+
+
+def test_sm3_known_root_of_the_eight_rfc_test_leaves() -> None:
+    # Pinned so that a change of either SM3 is seen even if both changed alike.
+    tree = MerkleTree.from_leaf_hashes((leaf_hash(x, "sm3") for x in LEAF_INPUTS), hash="sm3")
+    assert tree.root.hex() == SM3_ROOT_OF_EIGHT
+
+
+def test_sm3_every_tree_size_1_to_70_and_every_leaf_proof() -> None:
+    digests = [_sm3(f"credential {i}".encode()) for i in range(70)]
+    leaves = [_sm3_leaf(d) for d in digests]
+    for size in range(1, 71):
+        tree = MerkleTree(digests[:size], hash="sm3")
+        assert tree.root == _mth(leaves[:size], _sm3), size
+        for index in range(size):
+            path = tree.inclusion_proof(index)
+            assert path == _path(index, leaves[:size], _sm3)
+            assert verify_inclusion(digests[index], index, size, path, tree.root, "sm3")
+            assert root_from_inclusion(leaves[index], index, size, path, "sm3") == tree.root
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.integers(1, 200), st.data())
+def test_sm3_proofs_verify_only_with_sm3_and_tampering_fails(
+    size: int, data: st.DataObject
+) -> None:
+    digests = [_sm3(f"licence {i}".encode()) for i in range(size)]
+    tree = MerkleTree(digests, hash="sm3")
+    index = data.draw(st.integers(0, size - 1), label="index")
+    path = tree.inclusion_proof(index)
+    root = tree.root
+    assert verify_inclusion(digests[index], index, size, path, root, "sm3")
+    assert not verify_inclusion(digests[index], index, size, path, root)  # as SHA-256
+    bit = data.draw(st.integers(0, 255), label="bit")
+    assert not verify_inclusion(_flip(digests[index], bit), index, size, path, root, "sm3")
+    assert not verify_inclusion(digests[index], index, size, path, _flip(root, bit), "sm3")
+    if path:
+        at = data.draw(st.integers(0, len(path) - 1), label="path element")
+        bad_path = [*path[:at], _flip(path[at], bit), *path[at + 1 :]]
+        assert not verify_inclusion(digests[index], index, size, bad_path, root, "sm3")
+    sha_tree = MerkleTree(digests)
+    if size > 1:
+        assert sha_tree.root != root
+
+
+@pytest.mark.parametrize("name", ["SM3", "sha256", "", None, 3])
+def test_unknown_hash_names_are_refused(name: Any) -> None:
+    digests = _digests(2)
+    for call in (
+        lambda: MerkleTree(digests, hash=name),
+        lambda: MerkleTree.from_leaf_hashes(digests, hash=name),
+        lambda: leaf_hash(b"", name),
+        lambda: node_hash(b"", b"", name),
+        lambda: merkle_digest(b"", name),
+        lambda: root_from_inclusion(digests[0], 0, 1, [], name),
+        lambda: verify_inclusion(digests[0], 0, 1, [], digests[0], name),
+    ):
+        with pytest.raises(InvalidInput, match="unknown Merkle hash"):
+            call()
+
+
+def test_hash_names_and_repr() -> None:
+    names: tuple[MerkleHash, ...] = ("sha-256", "sm3")
+    assert names == MERKLE_HASHES
+    assert "hash=sm3" in repr(MerkleTree(_digests(1), hash="sm3"))
+    assert MerkleTree(_digests(1)).hash == "sha-256"

@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import time
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
 from service.anchoring.devnode import free_port
 from tests.conftest import Registries, funded
 from tests.verifier.office import GZ_LICENCES, GZ_PERMITS, SZ_PERMITS, Office
-from verifier.bundle import make_bundle
+from verifier.bundle import credential_digest, make_bundle, receipts_for_batch
 from verifier.chain import RpcChain
 from verifier.errors import ChainUnavailable
 from verifier.keys import Ed25519KeyPair
+from verifier.merkle import MerkleTree
 from verifier.policy import Policy
 from verifier.registry import CredentialStatus
 from verifier.verify import CHECKS, Outcome, Verdict, Verifier
@@ -181,3 +183,57 @@ def test_an_unreachable_rpc_node_is_its_own_outcome(registries: Registries, gz: 
     verifier.chain = RpcChain(f"http://127.0.0.1:{free_port()}", request_timeout=2)
     with pytest.raises(ChainUnavailable):
         verifier.verify(bundle)
+
+
+# --- SM3 anchoring ----------------------------------------------------------------------------
+
+
+def anchor_sm3(registries: Registries, office: Office, *credentials: dict[str, Any]) -> list[Any]:
+    """What an SM3 deployment's worker does: an SM3 tree over SM3 digests, anchored, receipts."""
+    tree = MerkleTree((credential_digest(c, "sm3") for c in credentials), hash="sm3")
+    sent = registries.anchor_tx("anchor", [tree.root, tree.size], office.account)
+    receipts = receipts_for_batch(
+        tree,
+        chain_id=registries.chain.chain_id,
+        registry=registries.anchor,
+        block_number=sent.block_number,
+        block_time=registries.chain.block_time(sent.block_number),
+        transaction_hash=sent.tx_hash,
+    )
+    return [make_bundle(c, r) for c, r in zip(credentials, receipts, strict=True)]
+
+
+def test_an_sm3_anchored_batch_verifies(registries: Registries, gz: Office) -> None:
+    bundles = anchor_sm3(registries, gz, gz.permit(), gz.permit(), gz.permit())
+    verifier = verifier_for(registries)
+    for bundle in bundles:
+        assert bundle["anchor"]["hash"] == "sm3"
+        report = verifier.verify(bundle)
+        assert report.verdict is Verdict.VALID, report.summary("en")
+        assert report.check("anchor").reason.code == "anchored"
+
+
+def test_a_receipt_must_name_the_hash_its_tree_was_built_with(
+    registries: Registries, gz: Office
+) -> None:
+    (sm3,) = anchor_sm3(registries, gz, gz.permit())
+    (sha,) = gz.anchor(gz.permit())
+    assert "hash" not in sha["anchor"]  # SHA-256 receipts are written as before
+    verifier = verifier_for(registries)
+    claims_sha = {**sm3, "anchor": {k: v for k, v in sm3["anchor"].items() if k != "hash"}}
+    claims_sm3 = {**sha, "anchor": {**sha["anchor"], "hash": "sm3"}}
+    explicit_sha = {**sha, "anchor": {**sha["anchor"], "hash": "sha-256"}}
+    for bundle in (claims_sha, claims_sm3):
+        report = verifier.verify(bundle)
+        assert report.check("anchor").reason.code == "anchor_path_mismatch"
+        assert [c.name for c in report.failed] == ["anchor"]
+    assert verifier.verify(explicit_sha).verdict is Verdict.VALID
+
+
+def test_an_unknown_receipt_hash_is_a_format_failure(registries: Registries, gz: Office) -> None:
+    (bundle,) = anchor_sm3(registries, gz, gz.permit())
+    for name in ("md5", "SM3", 3):
+        bad = {**bundle, "anchor": {**bundle["anchor"], "hash": name}}
+        report = verifier_for(registries).verify(bad)
+        assert report.check("format").reason.code == "bundle_malformed"
+        assert report.check("format").reason.en.startswith("anchor: Malformed bundle")
