@@ -355,7 +355,7 @@ def test_a_second_permit_for_the_same_citizen_is_refused_naming_the_first(api: A
     cancelled = api.client.post(
         f"/v1/credentials/{first_id}/cancel",
         json={"reason": "hukou_registered"},
-        headers=auth(api.world.key(api.world.permits, "lifecycle")),
+        headers=auth(api.world.key(api.world.permits, "revoke")),
     )
     assert cancelled.status_code == 200, cancelled.text
     assert api.issue({"type": "ResidencePermit", "subject": again}).status_code == 201
