@@ -14,6 +14,7 @@ from fastapi.routing import APIRoute, APIRouter
 
 from service.api.deps import ApiState
 from service.api.errors import install_error_handlers
+from service.api.guard import RequestGuard
 from service.api.metrics import Metrics
 from service.api.ratelimit import TokenBuckets
 from service.api.routes import (
@@ -52,8 +53,9 @@ DESCRIPTION = """\
 authority as issuer. 404: the credential or key does not exist *or belongs to another
 authority*. Verification (`/v1/verify`, `/credentials/verify`) is public and rate-limited.
 
-**Errors** are RFC 9457 problem details (`application/problem+json`); validation problems
-list `errors: [{path, code, zh, en}]`.
+**Errors** are RFC 9457 problem details (`application/problem+json`) with a stable `code`
+and a `detail` in 中文 and English; validation problems list `errors: [{path, code, zh, en}]`.
+Request bodies are limited to 256 KiB (`POST /v1/credentials/batch`: 16 MiB): 413 beyond.
 """
 
 
@@ -129,6 +131,12 @@ def create_app(office: Office, settings: Settings, *, start_worker: bool) -> Fas
     ):
         app.include_router(_summaries_from_docstrings(module.router))
     install_web(app, settings)  # /wallet, /counter, /office and the OpenID4VCI/VP endpoints
+    # outermost: bodies are bounded and readable before any route (or other middleware) runs
+    app.add_middleware(
+        RequestGuard,
+        max_body=settings.max_body_bytes,
+        max_batch_body=settings.max_batch_body_bytes,
+    )
     return app
 
 

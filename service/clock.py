@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from verifier._time import parse_timestamp
+from verifier._time import in_range, parse_timestamp
 
-__all__ = ["aware", "iso_z", "parse_timestamp", "utc_now"]
+__all__ = ["aware", "in_range", "iso_z", "parse_timestamp", "utc_now"]
 
 
 def utc_now() -> datetime:

@@ -45,6 +45,9 @@ class Settings(BaseSettings):
     # server process. Bulk files (`suixin issue`) use one per core unless told otherwise.
     signing_processes: int = Field(0, ge=0, le=64)
     public_rate_per_minute: int = Field(600, ge=1)
+    # request bodies: every route, and the batch issuance route (10,000 items)
+    max_body_bytes: int = Field(256 * 1024, ge=1024)
+    max_batch_body_bytes: int = Field(16 * 1024 * 1024, ge=1024)
     pending_grace_minutes: float = Field(60.0, gt=0)
     # /v1/verify reads new registry events at most this often: the longest a revocation made by
     # another office takes to show here (besides its own trip to the chain)

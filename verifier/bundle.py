@@ -12,6 +12,7 @@ import jsonschema_rs
 from jsonschema import Draft202012Validator
 
 from verifier.errors import FieldError
+from verifier.interop import interop_errors
 from verifier.jcs import canonicalize, digest
 from verifier.merkle import MERKLE_HASHES, MerkleHash, MerkleTree, merkle_digest
 from verifier.schemas import load_schema
@@ -156,13 +157,17 @@ def _fast_validator() -> Any:
 
 
 def bundle_errors(bundle: object) -> list[FieldError]:
-    """Every way ``bundle`` breaks the bundle schema, as field errors (empty when it is sound)."""
+    """Every way ``bundle`` breaks the bundle schema, as field errors (empty when it is sound).
+    A lone surrogate or a number no double holds (``verifier.interop``) is reported alone."""
     if not isinstance(bundle, Mapping):
         return [
             FieldError(
                 "", "bundle_not_object", "凭证包必须是 JSON 对象", "A bundle must be a JSON object."
             )
         ]
+    unreadable = interop_errors(bundle)
+    if unreadable:  # nothing may encode or hash it: stop before anything tries
+        return unreadable
     if _fast_validator().is_valid(bundle):
         return []
     errors: Sequence[Any] = sorted(_validator().iter_errors(bundle), key=lambda e: list(e.path))

@@ -1,7 +1,9 @@
 """``suixin-verify``: check credential bundles against the chain or an offline trust snapshot.
 
 Exit codes: 0 every bundle VALID; 1 at least one INVALID; 3 none INVALID but at least one
-PENDING; 2 usage or I/O errors (unreadable file, bad snapshot); 4 the chain cannot be reached;
+PENDING; 2 usage or I/O errors (bad snapshot; a file that cannot be read is reported, the
+other files are still verified, and the run exits 2 unless one is INVALID); 4 the chain cannot
+be reached;
 5 the node serves another chain than the deployment's (``--deployment`` pins it; without one,
 the chain is pinned at the first registry event found) — never a verdict.
 
@@ -28,6 +30,7 @@ from rich.table import Table
 from verifier.chain import RpcChain
 from verifier.deployment import Deployment
 from verifier.errors import ChainMismatch, ChainUnavailable, InvalidInput, SuixinError
+from verifier.interop import parse_json
 from verifier.keys import (
     Ed25519KeyPair,
     decode_multikey_ed25519,
@@ -231,15 +234,30 @@ def _verifier(args: argparse.Namespace) -> Verifier:
 
 
 def _read(path: Path) -> Any:
+    """The JSON in ``path``; raises _UsageError naming the file and what is wrong with it."""
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as e:
-        raise _UsageError(f"cannot read bundle {path}: {e}") from e
+        return parse_json(path.read_bytes().decode("utf-8"))
+    except OSError as e:
+        raise _UsageError(f"cannot read bundle {path}: {e.strerror or e}") from e
+    except UnicodeDecodeError as e:
+        raise _UsageError(f"cannot read bundle {path}: not UTF-8 text ({e.reason})") from e
+    except (ValueError, RecursionError) as e:  # not JSON; a number or nesting beyond reason
+        reason = e if isinstance(e, ValueError) else "nested too deeply"
+        raise _UsageError(f"cannot read bundle {path}: not JSON ({reason})") from e
 
 
 def _verify(args: argparse.Namespace, console: Console) -> int:
     receipt_signer = _receipt_signer(args)
-    bundles = [(path, _read(path)) for path in args.bundles]
+    bundles: list[tuple[Path, Any]] = []
+    unreadable: list[tuple[Path, str]] = []
+    for path in args.bundles:  # a bad file is reported and skipped; the others are verified
+        try:
+            bundles.append((path, _read(path)))
+        except _UsageError as e:
+            print(f"suixin-verify: {e}", file=sys.stderr)
+            unreadable.append((path, str(e)))
+    if not bundles:
+        return EXIT_USAGE
     verifier = _verifier(args)
     reports = [(path, verifier.verify(bundle)) for path, bundle in bundles]
     if receipt_signer is not None:
@@ -253,20 +271,31 @@ def _verify(args: argparse.Namespace, console: Console) -> int:
             f"核验回执已签署 / {len(receipts)} receipt(s) signed by {method}: {args.receipt}",
             file=sys.stderr,
         )
-    if args.json:
-        out: Any = [{"file": str(p), **r.to_json()} for p, r in reports]
-        console.print_json(json.dumps(out[0] if len(out) == 1 else out, ensure_ascii=False))
+    counts = {v: sum(r.verdict is v for _, r in reports) for v in Verdict}
+    summary = (
+        f"{len(args.bundles)} bundles: {counts[Verdict.VALID]} VALID, "
+        f"{counts[Verdict.INVALID]} INVALID, {counts[Verdict.PENDING]} PENDING"
+        + (f", {len(unreadable)} unreadable" if unreadable else "")
+    )
+    if args.json:  # one JSON document on stdout, whatever the number of files
+        entries: list[dict[str, Any]] = [{"file": str(p), **r.to_json()} for p, r in reports]
+        entries += [
+            {"file": str(p), "error": {"code": "file_unreadable", "message": m}}
+            for p, m in unreadable
+        ]
+        only = len(entries) == 1
+        console.print_json(json.dumps(entries[0] if only else entries, ensure_ascii=False))
+        if len(args.bundles) > 1:
+            print(summary, file=sys.stderr)
     else:
         for path, report in reports:
             _print_table(console, path, report, args.lang)
-    counts = {v: sum(r.verdict is v for _, r in reports) for v in Verdict}
-    if len(reports) > 1:
-        console.print(
-            f"{len(reports)} bundles: {counts[Verdict.VALID]} VALID, "
-            f"{counts[Verdict.INVALID]} INVALID, {counts[Verdict.PENDING]} PENDING"
-        )
+        if len(args.bundles) > 1:
+            console.print(summary)
     if counts[Verdict.INVALID]:
         return EXIT_INVALID
+    if unreadable:
+        return EXIT_USAGE
     if counts[Verdict.PENDING]:
         return EXIT_PENDING
     return EXIT_VALID

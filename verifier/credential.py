@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import unicodedata
 import uuid
 from collections.abc import Iterable, Iterator, Mapping
 from datetime import UTC, date, datetime, timedelta, timezone
@@ -18,6 +19,7 @@ from typing import Any
 from jsonschema import ValidationError as SchemaError
 
 from verifier import regions
+from verifier._time import parse_timestamp
 from verifier.contexts import SUIXIN_CONTEXT, VC_V2_CONTEXT
 from verifier.errors import FieldError, InvalidCredential
 from verifier.identifiers import InvalidIdentifier, parse_citizen_id, parse_uscc
@@ -40,7 +42,9 @@ __all__ = [
     "credential_type_of",
     "mask_name",
     "may_issue",
+    "nfc",
     "residence_years",
+    "text_errors",
     "validate_credential",
     "validate_subject",
 ]
@@ -319,8 +323,14 @@ def _schema_errors(
 def _run_schema(
     credential_type: str, part: str, instance: object, prefix: str, *, in_subject: bool
 ) -> list[tuple[int, FieldError]]:
-    if fast_validator(credential_type, part).is_valid(instance):
-        return []
+    try:
+        if fast_validator(credential_type, part).is_valid(instance):
+            return []
+    except UnicodeEncodeError:
+        # a lone surrogate somewhere: the compiled validator cannot take it as text
+        return [(0, e) for e in text_errors(instance, prefix)] or [
+            (0, _err(prefix, _TEXT_FORBIDDEN))
+        ]
     out: list[tuple[int, FieldError]] = []
     for error in schema_validator(credential_type, part).iter_errors(instance):
         out.extend(_schema_errors(error, prefix, in_subject=in_subject, kind=credential_type))
@@ -365,13 +375,26 @@ def _date(value: object) -> date | None:
 
 
 def _datetime(value: object) -> datetime | None:
+    return parse_timestamp(value)
+
+
+_DATETIME_OUT_OF_RANGE = Reason(
+    "field_datetime_out_of_range",
+    "时间超出可接受的范围（1900–2999 年）",
+    "The time lies outside the years 1900-2999",
+)
+
+
+def _out_of_range(value: object) -> bool:
+    """Whether ``value`` is a well-formed date-time with an offset that lies outside the
+    years a credential may name (see ``verifier._time``)."""
     if not isinstance(value, str):
-        return None
+        return False
     try:
-        parsed = datetime.fromisoformat(value)
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
-        return None
-    return parsed if parsed.tzinfo is not None else None
+        return False
+    return parsed.tzinfo is not None
 
 
 def _err(path: str, reason: Reason) -> FieldError:
@@ -674,11 +697,67 @@ def _domain_rules(
     authority_region: str | None,
     today: date,
 ) -> list[FieldError]:
+    text = text_errors(subject, at)
     if credential_type == RESIDENCE_PERMIT:
-        return _permit_rules(subject, at, authority_region, today)
+        return text + _permit_rules(subject, at, authority_region, today)
     if credential_type == RESIDENCE_YEARS:
-        return _years_rules(subject, at, authority_region, today)
-    return _license_rules(subject, at, today)
+        return text + _years_rules(subject, at, authority_region, today)
+    return text + _license_rules(subject, at, today)
+
+
+# Characters no field of a credential may hold: C0 and C1 controls (NUL …), the Unicode
+# bidirectional controls that make text display otherwise than it reads (U+202E right-to-left
+# override …), zero-width characters that make two equal-looking names differ, and lone
+# UTF-16 surrogates (no text at all). One rule for the office, which refuses them before
+# signing, and for every verifier.
+_FORBIDDEN_TEXT = re.compile(
+    "[\x00-\x1f\x7f-\x9f\u061c\u200b-\u200f\u202a-\u202e\u2060-\u2064"
+    "\u2066-\u2069\ufeff\ud800-\udfff]"
+)
+_TEXT_FORBIDDEN = Reason(
+    "text_forbidden_character",
+    "含有不允许的字符（控制字符、双向文字控制符、零宽字符或不成对的代理码位），请删除",
+    "Holds a character no field may hold (a control, bidirectional-text control, zero-width "
+    "character or lone surrogate); remove it",
+)
+_TEXT_NOT_NFC = Reason(
+    "text_not_nfc",
+    "文字未按 Unicode NFC 规范化（签发机关应在签名前规范化）",
+    "The text is not in Unicode NFC (the issuer normalises it before signing)",
+)
+
+
+def text_errors(value: object, at: str) -> list[FieldError]:
+    """Every string in ``value`` (a subject, recursively) that holds a forbidden character
+    (``_FORBIDDEN_TEXT``) or is not in Unicode NFC, as field errors under ``at``."""
+    errors: list[FieldError] = []
+    if isinstance(value, str):
+        if _FORBIDDEN_TEXT.search(value):
+            errors.append(_err(at, _TEXT_FORBIDDEN))
+        elif not value.isascii() and not unicodedata.is_normalized("NFC", value):
+            errors.append(_err(at, _TEXT_NOT_NFC))
+    elif isinstance(value, Mapping):
+        for key, item in value.items():
+            name = _FORBIDDEN_TEXT.sub("\ufffd", str(key))
+            child = f"{at}.{name}" if at else name
+            if name != str(key):
+                errors.append(_err(child, _TEXT_FORBIDDEN))
+            errors += text_errors(item, child)
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            errors += text_errors(item, f"{at}[{i}]")
+    return errors
+
+
+def nfc(value: Any) -> Any:
+    """``value`` (a subject from a request) with every string in Unicode NFC."""
+    if isinstance(value, str):
+        return value if value.isascii() else unicodedata.normalize("NFC", value)
+    if isinstance(value, Mapping):
+        return {nfc(k): nfc(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [nfc(v) for v in value]
+    return value
 
 
 # ------------------------------------------------------------------------ public API
@@ -749,6 +828,9 @@ def validate_credential(
     if isinstance(subject, Mapping):
         domain += _domain_rules(credential_type, subject, "credentialSubject", authority, today)
 
+    for name in ("validFrom", "validUntil"):
+        if _datetime(credential.get(name)) is None and _out_of_range(credential.get(name)):
+            domain.append(_err(name, _DATETIME_OUT_OF_RANGE))
     valid_from = _datetime(credential.get("validFrom"))
     valid_until = _datetime(credential.get("validUntil"))
     if valid_from is not None and valid_until is not None and valid_until <= valid_from:

@@ -15,6 +15,8 @@ from jsonschema import Draft202012Validator, FormatChecker
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
+from verifier._time import DATE_TIME, in_range
+
 __all__ = [
     "CREDENTIAL_TYPES",
     "SCHEMA_BASE_URL",
@@ -33,9 +35,6 @@ _OTHER_SCHEMAS: tuple[str, ...] = ("bundle",)
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$", re.ASCII)
 # RFC 3339 §5.6 time-numoffset: hours 00-23, minutes 00-59 (``datetime.fromisoformat`` alone
 # would take ``+08:60`` or ``+08:99``, reading them as more minutes)
-_DATE_TIME = re.compile(
-    r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]([01]\d|2[0-3]):[0-5]\d)$", re.ASCII
-)
 
 
 def schema_id(credential_type: str) -> str:
@@ -79,13 +78,13 @@ def _is_date(value: object) -> bool:
 def _is_date_time(value: object) -> bool:
     if not isinstance(value, str):
         return True
-    if not _DATE_TIME.match(value):
+    if not DATE_TIME.match(value):
         return False
     try:
-        datetime.fromisoformat(value)
+        parsed = datetime.fromisoformat(value)
     except ValueError:
         return False
-    return True
+    return parsed.tzinfo is None or in_range(parsed)
 
 
 @cache

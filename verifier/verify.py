@@ -390,8 +390,8 @@ class Verifier:
                 Outcome.FAIL,
                 _r(
                     first.code,
-                    f"{first.path}：{first.zh}{more_zh}",
-                    f"{first.path}: {first.en}{more_en}",
+                    f"{first.path}：{first.zh}{more_zh}" if first.path else first.zh + more_zh,
+                    f"{first.path}: {first.en}{more_en}" if first.path else first.en + more_en,
                 ),
             )
         return _FORMAT_PASS

@@ -1,7 +1,9 @@
 """The one place where errors become HTTP responses: RFC 9457 problem details in 中文 and English.
 
 Every error answer has the media type ``application/problem+json`` and the members ``type``,
-``title``, ``status`` and ``detail``; validation problems add ``errors: [{path, code, zh, en}]``.
+``title``, ``status``, ``code`` (a stable snake_case string) and ``detail`` (中文 / English);
+validation problems add ``errors: [{path, code, zh, en}]``. ``service.api.guard`` answers in the
+same shape for bodies it refuses (413, 400, 422) before any route runs.
 
 ======================================  ======  =====================================
 raised                                  status  problem type
@@ -104,6 +106,7 @@ def problem_response(problem: Problem) -> JSONResponse:
         "type": problem.slug if ":" in problem.slug else _TYPE + problem.slug,
         "title": problem.title,
         "status": problem.status,
+        "code": _code_of(problem),
         "detail": problem.detail,
     }
     if problem.errors:
@@ -114,16 +117,46 @@ def problem_response(problem: Problem) -> JSONResponse:
     )
 
 
+_STATUS_CODES = {
+    400: "bad_request",
+    401: "unauthenticated",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    406: "not_acceptable",
+    409: "conflict",
+    413: "body_too_large",
+    415: "unsupported_media_type",
+    422: "validation_failed",
+    429: "rate_limited",
+    500: "internal",
+    502: "chain_error",
+    503: "unavailable",
+}
+
+
+def _code_of(problem: Problem) -> str:
+    """The problem's stable code: the one it names, else one made from its type, else from
+    its status."""
+    named = problem.extra.get("code")
+    if isinstance(named, str) and named:
+        return named
+    if problem.slug and ":" not in problem.slug:
+        return problem.slug.replace("-", "_")
+    return _STATUS_CODES.get(problem.status, f"http_{problem.status}")
+
+
 def validation_problem(errors: Sequence[FieldError]) -> Problem:
-    """The 422 problem of a request whose fields break their rules."""
+    """The 422 problem of a request whose fields break their rules (nothing was done)."""
     n = len(errors)
     return Problem(
         422,
         "validation",
         "请求内容不合规 / Validation failed",
-        f"{n} 处不合规，请按 errors 逐项更正，未保存任何内容 / "
-        f"{n} error(s); nothing was stored, correct each entry in errors",
+        f"{n} 处不合规，请按 errors 逐项更正，未作任何处理 / "
+        f"{n} error(s); nothing was done, correct each entry in errors",
         errors=errors,
+        extra={"code": "validation_failed"},
     )
 
 
@@ -155,6 +188,16 @@ _PYDANTIC_REASONS: dict[str, tuple[str, str, str]] = {
         "timezone_required",
         "日期时间须带时区（如 Z 或 +08:00）",
         "The date-time needs a time zone (such as Z or +08:00)",
+    ),
+    "field_datetime_invalid": (
+        "field_datetime_invalid",
+        "应为 RFC 3339 日期时间字符串且带时区，如 2026-11-21T00:00:00+08:00",
+        "Expected an RFC 3339 date-time string with an offset, such as 2026-11-21T00:00:00+08:00",
+    ),
+    "field_datetime_out_of_range": (
+        "field_datetime_out_of_range",
+        "时间超出可接受的范围（1900–2999 年）",
+        "The time lies outside the years 1900-2999",
     ),
     "too_short": ("items_count", "条目太少", "Too few entries"),
     "too_long": ("items_count", "条目太多", "Too many entries"),
@@ -221,6 +264,17 @@ def grant_problem(exc: GrantError) -> Problem:
         headers=headers,
         extra={"code": exc.code},
     )
+
+
+# Starlette's own refusals (no route matched, a method the route lacks), in both languages
+_HTTP_WORDS = {
+    404: ("未找到 / Not found", "没有此地址 / no such resource at this address"),
+    405: (
+        "方法不允许 / Method not allowed",
+        "此地址不接受该请求方法 / this address does not take that method",
+    ),
+    400: ("请求无法处理 / Bad request", "请求无法解析 / the request could not be read"),
+}
 
 
 # --------------------------------------------------------------------------- handlers
@@ -363,12 +417,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        titles = {404: "未找到 / Not found", 405: "方法不允许 / Method not allowed"}
-        problem = Problem(
-            exc.status_code,
-            "about:blank",
-            titles.get(exc.status_code, "HTTP error"),
-            str(exc.detail),
-            headers=exc.headers,
-        )
+        known = _HTTP_WORDS.get(exc.status_code)
+        title, detail = known if known else ("HTTP 错误 / HTTP error", str(exc.detail))
+        problem = Problem(exc.status_code, "about:blank", title, detail, headers=exc.headers)
         return problem_response(problem)

@@ -2,22 +2,52 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from datetime import datetime
+from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
+from pydantic_core import PydanticCustomError
 
 from service.issuing.office import IssueRequest
+from verifier._time import TimestampRefused, in_range, rfc3339
 
 __all__ = [
     "PERMIT_SUBJECT",
     "ApiKeyCreate",
     "BatchBody",
     "IssueBody",
+    "Timestamp",
     "VcIssueBody",
     "VcVerifyBody",
 ]
 
 CredentialType = Literal["ResidencePermit", "BusinessLicense"]
+
+
+def _timestamp(value: object) -> datetime:
+    """An RFC 3339 date-time string with an offset, between 1900 and 2999 (``verifier._time``):
+    the only times a credential holds. Numbers, dates and naive times are refused rather than
+    guessed at (``5`` is not 1970-01-01)."""
+    if isinstance(value, datetime) and value.tzinfo is not None and in_range(value):
+        return value  # built in Python, not read from a request
+    try:
+        return rfc3339(value)
+    except TimestampRefused as refused:
+        raise PydanticCustomError(refused.code, refused.code) from None
+
+
+Timestamp = Annotated[
+    datetime,
+    BeforeValidator(_timestamp),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "format": "date-time",
+            "description": "RFC 3339，须带时区，1900–2999 年 / RFC 3339 with offset, 1900-2999",
+            "examples": ["2026-12-05T00:00:00+08:00"],
+        }
+    ),
+]
 
 PERMIT_SUBJECT: dict[str, Any] = {
     "name": "张三",
@@ -44,9 +74,27 @@ LICENSE_SUBJECT: dict[str, Any] = {
 PERMIT_REQUEST: dict[str, Any] = {
     "type": "ResidencePermit",
     "subject": PERMIT_SUBJECT,
-    "validFrom": "2026-11-21T00:00:00Z",
+    "validUntil": "2031-12-31T23:59:59+08:00",
 }
 LICENSE_REQUEST: dict[str, Any] = {"type": "BusinessLicense", "subject": LICENSE_SUBJECT}
+# a batch holds one authority's credentials: one type for the demo keys (a register office
+# issues permits, a market regulator licences)
+BATCH_REQUEST: dict[str, Any] = {
+    "items": [
+        PERMIT_REQUEST,
+        {
+            "type": "ResidencePermit",
+            "subject": {
+                **PERMIT_SUBJECT,
+                "name": "王芳",
+                "sex": "female",
+                "birthDate": "1992-08-15",
+                "citizenId": "440106199208154323",
+                "residenceAddress": "广州市天河区天河路102号",
+            },
+        },
+    ]
+}
 
 
 class IssueBody(BaseModel):
@@ -60,10 +108,10 @@ class IssueBody(BaseModel):
 
     type: CredentialType = Field(description="居住证 ResidencePermit 或 营业执照 BusinessLicense")
     subject: dict[str, Any] = Field(description="凭证主体字段（credentialSubject）")
-    valid_from: AwareDatetime | None = Field(
-        None, alias="validFrom", description="生效时间，默认签发时刻"
+    valid_from: Timestamp | None = Field(
+        None, alias="validFrom", description="生效时间（不早于签发日），默认签发时刻"
     )
-    valid_until: AwareDatetime | None = Field(
+    valid_until: Timestamp | None = Field(
         None, alias="validUntil", description="失效时间，默认生效后一年"
     )
 
@@ -77,7 +125,7 @@ class BatchBody(BaseModel):
 
     model_config = ConfigDict(
         extra="forbid",
-        json_schema_extra={"examples": [{"items": [PERMIT_REQUEST, LICENSE_REQUEST]}]},
+        json_schema_extra={"examples": [BATCH_REQUEST]},
     )
 
     items: list[IssueBody] = Field(min_length=1, max_length=10_000)
@@ -91,8 +139,8 @@ class VcCredentialIn(BaseModel):
     context: list[str] | None = Field(None, alias="@context")
     type: list[str]
     issuer: str | dict[str, Any] | None = None
-    valid_from: AwareDatetime | None = Field(None, alias="validFrom")
-    valid_until: AwareDatetime | None = Field(None, alias="validUntil")
+    valid_from: Timestamp | None = Field(None, alias="validFrom")
+    valid_until: Timestamp | None = Field(None, alias="validUntil")
     credential_subject: dict[str, Any] = Field(alias="credentialSubject")
 
 

@@ -160,7 +160,9 @@ class VerificationService:
                 else []
             )
         if record is None:
-            raise NotFound(f"{did} is not an accredited authority on chain")
+            raise NotFound(
+                f"{did} is not an accredited authority on chain", f"{did} 不是链上已授权的发证机关"
+            )
         methods = [
             {
                 "id": f"{did}#{k.key_id}",

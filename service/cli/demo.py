@@ -27,12 +27,14 @@ from service.issuing.office import IssueRequest, Office
 from service.runtime import DEMO_AUTHORITIES, bootstrap_demo, open_office
 from verifier.identifiers import citizen_id_check_digit, uscc_check_character
 from verifier.policy import Policy
+from verifier.status import reason_by_name, status_code
 from verifier.verify import Report, Verdict, Verifier
 
 __all__ = ["DemoStep", "register", "run_demo"]
 
-STATUS_REVOKED = 1
-REASON_REPLACED = 2  # 补领: the card was reported lost and replaced
+# the one reason table (verifier.status): the card was reported lost and replaced (补领)
+STATUS_REVOKED = status_code("revoked")
+REASON_LOST = reason_by_name("lost").code
 
 
 @dataclass(frozen=True)
@@ -201,7 +203,7 @@ def _story(office: Office, data_dir: Path, on_step: Callable[[DemoStep], None]) 
         office.chain,
         office.deployment,
         office.account(bureau.id),
-        [(anchored["b"]["credential"]["id"], STATUS_REVOKED, REASON_REPLACED)],
+        [(anchored["b"]["credential"]["id"], STATUS_REVOKED, REASON_LOST)],
     )
     check(
         "来穗局吊销后再核验",

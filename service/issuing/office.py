@@ -73,7 +73,15 @@ _KEY_PREFIX = "sx"
 
 
 class NotFound(SuixinError):
-    """The thing asked for does not exist (or belongs to another authority)."""
+    """The thing asked for does not exist (or belongs to another authority); the message in
+    English, with its Chinese alongside (``zh``)."""
+
+    def __init__(self, message: str, zh: str = "未找到") -> None:
+        super().__init__(message)
+        self.zh = zh
+
+    def diagnostics(self) -> str:
+        return f"{self.zh} / {self}"
 
 
 class IdempotencyConflict(SuixinError):
@@ -276,7 +284,10 @@ class Office:
         with self.db.session() as s:
             found = s.get(Authority, authority_id)
         if found is None:
-            raise NotFound(f"no authority {authority_id} in this office")
+            raise NotFound(
+                f"no authority {authority_id} in this office",
+                f"本机构没有编号为 {authority_id} 的发证机关",
+            )
         self._authority_cache[authority_id] = (now, found)
         return found
 
@@ -290,7 +301,7 @@ class Office:
         with self.db.session() as s:
             found = s.scalar(select(Authority).where(Authority.did == did))
         if found is None:
-            raise NotFound(f"no authority {did} in this office")
+            raise NotFound(f"no authority {did} in this office", f"本机构没有发证机关 {did}")
         return found
 
     def signer(self, authority_id: int) -> LocalSigner:
@@ -309,7 +320,10 @@ class Office:
                 .order_by(IssuerKey.id.desc())
             )
         if key is None:
-            raise NotFound(f"authority {authority.did} has no active issuer key")
+            raise NotFound(
+                f"authority {authority.did} has no active issuer key",
+                f"发证机关 {authority.did} 没有可用的签发密钥",
+            )
         if cached is not None and cached[0].key_id == key.key_id:
             signer = cached[0]  # still the active key: no need to decrypt it again
         else:
@@ -423,7 +437,7 @@ class Office:
         with self.db.write_session() as s:
             row = s.get(ApiKey, key_id)
             if row is None:
-                raise NotFound(f"no API key {key_id}")
+                raise NotFound(f"no API key {key_id}", f"没有 API 密钥 {key_id}")
             if row.revoked_at is None:
                 row.revoked_at = _now()
                 record(
@@ -728,7 +742,7 @@ class Office:
                 .where(Credential.id == credential_id)
             ).first()
         if found is None or (authority_id is not None and found[0].authority_id != authority_id):
-            raise NotFound(f"no credential {credential_id}")
+            raise NotFound(f"no credential {credential_id}", f"没有凭证 {credential_id}")
         return self.bundle_of(found[0], found[1])
 
     def queue_depth(self) -> int:

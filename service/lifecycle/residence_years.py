@@ -246,7 +246,7 @@ def derive(
     with office.db.session() as s:
         owner = s.scalar(select(Credential.authority_id).where(Credential.id == credential_id))
     if owner is None or (authority_id is not None and owner != authority_id):
-        raise NotFound(f"no credential {credential_id}")
+        raise NotFound(f"no credential {credential_id}", f"没有凭证 {credential_id}")
     if idempotency_key is not None:
         replayed = _replay(office, owner, credential_id, idempotency_key, fingerprint)
         if replayed is not None:

@@ -40,6 +40,7 @@ from verifier.credential import (
     RESIDENCE_PERMIT,
     RESIDENCE_YEARS,
     build_credential,
+    nfc,
     validate_credential,
 )
 from verifier.errors import FieldError, InvalidCredential, SuixinError
@@ -209,7 +210,7 @@ def locate(office: Office, credential_id: str, authority_id: int | None) -> int:
     with office.db.session() as s:
         found = s.scalar(select(Credential.authority_id).where(Credential.id == credential_id))
     if found is None or (authority_id is not None and found != authority_id):
-        raise NotFound(f"no credential {credential_id}")
+        raise NotFound(f"no credential {credential_id}", f"没有凭证 {credential_id}")
     return int(found)
 
 
@@ -261,9 +262,11 @@ class Step:
         path: Callable[[str], str] = lambda p: p,
     ) -> dict[str, Any]:
         """Sign and store a new version of the row (or, ``fresh_lineage``, the first version
-        of a new lineage linked back to it); returns the signed credential. Raises
-        InvalidCredential, its paths passed through ``path``."""
+        of a new lineage linked back to it); returns the signed credential. The subject's
+        text is put in Unicode NFC, then the credential must pass the verifier's own rules.
+        Raises InvalidCredential, its paths passed through ``path``."""
         assert self.signer is not None
+        subject = nfc(dict(subject))
         row, authority = self.row, self.authority
         cid = uuid.uuid4()
         credential_id = cid.urn

@@ -336,7 +336,10 @@ def authority_row(office: Office, authority_id: int) -> Authority:
     with office.db.session() as s:
         found = s.get(Authority, authority_id)
     if found is None:
-        raise NotFound(f"no authority {authority_id} in this office")
+        raise NotFound(
+            f"no authority {authority_id} in this office",
+            f"本机构没有编号为 {authority_id} 的发证机关",
+        )
     return found
 
 

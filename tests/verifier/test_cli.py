@@ -112,3 +112,62 @@ def test_an_unreachable_node_exits_4(
     dead = ["--rpc", f"http://127.0.0.1:{free_port()}", "--registry", registries.anchor]
     assert main([str(write(tmp / "p.json", bundle)), *dead]) == 4
     assert "cannot be reached" in capsys.readouterr().err
+
+
+def test_a_bad_file_is_reported_and_the_other_files_verified(
+    city: tuple[Registries, Office, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    registries, gz, tmp = city
+    (bundle,) = gz.anchor(gz.permit())
+    valid = write(tmp / "valid.json", bundle)
+    latin1 = tmp / "latin1.json"
+    latin1.write_bytes(b'{"credential": "\xe9"}')  # not UTF-8
+    digits = tmp / "digits.json"
+    digits.write_text('{"n": ' + "9" * 5000 + "}", encoding="utf-8")  # beyond any int parse
+    files = [str(latin1), str(valid), str(digits)]
+    assert main([*files, *source(registries)]) == 2  # unreadable files, nothing INVALID
+    captured = capsys.readouterr()
+    assert "Traceback" not in captured.err
+    assert f"cannot read bundle {latin1}: not UTF-8 text" in captured.err
+    assert f"cannot read bundle {digits}: not JSON" in captured.err
+    assert f"cannot read bundle {digits}: not JSON (a number has 5000 digits" in captured.err
+    assert "valid.json — ResidencePermit" in captured.out  # still verified
+    assert "3 bundles: 1 VALID, 0 INVALID, 0 PENDING, 2 unreadable" in captured.out
+
+    # --json: one JSON document, whatever the number of files; the summary goes to stderr
+    assert main([*files, *source(registries), "--json"]) == 2
+    captured = capsys.readouterr()
+    entries = json.loads(captured.out)
+    assert [e["file"] for e in entries] == [str(valid), str(latin1), str(digits)]
+    assert entries[0]["verdict"] == "VALID"
+    assert {e["error"]["code"] for e in entries[1:]} == {"file_unreadable"}
+    assert "2 unreadable" in captured.err
+
+
+def test_hostile_bundles_are_invalid_with_a_reason_not_a_traceback(
+    city: tuple[Registries, Office, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    registries, gz, tmp = city
+    (bundle,) = gz.anchor(gz.permit())
+    surrogate = json.loads(json.dumps(bundle))
+    surrogate["credential"]["credentialSubject"]["name"] = "张\ud800三"
+    far = json.loads(json.dumps(bundle))
+    far["credential"]["validUntil"] = "9999-12-31T23:59:59-12:00"
+    huge = json.loads(json.dumps(bundle))
+    huge["anchor"]["leafIndex"] = 2**256
+    files = []
+    for name, body in (("surrogate", surrogate), ("far", far), ("huge", huge)):
+        path = tmp / f"{name}.json"  # json.dumps escapes the lone surrogate as \ud800
+        path.write_text(json.dumps(body), encoding="utf-8")
+        files.append(str(path))
+    assert main([*files, *source(registries), "--json"]) == 1
+    captured = capsys.readouterr()
+    assert "Traceback" not in captured.err
+    reports = json.loads(captured.out)
+    assert [r["verdict"] for r in reports] == ["INVALID"] * 3
+    codes = [next(c["code"] for c in r["checks"] if c["name"] == "format") for r in reports]
+    assert codes == [
+        "text_forbidden_character",
+        "field_datetime_out_of_range",
+        "number_out_of_range",
+    ]

@@ -58,6 +58,6 @@ def create_api_key(body: ApiKeyCreate, caller: AdminCaller, office: OfficeDep) -
 def revoke_api_key(key_id: str, caller: AdminCaller, office: OfficeDep) -> Response:
     """Revoke an API key of the caller's authority."""
     if not any(k.id == key_id and k.authority_id == caller.authority_id for k in office.api_keys()):
-        raise NotFound(f"no API key {key_id}")
+        raise NotFound(f"no API key {key_id}", f"没有 API 密钥 {key_id}")
     office.revoke_api_key(key_id, actor=f"apikey:{caller.key_id}")
     return Response(status_code=204)

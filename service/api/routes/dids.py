@@ -48,7 +48,7 @@ def well_known_did(request: Request, state: StateDep) -> JSONResponse:
     """The authority's DID document (did:web)."""
     authorities = state.office.authorities()
     if not authorities:
-        raise NotFound("this office holds no authority yet")
+        raise NotFound("this office holds no authority yet", "本机构尚无发证机关")
     authority = _for_host(authorities, request.headers.get("host", ""))
     document = state.verification.did_document(authority.did)
     return JSONResponse(document, media_type=DID_JSON)

@@ -126,15 +126,15 @@ VALIDATION_CASES = [
         {},
         {"validFrom": "2030-01-02T00:00:00Z", "validUntil": "2030-01-01T00:00:00Z"},
         "validUntil",
-        "validity_inconsistent",
+        "dates_inconsistent",
     ),
     (
-        "validity in the past",
+        "validity in the past (before the default start, now)",
         "BusinessLicense",
         {},
         {"validUntil": "2020-01-01T00:00:00Z"},
         "validUntil",
-        "validity_in_past",
+        "dates_inconsistent",
     ),
     (
         "time without zone",
@@ -142,7 +142,7 @@ VALIDATION_CASES = [
         {},
         {"validFrom": "2030-01-01T00:00:00"},
         "validFrom",
-        "timezone_required",
+        "field_datetime_invalid",
     ),
     ("unknown type", "Passport", {}, {}, "type", "value_not_allowed"),
     ("unknown field", "ResidencePermit", {}, {"colour": "红"}, "colour", "field_unknown"),
@@ -269,7 +269,7 @@ def test_batch_is_all_or_nothing_with_item_paths(api: Api) -> None:
     assert paths == {
         "items[1].subject.citizenId": "citizen_id_checksum",
         "items[3].subject.residenceRegion": "region_outside_authority",
-        "items[4].validUntil": "validity_in_past",
+        "items[4].validUntil": "dates_inconsistent",
     }
     assert api.world.office.counts() == {}
     # without the date error the office's own all-or-nothing check answers, same paths

@@ -135,7 +135,7 @@ def test_vc_api_issue_bad_input(api: Api) -> None:
         (
             {"validUntil": "2020-01-01T00:00:00Z"},
             "credential.validUntil",
-            "validity_in_past",
+            "dates_inconsistent",
         ),
     ]
     for change, path, code in cases:

@@ -423,6 +423,9 @@ class TestBulkIssue:
         assert init(PERMITS, "ResidencePermit") == 0
         source = tmp_path / "one.jsonl"
         source.write_text(json.dumps(residence_permit_subject()) + "\n", encoding="utf-8")
+        # the report of an earlier run of this file: a refused run must not delete it
+        earlier = tmp_path / "one.jsonl.errors.jsonl"
+        earlier.write_text('{"line": 2, "errors": []}\n', encoding="utf-8")
         base = ["issue", "--did", PERMITS, "--type", "ResidencePermit", "--from"]
         assert main([*base, str(tmp_path / "missing.csv")]) == 2
         (tmp_path / "subjects.txt").write_text("x", encoding="utf-8")
@@ -438,13 +441,21 @@ class TestBulkIssue:
         assert "missing.csv" in err and "unknown input format" in err and "header" in err
         assert "no authority did:web:nobody" in err and "not accredited" in err
         assert stored(PERMITS) == []
+        assert earlier.read_text(encoding="utf-8") == '{"line": 2, "errors": []}\n'
 
 
 # ---------------------------------------------------------------------- demo
 
 
-def test_demo_tells_the_story_and_exits_0(capsys: pytest.CaptureFixture[str]) -> None:
+def test_demo_tells_the_story_and_exits_0(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COLUMNS", "250")  # the reasons on one line each
     assert main(["demo"]) == 0
     out = capsys.readouterr().out
     assert "every outcome as expected (8/8)" in out
     assert "revoked" in out and "signature is invalid" in out
+    # a lost card is revoked for the reason "lost" of the one reason table (verifier.status),
+    # not shown as "damaged"
+    assert "原因：遗失补领（原因代码 1）" in out and "reason code 1" in out
+    assert "damaged" not in out and "损坏" not in out

@@ -603,11 +603,15 @@ def test_lifecycle_commands_sweep_and_show_history(
     office = open_office(Settings())
     try:
         authority = office.authority_by_did(did)
+        # issued two days ago for one day: the office never signs a credential already
+        # lapsed, so the clock is turned back for this one
         start = datetime.now(UTC).replace(microsecond=0) - timedelta(days=2)
         request = IssueRequest(
             "ResidencePermit", residence_permit_subject(), start, start + timedelta(days=1)
         )
-        lapsed = office.issue(authority.id, request)[0]["credential"]["id"]
+        with monkeypatch.context() as past:
+            past.setattr("service.issuing.office._now", lambda: start)
+            lapsed = office.issue(authority.id, request)[0]["credential"]["id"]
         other = residence_permit_subject(random.Random(2))  # another person
         current = office.issue(authority.id, IssueRequest("ResidencePermit", other))[0][
             "credential"

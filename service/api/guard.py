@@ -1,0 +1,144 @@
+"""The request guard: every request body is bounded, UTF-8, and free of text no JSON parser
+should hand on, before any route sees it.
+
+An ASGI middleware reads the body of every request that has one (up to the route's limit),
+then replays it to the application. On the way it answers, in the problem shape of
+``service.api.errors``:
+
+- **413** ``body_too_large`` when the body (or its declared ``Content-Length``) exceeds the
+  route's limit (``body_limit``; ``SUIXIN_MAX_BODY_BYTES``, 256 KiB, and
+  ``SUIXIN_MAX_BATCH_BODY_BYTES``, 16 MiB, for ``POST /v1/credentials/batch``);
+- **400** ``body_not_utf8`` for a JSON body that is not UTF-8, and ``number_too_long`` for a
+  number too long for any parser to turn into an integer;
+- **422** ``text_forbidden_character`` for a string or key holding a lone UTF-16 surrogate
+  (``\\ud800`` escaped in JSON: no text can hold it, and every encoder fails on it), naming
+  its path (``verifier.interop``, the rule the verifier applies to bundles).
+
+The checks cost a few microseconds on an ordinary body: surrogates and long numbers are
+looked for with one scan of the bytes, and the body is parsed here only when that scan finds
+one.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from service.api.errors import Problem, problem_response, validation_problem
+from verifier.interop import MAX_DIGITS, interop_errors, parse_json
+
+__all__ = ["RequestGuard", "body_limit"]
+
+_WITH_BODY = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
+_LONG_DIGITS = re.compile(rb"[0-9]{%d}" % (MAX_DIGITS + 1))
+_BATCH_PATHS = frozenset({"/v1/credentials/batch"})
+
+
+def body_limit(path: str, default: int, batch: int) -> int:
+    """The largest body ``path`` takes, in bytes."""
+    return batch if path in _BATCH_PATHS else default
+
+
+def _is_json(headers: Mapping[bytes, bytes]) -> bool:
+    kind = headers.get(b"content-type", b"").split(b";", 1)[0].strip().lower()
+    return not kind or kind == b"application/json" or kind.endswith(b"+json")
+
+
+def _too_large(limit: int) -> Problem:
+    return Problem(
+        413,
+        "body-too-large",
+        "请求体过大 / Content too large",
+        f"请求体超过此接口的上限 {limit} 字节，未作处理 / the body exceeds this route's "
+        f"limit of {limit} bytes; nothing was done",
+        extra={"code": "body_too_large", "limit": limit},
+    )
+
+
+def _bad_body(code: str, zh: str, en: str) -> Problem:
+    return Problem(
+        400,
+        code.replace("_", "-"),
+        "请求体无法解析 / Body not readable",
+        f"{zh}，未作处理 / {en}; nothing was done",
+        extra={"code": code},
+    )
+
+
+def _check_json(body: bytes) -> Problem | None:
+    """Why a JSON body cannot be handed on, if it cannot (see the module docstring)."""
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        return _bad_body("body_not_utf8", "请求体不是 UTF-8 编码", "the body is not UTF-8")
+    surrogates = _SURROGATE_ESCAPE.search(body) is not None
+    if not surrogates and _LONG_DIGITS.search(body) is None:
+        return None
+    try:
+        parsed = parse_json(text)
+    except json.JSONDecodeError:
+        return None  # the route answers it as json_invalid
+    except ValueError:  # an integer of more than MAX_DIGITS digits
+        return _bad_body(
+            "number_too_long", "请求体中的数字过长", "a number in the body is too long"
+        )
+    found = [e for e in interop_errors(parsed) if e.code == "text_forbidden_character"]
+    return validation_problem(found) if found else None
+
+
+class RequestGuard:
+    """The ASGI middleware (see the module docstring)."""
+
+    def __init__(self, app: ASGIApp, *, max_body: int, max_batch_body: int) -> None:
+        self.app = app
+        self.max_body = max_body
+        self.max_batch_body = max_batch_body
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope.get("method") not in _WITH_BODY:
+            await self.app(scope, receive, send)
+            return
+        limit = body_limit(scope.get("path", ""), self.max_body, self.max_batch_body)
+        headers = dict(scope.get("headers") or [])
+        declared = headers.get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            await self._answer(scope, receive, send, _too_large(limit))
+            return
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > limit:
+                await self._answer(scope, receive, send, _too_large(limit))
+                return
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        body = b"".join(chunks)
+        if body and _is_json(headers):
+            problem = _check_json(body)
+            if problem is not None:
+                await self._answer(scope, receive, send, problem)
+                return
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
+
+    @staticmethod
+    async def _answer(scope: Scope, receive: Receive, send: Send, problem: Problem) -> None:
+        await problem_response(problem)(scope, receive, send)
