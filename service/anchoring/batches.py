@@ -143,6 +143,14 @@ def set_statuses(
 QueueTable = type[Credential] | type[SdJwtCredential]
 
 
+def _final_at(batch: Batch, now: datetime) -> None:
+    """Mark ``batch`` final at ``now``, with its members' waits (for ``/metrics``)."""
+    batch.anchored_at = now
+    if batch.queued_at is not None and batch.queued_sum is not None:
+        batch.wait_sum = max(batch.size * now.timestamp() - batch.queued_sum, 0.0)
+        batch.wait_max = max((now - aware(batch.queued_at)).total_seconds(), 0.0)
+
+
 class BatchQueue:
     """Anchors the members of one queue table in batches (see the module docstring).
 
@@ -227,6 +235,7 @@ class BatchQueue:
                 return None
             leaves = [bytes(r.digest) for r in rows]
             tree = MerkleTree(leaves)
+            issued = [aware(r.created_at) for r in rows]
             batch = Batch(
                 authority_id=authority_id,
                 kind=self.kind,
@@ -235,6 +244,8 @@ class BatchQueue:
                 leaves=b"".join(leaves),
                 state=BatchState.PREPARED,
                 created_at=datetime.now(UTC),
+                queued_at=min(issued),
+                queued_sum=sum(t.timestamp() for t in issued),
             )
             s.add(batch)
             s.flush()
@@ -244,7 +255,7 @@ class BatchQueue:
                 [{"seq": r.seq, "batch_id": batch.id, "leaf_index": i} for i, r in enumerate(rows)],
             )
             batch_id = batch.id
-        self._queued_at[batch_id] = [aware(r.created_at) for r in rows]
+        self._queued_at[batch_id] = issued
         self._log(f"{self.kind} batch {batch_id}: {len(rows)} claimed, root 0x{tree.root.hex()}")
         self._pause("claimed")
         return batch_id
@@ -303,7 +314,8 @@ class BatchQueue:
             batch.block_number = block_number
             batch.block_hash = block.hash
             batch.block_time = block.timestamp
-            batch.anchored_at = datetime.now(UTC) if final else None
+            if final:
+                _final_at(batch, datetime.now(UTC))
             record(
                 s,
                 actor="worker",
@@ -329,7 +341,7 @@ class BatchQueue:
             if batch.state != BatchState.SENT:
                 return 0
             batch.state = BatchState.ANCHORED
-            batch.anchored_at = datetime.now(UTC)
+            _final_at(batch, datetime.now(UTC))
             size = batch.size
         self._finished(batch_id)
         return size
@@ -342,6 +354,7 @@ class BatchQueue:
             batch.tx_hash = batch.block_hash = None
             batch.block_number = batch.block_time = None
             batch.anchored_at = None
+            batch.wait_sum = batch.wait_max = None
             record(
                 s,
                 actor="worker",

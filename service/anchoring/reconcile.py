@@ -518,6 +518,7 @@ class Reconciler:
             batch.tx_hash = batch.block_hash = None
             batch.block_number = batch.block_time = None
             batch.anchored_at = None
+            batch.wait_sum = batch.wait_max = None
             record(
                 s,
                 actor="reconciler",

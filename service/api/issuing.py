@@ -1,5 +1,5 @@
 """Issuance as the routes need it: field paths of the request, a 403 for a type the authority
-may not issue, metrics.
+may not issue.
 
 The office checks every request (subject, validity) by the verifier's own rules before it
 signs (``service.issuing.issuance``); this module reports each error with the path of the field
@@ -72,8 +72,6 @@ def issue_one(
     except InvalidCredential as e:
         _not_accredited(e.errors)
         raise InvalidCredential([_relabel(err, _subject_path) for err in e.errors]) from None
-    if created:
-        state.metrics.count_issued(body.type)
     return bundle, created
 
 
@@ -90,6 +88,4 @@ def issue_many(
     except InvalidCredential as e:
         _not_accredited(e.errors)
         raise InvalidCredential([_relabel(err, _item_path) for err in e.errors]) from None
-    for body in bodies:
-        state.metrics.count_issued(body.type)
     return bundles

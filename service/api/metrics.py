@@ -1,10 +1,18 @@
-"""Prometheus text exposition of the office: issuance, anchoring, queue, verification outcomes."""
+"""Prometheus text exposition of the office: issuance, anchoring, queue, verification outcomes.
+
+Issuance and anchoring are counted from the database (``service.anchoring.figures``): every
+path that issues (one, a batch, a bulk file, a life-cycle step) and every worker, in this
+process or another, is counted, and a restart loses nothing. The figures are read at most once
+per ``cache_seconds``. Verifications are this process's own (they leave no rows).
+"""
 
 from __future__ import annotations
 
 import threading
+import time
 from collections import Counter
 
+from service.anchoring.figures import AnchoringFigures, anchoring_figures, issued_by_type
 from service.anchoring.supervision import WorkerHealth
 from service.anchoring.worker import WorkerStats
 from service.issuing.office import Office
@@ -30,22 +38,28 @@ def _number(value: float) -> str:
 
 
 class Metrics:
-    """Counters kept by this process, and gauges read from the database when scraped."""
+    """Verification counters kept by this process; issuance and anchoring figures read from
+    the database when scraped (cached ``cache_seconds``)."""
 
-    def __init__(self) -> None:
+    def __init__(self, cache_seconds: float = 5.0) -> None:
         self._lock = threading.Lock()
-        self.issued: Counter[str] = Counter()
         self.verifications: Counter[str] = Counter()
-
-    def count_issued(self, credential_type: str, n: int = 1) -> None:
-        """Count ``n`` newly issued credentials of a type."""
-        with self._lock:
-            self.issued[credential_type] += n
+        self.cache_seconds = cache_seconds
+        self._figures: tuple[float, dict[str, int], AnchoringFigures] | None = None
 
     def count_verification(self, verdict: str) -> None:
         """Count one verification by its verdict."""
         with self._lock:
             self.verifications[verdict] += 1
+
+    def _database_figures(self, office: Office) -> tuple[dict[str, int], AnchoringFigures]:
+        now = time.monotonic()
+        cached = self._figures
+        if cached is not None and now - cached[0] < self.cache_seconds:
+            return cached[1], cached[2]
+        issued, anchoring = issued_by_type(office.db), anchoring_figures(office.db)
+        self._figures = (now, issued, anchoring)
+        return issued, anchoring
 
     def render(
         self,
@@ -61,13 +75,14 @@ class Metrics:
             lines.append(f"# HELP {name} {help_text}")
             lines.append(f"# TYPE {name} {kind}")
 
+        issued, anchoring = self._database_figures(office)
         with self._lock:
-            issued = dict(self.issued)
             verifications = dict(self.verifications)
         family(
             "suixin_credentials_issued_total",
             "counter",
-            "Credentials issued through this process, by type.",
+            "Credentials issued by this office, by type: single, batch, bulk and life-cycle "
+            "versions (from the database).",
         )
         for kind in sorted({"ResidencePermit", "BusinessLicense", *issued}):
             lines.append(f'suixin_credentials_issued_total{{type="{kind}"}} {issued.get(kind, 0)}')
@@ -97,28 +112,41 @@ class Metrics:
         family(
             "suixin_credentials_anchored_total",
             "counter",
-            "Credentials anchored by this process's worker.",
+            "Credentials in final anchored batches (from the database: every worker's).",
         )
-        lines.append(f"suixin_credentials_anchored_total {stats.anchored}")
-        family("suixin_anchor_batches_total", "counter", "Batches anchored by this process.")
-        lines.append(f"suixin_anchor_batches_total {stats.batches}")
+        lines.append(f"suixin_credentials_anchored_total {anchoring.anchored}")
+        family(
+            "suixin_anchor_batches_total",
+            "counter",
+            "Credential batches anchored and final (from the database).",
+        )
+        lines.append(f"suixin_anchor_batches_total {anchoring.batches}")
         family(
             "suixin_anchor_failures_total",
             "counter",
-            "Anchoring passes that failed on a chain error (retried).",
+            "Anchoring passes of this process's worker that failed on a chain error (retried).",
         )
         lines.append(f"suixin_anchor_failures_total {stats.failures}")
         family(
             "suixin_anchor_latency_seconds",
             "summary",
-            "Seconds from issuance to anchor receipt (the worker's last 10,000 credentials).",
+            "Seconds from issuance to a final anchor, over every anchored credential (from the "
+            "database).",
         )
-        latencies = sorted(stats.latencies)
+        lines.append(f"suixin_anchor_latency_seconds_sum {_number(anchoring.wait_sum)}")
+        lines.append(f"suixin_anchor_latency_seconds_count {anchoring.wait_count}")
+        family(
+            "suixin_anchor_batch_wait_seconds",
+            "summary",
+            "Seconds the oldest member of each of the latest 1,000 batches waited for its anchor.",
+        )
+        waits = sorted(anchoring.recent_wait_max)
         for q in _QUANTILES:
-            shown = _number(_quantile(latencies, q))
-            lines.append(f'suixin_anchor_latency_seconds{{quantile="{q}"}} {shown}')
-        lines.append(f"suixin_anchor_latency_seconds_sum {_number(sum(latencies))}")
-        lines.append(f"suixin_anchor_latency_seconds_count {len(latencies)}")
+            lines.append(
+                f'suixin_anchor_batch_wait_seconds{{quantile="{q}"}} {_number(_quantile(waits, q))}'
+            )
+        lines.append(f"suixin_anchor_batch_wait_seconds_sum {_number(sum(waits))}")
+        lines.append(f"suixin_anchor_batch_wait_seconds_count {len(waits)}")
         seen = health is not None and health.seen
         if worker_up is not None or seen:
             up = worker_up if worker_up is not None else bool(health and health.up)

@@ -9,6 +9,7 @@ from sqlalchemy import (
     JSON,
     BigInteger,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -165,6 +166,11 @@ class Batch(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     anchored_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     checked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    # the members' waits (migration 0013): issue times when claimed, waits when final
+    queued_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    queued_sum: Mapped[float | None] = mapped_column(Float, nullable=True)  # epoch seconds
+    wait_sum: Mapped[float | None] = mapped_column(Float, nullable=True)
+    wait_max: Mapped[float | None] = mapped_column(Float, nullable=True)
 
 
 class Credential(Base):

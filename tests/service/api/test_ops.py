@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from sqlalchemy import create_engine
 
+from service.anchoring.worker import AnchorWorker
 from service.app import create_app
 from tests.service.conftest import Api, OfficeWorld, TestClient, assert_problem, auth, settings
 from tests.verifier.factories import business_license_subject, residence_permit_subject
@@ -118,7 +119,8 @@ def test_metrics_with_the_in_process_worker(world: OfficeWorld, tmp_path: Path) 
         assert _metric(text, "suixin_anchor_queue_depth") == 0
         assert _metric(text, "suixin_credentials", 'state="anchored"') == 3
         assert _metric(text, "suixin_anchor_latency_seconds_count") == 3
-        assert _metric(text, "suixin_anchor_latency_seconds", 'quantile="0.99"') > 0
+        assert _metric(text, "suixin_anchor_latency_seconds_sum") > 0
+        assert _metric(text, "suixin_anchor_batch_wait_seconds", 'quantile="0.99"') > 0
         assert _metric(text, "suixin_verifications_total", 'verdict="PENDING"') == 1
         assert _metric(text, "suixin_verifications_total", 'verdict="INVALID"') == 1
         assert _metric(text, "suixin_worker_up") == 1
@@ -127,6 +129,78 @@ def test_metrics_with_the_in_process_worker(world: OfficeWorld, tmp_path: Path) 
         assert ready["checks"]["worker"] == "ok"
         thread = app.state.suixin.worker_thread
     assert not thread.is_alive()  # stopped with the app
+
+
+def test_metrics_count_every_path_and_every_worker_from_the_database(
+    world: OfficeWorld, tmp_path: Path
+) -> None:
+    """Issued by one, a batch, a bulk file's path and a life-cycle step; anchored by a worker
+    that is not the API's: the figures are the database's, and a restart keeps them."""
+    from sqlalchemy import func, select
+
+    from service.issuing.office import IssueRequest
+    from service.storage.models import Batch, BatchState, Credential
+
+    permit_key = world.key(world.permits, "issue:ResidencePermit")
+    licence_key = world.key(world.licences, "issue:BusinessLicense", "lifecycle")
+    app = create_app(world.office, settings(tmp_path), start_worker=False)
+    with TestClient(app) as client:
+        one = {"type": "ResidencePermit", "subject": residence_permit_subject(world.rng)}
+        assert client.post("/v1/credentials", json=one, headers=auth(permit_key)).status_code == 201
+        items = [
+            {"type": "ResidencePermit", "subject": residence_permit_subject(world.rng)}
+            for _ in range(3)
+        ]
+        batch = client.post(
+            "/v1/credentials/batch", json={"items": items}, headers=auth(permit_key)
+        )
+        assert batch.status_code == 201, batch.text
+        # the path `suixin issue` takes for a bulk file
+        world.office.issue_many(
+            world.licences.id,
+            [
+                IssueRequest("BusinessLicense", business_license_subject(world.rng))
+                for _ in range(4)
+            ],
+        )
+        licence = world.office.issue(
+            world.licences.id, IssueRequest("BusinessLicense", business_license_subject(world.rng))
+        )[0]["credential"]
+        amended = client.post(
+            f"/v1/credentials/{licence['id']}/amend",
+            json={"subject": {"domicile": "广州市海珠区新港东路1000号"}},
+            headers=auth(licence_key),
+        )
+        assert amended.status_code == 201, amended.text
+        AnchorWorker(world.office).drain()  # a worker of its own, as `suixin worker` runs
+        text = client.get("/metrics").text
+
+    with world.office.db.session() as s:
+        by_type = dict(
+            s.execute(
+                select(Credential.credential_type, func.count()).group_by(
+                    Credential.credential_type
+                )
+            ).all()
+        )
+        batches = s.scalar(
+            select(func.count()).select_from(Batch).where(Batch.state == BatchState.ANCHORED)
+        )
+    assert by_type == {"ResidencePermit": 4, "BusinessLicense": 6}
+    assert _metric(text, "suixin_credentials_issued_total", 'type="ResidencePermit"') == 4
+    assert _metric(text, "suixin_credentials_issued_total", 'type="BusinessLicense"') == 6
+    assert _metric(text, "suixin_credentials_anchored_total") == 10
+    assert world.office.counts() == {"anchored": 10}
+    assert batches and _metric(text, "suixin_anchor_batches_total") == batches
+    assert _metric(text, "suixin_anchor_latency_seconds_count") == 10
+    assert _metric(text, "suixin_anchor_batch_wait_seconds_count") == batches
+
+    # a restarted API process shows the same figures
+    again = create_app(world.office, settings(tmp_path), start_worker=False)
+    with TestClient(again) as client:
+        restarted = client.get("/metrics").text
+    for name in ("suixin_credentials_anchored_total", "suixin_anchor_batches_total"):
+        assert _metric(restarted, name) == _metric(text, name)
 
 
 def test_openapi_documents_every_route_with_chinese_examples(api: Api) -> None:
