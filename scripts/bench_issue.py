@@ -248,6 +248,7 @@ def server(
         "SUIXIN_MASTER_KEY": MASTER,
         "SUIXIN_PUBLIC_RATE_PER_MINUTE": str(10**9),  # the benchmark is one client address
         "SUIXIN_BATCH_AGE_SECONDS": "0.5",
+        "SUIXIN_NODE_PORT": "0",  # never collide with a node the machine already runs
     }
     code = "from service.cli import main; raise SystemExit(main())"
     log = (data_dir / "server.log").open("wb")

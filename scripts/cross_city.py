@@ -352,6 +352,7 @@ class Federation:
             "SUIXIN_WORKER_POLL_SECONDS": str(WORKER_POLL),
             "SUIXIN_PUBLIC_RATE_PER_MINUTE": "100000",  # the story polls /v1/verify
             "SUIXIN_AUDIT_ANCHOR_SECONDS": "3600",
+            "SUIXIN_NODE_PORT": "0",  # several offices at once: any free port each
             "PYTHONPATH": os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")]).rstrip(
                 os.pathsep
             ),

@@ -31,6 +31,11 @@ class Settings(BaseSettings):
     previous_master_keys: SecretStr = SecretStr("")
     host: str = "127.0.0.1"
     port: int = 8000
+    # the embedded chain's JSON-RPC node (`suixin serve`): the same port at every start, so a
+    # partner's --rpc stays right; 0 takes any free port
+    node_port: int = Field(8545, ge=0, le=65535)
+    # the JSON-RPC URL /v1/deployment gives partners (default: the office's own http chain URL)
+    public_rpc_url: str | None = None
     batch_size: int = Field(1000, ge=1, le=100_000)
     batch_age_seconds: float = Field(5.0, gt=0)
     worker_poll_seconds: float = Field(0.5, gt=0)
@@ -76,6 +81,8 @@ class Settings(BaseSettings):
         (the master key included: it reaches them as it reached this one, never a log)."""
         out = {}
         for name, value in self.model_dump().items():
+            if value is None:
+                continue  # unset: the child's default
             shown = value.get_secret_value() if isinstance(value, SecretStr) else value
             out[f"SUIXIN_{name.upper()}"] = str(shown)
         return out

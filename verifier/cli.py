@@ -85,6 +85,12 @@ def _verify_parser() -> argparse.ArgumentParser:
         help="the deployment record (deployment.json of the issuing office): with --rpc it "
         "names the registry and pins the chain, so a reset or other chain is refused",
     )
+    source.add_argument(
+        "--office",
+        metavar="URL",
+        help="the issuing office's address (https://…): its /v1/deployment names the chain, "
+        "the registries and a node (--rpc overrides the node)",
+    )
     source.add_argument("--snapshot", type=Path, help="offline trust snapshot file")
     p.add_argument("--from-block", type=int, default=0, help="first block to index (with --rpc)")
     p.add_argument("--cache", type=Path, help="SQLite file caching the indexed registry")
@@ -143,9 +149,10 @@ def _snapshot_parser() -> argparse.ArgumentParser:
         prog="suixin-verify snapshot",
         description="Export the trust registry at the current block for offline verification.",
     )
-    p.add_argument("--rpc", required=True, help="JSON-RPC URL of a chain node")
+    p.add_argument("--rpc", help="JSON-RPC URL of a chain node")
     p.add_argument("--registry", help="AnchorRegistry address (or --deployment)")
     p.add_argument("--deployment", type=Path, help="the deployment record: pins the chain")
+    p.add_argument("--office", metavar="URL", help="read the record and a node from the office")
     p.add_argument("--from-block", type=int, default=0, help="first block to index")
     p.add_argument("-o", "--output", type=Path, required=True, help="snapshot file to write")
     return p
@@ -179,7 +186,51 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
 
 
+def _office_record(url: str) -> tuple[Deployment, str | None]:
+    """The deployment record an office publishes at ``URL/v1/deployment``, and its node."""
+    import urllib.error
+    import urllib.request
+
+    target = url.rstrip("/") + "/v1/deployment"
+    if not target.startswith(("http://", "https://")):
+        raise _UsageError(f"--office needs an http(s) URL, not {url!r}")
+    try:
+        with urllib.request.urlopen(target, timeout=15) as response:
+            data = parse_json(response.read(1 << 20).decode("utf-8"))
+    except (urllib.error.URLError, OSError, ValueError) as e:
+        raise _UsageError(f"cannot read the deployment record from {target}: {e}") from e
+    if not isinstance(data, dict):
+        raise _UsageError(f"{target} did not answer with a deployment record")
+    rpc = data.get("rpcUrl")
+    return Deployment.from_json(data), rpc if isinstance(rpc, str) and rpc else None
+
+
+def _resolve_office(args: argparse.Namespace) -> None:
+    """With ``--office``: the record it publishes in place of ``--deployment``, and its node
+    unless ``--rpc`` names one (said on stderr, so a clerk sees what is trusted)."""
+    if not getattr(args, "office", None):
+        args.office_record = None
+        return
+    if args.deployment is not None or getattr(args, "snapshot", None):
+        raise _UsageError("--office takes the place of --deployment and --snapshot")
+    record, rpc = _office_record(args.office)
+    args.office_record = record
+    args.rpc = args.rpc or rpc
+    if not args.rpc:
+        raise _UsageError(f"{args.office} publishes no node URL: give --rpc")
+    print(
+        f"suixin-verify: trust source from {args.office}: chain {record.chain_id}, "
+        f"AnchorRegistry {record.anchor_registry}, node {args.rpc}",
+        file=sys.stderr,
+    )
+
+
 def _deployment(args: argparse.Namespace) -> Deployment | None:
+    office: Deployment | None = getattr(args, "office_record", None)
+    if office is not None:
+        if args.registry and args.registry.lower() != office.anchor_registry.lower():
+            raise _UsageError("--registry differs from the office's AnchorRegistry")
+        return office
     if args.deployment is None:
         if not args.registry:
             raise _UsageError("--registry ADDRESS or --deployment FILE is needed with --rpc")
@@ -191,6 +242,9 @@ def _deployment(args: argparse.Namespace) -> Deployment | None:
 
 
 def _snapshot(args: argparse.Namespace, console: Console) -> int:
+    _resolve_office(args)
+    if not args.rpc:
+        raise _UsageError("--rpc URL (or --office URL) is needed")
     chain = RpcChain(args.rpc)
     deployment = _deployment(args)
     if deployment is not None:
@@ -212,14 +266,15 @@ def _verifier(args: argparse.Namespace) -> Verifier:
         pending_grace=timedelta(minutes=args.grace),
         max_snapshot_age=timedelta(hours=args.max_snapshot_age),
     )
+    _resolve_office(args)
     if args.snapshot and (args.rpc or args.registry or args.deployment):
         raise _UsageError("use either --snapshot or --rpc with --registry/--deployment, not both")
     if args.snapshot:
         return Verifier.from_snapshot(args.snapshot, policy)
     if not args.rpc:
         raise _UsageError(
-            "a trust source is needed: --rpc URL with --registry ADDRESS or --deployment FILE, "
-            "or --snapshot FILE"
+            "a trust source is needed: --office URL, --rpc URL with --registry ADDRESS or "
+            "--deployment FILE, or --snapshot FILE"
         )
     deployment = _deployment(args)
     registry = deployment.anchor_registry if deployment is not None else args.registry

@@ -81,12 +81,35 @@ def _serve(args: argparse.Namespace) -> int:
         )
     # The embedded chain and the anchoring worker run in a child process, a node the API
     # reaches over JSON-RPC like anvil: their CPU no longer shares the API's GIL.
-    node = EmbeddedNode(settings.environment(), worker=settings.in_process_worker).start()
+    node = EmbeddedNode(
+        settings.environment(), worker=settings.in_process_worker, port=_node_port(settings)
+    ).start()
     try:
         settings.chain = node.url
         return _serve_office(args, settings, anchor_here=False)
     finally:
         node.stop()
+
+
+def _node_port(settings: Settings) -> int:
+    """The embedded node's port: ``SUIXIN_NODE_PORT`` (8545) at every start, so the ``--rpc``
+    a partner was given stays right; 0 takes any free port. A port in use is an error."""
+    import socket
+
+    port = settings.node_port
+    if port == 0:
+        return 0
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        # as the node binds: a port left in TIME_WAIT by the last run is free, a listener not
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            raise InvalidInput(
+                f"127.0.0.1:{port}, the embedded chain node's port, is in use (another "
+                "office or an anvil?): stop it, or set SUIXIN_NODE_PORT (0 = any free port)"
+            ) from None
+    return port
 
 
 def _serve_office(args: argparse.Namespace, settings: Settings, *, anchor_here: bool) -> int:

@@ -171,3 +171,18 @@ def test_hostile_bundles_are_invalid_with_a_reason_not_a_traceback(
         "field_datetime_out_of_range",
         "number_out_of_range",
     ]
+
+
+def test_an_office_that_cannot_be_asked_is_a_clear_exit_2(
+    city: tuple[Registries, Office, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    _, gz, tmp = city
+    path = str(write(tmp / "p.json", make_bundle(gz.permit(), None)))
+    dead = f"http://127.0.0.1:{free_port()}"
+    assert main([path, "--office", dead]) == 2
+    assert f"cannot read the deployment record from {dead}/v1/deployment" in (
+        capsys.readouterr().err
+    )
+    assert main([path, "--office", "ftp://example.org"]) == 2
+    assert main([path, "--office", dead, "--snapshot", str(tmp / "s.json")]) == 2
+    assert "takes the place of" in capsys.readouterr().err

@@ -344,3 +344,16 @@ def test_another_chain_behind_the_node_is_a_mismatch_not_a_verdict(
             assert problem["expected"].endswith("0x" + "ab" * 32)
     finally:
         office.deployment = real
+
+
+def test_the_deployment_a_partner_needs_is_published(world: OfficeWorld, tmp_path: Path) -> None:
+    record = world.office.deployment.to_json()
+    app = create_app(world.office, settings(tmp_path), start_worker=False)
+    with TestClient(app) as client:
+        published = client.get("/v1/deployment").json()
+    # the in-process embedded chain has no node a partner could reach
+    assert published == {**record, "rpcUrl": None}
+    public = "https://rpc.chain.gd.gov.cn"
+    app = create_app(world.office, settings(tmp_path, public_rpc_url=public), start_worker=False)
+    with TestClient(app) as client:
+        assert client.get("/v1/deployment").json()["rpcUrl"] == public

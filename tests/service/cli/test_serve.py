@@ -39,14 +39,18 @@ def _call(port: int, method: str, path: str, body: Any = None, key: str = "") ->
     return response.status, json.loads(data) if data else None
 
 
-def _start(tmp_path: Path, chain: str, port: int, *extra: str) -> subprocess.Popen[str]:
-    """``suixin serve --demo`` on ``port``, once it answers /healthz."""
+def _start(
+    tmp_path: Path, chain: str, port: int, *extra: str, node_port: int = 0
+) -> subprocess.Popen[str]:
+    """``suixin serve --demo`` on ``port``, once it answers /healthz (the embedded chain's
+    node on ``node_port``; 0, any free port, keeps parallel runs apart)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("SUIXIN_")}
     env |= {
         "SUIXIN_DATA_DIR": str(tmp_path),
         "SUIXIN_CHAIN": chain,
         "SUIXIN_BATCH_AGE_SECONDS": "0.3",
         "SUIXIN_WORKER_POLL_SECONDS": "0.1",
+        "SUIXIN_NODE_PORT": str(node_port),
     }
     code = "import sys; from service.cli import main; sys.exit(main(sys.argv[1:]))"
     server = subprocess.Popen(
@@ -143,15 +147,24 @@ def test_two_api_processes_issue_and_one_worker_anchors(
     assert server.returncode == 0, out[-3000:]
 
 
-def test_make_run_topology_survives_its_node_dying_and_its_own_death(tmp_path: Path) -> None:
-    port = free_port()
-    server = _start(tmp_path, "embedded", port)
+def test_make_run_topology_survives_its_node_dying_and_its_own_death(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from verifier.cli import main as verify_main
+
+    port, node_port = free_port(), free_port()
+    server = _start(tmp_path, "embedded", port, node_port=node_port)
     try:
         key = json.loads((tmp_path / "demo-api-keys.json").read_text(encoding="utf-8"))[
             "did:web:lsj.gz.gov.cn"
         ]
         first = _issue(port, key, range(3))
         _anchored_and_valid(port, key, first)
+        # what a partner is told: the chain, the registries and the node, on its fixed port
+        status, published = _call(port, "GET", "/v1/deployment")
+        assert status == 200 and published["rpcUrl"] == f"http://127.0.0.1:{node_port}"
+        record = json.loads((tmp_path / "deployment.json").read_text(encoding="utf-8"))
+        assert {k: published[k] for k in record} == record
         # what make run leaves on disk is its owner's alone, under a key of its own
         assert stat.S_IMODE(tmp_path.stat().st_mode) == 0o700
         modes = {
@@ -175,10 +188,19 @@ def test_make_run_topology_survives_its_node_dying_and_its_own_death(tmp_path: P
     finally:
         if server.poll() is None:
             _stop(server)
-    server = _start(tmp_path, "embedded", port)  # a restart keeps everything
+    server = _start(tmp_path, "embedded", port, node_port=node_port)  # a restart keeps all
     try:
         _anchored_and_valid(port, key, first + issued_meanwhile, timeout=10)
         _anchored_and_valid(port, key, _issue(port, key, range(5, 7)))
+        assert _call(port, "GET", "/v1/deployment")[1] == published  # the same node port
+        # a partner needs only the office's address: suixin-verify --office URL
+        status, bundle = _call(port, "GET", f"/v1/credentials/{first[0]}", key=key)
+        path = tmp_path / "bundle.json"
+        path.write_text(json.dumps(bundle, ensure_ascii=False), encoding="utf-8")
+        capsys.readouterr()
+        assert verify_main([str(path), "--office", f"http://127.0.0.1:{port}"]) == 0
+        shown = capsys.readouterr()
+        assert f"node http://127.0.0.1:{node_port}" in shown.err and "VALID" in shown.out
     finally:
         out = _stop(server)
     assert server.returncode == 0, out[-3000:]
@@ -197,3 +219,20 @@ def test_a_server_settles_its_start_up_heap_out_of_the_collectors_sight() -> Non
         assert gc.get_count()[2] == 0
     finally:
         gc.unfreeze()  # this test process goes on collecting as before
+
+
+def test_serve_names_a_node_port_in_use_rather_than_wander(
+    data_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import socket
+
+    from service.cli import main
+
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        monkeypatch.setenv("SUIXIN_NODE_PORT", str(port))
+        assert main(["serve"]) == 1  # failed (not a usage error), before anything started
+    err = capsys.readouterr().err
+    assert f"127.0.0.1:{port}" in err and "SUIXIN_NODE_PORT" in err
