@@ -114,6 +114,8 @@ def create_app(office: Office, settings: Settings, *, start_worker: bool) -> Fas
         version="0.1.0",
         description=DESCRIPTION,
         lifespan=lifespan,
+        docs_url=None,  # service.web.api_docs serves both pages with their scripts
+        redoc_url=None,
     )
     app.state.suixin = state
     install_error_handlers(app)

@@ -530,3 +530,37 @@ def test_wallet_grant_partner_access_and_withdraw(server: Server, browser: Any) 
     assert kinds[:3] == ["withdraw", "grant", "claim"]
     shot(wallet, "wallet-grant-withdrawn-phone")
     assert errors == []
+
+
+def test_api_docs_render_offline(server: Server, browser: Any) -> None:
+    """/docs and /redoc with every request outside the office refused, as in a government
+    network without internet: both pages render the API from assets the office serves."""
+    ctx = browser.new_context(viewport=DESKTOP)
+    outside: list[str] = []
+
+    def only_the_office(route: Any) -> None:
+        if route.request.url.startswith(server.url):
+            route.continue_()
+        else:
+            outside.append(route.request.url)
+            route.abort()
+
+    ctx.route("**/*", only_the_office)
+    errors: list[str] = []
+    ctx.on("weberror", lambda e: errors.append(str(e.error)))
+    page = ctx.new_page()
+    page.goto(f"{server.url}/docs")
+    page.wait_for_selector(".opblock-summary-path", timeout=30_000)
+    paths = page.locator(".opblock-summary-path").all_inner_texts()
+    assert "/v1/credentials" in paths and "/v1/deployment" in paths
+    shot(page, "api-docs-desktop")
+    page.goto(f"{server.url}/redoc")
+    page.wait_for_selector("h1", timeout=30_000)
+    assert "Suixin" in page.locator("h1").first.inner_text()
+    page.get_by_text("/v1/verify", exact=False).first.wait_for(state="attached")
+    shot(page, "api-redoc-desktop")
+    ctx.close()
+    # ReDoc's "API docs by Redocly" badge tries one image of its CDN and hides itself when it
+    # cannot load; nothing else leaves the office
+    assert set(outside) <= {"https://cdn.redoc.ly/redoc/logo-mini.svg"}, outside
+    assert errors == []

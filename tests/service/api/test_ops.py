@@ -225,7 +225,16 @@ def test_openapi_documents_every_route_with_chinese_examples(api: Api) -> None:
         assert example in text
     schemes = spec["components"]["securitySchemes"]
     assert {s["type"] for s in schemes.values()} == {"http", "apiKey"}
-    assert api.client.get("/docs").status_code == 200
+    # both documentation pages load their scripts from the office, never a CDN
+    for page, script in (("/docs", "swagger-ui-bundle.js"), ("/redoc", "redoc.standalone.js")):
+        html = api.client.get(page)
+        assert html.status_code == 200 and "cdn." not in html.text
+        assert f"/docs/assets/{script}" in html.text
+        asset = api.client.get(f"/docs/assets/{script}")
+        assert asset.status_code == 200 and asset.headers["content-type"].startswith(
+            "text/javascript"
+        )
+    assert_problem(api.client.get("/docs/assets/..%2Fpackage.json"), 404)
 
 
 def test_unknown_routes_and_methods_are_problems(api: Api) -> None:
