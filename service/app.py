@@ -16,6 +16,7 @@ from service.api.deps import ApiState
 from service.api.errors import install_error_handlers
 from service.api.guard import RequestGuard
 from service.api.metrics import Metrics
+from service.api.openapi import install_openapi
 from service.api.ratelimit import TokenBuckets
 from service.api.routes import (
     apikeys,
@@ -135,6 +136,7 @@ def create_app(office: Office, settings: Settings, *, start_worker: bool) -> Fas
     ):
         app.include_router(_summaries_from_docstrings(module.router))
     install_web(app, settings)  # /wallet, /counter, /office and the OpenID4VCI/VP endpoints
+    install_openapi(app)  # the errors every route shares, in their real shape
     # outermost: bodies are bounded and readable before any route (or other middleware) runs
     app.add_middleware(
         RequestGuard,

@@ -24,7 +24,22 @@ CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 # --------------------------------------------------------------------------- no skips under CI
 
 
+FIGURES = pytest.StashKey[list[str]]()
+
+
+@pytest.fixture
+def figures(request: pytest.FixtureRequest) -> list[str]:
+    """Lines a test reports (fuzzing and property-test example counts, seeds), printed in the
+    run's summary under "Suixin figures"."""
+    return request.config.stash.setdefault(FIGURES, [])
+
+
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+    reported = config.stash.get(FIGURES, [])
+    if reported:
+        terminalreporter.section("Suixin figures")
+        for line in reported:
+            terminalreporter.write_line(line)
     skipped = terminalreporter.stats.get("skipped", [])
     if CI and skipped:
         terminalreporter.write_line(

@@ -40,6 +40,7 @@ __all__ = [
     "check_subject",
     "citizen_id_digest",
     "credential_type_of",
+    "has_forbidden_character",
     "mask_name",
     "may_issue",
     "nfc",
@@ -725,6 +726,12 @@ _TEXT_NOT_NFC = Reason(
     "文字未按 Unicode NFC 规范化（签发机关应在签名前规范化）",
     "The text is not in Unicode NFC (the issuer normalises it before signing)",
 )
+
+
+def has_forbidden_character(text: str) -> bool:
+    """Whether ``text`` holds a character no field may hold (``text_forbidden_character``):
+    a control, a bidirectional-text control, a zero-width character or a lone surrogate."""
+    return _FORBIDDEN_TEXT.search(text) is not None
 
 
 def text_errors(value: object, at: str) -> list[FieldError]:

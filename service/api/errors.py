@@ -43,6 +43,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from service.issuing.office import CredentialInForce, IdempotencyConflict, NotFound
 from service.lifecycle import LifecycleError
@@ -199,6 +200,12 @@ _PYDANTIC_REASONS: dict[str, tuple[str, str, str]] = {
         "时间超出可接受的范围（1900–2999 年）",
         "The time lies outside the years 1900-2999",
     ),
+    "text_forbidden_character": (
+        "text_forbidden_character",
+        "含有不允许的字符（控制字符、双向文字控制符、零宽字符或不成对的代理码位），请删除",
+        "Holds a character no field may hold (a control, bidirectional-text control, zero-width "
+        "character or lone surrogate); remove it",
+    ),
     "too_short": ("items_count", "条目太少", "Too few entries"),
     "too_long": ("items_count", "条目太多", "Too many entries"),
     "json_invalid": ("json_invalid", "请求体不是合法的 JSON", "The body is not valid JSON"),
@@ -275,6 +282,16 @@ _HTTP_WORDS = {
     ),
     400: ("请求无法处理 / Bad request", "请求无法解析 / the request could not be read"),
 }
+
+
+def _allowed_methods(request: Request) -> set[str]:
+    """The methods of every route whose path matches the request's."""
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        allowed = getattr(route, "methods", None)
+        if allowed and route.matches(request.scope)[0] is not Match.NONE:
+            methods |= set(allowed)
+    return methods
 
 
 # --------------------------------------------------------------------------- handlers
@@ -419,5 +436,9 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
         known = _HTTP_WORDS.get(exc.status_code)
         title, detail = known if known else ("HTTP 错误 / HTTP error", str(exc.detail))
-        problem = Problem(exc.status_code, "about:blank", title, detail, headers=exc.headers)
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:
+            # every method the path takes, not only those of the first route that matched it
+            headers["Allow"] = ", ".join(sorted(_allowed_methods(_request)))
+        problem = Problem(exc.status_code, "about:blank", title, detail, headers=headers)
         return problem_response(problem)

@@ -8,8 +8,9 @@ then replays it to the application. On the way it answers, in the problem shape 
 - **413** ``body_too_large`` when the body (or its declared ``Content-Length``) exceeds the
   route's limit (``body_limit``; ``SUIXIN_MAX_BODY_BYTES``, 256 KiB, and
   ``SUIXIN_MAX_BATCH_BODY_BYTES``, 16 MiB, for ``POST /v1/credentials/batch``);
-- **400** ``body_not_utf8`` for a JSON body that is not UTF-8, and ``number_too_long`` for a
-  number too long for any parser to turn into an integer;
+- **400** ``body_not_utf8`` for a JSON body that is not UTF-8, ``number_too_long`` for a
+  number too long for any parser to turn into an integer, and ``url_forbidden_character``
+  for NUL (``%00``) in the path or query (no database takes it in text);
 - **422** ``text_forbidden_character`` for a string or key holding a lone UTF-16 surrogate
   (``\\ud800`` escaped in JSON: no text can hold it, and every encoder fails on it), naming
   its path (``verifier.interop``, the rule the verifier applies to bundles).
@@ -90,6 +91,24 @@ def _check_json(body: bytes) -> Problem | None:
     return validation_problem(found) if found else None
 
 
+def _nul_in_url(scope: Scope) -> bool:
+    """Whether the path or query holds NUL (``%00``): no name or id here does, and no
+    database takes it in text."""
+    query = scope.get("query_string", b"").lower()
+    return "\x00" in scope.get("path", "") or b"%00" in query or b"\x00" in query
+
+
+def _nul_url() -> Problem:
+    return Problem(
+        400,
+        "url-forbidden-character",
+        "地址无法处理 / URL not readable",
+        "地址或查询参数含有 NUL（%00），未作处理 / the path or query holds NUL (%00); "
+        "nothing was done",
+        extra={"code": "url_forbidden_character"},
+    )
+
+
 class RequestGuard:
     """The ASGI middleware (see the module docstring)."""
 
@@ -99,6 +118,9 @@ class RequestGuard:
         self.max_batch_body = max_batch_body
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and _nul_in_url(scope):
+            await self._answer(scope, receive, send, _nul_url())
+            return
         if scope["type"] != "http" or scope.get("method") not in _WITH_BODY:
             await self.app(scope, receive, send)
             return

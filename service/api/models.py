@@ -5,17 +5,19 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
 from pydantic_core import PydanticCustomError
 
 from service.issuing.office import IssueRequest
 from verifier._time import TimestampRefused, in_range, rfc3339
+from verifier.credential import has_forbidden_character
 
 __all__ = [
     "PERMIT_SUBJECT",
     "ApiKeyCreate",
     "BatchBody",
     "IssueBody",
+    "PlainText",
     "Timestamp",
     "VcIssueBody",
     "VcVerifyBody",
@@ -35,6 +37,16 @@ def _timestamp(value: object) -> datetime:
     except TimestampRefused as refused:
         raise PydanticCustomError(refused.code, refused.code) from None
 
+
+def _plain_text(value: str) -> str:
+    """Free text (a label, a note, a purpose): the credential's text rule applies (no controls,
+    NUL included, no bidi or zero-width characters, no lone surrogates)."""
+    if has_forbidden_character(value):
+        raise PydanticCustomError("text_forbidden_character", "text_forbidden_character")
+    return value
+
+
+PlainText = Annotated[str, AfterValidator(_plain_text)]
 
 Timestamp = Annotated[
     datetime,
@@ -212,7 +224,7 @@ class ApiKeyCreate(BaseModel):
     )
 
     scopes: list[Scope] = Field(min_length=1)
-    label: str = Field("", max_length=200)
+    label: PlainText = Field("", max_length=200)
 
 
 class BundleOut(BaseModel):
@@ -231,11 +243,15 @@ class BatchOut(BaseModel):
 
 
 class ProblemOut(BaseModel):
-    """An RFC 9457 problem (``application/problem+json``)."""
+    """An RFC 9457 problem (``application/problem+json``): a stable ``code``, the ``detail`` in
+    中文 and English, and members of its own kind (``limit``, ``existingId``, …)."""
+
+    model_config = ConfigDict(extra="allow")
 
     type: str
     title: str
     status: int
+    code: str = Field(description="stable snake_case code (validation_failed, not_found, …)")
     detail: str
     errors: list[dict[str, str]] | None = Field(
         None, description="Validation: [{path, code, zh, en}]"

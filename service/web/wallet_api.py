@@ -35,6 +35,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from service.api.deps import Caller, OfficeDep, StateDep, public_rate_limit, require_scope
 from service.api.errors import Problem
+from service.api.models import PlainText, ProblemOut
 from service.api.verification import VerificationService
 from service.issuing.office import NotFound
 from service.wallet.oid4vci import PRE_AUTH_GRANT, WalletError, WalletIssuer
@@ -47,6 +48,28 @@ __all__ = ["CounterRequests", "counter_key", "router"]
 
 router = APIRouter(tags=["wallet"])
 REQUEST_TTL_SECONDS = 15 * 60
+
+
+class OAuthErrorOut(BaseModel):
+    """An OAuth 2.0 error (RFC 6749 §5.2), as OpenID4VCI's token and credential endpoints
+    answer: ``{"error": "invalid_grant", "error_description": "中文 / English"}``."""
+
+    error: str
+    error_description: str | None = None
+
+
+_OAUTH_ERRORS: dict[int | str, dict[str, Any]] = {
+    status: {"model": OAuthErrorOut, "description": what}
+    for status, what in (
+        (400, "请求有误 / invalid request, grant or proof"),
+        (401, "访问令牌无效 / invalid access token"),
+        (404, "未找到 / unknown code or credential"),
+        (409, "已使用 / already used"),
+    )
+}
+_CONFLICT: dict[int | str, dict[str, Any]] = {
+    409: {"model": ProblemOut, "description": "与当前状态冲突 / not possible now"}
+}
 
 
 def _problem(e: WalletError) -> Problem:
@@ -75,7 +98,7 @@ class OfferBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-@router.post("/v1/credentials/{credential_id}/offer", status_code=201)
+@router.post("/v1/credentials/{credential_id}/offer", status_code=201, responses=_CONFLICT)
 def create_offer(
     credential_id: str, caller: Caller, office: OfficeDep, request: Request
 ) -> dict[str, Any]:
@@ -132,7 +155,9 @@ def issuer_metadata(request: Request) -> dict[str, Any]:
     }
 
 
-@router.post("/v1/oid4vci/token", dependencies=[Depends(public_rate_limit)])
+@router.post(
+    "/v1/oid4vci/token", dependencies=[Depends(public_rate_limit)], responses=_OAUTH_ERRORS
+)
 async def token(request: Request, office: OfficeDep) -> JSONResponse:
     """Exchange a pre-authorised code for an access token and a c_nonce (once)."""
     raw = (await request.body()).decode("utf-8", "replace")
@@ -169,7 +194,9 @@ async def token(request: Request, office: OfficeDep) -> JSONResponse:
     )
 
 
-@router.post("/v1/oid4vci/credential", dependencies=[Depends(public_rate_limit)])
+@router.post(
+    "/v1/oid4vci/credential", dependencies=[Depends(public_rate_limit)], responses=_OAUTH_ERRORS
+)
 def credential(
     request: Request, office: OfficeDep, body: Annotated[dict[str, Any], Body()]
 ) -> JSONResponse:
@@ -316,7 +343,7 @@ class CounterRequestBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
     credentialType: str = Field(description="ResidencePermit or BusinessLicense")
     fields: list[str] = Field(min_length=1, max_length=20)
-    verifierName: str = Field(min_length=1, max_length=100)
+    verifierName: PlainText = Field(min_length=1, max_length=100)
 
 
 @router.post("/v1/oid4vp/requests", status_code=201, dependencies=[Depends(public_rate_limit)])
@@ -386,7 +413,7 @@ def _envelope(body: object) -> object:
     return body
 
 
-@router.post("/v1/oid4vp/requests/{request_id}/response")
+@router.post("/v1/oid4vp/requests/{request_id}/response", responses=_CONFLICT)
 def answer(
     request_id: str, state: StateDep, store: Requests, body: Annotated[Any, Body()]
 ) -> dict[str, Any]:
@@ -409,7 +436,7 @@ def answer(
     return item.result()
 
 
-@router.get("/v1/oid4vp/requests/{request_id}/result")
+@router.get("/v1/oid4vp/requests/{request_id}/result", responses=_CONFLICT)
 def result(request_id: str, store: Requests) -> dict[str, Any]:
     """The result of a request: waiting, or the verdict with every check."""
     return store.get(request_id).result()
@@ -425,7 +452,7 @@ def _not_answered() -> Problem:
     )
 
 
-@router.post("/v1/oid4vp/requests/{request_id}/recheck")
+@router.post("/v1/oid4vp/requests/{request_id}/recheck", responses=_CONFLICT)
 def recheck(request_id: str, state: StateDep, store: Requests) -> dict[str, Any]:
     """Verify the accepted answer again against the chain now (status may have changed)."""
     item = store.get(request_id)
@@ -435,7 +462,7 @@ def recheck(request_id: str, state: StateDep, store: Requests) -> dict[str, Any]
     return item.result()
 
 
-@router.post("/v1/oid4vp/requests/{request_id}/receipt")
+@router.post("/v1/oid4vp/requests/{request_id}/receipt", responses=_CONFLICT)
 def counter_receipt(request_id: str, request: Request, store: Requests) -> dict[str, Any]:
     """A verification receipt (核验回执) of the answer, signed by the counter's did:key."""
     item = store.get(request_id)
@@ -454,7 +481,11 @@ def request_qr(request_id: str, request: Request, store: Requests) -> Response:
     return Response(qr_svg(link), media_type="image/svg+xml")
 
 
-@router.post("/v1/oid4vp/verify", dependencies=[Depends(public_rate_limit)])
+@router.post(
+    "/v1/oid4vp/verify",
+    dependencies=[Depends(public_rate_limit)],
+    responses={**_CONFLICT, 404: {"model": ProblemOut, "description": "未找到 / no such request"}},
+)
 def verify_pasted(
     request: Request, state: StateDep, store: Requests, body: Annotated[Any, Body()]
 ) -> dict[str, Any]:

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 
 from service.api.deps import AdminCaller, OfficeDep
-from service.api.models import ProblemOut
+from service.api.models import PlainText, ProblemOut
 from service.audit.trail import audit_rows, pending_rows, summarise_details
 from service.storage.models import AuditEntry, AuditInboxEntry
 
@@ -69,7 +69,7 @@ def list_audit(
     limit: Annotated[int, Query(ge=1, le=200, description="rows per page")] = 50,
     before: Annotated[int | None, Query(ge=1, description="only rows before this seq")] = None,
     credential: Annotated[
-        str | None, Query(min_length=1, max_length=80, description="a credential id")
+        PlainText | None, Query(min_length=1, max_length=80, description="a credential id")
     ] = None,
 ) -> dict[str, Any]:
     """Read the audit trail of the caller's authority (审计日志), newest first."""

@@ -17,6 +17,12 @@ router = APIRouter(tags=["authorities"])
 DID_JSON = "application/did+json"
 
 
+class DidJsonResponse(JSONResponse):
+    """A DID document (``application/did+json``, DID Core §6.2)."""
+
+    media_type = DID_JSON
+
+
 def did_web_host(did: str) -> str | None:
     """The host of a did:web served at ``/.well-known/did.json`` (no path), else None."""
     if not did.startswith("did:web:"):
@@ -38,6 +44,7 @@ def _for_host(authorities: list[Authority], host: str) -> Authority:
 
 @router.get(
     "/.well-known/did.json",
+    response_class=DidJsonResponse,
     responses={404: {"model": ProblemOut, "description": "This office holds no authority"}},
     description=(
         "The did:web document of the authority whose DID host matches the request's Host "
@@ -51,7 +58,7 @@ def well_known_did(request: Request, state: StateDep) -> JSONResponse:
         raise NotFound("this office holds no authority yet", "本机构尚无发证机关")
     authority = _for_host(authorities, request.headers.get("host", ""))
     document = state.verification.did_document(authority.did)
-    return JSONResponse(document, media_type=DID_JSON)
+    return DidJsonResponse(document)
 
 
 @router.get(
@@ -75,10 +82,11 @@ def list_authorities(state: StateDep) -> list[dict[str, Any]]:
 
 @router.get(
     "/v1/authorities/{did}/did.json",
+    response_class=DidJsonResponse,
     responses={404: {"model": ProblemOut, "description": "Not an authority of this office"}},
     description="The DID document of one of this office's authorities, keys from the chain.",
 )
 def authority_did(did: str, state: StateDep) -> JSONResponse:
     """An authority's DID document."""
     authority = state.office.authority_by_did(did)
-    return JSONResponse(state.verification.did_document(authority.did), media_type=DID_JSON)
+    return DidJsonResponse(state.verification.did_document(authority.did))

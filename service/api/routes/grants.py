@@ -12,7 +12,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationErro
 from starlette.concurrency import run_in_threadpool
 
 from service.api.deps import StateDep, public_rate_limit
-from service.api.models import ProblemOut
+from service.api.models import PlainText, ProblemOut
 from service.api.routes.credentials import credential_urn
 from service.api.verification import VerificationService
 from service.issuing.office import NotFound
@@ -60,9 +60,9 @@ class GrantBody(BaseModel):
         },
     )
 
-    credential_id: str = Field(alias="credentialId", min_length=1, max_length=64)
-    partner: str = Field(min_length=5, max_length=256, description="被授权机构的 DID")
-    purpose: str = Field(min_length=1, max_length=200, description="授权用途")
+    credential_id: PlainText = Field(alias="credentialId", min_length=1, max_length=64)
+    partner: PlainText = Field(min_length=5, max_length=256, description="被授权机构的 DID")
+    purpose: PlainText = Field(min_length=1, max_length=200, description="授权用途")
     valid_from: AwareDatetime | None = Field(None, alias="validFrom")
     valid_until: AwareDatetime = Field(alias="validUntil")
 
@@ -84,7 +84,7 @@ class FetchBody(BaseModel):
         extra="forbid", json_schema_extra={"examples": [{"purpose": "子女入学 / school enrolment"}]}
     )
 
-    purpose: str = Field(min_length=1, max_length=200)
+    purpose: PlainText = Field(min_length=1, max_length=200)
 
 
 class RegistryKeys:

@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from service import lifecycle
 from service.api.deps import Caller, IdempotencyKey, OfficeDep, StateDep, require_scope
-from service.api.models import BundleOut, ProblemOut
+from service.api.models import BundleOut, PlainText, ProblemOut
 from service.api.routes.credentials import credential_urn
 from service.issuing.office import AuthContext, request_fingerprint
 
@@ -113,7 +113,7 @@ class RevokeBody(BaseModel):
     reason: Literal["licence_revoked", "issuer_error"] | None = Field(
         None, description="吊销原因：licence_revoked（营业执照默认）或 issuer_error（签发错误）"
     )
-    note: str = Field("", max_length=500, description="说明，仅记入审计日志，不上链")
+    note: PlainText = Field("", max_length=500, description="说明，仅记入审计日志，不上链")
 
 
 class CancelBody(BaseModel):

@@ -67,6 +67,7 @@ def _vc_path(path: str) -> str:
     responses={
         200: {"description": "Retry of an Idempotency-Key: the first credential"},
         403: {"model": ProblemOut, "description": "Missing scope, or another authority's DID"},
+        409: {"model": ProblemOut, "description": "A credential is in force for this subject"},
         422: {"model": ProblemOut, "description": "Field errors in 中文 and English"},
     },
     description=(

@@ -271,3 +271,31 @@ def test_oid4vp_verify_reasons_have_no_stray_colon(api: Api) -> None:
         for check in report["checks"]:
             assert not check["zh"].startswith("："), check
             assert not check["en"].startswith(":"), check
+
+
+def test_nul_never_reaches_the_database(api: Api) -> None:
+    """Found by the fuzzer on PostgreSQL (a 500: text cannot hold NUL): free text is held to
+    the credential's text rule, and NUL in a path or query is refused before any route."""
+    admin = api.world.key(api.world.permits, "admin")
+    created = api.client.post(
+        "/v1/apikeys",
+        json={"scopes": ["revoke"], "label": "窗口\x00一"},
+        headers=auth(admin),
+    )
+    problem = assert_problem(created, 422)
+    assert codes(problem) == {"label": "text_forbidden_character"}
+    for url in (
+        "/v1/credentials/urn:uuid:1%00",
+        "/v1/audit?credential=urn:uuid:1%00",
+        "/v1/authorities/did:web:x%00/did.json",
+    ):
+        problem = assert_problem(api.client.get(url, headers=auth(admin)), 400)
+        bilingual(problem)
+        assert problem["code"] == "url_forbidden_character", url
+    bundle = anchored_bundle(api)
+    revoked = api.client.post(
+        f"/v1/credentials/{bundle['credential']['id']}/revoke",
+        json={"reason": "issuer_error", "note": "录入\u202e错误"},
+        headers=auth(api.world.key(api.world.permits, "revoke")),
+    )
+    assert codes(assert_problem(revoked, 422)) == {"note": "text_forbidden_character"}

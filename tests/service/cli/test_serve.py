@@ -6,13 +6,10 @@ them."""
 from __future__ import annotations
 
 import contextlib
-import http.client
 import json
 import os
 import signal
 import stat
-import subprocess
-import sys
 import time
 from pathlib import Path
 from random import Random
@@ -21,65 +18,12 @@ from typing import Any
 import pytest
 
 from service.anchoring.devnode import free_port
+from tests.service.processes import call as _call
+from tests.service.processes import start_office as _start
+from tests.service.processes import stop_office as _stop
 from tests.verifier.factories import residence_permit_subject
 
 pytestmark = [pytest.mark.slow]
-
-
-def _call(port: int, method: str, path: str, body: Any = None, key: str = "") -> tuple[int, Any]:
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-    headers = {"Content-Type": "application/json"}
-    if key:
-        headers["Authorization"] = f"Bearer {key}"
-    payload = json.dumps(body, ensure_ascii=False).encode() if body is not None else None
-    conn.request(method, path, body=payload, headers=headers)
-    response = conn.getresponse()
-    data = response.read()
-    conn.close()
-    return response.status, json.loads(data) if data else None
-
-
-def _start(
-    tmp_path: Path, chain: str, port: int, *extra: str, node_port: int = 0
-) -> subprocess.Popen[str]:
-    """``suixin serve --demo`` on ``port``, once it answers /healthz (the embedded chain's
-    node on ``node_port``; 0, any free port, keeps parallel runs apart)."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SUIXIN_")}
-    env |= {
-        "SUIXIN_DATA_DIR": str(tmp_path),
-        "SUIXIN_CHAIN": chain,
-        "SUIXIN_BATCH_AGE_SECONDS": "0.3",
-        "SUIXIN_WORKER_POLL_SECONDS": "0.1",
-        "SUIXIN_NODE_PORT": str(node_port),
-    }
-    code = "import sys; from service.cli import main; sys.exit(main(sys.argv[1:]))"
-    server = subprocess.Popen(
-        [sys.executable, "-c", code, "serve", "--demo", "--port", str(port), *extra],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    deadline = time.monotonic() + 120
-    while True:
-        assert server.poll() is None, server.communicate()[0][-3000:]
-        try:
-            if _call(port, "GET", "/healthz")[0] == 200:
-                return server
-        except OSError:
-            pass
-        assert time.monotonic() < deadline, "the server did not come up"
-        time.sleep(0.3)
-
-
-def _stop(server: subprocess.Popen[str]) -> str:
-    """SIGINT, as Ctrl-C in a terminal; the server's output."""
-    server.send_signal(signal.SIGINT)
-    try:
-        return server.communicate(timeout=30)[0]
-    except subprocess.TimeoutExpired:
-        server.kill()
-        return server.communicate()[0]
 
 
 def _issue(port: int, key: str, seeds: range) -> list[str]:
