@@ -331,6 +331,7 @@ from verifier.verify import (
     TrustSource,
     Verdict,
     Verifier,
+    validity_period,
 )
 
 __all__ = [
@@ -600,6 +601,7 @@ __all__ = [
     "utc_now",
     "validate_credential",
     "validate_subject",
+    "validity_period",
     "vct_of",
     "verify_inclusion",
     "verify_presentation",

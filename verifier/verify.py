@@ -49,7 +49,16 @@ from verifier.registry import (
 )
 from verifier.status import status_reason
 
-__all__ = ["CHECKS", "CheckResult", "Outcome", "Report", "TrustSource", "Verdict", "Verifier"]
+__all__ = [
+    "CHECKS",
+    "CheckResult",
+    "Outcome",
+    "Report",
+    "TrustSource",
+    "Verdict",
+    "Verifier",
+    "validity_period",
+]
 
 CHECKS = (
     "format",
@@ -780,36 +789,43 @@ class Verifier:
     # -- validity period
 
     def _validity(self, facts: _Facts, now: datetime) -> CheckResult:
-        cred = facts.credential
-        valid_from = parse_timestamp(cred.get("validFrom"))
-        valid_until = parse_timestamp(cred.get("validUntil"))
-        if valid_from is not None and now < valid_from:
-            return _fail(
-                "validity_period",
-                "not_yet_valid",
-                f"凭证自 {valid_from.astimezone(CHINA_TIME):%Y-%m-%d %H:%M} 起才生效",
-                f"The credential is valid only from {valid_from.isoformat()}.",
-            )
-        if valid_until is not None and now >= valid_until:
-            return _fail(
-                "validity_period",
-                "expired",
-                f"凭证已于 {valid_until.astimezone(CHINA_TIME):%Y-%m-%d %H:%M} 过期",
-                f"The credential expired at {valid_until.isoformat()}.",
-            )
-        if facts.kind == RESIDENCE_PERMIT:
-            endorsements = cred.get("credentialSubject", {}).get("endorsements") or []
-            if endorsements:
-                latest = max(str(e.get("validUntil", "")) for e in endorsements)
-                today = now.astimezone(CHINA_TIME).date().isoformat()
-                if latest < today:
-                    return _fail(
-                        "validity_period",
-                        "endorsement_lapsed",
-                        f"居住证签注已于 {latest} 到期，未按时签注，暂停使用",
-                        f"The permit's endorsement lapsed on {latest}; its use is suspended.",
-                    )
-        return _VALIDITY_PASS
+        return validity_period(facts.credential, now)
+
+
+def validity_period(credential: Mapping[str, Any], now: datetime) -> CheckResult:
+    """The ``validity_period`` check of a credential at ``now``: not yet valid, expired, a
+    permit's endorsement lapsed, or a pass. The office applies it before signing (a credential
+    expired when issued is refused with the same code)."""
+    cred = credential
+    valid_from = parse_timestamp(cred.get("validFrom"))
+    valid_until = parse_timestamp(cred.get("validUntil"))
+    if valid_from is not None and now < valid_from:
+        return _fail(
+            "validity_period",
+            "not_yet_valid",
+            f"凭证自 {valid_from.astimezone(CHINA_TIME):%Y-%m-%d %H:%M} 起才生效",
+            f"The credential is valid only from {valid_from.isoformat()}.",
+        )
+    if valid_until is not None and now >= valid_until:
+        return _fail(
+            "validity_period",
+            "expired",
+            f"凭证已于 {valid_until.astimezone(CHINA_TIME):%Y-%m-%d %H:%M} 过期",
+            f"The credential expired at {valid_until.isoformat()}.",
+        )
+    if credential_type_of(cred) == RESIDENCE_PERMIT:
+        endorsements = cred.get("credentialSubject", {}).get("endorsements") or []
+        if endorsements:
+            latest = max(str(e.get("validUntil", "")) for e in endorsements)
+            today = now.astimezone(CHINA_TIME).date().isoformat()
+            if latest < today:
+                return _fail(
+                    "validity_period",
+                    "endorsement_lapsed",
+                    f"居住证签注已于 {latest} 到期，未按时签注，暂停使用",
+                    f"The permit's endorsement lapsed on {latest}; its use is suspended.",
+                )
+    return _VALIDITY_PASS
 
 
 _FORMAT_PASS = CheckResult(

@@ -19,6 +19,7 @@ from verifier.credential import (
 )
 from verifier.errors import FieldError, InvalidCredential
 from verifier.proofs import Ed25519Signer, sign_credential_with_digest
+from verifier.verify import Outcome, validity_period
 
 __all__ = ["SigningIdentity", "issue_credential", "status_entry"]
 
@@ -95,6 +96,12 @@ def issue_credential(
     errors = validate_credential(unsigned, authority_region=identity.region, now=now)
     if errors:
         raise InvalidCredential([_request_path(e) for e in errors])
+    lapsed = validity_period(unsigned, now)
+    if lapsed.outcome is Outcome.FAIL and lapsed.reason.code != "not_yet_valid":
+        # born expired (or, for a permit, with its endorsement lapsed): the verifier's own check
+        raise InvalidCredential(
+            [FieldError("validUntil", lapsed.reason.code, lapsed.reason.zh, lapsed.reason.en)]
+        )
     created = now.astimezone(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
     return sign_credential_with_digest(
         unsigned, identity.key, identity.verification_method, created
@@ -110,8 +117,9 @@ def _request_path(error: FieldError) -> FieldError:
 def _validity_errors(
     valid_from: datetime, valid_until: datetime, now: datetime
 ) -> list[FieldError]:
-    """The request's validity, by the rules a verifier applies: times it can hold, an end
-    after the start, and an end not already past (``validity_period``'s ``expired``)."""
+    """The request's validity, by the rules a verifier applies: times it can hold, a start no
+    earlier than the issue date, an end after the start. (An end already past is the
+    verifier's ``validity_period`` check, applied once the credential is built.)"""
     errors = []
     for name, value in (("validFrom", valid_from), ("validUntil", valid_until)):
         if value.tzinfo is None or not in_range(value):
@@ -141,15 +149,6 @@ def _validity_errors(
                 "dates_inconsistent",
                 "失效时间应晚于生效时间",
                 "The credential must become invalid after it becomes valid",
-            )
-        )
-    elif valid_until <= now:
-        errors.append(
-            FieldError(
-                "validUntil",
-                "expired",
-                "失效时间已过，凭证一经签发即失效",
-                "validUntil has passed: the credential would be expired when issued",
             )
         )
     return errors
