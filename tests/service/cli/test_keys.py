@@ -233,6 +233,8 @@ def test_rotate_and_revoke_while_the_nodes_worker_anchors_under_load(
             )
             outcomes.append((argv[1], done.returncode, done.stdout + done.stderr))
             assert node.poll() is None, "the node died"
+            if done.returncode != 0:  # the whole story of the first failure, not a repr
+                pytest.fail(f"{argv} exited {done.returncode}:\n{done.stdout}{done.stderr}")
         stop.set()
         issuer.join(timeout=60)
         assert [(verb, code) for verb, code, _ in outcomes] == [
