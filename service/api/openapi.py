@@ -5,8 +5,10 @@ itself, so the document cannot drift from the code:
 
 - every route: 400 (NUL in the path or query: ``service.api.guard``); a request body: 400 (not
   UTF-8, a number too long), 413 (too large) and 422 (invalid);
-- parameters: 422; path parameters: 404 (no such thing, or another authority's);
-- the API-key dependency (``Caller``): 401 and 403; the public rate limit: 429;
+- parameters that can be invalid: 422 (FastAPI's own 422 is dropped where every value fits,
+  as for a plain string in the path); path parameters: 404 (no such thing, or another's);
+- the API-key dependency (``Caller``): 401 (a 403 for a missing scope is the route's own
+  declaration: some routes take any key of the authority); the public rate limit: 429;
 - every error response is ``application/problem+json`` with the ``ProblemOut`` schema (the one
   shape of ``service.api.errors``), unless the route declares another (OAuth's token errors).
 
@@ -51,19 +53,31 @@ def _calls(dependant: Dependant) -> Iterator[Callable[..., Any]]:
         yield from _calls(sub)
 
 
+def _can_be_invalid(operation: dict[str, Any]) -> bool:
+    """Whether a request can fail validation: it has a body, a query or header parameter, or a
+    path parameter that is not any string."""
+    if "requestBody" in operation:
+        return True
+    for parameter in operation.get("parameters", []):
+        schema = parameter.get("schema", {})
+        if parameter.get("in") != "path" or schema.get("type") != "string" or len(schema) > 2:
+            return True  # (a plain path string's schema is {type, title})
+    return False
+
+
 def _statuses(route: APIRoute, operation: dict[str, Any]) -> set[str]:
     """The error statuses every route of this kind can answer."""
     found: set[str] = {"400"}  # the request guard: NUL (%00) in the path or query
     if "requestBody" in operation:
         found |= {"400", "413", "422"}
     parameters = operation.get("parameters", [])
-    if parameters:
+    if _can_be_invalid(operation):
         found.add("422")
     if any(p.get("in") == "path" for p in parameters):
         found.add("404")
     calls = set(_calls(route.dependant))
     if _authenticate in calls:
-        found |= {"401", "403"}
+        found.add("401")  # (403 where a route checks a scope: the route declares it)
     if public_rate_limit in calls:
         found.add("429")
     return found
@@ -94,6 +108,10 @@ def _complete(schema: dict[str, Any], app: FastAPI) -> None:
         for method, operation in item.items():
             route = routes.get((path, method))
             responses = operation.setdefault("responses", {})
+            if not _can_be_invalid(operation) and responses.get("422", {}).get("description") == (
+                "Validation Error"
+            ):
+                del responses["422"]  # FastAPI's own, for parameters any string satisfies
             if route is not None:
                 for status in _statuses(route, operation):
                     responses.setdefault(status, {"description": _DESCRIPTIONS[status]})

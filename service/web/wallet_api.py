@@ -425,7 +425,7 @@ def answer(
                 409,
                 "request-answered",
                 "此请求已被应答 / Already answered",
-                "此核验请求已收到应答，随机数已使用，不能再次应答（重放）/ this request was "
+                "此核验请求已收到应答，随机数已使用，不能再次应答（重放） / this request was "
                 "already answered; its nonce is used and cannot be answered again (replay)",
                 extra={"code": "nonce_already_used"},
             )
@@ -499,7 +499,7 @@ def verify_pasted(
                 422,
                 "validation",
                 "缺少核验请求 / No request",
-                "SD-JWT 出示须针对一个核验请求（requestId）/ an SD-JWT presentation answers a "
+                "SD-JWT 出示须针对一个核验请求（requestId） / an SD-JWT presentation answers a "
                 "request: give its requestId",
                 extra={"code": "request_required"},
             )
