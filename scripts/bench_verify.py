@@ -40,6 +40,7 @@ from verifier.jcs import canonicalize
 from verifier.keys import Ed25519KeyPair, ed25519_verify, multibase_decode
 from verifier.policy import Policy
 from verifier.proofs import sign_credential
+from verifier.registry import KeyAlgorithmCode
 from verifier.verify import Verdict, Verifier, _Facts
 
 TARGET = 0.6
@@ -88,12 +89,16 @@ def main() -> int:
         deployment.trust_registry,
         trust,
         "accredit",
-        [DID, "广州市来穗人员服务管理局", "GZ", 440100, ["ResidencePermit"], account.address],
+        [DID, "广州市来穗人员服务管理局", "GZ", 440100, ["ResidencePermit"], account.address, ""],
         root,
     )
     key = Ed25519KeyPair.generate()
     chain.transact(
-        deployment.trust_registry, trust, "addKey", [DID, "key-1", key.public_bytes], account
+        deployment.trust_registry,
+        trust,
+        "addKey",
+        [DID, "key-1", KeyAlgorithmCode.ED25519, key.public_bytes],
+        account,
     )
     identity = SigningIdentity(DID, "广州市来穗人员服务管理局", 440100, "key-1", key)
     rng = random.Random(1)

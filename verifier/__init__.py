@@ -210,9 +210,11 @@ from verifier.registry import (
     AnchorRecord,
     AuthorityRecord,
     CredentialStatus,
+    KeyAlgorithmCode,
     KeyRecord,
     RegistryIndex,
     StatusRecord,
+    key_algorithm_code,
 )
 from verifier.schemas import (
     SCHEMA_BASE_URL,
@@ -413,6 +415,7 @@ __all__ = [
     "InvalidInput",
     "InvalidLicenceId",
     "KeyAlgorithm",
+    "KeyAlgorithmCode",
     "KeyRecord",
     "Language",
     "Level",
@@ -521,6 +524,7 @@ __all__ = [
     "issue_sd_jwt",
     "issuer_jwt_digest",
     "jwk_from_p256",
+    "key_algorithm_code",
     "leaf_hash",
     "level",
     "licence_id_check_character",

@@ -33,15 +33,18 @@ from eth_utils.crypto import keccak
 from verifier.chain import Chain, EventDecoder, LogEntry
 from verifier.contracts import load_artifact
 from verifier.deployment import Deployment
-from verifier.errors import ChainMismatch, SnapshotError
+from verifier.errors import ChainMismatch, InvalidInput, SnapshotError
+from verifier.keys import KeyAlgorithm, PublicMultikey
 
 __all__ = [
     "AnchorRecord",
     "AuthorityRecord",
     "CredentialStatus",
+    "KeyAlgorithmCode",
     "KeyRecord",
     "RegistryIndex",
     "StatusRecord",
+    "key_algorithm_code",
 ]
 
 SNAPSHOT_VERSION = "suixin-trust-snapshot/1"
@@ -66,6 +69,33 @@ class AuthorityStatus:
     REMOVED = 3
 
 
+class KeyAlgorithmCode:
+    """Issuer key algorithm codes as the TrustRegistry stores them (``KeyAlgorithm``)."""
+
+    ED25519 = 1
+    SM2 = 2
+
+
+_ALGORITHMS: dict[int, KeyAlgorithm] = {
+    KeyAlgorithmCode.ED25519: "Ed25519",
+    KeyAlgorithmCode.SM2: "SM2",
+}
+_CODES: dict[str, int] = {name: code for code, name in _ALGORITHMS.items()}
+
+
+def key_algorithm_code(algorithm: str) -> int:
+    """The TrustRegistry's code of an issuer key algorithm (``"Ed25519"`` 1, ``"SM2"`` 2).
+
+    Raises ``InvalidInput`` for any other algorithm: the registry records no other kind.
+    """
+    code = _CODES.get(algorithm)
+    if code is None:
+        raise InvalidInput(
+            f"the trust registry records Ed25519 and SM2 issuer keys, not {algorithm!r}"
+        )
+    return code
+
+
 @dataclass(frozen=True, slots=True)
 class AuthorityRecord:
     """An accredited authority and the history of its status changes (block, time, status)."""
@@ -80,6 +110,7 @@ class AuthorityRecord:
     status: int
     accredited_at: int
     status_history: tuple[tuple[int, int, int], ...] = ()
+    uscc: str = ""  # its 统一社会信用代码 as accredited; empty when none was given
 
     def status_after_block(self, block_number: int) -> int:
         """The authority's status once block ``block_number`` was mined.
@@ -95,7 +126,8 @@ class AuthorityRecord:
 
 @dataclass(frozen=True, slots=True)
 class KeyRecord:
-    """An issuer key: Ed25519 public key, valid from, revoked from (0 = not revoked)."""
+    """An issuer key: its algorithm and public key (32 bytes Ed25519, or SM2's 33-byte
+    compressed point), valid from, revoked from (0 = not revoked)."""
 
     authority_id: int
     key_id: str
@@ -103,10 +135,19 @@ class KeyRecord:
     valid_from: int
     revoked_at: int = 0
     revocation_reason: int = 0
+    algorithm: KeyAlgorithm = "Ed25519"  # snapshots made before SM2 keys hold Ed25519 keys
 
     def valid_at(self, when: int) -> bool:
         """Whether the key was good at Unix time ``when``."""
         return self.valid_from <= when and (self.revoked_at == 0 or when < self.revoked_at)
+
+    @property
+    def multikey(self) -> PublicMultikey:
+        """The key with its algorithm, as proofs are verified with and DID documents publish
+        it (``.multikey`` gives the Multikey string). Whether the bytes are a valid key is
+        checked when it is used (``InvalidInput`` then): the registry records what its
+        authority registered."""
+        return PublicMultikey(self.algorithm, self.public_key)
 
 
 @dataclass(frozen=True, slots=True)
@@ -344,6 +385,7 @@ class RegistryIndex:
                 account=to_checksum_address(a["account"]),
                 status=AuthorityStatus.ACTIVE,
                 accredited_at=int(a["at"]),
+                uscc=str(a["uscc"]),
             )
             self.authorities[record.id] = record
             self._by_did[record.did] = record.id
@@ -364,7 +406,16 @@ class RegistryIndex:
             )
         elif e.event == "KeyAdded":
             auth = self._authority_by_hash(a["didHash"])
-            key = KeyRecord(auth.id, a["keyId"], bytes(a["publicKey"]), int(a["validFrom"]))
+            algorithm = _ALGORITHMS.get(int(a["algorithm"]))
+            if algorithm is None:  # the contract refuses any other: not this registry's event
+                return False
+            key = KeyRecord(
+                auth.id,
+                a["keyId"],
+                bytes(a["publicKey"]),
+                int(a["validFrom"]),
+                algorithm=algorithm,
+            )
             self.keys[(auth.id, key.key_id)] = key
         elif e.event == "KeyRevoked":
             auth = self._authority_by_hash(a["didHash"])
@@ -489,6 +540,8 @@ class RegistryIndex:
                 index._by_did_hash[keccak(text=auth.did)] = auth.id
             for k in data["keys"]:
                 key = KeyRecord(**{**k, "public_key": bytes.fromhex(k["public_key"])})
+                if key.algorithm not in _CODES:
+                    raise ValueError(f"unknown key algorithm {key.algorithm!r}")
                 index.keys[(key.authority_id, key.key_id)] = key
             for a in data["anchors"]:
                 anchor = AnchorRecord(**{**a, "root": bytes.fromhex(a["root"])})

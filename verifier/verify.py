@@ -445,7 +445,16 @@ class Verifier:
                 ),
             )
         document = facts.canonical.without if facts.canonical else None
-        check = verify_proof(facts.credential, key.public_key, canonical_document=document)
+        try:
+            check = verify_proof(facts.credential, key.multikey, canonical_document=document)
+        except InvalidInput as e:  # the registered bytes are no key of their algorithm
+            return _fail(
+                "signature",
+                "verification_method_key_malformed",
+                f"链上登记的密钥 {facts.vm_did}#{facts.key_id} 不是有效的 {key.algorithm} 公钥",
+                f"The key {facts.vm_did}#{facts.key_id} registered on chain is not a valid "
+                f"{key.algorithm} public key: {e}",
+            )
         return CheckResult("signature", Outcome.PASS if check.ok else Outcome.FAIL, check.reason)
 
     # -- issuer

@@ -64,6 +64,7 @@ from service.storage.wallet import SdJwtCredential
 from verifier.bundle import credential_id_hash
 from verifier.contracts import load_artifact
 from verifier.errors import ContractReverted
+from verifier.registry import KeyAlgorithmCode
 from verifier.status import STATUS_CODES
 
 __all__ = ["Finding", "ReconcileReport", "Reconciler"]
@@ -290,6 +291,7 @@ class Reconciler:
                 authority.region,
                 list(authority.credential_types),
                 authority.account_address,
+                "",
             ],
             self.root,
         )
@@ -371,7 +373,7 @@ class Reconciler:
                 office.deployment.trust_registry,
                 self._trust_abi,
                 "addKey",
-                [did, key.key_id, bytes(key.public_key)],
+                [did, key.key_id, KeyAlgorithmCode.ED25519, bytes(key.public_key)],
                 office.account(key.authority_id),
             )
         except ContractReverted as e:

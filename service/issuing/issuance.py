@@ -1,4 +1,5 @@
-"""Issuance: turn a validated subject into a signed VC 2.0 credential (eddsa-jcs-2022)."""
+"""Issuance: turn a validated subject into a signed VC 2.0 credential (eddsa-jcs-2022, or
+suixin-sm2-jcs-2025 when the authority signs with an SM2 key)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ from typing import Any
 
 from verifier.bundle import credential_id_hash
 from verifier.credential import CHINA_TIME, build_credential, check_subject
-from verifier.proofs import Ed25519Signer, sign_credential_with_digest
+from verifier.merkle import MerkleHash
+from verifier.proofs import Ed25519Signer, Sm2Signer, sign_credential_with_digest
 
 __all__ = ["SigningIdentity", "issue_credential", "status_entry"]
 
@@ -19,13 +21,17 @@ STATUS_TYPE = "SuixinAnchorRegistryStatus"
 
 @dataclass(frozen=True)
 class SigningIdentity:
-    """Who signs: the authority's DID, its names and region, and the current issuer key."""
+    """Who signs: the authority's DID, its names and region, and the current issuer key.
+
+    ``cryptosuite`` is the suite the key signs (``eddsa-jcs-2022`` or ``suixin-sm2-jcs-2025``);
+    None lets ``sign_credential`` choose by the key's type (an ``Sm2KeyPair`` signs SM2)."""
 
     did: str
     name_zh: str
     region: int
     key_id: str
-    key: Ed25519Signer
+    key: Ed25519Signer | Sm2Signer
+    cryptosuite: str | None = None
 
     @property
     def verification_method(self) -> str:
@@ -53,9 +59,11 @@ def issue_credential(
     valid_until: datetime | None = None,
     now: datetime | None = None,
     credential_id: uuid.UUID | None = None,
+    anchor_hash: MerkleHash = "sha-256",
 ) -> tuple[dict[str, Any], bytes]:
     """Validate ``subject`` (raises InvalidCredential), build the credential and sign it; returns
-    the signed credential and its digest (the Merkle leaf content, from the signing JCS)."""
+    the signed credential and its digest (the Merkle leaf content, from the signing JCS, with
+    the deployment's anchoring hash ``anchor_hash``)."""
     now = now or datetime.now(UTC)
     check_subject(
         credential_type,
@@ -79,5 +87,10 @@ def issue_credential(
     )
     created = now.astimezone(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
     return sign_credential_with_digest(
-        unsigned, identity.key, identity.verification_method, created
+        unsigned,
+        identity.key,
+        identity.verification_method,
+        created,
+        cryptosuite=identity.cryptosuite,
+        anchor_hash=anchor_hash,
     )

@@ -27,6 +27,7 @@ from service.trust.deployment import fund_if_dev
 from verifier.contracts import load_artifact
 from verifier.errors import ContractReverted, InvalidInput
 from verifier.keys import Ed25519KeyPair, encode_multikey_ed25519
+from verifier.registry import KeyAlgorithmCode
 
 __all__ = ["Enrolment", "EnrolmentState", "KeyView", "create_authority", "enrol", "key_views"]
 
@@ -95,7 +96,7 @@ def create_authority(
             office.deployment.trust_registry,
             trust,
             "accredit",
-            [did, name_zh, name_en, region, list(credential_types), account.address],
+            [did, name_zh, name_en, region, list(credential_types), account.address, ""],
             root,
         )
     pair = Ed25519KeyPair.generate()
@@ -103,7 +104,7 @@ def create_authority(
         office.deployment.trust_registry,
         trust,
         "addKey",
-        [did, key_id, pair.public_bytes],
+        [did, key_id, KeyAlgorithmCode.ED25519, pair.public_bytes],
         account,
     )
     return office.store_authority(
@@ -261,7 +262,7 @@ def _try_register(office: Office, authority: Authority, actor: str) -> Enrolment
             registry,
             trust,
             "addKey",
-            [authority.did, key.key_id, bytes(key.public_key)],
+            [authority.did, key.key_id, KeyAlgorithmCode.ED25519, bytes(key.public_key)],
             office.account(authority.id),
         )
     except ContractReverted as e:

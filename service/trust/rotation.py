@@ -62,6 +62,7 @@ from service.trust.keys import (
 )
 from verifier.errors import ContractReverted
 from verifier.keys import Ed25519KeyPair
+from verifier.registry import KeyAlgorithmCode
 
 _KEY_ID = re.compile(r"^key-(\d+)$")  # key-N, the ids this office gives its keys
 
@@ -235,7 +236,7 @@ def _register(office: Office, authority: Authority, key: IssuerKey) -> int:
             office.deployment.trust_registry,
             trust_abi(),
             "addKey",
-            [authority.did, key.key_id, bytes(key.public_key)],
+            [authority.did, key.key_id, KeyAlgorithmCode.ED25519, bytes(key.public_key)],
             office.account(authority.id),
         )
     except ContractReverted as e:

@@ -142,7 +142,7 @@ def test_two_step_enrolment_records_creation_then_activation(world: OfficeWorld)
         office.deployment.trust_registry,
         TRUST,
         "accredit",
-        [did, "某局", "A bureau", 440100, ["ResidencePermit"], staged.account_address],
+        [did, "某局", "A bureau", 440100, ["ResidencePermit"], staged.account_address, ""],
         world.root,
     )
     done = enrol(office, did, "某局", "A bureau", 440100, ["ResidencePermit"], root=None)

@@ -157,6 +157,7 @@ class TestKeys:
                     440100,
                     ["ResidencePermit"],
                     listed["account"],
+                    "",
                 ],
                 root,
             )

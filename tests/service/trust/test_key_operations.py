@@ -51,6 +51,7 @@ from verifier.contracts import load_artifact
 from verifier.errors import ContractReverted
 from verifier.keys import Ed25519KeyPair
 from verifier.policy import Policy
+from verifier.registry import KeyAlgorithmCode
 from verifier.verify import Outcome, Report, Verdict, Verifier
 
 TRUST_ABI = load_artifact("TrustRegistry").abi
@@ -402,7 +403,7 @@ def test_backdated_compromise_affected_list_and_bulk_reissue(world: KeyWorld) ->
 
     revocation = compromise.revoke_key(office, permits.id, "key-1", since)
     assert revocation.rotated_to == "key-2" and revocation.affected == 3
-    assert world.key_on_chain("key-1")[2:] == (since, 2)  # reason compromise
+    assert world.key_on_chain("key-1")[2:4] == (since, 2)  # reason compromise
     assert world.key_on_chain("key-1", licences)[2] == 0
 
     found = compromise.affected(office, permits.id, "key-1")
@@ -743,7 +744,7 @@ def test_key_ids_never_collide_with_keys_registered_elsewhere(database: Database
         office.deployment.trust_registry,
         TRUST_ABI,
         "addKey",
-        [permits.did, "key-2", Ed25519KeyPair.generate().public_bytes],
+        [permits.did, "key-2", KeyAlgorithmCode.ED25519, Ed25519KeyPair.generate().public_bytes],
         office.account(permits.id),
     )
     rotation = key_rotation.rotate_key(office, permits.id, keep_old=True, settle_seconds=0)
