@@ -816,6 +816,18 @@ def _signature(facts: _Facts, parsed: SdJwt) -> CheckResult:
                 f"The signing key {facts.vm_did}#{facts.key_id} is not registered on chain.",
             ),
         )
+    if facts.key.algorithm != "Ed25519":
+        # JOSE registers no SM2 algorithm, so Suixin issues SD-JWT VCs with Ed25519 keys only
+        return _fail(
+            "signature",
+            Reason(
+                "sd_jwt_key_unsupported",
+                f"签发方 JWT 所指密钥 {facts.key_id} 是 {facts.key.algorithm} 密钥；SD-JWT 凭证只用"
+                " EdDSA（Ed25519）签名",
+                f"The issuer JWT names key {facts.key_id}, an {facts.key.algorithm} key; SD-JWT "
+                "VCs are signed with EdDSA (Ed25519) only.",
+            ),
+        )
     try:
         _check_issuer_signature(parsed, facts.key.public_key)
     except SdJwtError as e:

@@ -64,7 +64,7 @@ from service.storage.wallet import SdJwtCredential
 from verifier.bundle import credential_id_hash
 from verifier.contracts import load_artifact
 from verifier.errors import ContractReverted
-from verifier.registry import KeyAlgorithmCode
+from verifier.registry import key_algorithm_code
 from verifier.status import STATUS_CODES
 
 __all__ = ["Finding", "ReconcileReport", "Reconciler"]
@@ -333,7 +333,9 @@ class Reconciler:
                     continue  # a revoked key the chain forgot is harmless: it signs nothing
                 self._register_again(report, key, did, subject)
                 continue
-            if bytes(found[0]) != bytes(key.public_key):
+            if bytes(found[0]) != bytes(key.public_key) or int(found[4]) != key_algorithm_code(
+                key.algorithm
+            ):
                 self._found(
                     report,
                     "key",
@@ -373,7 +375,7 @@ class Reconciler:
                 office.deployment.trust_registry,
                 self._trust_abi,
                 "addKey",
-                [did, key.key_id, KeyAlgorithmCode.ED25519, bytes(key.public_key)],
+                [did, key.key_id, key_algorithm_code(key.algorithm), bytes(key.public_key)],
                 office.account(key.authority_id),
             )
         except ContractReverted as e:

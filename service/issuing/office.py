@@ -27,7 +27,7 @@ from sqlalchemy.exc import IntegrityError
 from service.audit.trail import record
 from service.issuing.issuance import SigningIdentity, issue_credential
 from service.issuing.receipts import receipt_of
-from service.issuing.signer import LocalSigner
+from service.issuing.signer import IssuerKeyPair, LocalSigner, key_pair_from_private_bytes
 from service.issuing.signing_pool import SigningPool, SlicedIdentity
 from service.storage.columns import SUBJECT_KEYS, lookup_columns, subject_key
 from service.storage.db import Database
@@ -50,7 +50,6 @@ from verifier.credential import DERIVED_TYPES
 from verifier.deployment import Deployment
 from verifier.errors import FieldError, InvalidCredential, InvalidInput, SuixinError
 from verifier.jcs import canonicalize
-from verifier.keys import Ed25519KeyPair
 
 __all__ = [
     "SCOPES",
@@ -212,15 +211,15 @@ class Office:
         region: int,
         credential_types: Sequence[str],
         account: LocalAccount,
-        pair: Ed25519KeyPair,
+        pair: IssuerKeyPair,
         key_id: str,
         *,
         active: bool,
         actor: str = "system",
     ) -> Authority:
-        """Store an authority with its account key and first issuer key, both sealed under the
-        master key (the purposes ``account`` and ``signer`` open them with); the audit trail
-        gets one ``authority.create`` row in the same transaction."""
+        """Store an authority with its account key and first issuer key (Ed25519 or SM2), both
+        sealed under the master key (the purposes ``account`` and ``signer`` open them with);
+        the audit trail gets one ``authority.create`` row in the same transaction."""
         with self.db.session() as s:
             authority = Authority(
                 did=did,
@@ -238,6 +237,7 @@ class Office:
                 IssuerKey(
                     authority_id=authority.id,
                     key_id=key_id,
+                    algorithm=LocalSigner(key_id, pair).algorithm,
                     public_key=pair.public_bytes,
                     private_key_encrypted=self.master.seal(
                         pair.private_bytes(), f"issuer-key:{did}#{key_id}"
@@ -255,6 +255,7 @@ class Office:
                     "did": did,
                     "account": account.address,
                     "keyId": key_id,
+                    "keyAlgorithm": LocalSigner(key_id, pair).algorithm,
                     "keyActive": active,
                     "types": sorted(credential_types),
                 },
@@ -294,8 +295,9 @@ class Office:
         return found
 
     def signer(self, authority_id: int) -> LocalSigner:
-        """The authority's active issuer key, decrypted once and kept in memory; which key is
-        active is read again every ``key_refresh_seconds`` (rotation by another process)."""
+        """The authority's active issuer key (Ed25519 or SM2), decrypted once and kept in
+        memory; which key is active is read again every ``key_refresh_seconds`` (rotation by
+        another process)."""
         now = time.monotonic()
         with self._lock:
             cached = self._signers.get(authority_id)
@@ -316,7 +318,7 @@ class Office:
             secret = self.master.open(
                 key.private_key_encrypted, f"issuer-key:{authority.did}#{key.key_id}"
             )
-            signer = LocalSigner(key.key_id, Ed25519KeyPair.from_private_bytes(secret))
+            signer = LocalSigner(key.key_id, key_pair_from_private_bytes(key.algorithm, secret))
         with self._lock:
             self._signers[authority_id] = (signer, now)
         return signer
@@ -440,7 +442,12 @@ class Office:
     def _identity(self, authority: Authority) -> SigningIdentity:
         signer = self.signer(authority.id)
         return SigningIdentity(
-            authority.did, authority.name_zh, authority.region, signer.key_id, signer
+            authority.did,
+            authority.name_zh,
+            authority.region,
+            signer.key_id,
+            signer,
+            cryptosuite=signer.cryptosuite,
         )
 
     def _build(
@@ -507,6 +514,7 @@ class Office:
             signer.pair.private_bytes(),
             self.deployment.chain_id,
             self.deployment.anchor_registry,
+            algorithm=signer.algorithm,
         )
         items = [
             (r.credential_type, dict(r.subject), r.valid_from, r.valid_until) for r in requests

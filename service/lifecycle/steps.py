@@ -290,6 +290,7 @@ class Step:
             self.signer,
             f"{authority.did}#{self.signer.key_id}",
             iso_z(self.now),
+            cryptosuite=self.signer.cryptosuite,
         )
         self.session.add(
             Credential(

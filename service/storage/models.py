@@ -95,7 +95,7 @@ class Authority(Base):
 
 
 class IssuerKey(Base):
-    """An Ed25519 issuer key of an authority (private half encrypted at rest)."""
+    """An issuer key of an authority, Ed25519 or SM2 (private half encrypted at rest)."""
 
     __tablename__ = "issuer_keys"
     __table_args__ = (UniqueConstraint("authority_id", "key_id"),)
@@ -103,6 +103,8 @@ class IssuerKey(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     authority_id: Mapped[int] = mapped_column(ForeignKey("authorities.id"))
     key_id: Mapped[str] = mapped_column(String(64))
+    # "Ed25519" (32-byte public key) or "SM2" (33-byte compressed point), as on chain
+    algorithm: Mapped[str] = mapped_column(String(16), default="Ed25519", server_default="Ed25519")
     public_key: Mapped[bytes] = mapped_column(LargeBinary)
     private_key_encrypted: Mapped[bytes] = mapped_column(LargeBinary)
     active: Mapped[bool] = mapped_column(default=True)

@@ -1,12 +1,13 @@
 """Enrolling an authority in an office (``suixin keys init``, ``create_authority``) and listing
 its keys.
 
-With the governance root at hand (development, demos) enrolment is one step: the office creates
-the authority's chain account and first issuer key, the root accredits the account, the account
-registers the key. In production the province holds the root offline, so enrolment takes two:
-``keys init`` creates and stores both keys (the issuer key inactive, so nothing can be issued
-under it yet) and prints the account address to accredit; once the province has accredited it,
-running ``keys init`` again registers the key on chain and activates it.
+With the governance root at hand (development, demos) enrolment is one step: the office creates the
+authority's chain account and first issuer key (Ed25519, or SM2 with ``--algorithm sm2``), the root
+accredits the account, the account registers the key with its algorithm. In production the province
+holds the root offline, so enrolment takes two: ``keys init`` creates and stores both keys (the
+issuer key inactive, so nothing can be issued under it yet) and prints the account address to
+accredit; once the province has accredited it, running ``keys init`` again registers the key on
+chain and activates it.
 """
 
 from __future__ import annotations
@@ -22,12 +23,13 @@ from sqlalchemy import select
 
 from service.audit import trail
 from service.issuing.office import NotFound, Office
+from service.issuing.signer import generate_key_pair
 from service.storage.models import Authority, IssuerKey
 from service.trust.deployment import fund_if_dev
 from verifier.contracts import load_artifact
 from verifier.errors import ContractReverted, InvalidInput
-from verifier.keys import Ed25519KeyPair, encode_multikey_ed25519
-from verifier.registry import KeyAlgorithmCode
+from verifier.keys import KeyAlgorithm, PublicMultikey
+from verifier.registry import key_algorithm_code
 
 __all__ = ["Enrolment", "EnrolmentState", "KeyView", "create_authority", "enrol", "key_views"]
 
@@ -52,6 +54,7 @@ class Enrolment:
     key_id: str
     public_multikey: str
     state: EnrolmentState
+    algorithm: str = "Ed25519"
 
 
 @dataclass(frozen=True)
@@ -68,6 +71,12 @@ class KeyView:
     public_multikey: str
     active: bool
     created_at: datetime
+    algorithm: str = "Ed25519"
+
+
+def _multikey(key: IssuerKey) -> str:
+    algorithm: KeyAlgorithm = "SM2" if key.algorithm == "SM2" else "Ed25519"
+    return PublicMultikey(algorithm, bytes(key.public_key)).multikey
 
 
 def create_authority(
@@ -80,14 +89,17 @@ def create_authority(
     *,
     root: LocalAccount | None = None,
     key_id: str = "key-1",
+    algorithm: str = "Ed25519",
     actor: str = "system",
 ) -> Authority:
-    """Create the authority's chain account and first issuer key, register them, store both.
+    """Create the authority's chain account and first issuer key (``algorithm``: Ed25519 or
+    SM2), register them, store both.
 
     With ``root`` (the governance root's account, development and demos) the authority is
     also accredited on chain; otherwise the province must accredit its account first.
     ``actor`` is who the audit row names (``cli``, ``system``).
     """
+    pair = generate_key_pair(algorithm)  # InvalidInput for another algorithm, before the chain
     account: LocalAccount = Account.create()
     fund_if_dev(office.chain, account.address)
     trust = load_artifact("TrustRegistry").abi
@@ -99,12 +111,11 @@ def create_authority(
             [did, name_zh, name_en, region, list(credential_types), account.address, ""],
             root,
         )
-    pair = Ed25519KeyPair.generate()
     office.chain.transact(
         office.deployment.trust_registry,
         trust,
         "addKey",
-        [did, key_id, KeyAlgorithmCode.ED25519, pair.public_bytes],
+        [did, key_id, key_algorithm_code(algorithm), pair.public_bytes],
         account,
     )
     return office.store_authority(
@@ -130,9 +141,12 @@ def enrol(
     credential_types: Sequence[str],
     *,
     root: LocalAccount | None,
+    algorithm: str = "Ed25519",
     actor: str = "cli",
 ) -> Enrolment:
-    """Enrol ``did`` in the office, or finish a pending enrolment; see the module docstring.
+    """Enrol ``did`` in the office with a first issuer key of ``algorithm`` (Ed25519 or SM2), or
+    finish a pending enrolment (its staged key keeps the algorithm it was made with); see the
+    module docstring.
     Each step appends an audit row by ``actor`` (``authority.create``, ``issuer_key.activate``).
 
     Raises InvalidInput when ``did`` is enrolled with other details, ContractReverted when the
@@ -155,10 +169,13 @@ def enrol(
                 credential_types,
                 root=root,
                 key_id=FIRST_KEY_ID,
+                algorithm=algorithm,
                 actor=actor,
             )
             return _result(office, authority, EnrolmentState.ACTIVE)
-        authority = _stage(office, did, name_zh, name_en, region, credential_types, actor)
+        authority = _stage(
+            office, did, name_zh, name_en, region, credential_types, algorithm, actor
+        )
         return _result(office, authority, _try_register(office, authority, actor))
     if (existing.region, sorted(existing.credential_types)) != (region, sorted(credential_types)):
         raise InvalidInput(
@@ -187,9 +204,10 @@ def key_views(office: Office) -> list[KeyView]:
             credential_types=tuple(a.credential_types),
             account_address=a.account_address,
             key_id=k.key_id,
-            public_multikey=encode_multikey_ed25519(bytes(k.public_key)),
+            public_multikey=_multikey(k),
             active=k.active,
             created_at=k.created_at,
+            algorithm=k.algorithm,
         )
         for a, k in rows
     ]
@@ -205,6 +223,7 @@ def _stage(
     name_en: str,
     region: int,
     credential_types: Sequence[str],
+    algorithm: str,
     actor: str,
 ) -> Authority:
     """Create and store the account and first key (inactive) without touching the chain.
@@ -213,7 +232,7 @@ def _stage(
     ``Office.account`` and ``Office.signer`` open them like any other.
     """
     account: LocalAccount = Account.create()
-    pair = Ed25519KeyPair.generate()
+    pair = generate_key_pair(algorithm)
     return office.store_authority(
         did,
         name_zh,
@@ -262,7 +281,7 @@ def _try_register(office: Office, authority: Authority, actor: str) -> Enrolment
             registry,
             trust,
             "addKey",
-            [authority.did, key.key_id, KeyAlgorithmCode.ED25519, bytes(key.public_key)],
+            [authority.did, key.key_id, key_algorithm_code(key.algorithm), bytes(key.public_key)],
             office.account(authority.id),
         )
     except ContractReverted as e:
@@ -296,6 +315,7 @@ def _result(office: Office, authority: Authority, state: EnrolmentState) -> Enro
         did=authority.did,
         account_address=authority.account_address,
         key_id=key.key_id,
-        public_multikey=encode_multikey_ed25519(bytes(key.public_key)),
+        public_multikey=_multikey(key),
         state=state,
+        algorithm=key.algorithm,
     )

@@ -53,11 +53,15 @@ def office() -> Iterator[Office]:
         opened.chain.close()
 
 
-def init(did: str, *types: str, name: str = "广州市来穗人员服务管理局") -> int:
+def init(
+    did: str, *types: str, name: str = "广州市来穗人员服务管理局", algorithm: str | None = None
+) -> int:
     argv = ["keys", "init", "--did", did, "--name-zh", name, "--name-en", "Guangzhou bureau"]
     argv += ["--region", "440100"]
     for t in types:
         argv += ["--type", t]
+    if algorithm is not None:
+        argv += ["--algorithm", algorithm]
     return main(argv)
 
 
