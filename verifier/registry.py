@@ -14,6 +14,11 @@ would report every genuine credential as unknown. Only the tip may change: a syn
 was replaced (a reorganisation, blocks lost by a node restarted from an older state) makes the
 index re-read the chain, since what is on chain is the truth. With ``confirmations`` the index
 reads only blocks that deep, so an anchor counts once it is final.
+
+**Anchoring hash.** An index made for a deployment record knows the deployment's anchoring hash
+(``sha-256`` or ``sm3``) and keeps it in its snapshots, so an offline verifier refuses a receipt
+made with the other hash as an online one does; an index found from a registry address alone
+does not know it (``anchoring_hash`` is empty) and takes each receipt's word.
 """
 
 from __future__ import annotations
@@ -35,6 +40,7 @@ from verifier.contracts import load_artifact
 from verifier.deployment import Deployment
 from verifier.errors import ChainMismatch, InvalidInput, SnapshotError
 from verifier.keys import KeyAlgorithm, PublicMultikey
+from verifier.merkle import MERKLE_HASHES
 
 __all__ = [
     "AnchorRecord",
@@ -201,6 +207,7 @@ class RegistryIndex:
     pinned_block: int = -1  # the block the index is pinned to (see the module docstring)
     pinned_hash: str = ""
     confirmations: int = 0  # blocks on top of a block before it is read
+    anchoring_hash: str = ""  # the deployment's, when known: "sha-256" or "sm3"
     _by_did: dict[str, int] = field(default_factory=dict, repr=False)
     _by_did_hash: dict[bytes, int] = field(default_factory=dict, repr=False)
     _db: sqlite3.Connection | None = field(default=None, repr=False)
@@ -255,6 +262,7 @@ class RegistryIndex:
             pinned_block=deployment.block_number,
             pinned_hash=deployment.block_hash,
             confirmations=deployment.confirmations,
+            anchoring_hash=deployment.anchoring_hash,
         )
 
     @classmethod
@@ -488,6 +496,7 @@ class RegistryIndex:
             "startBlock": self.start_block,
             "pin": {"number": self.pinned_block, "hash": self.pinned_hash},
             "confirmations": self.confirmations,
+            **({"anchoringHash": self.anchoring_hash} if self.anchoring_hash else {}),
             "block": {
                 "number": self.synced_block,
                 "hash": self.synced_block_hash,
@@ -526,7 +535,10 @@ class RegistryIndex:
                 pinned_block=int((data.get("pin") or {}).get("number", -1)),
                 pinned_hash=str((data.get("pin") or {}).get("hash", "")),
                 confirmations=int(data.get("confirmations", 0)),
+                anchoring_hash=str(data.get("anchoringHash", "")),
             )
+            if index.anchoring_hash not in ("", *MERKLE_HASHES):
+                raise ValueError(f"unknown anchoring hash {index.anchoring_hash!r}")
             for r in data["authorities"]:
                 auth = AuthorityRecord(
                     **{

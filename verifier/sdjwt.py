@@ -60,6 +60,7 @@ from verifier.bundle import AnchorReceipt
 from verifier.credential import CREDENTIAL_TYPES, RESIDENCE_PERMIT, RESIDENCE_YEARS
 from verifier.errors import InvalidInput
 from verifier.keys import ed25519_verify
+from verifier.merkle import MerkleHash, merkle_digest
 from verifier.messages import Reason
 from verifier.proofs import Ed25519Signer
 from verifier.verify import (
@@ -322,9 +323,10 @@ def issue_sd_jwt(
     return "~".join([jwt, *(d.encoded for d in disclosures)]) + "~"
 
 
-def issuer_jwt_digest(sd_jwt: str) -> bytes:
-    """SHA-256 of the issuer-signed JWT's ASCII bytes: the Merkle leaf the office anchors."""
-    return hashlib.sha256(sd_jwt.split("~", 1)[0].encode("ascii")).digest()
+def issuer_jwt_digest(sd_jwt: str, hash: MerkleHash = "sha-256") -> bytes:
+    """SHA-256 (or SM3, for an SM3-anchoring deployment) of the issuer-signed JWT's ASCII
+    bytes: the Merkle leaf the office anchors."""
+    return merkle_digest(sd_jwt.split("~", 1)[0].encode("ascii"), hash)
 
 
 # --------------------------------------------------------------------------- parsing

@@ -223,7 +223,9 @@ class Verifier:
         """An online verifier; the index is cached in ``cache_path`` (SQLite) when given. With
         the ``deployment`` record, the index is pinned to the block that deployed the
         registries, reads from there, and counts a block once the deployment's confirmations
-        are on top of it; every sync raises ChainMismatch when the chain is not the record's."""
+        are on top of it; every sync raises ChainMismatch when the chain is not the record's;
+        and a receipt made with another hash than the deployment's anchoring hash fails
+        ``anchor`` (``anchor_hash_mismatch``)."""
         if cache_path is not None:
             pin = (deployment.block_number, deployment.block_hash) if deployment else None
             index = RegistryIndex.open(
@@ -240,6 +242,8 @@ class Verifier:
             index = RegistryIndex.for_anchor_registry(
                 chain, anchor_registry, start_block=start_block
             )
+        if deployment is not None:
+            index.anchoring_hash = deployment.anchoring_hash
         return cls(index, policy, chain)
 
     @classmethod
@@ -671,6 +675,15 @@ class Verifier:
                 f"The receipt names registry {receipt.registry}, not the trusted one.",
             )
         tree_hash = receipt.hash
+        expected = self.index.anchoring_hash
+        if expected and tree_hash != expected:
+            return _fail(
+                "anchor",
+                "anchor_hash_mismatch",
+                f"上链凭据使用 {tree_hash} 默克尔树，而该部署以 {expected} 存证",
+                f"The receipt's Merkle tree uses {tree_hash}; this deployment anchors with "
+                f"{expected}.",
+            )
         if facts.canonical is not None:
             content = merkle_digest(facts.canonical.whole, tree_hash)
         else:

@@ -50,6 +50,7 @@ from verifier.credential import DERIVED_TYPES
 from verifier.deployment import Deployment
 from verifier.errors import FieldError, InvalidCredential, InvalidInput, SuixinError
 from verifier.jcs import canonicalize
+from verifier.merkle import MerkleHash, merkle_digest
 
 __all__ = [
     "SCOPES",
@@ -173,6 +174,12 @@ class Office:
     #: How long a successful check that the chain is the deployment's is relied on before a
     #: transaction asks again (``check_chain``).
     identity_ttl_seconds: float = 2.0
+
+    @property
+    def anchoring_hash(self) -> MerkleHash:
+        """The deployment's Merkle hash (``sha-256`` or ``sm3``): every credential digest this
+        office stores, and every batch tree it builds, uses it."""
+        return self.deployment.anchoring_hash
 
     def check_chain(self, *, fresh: bool = False) -> None:
         """Raise ChainMismatch unless the node serves the deployment's chain (ChainUnavailable
@@ -488,6 +495,7 @@ class Office:
             valid_from=request.valid_from,
             valid_until=request.valid_until,
             now=now,
+            anchor_hash=self.anchoring_hash,
         )
 
     def _build_all(
@@ -515,6 +523,7 @@ class Office:
             self.deployment.chain_id,
             self.deployment.anchor_registry,
             algorithm=signer.algorithm,
+            anchoring_hash=self.anchoring_hash,
         )
         items = [
             (r.credential_type, dict(r.subject), r.valid_from, r.valid_until) for r in requests
@@ -713,7 +722,7 @@ class Office:
         (another master key, an altered body) and StoredDataAltered when the opened bytes are
         not the ones whose digest the row (and the chain) hold."""
         canonical = self.master.open_document(bytes(row.body), row.id)
-        if hashlib.sha256(canonical).digest() != bytes(row.digest):
+        if merkle_digest(canonical, self.anchoring_hash) != bytes(row.digest):
             raise StoredDataAltered(
                 f"credential {row.id}: its stored document does not match its digest"
             )

@@ -24,6 +24,7 @@ from functools import lru_cache
 from typing import Any
 
 from verifier.errors import FieldError, InvalidCredential
+from verifier.merkle import MerkleHash
 
 __all__ = ["SigningPool", "SlicedIdentity", "default_processes"]
 
@@ -44,6 +45,7 @@ class SlicedIdentity:
     chain_id: int
     anchor_registry: str
     algorithm: str = "Ed25519"
+    anchoring_hash: MerkleHash = "sha-256"  # of the digests (the deployment's)
 
     def __repr__(self) -> str:
         return f"SlicedIdentity({self.did!r}, {self.key_id!r}, <private key hidden>)"
@@ -101,6 +103,7 @@ def build_slice(
                     valid_from=valid_from,
                     valid_until=valid_until,
                     now=now,
+                    anchor_hash=identity.anchoring_hash,
                 )
             )
         except InvalidCredential as e:

@@ -308,6 +308,7 @@ def derive(
             f"{authority.did}#{signer.key_id}",
             iso_z(now),
             cryptosuite=signer.cryptosuite,
+            anchor_hash=office.anchoring_hash,
         )
         s.add(
             Credential(

@@ -291,6 +291,7 @@ class Step:
             f"{authority.did}#{self.signer.key_id}",
             iso_z(self.now),
             cryptosuite=self.signer.cryptosuite,
+            anchor_hash=self.office.anchoring_hash,
         )
         self.session.add(
             Credential(

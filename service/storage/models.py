@@ -157,6 +157,8 @@ class Batch(Base):
     root: Mapped[bytes] = mapped_column(LargeBinary, unique=True)
     size: Mapped[int] = mapped_column(Integer)
     leaves: Mapped[bytes] = mapped_column(LargeBinary)  # the members' digests, leaf order
+    # the tree's hash, "sha-256" or "sm3": the deployment's anchoring hash when claimed
+    hash: Mapped[str] = mapped_column(String(16), default="sha-256", server_default="sha-256")
     state: Mapped[str] = mapped_column(String(16), index=True)  # see BatchState
     chain_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)  # where it was sent
     anchor_registry: Mapped[str | None] = mapped_column(String(42), nullable=True)
@@ -222,7 +224,8 @@ class Credential(Base):
     authority_id: Mapped[int] = mapped_column(ForeignKey("authorities.id"))
     credential_type: Mapped[str] = mapped_column(String(64))
     body: Mapped[bytes] = mapped_column(LargeBinary)  # sealed canonical JSON (storage.sealing)
-    digest: Mapped[bytes] = mapped_column(LargeBinary)  # SHA-256 of that JSON: the Merkle leaf
+    # the hash of that JSON, the Merkle leaf: SHA-256, or SM3 in an SM3-anchoring deployment
+    digest: Mapped[bytes] = mapped_column(LargeBinary)
     idempotency_key: Mapped[str | None] = mapped_column(String(200), nullable=True)
     request_sha256: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
     batch_id: Mapped[int | None] = mapped_column(ForeignKey("batches.id"), nullable=True)

@@ -358,6 +358,7 @@ def reissue(
                     method,
                     created,
                     cryptosuite=signer.cryptosuite,
+                    anchor_hash=office.anchoring_hash,
                 )
                 rows.append(
                     {

@@ -254,7 +254,7 @@ class WalletIssuer:
                     credential_id=row.id,
                     authority_id=row.authority_id,
                     issuer_jwt=sd_jwt.split("~", 1)[0],
-                    digest=issuer_jwt_digest(sd_jwt),
+                    digest=issuer_jwt_digest(sd_jwt, office.anchoring_hash),
                     holder_thumbprint=jwk_thumbprint(jwk),
                     created_at=now,
                 )
