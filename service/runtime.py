@@ -60,8 +60,8 @@ def settle_heap() -> None:
 
 
 def key_ring(settings: Settings) -> KeyRing:
-    """The office's master key, with the earlier ones still accepted
-    (``SUIXIN_PREVIOUS_MASTER_KEYS``, during a rotation).
+    """The office's master key, sealing with ``SUIXIN_SEALING`` (AES-256-GCM or SM4-GCM), with
+    the earlier ones still accepted (``SUIXIN_PREVIOUS_MASTER_KEYS``, during a rotation).
 
     In development without ``SUIXIN_MASTER_KEY`` the data directory keeps a random key of its
     own (``master.key``, 0600), made on first start with a warning that production needs a
@@ -81,7 +81,7 @@ def key_ring(settings: Settings) -> KeyRing:
                 file=sys.stderr,
                 flush=True,
             )
-    return KeyRing(secret, previous)
+    return KeyRing(secret, previous, settings.sealing)
 
 
 def secure_data_dir(data_dir: Path) -> None:

@@ -234,12 +234,14 @@ def _add_key_operations(keys_commands: Any) -> None:
 
     master = keys_commands.add_parser(
         "rotate-master",
-        help="seal every stored key and document under SUIXIN_MASTER_KEY",
+        help="seal every stored key and document under SUIXIN_MASTER_KEY and SUIXIN_SEALING",
         description="Re-seals the authorities' account keys, the issuer keys and every "
-        "credential document under SUIXIN_MASTER_KEY, opening them with the keys in "
-        "SUIXIN_PREVIOUS_MASTER_KEYS (comma-separated). Set the new key and the old one there, "
-        "restart the office's processes, run this, then drop the old key. Running it again "
-        "after a stop finishes it; values already under the new key are left alone.",
+        "credential document under SUIXIN_MASTER_KEY with the SUIXIN_SEALING algorithm "
+        "(aes-256-gcm or sm4-gcm), opening them with the keys in SUIXIN_PREVIOUS_MASTER_KEYS "
+        "(comma-separated) and either algorithm. Set the new key and the old one there (or only "
+        "change SUIXIN_SEALING), restart the office's processes, run this, then drop the old "
+        "key. Running it again after a stop finishes it; values already sealed that way are "
+        "left alone.",
     )
     add_common(master)
     master.add_argument("--json", action="store_true", help="the counts as JSON")
