@@ -135,7 +135,14 @@ def new_office(db_url: str) -> tuple[Office, int]:
     db.migrate()
     office = Office(db, chain, deployment, MasterKey(MASTER))
     authority = create_authority(
-        office, DID, "广州市来穗人员服务管理局", "GZ bureau", 440100, ["ResidencePermit"], root=root
+        office,
+        DID,
+        "广州市来穗人员服务管理局",
+        "GZ bureau",
+        440100,
+        ["ResidencePermit"],
+        root=root,
+        uscc="11440100007502156G",
     )
     return office, authority.id
 

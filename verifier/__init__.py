@@ -29,6 +29,7 @@ from verifier.chain import (
 from verifier.contexts import (
     CONTEXT_FILES,
     SUIXIN_CONTEXT,
+    SUIXIN_CONTEXT_V1,
     SUIXIN_VOCAB,
     UNDEFINED_TERMS_CONTEXT,
     VC_V2_CONTEXT,
@@ -145,12 +146,15 @@ from verifier.keys import (
 )
 from verifier.licence_id import (
     LICENCE_ID_ROOT,
+    LICENCE_TYPE_CODES,
+    LICENSED_TYPES,
     InvalidLicenceId,
     LicenceId,
     LicenceIdPart,
     build_licence_id,
     is_valid_licence_id,
     licence_id_check_character,
+    licence_id_for,
     parse_licence_id,
 )
 from verifier.merkle import (
@@ -348,6 +352,8 @@ __all__ = [
     "HASH_SIZE",
     "KB_JWT_TYPE",
     "LICENCE_ID_ROOT",
+    "LICENCE_TYPE_CODES",
+    "LICENSED_TYPES",
     "MAX_STATUS_LIST_BYTES",
     "MAX_STATUS_SIZE",
     "MAX_TOKEN_STATUS_LIST_BYTES",
@@ -376,6 +382,7 @@ __all__ = [
     "STATUS_LIST_TOKEN_TYPE",
     "STATUS_REASONS",
     "SUIXIN_CONTEXT",
+    "SUIXIN_CONTEXT_V1",
     "SUIXIN_VOCAB",
     "TOKEN_STATUS_INVALID",
     "TOKEN_STATUS_LIST_DIGEST_DOMAIN",
@@ -528,6 +535,7 @@ __all__ = [
     "leaf_hash",
     "level",
     "licence_id_check_character",
+    "licence_id_for",
     "load_artifact",
     "load_context",
     "load_schema",

@@ -15,12 +15,15 @@ character by another, in any position. A malformed identifier raises ``InvalidLi
 whose ``part`` names the broken part and whose reason has a stable code and 中文 and English.
 
 The standard's text could not be read; what is taken from public examples rather than from it
-is gathered in the block *Rules not confirmed from the standard's text* below.
+is gathered in the block *Rules not confirmed from the standard's text* below. How Suixin fills
+the parts for its own credentials (``licence_id_for``: which type code, the serial and version a
+lineage keeps) is the block after it, the one place to change when the rules are confirmed.
 """
 
 from __future__ import annotations
 
 import re
+import uuid
 from dataclasses import dataclass
 from typing import Literal
 
@@ -31,12 +34,15 @@ from verifier.messages import Reason
 
 __all__ = [
     "LICENCE_ID_ROOT",
+    "LICENCE_TYPE_CODES",
+    "LICENSED_TYPES",
     "InvalidLicenceId",
     "LicenceId",
     "LicenceIdPart",
     "build_licence_id",
     "is_valid_licence_id",
     "licence_id_check_character",
+    "licence_id_for",
     "parse_licence_id",
 ]
 
@@ -65,6 +71,31 @@ _VERSION = re.compile(r"(?!000)[0-9]{3}")
 # has no lower case, and the examples use none, so a lower-case identifier is refused rather
 # than silently changed.
 _ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+# ----------------------------------------------------------------------------------------------
+
+# --- How Suixin numbers its own licences (Suixin's choices, not the standard's) -----------------
+# Every 居住证 and 营业执照 Suixin issues carries its identifier as ``licenceId`` (a credential
+# property, beside the credential's ``id``: it names the licence, not its holder).
+
+#: The credential types that carry a licence identifier.
+LICENSED_TYPES = ("ResidencePermit", "BusinessLicense")
+#: 证照类型代码 of each type. The national catalogue assigns these (the defining department's
+#: USCC and a three-digit number); the codes of 居住证 and 营业执照 could not be confirmed from a
+#: public source, so these are placeholders of the right shape, all zeros but the number, to be
+#: replaced by the catalogue's codes. Verifiers check the shape of a type code, not its value.
+LICENCE_TYPE_CODES = {
+    "ResidencePermit": "000000000000000000001",
+    "BusinessLicense": "000000000000000000002",
+}
+# Issuing unit: the issuing authority's USCC, as the governance root accredited it on chain
+# (TrustRegistry), so a verifier can compare the two.
+# Serial: the licence's lineage, the first version's credential id (a UUID) as 32 hexadecimal
+# capitals: stable for every version of the licence (签注, 换领, 补领, 变更登记, a change of
+# address, a re-issue after a key compromise); a 居住证 that moves to another city starts a new
+# lineage, so a new licence.
+# Version: the lineage version, 1 for the first credential, one more for each new version.
+# Whether the standard counts versions this way (or keeps the version across endorsements) is
+# not confirmed; the public examples show 001 and 002 only.
 # ----------------------------------------------------------------------------------------------
 
 LicenceIdPart = Literal["identifier", "root", "type_code", "issuer", "serial", "version", "check"]
@@ -240,3 +271,21 @@ def is_valid_licence_id(value: str) -> bool:
     except InvalidLicenceId:
         return False
     return True
+
+
+def licence_id_for(
+    credential_type: str, issuer_uscc: str, lineage_id: str, version: int = 1
+) -> str:
+    """The identifier Suixin gives a credential of ``credential_type`` (one of
+    ``LICENSED_TYPES``): its type's code, the issuing authority's USCC, the lineage as the
+    serial and the lineage version (see the block *How Suixin numbers its own licences*).
+
+    ``lineage_id`` is the first version's id (``urn:uuid:…``). Raises ``ValueError`` for a type
+    that carries no licence identifier or a lineage id that is not a UUID, and
+    ``InvalidLicenceId`` for a USCC or version (1 to 999) the identifier cannot hold.
+    """
+    type_code = LICENCE_TYPE_CODES.get(credential_type)
+    if type_code is None:
+        raise ValueError(f"a {credential_type} carries no licence identifier")
+    serial = uuid.UUID(lineage_id.removeprefix("urn:uuid:")).hex.upper()
+    return build_licence_id(type_code, issuer_uscc, serial, version)

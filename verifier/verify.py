@@ -35,6 +35,7 @@ from verifier.credential import (
 from verifier.deployment import Deployment
 from verifier.errors import ChainMismatch, InvalidInput
 from verifier.jcs import CanonicalSplit
+from verifier.licence_id import parse_licence_id
 from verifier.merkle import leaf_hash, merkle_digest, root_from_inclusion
 from verifier.messages import Language, Reason
 from verifier.policy import Policy
@@ -397,6 +398,37 @@ class Verifier:
                     f"{first.path}：{first.zh}{more_zh}",
                     f"{first.path}: {first.en}{more_en}",
                 ),
+            )
+        licence = facts.credential.get("licenceId")
+        if isinstance(licence, str):
+            return self._licence_issuer(licence, facts.credential.get("issuer"))
+        return _FORMAT_PASS
+
+    def _licence_issuer(self, licence: str, issuer: object) -> CheckResult:
+        """The issuing-unit part of a (well-formed) licence identifier against the USCC the
+        governance root accredited the issuer with. An issuer the registry does not know is the
+        ``issuer`` check's to refuse; one accredited without a USCC cannot vouch for any."""
+        authority = self.index.authority(issuer) if isinstance(issuer, str) else None
+        if authority is None:
+            return _FORMAT_PASS
+        unit = parse_licence_id(licence).issuer.code
+        if not authority.uscc:
+            return _fail(
+                "format",
+                "licence_id_issuer_unknown",
+                f"licenceId：签发机关 {authority.name_zh} 在链上未登记统一社会信用代码，"
+                f"无法核对电子证照标识中的颁发机构代码 {unit}",
+                f"licenceId: {authority.name_en} has no unified social credit code on chain, so "
+                f"the identifier's issuing unit {unit} cannot be checked.",
+            )
+        if unit != authority.uscc:
+            return _fail(
+                "format",
+                "licence_id_issuer_mismatch",
+                f"licenceId：电子证照标识中的颁发机构代码 {unit} 不是签发机关 {authority.name_zh} "
+                f"的统一社会信用代码 {authority.uscc}",
+                f"licenceId: the identifier's issuing unit {unit} is not the unified social "
+                f"credit code of {authority.name_en}, {authority.uscc}.",
             )
         return _FORMAT_PASS
 

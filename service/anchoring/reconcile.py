@@ -253,6 +253,18 @@ class Reconciler:
                     f"链上的账户为 {account}，本办公室为 {authority.account_address} / the chain "
                     f"names account {account}, this office {authority.account_address}",
                 )
+            elif str(found[9]) != (authority.uscc or ""):
+                self._found(
+                    report,
+                    "authority",
+                    authority.did,
+                    "uscc_mismatch",
+                    UNREPAIRABLE,
+                    f"链上认证的统一社会信用代码为 {found[9] or '（无）'}，本办公室为 "
+                    f"{authority.uscc or '（无）'}：其电子证照标识无法通过核验 / the chain "
+                    f"accredits USCC {found[9] or '(none)'}, this office holds "
+                    f"{authority.uscc or '(none)'}: its licence identifiers fail verification",
+                )
             elif status != _ACTIVE:
                 self._found(
                     report,
@@ -291,7 +303,7 @@ class Reconciler:
                 authority.region,
                 list(authority.credential_types),
                 authority.account_address,
-                "",
+                authority.uscc or "",
             ],
             self.root,
         )

@@ -37,6 +37,12 @@ def register(commands: Any) -> None:
         choices=sorted(CREDENTIAL_TYPES),
         help="a credential type it may issue (repeat for several)",
     )
+    init.add_argument(
+        "--uscc",
+        default="",
+        help="its 统一社会信用代码 (18 characters), as the province accredits it: the issuing "
+        "unit of the national licence identifiers (电子证照标识) its 居住证 and 营业执照 carry",
+    )
     _algorithm_option(init, "the first issuer key's algorithm (default ed25519)")
     init.set_defaults(handler=_keys_init)
     listing = keys_commands.add_parser("list", help="authorities, key ids, public keys, accounts")
@@ -74,6 +80,7 @@ def _keys_init(args: argparse.Namespace) -> int:
             args.types,
             root=root,
             algorithm=_ALGORITHMS[args.algorithm or "ed25519"],
+            uscc=args.uscc,
         )
     print(f"authority  {result.did}")
     print(f"account    {result.account_address}")
@@ -107,6 +114,7 @@ def _keys_list(args: argparse.Namespace) -> int:
                 "nameEn": v.name_en,
                 "region": v.region,
                 "types": list(v.credential_types),
+                "uscc": v.uscc,
                 "account": v.account_address,
                 "keyId": v.key_id,
                 "algorithm": v.algorithm,

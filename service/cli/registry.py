@@ -140,7 +140,8 @@ def _show(verb_zh: str, verb_en: str, authority: RegistryAuthority) -> int:
     print(f"{verb_zh} / {verb_en}: {authority.name_zh} ({authority.did})")
     print(
         f"  status {authority.status} · region {authority.region} · types "
-        f"{', '.join(authority.credential_types)} · account {authority.account}"
+        f"{', '.join(authority.credential_types)} · USCC {authority.uscc or '—'} · account "
+        f"{authority.account}"
     )
     return 0
 

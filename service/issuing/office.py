@@ -25,7 +25,7 @@ from sqlalchemy import Table, func, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from service.audit.trail import record
-from service.issuing.issuance import SigningIdentity, issue_credential
+from service.issuing.issuance import SigningIdentity, issue_credential, require_uscc
 from service.issuing.receipts import receipt_of
 from service.issuing.signer import IssuerKeyPair, LocalSigner, key_pair_from_private_bytes
 from service.issuing.signing_pool import SigningPool, SlicedIdentity
@@ -50,6 +50,7 @@ from verifier.credential import DERIVED_TYPES
 from verifier.deployment import Deployment
 from verifier.errors import FieldError, InvalidCredential, InvalidInput, SuixinError
 from verifier.jcs import canonicalize
+from verifier.licence_id import LICENSED_TYPES
 from verifier.merkle import MerkleHash, merkle_digest
 
 __all__ = [
@@ -222,11 +223,13 @@ class Office:
         key_id: str,
         *,
         active: bool,
+        uscc: str | None = None,
         actor: str = "system",
     ) -> Authority:
-        """Store an authority with its account key and first issuer key (Ed25519 or SM2), both
-        sealed under the master key (the purposes ``account`` and ``signer`` open them with);
-        the audit trail gets one ``authority.create`` row in the same transaction."""
+        """Store an authority (with its 统一社会信用代码 ``uscc``, when it has one) with its
+        account key and first issuer key (Ed25519 or SM2), both sealed under the master key (the
+        purposes ``account`` and ``signer`` open them with); the audit trail gets one
+        ``authority.create`` row in the same transaction."""
         with self.db.session() as s:
             authority = Authority(
                 did=did,
@@ -234,6 +237,7 @@ class Office:
                 name_en=name_en,
                 region=region,
                 credential_types=list(credential_types),
+                uscc=uscc or None,
                 account_address=account.address,
                 account_key_encrypted=self.master.seal(bytes(account.key), f"account:{did}"),
                 created_at=_now(),
@@ -260,6 +264,7 @@ class Office:
                 authority_id=authority.id,
                 details={
                     "did": did,
+                    "uscc": uscc or None,
                     "account": account.address,
                     "keyId": key_id,
                     "keyAlgorithm": LocalSigner(key_id, pair).algorithm,
@@ -455,6 +460,7 @@ class Office:
             signer.key_id,
             signer,
             cryptosuite=signer.cryptosuite,
+            uscc=authority.uscc,
         )
 
     def _build(
@@ -486,6 +492,7 @@ class Office:
                     )
                 ]
             )
+        require_uscc(request.credential_type, authority.uscc)
         return issue_credential(
             request.credential_type,
             request.subject,
@@ -505,7 +512,11 @@ class Office:
         request is big enough to be worth the trip, else here. Invalid ones give their error."""
         pool = self.signing_pool
         signer = self.signer(authority.id)
-        accredited = [r.credential_type in authority.credential_types for r in requests]
+        accredited = [
+            r.credential_type in authority.credential_types
+            and (authority.uscc or r.credential_type not in LICENSED_TYPES)
+            for r in requests
+        ]
         if pool is None or len(requests) < 2 * pool.slice_size or not all(accredited):
             out: list[tuple[dict[str, Any], bytes] | InvalidCredential] = []
             for request in requests:
@@ -524,6 +535,7 @@ class Office:
             self.deployment.anchor_registry,
             algorithm=signer.algorithm,
             anchoring_hash=self.anchoring_hash,
+            uscc=authority.uscc,
         )
         items = [
             (r.credential_type, dict(r.subject), r.valid_from, r.valid_until) for r in requests

@@ -46,6 +46,7 @@ class SlicedIdentity:
     anchor_registry: str
     algorithm: str = "Ed25519"
     anchoring_hash: MerkleHash = "sha-256"  # of the digests (the deployment's)
+    uscc: str | None = None  # the issuing unit of licence identifiers
 
     def __repr__(self) -> str:
         return f"SlicedIdentity({self.did!r}, {self.key_id!r}, <private key hidden>)"
@@ -71,6 +72,7 @@ def _identity(identity: SlicedIdentity) -> Any:
         identity.key_id,
         signer,
         cryptosuite=signer.cryptosuite,
+        uscc=identity.uscc,
     )
 
 

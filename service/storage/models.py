@@ -86,6 +86,8 @@ class Authority(Base):
     name_en: Mapped[str] = mapped_column(String(256))
     region: Mapped[int] = mapped_column(Integer)
     credential_types: Mapped[list[str]] = mapped_column(JSON)
+    # 统一社会信用代码, as accredited on chain: the issuing unit of its licence identifiers
+    uscc: Mapped[str | None] = mapped_column(String(18), nullable=True)
     account_address: Mapped[str] = mapped_column(String(42))
     account_key_encrypted: Mapped[bytes] = mapped_column(LargeBinary)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

@@ -28,6 +28,7 @@ from service.storage.models import Authority, IssuerKey
 from service.trust.deployment import fund_if_dev
 from verifier.contracts import load_artifact
 from verifier.errors import ContractReverted, InvalidInput
+from verifier.identifiers import InvalidIdentifier, parse_uscc
 from verifier.keys import KeyAlgorithm, PublicMultikey
 from verifier.registry import key_algorithm_code
 
@@ -72,11 +73,22 @@ class KeyView:
     active: bool
     created_at: datetime
     algorithm: str = "Ed25519"
+    uscc: str | None = None
 
 
 def _multikey(key: IssuerKey) -> str:
     algorithm: KeyAlgorithm = "SM2" if key.algorithm == "SM2" else "Ed25519"
     return PublicMultikey(algorithm, bytes(key.public_key)).multikey
+
+
+def _checked_uscc(uscc: str) -> str:
+    """A USCC as the registry records it (upper case), "" for none; InvalidInput if malformed."""
+    if not uscc:
+        return ""
+    try:
+        return parse_uscc(uscc.strip().upper()).code
+    except InvalidIdentifier as e:
+        raise InvalidInput(f"--uscc is not a unified social credit code: {e.reason.en}") from e
 
 
 def create_authority(
@@ -90,16 +102,20 @@ def create_authority(
     root: LocalAccount | None = None,
     key_id: str = "key-1",
     algorithm: str = "Ed25519",
+    uscc: str = "",
     actor: str = "system",
 ) -> Authority:
     """Create the authority's chain account and first issuer key (``algorithm``: Ed25519 or
     SM2), register them, store both.
 
     With ``root`` (the governance root's account, development and demos) the authority is
-    also accredited on chain; otherwise the province must accredit its account first.
-    ``actor`` is who the audit row names (``cli``, ``system``).
+    also accredited on chain, with its 统一社会信用代码 ``uscc`` ("" for none: it then issues
+    no 居住证 or 营业执照); otherwise the province must accredit its account first.
+    ``actor`` is who the audit row names (``cli``, ``system``). Raises InvalidInput for an
+    unknown algorithm or a malformed USCC, before anything reaches the chain.
     """
     pair = generate_key_pair(algorithm)  # InvalidInput for another algorithm, before the chain
+    uscc = _checked_uscc(uscc)
     account: LocalAccount = Account.create()
     fund_if_dev(office.chain, account.address)
     trust = load_artifact("TrustRegistry").abi
@@ -108,7 +124,7 @@ def create_authority(
             office.deployment.trust_registry,
             trust,
             "accredit",
-            [did, name_zh, name_en, region, list(credential_types), account.address, ""],
+            [did, name_zh, name_en, region, list(credential_types), account.address, uscc],
             root,
         )
     office.chain.transact(
@@ -128,6 +144,7 @@ def create_authority(
         pair,
         key_id,
         active=True,
+        uscc=uscc,
         actor=actor,
     )
 
@@ -142,10 +159,12 @@ def enrol(
     *,
     root: LocalAccount | None,
     algorithm: str = "Ed25519",
+    uscc: str = "",
     actor: str = "cli",
 ) -> Enrolment:
-    """Enrol ``did`` in the office with a first issuer key of ``algorithm`` (Ed25519 or SM2), or
-    finish a pending enrolment (its staged key keeps the algorithm it was made with); see the
+    """Enrol ``did`` in the office with a first issuer key of ``algorithm`` (Ed25519 or SM2) and
+    its 统一社会信用代码 ``uscc``, or finish a pending enrolment (its staged key keeps the
+    algorithm it was made with; the chain's accreditation must name the same USCC); see the
     module docstring.
     Each step appends an audit row by ``actor`` (``authority.create``, ``issuer_key.activate``).
 
@@ -170,17 +189,31 @@ def enrol(
                 root=root,
                 key_id=FIRST_KEY_ID,
                 algorithm=algorithm,
+                uscc=uscc,
                 actor=actor,
             )
             return _result(office, authority, EnrolmentState.ACTIVE)
         authority = _stage(
-            office, did, name_zh, name_en, region, credential_types, algorithm, actor
+            office,
+            did,
+            name_zh,
+            name_en,
+            region,
+            credential_types,
+            algorithm,
+            _checked_uscc(uscc),
+            actor,
         )
         return _result(office, authority, _try_register(office, authority, actor))
-    if (existing.region, sorted(existing.credential_types)) != (region, sorted(credential_types)):
+    if (existing.region, sorted(existing.credential_types), existing.uscc or "") != (
+        region,
+        sorted(credential_types),
+        _checked_uscc(uscc),
+    ):
         raise InvalidInput(
-            f"{did} is already enrolled with region {existing.region} and types "
-            f"{', '.join(existing.credential_types)}; enrolment details cannot change here"
+            f"{did} is already enrolled with region {existing.region}, types "
+            f"{', '.join(existing.credential_types)} and USCC {existing.uscc or '(none)'}; "
+            "enrolment details cannot change here"
         )
     if _pending_key(office, existing.id) is None:
         return _result(office, existing, EnrolmentState.ALREADY_ACTIVE)
@@ -208,6 +241,7 @@ def key_views(office: Office) -> list[KeyView]:
             active=k.active,
             created_at=k.created_at,
             algorithm=k.algorithm,
+            uscc=a.uscc,
         )
         for a, k in rows
     ]
@@ -224,6 +258,7 @@ def _stage(
     region: int,
     credential_types: Sequence[str],
     algorithm: str,
+    uscc: str,
     actor: str,
 ) -> Authority:
     """Create and store the account and first key (inactive) without touching the chain.
@@ -243,6 +278,7 @@ def _stage(
         pair,
         FIRST_KEY_ID,
         active=False,
+        uscc=uscc,
         actor=actor,
     )
 
@@ -274,6 +310,12 @@ def _try_register(office: Office, authority: Authority, actor: str) -> Enrolment
         raise InvalidInput(
             f"{authority.did} is accredited on chain to account {record[2]}, not to this "
             f"office's account {authority.account_address}"
+        )
+    if str(record[9]) != (authority.uscc or ""):
+        raise InvalidInput(
+            f"{authority.did} is accredited on chain with USCC {record[9] or '(none)'}, not "
+            f"with this office's {authority.uscc or '(none)'}: the province accredits with "
+            "--uscc as the office enrolled"
         )
     fund_if_dev(office.chain, authority.account_address)
     try:

@@ -55,6 +55,7 @@ from service.trust.keys import (
 from service.trust.rotation import switch_key
 from verifier.contracts import load_artifact
 from verifier.errors import ChainError
+from verifier.licence_id import LICENSED_TYPES, licence_id_for
 from verifier.proofs import sign_credential_with_digest
 
 __all__ = ["affected", "reissue", "revoke_key"]
@@ -352,6 +353,11 @@ def reissue(
                 unsigned["credentialStatus"] = status_entry(
                     new_id, office.deployment.chain_id, office.deployment.anchor_registry
                 )
+                if authority.uscc and old.credential_type in LICENSED_TYPES:
+                    # the lineage's identifier, at the new version (the serial stays)
+                    unsigned["licenceId"] = licence_id_for(
+                        old.credential_type, authority.uscc, old.lineage_id, old.version + 1
+                    )
                 credential, digest = sign_credential_with_digest(
                     unsigned,
                     signer,

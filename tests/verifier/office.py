@@ -30,6 +30,13 @@ GZ_PERMITS = (
 )
 GZ_LICENCES = ("did:web:amr.gz.gov.cn", "广州市市场监督管理局", "Guangzhou AMR", 440100)
 SZ_PERMITS = ("did:web:ga.sz.gov.cn", "深圳市公安局", "Shenzhen Public Security", 440300)
+# the 统一社会信用代码 each is accredited with (made up, valid check characters); any other
+# authority is accredited without one and issues no licence identifiers
+USCCS = {
+    GZ_PERMITS[0]: "11440100007502156G",
+    GZ_LICENCES[0]: "11440100007502233T",
+    SZ_PERMITS[0]: "11440300MB2E66230L",
+}
 
 
 @dataclass
@@ -41,6 +48,7 @@ class Office:
     name_zh: str
     region: int
     account: LocalAccount
+    uscc: str = ""
     keys: dict[str, KeyPair] = field(default_factory=dict)
     key_id: str = "key-1"
     rng: random.Random = field(default_factory=lambda: random.Random(7))
@@ -56,8 +64,11 @@ class Office:
     ) -> Office:
         """An accredited authority whose first key, ``key-1``, is of ``algorithm``."""
         did, zh, en, region = who
-        account = registries.accredit(did, name_zh=zh, name_en=en, region=region, types=types)
-        office = cls(registries, did, zh, region, account)
+        uscc = USCCS.get(did, "")
+        account = registries.accredit(
+            did, name_zh=zh, name_en=en, region=region, types=types, uscc=uscc
+        )
+        office = cls(registries, did, zh, region, account, uscc)
         office.add_key("key-1", algorithm)
         return office
 
@@ -78,7 +89,9 @@ class Office:
 
     def identity(self, key_id: str | None = None) -> SigningIdentity:
         kid = key_id or self.key_id
-        return SigningIdentity(self.did, self.name_zh, self.region, kid, self.keys[kid])
+        return SigningIdentity(
+            self.did, self.name_zh, self.region, kid, self.keys[kid], uscc=self.uscc or None
+        )
 
     def permit(self, *, key_id: str | None = None, **subject: Any) -> dict[str, Any]:
         return issue_credential(

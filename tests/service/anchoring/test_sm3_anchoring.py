@@ -30,7 +30,7 @@ from service.wallet.oid4vci import WalletIssuer
 from tests.conftest import funded
 from tests.service.cli.test_main import PERMITS as PERMITS_DID
 from tests.service.cli.test_main import init, office
-from tests.service.conftest import MASTER, PERMITS
+from tests.service.conftest import MASTER, PERMITS, USCC
 from tests.verifier.factories import residence_permit_subject
 from verifier.chain import EmbeddedChain
 from verifier.deployment import Deployment
@@ -55,7 +55,7 @@ def sm3_office(database: Database) -> Iterator[tuple[Office, int]]:
     chain = EmbeddedChain(None)
     root = funded(chain)
     office = Office(database, chain, deploy_registries(chain, root, anchoring_hash="sm3"), MASTER)
-    permits = create_authority(office, *PERMITS, root=root)
+    permits = create_authority(office, *PERMITS, root=root, uscc=USCC[PERMITS[0]])
     yield office, permits.id
     chain.close()
 

@@ -157,8 +157,10 @@ def test_two_step_enrolment_records_creation_then_activation(world: OfficeWorld)
             staged.authority_id,
             {
                 "did": did,
+                "uscc": None,
                 "account": staged.account_address,
                 "keyId": "key-1",
+                "keyAlgorithm": "Ed25519",
                 "keyActive": False,
                 "types": ["ResidencePermit"],
             },

@@ -41,6 +41,7 @@ def _env(monkeypatch: pytest.MonkeyPatch, data: Path, **extra: str) -> None:
 
 def _enrol_and_issue(n: int = 2, seed: int = 1) -> list[str]:
     init = ["keys", "init", "--did", DID, "--name-zh", "广州市来穗人员服务管理局"]
+    init += ["--uscc", "11440100007502156G"]
     assert main([*init, "--name-en", "GZ", "--region", "440100", "--type", "ResidencePermit"]) == 0
     office = open_office(Settings())
     try:

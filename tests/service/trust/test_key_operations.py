@@ -44,7 +44,7 @@ from service.trust.authorities import create_authority
 from service.trust.deployment import deploy_registries
 from service.trust.keys import KeyOperationError, parse_time
 from tests.conftest import funded
-from tests.service.conftest import LICENCES, MASTER, PERMITS
+from tests.service.conftest import LICENCES, MASTER, PERMITS, USCC
 from tests.verifier.factories import business_license_subject, residence_permit_subject
 from verifier.chain import Chain, EmbeddedChain, EventDecoder
 from verifier.contracts import load_artifact
@@ -202,8 +202,10 @@ def wait_for_chain_time(chain: Chain, at: int) -> None:
 def make_world(chain: Chain, db: Database, *, licences: bool = False) -> KeyWorld:
     root = funded(chain)
     office = Office(db, chain, deploy_registries(chain, root), MASTER)
-    permits = create_authority(office, *PERMITS, root=root)
-    other = create_authority(office, *LICENCES, root=root) if licences else None
+    permits = create_authority(office, *PERMITS, root=root, uscc=USCC[PERMITS[0]])
+    other = (
+        create_authority(office, *LICENCES, root=root, uscc=USCC[LICENCES[0]]) if licences else None
+    )
     return KeyWorld(office, root, permits, other, random.Random(5))
 
 

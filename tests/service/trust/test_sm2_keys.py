@@ -24,7 +24,7 @@ from service.trust import rotation as key_rotation
 from service.trust.authorities import create_authority, key_views
 from service.wallet.oid4vci import WalletError, WalletIssuer
 from tests.conftest import funded
-from tests.service.conftest import MASTER, PERMITS
+from tests.service.conftest import MASTER, PERMITS, USCC
 from tests.service.trust.test_key_operations import (
     KeyWorld,
     failed,
@@ -34,6 +34,7 @@ from tests.service.trust.test_key_operations import (
 from tests.verifier.factories import residence_permit_subject
 from verifier.chain import EmbeddedChain
 from verifier.keys import decode_multikey
+from verifier.licence_id import parse_licence_id
 from verifier.policy import Policy
 from verifier.proofs import SM2_CRYPTOSUITE, verify_proof
 from verifier.registry import KeyAlgorithmCode
@@ -49,7 +50,7 @@ def sm2_world(database: Database) -> KeyWorld:
     from service.trust.deployment import deploy_registries
 
     office = Office(database, chain, deploy_registries(chain, root), MASTER)
-    permits = create_authority(office, *PERMITS, root=root, algorithm="SM2")
+    permits = create_authority(office, *PERMITS, root=root, algorithm="SM2", uscc=USCC[PERMITS[0]])
     return KeyWorld(office, root, permits, None, random.Random(8))
 
 
@@ -176,6 +177,9 @@ def test_a_compromised_sm2_key_is_replaced_by_sm2_and_its_credentials_reissued(
     world.send_statuses()
     assert world.verify(new).verdict is Verdict.VALID
     assert world.document(new)["credentialSubject"] == world.document(late)["credentialSubject"]
+    # the re-issue is the licence's next version: the same serial
+    before, after = (parse_licence_id(world.document(c)["licenceId"]) for c in (late, new))
+    assert (after.serial, before.version, after.version) == (before.serial, "001", "002")
 
 
 def test_an_sm2_authority_refuses_wallet_offers_clearly(world: KeyWorld) -> None:
