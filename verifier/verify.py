@@ -35,7 +35,7 @@ from verifier.credential import (
 from verifier.deployment import Deployment
 from verifier.errors import ChainMismatch, InvalidInput
 from verifier.jcs import CanonicalSplit
-from verifier.licence_id import parse_licence_id
+from verifier.licence_id import LICENCE_ID_ROOT
 from verifier.merkle import leaf_hash, merkle_digest, root_from_inclusion
 from verifier.messages import Language, Reason
 from verifier.policy import Policy
@@ -166,6 +166,10 @@ class Report:
 def _r(code: str, zh: str, en: str) -> Reason:
     return Reason(code, zh, en)
 
+
+# where the issuing unit sits among a licence identifier's dot-separated parts: after the root's
+# and the type code
+_ISSUER_PART = LICENCE_ID_ROOT.count(".") + 2
 
 _SKIPPED = _r(
     "not_checked", "因前面的检查未通过，未检查此项", "Not checked: an earlier check failed."
@@ -411,7 +415,7 @@ class Verifier:
         authority = self.index.authority(issuer) if isinstance(issuer, str) else None
         if authority is None:
             return _FORMAT_PASS
-        unit = parse_licence_id(licence).issuer.code
+        unit = licence.split(".")[_ISSUER_PART]  # well formed: validate_credential said so
         if not authority.uscc:
             return _fail(
                 "format",

@@ -252,3 +252,13 @@ def test_licence_id_for_refuses_what_it_cannot_number() -> None:
     with pytest.raises(InvalidLicenceId) as late:
         licence_id_for("ResidencePermit", "11440100007502156G", lineage, version=1000)
     assert late.value.part == "version"
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet="0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ", min_size=1, max_size=96))
+def test_the_table_driven_check_character_is_python_stdnums(text: str) -> None:
+    from verifier.licence_id import _mod_37_36
+
+    assert _mod_37_36(text) == mod_37_36.calc_check_digit(
+        text, "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+    )
