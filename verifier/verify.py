@@ -6,6 +6,12 @@ failure leaves it nothing to stand on), with a stable code and a reason in ä¸­æ–
 The verdict is INVALID if any check failed, PENDING if none failed and the anchor is pending
 inside the policy's grace period, VALID otherwise.
 
+``format`` includes the national licence identifier (``licenceId``): its structure, check
+character, and that its issuing unit is the USCC the issuer is accredited with on chain.
+``signature`` checks an ``eddsa-jcs-2022`` or ``suixin-sm2-jcs-2025`` proof with the registered
+key of its algorithm; ``anchor`` rebuilds the root with the receipt's hash (SHA-256 or SM3) and,
+when the deployment is known, refuses a receipt of another hash than the deployment's.
+
 An unreachable chain is not a verdict: ``Verifier.verify`` raises ChainUnavailable.
 """
 
