@@ -114,6 +114,7 @@ def _mod_37_36(text: str) -> str:
         p = _NEXT[p * 36 + a]
     return _ALPHABET[(1 - p) % 36]
 
+
 _SHAPE = (
     f"{LICENCE_ID_ROOT}.<证照类型代码>.<颁发机构代码>.<流水号>.<版本号>.<校验位>",
     f"{LICENCE_ID_ROOT}.<type code>.<issuing unit>.<serial>.<version>.<check character>",

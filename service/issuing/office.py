@@ -230,6 +230,7 @@ class Office:
         account key and first issuer key (Ed25519 or SM2), both sealed under the master key (the
         purposes ``account`` and ``signer`` open them with); the audit trail gets one
         ``authority.create`` row in the same transaction."""
+        algorithm = LocalSigner(key_id, pair).algorithm
         with self.db.session() as s:
             authority = Authority(
                 did=did,
@@ -248,7 +249,7 @@ class Office:
                 IssuerKey(
                     authority_id=authority.id,
                     key_id=key_id,
-                    algorithm=LocalSigner(key_id, pair).algorithm,
+                    algorithm=algorithm,
                     public_key=pair.public_bytes,
                     private_key_encrypted=self.master.seal(
                         pair.private_bytes(), f"issuer-key:{did}#{key_id}"
@@ -267,7 +268,7 @@ class Office:
                     "uscc": uscc or None,
                     "account": account.address,
                     "keyId": key_id,
-                    "keyAlgorithm": LocalSigner(key_id, pair).algorithm,
+                    "keyAlgorithm": algorithm,
                     "keyActive": active,
                     "types": sorted(credential_types),
                 },
@@ -512,12 +513,13 @@ class Office:
         request is big enough to be worth the trip, else here. Invalid ones give their error."""
         pool = self.signing_pool
         signer = self.signer(authority.id)
-        accredited = [
+        # requests the pool can sign as they are; any other is refused here, with its reason
+        signable = [
             r.credential_type in authority.credential_types
             and (authority.uscc or r.credential_type not in LICENSED_TYPES)
             for r in requests
         ]
-        if pool is None or len(requests) < 2 * pool.slice_size or not all(accredited):
+        if pool is None or len(requests) < 2 * pool.slice_size or not all(signable):
             out: list[tuple[dict[str, Any], bytes] | InvalidCredential] = []
             for request in requests:
                 try:

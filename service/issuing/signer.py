@@ -22,7 +22,6 @@ __all__ = [
     "IssuerKeyPair",
     "LocalSigner",
     "Signer",
-    "cryptosuite_of",
     "generate_key_pair",
     "key_pair_from_private_bytes",
 ]
@@ -38,11 +37,6 @@ def _checked(algorithm: str) -> KeyAlgorithm:
         if algorithm == known:
             return known
     raise InvalidInput(f"an issuer key is Ed25519 or SM2, not {algorithm!r}")
-
-
-def cryptosuite_of(algorithm: str) -> str:
-    """The Data Integrity cryptosuite a key of ``algorithm`` signs; InvalidInput otherwise."""
-    return _SUITES[_checked(algorithm)]
 
 
 def generate_key_pair(algorithm: str) -> IssuerKeyPair:
