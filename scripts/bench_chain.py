@@ -41,7 +41,15 @@ def _setup(chain: Chain) -> tuple[str, LocalAccount]:
         d.trust_registry,
         TRUST,
         "accredit",
-        ["did:web:bench.example", "基准", "Bench", 440100, ["ResidencePermit"], authority.address],
+        [
+            "did:web:bench.example",
+            "基准",
+            "Bench",
+            440100,
+            ["ResidencePermit"],
+            authority.address,
+            "",
+        ],
         root,
     )
     return d.anchor_registry, authority

@@ -16,6 +16,11 @@ Measured in one run, on this machine, against the raw cost of the cryptographic 
   latency, each the median of `--rounds` rounds. Target: p99 < 50 ms.
 - **http verify**: ``POST /v1/verify`` of an anchored bundle, 16 clients; requests/s.
   Target: >= 1,000/s.
+- **bulk SM2** (国密): the same bulk run on SQLite for an office in the national configuration —
+  an SM2 issuer key (suixin-sm2-jcs-2025), a deployment anchoring with SM3, keys and documents
+  sealed with SM4-GCM — against the raw SM2 sign rate of the chosen library (Tongsuo,
+  ``scripts/bench_sm2.py``: ``raw_sm2_rates``) measured in this run on one core. Target:
+  >= 0.5 × that rate. (The HTTP figures are Ed25519's: ``make run``'s demo authorities.)
 
 The load generator (one asyncio loop, requests encoded beforehand) shares the machine's two
 cores with the server, as a counter's clients would not; the figures are therefore a lower
@@ -54,6 +59,7 @@ sys.path.insert(0, str(REPO))
 from eth_account import Account  # noqa: E402
 from sqlalchemy import create_engine, text  # noqa: E402
 
+from scripts.bench_sm2 import raw_sm2_rates  # noqa: E402
 from service.anchoring.devnode import AnvilNode, anvil_binary  # noqa: E402
 from service.anchoring.worker import AnchorWorker  # noqa: E402
 from service.issuing.bulk import Row, issue_rows  # noqa: E402
@@ -71,6 +77,7 @@ PG_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 DID = "did:web:lsj.gz.gov.cn"
 MASTER = "bench-master-key-0123456789abcdef0123456789"
 BULK_TARGET, P99_TARGET_MS, VERIFY_TARGET = 3000.0, 50.0, 1000.0
+SM2_TARGET = 0.5  # of the raw SM2 sign rate
 CLIENTS = 16
 
 
@@ -126,16 +133,26 @@ def postgres_schema() -> Iterator[str]:
         admin.dispose()
 
 
-def new_office(db_url: str) -> tuple[Office, int]:
+def new_office(db_url: str, *, national: bool = False) -> tuple[Office, int]:
+    """An office with one authority; ``national``: an SM2 key, SM3 anchoring, SM4 at rest."""
     chain = EmbeddedChain(None)
     root = Account.create()
     fund_if_dev(chain, root.address)
-    deployment = deploy_registries(chain, root)
+    deployment = deploy_registries(chain, root, anchoring_hash="sm3" if national else "sha-256")
     db = Database(db_url)
     db.migrate()
-    office = Office(db, chain, deployment, MasterKey(MASTER))
+    master = MasterKey(MASTER, "sm4-gcm" if national else "aes-256-gcm")
+    office = Office(db, chain, deployment, master)
     authority = create_authority(
-        office, DID, "广州市来穗人员服务管理局", "GZ bureau", 440100, ["ResidencePermit"], root=root
+        office,
+        DID,
+        "广州市来穗人员服务管理局",
+        "GZ bureau",
+        440100,
+        ["ResidencePermit"],
+        root=root,
+        uscc="11440100007502156G",
+        algorithm="SM2" if national else "Ed25519",
     )
     return office, authority.id
 
@@ -156,8 +173,9 @@ def bulk(
     profile: bool,
     processes: int,
     anchor: bool = True,
+    national: bool = False,
 ) -> dict[str, float]:
-    office, authority_id = new_office(db_url)
+    office, authority_id = new_office(db_url, national=national)
     pool = SigningPool(processes) if processes else None
     if pool is not None:
         pool.warm()  # started once per office, like a long-running service's pool
@@ -501,6 +519,7 @@ def main() -> int:
     )
     parser.add_argument("--no-postgres", action="store_true", help="skip the PostgreSQL run")
     parser.add_argument("--no-http", action="store_true", help="skip the HTTP figures")
+    parser.add_argument("--no-sm2", action="store_true", help="skip the SM2 bulk run")
     parser.add_argument("--workers", type=int, default=2, help="API processes over anvil")
     parser.add_argument("--profile", action="store_true", help="cProfile the SQLite bulk run")
     parser.add_argument(
@@ -557,6 +576,22 @@ def main() -> int:
                     processes=args.processes,
                     anchor=False,
                 )
+    national: dict[str, float] | None = None
+    raw_sm2 = 0.0
+    if not args.no_sm2:
+        raw_sm2 = raw_sm2_rates(1000, 5).sign
+        print(f"  raw SM2 sign of Tongsuo (one core, CPU time): {raw_sm2:,.0f}/s", flush=True)
+        with tempfile.TemporaryDirectory(prefix="suixin-bench-sm2-") as tmp:
+            national = bulk(
+                "SQLite SM2",
+                f"sqlite:///{tmp}/bulk.sqlite",
+                rows,
+                chunk=args.chunk,
+                batch_size=args.batch_size,
+                profile=False,
+                processes=args.processes,
+                national=True,
+            )
     topologies: list[tuple[str, dict[str, float] | None]] = []
     if not args.no_http:
         print(
@@ -592,6 +627,14 @@ def main() -> int:
         f"  bulk SQLite end to end {e2e:,.0f}/s = {e2e / raw:.2f} of raw signing "
         f"(target >= {BULK_TARGET:,.0f}/s): {verdict(e2e >= BULK_TARGET)}"
     )
+    if national is not None:
+        sm2 = national["e2e_rate"]
+        met = sm2 >= SM2_TARGET * raw_sm2
+        print(
+            f"  bulk SQLite SM2 (SM3 anchoring, SM4 at rest) end to end {sm2:,.0f}/s = "
+            f"{sm2 / raw_sm2:.2f} of raw SM2 signing, {raw_sm2:,.0f}/s on one core "
+            f"(target >= {SM2_TARGET} × raw): {verdict(met)}; {sm2 / e2e:.2f} of Ed25519's"
+        )
     if postgres is not None:
         pg = postgres["e2e_rate"]
         print(f"  bulk PostgreSQL end to end {pg:,.0f}/s = {pg / raw:.2f} of raw signing")

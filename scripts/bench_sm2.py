@@ -6,7 +6,8 @@ Beside it, the same through ``verifier.sm2`` (``Sm2KeyPair.sign`` / ``sm2_verify
 the r ‖ s ↔ DER conversion and the range checks), and raw Ed25519 (``cryptography``) for scale.
 Every figure is the median of several rounds, in CPU time of this process pinned to one core,
 so other processes on a shared machine do not count against it. ``raw_sm2_rates`` is what
-bench_verify and bench_issue will call for their SM2 limit.
+bench_verify and bench_issue call for their SM2 limit, and ``raw_sm2_batches`` gives the same raw
+operations as batches a benchmark can alternate with its own rounds.
 """
 
 from __future__ import annotations
@@ -59,6 +60,35 @@ def rate(operation: Callable[[int], None], n: int, rounds: int) -> float:
             operation(i)
         rates.append(n / (time.process_time() - start))
     return statistics.median(rates)
+
+
+@dataclass(frozen=True, slots=True)
+class RawSm2Batches:
+    """Raw Tongsuo SM2 on ``n`` 64-byte messages: each call runs them all and returns ``n``."""
+
+    sign: Callable[[], int]
+    verify: Callable[[], int]
+
+
+def raw_sm2_batches(n: int = 1000) -> RawSm2Batches:
+    """``n`` raw SM2 signs, and ``n`` raw verifies, of Tongsuo itself (the limit; see module)."""
+    messages = [i.to_bytes(4, "big") * (MESSAGE_SIZE // 4) for i in range(n)]
+    algorithm = tongsuo_ec.ECDSA(tongsuo_hashes.SM3())
+    key = tongsuo_ec.generate_private_key(tongsuo_ec.SM2())
+    public = key.public_key()
+    ders = [key.sign(m, algorithm) for m in messages]
+
+    def sign() -> int:
+        for m in messages:
+            key.sign(m, algorithm)
+        return n
+
+    def verify() -> int:
+        for der, m in zip(ders, messages, strict=True):
+            public.verify(der, m, algorithm)
+        return n
+
+    return RawSm2Batches(sign, verify)
 
 
 def raw_sm2_rates(n: int = 1000, rounds: int = 7) -> Sm2Rates:

@@ -112,6 +112,7 @@ class AuthoritySpec:
     region: int
     types: tuple[str, ...]
     scopes: tuple[str, ...] | None
+    uscc: str  # 统一社会信用代码 (made-up values with valid check characters)
 
 
 @dataclass(frozen=True)
@@ -132,6 +133,7 @@ GZ_PERMITS = AuthoritySpec(
     440100,
     ("ResidencePermit",),
     ("issue:ResidencePermit", "lifecycle", "revoke"),
+    "11440100007502156G",
 )
 GZ_LICENCES = AuthoritySpec(
     "did:web:amr.gz.gov.cn",
@@ -140,6 +142,7 @@ GZ_LICENCES = AuthoritySpec(
     440100,
     ("BusinessLicense",),
     None,
+    "11440100007502233T",
 )
 SZ_PERMITS = AuthoritySpec(
     "did:web:ga.sz.gov.cn",
@@ -148,6 +151,7 @@ SZ_PERMITS = AuthoritySpec(
     440300,
     ("ResidencePermit",),
     ("issue:ResidencePermit",),
+    "11440300MB2E66230L",
 )
 SZ_LICENCES = AuthoritySpec(
     "did:web:amr.sz.gov.cn",
@@ -156,6 +160,7 @@ SZ_LICENCES = AuthoritySpec(
     440300,
     ("BusinessLicense",),
     ("issue:BusinessLicense",),
+    "11440300MB2F44180Q",
 )
 CITIES = (
     CitySpec("gz", "广州", "Guangzhou", 440100, (GZ_PERMITS, GZ_LICENCES)),
@@ -305,6 +310,8 @@ class Federation:
             "--region",
             str(authority.region),
             *[arg for t in authority.types for arg in ("--type", t)],
+            "--uscc",
+            authority.uscc,
         ]
         init = ["keys", "init", *identity, *common]  # run again once accredited
         printed = self.suixin(city.spec.code, *init)

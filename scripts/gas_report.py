@@ -18,6 +18,8 @@ from service.anchoring.devnode import AnvilNode, anvil_binary
 from service.trust.deployment import fund_if_dev
 from verifier.chain import Chain, EmbeddedChain, RpcChain
 from verifier.contracts import load_artifact
+from verifier.registry import KeyAlgorithmCode
+from verifier.sm2 import Sm2KeyPair
 
 ANCHOR_LIMIT = 60_000
 BATCH = 100
@@ -49,11 +51,24 @@ def measure(chain: Chain) -> dict[str, int]:
             440100,
             ["ResidencePermit"],
             authority.address,
+            "11440100007502156G",
         ],
         root,
     ).gas_used
-    gas["add key"] = chain.transact(
-        tr.contract_address, trust.abi, "addKey", [did, "key-1", secrets.token_bytes(32)], authority
+    ed25519 = secrets.token_bytes(32)
+    gas["add key (Ed25519, 32 bytes)"] = chain.transact(
+        tr.contract_address,
+        trust.abi,
+        "addKey",
+        [did, "key-1", KeyAlgorithmCode.ED25519, ed25519],
+        authority,
+    ).gas_used
+    gas["add key (SM2, 33-byte point)"] = chain.transact(
+        tr.contract_address,
+        trust.abi,
+        "addKey",
+        [did, "key-2", KeyAlgorithmCode.SM2, Sm2KeyPair.generate().public_bytes],
+        authority,
     ).gas_used
     valid_from = chain.call(tr.contract_address, trust.abi, "keyOf", [did, "key-1"])[1]
     gas["revoke key"] = chain.transact(

@@ -29,6 +29,9 @@ class Settings(BaseSettings):
     master_key: SecretStr = SecretStr(PLACEHOLDER_MASTER_KEY)
     # keys sealed values may still be under while a rotation re-seals them (comma-separated)
     previous_master_keys: SecretStr = SecretStr("")
+    # the AEAD keys and documents are sealed with at rest: AES-256-GCM, or SM4-GCM (国密,
+    # GB/T 32907); values sealed with either open, `suixin keys rotate-master` moves them over
+    sealing: Literal["aes-256-gcm", "sm4-gcm"] = "aes-256-gcm"
     host: str = "127.0.0.1"
     port: int = 8000
     # the embedded chain's JSON-RPC node (`suixin serve`): the same port at every start, so a

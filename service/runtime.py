@@ -29,7 +29,8 @@ __all__ = [
     "worker_from_settings",
 ]
 
-# (DID, 中文名, English name, region, types, API key scopes) of the make-run demo office.
+# (DID, 中文名, English name, region, types, API key scopes, 统一社会信用代码) of the make-run
+# demo office. The USCCs are made-up demo values (valid check characters), not the bureaus' own.
 DEMO_AUTHORITIES = (
     (
         "did:web:lsj.gz.gov.cn",
@@ -38,6 +39,7 @@ DEMO_AUTHORITIES = (
         440100,
         ("ResidencePermit",),
         ("issue:ResidencePermit", "lifecycle", "revoke", "admin"),
+        "11440100007502156G",
     ),
     (
         "did:web:amr.gz.gov.cn",
@@ -46,6 +48,7 @@ DEMO_AUTHORITIES = (
         440100,
         ("BusinessLicense",),
         ("issue:BusinessLicense", "lifecycle", "revoke", "admin"),
+        "11440100007502233T",
     ),
 )
 
@@ -60,8 +63,8 @@ def settle_heap() -> None:
 
 
 def key_ring(settings: Settings) -> KeyRing:
-    """The office's master key, with the earlier ones still accepted
-    (``SUIXIN_PREVIOUS_MASTER_KEYS``, during a rotation).
+    """The office's master key, sealing with ``SUIXIN_SEALING`` (AES-256-GCM or SM4-GCM), with
+    the earlier ones still accepted (``SUIXIN_PREVIOUS_MASTER_KEYS``, during a rotation).
 
     In development without ``SUIXIN_MASTER_KEY`` the data directory keeps a random key of its
     own (``master.key``, 0600), made on first start with a warning that production needs a
@@ -81,7 +84,7 @@ def key_ring(settings: Settings) -> KeyRing:
                 file=sys.stderr,
                 flush=True,
             )
-    return KeyRing(secret, previous)
+    return KeyRing(secret, previous, settings.sealing)
 
 
 def secure_data_dir(data_dir: Path) -> None:
@@ -157,8 +160,8 @@ def bootstrap_demo(office: Office, data_dir: Path) -> DemoKeys:
     assert root is not None
     fund_if_dev(office.chain, root.address)
     keys = {}
-    for did, zh, en, region, types, scopes in DEMO_AUTHORITIES:
-        authority = create_authority(office, did, zh, en, region, types, root=root)
+    for did, zh, en, region, types, scopes, uscc in DEMO_AUTHORITIES:
+        authority = create_authority(office, did, zh, en, region, types, root=root, uscc=uscc)
         keys[did] = office.create_api_key(authority.id, scopes, label="demo")[1]
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as f:

@@ -140,10 +140,14 @@ class Registries:
         region: int = 440100,
         types: tuple[str, ...] = ("ResidencePermit",),
         account: LocalAccount | None = None,
+        uscc: str = "",
     ) -> LocalAccount:
-        """Accredit an authority and return its funded chain account."""
+        """Accredit an authority (with its 统一社会信用代码 ``uscc``, "" for none) and return
+        its funded chain account."""
         account = account or funded(self.chain)
-        self.trust_tx("accredit", [did, name_zh, name_en, region, list(types), account.address])
+        self.trust_tx(
+            "accredit", [did, name_zh, name_en, region, list(types), account.address, uscc]
+        )
         return account
 
 

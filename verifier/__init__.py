@@ -29,6 +29,7 @@ from verifier.chain import (
 from verifier.contexts import (
     CONTEXT_FILES,
     SUIXIN_CONTEXT,
+    SUIXIN_CONTEXT_V1,
     SUIXIN_VOCAB,
     UNDEFINED_TERMS_CONTEXT,
     VC_V2_CONTEXT,
@@ -156,12 +157,15 @@ from verifier.keys import (
 )
 from verifier.licence_id import (
     LICENCE_ID_ROOT,
+    LICENCE_TYPE_CODES,
+    LICENSED_TYPES,
     InvalidLicenceId,
     LicenceId,
     LicenceIdPart,
     build_licence_id,
     is_valid_licence_id,
     licence_id_check_character,
+    licence_id_for,
     parse_licence_id,
 )
 from verifier.merkle import (
@@ -221,9 +225,11 @@ from verifier.registry import (
     AnchorRecord,
     AuthorityRecord,
     CredentialStatus,
+    KeyAlgorithmCode,
     KeyRecord,
     RegistryIndex,
     StatusRecord,
+    key_algorithm_code,
 )
 from verifier.schemas import (
     SCHEMA_BASE_URL,
@@ -358,6 +364,8 @@ __all__ = [
     "HASH_SIZE",
     "KB_JWT_TYPE",
     "LICENCE_ID_ROOT",
+    "LICENCE_TYPE_CODES",
+    "LICENSED_TYPES",
     "MAX_DIGITS",
     "MAX_SAFE_INTEGER",
     "MAX_STATUS_LIST_BYTES",
@@ -388,6 +396,7 @@ __all__ = [
     "STATUS_LIST_TOKEN_TYPE",
     "STATUS_REASONS",
     "SUIXIN_CONTEXT",
+    "SUIXIN_CONTEXT_V1",
     "SUIXIN_VOCAB",
     "TOKEN_STATUS_INVALID",
     "TOKEN_STATUS_LIST_DIGEST_DOMAIN",
@@ -427,6 +436,7 @@ __all__ = [
     "InvalidInput",
     "InvalidLicenceId",
     "KeyAlgorithm",
+    "KeyAlgorithmCode",
     "KeyRecord",
     "Language",
     "Level",
@@ -538,9 +548,11 @@ __all__ = [
     "issue_sd_jwt",
     "issuer_jwt_digest",
     "jwk_from_p256",
+    "key_algorithm_code",
     "leaf_hash",
     "level",
     "licence_id_check_character",
+    "licence_id_for",
     "load_artifact",
     "load_context",
     "load_schema",

@@ -33,7 +33,7 @@ from verifier.errors import ChainMismatch, ChainUnavailable, InvalidInput, Suixi
 from verifier.interop import parse_json
 from verifier.keys import (
     Ed25519KeyPair,
-    decode_multikey_ed25519,
+    decode_multikey,
     encode_private_multikey_ed25519,
 )
 from verifier.messages import Language
@@ -420,7 +420,7 @@ def _check_receipts(args: argparse.Namespace) -> int:
     registry: RegistryIndex | None = None
     if args.public_key:
         try:
-            public_key = decode_multikey_ed25519(args.public_key)
+            public_key = decode_multikey(args.public_key)
         except InvalidInput as e:
             raise _UsageError(f"--public-key: {e}") from e
     if args.snapshot and (args.rpc or args.registry):

@@ -23,6 +23,7 @@ from verifier._time import parse_timestamp
 from verifier.contexts import SUIXIN_CONTEXT, VC_V2_CONTEXT
 from verifier.errors import FieldError, InvalidCredential
 from verifier.identifiers import InvalidIdentifier, parse_citizen_id, parse_uscc
+from verifier.licence_id import InvalidLicenceId, parse_licence_id
 from verifier.messages import Reason
 from verifier.schemas import CREDENTIAL_TYPES, fast_validator, schema_id, schema_validator
 
@@ -71,6 +72,7 @@ _LABELS: dict[str, tuple[str, str]] = {
     "@context": ("上下文 @context", "@context"),
     "type": ("凭证类型", "credential type"),
     "id": ("凭证编号", "credential id"),
+    "licenceId": ("电子证照标识", "electronic licence identifier"),
     "issuer": ("签发方标识（DID）", "issuer DID"),
     "validFrom": ("生效时间", "valid-from time"),
     "validUntil": ("失效时间", "valid-until time"),
@@ -145,6 +147,11 @@ _NOT_OBJECT = Reason(
     "credential_not_object",
     "凭证应为 JSON 对象",
     "A credential must be a JSON object",
+)
+_LICENCE_ID_TEXT = Reason(
+    "licence_id_format",
+    "电子证照标识应为不含首尾空白的字符串",
+    "An electronic licence identifier is a string without surrounding spaces",
 )
 
 
@@ -858,6 +865,14 @@ def validate_credential(
                 "The issue date is after the time the credential becomes valid",
             )
         )
+    licence = credential.get("licenceId")
+    if licence is not None:
+        try:
+            if not isinstance(licence, str) or licence != licence.strip():
+                raise InvalidLicenceId(_LICENCE_ID_TEXT, "identifier")
+            parse_licence_id(licence)
+        except InvalidLicenceId as e:
+            domain.append(_err("licenceId", e.reason))
     # (a start no later than the issue date is covered by the issue date's own rule above)
     since = _date(subject.get("residenceSince")) if isinstance(subject, Mapping) else None
     if (
@@ -939,6 +954,7 @@ def build_credential(
     valid_from: datetime,
     valid_until: datetime,
     status: Mapping[str, Any],
+    licence_id: str | None = None,
 ) -> dict[str, Any]:
     """Return the unsigned VC 2.0 credential for ``subject`` as DESIGN.md §3 lays it out.
 
@@ -950,7 +966,9 @@ def build_credential(
     permit ``issuingAuthority`` (= ``authority_name``), ``endorsements`` (kept if given, else
     empty) and ``residenceSince`` (kept if given, else the issue date: the start of the count
     of continuous residence years); a residence-years credential gets ``issuingAuthority``
-    too; a licence keeps its ``registrationAuthority``. It does not
+    too; a licence keeps its ``registrationAuthority``. ``licence_id``, the national electronic
+    licence identifier (``verifier.licence_id.licence_id_for``), becomes ``licenceId`` beside
+    ``id``. It does not
     validate the result (use ``check_credential``); it raises ``ValueError`` for an unknown
     type, a credential id that is not a UUID, or a naive datetime.
     """
@@ -965,6 +983,7 @@ def build_credential(
     return {
         "@context": [VC_V2_CONTEXT, SUIXIN_CONTEXT],
         "id": _urn_uuid(credential_id),
+        **({"licenceId": licence_id} if licence_id is not None else {}),
         "type": [VERIFIABLE_CREDENTIAL, credential_type],
         "issuer": issuer_did,
         "validFrom": _timestamp(valid_from, "valid_from"),

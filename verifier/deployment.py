@@ -5,6 +5,9 @@ block that deployed them. ``check_chain`` compares a live node with it on every 
 sync; a node that serves another chain (reset, replaced, another network) raises
 ``ChainMismatch``, never a verdict. ``confirmations`` is the deployment's finality depth: an
 anchor or status change counts once that many blocks are on top of its own.
+``anchoring_hash`` is the hash of its credential Merkle trees and leaves, ``sha-256`` or ``sm3``
+(GB/T 32905), chosen when the registries are deployed: a verifier that knows the deployment
+refuses a receipt made with the other.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from verifier.errors import ChainMismatch, InvalidInput
+from verifier.merkle import MERKLE_HASHES, MerkleHash
 
 if TYPE_CHECKING:
     from verifier.chain import Chain
@@ -48,6 +52,14 @@ class Deployment:
     compiler_version: str
     source_hash: str
     confirmations: int = 0
+    anchoring_hash: MerkleHash = "sha-256"
+
+    def __post_init__(self) -> None:
+        if self.anchoring_hash not in MERKLE_HASHES:
+            raise InvalidInput(
+                f"a deployment anchors with {' or '.join(MERKLE_HASHES)}, "
+                f"not {self.anchoring_hash!r}"
+            )
 
     def to_json(self) -> dict[str, Any]:
         """The record as camelCase JSON."""
@@ -57,11 +69,14 @@ class Deployment:
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Deployment:
         """Read a record; raises InvalidInput naming the missing or wrong field."""
-        optional = {"confirmations": 0}  # records written before it existed
+        # fields of records written before they existed, and their meaning then
+        optional: dict[str, Any] = {"confirmations": 0, "anchoring_hash": "sha-256"}
         try:
             return cls(
                 **{
-                    name: data[_camel(name)] if name not in optional else data.get(_camel(name), 0)
+                    name: data[_camel(name)]
+                    if name not in optional
+                    else data.get(_camel(name), optional[name])
                     for name in cls.__dataclass_fields__
                 }
             )

@@ -2,7 +2,8 @@
 
 A receipt is a W3C Verifiable Credential 2.0 of type ``SuixinVerificationReceipt`` whose issuer
 is the *verifying* office (its DID and key; never the credential's issuer), secured with an
-``eddsa-jcs-2022`` Data Integrity proof, so any Data Integrity verifier can check it. Its
+``eddsa-jcs-2022`` Data Integrity proof (``suixin-sm2-jcs-2025`` when the office's key is an SM2
+one), so any Data Integrity verifier can check it. Its
 subject records what was checked and how it came out:
 
 - ``credential``: SHA-256 of the credential id (the key of its status on chain) and of the
@@ -41,9 +42,15 @@ from verifier.bundle import credential_digest, credential_id_hash
 from verifier.contexts import SUIXIN_CONTEXT, VC_V2_CONTEXT
 from verifier.credential import VERIFIABLE_CREDENTIAL
 from verifier.errors import InvalidInput
-from verifier.keys import resolve_did_key
+from verifier.keys import PublicMultikey, resolve_did_key
 from verifier.messages import Reason
-from verifier.proofs import Ed25519Signer, sign_credential, split_verification_method, verify_proof
+from verifier.proofs import (
+    Ed25519Signer,
+    Sm2Signer,
+    sign_credential,
+    split_verification_method,
+    verify_proof,
+)
 from verifier.registry import RegistryIndex
 from verifier.verify import Report
 
@@ -89,16 +96,20 @@ def _credential_facts(bundle: object, report: Report) -> dict[str, Any]:
 def make_receipt(
     bundle: object,
     report: Report,
-    signer: Ed25519Signer,
+    signer: Ed25519Signer | Sm2Signer,
     verification_method: str,
     *,
     receipt_id: str | None = None,
+    cryptosuite: str | None = None,
 ) -> dict[str, Any]:
     """The signed receipt of ``report`` (the verification of ``bundle``).
 
-    ``signer`` is the verifying office's Ed25519 key and ``verification_method`` its DID URL
-    (``did:key:z6Mk…#z6Mk…`` or ``did:web:…#key-1``); the receipt's issuer is that DID. Raises
-    ``InvalidInput`` when ``verification_method`` is not a DID URL with a fragment.
+    ``signer`` is the verifying office's key and ``verification_method`` its DID URL
+    (``did:key:z6Mk…#z6Mk…`` or ``did:web:…#key-1``); the receipt's issuer is that DID.
+    ``cryptosuite`` as ``sign_credential`` takes it: left out, an ``Sm2KeyPair`` signs
+    ``suixin-sm2-jcs-2025`` and anything else ``eddsa-jcs-2022``. Raises ``InvalidInput`` when
+    ``verification_method`` is not a DID URL with a fragment, or the key does not suit the
+    suite.
     """
     did, _ = split_verification_method(verification_method)
     checked_at = _timestamp(report.checked_at)
@@ -119,7 +130,9 @@ def make_receipt(
             "warnings": [w.as_dict() for w in report.warnings],
         },
     }
-    return sign_credential(unsigned, signer, verification_method, checked_at)
+    return sign_credential(
+        unsigned, signer, verification_method, checked_at, cryptosuite=cryptosuite
+    )
 
 
 def _r(code: str, zh: str, en: str) -> Reason:
@@ -135,23 +148,26 @@ _MALFORMED = _r(
 
 def verify_receipt(
     receipt: object,
-    public_key: bytes | None = None,
+    public_key: bytes | PublicMultikey | None = None,
     *,
     registry: RegistryIndex | None = None,
     clock_skew: timedelta = timedelta(minutes=5),
 ) -> ReceiptCheck:
     """Check a receipt's shape and proof; ``ok`` only if it is exactly what its signer signed.
 
-    The key is, in this order: ``public_key`` (32 raw Ed25519 bytes) when given; the key of a
-    ``did:key`` verification method; else the signer's key in ``registry`` (an accredited
-    authority's), which must have been valid at the proof's ``created`` time (a signer's clock
+    The key is, in this order: ``public_key`` (32 raw Ed25519 bytes, or a ``PublicMultikey`` of
+    either algorithm) when given; the Ed25519 or SM2 key of a ``did:key`` verification method;
+    else the signer's key in ``registry`` (an accredited authority's, Ed25519 or SM2), which
+    must have been valid at the proof's ``created`` time (a signer's clock
     may be up to ``clock_skew`` behind the chain's block times, as ``Policy.clock_skew`` allows
     for credentials; a revocation applies from its exact time). The caller decides
     whether it trusts the signer (``ReceiptCheck.signer``). Failures are results with a reason,
-    not exceptions; raises ``InvalidInput`` only when ``public_key`` is not 32 bytes.
+    not exceptions; raises ``InvalidInput`` only when ``public_key`` is raw bytes not 32 long.
     """
-    if public_key is not None and (not isinstance(public_key, bytes) or len(public_key) != 32):
-        raise InvalidInput("the Ed25519 public key to check a receipt with must be 32 bytes")
+    if public_key is not None and not isinstance(public_key, PublicMultikey):
+        if not isinstance(public_key, bytes) or len(public_key) != 32:
+            raise InvalidInput("the Ed25519 public key to check a receipt with must be 32 bytes")
+        public_key = PublicMultikey("Ed25519", public_key)
     if not isinstance(receipt, Mapping):
         return ReceiptCheck(False, _MALFORMED)
     proof = receipt.get("proof")
@@ -195,16 +211,16 @@ def verify_receipt(
             resolved = resolve_did_key(method)
         except InvalidInput:
             return result(False, _MALFORMED)
-        if resolved.algorithm != "Ed25519":
+        if resolved.algorithm not in ("Ed25519", "SM2"):
             return result(
                 False,
                 _r(
                     "receipt_key_unsupported",
-                    "回执签名密钥不是 Ed25519 密钥",
-                    "The receipt's key is not an Ed25519 key.",
+                    "回执签名密钥不是 Ed25519 或 SM2 密钥",
+                    "The receipt's key is neither an Ed25519 nor an SM2 key.",
                 ),
             )
-        key = resolved.public_bytes
+        key = resolved
     if key is None and registry is not None:
         authority = registry.authority(did)
         record = registry.key(authority.id, fragment) if authority is not None else None
@@ -230,7 +246,7 @@ def verify_receipt(
                     f"({_timestamp(created)}).",
                 ),
             )
-        key = record.public_key
+        key = record.multikey
     if key is None:
         return result(
             False,
@@ -240,7 +256,10 @@ def verify_receipt(
                 f"Cannot resolve the key {method}: give its public key or the registry.",
             ),
         )
-    check = verify_proof(receipt, key, "assertionMethod")
+    try:
+        check = verify_proof(receipt, key, "assertionMethod")
+    except InvalidInput:  # a registered key that is no key of its algorithm
+        return result(False, _MALFORMED)
     if not check.ok:
         return result(False, check.reason)
     return result(

@@ -14,6 +14,11 @@ would report every genuine credential as unknown. Only the tip may change: a syn
 was replaced (a reorganisation, blocks lost by a node restarted from an older state) makes the
 index re-read the chain, since what is on chain is the truth. With ``confirmations`` the index
 reads only blocks that deep, so an anchor counts once it is final.
+
+**Anchoring hash.** An index made for a deployment record knows the deployment's anchoring hash
+(``sha-256`` or ``sm3``) and keeps it in its snapshots, so an offline verifier refuses a receipt
+made with the other hash as an online one does; an index found from a registry address alone
+does not know it (``anchoring_hash`` is empty) and takes each receipt's word.
 """
 
 from __future__ import annotations
@@ -33,15 +38,19 @@ from eth_utils.crypto import keccak
 from verifier.chain import Chain, EventDecoder, LogEntry
 from verifier.contracts import load_artifact
 from verifier.deployment import Deployment
-from verifier.errors import ChainMismatch, SnapshotError
+from verifier.errors import ChainMismatch, InvalidInput, SnapshotError
+from verifier.keys import KeyAlgorithm, PublicMultikey
+from verifier.merkle import MERKLE_HASHES
 
 __all__ = [
     "AnchorRecord",
     "AuthorityRecord",
     "CredentialStatus",
+    "KeyAlgorithmCode",
     "KeyRecord",
     "RegistryIndex",
     "StatusRecord",
+    "key_algorithm_code",
 ]
 
 SNAPSHOT_VERSION = "suixin-trust-snapshot/1"
@@ -66,6 +75,33 @@ class AuthorityStatus:
     REMOVED = 3
 
 
+class KeyAlgorithmCode:
+    """Issuer key algorithm codes as the TrustRegistry stores them (``KeyAlgorithm``)."""
+
+    ED25519 = 1
+    SM2 = 2
+
+
+_ALGORITHMS: dict[int, KeyAlgorithm] = {
+    KeyAlgorithmCode.ED25519: "Ed25519",
+    KeyAlgorithmCode.SM2: "SM2",
+}
+_CODES: dict[str, int] = {name: code for code, name in _ALGORITHMS.items()}
+
+
+def key_algorithm_code(algorithm: str) -> int:
+    """The TrustRegistry's code of an issuer key algorithm (``"Ed25519"`` 1, ``"SM2"`` 2).
+
+    Raises ``InvalidInput`` for any other algorithm: the registry records no other kind.
+    """
+    code = _CODES.get(algorithm)
+    if code is None:
+        raise InvalidInput(
+            f"the trust registry records Ed25519 and SM2 issuer keys, not {algorithm!r}"
+        )
+    return code
+
+
 @dataclass(frozen=True, slots=True)
 class AuthorityRecord:
     """An accredited authority and the history of its status changes (block, time, status)."""
@@ -80,6 +116,7 @@ class AuthorityRecord:
     status: int
     accredited_at: int
     status_history: tuple[tuple[int, int, int], ...] = ()
+    uscc: str = ""  # its 统一社会信用代码 as accredited; empty when none was given
 
     def status_after_block(self, block_number: int) -> int:
         """The authority's status once block ``block_number`` was mined.
@@ -95,7 +132,8 @@ class AuthorityRecord:
 
 @dataclass(frozen=True, slots=True)
 class KeyRecord:
-    """An issuer key: Ed25519 public key, valid from, revoked from (0 = not revoked)."""
+    """An issuer key: its algorithm and public key (32 bytes Ed25519, or SM2's 33-byte
+    compressed point), valid from, revoked from (0 = not revoked)."""
 
     authority_id: int
     key_id: str
@@ -103,10 +141,19 @@ class KeyRecord:
     valid_from: int
     revoked_at: int = 0
     revocation_reason: int = 0
+    algorithm: KeyAlgorithm = "Ed25519"  # snapshots made before SM2 keys hold Ed25519 keys
 
     def valid_at(self, when: int) -> bool:
         """Whether the key was good at Unix time ``when``."""
         return self.valid_from <= when and (self.revoked_at == 0 or when < self.revoked_at)
+
+    @property
+    def multikey(self) -> PublicMultikey:
+        """The key with its algorithm, as proofs are verified with and DID documents publish
+        it (``.multikey`` gives the Multikey string). Whether the bytes are a valid key is
+        checked when it is used (``InvalidInput`` then): the registry records what its
+        authority registered."""
+        return PublicMultikey(self.algorithm, self.public_key)
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,6 +207,7 @@ class RegistryIndex:
     pinned_block: int = -1  # the block the index is pinned to (see the module docstring)
     pinned_hash: str = ""
     confirmations: int = 0  # blocks on top of a block before it is read
+    anchoring_hash: str = ""  # the deployment's, when known: "sha-256" or "sm3"
     _by_did: dict[str, int] = field(default_factory=dict, repr=False)
     _by_did_hash: dict[bytes, int] = field(default_factory=dict, repr=False)
     _db: sqlite3.Connection | None = field(default=None, repr=False)
@@ -214,6 +262,7 @@ class RegistryIndex:
             pinned_block=deployment.block_number,
             pinned_hash=deployment.block_hash,
             confirmations=deployment.confirmations,
+            anchoring_hash=deployment.anchoring_hash,
         )
 
     @classmethod
@@ -344,6 +393,7 @@ class RegistryIndex:
                 account=to_checksum_address(a["account"]),
                 status=AuthorityStatus.ACTIVE,
                 accredited_at=int(a["at"]),
+                uscc=str(a["uscc"]),
             )
             self.authorities[record.id] = record
             self._by_did[record.did] = record.id
@@ -364,7 +414,16 @@ class RegistryIndex:
             )
         elif e.event == "KeyAdded":
             auth = self._authority_by_hash(a["didHash"])
-            key = KeyRecord(auth.id, a["keyId"], bytes(a["publicKey"]), int(a["validFrom"]))
+            algorithm = _ALGORITHMS.get(int(a["algorithm"]))
+            if algorithm is None:  # the contract refuses any other: not this registry's event
+                return False
+            key = KeyRecord(
+                auth.id,
+                a["keyId"],
+                bytes(a["publicKey"]),
+                int(a["validFrom"]),
+                algorithm=algorithm,
+            )
             self.keys[(auth.id, key.key_id)] = key
         elif e.event == "KeyRevoked":
             auth = self._authority_by_hash(a["didHash"])
@@ -437,6 +496,7 @@ class RegistryIndex:
             "startBlock": self.start_block,
             "pin": {"number": self.pinned_block, "hash": self.pinned_hash},
             "confirmations": self.confirmations,
+            **({"anchoringHash": self.anchoring_hash} if self.anchoring_hash else {}),
             "block": {
                 "number": self.synced_block,
                 "hash": self.synced_block_hash,
@@ -475,7 +535,10 @@ class RegistryIndex:
                 pinned_block=int((data.get("pin") or {}).get("number", -1)),
                 pinned_hash=str((data.get("pin") or {}).get("hash", "")),
                 confirmations=int(data.get("confirmations", 0)),
+                anchoring_hash=str(data.get("anchoringHash", "")),
             )
+            if index.anchoring_hash not in ("", *MERKLE_HASHES):
+                raise ValueError(f"unknown anchoring hash {index.anchoring_hash!r}")
             for r in data["authorities"]:
                 auth = AuthorityRecord(
                     **{
@@ -489,6 +552,8 @@ class RegistryIndex:
                 index._by_did_hash[keccak(text=auth.did)] = auth.id
             for k in data["keys"]:
                 key = KeyRecord(**{**k, "public_key": bytes.fromhex(k["public_key"])})
+                if key.algorithm not in _CODES:
+                    raise ValueError(f"unknown key algorithm {key.algorithm!r}")
                 index.keys[(key.authority_id, key.key_id)] = key
             for a in data["anchors"]:
                 anchor = AnchorRecord(**{**a, "root": bytes.fromhex(a["root"])})

@@ -60,6 +60,7 @@ from verifier.bundle import AnchorReceipt
 from verifier.credential import CREDENTIAL_TYPES, RESIDENCE_PERMIT, RESIDENCE_YEARS
 from verifier.errors import InvalidInput
 from verifier.keys import ed25519_verify
+from verifier.merkle import MerkleHash, merkle_digest
 from verifier.messages import Reason
 from verifier.proofs import Ed25519Signer
 from verifier.verify import (
@@ -322,9 +323,10 @@ def issue_sd_jwt(
     return "~".join([jwt, *(d.encoded for d in disclosures)]) + "~"
 
 
-def issuer_jwt_digest(sd_jwt: str) -> bytes:
-    """SHA-256 of the issuer-signed JWT's ASCII bytes: the Merkle leaf the office anchors."""
-    return hashlib.sha256(sd_jwt.split("~", 1)[0].encode("ascii")).digest()
+def issuer_jwt_digest(sd_jwt: str, hash: MerkleHash = "sha-256") -> bytes:
+    """SHA-256 (or SM3, for an SM3-anchoring deployment) of the issuer-signed JWT's ASCII
+    bytes: the Merkle leaf the office anchors."""
+    return merkle_digest(sd_jwt.split("~", 1)[0].encode("ascii"), hash)
 
 
 # --------------------------------------------------------------------------- parsing
@@ -814,6 +816,18 @@ def _signature(facts: _Facts, parsed: SdJwt) -> CheckResult:
                 "verification_method_unknown",
                 f"签名密钥 {facts.vm_did}#{facts.key_id} 未在链上信任注册表中登记",
                 f"The signing key {facts.vm_did}#{facts.key_id} is not registered on chain.",
+            ),
+        )
+    if facts.key.algorithm != "Ed25519":
+        # JOSE registers no SM2 algorithm, so Suixin issues SD-JWT VCs with Ed25519 keys only
+        return _fail(
+            "signature",
+            Reason(
+                "sd_jwt_key_unsupported",
+                f"签发方 JWT 所指密钥 {facts.key_id} 是 {facts.key.algorithm} 密钥；SD-JWT 凭证只用"
+                " EdDSA（Ed25519）签名",
+                f"The issuer JWT names key {facts.key_id}, an {facts.key.algorithm} key; SD-JWT "
+                "VCs are signed with EdDSA (Ed25519) only.",
             ),
         )
     try:

@@ -6,6 +6,12 @@ failure leaves it nothing to stand on), with a stable code and a reason in 中�
 The verdict is INVALID if any check failed, PENDING if none failed and the anchor is pending
 inside the policy's grace period, VALID otherwise.
 
+``format`` includes the national licence identifier (``licenceId``): its structure, check
+character, and that its issuing unit is the USCC the issuer is accredited with on chain.
+``signature`` checks an ``eddsa-jcs-2022`` or ``suixin-sm2-jcs-2025`` proof with the registered
+key of its algorithm; ``anchor`` rebuilds the root with the receipt's hash (SHA-256 or SM3) and,
+when the deployment is known, refuses a receipt of another hash than the deployment's.
+
 An unreachable chain is not a verdict: ``Verifier.verify`` raises ChainUnavailable.
 """
 
@@ -35,6 +41,7 @@ from verifier.credential import (
 from verifier.deployment import Deployment
 from verifier.errors import ChainMismatch, InvalidInput
 from verifier.jcs import CanonicalSplit
+from verifier.licence_id import LICENCE_ID_ROOT
 from verifier.merkle import leaf_hash, merkle_digest, root_from_inclusion
 from verifier.messages import Language, Reason
 from verifier.policy import Policy
@@ -175,6 +182,10 @@ def _r(code: str, zh: str, en: str) -> Reason:
     return Reason(code, zh, en)
 
 
+# where the issuing unit sits among a licence identifier's dot-separated parts: after the root's
+# and the type code
+_ISSUER_PART = LICENCE_ID_ROOT.count(".") + 2
+
 _SKIPPED = _r(
     "not_checked", "因前面的检查未通过，未检查此项", "Not checked: an earlier check failed."
 )
@@ -232,7 +243,9 @@ class Verifier:
         """An online verifier; the index is cached in ``cache_path`` (SQLite) when given. With
         the ``deployment`` record, the index is pinned to the block that deployed the
         registries, reads from there, and counts a block once the deployment's confirmations
-        are on top of it; every sync raises ChainMismatch when the chain is not the record's."""
+        are on top of it; every sync raises ChainMismatch when the chain is not the record's;
+        and a receipt made with another hash than the deployment's anchoring hash fails
+        ``anchor`` (``anchor_hash_mismatch``)."""
         if cache_path is not None:
             pin = (deployment.block_number, deployment.block_hash) if deployment else None
             index = RegistryIndex.open(
@@ -249,6 +262,8 @@ class Verifier:
             index = RegistryIndex.for_anchor_registry(
                 chain, anchor_registry, start_block=start_block
             )
+        if deployment is not None:
+            index.anchoring_hash = deployment.anchoring_hash
         return cls(index, policy, chain)
 
     @classmethod
@@ -403,6 +418,37 @@ class Verifier:
                     f"{first.path}: {first.en}{more_en}" if first.path else first.en + more_en,
                 ),
             )
+        licence = facts.credential.get("licenceId")
+        if isinstance(licence, str):
+            return self._licence_issuer(licence, facts.credential.get("issuer"))
+        return _FORMAT_PASS
+
+    def _licence_issuer(self, licence: str, issuer: object) -> CheckResult:
+        """The issuing-unit part of a (well-formed) licence identifier against the USCC the
+        governance root accredited the issuer with. An issuer the registry does not know is the
+        ``issuer`` check's to refuse; one accredited without a USCC cannot vouch for any."""
+        authority = self.index.authority(issuer) if isinstance(issuer, str) else None
+        if authority is None:
+            return _FORMAT_PASS
+        unit = licence.split(".")[_ISSUER_PART]  # well formed: validate_credential said so
+        if not authority.uscc:
+            return _fail(
+                "format",
+                "licence_id_issuer_unknown",
+                f"licenceId：签发机关 {authority.name_zh} 在链上未登记统一社会信用代码，"
+                f"无法核对电子证照标识中的颁发机构代码 {unit}",
+                f"licenceId: {authority.name_en} has no unified social credit code on chain, so "
+                f"the identifier's issuing unit {unit} cannot be checked.",
+            )
+        if unit != authority.uscc:
+            return _fail(
+                "format",
+                "licence_id_issuer_mismatch",
+                f"licenceId：电子证照标识中的颁发机构代码 {unit} 不是签发机关 {authority.name_zh} "
+                f"的统一社会信用代码 {authority.uscc}",
+                f"licenceId: the identifier's issuing unit {unit} is not the unified social "
+                f"credit code of {authority.name_en}, {authority.uscc}.",
+            )
         return _FORMAT_PASS
 
     # -- shared lookups
@@ -454,7 +500,16 @@ class Verifier:
                 ),
             )
         document = facts.canonical.without if facts.canonical else None
-        check = verify_proof(facts.credential, key.public_key, canonical_document=document)
+        try:
+            check = verify_proof(facts.credential, key.multikey, canonical_document=document)
+        except InvalidInput as e:  # the registered bytes are no key of their algorithm
+            return _fail(
+                "signature",
+                "verification_method_key_malformed",
+                f"链上登记的密钥 {facts.vm_did}#{facts.key_id} 不是有效的 {key.algorithm} 公钥",
+                f"The key {facts.vm_did}#{facts.key_id} registered on chain is not a valid "
+                f"{key.algorithm} public key: {e}",
+            )
         return CheckResult("signature", Outcome.PASS if check.ok else Outcome.FAIL, check.reason)
 
     # -- issuer
@@ -671,6 +726,15 @@ class Verifier:
                 f"The receipt names registry {receipt.registry}, not the trusted one.",
             )
         tree_hash = receipt.hash
+        expected = self.index.anchoring_hash
+        if expected and tree_hash != expected:
+            return _fail(
+                "anchor",
+                "anchor_hash_mismatch",
+                f"上链凭据使用 {tree_hash} 默克尔树，而该部署以 {expected} 存证",
+                f"The receipt's Merkle tree uses {tree_hash}; this deployment anchors with "
+                f"{expected}.",
+            )
         if facts.canonical is not None:
             content = merkle_digest(facts.canonical.whole, tree_hash)
         else:

@@ -14,7 +14,18 @@ interface ITrustRegistry is ITrustRegistryErrors {
         Removed
     }
 
-    /// @notice An accredited authority.
+    /// @notice The signature algorithm of an issuer key. `None` means "no such key".
+    /// @dev Ed25519 keys sign `eddsa-jcs-2022` proofs; SM2 keys (GB/T 32918, curve sm2p256v1)
+    ///      sign `suixin-sm2-jcs-2025` proofs.
+    enum KeyAlgorithm {
+        None,
+        Ed25519,
+        SM2
+    }
+
+    /// @notice An accredited authority. `uscc` is its 统一社会信用代码 (GB 32100, 18 characters),
+    ///         empty when none was given; it is the issuing-unit part of the national licence
+    ///         identifiers (GB/T 36904) its credentials carry.
     struct Authority {
         uint32 id;
         AuthorityStatus status;
@@ -25,14 +36,18 @@ interface ITrustRegistry is ITrustRegistryErrors {
         string nameZh;
         string nameEn;
         string[] credentialTypes;
+        string uscc;
     }
 
-    /// @notice An Ed25519 issuer key. `revokedAt` is zero while the key is not revoked.
+    /// @notice An issuer key. `publicKey` is the raw 32-byte key for Ed25519 and the 33-byte
+    ///         compressed point (02/03 ‖ x) for SM2. `revokedAt` is zero while the key is not
+    ///         revoked.
     struct IssuerKey {
-        bytes32 publicKey;
+        bytes publicKey;
         uint64 validFrom;
         uint64 revokedAt;
         uint8 revocationReason;
+        KeyAlgorithm algorithm;
     }
 
     /// @notice The governance root offered its role to `pendingRoot`.
@@ -54,6 +69,7 @@ interface ITrustRegistry is ITrustRegistryErrors {
     /// @param nameEn Display name in English.
     /// @param region GB/T 2260 region code.
     /// @param credentialTypes The credential types it may issue.
+    /// @param uscc Its 统一社会信用代码, or empty.
     /// @param at Block time of the accreditation.
     event AuthorityAccredited(
         bytes32 indexed didHash,
@@ -64,6 +80,7 @@ interface ITrustRegistry is ITrustRegistryErrors {
         string nameEn,
         uint32 region,
         string[] credentialTypes,
+        string uscc,
         uint64 at
     );
 
@@ -93,9 +110,17 @@ interface ITrustRegistry is ITrustRegistryErrors {
     /// @param didHash keccak256 of the authority's DID.
     /// @param keyIdHash keccak256 of the key id.
     /// @param keyId The key id (the fragment of the verification method).
-    /// @param publicKey The Ed25519 public key.
+    /// @param algorithm The key's algorithm (1 Ed25519, 2 SM2).
+    /// @param publicKey The public key: 32 bytes (Ed25519) or a 33-byte compressed point (SM2).
     /// @param validFrom The time the key became valid (block time).
-    event KeyAdded(bytes32 indexed didHash, bytes32 indexed keyIdHash, string keyId, bytes32 publicKey, uint64 validFrom);
+    event KeyAdded(
+        bytes32 indexed didHash,
+        bytes32 indexed keyIdHash,
+        string keyId,
+        KeyAlgorithm algorithm,
+        bytes publicKey,
+        uint64 validFrom
+    );
 
     /// @notice An issuer key was revoked from `revokedAt` (possibly earlier than now).
     /// @param didHash keccak256 of the authority's DID.

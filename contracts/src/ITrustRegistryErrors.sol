@@ -39,8 +39,15 @@ interface ITrustRegistryErrors {
     error InvalidAuthorityTransition(bytes32 didHash, uint8 from, uint8 to);
     /// @notice The key id is empty or too long.
     error InvalidKeyId();
-    /// @notice The public key is all zeros.
+    /// @notice The public key is all zeros (an SM2 key: its x coordinate is).
     error ZeroPublicKey();
+    /// @notice The key algorithm is not one the registry knows (1 Ed25519, 2 SM2).
+    error UnsupportedKeyAlgorithm(uint8 algorithm);
+    /// @notice The public key is not encoded as its algorithm requires: 32 bytes for Ed25519,
+    ///         a 33-byte compressed point starting 02 or 03 for SM2.
+    error InvalidPublicKey(uint8 algorithm, uint256 length);
+    /// @notice The 统一社会信用代码 is neither empty nor 18 characters of the GB 32100 alphabet.
+    error InvalidUscc();
     /// @notice The authority already has a key with this id.
     error KeyExists(bytes32 didHash, bytes32 keyIdHash);
     /// @notice The authority has no key with this id.

@@ -5,8 +5,9 @@ import {ITrustRegistry} from "./ITrustRegistry.sol";
 
 /// @title TrustRegistry — who may issue what, for which region, with which keys, since when
 /// @notice The governance root (e.g. 广东省政务服务和数据管理局) accredits authorities; each authority
-///         registers Ed25519 issuer keys. Nothing is ever deleted: a verifier must be able to tell
-///         whether a key was good at the time a credential was anchored.
+///         registers issuer keys, Ed25519 or SM2, each recording its algorithm. Nothing is ever
+///         deleted: a verifier must be able to tell whether a key was good at the time a
+///         credential was anchored.
 contract TrustRegistry is ITrustRegistry {
     uint256 private constant MAX_DID_BYTES = 256;
     uint256 private constant MAX_NAME_BYTES = 256;
@@ -15,6 +16,9 @@ contract TrustRegistry is ITrustRegistry {
     uint256 private constant MAX_KEY_ID_BYTES = 64;
     uint32 private constant MIN_REGION = 110000;
     uint32 private constant MAX_REGION = 829999;
+    uint256 private constant USCC_BYTES = 18;
+    uint256 private constant ED25519_KEY_BYTES = 32;
+    uint256 private constant SM2_KEY_BYTES = 33; // 02/03 ‖ x, GB/T 32918.1 §4.2.9
 
     /// @notice The account that accredits authorities.
     address public governanceRoot;
@@ -59,7 +63,7 @@ contract TrustRegistry is ITrustRegistry {
         pendingGovernanceRoot = address(0);
     }
 
-    /// @notice Accredit a new authority.
+    /// @notice Accredit a new authority; `uscc` is its 统一社会信用代码 (18 characters) or empty.
     /// @return id The authority's numeric id.
     function accredit(
         string calldata did,
@@ -67,12 +71,14 @@ contract TrustRegistry is ITrustRegistry {
         string calldata nameEn,
         uint32 region,
         string[] calldata credentialTypes,
-        address account
+        address account,
+        string calldata uscc
     ) external onlyRoot returns (uint32 id) {
         _checkDid(did);
         _checkName(nameZh);
         _checkName(nameEn);
         _checkScope(region, credentialTypes);
+        _checkUscc(uscc);
         if (account == address(0)) revert ZeroAddress();
         bytes32 didHash = keccak256(bytes(did));
         if (_idByDidHash[didHash] != 0) revert AuthorityExists(didHash);
@@ -89,11 +95,12 @@ contract TrustRegistry is ITrustRegistry {
         a.nameZh = nameZh;
         a.nameEn = nameEn;
         a.credentialTypes = credentialTypes;
+        a.uscc = uscc;
         _idByDidHash[didHash] = id;
         _idByAccount[account] = id;
         _accountUsed[account] = true;
         emit AuthorityAccredited(
-            didHash, id, account, did, nameZh, nameEn, region, credentialTypes, uint64(block.timestamp)
+            didHash, id, account, did, nameZh, nameEn, region, credentialTypes, uscc, uint64(block.timestamp)
         );
     }
 
@@ -146,21 +153,27 @@ contract TrustRegistry is ITrustRegistry {
 
     // ---------------------------------------------------------------- keys
 
-    /// @notice Register an Ed25519 issuer key, valid from now. Only the authority's account, while active.
-    function addKey(string calldata did, string calldata keyId, bytes32 publicKey) external {
+    /// @notice Register an issuer key, valid from now. Only the authority's account, while active.
+    /// @param algorithm 1 Ed25519 (`publicKey` the raw 32 bytes) or 2 SM2 (`publicKey` the 33-byte
+    ///        compressed point, 02 or 03 then x). Whether an SM2 point lies on the curve is the
+    ///        verifier's check: the registry records the bytes its owner registered.
+    function addKey(string calldata did, string calldata keyId, uint8 algorithm, bytes calldata publicKey)
+        external
+    {
         (bytes32 didHash, Authority storage a) = _existing(did);
         if (msg.sender != a.account) revert NotAuthorityAccount(msg.sender, didHash);
         if (a.status != AuthorityStatus.Active) revert AuthorityNotActive(didHash, uint8(a.status));
         uint256 keyIdLength = bytes(keyId).length;
         if (keyIdLength == 0 || keyIdLength > MAX_KEY_ID_BYTES) revert InvalidKeyId();
-        if (publicKey == bytes32(0)) revert ZeroPublicKey();
+        KeyAlgorithm keyAlgorithm = _checkPublicKey(algorithm, publicKey);
         bytes32 keyIdHash = keccak256(bytes(keyId));
         IssuerKey storage k = _keys[a.id][keyIdHash];
         if (k.validFrom != 0) revert KeyExists(didHash, keyIdHash);
         k.publicKey = publicKey;
         k.validFrom = uint64(block.timestamp);
+        k.algorithm = keyAlgorithm;
         _keyIds[a.id].push(keyId);
-        emit KeyAdded(didHash, keyIdHash, keyId, publicKey, uint64(block.timestamp));
+        emit KeyAdded(didHash, keyIdHash, keyId, keyAlgorithm, publicKey, uint64(block.timestamp));
     }
 
     /// @notice Revoke a key from `revokedAt`, which may lie in the past (compromise) or the future
@@ -245,6 +258,36 @@ contract TrustRegistry is ITrustRegistry {
         bytes calldata b = bytes(did);
         if (b.length < 5 || b.length > MAX_DID_BYTES) revert InvalidDid();
         if (b[0] != "d" || b[1] != "i" || b[2] != "d" || b[3] != ":") revert InvalidDid();
+    }
+
+    function _checkPublicKey(uint8 algorithm, bytes calldata publicKey) private pure returns (KeyAlgorithm) {
+        uint256 length = publicKey.length;
+        if (algorithm == uint8(KeyAlgorithm.Ed25519)) {
+            if (length != ED25519_KEY_BYTES) revert InvalidPublicKey(algorithm, length);
+        } else if (algorithm == uint8(KeyAlgorithm.SM2)) {
+            if (length != SM2_KEY_BYTES || (publicKey[0] != 0x02 && publicKey[0] != 0x03)) {
+                revert InvalidPublicKey(algorithm, length);
+            }
+        } else {
+            revert UnsupportedKeyAlgorithm(algorithm);
+        }
+        // the key itself (Ed25519) or the point's x coordinate (SM2): the last 32 bytes
+        if (bytes32(publicKey[length - 32:]) == bytes32(0)) revert ZeroPublicKey();
+        return KeyAlgorithm(algorithm);
+    }
+
+    function _checkUscc(string calldata uscc) private pure {
+        bytes calldata b = bytes(uscc);
+        uint256 n = b.length;
+        if (n == 0) return;
+        if (n != USCC_BYTES) revert InvalidUscc();
+        for (uint256 i; i < n; ++i) {
+            bytes1 c = b[i];
+            // GB 32100: digits and capitals except I, O, S, V, Z
+            bool digit = c >= "0" && c <= "9";
+            bool capital = c >= "A" && c <= "Z" && c != "I" && c != "O" && c != "S" && c != "V" && c != "Z";
+            if (!digit && !capital) revert InvalidUscc();
+        }
     }
 
     function _checkName(string calldata name) private pure {

@@ -4,8 +4,9 @@
 rows have a ``digest`` and, once claimed, a ``batch_id`` and ``leaf_index``. A batch's life:
 
 - **claimed** (``prepared``): the oldest members without a batch, ``batch_size`` of them or
-  whatever waited ``batch_age_seconds``, with the batch row (root, size, leaves in order) in
-  one transaction, before anything is sent;
+  whatever waited ``batch_age_seconds``, with the batch row (root, size, leaves in order, and
+  the tree's hash: the deployment's anchoring hash, SHA-256 or SM3, with which every member's
+  digest was made) in one transaction, before anything is sent;
 - **sent**: its root is in a block (``anchor_root_once``: the chain is asked first, and
   ``RootAlreadyAnchored`` is read back, so a resend never doubles it); the block's number,
   hash, time and the transaction are stored once on the batch row, and every member's receipt
@@ -107,8 +108,10 @@ def anchor_batch(
     account: LocalAccount,
     credentials: Sequence[Mapping[str, Any]],
 ) -> list[dict[str, Any]]:
-    """Anchor one batch (one transaction) and return a bundle per credential, in order."""
-    tree = MerkleTree(credential_digest(c) for c in credentials)
+    """Anchor one batch (one transaction) and return a bundle per credential, in order; the
+    tree uses the deployment's anchoring hash."""
+    hash = deployment.anchoring_hash
+    tree = MerkleTree((credential_digest(c, hash) for c in credentials), hash=hash)
     abi = load_artifact("AnchorRegistry").abi
     receipt = chain.transact(
         deployment.anchor_registry, abi, "anchor", [tree.root, tree.size], account
@@ -234,11 +237,12 @@ class BatchQueue:
             if not force and len(rows) < self.batch_size and waited < self.batch_age_seconds:
                 return None
             leaves = [bytes(r.digest) for r in rows]
-            tree = MerkleTree(leaves)
+            tree = MerkleTree(leaves, hash=self.office.anchoring_hash)
             issued = [aware(r.created_at) for r in rows]
             batch = Batch(
                 authority_id=authority_id,
                 kind=self.kind,
+                hash=tree.hash,
                 root=tree.root,
                 size=tree.size,
                 leaves=b"".join(leaves),

@@ -64,6 +64,7 @@ from service.storage.wallet import SdJwtCredential
 from verifier.bundle import credential_id_hash
 from verifier.contracts import load_artifact
 from verifier.errors import ContractReverted
+from verifier.registry import key_algorithm_code
 from verifier.status import STATUS_CODES
 
 __all__ = ["Finding", "ReconcileReport", "Reconciler"]
@@ -252,6 +253,18 @@ class Reconciler:
                     f"链上的账户为 {account}，本办公室为 {authority.account_address} / the chain "
                     f"names account {account}, this office {authority.account_address}",
                 )
+            elif str(found[9]) != (authority.uscc or ""):
+                self._found(
+                    report,
+                    "authority",
+                    authority.did,
+                    "uscc_mismatch",
+                    UNREPAIRABLE,
+                    f"链上认证的统一社会信用代码为 {found[9] or '（无）'}，本办公室为 "
+                    f"{authority.uscc or '（无）'}：其电子证照标识无法通过核验 / the chain "
+                    f"accredits USCC {found[9] or '(none)'}, this office holds "
+                    f"{authority.uscc or '(none)'}: its licence identifiers fail verification",
+                )
             elif status != _ACTIVE:
                 self._found(
                     report,
@@ -290,6 +303,7 @@ class Reconciler:
                 authority.region,
                 list(authority.credential_types),
                 authority.account_address,
+                authority.uscc or "",
             ],
             self.root,
         )
@@ -331,7 +345,9 @@ class Reconciler:
                     continue  # a revoked key the chain forgot is harmless: it signs nothing
                 self._register_again(report, key, did, subject)
                 continue
-            if bytes(found[0]) != bytes(key.public_key):
+            if bytes(found[0]) != bytes(key.public_key) or int(found[4]) != key_algorithm_code(
+                key.algorithm
+            ):
                 self._found(
                     report,
                     "key",
@@ -371,7 +387,7 @@ class Reconciler:
                 office.deployment.trust_registry,
                 self._trust_abi,
                 "addKey",
-                [did, key.key_id, bytes(key.public_key)],
+                [did, key.key_id, key_algorithm_code(key.algorithm), bytes(key.public_key)],
                 office.account(key.authority_id),
             )
         except ContractReverted as e:

@@ -25,7 +25,6 @@ from service.api.metrics import Metrics
 from service.issuing.office import NotFound, Office
 from service.lifecycle.status_queue import local_changes
 from service.storage.models import StatusChange
-from verifier.keys import encode_multikey_ed25519
 from verifier.policy import Policy
 from verifier.verify import Report, Verifier
 
@@ -168,7 +167,7 @@ class VerificationService:
                 "id": f"{did}#{k.key_id}",
                 "type": "Multikey",
                 "controller": did,
-                "publicKeyMultibase": encode_multikey_ed25519(k.public_key),
+                "publicKeyMultibase": k.multikey.multikey,
             }
             for k in keys
             if not k.revoked_at

@@ -14,9 +14,15 @@ import sys
 from typing import Any
 
 from service.cli._common import add_common, console, office_from, settings_of
-from service.trust.deployment import DEPLOYMENT_FILE, ensure_deployment
+from service.trust.deployment import (
+    DEPLOYMENT_FILE,
+    check_anchoring_hash_change,
+    ensure_deployment,
+)
 from verifier.chain import connect
+from verifier.deployment import Deployment
 from verifier.errors import InvalidInput
+from verifier.merkle import MERKLE_HASHES
 
 __all__ = ["register"]
 
@@ -38,6 +44,13 @@ def register(commands: Any) -> None:
         type=int,
         help="blocks on top of an anchor before it counts (default: 0 on a development chain, "
         "12 elsewhere; 0 or 1 for an instant-finality consortium chain)",
+    )
+    deploy.add_argument(
+        "--anchoring-hash",
+        choices=MERKLE_HASHES,
+        help="the hash of the credential Merkle trees and their leaves, recorded in the "
+        "deployment: sha-256 (the default) or sm3 (GB/T 32905, 国密); --force keeps the replaced "
+        "record's unless told",
     )
     deploy.set_defaults(handler=_deploy)
     reconcile = chain_commands.add_parser(
@@ -68,12 +81,19 @@ def _deploy(args: argparse.Namespace) -> int:
         record_path = settings.data_dir / DEPLOYMENT_FILE
         if args.confirmations is not None and args.confirmations < 0:
             raise InvalidInput("--confirmations must be 0 or more")
+        if args.force and args.anchoring_hash and record_path.exists():
+            check_anchoring_hash_change(
+                settings.effective_database_url(),
+                Deployment.load(record_path).anchoring_hash,
+                args.anchoring_hash,
+            )
         deployment = ensure_deployment(
             chain,
             settings.data_dir,
             allow_deploy=True,
             redeploy=args.force,
             confirmations=args.confirmations,
+            anchoring_hash=args.anchoring_hash,
         )
         print(json.dumps(deployment.to_json(), indent=2))
         print(f"(deployment record: {record_path})", file=sys.stderr)

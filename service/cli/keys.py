@@ -37,12 +37,30 @@ def register(commands: Any) -> None:
         choices=sorted(CREDENTIAL_TYPES),
         help="a credential type it may issue (repeat for several)",
     )
+    init.add_argument(
+        "--uscc",
+        default="",
+        help="its 统一社会信用代码 (18 characters), as the province accredits it: the issuing "
+        "unit of the national licence identifiers (电子证照标识) its 居住证 and 营业执照 carry",
+    )
+    _algorithm_option(init, "the first issuer key's algorithm (default ed25519)")
     init.set_defaults(handler=_keys_init)
     listing = keys_commands.add_parser("list", help="authorities, key ids, public keys, accounts")
     add_common(listing)
     listing.add_argument("--json", action="store_true", help="JSON instead of a table")
     listing.set_defaults(handler=_keys_list)
     _add_key_operations(keys_commands)
+
+
+_ALGORITHMS = {"ed25519": "Ed25519", "sm2": "SM2"}
+
+
+def _algorithm_option(parser: argparse.ArgumentParser, text: str) -> None:
+    parser.add_argument(
+        "--algorithm",
+        choices=sorted(_ALGORITHMS),
+        help=f"{text}: ed25519 (eddsa-jcs-2022) or sm2 (国密 SM2/SM3, suixin-sm2-jcs-2025)",
+    )
 
 
 def _keys_init(args: argparse.Namespace) -> int:
@@ -54,11 +72,19 @@ def _keys_init(args: argparse.Namespace) -> int:
         if settings.mode == "development":
             root = governance_root(settings.data_dir, create=False)
         result = enrol(
-            office, args.did, args.name_zh, args.name_en, args.region, args.types, root=root
+            office,
+            args.did,
+            args.name_zh,
+            args.name_en,
+            args.region,
+            args.types,
+            root=root,
+            algorithm=_ALGORITHMS[args.algorithm or "ed25519"],
+            uscc=args.uscc,
         )
     print(f"authority  {result.did}")
     print(f"account    {result.account_address}")
-    print(f"issuer key {result.did}#{result.key_id}  {result.public_multikey}")
+    print(f"issuer key {result.did}#{result.key_id}  {result.algorithm}  {result.public_multikey}")
     if result.state is EnrolmentState.AWAITING_ACCREDITATION:
         print(
             "待省级主管部门授权：请将上面的账户地址提交授权（accredit），授权后再次运行本命令登记签发密钥。\n"
@@ -88,8 +114,10 @@ def _keys_list(args: argparse.Namespace) -> int:
                 "nameEn": v.name_en,
                 "region": v.region,
                 "types": list(v.credential_types),
+                "uscc": v.uscc,
                 "account": v.account_address,
                 "keyId": v.key_id,
+                "algorithm": v.algorithm,
                 "publicKeyMultibase": v.public_multikey,
                 "active": v.active,
                 "created": v.created_at.isoformat(),
@@ -114,7 +142,7 @@ def _keys_list(args: argparse.Namespace) -> int:
             f"{v.name_zh}\n{v.did}",
             f"{v.region}\n{', '.join(v.credential_types)}",
             v.account_address,
-            v.key_id,
+            f"{v.key_id}\n{v.algorithm}",
             v.public_multikey,
             _key_state(v.active, validity.get((v.did, v.key_id))),
         )
@@ -163,6 +191,7 @@ def _add_key_operations(keys_commands: Any) -> None:
         help="wait this long for other office processes to switch keys before anchoring what "
         "the old key signed (default: their refresh interval, 5 s)",
     )
+    _algorithm_option(rotate, "the new key's algorithm (default: the current key's)")
     rotate.set_defaults(handler=_keys_rotate)
 
     revoke = keys_commands.add_parser(
@@ -213,12 +242,14 @@ def _add_key_operations(keys_commands: Any) -> None:
 
     master = keys_commands.add_parser(
         "rotate-master",
-        help="seal every stored key and document under SUIXIN_MASTER_KEY",
+        help="seal every stored key and document under SUIXIN_MASTER_KEY and SUIXIN_SEALING",
         description="Re-seals the authorities' account keys, the issuer keys and every "
-        "credential document under SUIXIN_MASTER_KEY, opening them with the keys in "
-        "SUIXIN_PREVIOUS_MASTER_KEYS (comma-separated). Set the new key and the old one there, "
-        "restart the office's processes, run this, then drop the old key. Running it again "
-        "after a stop finishes it; values already under the new key are left alone.",
+        "credential document under SUIXIN_MASTER_KEY with the SUIXIN_SEALING algorithm "
+        "(aes-256-gcm or sm4-gcm), opening them with the keys in SUIXIN_PREVIOUS_MASTER_KEYS "
+        "(comma-separated) and either algorithm. Set the new key and the old one there (or only "
+        "change SUIXIN_SEALING), restart the office's processes, run this, then drop the old "
+        "key. Running it again after a stop finishes it; values already sealed that way are "
+        "left alone.",
     )
     add_common(master)
     master.add_argument("--json", action="store_true", help="the counts as JSON")
@@ -292,6 +323,7 @@ def _keys_rotate(args: argparse.Namespace) -> int:
             revoke_old_at=revoke_at,
             keep_old=args.keep_old,
             settle_seconds=args.settle,
+            algorithm=_ALGORITHMS[args.algorithm] if args.algorithm else None,
             log=lambda message: print(message, file=sys.stderr, flush=True),
         )
     if rotation.resumed:

@@ -58,6 +58,12 @@ def register(commands: Any) -> None:
         "--type", dest="types", action="append", required=True, help="credential type (repeat)"
     )
     accredit.add_argument("--account", required=True, help="the authority's chain account 0x…")
+    accredit.add_argument(
+        "--uscc",
+        default="",
+        help="its 统一社会信用代码 (18 characters): the issuing-unit part of the national licence "
+        "identifiers its 居住证 and 营业执照 carry; an authority without one issues neither",
+    )
     accredit.set_defaults(handler=lambda a: _run(a, _accredit))
 
     scope = parser("set-scope", "change an authority's region or types (setScope)", changes=True)
@@ -134,14 +140,15 @@ def _show(verb_zh: str, verb_en: str, authority: RegistryAuthority) -> int:
     print(f"{verb_zh} / {verb_en}: {authority.name_zh} ({authority.did})")
     print(
         f"  status {authority.status} · region {authority.region} · types "
-        f"{', '.join(authority.credential_types)} · account {authority.account}"
+        f"{', '.join(authority.credential_types)} · USCC {authority.uscc or '—'} · account "
+        f"{authority.account}"
     )
     return 0
 
 
 def _accredit(governance: Governance, args: argparse.Namespace) -> int:
     authority = governance.accredit(
-        args.did, args.name_zh, args.name_en, args.region, args.types, args.account
+        args.did, args.name_zh, args.name_en, args.region, args.types, args.account, args.uscc
     )
     return _show("已认证", "accredited", authority)
 
@@ -179,6 +186,7 @@ def _list(governance: Governance, args: argparse.Namespace) -> int:
         "状态 Status",
         "区划 Region",
         "类型 Types",
+        "统一社会信用代码 USCC",
         "账户 Account",
     ):
         table.add_column(column, overflow="fold")
@@ -189,6 +197,7 @@ def _list(governance: Governance, args: argparse.Namespace) -> int:
             f"{STATUS_ZH.get(a.status, a.status)} {a.status}",
             f"{a.region} {_region_name(a.region)}",
             ", ".join(a.credential_types),
+            a.uscc or "—",
             a.account,
         )
     console = Console(width=None if sys.stdout.isatty() else 200, highlight=False)
@@ -215,6 +224,7 @@ def _keys(governance: Governance, args: argparse.Namespace) -> int:
     for column in (
         "签发机关 Authority",
         "密钥 Key",
+        "算法 Algorithm",
         "公钥 Public key",
         "生效 Valid from",
         "吊销 Revoked at",
@@ -224,7 +234,14 @@ def _keys(governance: Governance, args: argparse.Namespace) -> int:
         revoked = (
             f"{chain_time_iso(k.revoked_at)} (reason {k.revocation_reason})" if k.revoked_at else ""
         )
-        table.add_row(k.did, k.key_id, k.public_multikey, chain_time_iso(k.valid_from), revoked)
+        table.add_row(
+            k.did,
+            k.key_id,
+            k.algorithm,
+            k.public_multikey,
+            chain_time_iso(k.valid_from),
+            revoked,
+        )
     console = Console(width=None if sys.stdout.isatty() else 200, highlight=False)
     console.print(table if keys else "没有密钥 / no keys")
     return 0

@@ -1,4 +1,5 @@
-"""Issuance: turn a validated subject into a signed VC 2.0 credential (eddsa-jcs-2022)."""
+"""Issuance: turn a validated subject into a signed VC 2.0 credential (eddsa-jcs-2022, or
+suixin-sm2-jcs-2025 when the authority signs with an SM2 key)."""
 
 from __future__ import annotations
 
@@ -18,23 +19,38 @@ from verifier.credential import (
     validate_subject,
 )
 from verifier.errors import FieldError, InvalidCredential
-from verifier.proofs import Ed25519Signer, sign_credential_with_digest
+from verifier.licence_id import LICENSED_TYPES, licence_id_for
+from verifier.merkle import MerkleHash
+from verifier.proofs import Ed25519Signer, Sm2Signer, sign_credential_with_digest
 from verifier.verify import Outcome, validity_period
 
-__all__ = ["SigningIdentity", "issue_credential", "status_entry"]
+__all__ = [
+    "SigningIdentity",
+    "issue_credential",
+    "licence_id_of",
+    "require_uscc",
+    "status_entry",
+]
 
 STATUS_TYPE = "SuixinAnchorRegistryStatus"
 
 
 @dataclass(frozen=True)
 class SigningIdentity:
-    """Who signs: the authority's DID, its names and region, and the current issuer key."""
+    """Who signs: the authority's DID, its names and region, and the current issuer key.
+
+    ``cryptosuite`` is the suite the key signs (``eddsa-jcs-2022`` or ``suixin-sm2-jcs-2025``);
+    None lets ``sign_credential`` choose by the key's type (an ``Sm2KeyPair`` signs SM2).
+    ``uscc`` is the authority's 统一社会信用代码: with it, a 居住证 or 营业执照 carries its
+    national licence identifier (``licenceId``)."""
 
     did: str
     name_zh: str
     region: int
     key_id: str
-    key: Ed25519Signer
+    key: Ed25519Signer | Sm2Signer
+    cryptosuite: str | None = None
+    uscc: str | None = None
 
     @property
     def verification_method(self) -> str:
@@ -51,6 +67,38 @@ def status_entry(credential_id: str, chain_id: int, anchor_registry: str) -> dic
     }
 
 
+def require_uscc(credential_type: str, uscc: str | None) -> None:
+    """Raise InvalidCredential (``authority_uscc_missing``) when ``credential_type`` carries a
+    licence identifier and the authority has no USCC: every 居住证 and 营业执照 names its
+    issuing unit."""
+    if credential_type in LICENSED_TYPES and not uscc:
+        raise InvalidCredential(
+            [
+                FieldError(
+                    "type",
+                    "authority_uscc_missing",
+                    "签发机关未以统一社会信用代码获得认证，无法生成电子证照标识：请省级主管部门"
+                    "以 --uscc 认证（suixin registry accredit），并在 suixin keys init 时提供",
+                    "The authority is not accredited with a unified social credit code, so no "
+                    "electronic licence identifier can be made: the province accredits it with "
+                    "--uscc (suixin registry accredit) and the office enrols with it",
+                )
+            ]
+        )
+
+
+def licence_id_of(
+    credential_type: str, uscc: str | None, lineage_id: str, version: int
+) -> str | None:
+    """The licence identifier of a version of a lineage (``verifier.licence_id.licence_id_for``),
+    None for a type that carries none; raises InvalidCredential as ``require_uscc`` does."""
+    if credential_type not in LICENSED_TYPES:
+        return None
+    require_uscc(credential_type, uscc)
+    assert uscc is not None
+    return licence_id_for(credential_type, uscc, lineage_id, version)
+
+
 def issue_credential(
     credential_type: str,
     subject: Mapping[str, Any],
@@ -62,9 +110,12 @@ def issue_credential(
     valid_until: datetime | None = None,
     now: datetime | None = None,
     credential_id: uuid.UUID | None = None,
+    anchor_hash: MerkleHash = "sha-256",
 ) -> tuple[dict[str, Any], bytes]:
-    """Check the request, build the credential and sign it; returns the signed credential and
-    its digest (the Merkle leaf content, from the signing JCS).
+    """Check the request, build the credential — the first version of its lineage, with its
+    licence identifier when the identity has a USCC — and sign it; returns the signed
+    credential and its digest (the Merkle leaf content, from the signing JCS, with the
+    deployment's anchoring hash ``anchor_hash``).
 
     The subject's text is put in Unicode NFC first. The unsigned credential must then pass
     every rule a verifier's ``format`` check applies (``verifier.credential``), and its
@@ -82,6 +133,7 @@ def issue_credential(
     if errors:
         raise InvalidCredential(errors)
     cid = credential_id or uuid.uuid4()
+    licence = licence_id_of(credential_type, identity.uscc, cid.urn, 1) if identity.uscc else None
     unsigned = build_credential(
         credential_type,
         subject,
@@ -92,6 +144,7 @@ def issue_credential(
         valid_from=valid_from,
         valid_until=valid_until,
         status=status_entry(f"urn:uuid:{cid}", chain_id, anchor_registry),
+        licence_id=licence,
     )
     errors = validate_credential(unsigned, authority_region=identity.region, now=now)
     if errors:
@@ -104,7 +157,12 @@ def issue_credential(
         )
     created = now.astimezone(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
     return sign_credential_with_digest(
-        unsigned, identity.key, identity.verification_method, created
+        unsigned,
+        identity.key,
+        identity.verification_method,
+        created,
+        cryptosuite=identity.cryptosuite,
+        anchor_hash=anchor_hash,
     )
 
 

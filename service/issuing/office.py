@@ -25,9 +25,9 @@ from sqlalchemy import Table, func, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from service.audit.trail import record
-from service.issuing.issuance import SigningIdentity, issue_credential
+from service.issuing.issuance import SigningIdentity, issue_credential, require_uscc
 from service.issuing.receipts import receipt_of
-from service.issuing.signer import LocalSigner
+from service.issuing.signer import IssuerKeyPair, LocalSigner, key_pair_from_private_bytes
 from service.issuing.signing_pool import SigningPool, SlicedIdentity
 from service.storage.columns import SUBJECT_KEYS, lookup_columns, subject_key
 from service.storage.db import Database
@@ -50,7 +50,8 @@ from verifier.credential import DERIVED_TYPES
 from verifier.deployment import Deployment
 from verifier.errors import FieldError, InvalidCredential, InvalidInput, SuixinError
 from verifier.jcs import canonicalize
-from verifier.keys import Ed25519KeyPair
+from verifier.licence_id import LICENSED_TYPES
+from verifier.merkle import MerkleHash, merkle_digest
 
 __all__ = [
     "SCOPES",
@@ -183,6 +184,12 @@ class Office:
     #: transaction asks again (``check_chain``).
     identity_ttl_seconds: float = 2.0
 
+    @property
+    def anchoring_hash(self) -> MerkleHash:
+        """The deployment's Merkle hash (``sha-256`` or ``sm3``): every credential digest this
+        office stores, and every batch tree it builds, uses it."""
+        return self.deployment.anchoring_hash
+
     def check_chain(self, *, fresh: bool = False) -> None:
         """Raise ChainMismatch unless the node serves the deployment's chain (ChainUnavailable
         when it cannot be reached). A success is relied on for ``identity_ttl_seconds``."""
@@ -220,15 +227,18 @@ class Office:
         region: int,
         credential_types: Sequence[str],
         account: LocalAccount,
-        pair: Ed25519KeyPair,
+        pair: IssuerKeyPair,
         key_id: str,
         *,
         active: bool,
+        uscc: str | None = None,
         actor: str = "system",
     ) -> Authority:
-        """Store an authority with its account key and first issuer key, both sealed under the
-        master key (the purposes ``account`` and ``signer`` open them with); the audit trail
-        gets one ``authority.create`` row in the same transaction."""
+        """Store an authority (with its 统一社会信用代码 ``uscc``, when it has one) with its
+        account key and first issuer key (Ed25519 or SM2), both sealed under the master key (the
+        purposes ``account`` and ``signer`` open them with); the audit trail gets one
+        ``authority.create`` row in the same transaction."""
+        algorithm = LocalSigner(key_id, pair).algorithm
         with self.db.session() as s:
             authority = Authority(
                 did=did,
@@ -236,6 +246,7 @@ class Office:
                 name_en=name_en,
                 region=region,
                 credential_types=list(credential_types),
+                uscc=uscc or None,
                 account_address=account.address,
                 account_key_encrypted=self.master.seal(bytes(account.key), f"account:{did}"),
                 created_at=_now(),
@@ -246,6 +257,7 @@ class Office:
                 IssuerKey(
                     authority_id=authority.id,
                     key_id=key_id,
+                    algorithm=algorithm,
                     public_key=pair.public_bytes,
                     private_key_encrypted=self.master.seal(
                         pair.private_bytes(), f"issuer-key:{did}#{key_id}"
@@ -261,8 +273,10 @@ class Office:
                 authority_id=authority.id,
                 details={
                     "did": did,
+                    "uscc": uscc or None,
                     "account": account.address,
                     "keyId": key_id,
+                    "keyAlgorithm": algorithm,
                     "keyActive": active,
                     "types": sorted(credential_types),
                 },
@@ -305,8 +319,9 @@ class Office:
         return found
 
     def signer(self, authority_id: int) -> LocalSigner:
-        """The authority's active issuer key, decrypted once and kept in memory; which key is
-        active is read again every ``key_refresh_seconds`` (rotation by another process)."""
+        """The authority's active issuer key (Ed25519 or SM2), decrypted once and kept in
+        memory; which key is active is read again every ``key_refresh_seconds`` (rotation by
+        another process)."""
         now = time.monotonic()
         with self._lock:
             cached = self._signers.get(authority_id)
@@ -330,7 +345,7 @@ class Office:
             secret = self.master.open(
                 key.private_key_encrypted, f"issuer-key:{authority.did}#{key.key_id}"
             )
-            signer = LocalSigner(key.key_id, Ed25519KeyPair.from_private_bytes(secret))
+            signer = LocalSigner(key.key_id, key_pair_from_private_bytes(key.algorithm, secret))
         with self._lock:
             self._signers[authority_id] = (signer, now)
         return signer
@@ -454,7 +469,13 @@ class Office:
     def _identity(self, authority: Authority) -> SigningIdentity:
         signer = self.signer(authority.id)
         return SigningIdentity(
-            authority.did, authority.name_zh, authority.region, signer.key_id, signer
+            authority.did,
+            authority.name_zh,
+            authority.region,
+            signer.key_id,
+            signer,
+            cryptosuite=signer.cryptosuite,
+            uscc=authority.uscc,
         )
 
     def _build(
@@ -486,6 +507,7 @@ class Office:
                     )
                 ]
             )
+        require_uscc(request.credential_type, authority.uscc)
         return issue_credential(
             request.credential_type,
             request.subject,
@@ -495,6 +517,7 @@ class Office:
             valid_from=request.valid_from,
             valid_until=request.valid_until,
             now=now,
+            anchor_hash=self.anchoring_hash,
         )
 
     def _build_all(
@@ -504,8 +527,13 @@ class Office:
         request is big enough to be worth the trip, else here. Invalid ones give their error."""
         pool = self.signing_pool
         signer = self.signer(authority.id)
-        accredited = [r.credential_type in authority.credential_types for r in requests]
-        if pool is None or len(requests) < 2 * pool.slice_size or not all(accredited):
+        # requests the pool can sign as they are; any other is refused here, with its reason
+        signable = [
+            r.credential_type in authority.credential_types
+            and (authority.uscc or r.credential_type not in LICENSED_TYPES)
+            for r in requests
+        ]
+        if pool is None or len(requests) < 2 * pool.slice_size or not all(signable):
             out: list[tuple[dict[str, Any], bytes] | InvalidCredential] = []
             for request in requests:
                 try:
@@ -521,6 +549,9 @@ class Office:
             signer.pair.private_bytes(),
             self.deployment.chain_id,
             self.deployment.anchor_registry,
+            algorithm=signer.algorithm,
+            anchoring_hash=self.anchoring_hash,
+            uscc=authority.uscc,
         )
         items = [
             (r.credential_type, dict(r.subject), r.valid_from, r.valid_until) for r in requests
@@ -719,7 +750,7 @@ class Office:
         (another master key, an altered body) and StoredDataAltered when the opened bytes are
         not the ones whose digest the row (and the chain) hold."""
         canonical = self.master.open_document(bytes(row.body), row.id)
-        if hashlib.sha256(canonical).digest() != bytes(row.digest):
+        if merkle_digest(canonical, self.anchoring_hash) != bytes(row.digest):
             raise StoredDataAltered(
                 f"credential {row.id}: its stored document does not match its digest"
             )

@@ -2,11 +2,12 @@
 built from it and the block the batch's root landed in.
 
 A stored receipt per credential repeated the batch's block facts a thousand times and cost a
-rewrite of every member when the batch was anchored (or anchored again after lost blocks). Now
-the worker writes one batch row; ``receipt_of`` gives each member the same receipt a stored one
-held (byte for byte: the migration that dropped them compared every one), plus the block's hash
-for batches sent since. Trees of recently read batches are kept (``TREE_CACHE``), so reading a
-batch's members one by one builds its tree once.
+rewrite of every member when the batch was anchored (or anchored again after lost blocks). Now the
+worker writes one batch row; ``receipt_of`` gives each member the same receipt a stored one held
+(byte for byte: the migration that dropped them compared every one), plus the block's hash for
+batches sent since. A batch records its tree's hash (``sha-256`` or ``sm3``, the deployment's
+anchoring hash when it was claimed), and its receipts name it. Trees of recently read batches are
+kept (``TREE_CACHE``), so reading a batch's members one by one builds its tree once.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from typing import Any
 from service.storage.errors import StoredDataAltered
 from service.storage.models import Batch, BatchState
 from verifier.bundle import AnchorReceipt
-from verifier.merkle import MerkleTree
+from verifier.merkle import MERKLE_HASHES, MerkleHash, MerkleTree
 
 __all__ = ["TREE_CACHE", "leaves_of", "receipt_of"]
 
@@ -35,6 +36,14 @@ def leaves_of(batch: Batch) -> list[bytes]:
     return [raw[i : i + _DIGEST] for i in range(0, len(raw), _DIGEST)]
 
 
+def _hash_of(batch: Batch) -> MerkleHash:
+    """The batch's tree hash as stored; StoredDataAltered for a name no tree is built with."""
+    for known in MERKLE_HASHES:
+        if batch.hash == known:
+            return known
+    raise StoredDataAltered(f"batch {batch.id}: unknown tree hash {batch.hash!r}")
+
+
 def _tree(batch: Batch) -> MerkleTree:
     # keyed by the stored leaves too: leaves altered in the database are never served from
     # a tree built before
@@ -44,7 +53,7 @@ def _tree(batch: Batch) -> MerkleTree:
         if tree is not None:
             _trees.move_to_end(key)
             return tree
-    tree = MerkleTree(leaves_of(batch))
+    tree = MerkleTree(leaves_of(batch), hash=_hash_of(batch))
     if tree.root != bytes(batch.root):  # the stored leaves were altered: no receipt from them
         raise StoredDataAltered(f"batch {batch.id}: its stored leaves do not make its root")
     with _lock:
@@ -77,5 +86,6 @@ def receipt_of(batch: Batch | None, leaf_index: int | None) -> dict[str, Any] | 
         block_time=int(batch.block_time or 0),
         transaction_hash=str(batch.tx_hash),
         block_hash=batch.block_hash or "",
+        hash=tree.hash,
     )
     return receipt.to_json()

@@ -6,8 +6,9 @@ processes (started with ``spawn``: the office process runs threads — the serve
 worker — and forking those is unsafe) and hands each a slice of a bulk request. Storage stays in
 the office process, so the database transaction and the all-or-nothing rule do not change.
 
-The issuer key travels to the workers over their pipes, as the 32-byte seed, with each slice;
-the workers keep it only in memory, like the office process does. An HSM-backed signer would
+The issuer key travels to the workers over their pipes, as its 32 private bytes (Ed25519's seed
+or SM2's d) and its algorithm, with each slice; the workers keep it only in memory, like the
+office process does. An HSM-backed signer would
 replace this pool with the HSM's own parallelism (the ``Signer`` interface stays the same).
 """
 
@@ -23,6 +24,7 @@ from functools import lru_cache
 from typing import Any
 
 from verifier.errors import FieldError, InvalidCredential
+from verifier.merkle import MerkleHash
 
 __all__ = ["SigningPool", "SlicedIdentity", "default_processes"]
 
@@ -32,7 +34,8 @@ Result = Built | list[FieldError]  # a signed credential and its digest, or its 
 
 @dataclass(frozen=True, repr=False)
 class SlicedIdentity:
-    """What a worker process needs to sign for an authority (the key as its seed)."""
+    """What a worker process needs to sign for an authority (the key as its private bytes and
+    algorithm, ``Ed25519`` or ``SM2``)."""
 
     did: str
     name_zh: str
@@ -41,6 +44,9 @@ class SlicedIdentity:
     seed: bytes
     chain_id: int
     anchor_registry: str
+    algorithm: str = "Ed25519"
+    anchoring_hash: MerkleHash = "sha-256"  # of the digests (the deployment's)
+    uscc: str | None = None  # the issuing unit of licence identifiers
 
     def __repr__(self) -> str:
         return f"SlicedIdentity({self.did!r}, {self.key_id!r}, <private key hidden>)"
@@ -55,11 +61,19 @@ def default_processes() -> int:
 def _identity(identity: SlicedIdentity) -> Any:
     # imported here: the worker process pays for these imports once, at its first slice
     from service.issuing.issuance import SigningIdentity
-    from service.issuing.signer import LocalSigner
-    from verifier.keys import Ed25519KeyPair
+    from service.issuing.signer import LocalSigner, key_pair_from_private_bytes
 
-    signer = LocalSigner(identity.key_id, Ed25519KeyPair.from_private_bytes(identity.seed))
-    return SigningIdentity(identity.did, identity.name_zh, identity.region, identity.key_id, signer)
+    pair = key_pair_from_private_bytes(identity.algorithm, identity.seed)
+    signer = LocalSigner(identity.key_id, pair)
+    return SigningIdentity(
+        identity.did,
+        identity.name_zh,
+        identity.region,
+        identity.key_id,
+        signer,
+        cryptosuite=signer.cryptosuite,
+        uscc=identity.uscc,
+    )
 
 
 def _warm() -> int:
@@ -91,6 +105,7 @@ def build_slice(
                     valid_from=valid_from,
                     valid_until=valid_until,
                     now=now,
+                    anchor_hash=identity.anchoring_hash,
                 )
             )
         except InvalidCredential as e:

@@ -303,7 +303,12 @@ def derive(
         if errors:  # the permit passed the same rules; guard anyway, storing nothing
             raise InvalidCredential([FieldError(e.path, e.code, e.zh, e.en) for e in errors])
         credential, digest = sign_credential_with_digest(
-            unsigned, signer, f"{authority.did}#{signer.key_id}", iso_z(now)
+            unsigned,
+            signer,
+            f"{authority.did}#{signer.key_id}",
+            iso_z(now),
+            cryptosuite=signer.cryptosuite,
+            anchor_hash=office.anchoring_hash,
         )
         s.add(
             Credential(

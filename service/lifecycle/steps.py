@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 
 from service.audit import trail
 from service.clock import aware, iso_z, parse_timestamp, utc_now
-from service.issuing.issuance import status_entry
+from service.issuing.issuance import licence_id_of, status_entry
 from service.issuing.office import IdempotencyConflict, NotFound, Office, stored_bundle
 from service.issuing.signer import LocalSigner
 from service.lifecycle.status_queue import enqueue
@@ -262,14 +262,18 @@ class Step:
         path: Callable[[str], str] = lambda p: p,
     ) -> dict[str, Any]:
         """Sign and store a new version of the row (or, ``fresh_lineage``, the first version
-        of a new lineage linked back to it); returns the signed credential. The subject's
-        text is put in Unicode NFC, then the credential must pass the verifier's own rules.
-        Raises InvalidCredential, its paths passed through ``path``."""
+        of a new lineage linked back to it), with the licence identifier of that lineage and
+        version; returns the signed credential. The subject's text is put in Unicode NFC, then
+        the credential must pass the verifier's own rules. Raises InvalidCredential, its paths
+        passed through ``path``."""
         assert self.signer is not None
         subject = nfc(dict(subject))
         row, authority = self.row, self.authority
         cid = uuid.uuid4()
         credential_id = cid.urn
+        lineage_id = credential_id if fresh_lineage else row.lineage_id
+        version = 1 if fresh_lineage else row.version + 1
+        licence = licence_id_of(row.credential_type, authority.uscc, lineage_id, version)
         unsigned = build_credential(
             row.credential_type,
             subject,
@@ -284,6 +288,7 @@ class Step:
                 self.office.deployment.chain_id,
                 self.office.deployment.anchor_registry,
             ),
+            licence_id=licence,
         )
         errors = validate_credential(unsigned, authority_region=authority.region, now=self.now)
         if errors:
@@ -293,6 +298,8 @@ class Step:
             self.signer,
             f"{authority.did}#{self.signer.key_id}",
             iso_z(self.now),
+            cryptosuite=self.signer.cryptosuite,
+            anchor_hash=self.office.anchoring_hash,
         )
         self.session.add(
             Credential(
@@ -304,8 +311,8 @@ class Step:
                 idempotency_key=self.idempotency_key,
                 request_sha256=self.fingerprint,
                 created_at=self.now,
-                lineage_id=credential_id if fresh_lineage else row.lineage_id,
-                version=1 if fresh_lineage else row.version + 1,
+                lineage_id=lineage_id,
+                version=version,
                 previous_id=row.id,
                 key_id=self.signer.key_id,
                 status=CredentialStatus.ACTIVE,

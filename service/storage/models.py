@@ -87,6 +87,8 @@ class Authority(Base):
     name_en: Mapped[str] = mapped_column(String(256))
     region: Mapped[int] = mapped_column(Integer)
     credential_types: Mapped[list[str]] = mapped_column(JSON)
+    # 统一社会信用代码, as accredited on chain: the issuing unit of its licence identifiers
+    uscc: Mapped[str | None] = mapped_column(String(18), nullable=True)
     account_address: Mapped[str] = mapped_column(String(42))
     account_key_encrypted: Mapped[bytes] = mapped_column(LargeBinary)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
@@ -96,7 +98,7 @@ class Authority(Base):
 
 
 class IssuerKey(Base):
-    """An Ed25519 issuer key of an authority (private half encrypted at rest)."""
+    """An issuer key of an authority, Ed25519 or SM2 (private half encrypted at rest)."""
 
     __tablename__ = "issuer_keys"
     __table_args__ = (UniqueConstraint("authority_id", "key_id"),)
@@ -104,6 +106,8 @@ class IssuerKey(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     authority_id: Mapped[int] = mapped_column(ForeignKey("authorities.id"))
     key_id: Mapped[str] = mapped_column(String(64))
+    # "Ed25519" (32-byte public key) or "SM2" (33-byte compressed point), as on chain
+    algorithm: Mapped[str] = mapped_column(String(16), default="Ed25519", server_default="Ed25519")
     public_key: Mapped[bytes] = mapped_column(LargeBinary)
     private_key_encrypted: Mapped[bytes] = mapped_column(LargeBinary)
     active: Mapped[bool] = mapped_column(default=True)
@@ -156,6 +160,8 @@ class Batch(Base):
     root: Mapped[bytes] = mapped_column(LargeBinary, unique=True)
     size: Mapped[int] = mapped_column(Integer)
     leaves: Mapped[bytes] = mapped_column(LargeBinary)  # the members' digests, leaf order
+    # the tree's hash, "sha-256" or "sm3": the deployment's anchoring hash when claimed
+    hash: Mapped[str] = mapped_column(String(16), default="sha-256", server_default="sha-256")
     state: Mapped[str] = mapped_column(String(16), index=True)  # see BatchState
     chain_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)  # where it was sent
     anchor_registry: Mapped[str | None] = mapped_column(String(42), nullable=True)
@@ -226,7 +232,8 @@ class Credential(Base):
     authority_id: Mapped[int] = mapped_column(ForeignKey("authorities.id"))
     credential_type: Mapped[str] = mapped_column(String(64))
     body: Mapped[bytes] = mapped_column(LargeBinary)  # sealed canonical JSON (storage.sealing)
-    digest: Mapped[bytes] = mapped_column(LargeBinary)  # SHA-256 of that JSON: the Merkle leaf
+    # the hash of that JSON, the Merkle leaf: SHA-256, or SM3 in an SM3-anchoring deployment
+    digest: Mapped[bytes] = mapped_column(LargeBinary)
     idempotency_key: Mapped[str | None] = mapped_column(String(200), nullable=True)
     request_sha256: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
     batch_id: Mapped[int | None] = mapped_column(ForeignKey("batches.id"), nullable=True)

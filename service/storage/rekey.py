@@ -1,11 +1,13 @@
-"""Re-sealing everything under a new master key (``suixin keys rotate-master``), and the data
-directory's own development key.
+"""Re-sealing everything under a new master key or algorithm (``suixin keys rotate-master``), and
+the data directory's own development key.
 
 Everything sealed at rest — authorities' account keys, issuer keys, credential documents — is
 opened with the key ring (the new key and the old one) and sealed again under the new key, a
 chunk per transaction; credentials' blind indexes, derived from the master key, are recomputed
-from their documents on the way. A value already under the new key (its fingerprint says so)
-is skipped, so a rotation that stopped is finished by running it again. Nothing is logged but
+from their documents on the way. A value already sealed as the new key seals (its header names
+that key and algorithm) is skipped, so a rotation that stopped is finished by running it again.
+The same run moves values between AES-256-GCM and SM4-GCM when ``SUIXIN_SEALING`` changed,
+under the same master key or a new one. Nothing is logged but
 counts.
 """
 

@@ -1,19 +1,30 @@
 """Sealing at rest: private keys and credential documents encrypted under the office's master key.
 
-Everything sealed is AES-256-GCM under a key derived from the configured master key with
-HKDF-SHA256, with the row's *purpose* bound in as associated data (``issuer-key:did…#key-1``,
-``credential:urn:uuid:…``), so a ciphertext cannot be moved to another row's use. A sealed value
-starts with a header — format version, algorithm, and a 4-byte fingerprint of the master key
-it was sealed under — then the 12-byte nonce and the ciphertext with its tag. The fingerprint
-lets a ``KeyRing`` hold the new and the previous master key while a rotation re-seals every
-row (``suixin keys rotate-master``), and tells an operator which key a database needs. Values
-sealed before the header existed (private keys of earlier versions: nonce and ciphertext only)
-still open.
+Everything sealed is encrypted with an AEAD under a key derived from the configured master key,
+with the row's *purpose* bound in as associated data (``issuer-key:did…#key-1``,
+``credential:urn:uuid:…``), so a ciphertext cannot be moved to another row's use. The AEAD is
+the deployment's choice (``SUIXIN_SEALING``):
+
+- ``aes-256-gcm`` (algorithm 1, the default): AES-256-GCM, the key derived with HKDF-SHA256;
+- ``sm4-gcm`` (algorithm 2, 国密): SM4 (GB/T 32907) in GCM as RFC 8998 uses it, the 128-bit key
+  derived with HKDF-SM3. The same guarantees: 96-bit random nonces, 128-bit tags, the purpose
+  as associated data, one derived key per master key and algorithm.
+
+A sealed value starts with a header — format version, algorithm, and a 4-byte fingerprint of the
+master key it was sealed under — then the 12-byte nonce and the ciphertext with its tag. A
+master key opens values of either algorithm (the header says which) and seals with its own, so
+switching ``SUIXIN_SEALING`` takes effect for new values at once and ``suixin keys rotate-master``
+moves the stored ones over (``sealed_here`` is false for a value under the other algorithm).
+The fingerprint names the master key whatever the algorithm; it lets a ``KeyRing`` hold the new
+and the previous master key while a rotation re-seals every row, and tells an operator which
+key a database needs. Values sealed before the header existed (private keys of earlier
+versions: nonce and ciphertext only, AES) still open.
 
 Credential documents are sealed compressed (``seal_document``). Lookups that must not decrypt
 use a *blind index*: an HMAC of the identifier under a key derived from the master key
 (``blind_index``), so the database holds no citizen id number or USCC in the clear and an
-equality lookup still works. Nothing here logs, prints or returns a key.
+equality lookup still works (HMAC-SHA256 under either sealing algorithm). Nothing here logs,
+prints or returns a key.
 """
 
 from __future__ import annotations
@@ -23,19 +34,35 @@ import hmac
 import os
 import zlib
 from collections.abc import Iterable
+from typing import Literal, Protocol
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from verifier.errors import SuixinError
+from verifier.errors import InvalidInput, SuixinError
 
-__all__ = ["KeyRing", "KeyStoreError", "MasterKey", "fingerprint_of"]
+__all__ = [
+    "SEALING_ALGORITHMS",
+    "KeyRing",
+    "KeyStoreError",
+    "MasterKey",
+    "SealingAlgorithm",
+    "Sm4Gcm",
+    "fingerprint_of",
+]
+
+SealingAlgorithm = Literal["aes-256-gcm", "sm4-gcm"]
+#: The sealing algorithms (``SUIXIN_SEALING``) and their header bytes.
+SEALING_ALGORITHMS: dict[str, int] = {"aes-256-gcm": 1, "sm4-gcm": 2}
 
 _NONCE = 12
+_TAG = 16
 _VERSION = 2
 _AES_256_GCM = 1
+_SM4_GCM = 2
 _HEADER = 1 + 1 + 4  # version, algorithm, master key fingerprint
 _BLIND_INDEX_BYTES = 16
 
@@ -44,40 +71,91 @@ class KeyStoreError(SuixinError):
     """A sealed value cannot be opened: wrong master key, or the value was altered."""
 
 
-def _hkdf(secret: bytes, salt: bytes, info: bytes) -> bytes:
-    return HKDF(algorithm=hashes.SHA256(), length=32, salt=salt, info=info).derive(secret)
+def _hkdf(
+    secret: bytes, salt: bytes, info: bytes, *, hash: hashes.HashAlgorithm | None = None
+) -> bytes:
+    algorithm = hash or hashes.SHA256()
+    length = 16 if isinstance(algorithm, hashes.SM3) else 32
+    return HKDF(algorithm=algorithm, length=length, salt=salt, info=info).derive(secret)
+
+
+class _Aead(Protocol):
+    def encrypt(self, nonce: bytes, data: bytes, associated_data: bytes | None) -> bytes: ...
+
+    def decrypt(self, nonce: bytes, data: bytes, associated_data: bytes | None) -> bytes: ...
+
+
+class Sm4Gcm:
+    """SM4-GCM (GB/T 32907 in GCM, as RFC 8998 specifies it) with AESGCM's interface: a 16-byte
+    key, 12-byte nonces, the 16-byte tag appended to the ciphertext. ``decrypt`` raises
+    ``InvalidTag`` for a wrong key, nonce, associated data or any changed byte."""
+
+    __slots__ = ("_key",)
+
+    def __init__(self, key: bytes) -> None:
+        if len(key) != 16:
+            raise ValueError("an SM4 key is 16 bytes")
+        self._key = algorithms.SM4(key)
+
+    def encrypt(self, nonce: bytes, data: bytes, associated_data: bytes | None) -> bytes:
+        """The ciphertext of ``data`` with its tag."""
+        encryptor = Cipher(self._key, modes.GCM(nonce)).encryptor()
+        if associated_data:
+            encryptor.authenticate_additional_data(associated_data)
+        return encryptor.update(data) + encryptor.finalize() + encryptor.tag
+
+    def decrypt(self, nonce: bytes, data: bytes, associated_data: bytes | None) -> bytes:
+        """The plaintext of what ``encrypt`` made; InvalidTag if anything differs."""
+        if len(data) < _TAG:
+            raise InvalidTag
+        decryptor = Cipher(self._key, modes.GCM(nonce, data[-_TAG:])).decryptor()
+        if associated_data:
+            decryptor.authenticate_additional_data(associated_data)
+        return decryptor.update(data[:-_TAG]) + decryptor.finalize()
 
 
 class MasterKey:
-    """The key everything sealed at rest is wrapped under. Its repr never shows the secret."""
+    """The key everything sealed at rest is wrapped under; it seals with ``algorithm``
+    (``aes-256-gcm`` or ``sm4-gcm``) and opens either. Its repr never shows the secret."""
 
-    __slots__ = ("_aead", "_blind", "fingerprint")
+    __slots__ = ("_aeads", "_blind", "algorithm", "fingerprint")
 
-    def __init__(self, secret: str) -> None:
+    def __init__(self, secret: str, algorithm: str = "aes-256-gcm") -> None:
+        """Raises InvalidInput for an unknown ``algorithm``."""
+        if algorithm not in SEALING_ALGORITHMS:
+            raise InvalidInput(
+                f"the key store seals with {' or '.join(SEALING_ALGORITHMS)}, not {algorithm!r}"
+            )
         raw = secret.encode("utf-8")
         derived = _hkdf(raw, b"suixin-keystore-v1", b"aes-256-gcm")
-        self._aead = AESGCM(derived)
+        sm4 = _hkdf(raw, b"suixin-keystore-v1", b"sm4-gcm", hash=hashes.SM3())
+        self._aeads: dict[int, _Aead] = {_AES_256_GCM: AESGCM(derived), _SM4_GCM: Sm4Gcm(sm4)}
         self._blind = _hkdf(raw, b"suixin-blind-index-v1", b"hmac-sha256")
-        #: four bytes naming this key (not secret: a hash of a derived key)
+        #: the header byte of the algorithm this key seals with
+        self.algorithm = SEALING_ALGORITHMS[algorithm]
+        #: four bytes naming this key (not secret: a hash of a derived key), whatever the
+        #: algorithm
         self.fingerprint = hashlib.sha256(b"suixin-master-key-fingerprint" + derived).digest()[:4]
 
     def seal(self, plaintext: bytes, purpose: str) -> bytes:
         """Encrypt ``plaintext`` for ``purpose`` (e.g. ``issuer-key:did:web:…#key-1``)."""
         nonce = os.urandom(_NONCE)
-        header = bytes((_VERSION, _AES_256_GCM)) + self.fingerprint
-        return header + nonce + self._aead.encrypt(nonce, plaintext, purpose.encode("utf-8"))
+        header = bytes((_VERSION, self.algorithm)) + self.fingerprint
+        aead = self._aeads[self.algorithm]
+        return header + nonce + aead.encrypt(nonce, plaintext, purpose.encode("utf-8"))
 
     def open(self, sealed: bytes, purpose: str) -> bytes:
-        """Decrypt what ``seal`` produced for the same purpose; raises KeyStoreError otherwise."""
+        """Decrypt what ``seal`` produced for the same purpose, under either algorithm; raises
+        KeyStoreError otherwise."""
         aad = purpose.encode("utf-8")
-        if self.sealed_here(sealed):
+        if fingerprint_of(sealed) == self.fingerprint:
             try:
                 body = sealed[_HEADER:]
-                return self._aead.decrypt(body[:_NONCE], body[_NONCE:], aad)
+                return self._aeads[sealed[1]].decrypt(body[:_NONCE], body[_NONCE:], aad)
             except (InvalidTag, ValueError):
                 pass  # maybe a value from before the header whose nonce happens to look like one
         try:
-            return self._aead.decrypt(sealed[:_NONCE], sealed[_NONCE:], aad)
+            return self._aeads[_AES_256_GCM].decrypt(sealed[:_NONCE], sealed[_NONCE:], aad)
         except (InvalidTag, ValueError) as e:
             raise KeyStoreError(
                 f"a sealed value ({purpose.split(':', 1)[0]}) cannot be decrypted: the master key "
@@ -85,14 +163,9 @@ class MasterKey:
             ) from e
 
     def sealed_here(self, sealed: bytes) -> bool:
-        """Whether ``sealed`` carries this key's fingerprint (a value sealed before the header
-        existed carries none)."""
-        return (
-            len(sealed) > _HEADER + _NONCE
-            and sealed[0] == _VERSION
-            and sealed[1] == _AES_256_GCM
-            and sealed[2:_HEADER] == self.fingerprint
-        )
+        """Whether ``sealed`` is sealed as this key seals: its fingerprint and its algorithm (a
+        value sealed before the header existed carries neither)."""
+        return fingerprint_of(sealed) == self.fingerprint and sealed[1] == self.algorithm
 
     def seal_document(self, canonical: bytes, credential_id: str) -> bytes:
         """A credential's canonical JSON, compressed and sealed to its id."""
@@ -109,13 +182,18 @@ class MasterKey:
         return hmac.new(self._blind, message, hashlib.sha256).digest()[:_BLIND_INDEX_BYTES]
 
     def __repr__(self) -> str:
-        return f"MasterKey(<hidden>, fingerprint {self.fingerprint.hex()})"
+        name = next(n for n, b in SEALING_ALGORITHMS.items() if b == self.algorithm)
+        return f"MasterKey(<hidden>, {name}, fingerprint {self.fingerprint.hex()})"
 
 
 def fingerprint_of(sealed: bytes) -> bytes | None:
     """The master key fingerprint a sealed value names, or None for a value from before the
     header existed."""
-    if len(sealed) > _HEADER + _NONCE and sealed[0] == _VERSION and sealed[1] == _AES_256_GCM:
+    if (
+        len(sealed) > _HEADER + _NONCE
+        and sealed[0] == _VERSION
+        and sealed[1] in (_AES_256_GCM, _SM4_GCM)
+    ):
         return sealed[2:_HEADER]
     return None
 
@@ -126,8 +204,12 @@ class KeyRing(MasterKey):
 
     __slots__ = ("_previous",)
 
-    def __init__(self, secret: str, previous: Iterable[str] = ()) -> None:
-        super().__init__(secret)
+    def __init__(
+        self, secret: str, previous: Iterable[str] = (), algorithm: str = "aes-256-gcm"
+    ) -> None:
+        """The current key ``secret`` seals with ``algorithm``; the ``previous`` ones only open
+        (either algorithm). Raises InvalidInput for an unknown ``algorithm``."""
+        super().__init__(secret, algorithm)
         self._previous = tuple(MasterKey(s) for s in previous)
 
     def open(self, sealed: bytes, purpose: str) -> bytes:

@@ -1,12 +1,13 @@
 """Enrolling an authority in an office (``suixin keys init``, ``create_authority``) and listing
 its keys.
 
-With the governance root at hand (development, demos) enrolment is one step: the office creates
-the authority's chain account and first issuer key, the root accredits the account, the account
-registers the key. In production the province holds the root offline, so enrolment takes two:
-``keys init`` creates and stores both keys (the issuer key inactive, so nothing can be issued
-under it yet) and prints the account address to accredit; once the province has accredited it,
-running ``keys init`` again registers the key on chain and activates it.
+With the governance root at hand (development, demos) enrolment is one step: the office creates the
+authority's chain account and first issuer key (Ed25519, or SM2 with ``--algorithm sm2``), the root
+accredits the account, the account registers the key with its algorithm. In production the province
+holds the root offline, so enrolment takes two: ``keys init`` creates and stores both keys (the
+issuer key inactive, so nothing can be issued under it yet) and prints the account address to
+accredit; once the province has accredited it, running ``keys init`` again registers the key on
+chain and activates it.
 """
 
 from __future__ import annotations
@@ -22,11 +23,14 @@ from sqlalchemy import select
 
 from service.audit import trail
 from service.issuing.office import NotFound, Office
+from service.issuing.signer import generate_key_pair
 from service.storage.models import Authority, IssuerKey
 from service.trust.deployment import fund_if_dev
 from verifier.contracts import load_artifact
 from verifier.errors import ContractReverted, InvalidInput
-from verifier.keys import Ed25519KeyPair, encode_multikey_ed25519
+from verifier.identifiers import InvalidIdentifier, parse_uscc
+from verifier.keys import KeyAlgorithm, PublicMultikey
+from verifier.registry import key_algorithm_code
 
 __all__ = ["Enrolment", "EnrolmentState", "KeyView", "create_authority", "enrol", "key_views"]
 
@@ -51,6 +55,7 @@ class Enrolment:
     key_id: str
     public_multikey: str
     state: EnrolmentState
+    algorithm: str = "Ed25519"
 
 
 @dataclass(frozen=True)
@@ -67,6 +72,23 @@ class KeyView:
     public_multikey: str
     active: bool
     created_at: datetime
+    algorithm: str = "Ed25519"
+    uscc: str | None = None
+
+
+def _multikey(key: IssuerKey) -> str:
+    algorithm: KeyAlgorithm = "SM2" if key.algorithm == "SM2" else "Ed25519"
+    return PublicMultikey(algorithm, bytes(key.public_key)).multikey
+
+
+def _checked_uscc(uscc: str) -> str:
+    """A USCC as the registry records it (upper case), "" for none; InvalidInput if malformed."""
+    if not uscc:
+        return ""
+    try:
+        return parse_uscc(uscc.strip().upper()).code
+    except InvalidIdentifier as e:
+        raise InvalidInput(f"--uscc is not a unified social credit code: {e.reason.en}") from e
 
 
 def create_authority(
@@ -79,14 +101,21 @@ def create_authority(
     *,
     root: LocalAccount | None = None,
     key_id: str = "key-1",
+    algorithm: str = "Ed25519",
+    uscc: str = "",
     actor: str = "system",
 ) -> Authority:
-    """Create the authority's chain account and first issuer key, register them, store both.
+    """Create the authority's chain account and first issuer key (``algorithm``: Ed25519 or
+    SM2), register them, store both.
 
     With ``root`` (the governance root's account, development and demos) the authority is
-    also accredited on chain; otherwise the province must accredit its account first.
-    ``actor`` is who the audit row names (``cli``, ``system``).
+    also accredited on chain, with its 统一社会信用代码 ``uscc`` ("" for none: it then issues
+    no 居住证 or 营业执照); otherwise the province must accredit its account first.
+    ``actor`` is who the audit row names (``cli``, ``system``). Raises InvalidInput for an
+    unknown algorithm or a malformed USCC, before anything reaches the chain.
     """
+    pair = generate_key_pair(algorithm)  # InvalidInput for another algorithm, before the chain
+    uscc = _checked_uscc(uscc)
     account: LocalAccount = Account.create()
     fund_if_dev(office.chain, account.address)
     trust = load_artifact("TrustRegistry").abi
@@ -95,15 +124,14 @@ def create_authority(
             office.deployment.trust_registry,
             trust,
             "accredit",
-            [did, name_zh, name_en, region, list(credential_types), account.address],
+            [did, name_zh, name_en, region, list(credential_types), account.address, uscc],
             root,
         )
-    pair = Ed25519KeyPair.generate()
     office.chain.transact(
         office.deployment.trust_registry,
         trust,
         "addKey",
-        [did, key_id, pair.public_bytes],
+        [did, key_id, key_algorithm_code(algorithm), pair.public_bytes],
         account,
     )
     return office.store_authority(
@@ -116,6 +144,7 @@ def create_authority(
         pair,
         key_id,
         active=True,
+        uscc=uscc,
         actor=actor,
     )
 
@@ -129,9 +158,14 @@ def enrol(
     credential_types: Sequence[str],
     *,
     root: LocalAccount | None,
+    algorithm: str = "Ed25519",
+    uscc: str = "",
     actor: str = "cli",
 ) -> Enrolment:
-    """Enrol ``did`` in the office, or finish a pending enrolment; see the module docstring.
+    """Enrol ``did`` in the office with a first issuer key of ``algorithm`` (Ed25519 or SM2) and
+    its 统一社会信用代码 ``uscc``, or finish a pending enrolment (its staged key keeps the
+    algorithm it was made with; the chain's accreditation must name the same USCC); see the
+    module docstring.
     Each step appends an audit row by ``actor`` (``authority.create``, ``issuer_key.activate``).
 
     Raises InvalidInput when ``did`` is enrolled with other details, ContractReverted when the
@@ -154,15 +188,32 @@ def enrol(
                 credential_types,
                 root=root,
                 key_id=FIRST_KEY_ID,
+                algorithm=algorithm,
+                uscc=uscc,
                 actor=actor,
             )
             return _result(office, authority, EnrolmentState.ACTIVE)
-        authority = _stage(office, did, name_zh, name_en, region, credential_types, actor)
+        authority = _stage(
+            office,
+            did,
+            name_zh,
+            name_en,
+            region,
+            credential_types,
+            algorithm,
+            _checked_uscc(uscc),
+            actor,
+        )
         return _result(office, authority, _try_register(office, authority, actor))
-    if (existing.region, sorted(existing.credential_types)) != (region, sorted(credential_types)):
+    if (existing.region, sorted(existing.credential_types), existing.uscc or "") != (
+        region,
+        sorted(credential_types),
+        _checked_uscc(uscc),
+    ):
         raise InvalidInput(
-            f"{did} is already enrolled with region {existing.region} and types "
-            f"{', '.join(existing.credential_types)}; enrolment details cannot change here"
+            f"{did} is already enrolled with region {existing.region}, types "
+            f"{', '.join(existing.credential_types)} and USCC {existing.uscc or '(none)'}; "
+            "enrolment details cannot change here"
         )
     if _pending_key(office, existing.id) is None:
         return _result(office, existing, EnrolmentState.ALREADY_ACTIVE)
@@ -186,9 +237,11 @@ def key_views(office: Office) -> list[KeyView]:
             credential_types=tuple(a.credential_types),
             account_address=a.account_address,
             key_id=k.key_id,
-            public_multikey=encode_multikey_ed25519(bytes(k.public_key)),
+            public_multikey=_multikey(k),
             active=k.active,
             created_at=k.created_at,
+            algorithm=k.algorithm,
+            uscc=a.uscc,
         )
         for a, k in rows
     ]
@@ -204,6 +257,8 @@ def _stage(
     name_en: str,
     region: int,
     credential_types: Sequence[str],
+    algorithm: str,
+    uscc: str,
     actor: str,
 ) -> Authority:
     """Create and store the account and first key (inactive) without touching the chain.
@@ -212,7 +267,7 @@ def _stage(
     ``Office.account`` and ``Office.signer`` open them like any other.
     """
     account: LocalAccount = Account.create()
-    pair = Ed25519KeyPair.generate()
+    pair = generate_key_pair(algorithm)
     return office.store_authority(
         did,
         name_zh,
@@ -223,6 +278,7 @@ def _stage(
         pair,
         FIRST_KEY_ID,
         active=False,
+        uscc=uscc,
         actor=actor,
     )
 
@@ -255,13 +311,19 @@ def _try_register(office: Office, authority: Authority, actor: str) -> Enrolment
             f"{authority.did} is accredited on chain to account {record[2]}, not to this "
             f"office's account {authority.account_address}"
         )
+    if str(record[9]) != (authority.uscc or ""):
+        raise InvalidInput(
+            f"{authority.did} is accredited on chain with USCC {record[9] or '(none)'}, not "
+            f"with this office's {authority.uscc or '(none)'}: the province accredits with "
+            "--uscc as the office enrolled"
+        )
     fund_if_dev(office.chain, authority.account_address)
     try:
         office.chain.transact(
             registry,
             trust,
             "addKey",
-            [authority.did, key.key_id, bytes(key.public_key)],
+            [authority.did, key.key_id, key_algorithm_code(key.algorithm), bytes(key.public_key)],
             office.account(authority.id),
         )
     except ContractReverted as e:
@@ -295,6 +357,7 @@ def _result(office: Office, authority: Authority, state: EnrolmentState) -> Enro
         did=authority.did,
         account_address=authority.account_address,
         key_id=key.key_id,
-        public_multikey=encode_multikey_ed25519(bytes(key.public_key)),
+        public_multikey=_multikey(key),
         state=state,
+        algorithm=key.algorithm,
     )

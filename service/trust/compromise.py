@@ -1,15 +1,15 @@
 """Compromise: an issuer key revoked from an earlier moment, the credentials that now fail, and
 their re-issue with the current key.
 
-``revoke_key`` revokes the key from ``since`` (the registry only ever moves a revocation
-earlier); if it was the signing key, it stops signing first and a new key takes over after the
-revocation. ``affected`` lists exactly the credentials that now fail: anchored at or after
-``since`` with that key, and those of that key not anchored yet. ``reissue`` gives each current
-version among them a successor in the same lineage (same subject and term, signed with the
-current key, queued for anchoring) and supersedes the old version (``key_compromised``, 11),
-queueing the on-chain status change; one transaction per chunk, idempotent, resumable. Each
-appends an audit row (``key.revoke``; ``key.reissue`` once per chunk, naming the old and new
-credential ids), never key material.
+``revoke_key`` revokes the key from ``since`` (the registry only ever moves a revocation earlier);
+if it was the signing key, it stops signing first and a new key of the same algorithm (Ed25519 or
+SM2) takes over after the revocation. ``affected`` lists exactly the credentials that now fail:
+anchored at or after ``since`` with that key, and those of that key not anchored yet. ``reissue``
+gives each current version among them a successor in the same lineage (same subject and term,
+signed with the current key, queued for anchoring) and supersedes the old version
+(``key_compromised``, 11), queueing the on-chain status change; one transaction per chunk,
+idempotent, resumable. Each appends an audit row (``key.revoke``; ``key.reissue`` once per chunk,
+naming the old and new credential ids), never key material.
 """
 
 from __future__ import annotations
@@ -55,6 +55,7 @@ from service.trust.keys import (
 from service.trust.rotation import switch_key
 from verifier.contracts import load_artifact
 from verifier.errors import ChainError
+from verifier.licence_id import LICENSED_TYPES, licence_id_for
 from verifier.proofs import sign_credential_with_digest
 
 __all__ = ["affected", "reissue", "revoke_key"]
@@ -174,6 +175,7 @@ def revoke_key(
                 anchor_timeout=0.0,
                 actor=actor,
                 say=say,
+                algorithm=row.algorithm,
             )
         except ChainError as e:
             raise KeyOperationError(
@@ -351,7 +353,19 @@ def reissue(
                 unsigned["credentialStatus"] = status_entry(
                     new_id, office.deployment.chain_id, office.deployment.anchor_registry
                 )
-                credential, digest = sign_credential_with_digest(unsigned, signer, method, created)
+                if authority.uscc and old.credential_type in LICENSED_TYPES:
+                    # the lineage's identifier, at the new version (the serial stays)
+                    unsigned["licenceId"] = licence_id_for(
+                        old.credential_type, authority.uscc, old.lineage_id, old.version + 1
+                    )
+                credential, digest = sign_credential_with_digest(
+                    unsigned,
+                    signer,
+                    method,
+                    created,
+                    cryptosuite=signer.cryptosuite,
+                    anchor_hash=office.anchoring_hash,
+                )
                 rows.append(
                     {
                         "id": new_id,

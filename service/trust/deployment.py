@@ -14,10 +14,12 @@ from verifier.chain import Chain
 from verifier.contracts import load_artifact
 from verifier.deployment import Deployment, default_confirmations
 from verifier.errors import InvalidInput
+from verifier.merkle import MerkleHash
 
 __all__ = [
     "DEPLOYMENT_FILE",
     "ROOT_KEY_FILE",
+    "check_anchoring_hash_change",
     "deploy_registries",
     "ensure_deployment",
     "fund_if_dev",
@@ -39,9 +41,11 @@ def deploy_registries(
     root: str | None = None,
     *,
     confirmations: int | None = None,
+    anchoring_hash: MerkleHash = "sha-256",
 ) -> Deployment:
     """Deploy both registries with ``root`` (default: the deployer) as governance root;
-    ``confirmations`` is recorded as the deployment's finality depth (default by chain id)."""
+    ``confirmations`` is recorded as the deployment's finality depth (default by chain id),
+    ``anchoring_hash`` as the hash of its credential Merkle trees (``sha-256`` or ``sm3``)."""
     trust = load_artifact("TrustRegistry")
     anchor = load_artifact("AnchorRegistry")
     governance_root = root or deployer.address
@@ -63,6 +67,7 @@ def deploy_registries(
         confirmations=(
             default_confirmations(chain.chain_id) if confirmations is None else confirmations
         ),
+        anchoring_hash=anchoring_hash,
     )
 
 
@@ -93,6 +98,7 @@ def ensure_deployment(
     redeploy: bool = False,
     check: bool = True,
     confirmations: int | None = None,
+    anchoring_hash: MerkleHash | None = None,
 ) -> Deployment:
     """The registries' deployment record of ``data_dir``: read, or deployed when there is none
     and ``allow_deploy`` (development, ``suixin chain deploy``).
@@ -101,14 +107,22 @@ def ensure_deployment(
     record's raises ChainMismatch (the operator restores the chain, or asks for ``redeploy``,
     which keeps the old record beside the new one as ``deployment.replaced-<time>.json``).
     ``confirmations`` is the new deployment's finality depth (default: by chain id, see
-    ``verifier.deployment.default_confirmations``). Raises InvalidInput when there is no record
-    and deploying is not allowed."""
+    ``verifier.deployment.default_confirmations``); ``anchoring_hash`` its Merkle hash (default:
+    the replaced record's, else ``sha-256``); an existing record given another anchoring hash
+    without ``redeploy`` raises InvalidInput, as does no record when deploying is not allowed.
+    Whether the office's stored digests allow another anchoring hash is the caller's check
+    (``suixin chain deploy``)."""
     path = data_dir / DEPLOYMENT_FILE
-    if path.exists() and not redeploy:
-        record = Deployment.load(path)
+    old = Deployment.load(path) if path.exists() else None
+    if old is not None and not redeploy:
+        if anchoring_hash is not None and anchoring_hash != old.anchoring_hash:
+            raise InvalidInput(
+                f"the deployment in {path} anchors with {old.anchoring_hash}: the anchoring "
+                "hash is chosen when the registries are deployed (--force deploys anew)"
+            )
         if check:
-            record.check_chain(chain)
-        return record
+            old.check_chain(chain)
+        return old
     if not allow_deploy:
         raise InvalidInput(
             f"no deployment of the registries for chain {chain.chain_id} in {path}: "
@@ -117,8 +131,44 @@ def ensure_deployment(
     root = governance_root(data_dir, create=True)
     assert root is not None
     fund_if_dev(chain, root.address)
-    record = deploy_registries(chain, root, confirmations=confirmations)
+    if anchoring_hash is None:
+        anchoring_hash = old.anchoring_hash if old is not None else "sha-256"
+    record = deploy_registries(
+        chain, root, confirmations=confirmations, anchoring_hash=anchoring_hash
+    )
     if path.exists():
         path.rename(path.with_name(f"deployment.replaced-{int(time.time())}.json"))
     record.save(path)
     return record
+
+
+def check_anchoring_hash_change(database_url: str, old: MerkleHash, new: MerkleHash) -> None:
+    """Refuse (InvalidInput) to move an office from anchoring hash ``old`` to ``new`` while its
+    database holds credentials or SD-JWTs: their stored digests, the leaves of the batches still
+    to come and the check of every document read back, are in ``old``. A database that does not
+    exist yet (or has no tables) holds none."""
+    if old == new:
+        return
+    from sqlalchemy import create_engine, func, inspect, select
+
+    from service.storage.models import Credential
+    from service.storage.wallet import SdJwtCredential
+
+    if database_url.startswith("sqlite:///") and not Path(database_url[10:]).exists():
+        return
+    engine = create_engine(database_url)
+    held = 0
+    try:
+        tables = set(inspect(engine).get_table_names())
+        with engine.connect() as c:
+            for model in (Credential, SdJwtCredential):
+                if model.__tablename__ in tables:
+                    held += int(c.scalar(select(func.count()).select_from(model)) or 0)
+    finally:
+        engine.dispose()
+    if held:
+        raise InvalidInput(
+            f"this office's database holds {held} credential(s) whose digests are {old}: "
+            f"its anchoring hash cannot become {new}. Deploy with --anchoring-hash {new} for a "
+            "new office (its own data directory and database)"
+        )

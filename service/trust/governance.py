@@ -1,7 +1,8 @@
 """Governance of the TrustRegistry by the province root (``suixin registry …`` drives it).
 
 The governance root (e.g. 广东省政务服务和数据管理局) accredits authorities — DID, names (中文 and
-English), GB/T 2260 region, credential types, chain account — changes their scope, suspends,
+English), GB/T 2260 region, credential types, chain account and 统一社会信用代码 (the issuing-unit
+part of the national licence identifiers their credentials carry) — changes their scope, suspends,
 reinstates and removes them, and lists them with their keys, all read from the chain itself.
 Its key comes from ``--root-key FILE`` (a hex secp256k1 key, as ``governance-root.key``) or, in
 development, from the data directory (``service.trust.deployment.governance_root``); a province
@@ -49,7 +50,9 @@ from verifier.contracts import load_artifact
 from verifier.credential import CREDENTIAL_TYPES
 from verifier.deployment import Deployment
 from verifier.errors import ContractReverted, InvalidInput
-from verifier.keys import encode_multikey_ed25519
+from verifier.identifiers import InvalidIdentifier, parse_uscc
+from verifier.keys import KeyAlgorithm, PublicMultikey
+from verifier.registry import KeyAlgorithmCode
 
 __all__ = [
     "STATUS_NAMES",
@@ -92,6 +95,7 @@ class RegistryAuthority:
     account: str
     status: str  # active | suspended | removed
     accredited_at: int
+    uscc: str = ""  # 统一社会信用代码; empty when accredited without one
 
     def to_json(self) -> dict[str, Any]:
         """The authority as JSON."""
@@ -102,6 +106,7 @@ class RegistryAuthority:
             "nameEn": self.name_en,
             "region": self.region,
             "types": list(self.credential_types),
+            "uscc": self.uscc or None,
             "account": self.account,
             "status": self.status,
             "accreditedAt": chain_time_iso(self.accredited_at),
@@ -118,12 +123,14 @@ class RegistryKey:
     valid_from: int
     revoked_at: int
     revocation_reason: int
+    algorithm: KeyAlgorithm = "Ed25519"
 
     def to_json(self) -> dict[str, Any]:
         """The key as JSON."""
         return {
             "did": self.did,
             "keyId": self.key_id,
+            "algorithm": self.algorithm,
             "publicKeyMultibase": self.public_multikey,
             "validFrom": chain_time_iso(self.valid_from),
             "revokedAt": chain_time_iso(self.revoked_at) if self.revoked_at else None,
@@ -180,6 +187,20 @@ def _check_types(types: Sequence[str]) -> list[str]:
             f"{what_en[0].upper()}{what_en[1:]}; choose from {known}.",
         )
     return list(types)
+
+
+def _check_uscc(uscc: str) -> str:
+    """A USCC as the registry records it (upper case), or "" for none; GovernanceError."""
+    if not uscc:
+        return ""
+    try:
+        return parse_uscc(uscc.strip().upper()).code
+    except InvalidIdentifier as e:
+        raise GovernanceError(
+            "uscc_invalid",
+            f"统一社会信用代码不正确：{e.reason.zh}",
+            f"Not a unified social credit code: {e.reason.en}",
+        ) from e
 
 
 def _check_account(account: str) -> str:
@@ -267,6 +288,12 @@ def _refusal(e: ContractReverted, did: str) -> GovernanceError:
             return GovernanceError(
                 "account_invalid", "账户地址不能为零地址", "The account address must not be zero."
             )
+        case "InvalidUscc":
+            return GovernanceError(
+                "uscc_invalid",
+                "统一社会信用代码应为空或 18 位（GB 32100 字符集）",
+                "The unified social credit code must be empty or 18 GB 32100 characters.",
+            )
     return GovernanceError(
         "contract_refused",
         f"信任注册表合约拒绝了该操作：{e}",
@@ -314,15 +341,18 @@ class Governance:
         region: int,
         credential_types: Sequence[str],
         account: str,
+        uscc: str = "",
     ) -> RegistryAuthority:
-        """Accredit a new authority acting through ``account``; raises GovernanceError."""
+        """Accredit a new authority acting through ``account``, with its 统一社会信用代码
+        ``uscc`` (checked, check character included; "" for none); raises GovernanceError."""
         _check_did(did)
         _check_name(name_zh, "中文")
         _check_name(name_en, "英文")
         _check_region(region)
         types = _check_types(credential_types)
         address = _check_account(account)
-        self._send("accredit", [did, name_zh, name_en, region, types, address], did)
+        code = _check_uscc(uscc)
+        self._send("accredit", [did, name_zh, name_en, region, types, address, code], did)
         return self.authority(did)
 
     def set_scope(
@@ -390,22 +420,24 @@ class Governance:
             except ContractReverted as e:
                 raise _refusal(e, one) from e
             for key_id in key_ids:
-                public, valid_from, revoked_at, reason = self._call("keyOf", one, key_id)
+                public, valid_from, revoked_at, reason, code = self._call("keyOf", one, key_id)
+                algorithm: KeyAlgorithm = "SM2" if code == KeyAlgorithmCode.SM2 else "Ed25519"
                 out.append(
                     RegistryKey(
                         one,
                         key_id,
-                        encode_multikey_ed25519(bytes(public)),
+                        PublicMultikey(algorithm, bytes(public)).multikey,
                         int(valid_from),
                         int(revoked_at),
                         int(reason),
+                        algorithm,
                     )
                 )
         return out
 
 
 def _authority(record: Any) -> RegistryAuthority:
-    id_, status, account, region, accredited_at, did, name_zh, name_en, types = record
+    id_, status, account, region, accredited_at, did, name_zh, name_en, types, uscc = record
     return RegistryAuthority(
         id=int(id_),
         did=did,
@@ -416,4 +448,5 @@ def _authority(record: Any) -> RegistryAuthority:
         account=to_checksum_address(account),
         status=STATUS_NAMES.get(int(status), str(status)),
         accredited_at=int(accredited_at),
+        uscc=str(uscc),
     )

@@ -4,8 +4,10 @@ A verifier accepts a credential only if the key that signed it was valid *when t
 batch was anchored* (``validFrom <= anchoredAt < revokedAt`` in the TrustRegistry). Every
 operation here keeps that rule in view:
 
-- **Rotation** (``rotate_key``): a new Ed25519 key is stored (sealed, inactive), registered on
-  chain, then made the signing key; the old key stops signing at once. Credentials the old key
+- **Rotation** (``rotate_key``): a new key — Ed25519 or SM2, the old key's algorithm unless
+  another is asked for, so an authority can move between them — is stored (sealed, inactive),
+  registered on chain with its algorithm, then made the signing key; the old key stops signing
+  at once. Credentials the old key
   already signed but the anchoring queue still holds are anchored *before* the old key is
   revoked: the rotation waits ``settle_seconds`` (other office processes re-read the active key
   that often, see ``Office.key_refresh_seconds``), anchors every pending credential of the old
@@ -38,6 +40,7 @@ from sqlalchemy import func, select
 from service.anchoring.worker import AnchorWorker
 from service.audit import trail
 from service.issuing.office import Office
+from service.issuing.signer import LocalSigner, generate_key_pair
 from service.storage.models import (
     Authority,
     Batch,
@@ -61,7 +64,7 @@ from service.trust.keys import (
     trust_abi,
 )
 from verifier.errors import ContractReverted
-from verifier.keys import Ed25519KeyPair
+from verifier.registry import key_algorithm_code
 
 _KEY_ID = re.compile(r"^key-(\d+)$")  # key-N, the ids this office gives its keys
 
@@ -78,12 +81,15 @@ def rotate_key(
     keep_old: bool = False,
     settle_seconds: float | None = None,
     anchor_timeout: float = 300.0,
+    algorithm: str | None = None,
     actor: str = "cli",
     log: Callable[[str], None] | None = None,
 ) -> Rotation:
     """Rotate the authority's issuer key (see the module docstring); returns what was done.
 
-    ``revoke_old_at`` (Unix seconds) is the earliest time the old key is revoked from; the
+    ``algorithm`` is the new key's, ``Ed25519`` or ``SM2`` (None: the current key's; a new key
+    staged by an interrupted run keeps its own). ``revoke_old_at`` (Unix seconds) is the
+    earliest time the old key is revoked from; the
     revocation is moved later if credentials signed with the old key are anchored up to then.
     ``keep_old`` leaves the old key valid on chain (it only stops signing). If an earlier run
     stopped half way, this finishes that rotation instead of starting another; with no signing
@@ -129,6 +135,7 @@ def rotate_key(
         anchor_timeout=anchor_timeout,
         actor=actor,
         say=say,
+        algorithm=algorithm,
     )
 
 
@@ -153,9 +160,11 @@ def switch_key(
     anchor_timeout: float,
     actor: str,
     say: Callable[[str], None],
+    algorithm: str | None = None,
 ) -> Rotation:
-    """Stage (or reuse the staged), register and switch to a new key; then retire ``current``
-    unless ``revoke_old_at`` is None. ``current`` is None when no key signs any more."""
+    """Stage (or reuse the staged), register and switch to a new key of ``algorithm`` (None:
+    the algorithm of ``current``, else of the newest key); then retire ``current`` unless
+    ``revoke_old_at`` is None. ``current`` is None when no key signs any more."""
     newest = keys[-1] if keys else None
     staged = (
         newest is not None
@@ -163,7 +172,12 @@ def switch_key(
         and newest.revoked_at is None
         and (current is None or newest.id > current.id)
     )
-    new = newest if staged and newest is not None else _stage_key(office, authority, keys)
+    if staged and newest is not None:
+        new = newest
+    else:
+        model = current or newest
+        chosen = algorithm or (model.algorithm if model is not None else "Ed25519")
+        new = _stage_key(office, authority, keys, chosen)
     old_key_id = current.key_id if current is not None else ""
     say(f"registering {new.key_id} on chain")
     valid_from = _register(office, authority, new)
@@ -187,12 +201,16 @@ def switch_key(
             details={
                 "oldKeyId": old_key_id or None,
                 "newKeyId": new.key_id,
+                "newKeyAlgorithm": new.algorithm,
                 "newKeyValidFrom": valid_from,
                 "revokeOldFrom": revoke_old_at if current is not None else None,
             },
         )
     office.forget_keys(authority.id)
-    say(f"{new.key_id} now signs" + (f"; {old_key_id} no longer does" if old_key_id else ""))
+    say(
+        f"{new.key_id} ({new.algorithm}) now signs"
+        + (f"; {old_key_id} no longer does" if old_key_id else "")
+    )
     if current is None or revoke_old_at is None:
         return Rotation(authority.id, authority.did, old_key_id, new.key_id, None, 0, staged)
     with office.db.session() as s:
@@ -206,15 +224,19 @@ def switch_key(
     )
 
 
-def _stage_key(office: Office, authority: Authority, keys: Sequence[IssuerKey]) -> IssuerKey:
-    """Create the next key (``key-N``), sealed and inactive, before the chain hears of it."""
+def _stage_key(
+    office: Office, authority: Authority, keys: Sequence[IssuerKey], algorithm: str
+) -> IssuerKey:
+    """Create the next key (``key-N``) of ``algorithm``, sealed and inactive, before the chain
+    hears of it."""
     taken = {k.key_id for k in keys} | set(registered_key_ids(office, authority.did))
     numbers = [int(m.group(1)) for m in map(_KEY_ID.match, taken) if m]
     key_id = f"key-{max(numbers, default=0) + 1}"
-    pair = Ed25519KeyPair.generate()
+    pair = generate_key_pair(algorithm)
     row = IssuerKey(
         authority_id=authority.id,
         key_id=key_id,
+        algorithm=LocalSigner(key_id, pair).algorithm,
         public_key=pair.public_bytes,
         private_key_encrypted=office.master.seal(
             pair.private_bytes(), f"issuer-key:{authority.did}#{key_id}"
@@ -235,7 +257,7 @@ def _register(office: Office, authority: Authority, key: IssuerKey) -> int:
             office.deployment.trust_registry,
             trust_abi(),
             "addKey",
-            [authority.did, key.key_id, bytes(key.public_key)],
+            [authority.did, key.key_id, key_algorithm_code(key.algorithm), bytes(key.public_key)],
             office.account(authority.id),
         )
     except ContractReverted as e:
@@ -244,7 +266,9 @@ def _register(office: Office, authority: Authority, key: IssuerKey) -> int:
     record = office.chain.call(
         office.deployment.trust_registry, trust_abi(), "keyOf", [authority.did, key.key_id]
     )
-    if bytes(record[0]) != bytes(key.public_key):
+    if bytes(record[0]) != bytes(key.public_key) or int(record[4]) != key_algorithm_code(
+        key.algorithm
+    ):
         raise KeyOperationError(
             "key_id_taken",
             f"链上 {authority.did} 的 {key.key_id} 是另一把公钥：本办公室不能使用该密钥编号",

@@ -1,13 +1,16 @@
 """Wallet issuance: one-time offers and the OpenID4VCI pre-authorised code flow.
 
 An office clerk makes a one-time *offer* for a credential (a pre-authorised code, shown as a QR
-code or a same-device link). The wallet exchanges the code for an access token and a
-``c_nonce`` (token endpoint), then asks for the credential with a proof JWT signed by its own
-P-256 key over that nonce and the issuer's URL (credential endpoint). The office derives an
-SD-JWT VC from the stored, signed W3C credential (``verifier.sdjwt.claims_from_credential``),
-binds it to the proven key (``cnf``), signs it with the authority's current Ed25519 issuer key
-and queues the issuer-signed JWT's digest for anchoring. Each step is single-use: a code is
-redeemed once, a token fetches one credential, and an expired offer does nothing.
+code or a same-device link). The wallet exchanges the code for an access token and a ``c_nonce``
+(token endpoint), then asks for the credential with a proof JWT signed by its own P-256 key over
+that nonce and the issuer's URL (credential endpoint). The office derives an SD-JWT VC from the
+stored, signed W3C credential (``verifier.sdjwt.claims_from_credential``), binds it to the proven
+key (``cnf``), signs it with the authority's current Ed25519 issuer key and queues the issuer-
+signed JWT's digest for anchoring. An authority whose current key is SM2 cannot issue SD-JWT VCs:
+JOSE registers no SM2 algorithm, so a JWS signed with one would be Suixin's alone; offers and
+claims are refused (409 ``sd_jwt_algorithm_unsupported``) and its holders keep the W3C credential
+(``suixin-sm2-jcs-2025``), which every check verifies. Each step is single-use: a code is redeemed
+once, a token fetches one credential, and an expired offer does nothing.
 
 The worker anchors the queued digests (``service.anchoring.sdjwt``).
 
@@ -30,6 +33,7 @@ from service.audit.trail import record
 from service.clock import aware
 from service.issuing.office import Office
 from service.issuing.receipts import receipt_of
+from service.issuing.signer import LocalSigner
 from service.storage.models import AnchorState, Batch, Credential, CredentialStatus
 from service.storage.wallet import CredentialOffer, SdJwtCredential
 from verifier.errors import InvalidInput
@@ -73,6 +77,22 @@ class WalletError(InvalidInput):
         return f"{self.zh} / {self.en}"
 
 
+def _sd_jwt_signer(office: Office, authority_id: int) -> LocalSigner:
+    """The authority's signing key if it can sign an SD-JWT (EdDSA); WalletError 409 when it is
+    an SM2 key, for which JOSE has no algorithm."""
+    signer = office.signer(authority_id)
+    if signer.algorithm != "Ed25519":
+        raise WalletError(
+            409,
+            "sd_jwt_algorithm_unsupported",
+            f"本签发机关当前以 {signer.algorithm} 密钥签发；钱包凭证（SD-JWT）只能用"
+            " Ed25519（EdDSA）签名，请向持证人提供 W3C 凭证包",
+            f"this authority signs with an {signer.algorithm} key; wallet credentials (SD-JWT) "
+            "are signed with Ed25519 (EdDSA) only: give the holder the W3C bundle instead",
+        )
+    return signer
+
+
 def _sha(text: str) -> bytes:
     return hashlib.sha256(text.encode()).digest()
 
@@ -109,6 +129,7 @@ class WalletIssuer:
         """A one-time offer of one of the authority's credentials that is in force; raises
         WalletError (404 unknown or another authority's, 409 not in force)."""
         now = now or datetime.now(UTC)
+        _sd_jwt_signer(self.office, authority_id)  # refuse an offer that could not be claimed
         code = secrets.token_urlsafe(32)
         offer_id = secrets.token_hex(16)
         with self.office.db.write_session() as s:
@@ -198,7 +219,7 @@ class WalletIssuer:
             )
         jwk = _check_proof(proof_jwt, audience=audience, c_nonce=offer.c_nonce or "", now=now)
         office = self.office
-        signer = office.signer(offer.authority_id)
+        signer = _sd_jwt_signer(office, offer.authority_id)
         authority = office.authority(offer.authority_id)
         with office.db.session() as s:
             row = s.scalar(select(Credential).where(Credential.id == offer.credential_id))
@@ -233,7 +254,7 @@ class WalletIssuer:
                     credential_id=row.id,
                     authority_id=row.authority_id,
                     issuer_jwt=sd_jwt.split("~", 1)[0],
-                    digest=issuer_jwt_digest(sd_jwt),
+                    digest=issuer_jwt_digest(sd_jwt, office.anchoring_hash),
                     holder_thumbprint=jwk_thumbprint(jwk),
                     created_at=now,
                 )

@@ -83,6 +83,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         440100,
         ("ResidencePermit",),
         root=root,
+        uscc="11440100007502156G",
     )
     key = office.create_api_key(
         permits.id, ("issue:ResidencePermit", "lifecycle", "revoke", "admin"), label="console"
@@ -95,6 +96,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         440100,
         ("BusinessLicense",),
         root=root,
+        uscc="11440100007502233T",
     )
     licence_key = office.create_api_key(
         licences.id, ("issue:BusinessLicense", "lifecycle", "revoke"), label="console"

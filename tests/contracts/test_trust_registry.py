@@ -23,13 +23,19 @@ from verifier.contracts import load_artifact
 
 ACTIVE, SUSPENDED, REMOVED = 1, 2, 3
 # Authority tuple fields, as authorityBy* return them.
-ID, STATUS, ACCOUNT, REGION, ACCREDITED_AT, DID_FIELD, NAME_ZH, NAME_EN, TYPES = range(9)
+ID, STATUS, ACCOUNT, REGION, ACCREDITED_AT, DID_FIELD, NAME_ZH, NAME_EN, TYPES, USCC = range(10)
 # IssuerKey tuple fields.
-PUBLIC_KEY, VALID_FROM, REVOKED_AT, REASON = range(4)
+PUBLIC_KEY, VALID_FROM, REVOKED_AT, REASON, ALGORITHM = range(5)
+# KeyAlgorithm values.
+ED25519, SM2 = 1, 2
 
 NAME_ZH_GZ = "广州市来穗人员服务管理局"
 NAME_EN_GZ = "Guangzhou Migrant Population Service Administration"
+USCC_GZ = "11440100007502156G"
 PK1, PK2 = b"\x11" * 32, b"\x22" * 32
+# SM2 public keys: the GB/T 32918.5 Annex A key (odd y) and another point (even y)
+SM2_PK1 = bytes.fromhex("0309f9df311e5421a150dd7d161e4bc5c672179fad1833fc076bb08ff356f35020")
+SM2_PK2 = b"\x02" + b"\x5c" * 32
 
 fuzz = settings(
     max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
@@ -46,6 +52,7 @@ def accredit_args(
     name_en: str = "Shenzhen Administration for Market Regulation",
     region: int = 440300,
     types: list[str] | None = None,
+    uscc: str = "",
 ) -> list[object]:
     return [
         did,
@@ -54,6 +61,7 @@ def accredit_args(
         region,
         ["BusinessLicense"] if types is None else types,
         account or bystander().address,
+        uscc,
     ]
 
 
@@ -66,7 +74,7 @@ def authority(registries: Registries) -> LocalAccount:
 @pytest.fixture
 def keyed(registries: Registries, authority: LocalAccount) -> LocalAccount:
     """``authority`` with one key ``key-1`` registered."""
-    registries.trust_tx("addKey", [DID, "key-1", PK1], authority)
+    registries.trust_tx("addKey", [DID, "key-1", ED25519, PK1], authority)
     return authority
 
 
@@ -177,7 +185,7 @@ class TestAccredit:
         account = bystander().address
         types = ["ResidencePermit", "ResidencePermitEndorsement"]
         receipt = registries.trust_tx(
-            "accredit", [DID, NAME_ZH_GZ, NAME_EN_GZ, 440100, types, account]
+            "accredit", [DID, NAME_ZH_GZ, NAME_EN_GZ, 440100, types, account, USCC_GZ]
         )
         at = block_time(registries, receipt)
         assert trust_events(registries, receipt) == [
@@ -192,14 +200,26 @@ class TestAccredit:
                     "nameEn": NAME_EN_GZ,
                     "region": 440100,
                     "credentialTypes": types,
+                    "uscc": USCC_GZ,
                     "at": at,
                 },
             )
         ]
         assert tuple(registries.trust_call("authorityByDid", DID)) == (
-            1, ACTIVE, account, 440100, at, DID, NAME_ZH_GZ, NAME_EN_GZ, types,
+            1, ACTIVE, account, 440100, at, DID, NAME_ZH_GZ, NAME_EN_GZ, types, USCC_GZ,
         )  # fmt: skip
         assert registries.trust_call("authorityCount") == 1
+
+    def test_uscc_is_empty_or_eighteen_characters_of_its_alphabet(
+        self, registries: Registries
+    ) -> None:
+        for uscc in ["1144010000750215", USCC_GZ + "0", "11440100007502156g", "1144010000750215IO"]:
+            with reverts("InvalidUscc()"):
+                registries.trust_tx("accredit", accredit_args(uscc=uscc))
+        registries.trust_tx("accredit", accredit_args(uscc=""))
+        assert registries.trust_call("authorityByDid", OTHER_DID)[USCC] == ""
+        registries.trust_tx("accredit", accredit_args(DID, uscc="91440106MA59C2K45Y"))
+        assert registries.trust_call("authorityByDid", DID)[USCC] == "91440106MA59C2K45Y"
 
     def test_ids_count_up_from_one(self, registries: Registries) -> None:
         for expected, did in enumerate(["did:web:a.gov.cn", "did:web:b.gov.cn"], start=1):
@@ -382,7 +402,7 @@ class TestSetAccount:
         credential, root_hash = b"\xc1" * 32, b"\xa1" * 32
         registries.anchor_tx("anchor", [root_hash, 4], authority)
         registries.anchor_tx("setStatus", [credential, SUSPENDED, 7], authority)
-        registries.trust_tx("addKey", [DID, "key-1", PK1], authority)
+        registries.trust_tx("addKey", [DID, "key-1", ED25519, PK1], authority)
         new = funded(registries.chain)
 
         receipt = registries.trust_tx("setAccount", [DID, new.address])
@@ -409,7 +429,7 @@ class TestSetAccount:
             registries.anchor_tx("setStatus", [credential, 3, 0], authority)
         with reverts("NotAuthorityAccount(address,bytes32)", caller=authority.address,
                      didHash=h(DID)):  # fmt: skip
-            registries.trust_tx("addKey", [DID, "key-2", PK2], authority)
+            registries.trust_tx("addKey", [DID, "key-2", ED25519, PK2], authority)
         registries.anchor_tx("anchor", [b"\xa2" * 32, 1], new)
         assert registries.anchor_call("anchorOf", root_hash)[0] == 1
         assert registries.anchor_call("anchorOf", b"\xa2" * 32)[0] == 1
@@ -417,7 +437,7 @@ class TestSetAccount:
         registries.anchor_tx("setStatus", [credential, 3, 0], new)  # Suspended → Reinstated
         assert registries.anchor_call("statusOf", 1, credential)[0] == 3
         assert registries.trust_call("keyOf", DID, "key-1")[PUBLIC_KEY] == PK1
-        registries.trust_tx("addKey", [DID, "key-2", PK2], new)
+        registries.trust_tx("addKey", [DID, "key-2", ED25519, PK2], new)
         assert registries.trust_call("keyIdsOf", DID) == ["key-1", "key-2"]
 
     def test_the_current_account_may_rotate_itself(
@@ -572,7 +592,7 @@ class TestAddKey:
     def test_registers_a_key_valid_from_block_time(
         self, registries: Registries, authority: LocalAccount
     ) -> None:
-        receipt = registries.trust_tx("addKey", [DID, "key-1", PK1], authority)
+        receipt = registries.trust_tx("addKey", [DID, "key-1", ED25519, PK1], authority)
         at = block_time(registries, receipt)
         assert trust_events(registries, receipt) == [
             (
@@ -581,18 +601,67 @@ class TestAddKey:
                     "didHash": h(DID),
                     "keyIdHash": h("key-1"),
                     "keyId": "key-1",
+                    "algorithm": ED25519,
                     "publicKey": PK1,
                     "validFrom": at,
                 },
             )
         ]
-        assert tuple(registries.trust_call("keyOf", DID, "key-1")) == (PK1, at, 0, 0)
-        registries.trust_tx("addKey", [DID, "key-2", PK2], authority)
+        assert tuple(registries.trust_call("keyOf", DID, "key-1")) == (PK1, at, 0, 0, ED25519)
+        registries.trust_tx("addKey", [DID, "key-2", ED25519, PK2], authority)
         assert registries.trust_call("keyIdsOf", DID) == ["key-1", "key-2"]
+
+    def test_registers_an_sm2_key_as_its_compressed_point(
+        self, registries: Registries, keyed: LocalAccount
+    ) -> None:
+        receipt = registries.trust_tx("addKey", [DID, "sm2-1", SM2, SM2_PK1], keyed)
+        at = block_time(registries, receipt)
+        assert trust_events(registries, receipt) == [
+            (
+                "KeyAdded",
+                {
+                    "didHash": h(DID),
+                    "keyIdHash": h("sm2-1"),
+                    "keyId": "sm2-1",
+                    "algorithm": SM2,
+                    "publicKey": SM2_PK1,
+                    "validFrom": at,
+                },
+            )
+        ]
+        assert tuple(registries.trust_call("keyOf", DID, "sm2-1")) == (SM2_PK1, at, 0, 0, SM2)
+        registries.trust_tx("addKey", [DID, "sm2-2", SM2, SM2_PK2], keyed)
+        # an authority holds keys of both algorithms side by side; revocation is the same
+        assert registries.trust_call("keyIdsOf", DID) == ["key-1", "sm2-1", "sm2-2"]
+        assert registries.trust_call("keyOf", DID, "key-1")[ALGORITHM] == ED25519
+        registries.trust_tx("revokeKey", [DID, "sm2-1", at, 2], keyed)
+        assert registries.trust_call("keyOf", DID, "sm2-1")[REVOKED_AT:] == (at, 2, SM2)
+
+    def test_the_key_must_be_encoded_as_its_algorithm_requires(
+        self, registries: Registries, authority: LocalAccount
+    ) -> None:
+        for algorithm in [0, 3, 255]:
+            with reverts("UnsupportedKeyAlgorithm(uint8)", algorithm=algorithm):
+                registries.trust_tx("addKey", [DID, "key-1", algorithm, PK1], authority)
+        refused = [
+            (ED25519, SM2_PK1),  # 33 bytes for Ed25519
+            (ED25519, PK1[:31]),
+            (ED25519, b""),
+            (SM2, PK1),  # 32 bytes for SM2
+            (SM2, b"\x04" + SM2_PK1[1:]),  # not a compressed point
+            (SM2, b"\x04" + SM2_PK1[1:] + b"\x01" * 32),  # uncompressed: refused too
+            (SM2, SM2_PK1 + b"\x00"),
+        ]
+        for algorithm, key in refused:
+            with reverts("InvalidPublicKey(uint8,uint256)", algorithm=algorithm, length=len(key)):
+                registries.trust_tx("addKey", [DID, "key-1", algorithm, key], authority)
+        with reverts("ZeroPublicKey()"):
+            registries.trust_tx("addKey", [DID, "key-1", SM2, b"\x02" + b"\x00" * 32], authority)
+        assert registries.trust_call("keyIdsOf", DID) == []
 
     def test_key_ids_are_per_authority(self, registries: Registries, keyed: LocalAccount) -> None:
         other = registries.accredit(OTHER_DID)
-        registries.trust_tx("addKey", [OTHER_DID, "key-1", PK2], other)
+        registries.trust_tx("addKey", [OTHER_DID, "key-1", ED25519, PK2], other)
         assert registries.trust_call("keyOf", DID, "key-1")[PUBLIC_KEY] == PK1
         assert registries.trust_call("keyOf", OTHER_DID, "key-1")[PUBLIC_KEY] == PK2
 
@@ -603,7 +672,7 @@ class TestAddKey:
         for sender in [registries.root, other]:
             with reverts("NotAuthorityAccount(address,bytes32)", caller=sender.address,
                          didHash=h(DID)):  # fmt: skip
-                registries.trust_tx("addKey", [DID, "key-1", PK1], sender)
+                registries.trust_tx("addKey", [DID, "key-1", ED25519, PK1], sender)
         assert registries.trust_call("keyIdsOf", DID) == []
 
     def test_a_suspended_or_removed_authority_may_not_add(
@@ -611,12 +680,12 @@ class TestAddKey:
     ) -> None:
         registries.trust_tx("suspend", [DID])
         with reverts("AuthorityNotActive(bytes32,uint8)", didHash=h(DID), status=SUSPENDED):
-            registries.trust_tx("addKey", [DID, "key-1", PK1], authority)
+            registries.trust_tx("addKey", [DID, "key-1", ED25519, PK1], authority)
         registries.trust_tx("reinstate", [DID])
-        registries.trust_tx("addKey", [DID, "key-1", PK1], authority)
+        registries.trust_tx("addKey", [DID, "key-1", ED25519, PK1], authority)
         registries.trust_tx("remove", [DID])
         with reverts("AuthorityNotActive(bytes32,uint8)", didHash=h(DID), status=REMOVED):
-            registries.trust_tx("addKey", [DID, "key-2", PK2], authority)
+            registries.trust_tx("addKey", [DID, "key-2", ED25519, PK2], authority)
         assert registries.trust_call("keyIdsOf", DID) == ["key-1"]
 
     def test_key_id_and_public_key_are_validated(
@@ -624,45 +693,60 @@ class TestAddKey:
     ) -> None:
         for key_id in ["", "k" * 65, "钥" * 22]:  # 0, 65 and 66 bytes
             with reverts("InvalidKeyId()"):
-                registries.trust_tx("addKey", [DID, key_id, PK1], authority)
+                registries.trust_tx("addKey", [DID, key_id, ED25519, PK1], authority)
         with reverts("ZeroPublicKey()"):
-            registries.trust_tx("addKey", [DID, "key-1", b"\x00" * 32], authority)
+            registries.trust_tx("addKey", [DID, "key-1", ED25519, b"\x00" * 32], authority)
         for key_id in ["k" * 64, "钥" * 21]:  # 64 and 63 bytes
-            registries.trust_tx("addKey", [DID, key_id, PK1], authority)
+            registries.trust_tx("addKey", [DID, key_id, ED25519, PK1], authority)
         assert registries.trust_call("keyIdsOf", DID) == ["k" * 64, "钥" * 21]
 
     def test_a_key_id_is_registered_once_even_after_revocation(
         self, registries: Registries, keyed: LocalAccount
     ) -> None:
         with reverts("KeyExists(bytes32,bytes32)", didHash=h(DID), keyIdHash=h("key-1")):
-            registries.trust_tx("addKey", [DID, "key-1", PK2], keyed)
+            registries.trust_tx("addKey", [DID, "key-1", ED25519, PK2], keyed)
         valid_from = registries.trust_call("keyOf", DID, "key-1")[VALID_FROM]
         registries.trust_tx("revokeKey", [DID, "key-1", valid_from, 2], keyed)
         with reverts("KeyExists(bytes32,bytes32)", didHash=h(DID), keyIdHash=h("key-1")):
-            registries.trust_tx("addKey", [DID, "key-1", PK2], keyed)
+            registries.trust_tx("addKey", [DID, "key-1", ED25519, PK2], keyed)
         assert registries.trust_call("keyOf", DID, "key-1")[PUBLIC_KEY] == PK1
 
     def test_unknown_authority(self, registries: Registries, authority: LocalAccount) -> None:
         with reverts("UnknownAuthority(bytes32)", didHash=h(OTHER_DID)):
-            registries.trust_tx("addKey", [OTHER_DID, "key-1", PK1], authority)
+            registries.trust_tx("addKey", [OTHER_DID, "key-1", ED25519, PK1], authority)
 
     @fuzz
     @given(
         body=st.text(st.one_of(cjk, any_char), min_size=1, max_size=12),
-        public_key=st.binary(min_size=32, max_size=32).filter(any),
+        key=st.one_of(
+            st.tuples(st.just(ED25519), st.binary(min_size=32, max_size=32).filter(any)),
+            st.tuples(
+                st.just(SM2),
+                st.builds(
+                    lambda prefix, x: prefix + x,
+                    st.sampled_from([b"\x02", b"\x03"]),
+                    st.binary(min_size=32, max_size=32).filter(any),
+                ),
+            ),
+        ),
     )
-    def test_fuzzed_key_ids_round_trip(
-        self, registries: Registries, authority: LocalAccount, body: str, public_key: bytes
+    def test_fuzzed_key_ids_and_keys_round_trip(
+        self,
+        registries: Registries,
+        authority: LocalAccount,
+        body: str,
+        key: tuple[int, bytes],
     ) -> None:
+        algorithm, public_key = key
         key_id = unique("k") + "-" + body  # at most 6 + 1 + 48 bytes
-        receipt = registries.trust_tx("addKey", [DID, key_id, public_key], authority)
+        receipt = registries.trust_tx("addKey", [DID, key_id, algorithm, public_key], authority)
         [(name, args)] = trust_events(registries, receipt)
         assert name == "KeyAdded"
-        assert (args["keyId"], args["keyIdHash"], args["publicKey"]) == (
-            key_id, h(key_id), public_key,
+        assert (args["keyId"], args["keyIdHash"], args["algorithm"], args["publicKey"]) == (
+            key_id, h(key_id), algorithm, public_key,
         )  # fmt: skip
         assert tuple(registries.trust_call("keyOf", DID, key_id)) == (
-            public_key, args["validFrom"], 0, 0,
+            public_key, args["validFrom"], 0, 0, algorithm,
         )  # fmt: skip
         assert registries.trust_call("keyIdsOf", DID)[-1] == key_id
 
@@ -689,7 +773,7 @@ class TestRevokeKey:
             )
         ]
         key = tuple(registries.trust_call("keyOf", DID, "key-1"))
-        assert key == (PK1, valid_from, valid_from, 2)
+        assert key == (PK1, valid_from, valid_from, 2, ED25519)
         assert registries.trust_call("keyIdsOf", DID) == ["key-1"]  # never deleted
 
     def test_scheduled_revocation_may_be_brought_forward_only(
@@ -698,14 +782,17 @@ class TestRevokeKey:
         valid_from = registries.trust_call("keyOf", DID, "key-1")[VALID_FROM]
         later = valid_from + 86400 * 30
         registries.trust_tx("revokeKey", [DID, "key-1", later, 1], keyed)
-        assert registries.trust_call("keyOf", DID, "key-1")[REVOKED_AT:] == (later, 1)
+        assert registries.trust_call("keyOf", DID, "key-1")[REVOKED_AT : REASON + 1] == (later, 1)
         for requested in [later, later + 1]:
             with reverts("RevocationNotEarlier(uint64,uint64)", requested=requested,
                          current=later):  # fmt: skip
                 registries.trust_tx("revokeKey", [DID, "key-1", requested, 2], keyed)
         receipt = registries.trust_tx("revokeKey", [DID, "key-1", valid_from + 1, 2], keyed)
         assert trust_events(registries, receipt)[0][1]["revokedAt"] == valid_from + 1
-        assert registries.trust_call("keyOf", DID, "key-1")[REVOKED_AT:] == (valid_from + 1, 2)
+        assert registries.trust_call("keyOf", DID, "key-1")[REVOKED_AT : REASON + 1] == (
+            valid_from + 1,
+            2,
+        )
 
     def test_root_may_revoke_in_any_authority_state(
         self, registries: Registries, keyed: LocalAccount
@@ -716,7 +803,10 @@ class TestRevokeKey:
         registries.trust_tx("remove", [DID])
         receipt = registries.trust_tx("revokeKey", [DID, "key-1", valid_from, 2])
         assert trust_events(registries, receipt)[0][0] == "KeyRevoked"
-        assert registries.trust_call("keyOf", DID, "key-1")[REVOKED_AT:] == (valid_from, 2)
+        assert registries.trust_call("keyOf", DID, "key-1")[REVOKED_AT : REASON + 1] == (
+            valid_from,
+            2,
+        )
 
     def test_revocation_time_is_validated(
         self, registries: Registries, keyed: LocalAccount
@@ -805,7 +895,7 @@ class TestKeyIdsOf:
     ) -> None:
         assert registries.trust_call("keyIdsOf", DID) == []
         for key_id in ["2025-b", "2025-a", "密钥-3"]:
-            registries.trust_tx("addKey", [DID, key_id, PK1], authority)
+            registries.trust_tx("addKey", [DID, key_id, ED25519, PK1], authority)
         assert registries.trust_call("keyIdsOf", DID) == ["2025-b", "2025-a", "密钥-3"]
         with reverts("UnknownAuthority(bytes32)", didHash=h(OTHER_DID)):
             registries.trust_call("keyIdsOf", OTHER_DID)

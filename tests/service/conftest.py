@@ -43,6 +43,7 @@ __all__ = [
     "LICENCES",
     "PERMITS",
     "PROBLEM",
+    "USCC",
     "Api",
     "OfficeWorld",
     "TestClient",
@@ -69,6 +70,8 @@ LICENCES = (
     440100,
     ("BusinessLicense",),
 )
+# the 统一社会信用代码 each is accredited with (made-up values with valid check characters)
+USCC = {PERMITS[0]: "11440100007502156G", LICENCES[0]: "11440100007502233T"}
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
@@ -145,7 +148,7 @@ def chain_template(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ChainTe
     office = Office(template_db, chain, deploy_registries(chain, root), MASTER)
     rows = []
     for spec in (PERMITS, LICENCES):
-        authority = create_authority(office, *spec, root=root)
+        authority = create_authority(office, *spec, root=root, uscc=USCC[spec[0]])
         with template_db.session() as s:
             keys = s.scalars(select(IssuerKey).where(IssuerKey.authority_id == authority.id))
             rows.append(

@@ -75,6 +75,7 @@ def make_setup(chain: Chain, db_url: str, data_dir: Path | None = None) -> Setup
         440100,
         ["ResidencePermit"],
         root=root,
+        uscc="11440100007502156G",
     )
     return Setup(office, authority.id, deployment, root, db_url)
 

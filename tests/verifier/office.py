@@ -15,8 +15,12 @@ from service.issuing.issuance import SigningIdentity, issue_credential, status_e
 from tests.conftest import Registries
 from tests.verifier.factories import business_license_subject, residence_permit_subject
 from verifier.credential import CHINA_TIME, build_credential
-from verifier.keys import Ed25519KeyPair
+from verifier.keys import Ed25519KeyPair, KeyAlgorithm
 from verifier.proofs import sign_credential
+from verifier.registry import key_algorithm_code
+from verifier.sm2 import Sm2KeyPair
+
+KeyPair = Ed25519KeyPair | Sm2KeyPair
 
 GZ_PERMITS = (
     "did:web:lsj.gz.gov.cn",
@@ -26,6 +30,13 @@ GZ_PERMITS = (
 )
 GZ_LICENCES = ("did:web:amr.gz.gov.cn", "广州市市场监督管理局", "Guangzhou AMR", 440100)
 SZ_PERMITS = ("did:web:ga.sz.gov.cn", "深圳市公安局", "Shenzhen Public Security", 440300)
+# the 统一社会信用代码 each is accredited with (made up, valid check characters); any other
+# authority is accredited without one and issues no licence identifiers
+USCCS = {
+    GZ_PERMITS[0]: "11440100007502156G",
+    GZ_LICENCES[0]: "11440100007502233T",
+    SZ_PERMITS[0]: "11440300MB2E66230L",
+}
 
 
 @dataclass
@@ -37,23 +48,38 @@ class Office:
     name_zh: str
     region: int
     account: LocalAccount
-    keys: dict[str, Ed25519KeyPair] = field(default_factory=dict)
+    uscc: str = ""
+    keys: dict[str, KeyPair] = field(default_factory=dict)
     key_id: str = "key-1"
     rng: random.Random = field(default_factory=lambda: random.Random(7))
 
     @classmethod
     def accredit(
-        cls, registries: Registries, who: tuple[str, str, str, int], types: tuple[str, ...]
+        cls,
+        registries: Registries,
+        who: tuple[str, str, str, int],
+        types: tuple[str, ...],
+        *,
+        algorithm: KeyAlgorithm = "Ed25519",
     ) -> Office:
+        """An accredited authority whose first key, ``key-1``, is of ``algorithm``."""
         did, zh, en, region = who
-        account = registries.accredit(did, name_zh=zh, name_en=en, region=region, types=types)
-        office = cls(registries, did, zh, region, account)
-        office.add_key("key-1")
+        uscc = USCCS.get(did, "")
+        account = registries.accredit(
+            did, name_zh=zh, name_en=en, region=region, types=types, uscc=uscc
+        )
+        office = cls(registries, did, zh, region, account, uscc)
+        office.add_key("key-1", algorithm)
         return office
 
-    def add_key(self, key_id: str) -> Ed25519KeyPair:
-        key = Ed25519KeyPair.generate()
-        self.registries.trust_tx("addKey", [self.did, key_id, key.public_bytes], self.account)
+    def add_key(self, key_id: str, algorithm: KeyAlgorithm = "Ed25519") -> KeyPair:
+        """A new key registered on chain, which signs from now on."""
+        key: KeyPair = Sm2KeyPair.generate() if algorithm == "SM2" else Ed25519KeyPair.generate()
+        self.registries.trust_tx(
+            "addKey",
+            [self.did, key_id, key_algorithm_code(algorithm), key.public_bytes],
+            self.account,
+        )
         self.keys[key_id] = key
         self.key_id = key_id
         return key
@@ -63,7 +89,9 @@ class Office:
 
     def identity(self, key_id: str | None = None) -> SigningIdentity:
         kid = key_id or self.key_id
-        return SigningIdentity(self.did, self.name_zh, self.region, kid, self.keys[kid])
+        return SigningIdentity(
+            self.did, self.name_zh, self.region, kid, self.keys[kid], uscc=self.uscc or None
+        )
 
     def permit(self, *, key_id: str | None = None, **subject: Any) -> dict[str, Any]:
         return issue_credential(

@@ -21,6 +21,7 @@ from verifier.bundle import AnchorReceipt
 from verifier.contexts import (
     CONTEXT_FILES,
     SUIXIN_CONTEXT,
+    SUIXIN_CONTEXT_V1,
     SUIXIN_VOCAB,
     UNDEFINED_TERMS_CONTEXT,
     VC_V2_CONTEXT,
@@ -45,9 +46,10 @@ KEY = Ed25519KeyPair.from_private_bytes(bytes(range(32)))
 METHOD = "did:web:lasui.gz.gov.cn#key-1"
 
 # A published context never changes: a new term or meaning is a new URL. If this fails, the
-# file was edited; publish the change as …/contexts/v2 instead.
+# file was edited; publish the change as …/contexts/v3 instead.
 PINNED = {
-    SUIXIN_CONTEXT: "84df2858749fd3e4c2e481b0b14bfe3cbf7decda85efea41a3db123e8131edc2",
+    SUIXIN_CONTEXT: "353cfcf04e70774b0ddaaf686b9c5f7dff5bc43cf876cdaca381919c4bb627d0",
+    SUIXIN_CONTEXT_V1: "84df2858749fd3e4c2e481b0b14bfe3cbf7decda85efea41a3db123e8131edc2",
     VC_V2_CONTEXT: "8a9f494a89ecc51db093e90e84713e07e84d6d9204364a9b3c7868b21751236f",
     UNDEFINED_TERMS_CONTEXT: "82dab514ba44eb18f5d1b0f638c5e140c6a556fbfb5089601bdc0fa5eb8b2581",
 }
@@ -303,3 +305,55 @@ def test_the_suixin_context_is_protected_json_ld_1_1() -> None:
     assert "@vocab" not in context  # VCDM 2.0: no catch-all vocabulary in production
     scoped = [d["@context"] for d in context.values() if isinstance(d, dict) and "@context" in d]
     assert scoped and all(s.get("@protected") is True for s in scoped)
+
+
+# ------------------------------------------------------------------------ v2 beside v1
+
+
+def test_v2_is_v1_with_the_licence_id_and_two_receipt_terms_added() -> None:
+    old = load_context(SUIXIN_CONTEXT_V1)["@context"]
+    new = load_context(SUIXIN_CONTEXT)["@context"]
+    assert set(new) - set(old) == {"licenceId"}
+    assert {k: new[k] for k in old if k != "anchor"} == {k: old[k] for k in old if k != "anchor"}
+    anchor_old, anchor_new = old["anchor"]["@context"], new["anchor"]["@context"]
+    assert set(anchor_new) - set(anchor_old) == {"blockHash", "hash"}
+    assert all(anchor_new[k] == anchor_old[k] for k in anchor_old)
+
+
+def test_credentials_made_with_v1_still_expand_and_verify() -> None:
+    credential = factories.residence_permit()
+    credential["@context"] = [VC_V2_CONTEXT, SUIXIN_CONTEXT_V1]
+    secured = signed(credential)
+    assert verify_proof(secured, KEY.public_bytes).ok
+    assert validate_credential(secured, now=factories.NOW) == []
+    (node,) = expand_safe(secured)
+    assert node["@type"] == [CRED + "VerifiableCredential", SX + "ResidencePermit"]
+    credential["licenceId"] = "1.2.156.3005.2.x"  # v1 has no such term
+    with pytest.raises(UnsafeJsonLd, match="licenceId"):
+        expand_safe(credential)
+
+
+def test_a_licence_id_and_an_sm3_receipt_expand_with_their_terms() -> None:
+    credential = factories.residence_permit()
+    licence = "1.2.156.3005.2.11100000000013338W011.11430000006122244L.20230000403.001.U"
+    credential["licenceId"] = licence
+    (node,) = expand_safe(signed(credential))
+    assert node[SX + "licenceId"] == [{"@value": licence}]
+    receipt = AnchorReceipt(
+        chain_id=1337,
+        registry="0x" + "12" * 20,
+        root=b"\x01" * 32,
+        leaf_index=0,
+        tree_size=1,
+        path=(),
+        block_number=42,
+        block_time=1_800_000_000,
+        transaction_hash="0x" + "04" * 32,
+        block_hash="0x" + "05" * 32,
+        hash="sm3",
+    )
+    document = {"@context": [VC_V2_CONTEXT, SUIXIN_CONTEXT], "anchor": receipt.to_json()}
+    (anchored,) = expand_safe(document)
+    (anchor,) = anchored[SX + "anchor"]
+    assert anchor[SX + "merkleHash"] == [{"@value": "sm3"}]
+    assert anchor[SX + "blockHash"] == [{"@value": "0x" + "05" * 32}]

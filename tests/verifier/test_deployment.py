@@ -10,12 +10,13 @@ from typing import Any
 
 import pytest
 
+from service.anchoring.batches import anchor_batch
 from service.trust.deployment import deploy_registries
 from tests.conftest import Registries, funded
 from tests.verifier.office import GZ_PERMITS, Office
 from verifier.chain import EmbeddedChain
 from verifier.deployment import DEV_CHAIN_IDS, Deployment, default_confirmations
-from verifier.errors import ChainMismatch
+from verifier.errors import ChainMismatch, InvalidInput
 from verifier.policy import Policy
 from verifier.registry import RegistryIndex
 from verifier.verify import Outcome, Verdict, Verifier
@@ -162,3 +163,55 @@ def test_records_written_before_confirmations_existed_still_load(
 def test_default_confirmations_by_chain() -> None:
     assert all(default_confirmations(chain_id) == 0 for chain_id in DEV_CHAIN_IDS)
     assert default_confirmations(1) == 12  # a public chain
+
+
+def test_records_written_before_the_anchoring_hash_existed_anchor_with_sha256(
+    registries: Registries, tmp_path: Path
+) -> None:
+    data = registries.deployment.to_json()
+    assert data["anchoringHash"] == "sha-256"
+    del data["anchoringHash"]
+    path = tmp_path / "deployment.json"
+    path.write_text(json.dumps(data), encoding="utf-8")
+    assert Deployment.load(path).anchoring_hash == "sha-256"
+    data["anchoringHash"] = "md5"
+    path.write_text(json.dumps(data), encoding="utf-8")
+    with pytest.raises(InvalidInput, match="sha-256 or sm3"):
+        Deployment.load(path)
+
+
+def test_an_sm3_deployment_and_a_verifier_that_knows_it(tmp_path: Path) -> None:
+    chain = EmbeddedChain(None)
+    root = funded(chain)
+    deployment = deploy_registries(chain, root, anchoring_hash="sm3")
+    assert deployment.anchoring_hash == "sm3"
+    registries = Registries(chain=chain, root=root, deployment=deployment)
+    gz = Office.accredit(registries, GZ_PERMITS, ("ResidencePermit",))
+    credential = gz.permit()
+    (bundle,) = gz.anchor(credential)
+    assert bundle["anchor"]["hash"] == "sm3"
+    knows = Verifier.from_chain(chain, registries.anchor, Policy(), deployment=deployment)
+    assert knows.verify(bundle).verdict is Verdict.VALID
+
+    # the same credential also sits in a SHA-256 tree its authority anchored: a receipt of
+    # the hash this deployment does not anchor with is refused by whoever knows the record
+    sha = dataclasses.replace(deployment, anchoring_hash="sha-256")
+    (other,) = anchor_batch(chain, sha, gz.account, [credential])
+    assert "hash" not in other["anchor"]
+    report = knows.verify(other)
+    assert report.verdict is Verdict.INVALID
+    assert report.check("anchor").reason.code == "anchor_hash_mismatch"
+    assert "sm3" in report.check("anchor").reason.zh
+    # a verifier with the registry address alone takes each receipt's word
+    blind = Verifier.from_chain(chain, registries.anchor, Policy())
+    assert blind.verify(other).verdict is Verdict.VALID
+
+    # a snapshot of the deployment carries its anchoring hash offline
+    knows.index.sync(chain)
+    path = tmp_path / "trust.json"
+    knows.index.export_snapshot(path)
+    offline = Verifier.from_snapshot(path)
+    assert offline.index.anchoring_hash == "sm3"
+    assert offline.verify(bundle).verdict is Verdict.VALID
+    assert offline.verify(other).check("anchor").reason.code == "anchor_hash_mismatch"
+    chain.close()

@@ -12,11 +12,14 @@ from stdnum.iso7064 import mod_37_36
 from verifier.identifiers import USCC_ALPHABET, uscc_check_character
 from verifier.licence_id import (
     LICENCE_ID_ROOT,
+    LICENCE_TYPE_CODES,
+    LICENSED_TYPES,
     InvalidLicenceId,
     LicenceId,
     build_licence_id,
     is_valid_licence_id,
     licence_id_check_character,
+    licence_id_for,
     parse_licence_id,
 )
 
@@ -217,3 +220,45 @@ def test_each_wrong_part_has_its_own_code_and_reason(value: Any, code: str, part
 def test_build_refuses_wrong_parts(args: tuple[Any, ...], code: str) -> None:
     with pytest.raises(InvalidLicenceId, match=code):
         build_licence_id(*args)
+
+
+# ------------------------------------------------------------ Suixin's numbering of licences
+
+
+def test_licence_id_for_numbers_a_lineage_and_its_versions() -> None:
+    lineage = "urn:uuid:5f0b5f1e-2c3d-4e8f-9a1b-2c3d4e5f6a7b"
+    first = parse_licence_id(licence_id_for("ResidencePermit", "11440100007502156G", lineage))
+    later = parse_licence_id(
+        licence_id_for("ResidencePermit", "11440100007502156G", lineage, version=3)
+    )
+    assert first.type_code == LICENCE_TYPE_CODES["ResidencePermit"]
+    assert first.issuer.code == "11440100007502156G"
+    assert first.serial == "5F0B5F1E2C3D4E8F9A1B2C3D4E5F6A7B" == later.serial  # stable
+    assert (first.version, later.version) == ("001", "003")
+    licence = parse_licence_id(licence_id_for("BusinessLicense", "11440100007502233T", lineage))
+    assert licence.type_code == LICENCE_TYPE_CODES["BusinessLicense"] != first.type_code
+    assert set(LICENCE_TYPE_CODES) == set(LICENSED_TYPES)
+
+
+def test_licence_id_for_refuses_what_it_cannot_number() -> None:
+    lineage = "urn:uuid:5f0b5f1e-2c3d-4e8f-9a1b-2c3d4e5f6a7b"
+    with pytest.raises(ValueError, match="ResidenceYears"):
+        licence_id_for("ResidenceYears", "11440100007502156G", lineage)
+    with pytest.raises(ValueError):
+        licence_id_for("ResidencePermit", "11440100007502156G", "urn:uuid:not-a-uuid")
+    with pytest.raises(InvalidLicenceId) as bad:
+        licence_id_for("ResidencePermit", "11440100007502156X", lineage)
+    assert bad.value.part == "issuer"
+    with pytest.raises(InvalidLicenceId) as late:
+        licence_id_for("ResidencePermit", "11440100007502156G", lineage, version=1000)
+    assert late.value.part == "version"
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet="0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ", min_size=1, max_size=96))
+def test_the_table_driven_check_character_is_python_stdnums(text: str) -> None:
+    from verifier.licence_id import _mod_37_36
+
+    assert _mod_37_36(text) == mod_37_36.calc_check_digit(
+        text, "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+    )

@@ -23,10 +23,11 @@ from verifier.bundle import credential_digest, credential_id_hash
 from verifier.chain import EmbeddedChain
 from verifier.cli import main
 from verifier.jcs import canonicalize
-from verifier.keys import Ed25519KeyPair, encode_private_multikey_ed25519
+from verifier.keys import Ed25519KeyPair, PublicMultikey, encode_private_multikey_ed25519
 from verifier.policy import Policy
 from verifier.receipts import RECEIPT_TYPE, make_receipt, verify_receipt
 from verifier.registry import CredentialStatus
+from verifier.sm2 import Sm2KeyPair
 from verifier.verify import Verifier
 
 
@@ -221,6 +222,37 @@ class TestRegistrySigner:
         check = verify_receipt(receipt, registry=index)
         assert not check.ok and check.reason.code == "receipt_key_not_valid"
         chain.close()
+
+    def test_an_sm2_authority_signs_with_the_sm2_suite_and_the_registry_resolves_it(
+        self, city: tuple[Registries, Office, Office], verified: tuple[dict[str, Any], Any]
+    ) -> None:
+        registries, _, _ = city
+        bundle, report = verified
+        zq = Office.accredit(
+            registries,
+            ("did:web:zwfw.zhaoqing.gov.cn", "肇庆市政务服务数据管理局", "Zhaoqing", 441200),
+            ("ResidencePermit",),
+            algorithm="SM2",
+        )
+        key = zq.keys["key-1"]
+        receipt = make_receipt(bundle, report, key, f"{zq.did}#key-1")
+        assert receipt["proof"]["cryptosuite"] == "suixin-sm2-jcs-2025"
+        index = verifier_for(registries).index
+        index.sync(registries.chain)
+        check = verify_receipt(receipt, registry=index)
+        assert check.ok and check.signer == zq.did
+        tampered = copy.deepcopy(receipt)
+        tampered["credentialSubject"]["verdict"] = "INVALID"
+        assert verify_receipt(tampered, registry=index).reason.code == "signature_invalid"
+        # and an SM2 did:key signs and checks alike, offline
+        office = Sm2KeyPair.generate()
+        own = make_receipt(bundle, report, office, office.verification_method)
+        assert verify_receipt(own).ok
+        assert verify_receipt(own, PublicMultikey("SM2", office.public_bytes)).ok
+        other = PublicMultikey("SM2", Sm2KeyPair.generate().public_bytes)
+        assert verify_receipt(own, other).reason.code == "signature_invalid"
+        ed25519 = Ed25519KeyPair.generate().public_bytes
+        assert verify_receipt(own, ed25519).reason.code == "cryptosuite_key_mismatch"
 
 
 class TestCli:

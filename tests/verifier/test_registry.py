@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -164,3 +165,48 @@ def test_an_altered_or_broken_snapshot_is_refused(registries: Registries, tmp_pa
         Verifier.from_snapshot(path)
     with pytest.raises(SnapshotError):
         Verifier.from_snapshot(tmp_path / "missing.json")
+
+
+def test_keys_of_either_algorithm_are_indexed_and_kept_in_snapshots(
+    registries: Registries, tmp_path: Path
+) -> None:
+    gz = Office.accredit(registries, GZ_PERMITS, ("ResidencePermit",))
+    sm2 = gz.add_key("key-2", "SM2")
+    (bundle,) = gz.anchor(gz.permit())  # signed with the SM2 key
+    assert bundle["credential"]["proof"]["cryptosuite"] == "suixin-sm2-jcs-2025"
+    index = RegistryIndex.for_anchor_registry(registries.chain, registries.anchor)
+    index.sync(registries.chain)
+    auth = index.authority(gz.did)
+    assert auth is not None
+    first, second = index.key(auth.id, "key-1"), index.key(auth.id, "key-2")
+    assert first is not None and first.algorithm == "Ed25519"
+    assert second is not None and second.algorithm == "SM2"
+    assert second.public_key == sm2.public_bytes  # the 33-byte compressed point
+    assert second.multikey.multikey == sm2.public_multikey  # zEP…
+    assert Verifier(index, Policy()).verify(bundle).verdict is Verdict.VALID
+
+    path = tmp_path / "snapshot.json"
+    index.export_snapshot(path)
+    offline = RegistryIndex.from_snapshot(path)
+    assert offline.keys == index.keys
+    assert Verifier.from_snapshot(path).verify(bundle).verdict is Verdict.VALID
+
+    # a snapshot written before keys recorded their algorithm holds Ed25519 keys only
+    document = json.loads(path.read_text())
+    body = document["snapshot"]
+    body["keys"] = [k for k in body["keys"] if k["key_id"] == "key-1"]
+    for key in body["keys"]:
+        del key["algorithm"]
+    text = json.dumps(body, ensure_ascii=False, sort_keys=True)
+    document["sha256"] = hashlib.sha256(text.encode()).hexdigest()
+    path.write_text(json.dumps(document))
+    old = RegistryIndex.from_snapshot(path)
+    assert old.keys == {(auth.id, "key-1"): first}
+
+    # and one naming an algorithm the registry does not know is refused
+    body["keys"][0]["algorithm"] = "RSA"
+    text = json.dumps(body, ensure_ascii=False, sort_keys=True)
+    document["sha256"] = hashlib.sha256(text.encode()).hexdigest()
+    path.write_text(json.dumps(document))
+    with pytest.raises(SnapshotError, match="RSA"):
+        RegistryIndex.from_snapshot(path)

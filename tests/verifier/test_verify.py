@@ -10,13 +10,15 @@ import pytest
 
 from service.anchoring.devnode import free_port
 from tests.conftest import Registries, funded
-from tests.verifier.office import GZ_LICENCES, GZ_PERMITS, SZ_PERMITS, Office
+from tests.verifier.office import GZ_LICENCES, GZ_PERMITS, SZ_PERMITS, USCCS, Office
 from verifier.bundle import credential_digest, make_bundle, receipts_for_batch
 from verifier.chain import RpcChain
 from verifier.errors import ChainUnavailable
 from verifier.keys import Ed25519KeyPair
+from verifier.licence_id import LICENCE_TYPE_CODES, build_licence_id, parse_licence_id
 from verifier.merkle import MerkleTree
 from verifier.policy import Policy
+from verifier.proofs import sign_credential
 from verifier.registry import CredentialStatus
 from verifier.verify import CHECKS, Outcome, Verdict, Verifier
 
@@ -237,3 +239,76 @@ def test_an_unknown_receipt_hash_is_a_format_failure(registries: Registries, gz:
         report = verifier_for(registries).verify(bad)
         assert report.check("format").reason.code == "bundle_malformed"
         assert report.check("format").reason.en.startswith("anchor: Malformed bundle")
+
+
+# ------------------------------------------------------------------ the national licence id
+
+
+def test_a_permit_carries_its_licence_id_naming_its_authority(
+    registries: Registries, gz: Office
+) -> None:
+    credential = gz.permit()
+    licence = parse_licence_id(credential["licenceId"])
+    assert licence.issuer.code == gz.uscc and licence.version == "001"
+    assert licence.serial == credential["id"].removeprefix("urn:uuid:").replace("-", "").upper()
+    (bundle,) = gz.anchor(credential)
+    report = verifier_for(registries).verify(bundle)
+    assert report.verdict is Verdict.VALID
+    assert report.check("format").reason.code == "format_valid"
+
+
+def _signed_with_licence(office: Office, licence: str) -> dict[str, Any]:
+    """A permit of ``office`` carrying ``licence`` as its identifier, properly signed."""
+    credential = {k: v for k, v in office.permit().items() if k != "proof"}
+    credential["licenceId"] = licence
+    method = f"{office.did}#{office.key_id}"
+    return sign_credential(credential, office.keys[office.key_id], method, "2026-11-21T00:00:00Z")
+
+
+@pytest.mark.parametrize(
+    ("change", "code"),
+    [
+        ("other_authority", "licence_id_issuer_mismatch"),
+        ("check_character", "licence_id_checksum"),
+        ("root", "licence_id_root"),
+        ("version", "licence_id_version"),
+    ],
+)
+def test_a_licence_id_that_does_not_hold_fails_format(
+    registries: Registries, gz: Office, change: str, code: str
+) -> None:
+    serial = "0123456789ABCDEF0123456789ABCDEF"
+    type_code = LICENCE_TYPE_CODES["ResidencePermit"]
+    good = build_licence_id(type_code, gz.uscc, serial)
+    licence = {
+        # well formed, signed by 广州来穗局, but its issuing unit is 深圳市公安局's USCC
+        "other_authority": build_licence_id(type_code, USCCS[SZ_PERMITS[0]], serial),
+        "check_character": good[:-1] + ("0" if good[-1] != "0" else "1"),
+        "root": good.replace("1.2.156.3005.2.", "1.2.156.3005.3.", 1),
+        "version": good.replace(".001.", ".000.", 1),
+    }[change]
+    (bundle,) = gz.anchor(_signed_with_licence(gz, licence))
+    report = verifier_for(registries).verify(bundle)
+    assert report.verdict is Verdict.INVALID
+    assert report.check("format").reason.code == code
+    assert report.check("format").reason.zh.startswith("licenceId")
+
+
+def test_an_authority_accredited_without_a_uscc_cannot_vouch_for_a_licence_id(
+    registries: Registries,
+) -> None:
+    zq = Office.accredit(
+        registries,
+        ("did:web:ga.zq.gov.cn", "肇庆市公安局", "Zhaoqing PSB", 441200),
+        ("ResidencePermit",),
+    )
+    assert zq.uscc == "" and "licenceId" not in zq.permit(residenceRegion="441202")
+    claimed = build_licence_id(LICENCE_TYPE_CODES["ResidencePermit"], "11441200MB2C928518", "0A1B")
+    credential = {k: v for k, v in zq.permit(residenceRegion="441202").items() if k != "proof"}
+    credential["licenceId"] = claimed
+    signed = sign_credential(
+        credential, zq.keys["key-1"], f"{zq.did}#key-1", "2026-11-21T00:00:00Z"
+    )
+    (bundle,) = zq.anchor(signed)
+    report = verifier_for(registries).verify(bundle)
+    assert report.check("format").reason.code == "licence_id_issuer_unknown"

@@ -1,9 +1,14 @@
 """The JSON-LD contexts Suixin credentials name, shipped here, and a loader that never fetches.
 
-Three documents ship inside the package (see ``README.md`` beside this file for their sources,
+Four documents ship inside the package (see ``README.md`` beside this file for their sources,
 digests and licences):
 
-- ``SUIXIN_CONTEXT`` (``suixin-v1.jsonld``): every Suixin term, ``@protected``;
+- ``SUIXIN_CONTEXT`` (``suixin-v2.jsonld``): every Suixin term, ``@protected``; what credentials
+  and receipts are made with now. It is v1 with three terms added: ``licenceId`` (the national
+  electronic licence identifier, 电子证照标识) and, in an anchor receipt, ``blockHash`` and
+  ``hash`` (the Merkle hash, ``sha-256`` or ``sm3``);
+- ``SUIXIN_CONTEXT_V1`` (``suixin-v1.jsonld``): the first version, which credentials made before
+  carry; unchanged, as a published context stays;
 - ``VC_V2_CONTEXT``: the W3C Verifiable Credentials 2.0 context;
 - ``UNDEFINED_TERMS_CONTEXT``: the W3C context VCDM 2.0 §5.2 names for documents with terms
   no context defines.
@@ -27,6 +32,7 @@ from verifier.errors import UnknownContext
 __all__ = [
     "CONTEXT_FILES",
     "SUIXIN_CONTEXT",
+    "SUIXIN_CONTEXT_V1",
     "SUIXIN_VOCAB",
     "UNDEFINED_TERMS_CONTEXT",
     "VC_V2_CONTEXT",
@@ -38,8 +44,9 @@ __all__ = [
 VC_V2_CONTEXT = "https://www.w3.org/ns/credentials/v2"
 UNDEFINED_TERMS_CONTEXT = "https://www.w3.org/ns/credentials/undefined-terms/v2"
 # Same host as the credential schemas every credential names (``SCHEMA_BASE_URL``); versioned
-# and immutable once published: a changed term gets a new URL (``…/contexts/v2``).
-SUIXIN_CONTEXT = "https://schemas.suixin.gov.cn/contexts/v1"
+# and immutable once published: a changed term gets a new URL (``…/contexts/v3`` next).
+SUIXIN_CONTEXT = "https://schemas.suixin.gov.cn/contexts/v2"
+SUIXIN_CONTEXT_V1 = "https://schemas.suixin.gov.cn/contexts/v1"
 # The namespace of every term the Suixin context defines (``sx:`` in the context).
 SUIXIN_VOCAB = "https://schemas.suixin.gov.cn/vocab#"
 
@@ -47,7 +54,8 @@ SUIXIN_VOCAB = "https://schemas.suixin.gov.cn/vocab#"
 CONTEXT_FILES: Mapping[str, str] = {
     VC_V2_CONTEXT: "credentials-v2.jsonld",
     UNDEFINED_TERMS_CONTEXT: "credentials-undefined-terms-v2.jsonld",
-    SUIXIN_CONTEXT: "suixin-v1.jsonld",
+    SUIXIN_CONTEXT: "suixin-v2.jsonld",
+    SUIXIN_CONTEXT_V1: "suixin-v1.jsonld",
 }
 
 

@@ -23,7 +23,7 @@ from service.wallet.grants import (
     Signer,
     did_key_ed25519_of,
 )
-from verifier.keys import decode_multikey_ed25519
+from verifier.keys import decode_multikey
 from verifier.registry import AuthorityStatus
 
 router = APIRouter(
@@ -111,7 +111,10 @@ class RegistryKeys:
         document = self._document(keyid.partition("#")[0])
         for method in document["verificationMethod"] if document else ():
             if method["id"] == keyid:
-                return decode_multikey_ed25519(method["publicKeyMultibase"])
+                # RFC 9421 requests are signed ed25519 (or a wallet's ecdsa-p256-sha256): an
+                # authority's SM2 issuer key signs credentials, not requests
+                key = decode_multikey(method["publicKeyMultibase"])
+                return key.public_bytes if key.algorithm == "Ed25519" else None
         return None
 
     def knows(self, did: str) -> bool:

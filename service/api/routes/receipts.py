@@ -29,7 +29,8 @@ router = APIRouter(tags=["verification"])
     description=(
         "Any API key of this office. Verifies the bundle as `/v1/verify` does and answers "
         "`{report, receipt}`: the receipt is a VC 2.0 (`SuixinVerificationReceipt`) signed "
-        "with eddsa-jcs-2022 by the caller's authority's current issuer key; check it later "
+        "(eddsa-jcs-2022, or suixin-sm2-jcs-2025 for an SM2 key) by the caller's authority's "
+        "current issuer key; check it later "
         "with `verifier.receipts.verify_receipt` or `suixin-verify check-receipt`."
     ),
 )
@@ -42,5 +43,11 @@ def verify_with_receipt(
     report = state.verification.verify(bundle)
     authority = state.office.authority(caller.authority_id)
     signer = state.office.signer(caller.authority_id)
-    receipt = make_receipt(bundle, report, signer, f"{authority.did}#{signer.key_id}")
+    receipt = make_receipt(
+        bundle,
+        report,
+        signer,
+        f"{authority.did}#{signer.key_id}",
+        cryptosuite=signer.cryptosuite,
+    )
     return JSONResponse({"report": report.to_json(), "receipt": receipt})

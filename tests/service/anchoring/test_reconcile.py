@@ -25,7 +25,7 @@ from service.storage.models import Authority, BatchState
 from service.trust.authorities import create_authority
 from service.trust.deployment import deploy_registries
 from tests.conftest import funded
-from tests.service.conftest import LICENCES, MASTER, PERMITS
+from tests.service.conftest import LICENCES, MASTER, PERMITS, USCC
 from tests.verifier.factories import business_license_subject, residence_permit_subject
 from verifier.chain import EmbeddedChain
 from verifier.policy import Policy
@@ -81,8 +81,8 @@ def lossy(database: Database) -> Iterator[LossyWorld]:
     chain = EmbeddedChain(None)
     root = funded(chain)
     office = Office(database, chain, deploy_registries(chain, root), MASTER)
-    permits = create_authority(office, *PERMITS, root=root)
-    licences = create_authority(office, *LICENCES, root=root)
+    permits = create_authority(office, *PERMITS, root=root, uscc=USCC[PERMITS[0]])
+    licences = create_authority(office, *LICENCES, root=root, uscc=USCC[LICENCES[0]])
     yield LossyWorld(office, chain, root, permits, licences, random.Random(3))
     chain.close()
 
@@ -136,7 +136,7 @@ def test_an_authority_the_chain_lost_needs_the_province(database: Database) -> N
         root = funded(chain)
         office = Office(database, chain, deploy_registries(chain, root), MASTER)
         before = chain._tester.take_snapshot()
-        permits = create_authority(office, *PERMITS, root=root)
+        permits = create_authority(office, *PERMITS, root=root, uscc=USCC[PERMITS[0]])
         chain._tester.revert_to_snapshot(before)  # accreditation and key lost
         chain.send_value(root, root.address, 1)
         report = Reconciler(office).run(full=True)  # no root: report, repair nothing

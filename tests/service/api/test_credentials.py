@@ -13,7 +13,9 @@ from typing import Any
 import pytest
 
 from service.app import create_app
+from service.trust.authorities import create_authority
 from tests.service.conftest import (
+    USCC,
     Api,
     OfficeWorld,
     TestClient,
@@ -24,6 +26,7 @@ from tests.service.conftest import (
 )
 from tests.verifier.factories import residence_permit_subject
 from verifier.bundle import BUNDLE_VERSION
+from verifier.licence_id import parse_licence_id
 from verifier.proofs import verify_proof
 
 # --------------------------------------------------------------------------- issuance
@@ -48,6 +51,31 @@ def test_issue_residence_permit_returns_signed_bundle_pending(api: Api) -> None:
     assert credential["proof"]["verificationMethod"] == "did:web:lsj.gz.gov.cn#key-1"
     assert verify_proof(credential, public_key_of(api, credential["issuer"])).ok
     assert api.world.office.queue_depth() == before + 1
+    licence = parse_licence_id(credential["licenceId"])  # 电子证照标识, beside the urn:uuid
+    assert licence.issuer.code == USCC[credential["issuer"]] and licence.version == "001"
+    assert licence.serial == credential["id"].removeprefix("urn:uuid:").replace("-", "").upper()
+
+
+def test_an_authority_without_a_uscc_issues_no_permit_or_licence(api: Api) -> None:
+    world = api.world
+    # accredited without a 统一社会信用代码: no licence identifier could name it
+    bare = create_authority(
+        world.office,
+        f"did:web:bare-{random.randrange(10**9)}.gz.gov.cn",
+        "某局",
+        "A bureau",
+        440100,
+        ("ResidencePermit",),
+        root=world.root,
+    )
+    key = world.key(bare, "issue:ResidencePermit")
+    before = world.office.queue_depth()
+    response = api.issue({"type": "ResidencePermit", "subject": api.permit()}, key=key)
+    problem = assert_problem(response, 422)
+    assert problem["errors"][0]["path"] == "type"
+    assert problem["errors"][0]["code"] == "authority_uscc_missing"
+    assert "统一社会信用代码" in problem["errors"][0]["zh"]
+    assert world.office.queue_depth() == before
 
 
 def test_issue_business_license_with_validity(api: Api) -> None:

@@ -142,7 +142,7 @@ def test_two_step_enrolment_records_creation_then_activation(world: OfficeWorld)
         office.deployment.trust_registry,
         TRUST,
         "accredit",
-        [did, "某局", "A bureau", 440100, ["ResidencePermit"], staged.account_address],
+        [did, "某局", "A bureau", 440100, ["ResidencePermit"], staged.account_address, ""],
         world.root,
     )
     done = enrol(office, did, "某局", "A bureau", 440100, ["ResidencePermit"], root=None)
@@ -157,8 +157,10 @@ def test_two_step_enrolment_records_creation_then_activation(world: OfficeWorld)
             staged.authority_id,
             {
                 "did": did,
+                "uscc": None,
                 "account": staged.account_address,
                 "keyId": "key-1",
+                "keyAlgorithm": "Ed25519",
                 "keyActive": False,
                 "types": ["ResidencePermit"],
             },

@@ -47,6 +47,7 @@ def office() -> Iterator[Office]:
 def enrol_and_issue(n: int) -> list[str]:
     """Enrol the permits bureau (development: accredited at once) and issue ``n`` permits."""
     argv = ["keys", "init", "--did", PERMITS, "--name-zh", "广州市来穗人员服务管理局"]
+    argv += ["--uscc", "11440100007502156G"]
     assert main([*argv, "--name-en", "GZ", "--region", "440100", "--type", "ResidencePermit"]) == 0
     rng = random.Random(5)
     with office() as o:

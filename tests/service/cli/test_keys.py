@@ -80,6 +80,33 @@ def test_rotate_and_list_validity(data_dir: Path, capsys: pytest.CaptureFixture[
     assert "停用 retired (valid on chain)" in capsys.readouterr().out
 
 
+def test_init_and_rotate_between_sm2_and_ed25519(
+    data_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert init(PERMITS, "ResidencePermit", algorithm="sm2") == 0
+    out = capsys.readouterr().out
+    assert f"{PERMITS}#key-1  SM2  zEP" in out
+    [key] = run_json(capsys, "keys", "list")
+    assert (key["algorithm"], key["publicKeyMultibase"][:3]) == ("SM2", "zEP")
+    [first], _ = issue(1, random.Random(3))
+
+    assert main(["keys", "rotate", "--algorithm", "ed25519", "--settle", "0"]) == 0
+    assert f"{PERMITS}#key-2" in capsys.readouterr().out
+    old, new = run_json(capsys, "keys", "list")
+    assert (old["algorithm"], old["revocationReason"]) == ("SM2", "rotation")
+    assert (new["algorithm"], new["publicKeyMultibase"][:4]) == ("Ed25519", "z6Mk")
+    [second], _ = issue(1, random.Random(4))
+    with office() as o:
+        suites = [o.bundle(c)["credential"]["proof"]["cryptosuite"] for c in (first, second)]
+    assert suites == ["suixin-sm2-jcs-2025", "eddsa-jcs-2022"]
+    on_chain = run_json(capsys, "registry", "keys")
+    assert [(k["keyId"], k["algorithm"]) for k in on_chain] == [
+        ("key-1", "SM2"),
+        ("key-2", "Ed25519"),
+    ]
+    assert on_chain[0]["publicKeyMultibase"] == old["publicKeyMultibase"]
+
+
 def test_compromise_affected_and_reissue(
     data_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -30,6 +30,7 @@ from verifier.keys import encode_multikey_ed25519, multibase_encode
 
 PERMITS = "did:web:lsj.gz.gov.cn"
 LICENCES = "did:web:amr.gz.gov.cn"
+USCCS = {PERMITS: "11440100007502156G", LICENCES: "11440100007502233T"}
 PERMIT_FIELDS = (
     "name",
     "sex",
@@ -53,11 +54,15 @@ def office() -> Iterator[Office]:
         opened.chain.close()
 
 
-def init(did: str, *types: str, name: str = "广州市来穗人员服务管理局") -> int:
+def init(
+    did: str, *types: str, name: str = "广州市来穗人员服务管理局", algorithm: str | None = None
+) -> int:
     argv = ["keys", "init", "--did", did, "--name-zh", name, "--name-en", "Guangzhou bureau"]
-    argv += ["--region", "440100"]
+    argv += ["--region", "440100", "--uscc", USCCS[did]]
     for t in types:
         argv += ["--type", t]
+    if algorithm is not None:
+        argv += ["--algorithm", algorithm]
     return main(argv)
 
 
@@ -157,6 +162,7 @@ class TestKeys:
                     440100,
                     ["ResidencePermit"],
                     listed["account"],
+                    USCCS[PERMITS],
                 ],
                 root,
             )

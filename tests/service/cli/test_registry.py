@@ -30,6 +30,7 @@ from verifier.policy import Policy
 from verifier.verify import Verifier
 
 DID = "did:web:lsj.gz.gov.cn"
+USCC = "11440100007502156G"
 NAME_ZH, NAME_EN = "广州市来穗人员服务管理局", "Guangzhou Migrant Services"
 
 
@@ -98,7 +99,7 @@ def test_accredit_issue_suspend_reinstate_remove(
     data_dir: Path, root_key: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     init = ["keys", "init", "--did", DID, "--name-zh", NAME_ZH, "--name-en", NAME_EN]
-    init += ["--region", "440100", "--type", "ResidencePermit"]
+    init += ["--region", "440100", "--type", "ResidencePermit", "--uscc", USCC]
     capsys.readouterr()
     assert main(init) == 0
     account = re.search(r"account\s+(0x[0-9a-fA-F]{40})", capsys.readouterr().out)
@@ -120,9 +121,11 @@ def test_accredit_issue_suspend_reinstate_remove(
         "ResidencePermit",
         "--account",
         account[1],
+        "--uscc",
+        USCC,
         *root,
     )
-    assert code == 0 and "accredited" in out and "已认证" in out
+    assert code == 0 and "accredited" in out and "已认证" in out and USCC in out
     assert main(init) == 0
     assert "ready to issue" in capsys.readouterr().out
 

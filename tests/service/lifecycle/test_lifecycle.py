@@ -27,9 +27,17 @@ from service.audit.trail import sequence
 from service.lifecycle import TERM, sweep
 from service.storage.models import AuditEntry, Credential, StatusChange
 from service.trust.authorities import create_authority
-from tests.service.conftest import OfficeWorld, TestClient, assert_problem, auth, settings
+from tests.service.conftest import (
+    USCC,
+    OfficeWorld,
+    TestClient,
+    assert_problem,
+    auth,
+    settings,
+)
 from tests.verifier.factories import business_license_subject, residence_permit_subject
 from verifier.credential import CHINA_TIME, residence_years
+from verifier.licence_id import LICENCE_TYPE_CODES, parse_licence_id
 from verifier.policy import Policy
 from verifier.verify import Outcome, Report, Verdict, Verifier
 
@@ -298,6 +306,11 @@ def test_renew_keeps_content_and_term(desk: Desk) -> None:
     assert [(v["version"], v["reason"]) for v in versions] == [(1, "damaged"), (2, None)]
     assert versions[1]["previousId"] == permit["id"]
     assert versions[1]["lineageId"] == permit["id"]
+    # the national licence identifier: same serial for the lineage, the next version
+    first, second = (parse_licence_id(c["licenceId"]) for c in (permit, renewed))
+    assert first.serial == second.serial == uuid.UUID(permit["id"][9:]).hex.upper()
+    assert (first.version, second.version) == ("001", "002")
+    assert first.issuer.code == second.issuer.code == USCC[desk.world.permits.did]
 
 
 def test_replace_revokes_the_lost_permit(desk: Desk) -> None:
@@ -306,6 +319,9 @@ def test_replace_revokes_the_lost_permit(desk: Desk) -> None:
     desk.drain()
     assert_status_failed(desk.verify(permit["id"]), "credential_revoked", "遗失补领", "lost")
     assert_valid(desk.verify(replaced["id"]))
+    # a lost card's replacement is the same licence's next version
+    new, old = parse_licence_id(replaced["licenceId"]), parse_licence_id(permit["licenceId"])
+    assert (new.serial, new.version, old.version) == (old.serial, "002", "001")
     again = assert_problem(desk.post(permit["id"], "replace"), 409)
     assert again["code"] == "credential_not_current" and again["currentStatus"] == "revoked"
     assert "已吊销" in again["detail"] and "revoked" in again["detail"]
@@ -340,6 +356,7 @@ def test_change_address_to_another_city(desk: Desk) -> None:
         440000,
         ("ResidencePermit",),
         root=world.root,
+        uscc="11440000MB2D05874F",
     )
     key = world.key(province, "issue:ResidencePermit", "lifecycle")
     body = {
@@ -362,6 +379,10 @@ def test_change_address_to_another_city(desk: Desk) -> None:
     desk.drain()
     assert_status_failed(desk.verify(permit["id"]), "credential_superseded", "迁出本市")
     assert_valid(desk.verify(fresh["id"]))
+    # a permit of another city is a new licence: a new serial, version 001
+    moved_to, moved_from = (parse_licence_id(c["licenceId"]) for c in (fresh, permit))
+    assert moved_to.serial == uuid.UUID(fresh["id"][9:]).hex.upper() != moved_from.serial
+    assert moved_to.version == "001" and moved_to.issuer.code == "11440000MB2D05874F"
 
     story = desk.history(fresh["id"], key=key)
     assert story["lineageId"] == fresh["id"]
@@ -438,6 +459,10 @@ def test_amend_a_licence(desk: Desk) -> None:
     desk.drain()
     assert_status_failed(desk.verify(licence["id"]), "credential_superseded", "变更登记")
     assert_valid(desk.verify(amended["id"]))
+    before, after = (parse_licence_id(c["licenceId"]) for c in (licence, amended))
+    assert (before.serial, before.version) == (after.serial, "001")
+    assert after.version == "002" and after.type_code == LICENCE_TYPE_CODES["BusinessLicense"]
+    assert after.issuer.code == USCC[desk.world.licences.did]
 
     refused = assert_problem(
         desk.post(amended["id"], "amend", {"subject": {"uscc": "91440106MA59C2K45Y"}}), 422
@@ -596,6 +621,7 @@ def test_lifecycle_commands_sweep_and_show_history(
     monkeypatch.delenv("SUIXIN_MODE", raising=False)
     did = "did:web:lsj.gz.gov.cn"
     init = ["keys", "init", "--did", did, "--name-zh", "广州市来穗人员服务管理局"]
+    init += ["--uscc", "11440100007502156G"]
     assert (
         main([*init, "--name-en", "Guangzhou", "--region", "440100", "--type", "ResidencePermit"])
         == 0

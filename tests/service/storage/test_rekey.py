@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import random
 import stat
 from pathlib import Path
@@ -13,6 +14,7 @@ from service.cli import main
 from service.config import PLACEHOLDER_MASTER_KEY, Settings
 from service.issuing.office import CredentialInForce, IssueRequest
 from service.runtime import open_office
+from service.storage.db import Database
 from service.storage.models import Authority, Credential, IssuerKey
 from service.storage.rekey import DEV_KEY_FILE
 from service.storage.sealing import KeyStoreError, MasterKey
@@ -30,6 +32,7 @@ def _env(monkeypatch: pytest.MonkeyPatch, data: Path, **extra: str) -> None:
         "SUIXIN_MODE",
         "SUIXIN_MASTER_KEY",
         "SUIXIN_PREVIOUS_MASTER_KEYS",
+        "SUIXIN_SEALING",
     ):
         monkeypatch.delenv(name, raising=False)
     for name, value in extra.items():
@@ -38,6 +41,7 @@ def _env(monkeypatch: pytest.MonkeyPatch, data: Path, **extra: str) -> None:
 
 def _enrol_and_issue(n: int = 2, seed: int = 1) -> list[str]:
     init = ["keys", "init", "--did", DID, "--name-zh", "广州市来穗人员服务管理局"]
+    init += ["--uscc", "11440100007502156G"]
     assert main([*init, "--name-en", "GZ", "--region", "440100", "--type", "ResidencePermit"]) == 0
     office = open_office(Settings())
     try:
@@ -139,3 +143,58 @@ def test_rotate_master_reseals_everything_and_keeps_lookups_working(
     finally:
         office.db.dispose()
         office.chain.close()
+
+
+def test_rotate_master_moves_everything_from_aes_to_sm4_and_back(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = tmp_path / "data"
+    _env(monkeypatch, data, SUIXIN_MASTER_KEY="the-master-key-" + "p" * 32)
+    ids = _enrol_and_issue(seed=5)
+
+    def algorithms() -> set[int]:
+        """The algorithm byte of every sealed value, read without opening the office."""
+        db = Database(Settings().effective_database_url())
+        try:
+            with db.session() as s:
+                sealed = [
+                    *s.scalars(select(Authority.account_key_encrypted)),
+                    *s.scalars(select(IssuerKey.private_key_encrypted)),
+                    *s.scalars(select(Credential.body)),
+                ]
+        finally:
+            db.dispose()
+        return {bytes(v)[1] for v in sealed}
+
+    def rotate_master() -> dict[str, int]:
+        capsys.readouterr()
+        assert main(["keys", "rotate-master", "--json"]) == 0
+        counts: dict[str, int] = json.loads(capsys.readouterr().out)
+        return counts
+
+    assert algorithms() == {1}  # AES-256-GCM, the default
+    monkeypatch.setenv("SUIXIN_SEALING", "sm4-gcm")  # the same master key, the other algorithm
+    counts = rotate_master()
+    assert (counts["accountKeys"], counts["issuerKeys"], counts["documents"]) == (1, 1, 2)
+    assert algorithms() == {2}
+    assert rotate_master()["documents"] == 0  # nothing left to move
+    office = open_office(Settings())
+    try:
+        authority = office.authority_by_did(DID)
+        third = office.issue(
+            authority.id,
+            IssueRequest("ResidencePermit", residence_permit_subject(random.Random(6))),
+        )[0]["credential"]["id"]
+        assert [office.bundle(c)["credential"]["id"] for c in [*ids, third]] == [*ids, third]
+        again = residence_permit_subject(random.Random(5))  # the first person issued, again
+        with pytest.raises(CredentialInForce):  # lookups still find the person
+            office.issue(authority.id, IssueRequest("ResidencePermit", again))
+        office.signer(authority.id)  # the issuer key opens
+        office.account(authority.id)  # so does the chain account
+    finally:
+        office.db.dispose()
+        office.chain.close()
+    assert algorithms() == {2}
+    monkeypatch.setenv("SUIXIN_SEALING", "aes-256-gcm")  # and back
+    assert rotate_master()["documents"] == 3
+    assert algorithms() == {1}

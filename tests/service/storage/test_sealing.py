@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from cryptography.exceptions import InvalidTag
 from pydantic import SecretStr
 from sqlalchemy import select
 
@@ -12,7 +13,7 @@ from service.config import PLACEHOLDER_MASTER_KEY, Settings
 from service.issuing.office import Office
 from service.issuing.signer import LocalSigner
 from service.storage.models import Authority, IssuerKey
-from service.storage.sealing import KeyStoreError, MasterKey
+from service.storage.sealing import KeyStoreError, MasterKey, Sm4Gcm
 from tests.service.office_setup import make_setup
 from verifier.chain import EmbeddedChain
 from verifier.errors import InvalidInput
@@ -73,3 +74,73 @@ def test_outside_development_a_placeholder_master_key_is_refused() -> None:
         Settings(mode="production", master_key=SecretStr("short")).check()
     Settings(mode="production", master_key=SecretStr("k" * 48)).check()
     assert PLACEHOLDER_MASTER_KEY not in repr(Settings())
+
+
+# ---------------------------------------------------------------------- SM4-GCM (国密)
+
+# RFC 8998 Appendix A.1 (SM4-GCM), as GmSSL's tests use it
+SM4_KEY = bytes.fromhex("0123456789ABCDEFFEDCBA9876543210")
+SM4_IV = bytes.fromhex("00001234567800000000ABCD")
+SM4_AAD = bytes.fromhex("FEEDFACEDEADBEEFFEEDFACEDEADBEEFABADDAD2")
+SM4_PLAINTEXT = bytes.fromhex(
+    "AAAAAAAAAAAAAAAABBBBBBBBBBBBBBBBCCCCCCCCCCCCCCCCDDDDDDDDDDDDDDDD"
+    "EEEEEEEEEEEEEEEEFFFFFFFFFFFFFFFFEEEEEEEEEEEEEEEEAAAAAAAAAAAAAAAA"
+)
+SM4_CIPHERTEXT = bytes.fromhex(
+    "17F399F08C67D5EE19D0DC9969C4BB7D5FD46FD3756489069157B282BB200735"
+    "D82710CA5C22F0CCFA7CBF93D496AC15A56834CBCF98C397B4024A2691233B8D"
+)
+SM4_TAG = bytes.fromhex("83DE3541E4C2B58177E065A9BF7B62EC")
+
+
+def test_sm4_block_cipher_matches_gbt_32907() -> None:
+    # GB/T 32907-2016 Appendix A.1: key = plaintext = 0123…3210
+    from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+
+    encryptor = Cipher(algorithms.SM4(SM4_KEY), modes.ECB()).encryptor()
+    block = encryptor.update(SM4_KEY) + encryptor.finalize()
+    assert block == bytes.fromhex("681EDF34D206965E86B3E94F536E4246")
+
+
+def test_sm4_gcm_matches_rfc_8998_and_refuses_any_change() -> None:
+    aead = Sm4Gcm(SM4_KEY)
+    sealed = aead.encrypt(SM4_IV, SM4_PLAINTEXT, SM4_AAD)
+    assert sealed == SM4_CIPHERTEXT + SM4_TAG
+    assert aead.decrypt(SM4_IV, sealed, SM4_AAD) == SM4_PLAINTEXT
+    changes = [
+        (SM4_IV, sealed[:-1] + bytes([sealed[-1] ^ 1]), SM4_AAD),  # the tag
+        (SM4_IV, bytes([sealed[0] ^ 0x80]) + sealed[1:], SM4_AAD),  # the ciphertext
+        (SM4_IV, sealed, SM4_AAD[:-1]),  # the associated data
+        (bytes(12), sealed, SM4_AAD),  # the nonce
+        (SM4_IV, sealed[:15], SM4_AAD),  # shorter than a tag
+    ]
+    for nonce, data, aad in changes:
+        with pytest.raises(InvalidTag):
+            aead.decrypt(nonce, data, aad)
+    with pytest.raises(InvalidTag):
+        Sm4Gcm(bytes(16)).decrypt(SM4_IV, sealed, SM4_AAD)
+
+
+def test_sm4_sealing_is_chosen_per_key_and_either_opens_both() -> None:
+    secret = Ed25519KeyPair.generate().private_bytes()
+    purpose = "issuer-key:did:web:x#key-1"
+    sm4 = MasterKey("m" * 40, "sm4-gcm")
+    aes = MasterKey("m" * 40)
+    sealed = sm4.seal(secret, purpose)
+    assert sealed[:2] == bytes((2, 2)) and sealed[2:6] == sm4.fingerprint == aes.fingerprint
+    assert secret not in sealed and len(sealed) == 6 + 12 + 32 + 16
+    assert sm4.open(sealed, purpose) == aes.open(sealed, purpose) == secret
+    assert sm4.open(aes.seal(secret, purpose), purpose) == secret
+    assert sm4.sealed_here(sealed) and not aes.sealed_here(sealed)  # rotate-master moves it
+    with pytest.raises(KeyStoreError):
+        MasterKey("n" * 40, "sm4-gcm").open(sealed, purpose)
+    with pytest.raises(KeyStoreError):
+        sm4.open(sealed, "issuer-key:did:web:x#key-2")
+    with pytest.raises(KeyStoreError):
+        sm4.open(sealed[:-1] + bytes([sealed[-1] ^ 1]), purpose)
+    assert sm4.open_document(sm4.seal_document(b'{"a":1}', "urn:uuid:1"), "urn:uuid:1") == (
+        b'{"a":1}'
+    )
+    with pytest.raises(InvalidInput, match="sm4-gcm"):
+        MasterKey("m" * 40, "sm4-cbc")
+    assert "sm4-gcm" in repr(sm4) and "m" * 40 not in repr(sm4)

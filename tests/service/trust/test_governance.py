@@ -34,6 +34,7 @@ from verifier.policy import Policy
 from verifier.verify import Verdict, Verifier
 
 GZ = ("did:web:lsj.gz.gov.cn", "广州市来穗人员服务管理局", "Guangzhou Migrant Services", 440100)
+GZ_USCC = "11440100007502156G"
 
 
 @dataclass
@@ -52,13 +53,18 @@ class Province:
     def enrolled(self) -> int:
         """The office enrols GZ in two steps; the root accredits the account in between."""
         did, zh, en, region = GZ
-        first = enrol(self.office, did, zh, en, region, ["ResidencePermit"], root=None)
+        first = enrol(
+            self.office, did, zh, en, region, ["ResidencePermit"], root=None, uscc=GZ_USCC
+        )
         assert first.state is EnrolmentState.AWAITING_ACCREDITATION
         accredited = self.governance.accredit(
-            did, zh, en, region, ["ResidencePermit"], first.account_address
+            did, zh, en, region, ["ResidencePermit"], first.account_address, GZ_USCC
         )
         assert (accredited.status, accredited.account) == ("active", first.account_address)
-        second = enrol(self.office, did, zh, en, region, ["ResidencePermit"], root=None)
+        assert accredited.uscc == GZ_USCC
+        second = enrol(
+            self.office, did, zh, en, region, ["ResidencePermit"], root=None, uscc=GZ_USCC
+        )
         assert second.state is EnrolmentState.ACTIVE
         return second.authority_id
 

@@ -44,13 +44,14 @@ from service.trust.authorities import create_authority
 from service.trust.deployment import deploy_registries
 from service.trust.keys import KeyOperationError, parse_time
 from tests.conftest import funded
-from tests.service.conftest import LICENCES, MASTER, PERMITS
+from tests.service.conftest import LICENCES, MASTER, PERMITS, USCC
 from tests.verifier.factories import business_license_subject, residence_permit_subject
 from verifier.chain import Chain, EmbeddedChain, EventDecoder
 from verifier.contracts import load_artifact
 from verifier.errors import ContractReverted
 from verifier.keys import Ed25519KeyPair
 from verifier.policy import Policy
+from verifier.registry import KeyAlgorithmCode
 from verifier.verify import Outcome, Report, Verdict, Verifier
 
 TRUST_ABI = load_artifact("TrustRegistry").abi
@@ -201,8 +202,10 @@ def wait_for_chain_time(chain: Chain, at: int) -> None:
 def make_world(chain: Chain, db: Database, *, licences: bool = False) -> KeyWorld:
     root = funded(chain)
     office = Office(db, chain, deploy_registries(chain, root), MASTER)
-    permits = create_authority(office, *PERMITS, root=root)
-    other = create_authority(office, *LICENCES, root=root) if licences else None
+    permits = create_authority(office, *PERMITS, root=root, uscc=USCC[PERMITS[0]])
+    other = (
+        create_authority(office, *LICENCES, root=root, uscc=USCC[LICENCES[0]]) if licences else None
+    )
     return KeyWorld(office, root, permits, other, random.Random(5))
 
 
@@ -402,7 +405,7 @@ def test_backdated_compromise_affected_list_and_bulk_reissue(world: KeyWorld) ->
 
     revocation = compromise.revoke_key(office, permits.id, "key-1", since)
     assert revocation.rotated_to == "key-2" and revocation.affected == 3
-    assert world.key_on_chain("key-1")[2:] == (since, 2)  # reason compromise
+    assert world.key_on_chain("key-1")[2:4] == (since, 2)  # reason compromise
     assert world.key_on_chain("key-1", licences)[2] == 0
 
     found = compromise.affected(office, permits.id, "key-1")
@@ -743,7 +746,7 @@ def test_key_ids_never_collide_with_keys_registered_elsewhere(database: Database
         office.deployment.trust_registry,
         TRUST_ABI,
         "addKey",
-        [permits.did, "key-2", Ed25519KeyPair.generate().public_bytes],
+        [permits.did, "key-2", KeyAlgorithmCode.ED25519, Ed25519KeyPair.generate().public_bytes],
         office.account(permits.id),
     )
     rotation = key_rotation.rotate_key(office, permits.id, keep_old=True, settle_seconds=0)

@@ -13,10 +13,12 @@ from verifier.chain import EmbeddedChain
 from verifier.chain.embedded import JOURNAL_NAME
 from verifier.contracts import load_artifact
 from verifier.errors import ChainError
+from verifier.registry import KeyAlgorithmCode
 
 TRUST = load_artifact("TrustRegistry").abi
 ANCHOR = load_artifact("AnchorRegistry").abi
 DID = "did:web:lsj.gz.gov.cn"
+USCC = "11440100007502156G"
 
 
 def _populate(chain: EmbeddedChain) -> dict[str, object]:
@@ -27,10 +29,16 @@ def _populate(chain: EmbeddedChain) -> dict[str, object]:
         d.trust_registry,
         TRUST,
         "accredit",
-        [DID, "广州市来穗人员服务管理局", "GZ", 440100, ["ResidencePermit"], authority.address],
+        [DID, "广州市来穗人员服务管理局", "GZ", 440100, ["ResidencePermit"], authority.address, ""],
         root,
     )
-    chain.transact(d.trust_registry, TRUST, "addKey", [DID, "key-1", b"\x01" * 32], authority)
+    chain.transact(
+        d.trust_registry,
+        TRUST,
+        "addKey",
+        [DID, "key-1", KeyAlgorithmCode.ED25519, b"\x01" * 32],
+        authority,
+    )
     anchored = chain.transact(d.anchor_registry, ANCHOR, "anchor", [b"\x02" * 32, 10], authority)
     chain.transact(d.anchor_registry, ANCHOR, "setStatus", [b"\x03" * 32, 1, 7], authority)
     return {"deployment": d, "anchored_block": anchored.block_number}
@@ -118,7 +126,7 @@ def test_one_run_gas_estimates_with_the_send_margin_cover_the_exact_limit() -> N
     root = funded(chain)
     d = deploy_registries(chain, root)
     authority = funded(chain)
-    accredit = [DID, "来穗局", "GZ", 440100, ["ResidencePermit"], authority.address]
+    accredit = [DID, "来穗局", "GZ", 440100, ["ResidencePermit"], authority.address, USCC]
     chain.transact(d.trust_registry, TRUST, "accredit", accredit, root)
     calls = [  # an anchor (which asks the trust registry), a key, statuses in bulk
         (
@@ -126,9 +134,15 @@ def test_one_run_gas_estimates_with_the_send_margin_cover_the_exact_limit() -> N
             d.trust_registry,
             TRUST,
             "accredit",
-            ["did:web:sz", *accredit[1:3], 440300, ["BusinessLicense"], funded(chain).address],
+            ["did:web:sz", *accredit[1:3], 440300, ["BusinessLicense"], funded(chain).address, ""],
         ),
-        (authority, d.trust_registry, TRUST, "addKey", [DID, "key-1", b"\x01" * 32]),
+        (
+            authority,
+            d.trust_registry,
+            TRUST,
+            "addKey",
+            [DID, "key-1", KeyAlgorithmCode.ED25519, b"\x01" * 32],
+        ),
         (authority, d.anchor_registry, ANCHOR, "anchor", [b"\x09" * 32, 500]),
         (
             authority,
