@@ -136,7 +136,10 @@ def create_app(office: Office, settings: Settings, *, start_worker: bool) -> Fas
     ):
         app.include_router(_summaries_from_docstrings(module.router))
     install_web(app, settings)  # /wallet, /counter, /office and the OpenID4VCI/VP endpoints
-    install_openapi(app)  # the errors every route shares, in their real shape
+    # the errors every route shares, in their real shape, and each route's body limit
+    install_openapi(
+        app, max_body=settings.max_body_bytes, max_batch_body=settings.max_batch_body_bytes
+    )
     # outermost: bodies are bounded and readable before any route (or other middleware) runs
     app.add_middleware(
         RequestGuard,

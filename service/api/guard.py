@@ -31,9 +31,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from service.api.errors import Problem, problem_response, validation_problem
 from verifier.interop import MAX_DIGITS, interop_errors, parse_json
 
-__all__ = ["RequestGuard", "body_limit"]
+__all__ = ["BODY_METHODS", "RequestGuard", "body_limit"]
 
-_WITH_BODY = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 _SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
 _LONG_DIGITS = re.compile(rb"[0-9]{%d}" % (MAX_DIGITS + 1))
 _BATCH_PATHS = frozenset({"/v1/credentials/batch"})
@@ -121,7 +121,7 @@ class RequestGuard:
         if scope["type"] == "http" and _nul_in_url(scope):
             await self._answer(scope, receive, send, _nul_url())
             return
-        if scope["type"] != "http" or scope.get("method") not in _WITH_BODY:
+        if scope["type"] != "http" or scope.get("method") not in BODY_METHODS:
             await self.app(scope, receive, send)
             return
         limit = body_limit(scope.get("path", ""), self.max_body, self.max_batch_body)

@@ -79,7 +79,7 @@ LICENSE_SUBJECT: dict[str, Any] = {
     "businessScope": "软件开发；信息技术咨询服务",
     "registeredCapital": "100万元人民币",
     "establishmentDate": "2020-05-01",
-    "operatingTerm": {"from": "2020-05-01", "until": None},
+    "operatingTerm": {"from": "2020-05-01", "until": "2040-04-30"},
     "domicile": "广州市天河区天河路200号",
     "registrationAuthority": "广州市天河区市场监督管理局",
 }
@@ -101,7 +101,7 @@ BATCH_REQUEST: dict[str, Any] = {
                 "name": "王芳",
                 "sex": "female",
                 "birthDate": "1992-08-15",
-                "citizenId": "440106199208154323",
+                "citizenId": "440106199208154321",
                 "residenceAddress": "广州市天河区天河路102号",
             },
         },

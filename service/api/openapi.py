@@ -9,6 +9,8 @@ itself, so the document cannot drift from the code:
   as for a plain string in the path); path parameters: 404 (no such thing, or another's);
 - the API-key dependency (``Caller``): 401 (a 403 for a missing scope is the route's own
   declaration: some routes take any key of the authority); the public rate limit: 429;
+- every route that takes a body: its size limit as ``x-max-body-bytes`` (``body_limit``; the
+  README's route table is ``limits_table`` of this document, and a test keeps the two equal);
 - every error response is ``application/problem+json`` with the ``ProblemOut`` schema (the one
   shape of ``service.api.errors``), unless the route declares another (OAuth's token errors).
 
@@ -27,8 +29,11 @@ from fastapi.routing import APIRoute, iter_route_contexts
 
 from service.api.deps import _authenticate, public_rate_limit
 from service.api.errors import PROBLEM_JSON
+from service.api.guard import BODY_METHODS, body_limit
 
-__all__ = ["install_openapi"]
+__all__ = ["install_openapi", "limits_table"]
+
+LIMIT_KEY = "x-max-body-bytes"
 
 _PROBLEM_REF = {"$ref": "#/components/schemas/ProblemOut"}
 _GENERIC = ("HTTPValidationError", "ValidationError")
@@ -96,7 +101,7 @@ def _is_problem(response: dict[str, Any]) -> bool:
     return True
 
 
-def _complete(schema: dict[str, Any], app: FastAPI) -> None:
+def _complete(schema: dict[str, Any], app: FastAPI, max_body: int, max_batch_body: int) -> None:
     # FastAPI keeps included routers wrapped; its own document walks them this way
     routes = {
         (context.path_format, method.lower()): context.original_route
@@ -107,6 +112,8 @@ def _complete(schema: dict[str, Any], app: FastAPI) -> None:
     for path, item in schema.get("paths", {}).items():
         for method, operation in item.items():
             route = routes.get((path, method))
+            if method.upper() in BODY_METHODS:
+                operation[LIMIT_KEY] = body_limit(path, max_body, max_batch_body)
             responses = operation.setdefault("responses", {})
             if not _can_be_invalid(operation) and responses.get("422", {}).get("description") == (
                 "Validation Error"
@@ -134,13 +141,33 @@ def _complete(schema: dict[str, Any], app: FastAPI) -> None:
             components.pop(name, None)
 
 
-def install_openapi(app: FastAPI) -> None:
-    """Make ``app.openapi()`` return the completed document (built once, on first use)."""
+def install_openapi(app: FastAPI, *, max_body: int, max_batch_body: int) -> None:
+    """Make ``app.openapi()`` return the completed document (built once, on first use);
+    ``max_body`` and ``max_batch_body`` are the request guard's limits."""
     build = app.openapi
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
-            _complete(build(), app)
+            _complete(build(), app, max_body, max_batch_body)
         return app.openapi_schema or {}
 
     app.openapi = openapi  # type: ignore[method-assign]
+
+
+def _size(limit: int) -> str:
+    for unit, factor in (("MiB", 1024 * 1024), ("KiB", 1024)):
+        if limit % factor == 0:
+            return f"{limit // factor} {unit}"
+    return f"{limit} bytes"
+
+
+def limits_table(schema: dict[str, Any]) -> str:
+    """Every route of ``schema`` with the largest body it takes, as a Markdown table (the
+    README's); a route without a body method reads none."""
+    rows = ["| Route | Body limit |", "|---|---|"]
+    for path, item in sorted(schema.get("paths", {}).items()):
+        for method, operation in item.items():
+            limit = operation.get(LIMIT_KEY)
+            shown = _size(limit) if limit is not None else "no body read"
+            rows.append(f"| `{method.upper()} {path}` | {shown} |")
+    return "\n".join(rows) + "\n"

@@ -43,6 +43,11 @@ __all__ = [
 ]
 
 
+# The largest value an INTEGER column holds (PostgreSQL's int4; SQLite's are wider). A number
+# taken from a request to compare with a seq is bounded by it, or PostgreSQL refuses the query.
+INTEGER_MAX = 2**31 - 1
+
+
 class Base(DeclarativeBase):
     """Declarative base of every table."""
 

@@ -58,14 +58,17 @@ class OAuthErrorOut(BaseModel):
     error_description: str | None = None
 
 
-_OAUTH_ERRORS: dict[int | str, dict[str, Any]] = {
-    status: {"model": OAuthErrorOut, "description": what}
-    for status, what in (
-        (400, "请求有误 / invalid request, grant or proof"),
-        (401, "访问令牌无效 / invalid access token"),
-        (404, "未找到 / unknown code or credential"),
-        (409, "已使用 / already used"),
-    )
+_OAUTH_WORDS = {
+    400: "请求有误 / invalid request, grant or proof",
+    401: "访问令牌无效 / invalid access token",
+    409: "此签发机关的密钥不能签 SD-JWT / the authority's key cannot sign an SD-JWT",
+}
+_TOKEN_ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"model": OAuthErrorOut, "description": _OAUTH_WORDS[400]}
+}
+_CREDENTIAL_ERRORS: dict[int | str, dict[str, Any]] = {
+    status: {"model": OAuthErrorOut, "description": _OAUTH_WORDS[status]}
+    for status in (400, 401, 409)
 }
 _CONFLICT: dict[int | str, dict[str, Any]] = {
     409: {"model": ProblemOut, "description": "与当前状态冲突 / not possible now"}
@@ -156,7 +159,7 @@ def issuer_metadata(request: Request) -> dict[str, Any]:
 
 
 @router.post(
-    "/v1/oid4vci/token", dependencies=[Depends(public_rate_limit)], responses=_OAUTH_ERRORS
+    "/v1/oid4vci/token", dependencies=[Depends(public_rate_limit)], responses=_TOKEN_ERRORS
 )
 async def token(request: Request, office: OfficeDep) -> JSONResponse:
     """Exchange a pre-authorised code for an access token and a c_nonce (once)."""
@@ -195,7 +198,9 @@ async def token(request: Request, office: OfficeDep) -> JSONResponse:
 
 
 @router.post(
-    "/v1/oid4vci/credential", dependencies=[Depends(public_rate_limit)], responses=_OAUTH_ERRORS
+    "/v1/oid4vci/credential",
+    dependencies=[Depends(public_rate_limit)],
+    responses=_CREDENTIAL_ERRORS,
 )
 def credential(
     request: Request, office: OfficeDep, body: Annotated[dict[str, Any], Body()]
@@ -436,7 +441,7 @@ def answer(
     return item.result()
 
 
-@router.get("/v1/oid4vp/requests/{request_id}/result", responses=_CONFLICT)
+@router.get("/v1/oid4vp/requests/{request_id}/result")
 def result(request_id: str, store: Requests) -> dict[str, Any]:
     """The result of a request: waiting, or the verdict with every check."""
     return store.get(request_id).result()

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query
 from service.api.deps import AdminCaller, OfficeDep
 from service.api.models import PlainText, ProblemOut
 from service.audit.trail import audit_rows, pending_rows, summarise_details
-from service.storage.models import AuditEntry, AuditInboxEntry
+from service.storage.models import INTEGER_MAX, AuditEntry, AuditInboxEntry
 
 router = APIRouter(prefix="/v1/audit", tags=["audit"])
 
@@ -67,7 +67,9 @@ def list_audit(
     caller: AdminCaller,
     office: OfficeDep,
     limit: Annotated[int, Query(ge=1, le=200, description="rows per page")] = 50,
-    before: Annotated[int | None, Query(ge=1, description="only rows before this seq")] = None,
+    before: Annotated[
+        int | None, Query(ge=1, le=INTEGER_MAX, description="only rows before this seq")
+    ] = None,
     credential: Annotated[
         PlainText | None, Query(min_length=1, max_length=80, description="a credential id")
     ] = None,

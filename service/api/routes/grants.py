@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import threading
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from service.api.deps import StateDep, public_rate_limit
-from service.api.models import PlainText, ProblemOut
+from service.api.models import PlainText, ProblemOut, Timestamp
 from service.api.routes.credentials import credential_urn
 from service.api.verification import VerificationService
 from service.issuing.office import NotFound
@@ -43,28 +44,32 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
+_PURPOSE_EXAMPLE = "肇庆市政务服务中心办理子女入学 / school enrolment in Zhaoqing"
+
+
+def _grant_examples(schema: dict[str, Any]) -> None:
+    """The example as the OpenAPI page shows it: valid for a month from when it is shown."""
+    until = datetime.now(UTC).replace(microsecond=0) + timedelta(days=30)
+    schema["examples"] = [
+        {
+            "credentialId": "urn:uuid:5f0c6d1e-8f1a-4a57-9a3e-0f5b3a3c2d11",
+            "partner": "did:key:z6MkhaXgBZDvotDkL5257faiztiGiC2QtKLGpbnnEGta2doK",
+            "purpose": _PURPOSE_EXAMPLE,
+            "validUntil": until.isoformat().replace("+00:00", "Z"),
+        }
+    ]
+
+
 class GrantBody(BaseModel):
     """The terms a holder grants."""
 
-    model_config = ConfigDict(
-        extra="forbid",
-        json_schema_extra={
-            "examples": [
-                {
-                    "credentialId": "urn:uuid:5f0c6d1e-8f1a-4a57-9a3e-0f5b3a3c2d11",
-                    "partner": "did:key:z6MkhaXgBZDvotDkL5257faiztiGiC2QtKLGpbnnEGta2doK",
-                    "purpose": "肇庆市政务服务中心办理子女入学 / school enrolment in Zhaoqing",
-                    "validUntil": "2026-12-31T16:00:00Z",
-                }
-            ]
-        },
-    )
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_grant_examples)
 
     credential_id: PlainText = Field(alias="credentialId", min_length=1, max_length=64)
     partner: PlainText = Field(min_length=5, max_length=256, description="被授权机构的 DID")
     purpose: PlainText = Field(min_length=1, max_length=200, description="授权用途")
-    valid_from: AwareDatetime | None = Field(None, alias="validFrom")
-    valid_until: AwareDatetime = Field(alias="validUntil")
+    valid_from: Timestamp | None = Field(None, alias="validFrom")
+    valid_until: Timestamp = Field(alias="validUntil")
 
     def terms(self) -> GrantTerms:
         """The service's grant terms."""
@@ -81,7 +86,7 @@ class FetchBody(BaseModel):
     """What a partner states when it fetches a granted credential."""
 
     model_config = ConfigDict(
-        extra="forbid", json_schema_extra={"examples": [{"purpose": "子女入学 / school enrolment"}]}
+        extra="forbid", json_schema_extra={"examples": [{"purpose": _PURPOSE_EXAMPLE}]}
     )
 
     purpose: PlainText = Field(min_length=1, max_length=200)
@@ -157,6 +162,16 @@ def _parse(model: type[BaseModel], body: bytes) -> Any:
         raise RequestValidationError(e.errors()) from e
 
 
+def _json_body(model: type[BaseModel]) -> dict[str, Any]:
+    """The OpenAPI request body of a route that reads its (signed) body itself."""
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": model.model_json_schema(by_alias=True)}},
+        }
+    }
+
+
 async def _authenticated(request: Request, grants: GrantService) -> tuple[Signer, SignedRequest]:
     signed = await _signed(request)
     signer = await run_in_threadpool(grants.authenticate, signed)
@@ -166,6 +181,7 @@ async def _authenticated(request: Request, grants: GrantService) -> tuple[Signer
 @router.post(
     "",
     status_code=201,
+    openapi_extra=_json_body(GrantBody),
     responses={
         **_ERRORS,
         403: {
@@ -241,6 +257,7 @@ async def withdraw_grant(grant_id: str, request: Request, grants: Grants) -> JSO
 
 @router.post(
     "/{grant_id}/credential",
+    openapi_extra=_json_body(FetchBody),
     responses={
         **_ERRORS,
         403: {"model": ProblemOut, "description": "Withdrawn, expired, not yet valid, purpose"},

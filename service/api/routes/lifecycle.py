@@ -62,7 +62,7 @@ class ChangeAddressBody(BaseModel):
         json_schema_extra={
             "examples": [
                 {"residenceAddress": "广州市越秀区北京路50号", "residenceRegion": "440104"},
-                {"residenceAddress": "深圳市南山区科技园1号", "residenceRegion": "440305"},
+                {"residenceAddress": "广州市海珠区新港东路2号", "residenceRegion": "440105"},
             ]
         },
     )

@@ -67,7 +67,7 @@ class _nothing:
         return None
 
 
-def _fuzz(port: int, seed: int, *headers: str) -> subprocess.CompletedProcess[str]:
+def _fuzz(port: int, seed: int, workdir: Path, *headers: str) -> subprocess.CompletedProcess[str]:
     command = [
         str(SCHEMATHESIS),
         "run",
@@ -91,13 +91,19 @@ def _fuzz(port: int, seed: int, *headers: str) -> subprocess.CompletedProcess[st
         "--no-color",
         *(part for header in headers for part in ("-H", header)),
     ]
+    # schemathesis keeps a crash cache in its working directory: a temporary one, not the checkout
     return subprocess.run(
-        command, capture_output=True, text=True, timeout=900, env=os.environ | {"NO_COLOR": "1"}
+        command,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        cwd=workdir,
+        env=os.environ | {"NO_COLOR": "1"},
     )
 
 
 def test_the_api_holds_to_its_document_under_fuzzing(
-    office: tuple[str, int, str], figures: list[str]
+    office: tuple[str, int, str], figures: list[str], tmp_path: Path
 ) -> None:
     require_schemathesis()
     database, port, key = office
@@ -106,7 +112,7 @@ def test_the_api_holds_to_its_document_under_fuzzing(
         ("with an API key", (f"Authorization: Bearer {key}",)),
         ("without a key", ()),
     ):
-        run = _fuzz(port, seed, *headers)
+        run = _fuzz(port, seed, tmp_path, *headers)
         out = run.stdout + run.stderr
         counts = re.search(r"(\d+) generated, (\d+) (?:passed|found)[^\n]*", out)
         operations = re.search(r"Tested: (\d+)", out)

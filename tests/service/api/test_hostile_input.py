@@ -299,3 +299,18 @@ def test_nul_never_reaches_the_database(api: Api) -> None:
         headers=auth(api.world.key(api.world.permits, "revoke")),
     )
     assert codes(assert_problem(revoked, 422)) == {"note": "text_forbidden_character"}
+
+
+def test_a_page_cursor_beyond_the_seq_column_is_a_422(api: Api) -> None:
+    """Found by the fuzzer on PostgreSQL (a 500: `before=559914615624216704` overflowed the
+    INTEGER seq in the query): the cursor is bounded by the column and refused past it."""
+    admin = api.world.key(api.world.permits, "admin")
+    problem = assert_problem(
+        api.client.get("/v1/audit?before=559914615624216704", headers=auth(admin)), 422
+    )
+    bilingual(problem)
+    assert [e["path"] for e in problem["errors"]] == ["query.before"], problem
+    anchored_bundle(api)  # an issuance, anchored, its audit rows chained
+    largest = api.client.get(f"/v1/audit?before={2**31 - 1}", headers=auth(admin))
+    assert largest.status_code == 200, largest.text
+    assert largest.json()["items"], "every chained row lies before the largest cursor"
