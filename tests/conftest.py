@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -25,6 +26,27 @@ CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 
 FIGURES = pytest.StashKey[list[str]]()
+UNTRACKED = pytest.StashKey[set[str]]()
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _untracked() -> set[str]:
+    """Files in the checkout git does not know and does not ignore (empty outside a checkout)."""
+    try:
+        listed = subprocess.run(
+            ["git", "ls-files", "--others", "--exclude-standard"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return set()
+    return set(listed.stdout.splitlines()) if listed.returncode == 0 else set()
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    session.config.stash[UNTRACKED] = _untracked()
 
 
 @pytest.fixture
@@ -50,6 +72,12 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     reporter = session.config.pluginmanager.get_plugin("terminalreporter")
     if CI and reporter is not None and reporter.stats.get("skipped"):
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+    # a test writes in its tmp_path, never in the checkout (a stray file gets committed)
+    strays = sorted(_untracked() - session.config.stash.get(UNTRACKED, set()))
+    if strays and reporter is not None:
+        reporter.ensure_newline()
+        reporter.write_line(f"tests left files in the checkout: {', '.join(strays)}", red=True)
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 

@@ -79,6 +79,7 @@ class Office:
     key_id: str
     holder: Ed25519KeyPair
     holder_credential: str
+    workdir: Path  # a directory of the test's own (never the checkout)
 
     @property
     def client(self) -> TestClient:
@@ -119,7 +120,7 @@ class Office:
 
 
 @pytest.fixture
-def office(api: Api) -> Iterator[Office]:
+def office(api: Api, tmp_path: Path) -> Iterator[Office]:
     world = api.world
     full = world.key(world.permits, "issue:ResidencePermit", "lifecycle", "revoke", "admin")
     licence_full = world.key(world.licences, "issue:BusinessLicense", "lifecycle", "revoke")
@@ -140,6 +141,7 @@ def office(api: Api) -> Iterator[Office]:
         key_id,
         holder,
         held.json()["credential"]["id"],
+        tmp_path,
     )
 
 
@@ -402,7 +404,7 @@ def _429(o: Office, op: Operation) -> httpx.Response | None:
 
 
 def _tmp(o: Office) -> Path:
-    path = Path(o.api.world.office.db.engine.url.database or "/tmp").parent / "contract"
+    path = o.workdir / "contract"
     path.mkdir(exist_ok=True)
     return path
 
