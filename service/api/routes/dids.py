@@ -33,30 +33,38 @@ def did_web_host(did: str) -> str | None:
     return unquote(rest).lower()
 
 
-def _for_host(authorities: list[Authority], host: str) -> Authority:
+def _for_host(authorities: list[Authority], host: str) -> Authority | None:
+    """The authority whose did:web names ``host`` (with or without its port), if any."""
     host = host.lower()
     bare = host.rsplit(":", 1)[0] if ":" in host and not host.endswith("]") else host
     for authority in authorities:
         if did_web_host(authority.did) in (host, bare):
             return authority
-    return authorities[0]
+    return None
 
 
 @router.get(
     "/.well-known/did.json",
     response_class=DidJsonResponse,
-    responses={404: {"model": ProblemOut, "description": "This office holds no authority"}},
+    responses={
+        404: {"model": ProblemOut, "description": "No authority of this office has this host"}
+    },
     description=(
-        "The did:web document of the authority whose DID host matches the request's Host "
-        "header, else of the office's first authority; keys mirror the TrustRegistry."
+        "The did:web document of the authority whose DID host is the request's Host header "
+        "(did:web:HOST, with or without the port); 404 for any other host, so a did:web "
+        "that names a host this office does not serve never resolves to another authority's "
+        "keys. Keys mirror the TrustRegistry."
     ),
 )
 def well_known_did(request: Request, state: StateDep) -> JSONResponse:
     """The authority's DID document (did:web)."""
-    authorities = state.office.authorities()
-    if not authorities:
-        raise NotFound("this office holds no authority yet", "本机构尚无发证机关")
-    authority = _for_host(authorities, request.headers.get("host", ""))
+    host = request.headers.get("host", "")[:255]
+    authority = _for_host(state.office.authorities(), host)
+    if authority is None:
+        raise NotFound(
+            f"no authority of this office is did:web:{host}",
+            f"本机构没有 did:web:{host} 的发证机关",
+        )
     document = state.verification.did_document(authority.did)
     return DidJsonResponse(document)
 

@@ -22,7 +22,6 @@ def test_well_known_did_document_follows_the_host(api: Api) -> None:
     for host, authority in (
         ("lsj.gz.gov.cn", world.permits),
         ("amr.gz.gov.cn:443", world.licences),
-        ("testserver", world.permits),  # no match: the office's first authority
     ):
         response = api.client.get("/.well-known/did.json", headers={"Host": host})
         assert response.status_code == 200
@@ -42,6 +41,15 @@ def test_well_known_did_document_follows_the_host(api: Api) -> None:
         ]
         assert document["assertionMethod"] == [f"{did}#key-1"]
         assert "private" not in response.text.lower()
+
+
+def test_well_known_did_document_is_404_for_a_host_no_authority_has(api: Api) -> None:
+    """It used to answer any other host with the first authority's document: did:web:evil.example
+    resolved, through this office, to 广州's keys (issue 17)."""
+    for host in ("testserver", "evil.example", "gz.gov.cn", "lsj.gz.gov.cn.evil.example"):
+        response = api.client.get("/.well-known/did.json", headers={"Host": host})
+        problem = assert_problem(response, 404)
+        assert host in problem["detail"] and problem["code"] == "not_found", problem
 
 
 def test_authority_did_documents_by_did(api: Api) -> None:
