@@ -40,6 +40,8 @@ UNKNOWN = {
     "did": "did:web:nobody.example",
     "request_id": "norequest",
     "sd_id": "nowallet",
+    "version": "v9",
+    "credential_type": "Passport",
 }
 DEAD_NODE = "http://127.0.0.1:9"
 
@@ -95,6 +97,8 @@ class Office:
             "did": "did:web:lsj.gz.gov.cn",
             "request_id": "norequest",
             "sd_id": "nowallet",
+            "version": "v2",
+            "credential_type": "ResidencePermit",
         }
 
     def key_for(self, operation: Operation) -> str:
