@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ipaddress
+from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
@@ -53,6 +55,9 @@ class Settings(BaseSettings):
     # server process. Bulk files (`suixin issue`) use one per core unless told otherwise.
     signing_processes: int = Field(0, ge=0, le=64)
     public_rate_per_minute: int = Field(600, ge=1)
+    # partner hosts the public per-address limit does not apply to (comma-separated networks,
+    # e.g. "10.20.0.0/16,192.0.2.7"); a request with a valid API key of this office is exempt too
+    partner_networks: str = ""
     # request bodies: every route, and the batch issuance route (10,000 items)
     max_body_bytes: int = Field(256 * 1024, ge=1024)
     max_batch_body_bytes: int = Field(16 * 1024 * 1024, ge=1024)
@@ -90,6 +95,33 @@ class Settings(BaseSettings):
             out[f"SUIXIN_{name.upper()}"] = str(shown)
         return out
 
+    @cached_property
+    def partner_network_list(self) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+        """``partner_networks`` parsed; InvalidInput names an entry that is not a network."""
+        found = []
+        for entry in (part.strip() for part in self.partner_networks.split(",")):
+            if not entry:
+                continue
+            try:
+                found.append(ipaddress.ip_network(entry, strict=False))
+            except ValueError:
+                raise InvalidInput(
+                    f"SUIXIN_PARTNER_NETWORKS: {entry!r} is not an address or network "
+                    "(e.g. 10.20.0.0/16 or 192.0.2.7)"
+                ) from None
+        return tuple(found)
+
+    def is_partner(self, address: str) -> bool:
+        """Whether ``address`` (a client's IP) lies in a partner network."""
+        networks = self.partner_network_list
+        if not networks:
+            return False
+        try:
+            ip = ipaddress.ip_address(address)
+        except ValueError:
+            return False
+        return any(ip in network for network in networks)
+
     def effective_database_url(self) -> str:
         """The database URL: the configured one, else SQLite in the data directory."""
         if self.database_url:
@@ -98,6 +130,7 @@ class Settings(BaseSettings):
 
     def check(self) -> None:
         """Refuse settings that are unsafe outside development; raises InvalidInput."""
+        self.partner_network_list  # noqa: B018 (parsed now: a typo stops the start, not a request)
         secret = self.master_key.get_secret_value()
         if self.mode != "development" and (secret == PLACEHOLDER_MASTER_KEY or len(secret) < 32):
             raise InvalidInput(

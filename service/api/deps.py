@@ -168,9 +168,30 @@ IdempotencyKey = Annotated[
 ]
 
 
+async def _is_partner(request: Request, state: ApiState, client: str) -> bool:
+    """A partner host (``SUIXIN_PARTNER_NETWORKS``) or a caller with a valid API key."""
+    if state.settings.is_partner(client):
+        return True
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    token = token.strip() if scheme.lower() == "bearer" else ""
+    token = token or request.headers.get("x-api-key", "").strip()
+    if not token:
+        return False
+    office = state.office
+    caller = office.authenticate_cached(token)
+    if caller is None:
+        caller = await run_in_threadpool(office.authenticate, token)
+    return caller is not None
+
+
 async def public_rate_limit(request: Request, state: StateDep) -> None:
-    """Limit public endpoints per client address; raises a 429 problem."""
+    """Limit public endpoints per client address; raises a 429 problem. Partner hosts
+    (``SUIXIN_PARTNER_NETWORKS``) and callers with a valid API key of this office are not
+    limited: a partner city's counters share one address, and a key already names them."""
     client = request.client.host if request.client is not None else "unknown"
+    if await _is_partner(request, state, client):
+        return
     wait = state.limiter.take(client)
     if wait > 0:
         seconds = max(1, int(wait + 0.999))

@@ -12,6 +12,7 @@ good.
 from __future__ import annotations
 
 from importlib import resources
+from typing import Any
 
 from fastapi import APIRouter
 from fastapi.responses import Response
@@ -25,7 +26,9 @@ router = APIRouter(tags=["definitions"])
 
 _CONTEXT_BASE = SUIXIN_CONTEXT.rsplit("/", 1)[0] + "/"  # https://schemas.suixin.gov.cn/contexts/
 _IMMUTABLE = {"Cache-Control": "public, max-age=31536000, immutable"}
-_NOT_FOUND = {404: {"model": ProblemOut, "description": "No such document"}}
+_NOT_FOUND: dict[int | str, dict[str, Any]] = {
+    404: {"model": ProblemOut, "description": "No such document"}
+}
 
 
 @router.get(

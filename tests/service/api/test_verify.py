@@ -7,12 +7,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from service.anchoring.worker import AnchorWorker
 from service.api.ratelimit import TokenBuckets
 from service.app import create_app
 from service.issuing.issuance import SigningIdentity, issue_credential
 from tests.service.conftest import Api, TestClient, assert_problem, auth, settings
 from verifier.chain import RpcChain
+from verifier.errors import InvalidInput
 
 DEAD_NODE = "http://127.0.0.1:9"  # discard port: nothing listens
 
@@ -188,6 +191,32 @@ def test_public_verification_is_rate_limited_per_client(world: Any, tmp_path: Pa
         assert client.get("/healthz").status_code == 200  # only the public verifiers are limited
     with TestClient(app, client=("203.0.113.7", 50000)) as other:
         assert other.post("/v1/verify", json={}).status_code == 200
+
+
+def test_partners_are_not_held_to_the_anonymous_limit(world: Any, tmp_path: Path) -> None:
+    """A partner city's counters share one address: its network (SUIXIN_PARTNER_NETWORKS) or a
+    valid API key of the office exempts it; a wrong key does not (issue 20)."""
+    limits = settings(tmp_path, public_rate_per_minute=3, partner_networks="10.20.0.0/16, ::1")
+    app = create_app(world.office, limits, start_worker=False)
+    key = world.key(world.permits, "revoke")
+    with TestClient(app, client=("10.20.7.9", 50000)) as partner:
+        assert all(partner.post("/v1/verify", json={}).status_code == 200 for _ in range(8))
+    with TestClient(app, client=("203.0.113.8", 50000)) as keyed:
+        for headers in ({"Authorization": f"Bearer {key}"}, {"X-API-Key": key}):
+            for _ in range(5):
+                assert keyed.post("/v1/verify", json={}, headers=headers).status_code == 200
+        wrong = {"Authorization": "Bearer sx_0000000000000000_not-a-key"}
+        statuses = [keyed.post("/v1/verify", json={}, headers=wrong).status_code for _ in range(4)]
+        assert statuses == [200, 200, 200, 429], statuses
+    with TestClient(app, client=("10.21.0.1", 50000)) as outsider:
+        statuses = [outsider.post("/v1/verify", json={}).status_code for _ in range(4)]
+        assert statuses == [200, 200, 200, 429], statuses
+
+
+def test_a_partner_network_that_is_not_one_stops_the_start(tmp_path: Path) -> None:
+    bad = settings(tmp_path, partner_networks="10.20.0.0/16,counter.zq.gov.cn")
+    with pytest.raises(InvalidInput, match=r"counter\.zq\.gov\.cn"):
+        bad.check()
 
 
 def test_token_buckets_refill_over_time() -> None:
