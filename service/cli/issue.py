@@ -23,7 +23,9 @@ def register(commands: Any) -> None:
         "issue",
         help="bulk issuance from a CSV or JSONL file",
         description="Issue one credential per row. Exit 0: all issued; 1: some rows rejected "
-        "(see the report); 2: usage or file errors.",
+        "(see the report); 2: usage or file errors. Each line is issued once: after a crash "
+        "or a stop, run the same command again and it goes on where the last run stopped "
+        "(the lines already stored are recognised by the file's SHA-256 and line number).",
     )
     add_common(issue)
     issue.add_argument("--did", required=True, help="the issuing authority's DID")
@@ -74,7 +76,7 @@ class _LazyReport:
 
 def _issue(args: argparse.Namespace) -> int:
     """Bulk issuance; usage and file errors exit 2 (before anything is issued)."""
-    from service.issuing.bulk import count_rows, read_rows
+    from service.issuing.bulk import count_rows, file_run_key, read_rows
     from service.issuing.signing_pool import SigningPool, default_processes
 
     source: Path = args.source
@@ -86,6 +88,7 @@ def _issue(args: argparse.Namespace) -> int:
         if args.processes is not None and args.processes < 0:
             raise InvalidInput("--processes must be 0 or more")
         total = count_rows(source)
+        args.run = file_run_key(source, args.credential_type)
         rows = read_rows(source)
     except (OSError, InvalidInput) as e:
         err.print(f"suixin issue: {e.diagnostics() if isinstance(e, SuixinError) else e}")
@@ -166,6 +169,7 @@ def _issue_with_progress(
                 report=report,
                 progress=advance,
                 out=out,  # written as each chunk commits: a stopped run leaves an exact record
+                run=args.run,  # lines an earlier run of this file stored are not issued again
             )
     finally:
         report.close()
@@ -175,6 +179,11 @@ def _issue_with_progress(
         f"签发 issued {summary.issued}, 拒绝 rejected {summary.rejected}, "
         f"{summary.seconds:.2f} s, {summary.rate:,.0f} credentials/s"
     )
+    if summary.resumed:
+        print(
+            f"此前运行已签发 {summary.resumed} 行，未重复签发 / {summary.resumed} lines were "
+            "issued by an earlier run of this file and not issued again"
+        )
     if summary.rejected:
         print(f"被拒绝的行及原因 / rejected rows and reasons: {report_path}")
         return 1

@@ -5,6 +5,12 @@ invalid rows is first refused as a whole (nothing stored); the invalid rows, nam
 per-item error paths, go to the report and the remaining rows are issued again as one chunk.
 Every row thus ends either stored (and queued for anchoring) or in the report, never both.
 
+**Exactly once, resumable.** Given a ``run`` (``file_run_key``: the file's SHA-256 and the
+credential type), every credential is stored with the idempotency key ``bulk:<run>:<line>`` in
+the transaction that stores it. Running the same file again, after a crash or a stop at any
+moment, finds the lines already stored (one indexed query per chunk), counts them as
+``resumed`` and writes their ids to ``out``, and issues only the rest: each line is issued once.
+
 CSV columns are the subject's camelCase field names; a dotted column nests
 (``operatingTerm.from``). An empty cell means the field is absent, except
 ``operatingTerm.until`` where empty means 长期 (no end, JSON null). A JSONL line is one subject
@@ -14,6 +20,7 @@ object. Line numbers are the file's own (the CSV header is line 1).
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 import re
 import time
@@ -32,6 +39,7 @@ __all__ = [
     "ReportSink",
     "Row",
     "count_rows",
+    "file_run_key",
     "issue_rows",
     "read_rows",
 ]
@@ -66,13 +74,14 @@ class BulkSummary:
 
     issued: int = 0
     rejected: int = 0
+    resumed: int = 0  # stored by an earlier run of the same file (``run``), not issued again
     seconds: float = 0.0
     credential_ids: list[tuple[int, str]] = field(default_factory=list)
 
     @property
     def rows(self) -> int:
         """Rows seen."""
-        return self.issued + self.rejected
+        return self.issued + self.rejected + self.resumed
 
     @property
     def rate(self) -> float:
@@ -98,6 +107,17 @@ def read_rows(path: Path) -> Iterator[Row]:
     if _format_of(path) == "csv":
         return _csv_rows(path)
     return _jsonl_rows(path)
+
+
+def file_run_key(path: Path, credential_type: str) -> str:
+    """What names one bulk run over ``path``: the file's SHA-256 (read in 1 MiB pieces) and
+    the type. The same bytes are the same run, wherever the file lies; an edited file is
+    another run (its line numbers may name other people)."""
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        while piece := f.read(1 << 20):
+            digest.update(piece)
+    return f"{credential_type}:{digest.hexdigest()[:32]}"
 
 
 def count_rows(path: Path) -> int:
@@ -219,13 +239,16 @@ def issue_rows(
     keep_ids: bool = False,
     out: ReportSink | None = None,
     actor: str = "cli",
+    run: str | None = None,
 ) -> BulkSummary:
     """Issue every valid row in chunks of ``chunk``; write each rejected row to ``report`` as
     one JSON line ``{"line", "errors": [{"path", "code", "zh", "en"}]}``.
 
     ``out`` gets ``{"line", "id"}`` of every credential issued, written and flushed as each
     chunk commits, so a run that stops midway leaves an exact record of what was stored.
-    ``progress(issued, rejected)`` is called after every chunk. Raises what ``issue_many``
+    ``progress(issued, rejected)`` is called after every chunk (lines an earlier run of the
+    same ``run`` stored count as issued there, and in ``summary.resumed``). Raises what
+    ``issue_many``
     raises other than per-row InvalidCredential (chain, database and key errors): the chunks
     before it are stored, the failing chunk is not.
     """
@@ -235,8 +258,13 @@ def issue_rows(
     started = time.perf_counter()
     iterator = iter(rows)
     while batch := list(islice(iterator, chunk)):
-        issued, rejected = _issue_chunk(office, authority_id, credential_type, batch, actor)
-        summary.issued += len(issued)
+        earlier: list[tuple[int, str]] = []
+        if run is not None:
+            batch, earlier = _stored_before(office, authority_id, run, batch)
+            summary.resumed += len(earlier)
+        issued, rejected = _issue_chunk(office, authority_id, credential_type, batch, actor, run)
+        issued = sorted(earlier + issued)
+        summary.issued += len(issued) - len(earlier)
         summary.rejected += len(rejected)
         if keep_ids:
             summary.credential_ids += issued
@@ -255,8 +283,33 @@ def issue_rows(
     return summary
 
 
+def _line_key(run: str, line: int) -> str:
+    return f"bulk:{run}:{line}"
+
+
+def _stored_before(
+    office: Office, authority_id: int, run: str, batch: list[Row]
+) -> tuple[list[Row], list[tuple[int, str]]]:
+    """The rows of ``batch`` no earlier run of ``run`` stored, and (line, id) of those it did."""
+    found = office.issued_by_keys(authority_id, [_line_key(run, row.line) for row in batch])
+    if not found:
+        return batch, []
+    earlier = [
+        (row.line, found[_line_key(run, row.line)])
+        for row in batch
+        if _line_key(run, row.line) in found
+    ]
+    rest = [row for row in batch if _line_key(run, row.line) not in found]
+    return rest, earlier
+
+
 def _issue_chunk(
-    office: Office, authority_id: int, credential_type: str, batch: Sequence[Row], actor: str
+    office: Office,
+    authority_id: int,
+    credential_type: str,
+    batch: Sequence[Row],
+    actor: str,
+    run: str | None = None,
 ) -> tuple[list[tuple[int, str]], dict[int, tuple[FieldError, ...]]]:
     """Issue one chunk; returns ([(line, credential id)], {line: errors})."""
     rejected = {row.line: row.errors for row in batch if row.subject is None}
@@ -264,7 +317,8 @@ def _issue_chunk(
     while candidates:
         requests = [IssueRequest(credential_type, row.subject or {}) for row in candidates]
         try:
-            bundles = office.issue_many(authority_id, requests, actor=actor)
+            keys = None if run is None else [_line_key(run, row.line) for row in candidates]
+            bundles = office.issue_many(authority_id, requests, actor=actor, idempotency_keys=keys)
         except InvalidCredential as e:
             by_index = _errors_by_item(e.errors, len(candidates))
             for index, errors in by_index.items():

@@ -612,11 +612,20 @@ class Office:
         return stored_bundle(credential, None), True
 
     def issue_many(
-        self, authority_id: int, requests: Sequence[IssueRequest], *, actor: str = "system"
+        self,
+        authority_id: int,
+        requests: Sequence[IssueRequest],
+        *,
+        actor: str = "system",
+        idempotency_keys: Sequence[str] | None = None,
     ) -> list[dict[str, Any]]:
         """Issue every request or none: raises InvalidCredential with per-item paths
         (``items[3].citizenId``: the item, then the subject field) if any is invalid. The
-        whole request is one audit row (``credential.issue_batch``: count and ids)."""
+        whole request is one audit row (``credential.issue_batch``: count and ids).
+        ``idempotency_keys`` (one per request) are stored with the credentials, in the same
+        transaction: ``issued_by_keys`` finds them again (a resumed bulk run)."""
+        if idempotency_keys is not None and len(idempotency_keys) != len(requests):
+            raise ValueError("one idempotency key per request")
         authority = self.authority(authority_id)
         now = _now()
         duplicates = self._in_force(authority_id, requests)
@@ -643,7 +652,11 @@ class Office:
             raise InvalidCredential(errors)
         with self.db.session() as s:
             # one multi-row INSERT rather than an ORM object per credential
-            rows = [self._row(authority_id, c, d, now, None, None) for c, d in credentials]
+            keys: Sequence[str | None] = idempotency_keys or [None] * len(credentials)
+            rows = [
+                self._row(authority_id, c, d, now, key, None)
+                for (c, d), key in zip(credentials, keys, strict=True)
+            ]
             s.execute(insert(Credential), rows)
             if rows:
                 record(
@@ -720,6 +733,22 @@ class Office:
             "status": CredentialStatus.ACTIVE,
             **lookup_columns(self.master, credential),
         }
+
+    def issued_by_keys(self, authority_id: int, keys: Sequence[str]) -> dict[str, str]:
+        """The credentials of ``authority_id`` stored under any of ``keys`` (idempotency keys):
+        {key: credential id}."""
+        if not keys:
+            return {}
+        with self.db.session() as s:
+            return {
+                str(key): str(cid)
+                for key, cid in s.execute(
+                    select(Credential.idempotency_key, Credential.id).where(
+                        Credential.authority_id == authority_id,
+                        Credential.idempotency_key.in_(list(keys)),
+                    )
+                )
+            }
 
     def _by_idempotency(
         self, authority_id: int, key: str, fingerprint: bytes | None

@@ -332,14 +332,29 @@ class TestBulkIssue:
         first = {d["id"] for d in stored(PERMITS)}
         assert len(first) == 5
         capsys.readouterr()
+        # the same file again: its stored lines are recognised as this file's, not refused
         assert main([*argv, "--report", str(report), "--out", str(tmp_path / "out.jsonl")]) == 1
+        said = capsys.readouterr().out
+        assert "issued 0, 拒绝 rejected 1" in said and "5 lines were issued by an earlier" in said
+        assert [(r["line"], r["errors"][0]["code"]) for r in report_lines(report)] == [
+            (7, "credential_in_force")
+        ]
+        assert {d["id"] for d in stored(PERMITS)} == first  # nothing new
+        earlier = report_lines(tmp_path / "out.jsonl")
+        assert [r["line"] for r in earlier] == [2, 3, 4, 5, 6]
+        assert {r["id"] for r in earlier} == first
+
+        # the same people in another file: each refused, in force already
+        other = tmp_path / "again.csv"
+        other.write_bytes(source.read_bytes().replace(b"\r\n", b"\n"))
+        argv[-1] = str(other)
+        capsys.readouterr()
+        assert main([*argv, "--report", str(report)]) == 1
         assert "issued 0, 拒绝 rejected 6" in capsys.readouterr().out
         rows = report_lines(report)
-        assert [r["line"] for r in rows] == [2, 3, 4, 5, 6, 7]
         assert {r["errors"][0]["code"] for r in rows} == {"credential_in_force"}
         assert {r["errors"][0]["path"] for r in rows} == {"citizenId"}
-        assert {d["id"] for d in stored(PERMITS)} == first  # nothing new
-        assert (tmp_path / "out.jsonl").read_text(encoding="utf-8") == ""
+        assert {d["id"] for d in stored(PERMITS)} == first
 
     def test_a_run_stopped_by_an_error_leaves_an_exact_out_file(
         self,
@@ -376,6 +391,65 @@ class TestBulkIssue:
         written = report_lines(out)
         assert [r["line"] for r in written] == [1, 2, 3, 4, 5, 6]  # the two chunks stored
         assert {r["id"] for r in written} == {d["id"] for d in stored(PERMITS)}
+
+        # the database is back: the same command goes on with line 7, and issues it once
+        monkeypatch.setattr(Office, "issue_many", real)
+        capsys.readouterr()
+        assert main([*argv, "--out", str(out), "--chunk", "3"]) == 0
+        said = capsys.readouterr().out
+        assert "issued 1, 拒绝 rejected 0" in said and "6 lines were issued by an earlier" in said
+        assert [r["line"] for r in report_lines(out)] == [1, 2, 3, 4, 5, 6, 7]
+        documents = stored(PERMITS)
+        assert sorted(d["credentialSubject"]["citizenId"] for d in documents) == sorted(
+            s["citizenId"] for s in subjects
+        )
+
+    def test_a_crash_after_a_chunk_committed_still_issues_each_line_once(
+        self,
+        data_dir: Path,
+        tmp_path: Path,
+        capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        """The worst moment: the chunk's transaction committed, the run died before it wrote
+        anything down (out file, progress). The stored rows carry their line's key, so the
+        next run finds them."""
+        from service.issuing.office import Office
+
+        assert init(PERMITS, "ResidencePermit") == 0
+        rng = random.Random(14)
+        subjects = [residence_permit_subject(rng) for _ in range(10)]
+        source = tmp_path / "permits.jsonl"
+        source.write_text(
+            "".join(json.dumps(s, ensure_ascii=False) + "\n" for s in subjects), encoding="utf-8"
+        )
+        real = Office.issue_many
+        calls = {"n": 0}
+
+        def dies_after_the_second_commit(self: Office, *args: Any, **kwargs: Any) -> Any:
+            calls["n"] += 1
+            stored_now = real(self, *args, **kwargs)
+            if calls["n"] == 2:
+                raise KeyboardInterrupt  # killed between the commit and anything else
+            return stored_now
+
+        monkeypatch.setattr(Office, "issue_many", dies_after_the_second_commit)
+        out = tmp_path / "issued.jsonl"
+        argv = ["issue", "--did", PERMITS, "--type", "ResidencePermit", "--from", str(source)]
+        with pytest.raises(KeyboardInterrupt):
+            main([*argv, "--out", str(out), "--chunk", "4"])
+        assert [r["line"] for r in report_lines(out)] == [1, 2, 3, 4]  # the second chunk unsaid
+        assert len(stored(PERMITS)) == 8
+
+        monkeypatch.setattr(Office, "issue_many", real)
+        capsys.readouterr()
+        assert main([*argv, "--out", str(out), "--chunk", "4"]) == 0
+        said = capsys.readouterr().out
+        assert "issued 2, 拒绝 rejected 0" in said and "8 lines were issued by an earlier" in said
+        assert [r["line"] for r in report_lines(out)] == list(range(1, 11))
+        documents = stored(PERMITS)
+        assert len(documents) == 10  # each line once
+        assert {r["id"] for r in report_lines(out)} == {d["id"] for d in documents}
 
     def test_jsonl_licences_and_a_csv_with_nested_columns(
         self, data_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
