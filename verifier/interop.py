@@ -50,11 +50,19 @@ def parse_json(text: str | bytes) -> Any:
 
 def has_lone_surrogate(text: str) -> bool:
     """Whether ``text`` holds a code point U+D800–U+DFFF (only a lone surrogate can)."""
-    return any("\ud800" <= c <= "\udfff" for c in text)
+    if text.isascii():
+        return False
+    try:
+        text.encode("utf-8")  # strict UTF-8 refuses exactly the surrogates, at C speed
+    except UnicodeEncodeError:
+        return True
+    return False
 
 
 def printable_path(name: str) -> str:
     """``name`` with each lone surrogate shown as U+FFFD, fit for a message."""
+    if not has_lone_surrogate(name):
+        return name
     return "".join("\ufffd" if "\ud800" <= c <= "\udfff" else c for c in name)
 
 
@@ -86,9 +94,41 @@ def _exact(number: int) -> bool:
     return abs(number) < 10**21 and float(number) == number
 
 
+def _clean(value: Any) -> bool:
+    """Whether ``value`` holds no lone surrogate and no number past IEEE 754 doubles: the
+    common case, answered without building a path for every node."""
+    stack = [value]
+    while stack:
+        node = stack.pop()
+        kind = type(node)
+        if kind is str:
+            if not node.isascii() and has_lone_surrogate(node):
+                return False
+        elif kind is dict:
+            for key in node:
+                if type(key) is not str or (not key.isascii() and has_lone_surrogate(key)):
+                    return False
+            stack.extend(node.values())
+        elif kind is list:
+            stack.extend(node)
+        elif kind is int:
+            if not -MAX_SAFE_INTEGER <= node <= MAX_SAFE_INTEGER:
+                return False
+        elif kind is float:
+            if not math.isfinite(node):
+                return False
+        elif node is None or kind is bool:
+            continue
+        else:
+            return False  # another type (a Mapping, a subclass): the full walk decides
+    return True
+
+
 def interop_errors(value: Any, path: str = "") -> list[FieldError]:
     """Lone surrogates (``text_forbidden_character``) and numbers past IEEE 754 doubles
     (``number_out_of_range``) in ``value``, with their paths (at most twenty)."""
+    if _clean(value):
+        return []
     errors: list[FieldError] = []
     stack: list[tuple[Any, str]] = [(value, path)]
     while stack and len(errors) < _MAX_REPORTED:
