@@ -63,6 +63,7 @@ bench: install
 	-$(BIN)/python scripts/gas_report.py
 	-$(BIN)/python scripts/bench_chain.py
 	-$(BIN)/python scripts/bench_verify.py
+	-$(BIN)/python scripts/bench_verify_batch.py
 	-$(BIN)/python scripts/bench_issue.py
 
 gas: install

@@ -5,6 +5,7 @@ Partner cities install only this package. It imports nothing from ``service``.
 
 from __future__ import annotations
 
+from verifier.batch import BatchSummary, LineResult, verify_lines
 from verifier.bundle import (
     BUNDLE_VERSION,
     AnchorReceipt,
@@ -413,6 +414,7 @@ __all__ = [
     "Artifact",
     "ArtifactError",
     "AuthorityRecord",
+    "BatchSummary",
     "BlockInfo",
     "CanonicalSplit",
     "Chain",
@@ -442,6 +444,7 @@ __all__ = [
     "Level",
     "LicenceId",
     "LicenceIdPart",
+    "LineResult",
     "LogEntry",
     "MalformedStatusValue",
     "MerkleHash",
@@ -616,6 +619,7 @@ __all__ = [
     "validity_period",
     "vct_of",
     "verify_inclusion",
+    "verify_lines",
     "verify_presentation",
     "verify_proof",
     "verify_receipt",

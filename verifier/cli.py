@@ -11,6 +11,9 @@ With ``--receipt-key KEYFILE --receipt OUT`` each verification also yields a sig
 (``verifier.receipts``) made with the verifying office's own key, here, offline: nobody else,
 the issuer least of all, hears of it. ``suixin-verify keygen -o KEYFILE`` creates such a key;
 ``suixin-verify check-receipt FILE`` checks receipts later (exit 0 intact, 1 not).
+
+``suixin-verify batch FILE.jsonl`` verifies a JSON Lines file of bundles on every core
+(``verifier.batch``), with progress, a summary and, with ``-o``, one report per line.
 """
 
 from __future__ import annotations
@@ -169,6 +172,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _keygen(_keygen_parser().parse_args(args[1:]))
         if args and args[0] == "check-receipt":
             return _check_receipts(_check_receipt_parser().parse_args(args[1:]))
+        if args and args[0] == "batch":
+            return _batch(_batch_parser().parse_args(args[1:]), console)
         return _verify(_verify_parser().parse_args(args), console)
     except SystemExit as e:  # argparse: --help or a usage error
         return EXIT_VALID if e.code == 0 else EXIT_USAGE
@@ -471,3 +476,128 @@ def _print_table(console: Console, path: Path, report: Report, lang: Language) -
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+# ---------------------------------------------------------------------------- batch
+
+
+def _batch_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="suixin-verify batch",
+        description="Verify a JSON Lines file of bundles (one per line) on every core, against "
+        "one trust state: a snapshot, or the chain as read when the run begins. Exit codes as "
+        "for single files; an unreadable line counts as a usage error (2) unless a bundle is "
+        "INVALID.",
+    )
+    p.add_argument("bundles", type=Path, help="FILE.jsonl, one bundle per line")
+    source = p.add_argument_group("trust source (one of)")
+    source.add_argument("--rpc", help="JSON-RPC URL of a chain node")
+    source.add_argument("--registry", help="AnchorRegistry address (with --rpc)")
+    source.add_argument("--deployment", type=Path, help="the deployment record (with --rpc)")
+    source.add_argument("--office", metavar="URL", help="read the record and a node from it")
+    source.add_argument("--snapshot", type=Path, help="offline trust snapshot file")
+    p.add_argument("--from-block", type=int, default=0, help="first block to index (with --rpc)")
+    p.add_argument("--cache", type=Path, help="SQLite file caching the indexed registry")
+    p.add_argument("--max-snapshot-age", type=float, default=24.0, metavar="HOURS")
+    p.add_argument("--grace", type=float, default=60.0, metavar="MINUTES")
+    p.add_argument(
+        "--workers", type=int, help="verifying processes (default: one per core; 1: this one)"
+    )
+    p.add_argument(
+        "-o", "--output", type=Path, help="write every line's report here (JSON Lines, in order)"
+    )
+    p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    return p
+
+
+def _batch(args: argparse.Namespace, console: Console) -> int:
+    import tempfile
+    import time
+
+    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from verifier.batch import BatchSummary, result_line, verify_lines
+
+    if args.workers is not None and args.workers < 1:
+        raise _UsageError("--workers must be at least 1")
+    try:
+        size = args.bundles.stat().st_size
+    except OSError as e:
+        raise _UsageError(f"cannot read {args.bundles}: {e.strerror or e}") from e
+    err = Console(stderr=True, highlight=False)
+    with tempfile.TemporaryDirectory(prefix="suixin-batch-") as scratch:
+        snapshot = args.snapshot
+        if snapshot is None:  # the chain, read once: every worker answers as of this block
+            verifier = _verifier(args)
+            verifier.refresh(force=True)
+            snapshot = Path(scratch) / "trust.json"
+            header = verifier.index.export_snapshot(snapshot)
+            err.print(
+                f"trust: chain {header['chainId']} as of block {header['block']['number']} "
+                f"({header['block']['hash']})"
+            )
+        summary = BatchSummary()
+        progress = Progress(
+            TextColumn("核验 verifying"),
+            BarColumn(),
+            DownloadColumn(),
+            TextColumn("{task.fields[done]:,} bundles, {task.fields[rate]:,.0f}/s"),
+            TimeRemainingColumn(),
+            console=err,
+            transient=False,
+        )
+        started = time.perf_counter()
+
+        def advance(now: BatchSummary) -> None:
+            seconds = max(time.perf_counter() - started, 1e-9)
+            done = now.bundles + now.unreadable
+            progress.update(task, completed=now.bytes_read, done=done, rate=done / seconds)
+
+        output = args.output.open("w", encoding="utf-8") if args.output is not None else None
+        try:
+            with progress:
+                task = progress.add_task("verify", total=size, done=0, rate=0.0)
+                for result in verify_lines(
+                    args.bundles,
+                    snapshot,
+                    workers=args.workers,
+                    grace_minutes=args.grace,
+                    max_snapshot_age_hours=args.max_snapshot_age,
+                    summary=summary,
+                    on_chunk=advance,
+                ):
+                    if output is not None:
+                        output.write(result_line(result))
+                    elif result.verdict is None:
+                        err.print(f"suixin-verify: {result.document['error']['message']}")
+        except OSError as e:
+            raise _UsageError(f"cannot read {args.bundles}: {e.strerror or e}") from e
+        finally:
+            if output is not None:
+                output.close()
+    seconds = time.perf_counter() - started
+    counts = summary.counts
+    done = summary.bundles + summary.unreadable
+    if args.json:
+        document = {
+            "bundles": summary.bundles,
+            "verdicts": counts,
+            "unreadable": summary.unreadable,
+            "seconds": round(seconds, 3),
+            "perSecond": round(done / seconds, 1) if seconds else None,
+        }
+        print(json.dumps(document, ensure_ascii=False))
+    else:
+        console.print(
+            f"{summary.bundles} bundles: {counts['VALID']} VALID, {counts['INVALID']} INVALID, "
+            f"{counts['PENDING']} PENDING"
+            + (f", {summary.unreadable} unreadable lines" if summary.unreadable else "")
+            + f"; {seconds:.1f} s, {done / seconds if seconds else 0:,.0f}/s"
+        )
+    if counts["INVALID"]:
+        return EXIT_INVALID
+    if summary.unreadable or not done:
+        return EXIT_USAGE
+    if counts["PENDING"]:
+        return EXIT_PENDING
+    return EXIT_VALID
