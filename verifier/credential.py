@@ -741,9 +741,37 @@ def has_forbidden_character(text: str) -> bool:
     return _FORBIDDEN_TEXT.search(text) is not None
 
 
+def _text_clean(value: object) -> bool:
+    """Whether every string and key in ``value`` is free of forbidden characters and in NFC:
+    the common case, with one regex search over all the text and no path built."""
+    strings: list[str] = []
+    stack = [value]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, str):
+            strings.append(node)
+        elif isinstance(node, Mapping):
+            strings.extend(str(key) for key in node)
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+    text = "".join(strings)  # a forbidden character in one string is one in the whole
+    if _FORBIDDEN_TEXT.search(text):
+        return False
+    return text.isascii() or all(
+        part.isascii() or unicodedata.is_normalized("NFC", part) for part in strings
+    )
+
+
 def text_errors(value: object, at: str) -> list[FieldError]:
     """Every string in ``value`` (a subject, recursively) that holds a forbidden character
     (``_FORBIDDEN_TEXT``) or is not in Unicode NFC, as field errors under ``at``."""
+    if _text_clean(value):
+        return []
+    return _text_errors(value, at)
+
+
+def _text_errors(value: object, at: str) -> list[FieldError]:
     errors: list[FieldError] = []
     if isinstance(value, str):
         if _FORBIDDEN_TEXT.search(value):
@@ -756,10 +784,10 @@ def text_errors(value: object, at: str) -> list[FieldError]:
             child = f"{at}.{name}" if at else name
             if name != str(key):
                 errors.append(_err(child, _TEXT_FORBIDDEN))
-            errors += text_errors(item, child)
+            errors += _text_errors(item, child)
     elif isinstance(value, list):
         for i, item in enumerate(value):
-            errors += text_errors(item, f"{at}[{i}]")
+            errors += _text_errors(item, f"{at}[{i}]")
     return errors
 
 
