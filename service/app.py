@@ -27,6 +27,7 @@ from service.api.routes import (
     grants,
     health,
     lifecycle,
+    presentations,
     receipts,
     residence_years,
     vc,
@@ -34,6 +35,7 @@ from service.api.routes import (
 )
 from service.api.verification import VerificationService
 from service.config import Settings
+from service.issuing.conformance import ConformanceIssuer
 from service.issuing.office import Office
 from service.issuing.signing_pool import SigningPool
 from service.runtime import worker_from_settings
@@ -86,6 +88,7 @@ def create_app(office: Office, settings: Settings, *, start_worker: bool) -> Fas
         metrics=metrics,
         verification=VerificationService(office, policy, metrics),
         limiter=TokenBuckets(settings.public_rate_per_minute),
+        conformance=ConformanceIssuer(settings.data_dir) if settings.conformance_issuer else None,
     )
 
     @asynccontextmanager
@@ -128,6 +131,7 @@ def create_app(office: Office, settings: Settings, *, start_worker: bool) -> Fas
         deployment,
         receipts,
         vc,
+        presentations,
         dids,
         apikeys,
         audit,

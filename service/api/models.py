@@ -21,6 +21,8 @@ __all__ = [
     "Timestamp",
     "VcIssueBody",
     "VcVerifyBody",
+    "VerifyOptions",
+    "VpVerifyBody",
 ]
 
 CredentialType = Literal["ResidencePermit", "BusinessLicense"]
@@ -176,8 +178,44 @@ class VcIssueBody(BaseModel):
         },
     )
 
-    credential: VcCredentialIn
+    credential: dict[str, Any] = Field(
+        description="The unsigned credential: `type` [VerifiableCredential, ResidencePermit "
+        "or BusinessLicense], `credentialSubject`, optional `@context`, `issuer`, "
+        "`validFrom`, `validUntil` (nothing else); with the conformance issuer on, any "
+        "other well-formed VC 2.0 credential."
+    )
     options: dict[str, Any] = Field(default_factory=dict)
+
+
+class VerifyOptions(BaseModel):
+    """W3C VC API verification options; other members are accepted (the VC API lets a client
+    send options a verifier does not know): this office reads ``didDocuments`` and
+    ``statusListCredentials`` (arrays of objects; anything else is ignored) for foreign
+    credentials. They are left out of the schema on purpose: the fuzzer's generator trips over
+    free-form objects nested that deep (a CPython 3.11 ``ast`` recursion bug)."""
+
+    model_config = ConfigDict(extra="allow", populate_by_name=True)
+
+    checks: list[str] | None = Field(
+        None,
+        max_length=20,
+        description="The checks to run: `proof`, `status`, `validity` (or this office's "
+        "names: format, signature, issuer, key_validity, anchor, status, validity_period). "
+        "Left out: every check that applies.",
+    )
+    challenge: str | None = Field(None, max_length=512)
+    domain: str | None = Field(None, max_length=512)
+
+    @property
+    def did_documents(self) -> object:
+        """``didDocuments``: DID documents of did:web issuers or holders (never fetched)."""
+        return (self.model_extra or {}).get("didDocuments")
+
+    @property
+    def status_list_credentials(self) -> object:
+        """``statusListCredentials``: the Bitstring status list credentials that the
+        credentials' status entries name (never fetched)."""
+        return (self.model_extra or {}).get("statusListCredentials")
 
 
 class VcVerifyBody(BaseModel):
@@ -207,7 +245,42 @@ class VcVerifyBody(BaseModel):
     )
 
     verifiable_credential: dict[str, Any] = Field(alias="verifiableCredential")
-    options: dict[str, Any] = Field(default_factory=dict)
+    options: VerifyOptions = Field(default_factory=lambda: VerifyOptions.model_validate({}))
+
+
+class VpVerifyBody(BaseModel):
+    """W3C VC API ``/presentations/verify`` request: ``{verifiablePresentation, options}``."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        populate_by_name=True,
+        json_schema_extra={
+            "examples": [
+                {
+                    "verifiablePresentation": {
+                        "@context": ["https://www.w3.org/ns/credentials/v2"],
+                        "type": ["VerifiablePresentation"],
+                        "holder": "did:key:z6MkhaXgBZDvotDkL5257faiztiGiC2QtKLGpbnnEGta2doK",
+                        "verifiableCredential": [],
+                        "proof": {
+                            "type": "DataIntegrityProof",
+                            "cryptosuite": "eddsa-jcs-2022",
+                            "proofPurpose": "authentication",
+                            "challenge": "d436f0c8-fbd9-4e48-bbb2-55fc5d0920a8",
+                            "domain": "zwfw.zhaoqing.gov.cn",
+                        },
+                    },
+                    "options": {
+                        "challenge": "d436f0c8-fbd9-4e48-bbb2-55fc5d0920a8",
+                        "domain": "zwfw.zhaoqing.gov.cn",
+                    },
+                }
+            ]
+        },
+    )
+
+    verifiable_presentation: dict[str, Any] = Field(alias="verifiablePresentation")
+    options: VerifyOptions = Field(default_factory=lambda: VerifyOptions.model_validate({}))
 
 
 Scope = Literal["issue:ResidencePermit", "issue:BusinessLicense", "lifecycle", "revoke", "admin"]
