@@ -433,7 +433,7 @@ def proof_binding(
     return _binding(document.get("proof"), challenge, domain)
 
 
-_NOT_ACCREDITED_KEY = Reason(
+_NO_KEY_HISTORY = Reason(
     "key_history_not_applicable",
     "该签发方的密钥没有链上有效期记录，未检查",
     "Not checked: the issuer's key has no validity history on chain.",
@@ -648,7 +648,7 @@ def check_foreign(
         ),
         _proof_signature(credential, issuer, material, "assertionMethod", "assertionMethod"),
         _issuer(credential, authority_name),
-        ForeignOutcome("key_validity", None, _NOT_ACCREDITED_KEY),
+        ForeignOutcome("key_validity", None, _NO_KEY_HISTORY),
         ForeignOutcome("anchor", None, _NOT_ANCHORED),
         _status(credential, material, now),
         _validity(credential, now),
