@@ -25,12 +25,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from service.api.errors import Problem
+from pydantic import ValidationError
+
+from service.api.errors import Problem, field_errors_from_pydantic, validation_problem
+from service.api.models import VerifyOptions
 from verifier.errors import FieldError
 from verifier.foreign import ForeignOutcome
 from verifier.verify import CHECKS, Outcome, Report
 
-__all__ = ["CHECK_ALIASES", "VcResult", "credential_result", "requested_checks"]
+__all__ = ["CHECK_ALIASES", "VcResult", "credential_result", "requested_checks", "verify_options"]
 
 CHECK_ALIASES: dict[str, str] = {
     **{name: name for name in CHECKS},
@@ -40,6 +43,16 @@ CHECK_ALIASES: dict[str, str] = {
     "expiration": "validity_period",
 }
 _FOREIGN_ONLY_WARN = ("issuer", "key_validity", "anchor")
+
+
+def verify_options(options: dict[str, Any]) -> VerifyOptions:
+    """The request's ``options`` read as VerifyOptions; raises the 422 validation problem
+    naming each bad member under ``options``."""
+    try:
+        return VerifyOptions.model_validate(options)
+    except ValidationError as e:
+        located = [{**err, "loc": ("options", *err["loc"])} for err in e.errors()]
+        raise validation_problem(field_errors_from_pydantic(located)) from None
 
 
 def requested_checks(

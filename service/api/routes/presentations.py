@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse
 from service.api.deps import StateDep, public_rate_limit
 from service.api.models import ProblemOut, VpVerifyBody
 from service.api.routes.vc import material_of, not_verified, verify_credential
-from service.api.vc_api import VcResult, requested_checks
+from service.api.vc_api import VcResult, requested_checks, verify_options
 from verifier.errors import FieldError
 from verifier.foreign import check_presentation_proof, presentation_credentials
 
@@ -40,7 +40,7 @@ _MAX_CREDENTIALS = 20
 )
 def vp_verify(body: VpVerifyBody, state: StateDep) -> JSONResponse:
     """Verify a presentation (W3C VC API)."""
-    options = body.options
+    options = verify_options(body.options)
     requested = requested_checks(options.checks)
     presentation = body.verifiable_presentation
     own = check_presentation_proof(

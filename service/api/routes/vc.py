@@ -29,7 +29,7 @@ from service.api.models import (
     VcVerifyBody,
     VerifyOptions,
 )
-from service.api.vc_api import VcResult, credential_result, requested_checks
+from service.api.vc_api import VcResult, credential_result, requested_checks, verify_options
 from service.issuing.conformance import ConformanceIssuer
 from service.issuing.office import AuthContext, NotFound
 from verifier.credential import CREDENTIAL_TYPES, VC_V2_CONTEXT, VERIFIABLE_CREDENTIAL
@@ -202,7 +202,7 @@ def _vc_issue(
 )
 def vc_verify(body: VcVerifyBody, state: StateDep) -> JSONResponse:
     """Verify a credential (W3C VC API)."""
-    options = body.options
+    options = verify_options(body.options)
     requested = requested_checks(options.checks)
     credential = body.verifiable_credential
     result = verify_credential(state, credential, options, requested)
