@@ -28,6 +28,7 @@ from service.api.routes import (
     grants,
     health,
     lifecycle,
+    presentations,
     receipts,
     residence_years,
     vc,
@@ -35,6 +36,7 @@ from service.api.routes import (
 )
 from service.api.verification import VerificationService
 from service.config import Settings
+from service.issuing.conformance import ConformanceIssuer
 from service.issuing.office import Office
 from service.issuing.signing_pool import SigningPool
 from service.runtime import worker_from_settings
@@ -87,6 +89,7 @@ def create_app(office: Office, settings: Settings, *, start_worker: bool) -> Fas
         metrics=metrics,
         verification=VerificationService(office, policy, metrics),
         limiter=TokenBuckets(settings.public_rate_per_minute),
+        conformance=ConformanceIssuer(settings.data_dir) if settings.conformance_issuer else None,
     )
 
     @asynccontextmanager
@@ -130,6 +133,7 @@ def create_app(office: Office, settings: Settings, *, start_worker: bool) -> Fas
         definitions,
         receipts,
         vc,
+        presentations,
         dids,
         apikeys,
         audit,

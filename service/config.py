@@ -78,6 +78,10 @@ class Settings(BaseSettings):
     # what was recorded in this many hours when the chain lost blocks (service.anchoring.reconcile)
     reconcile_seconds: float = Field(30.0, gt=0)
     reconcile_window_hours: float = Field(24.0, gt=0)
+    # the W3C test suites' issuer: /credentials/issue also signs any well-formed VC 2.0
+    # credential with an unaccredited did:key of the office's own (service.issuing.conformance);
+    # refused in production mode
+    conformance_issuer: bool = False
 
     @property
     def worker_stale_seconds(self) -> float:
@@ -136,4 +140,9 @@ class Settings(BaseSettings):
             raise InvalidInput(
                 "SUIXIN_MASTER_KEY still holds the development placeholder (or is shorter than "
                 "32 characters): set a real master key before running outside development mode"
+            )
+        if self.mode == "production" and self.conformance_issuer:
+            raise InvalidInput(
+                "SUIXIN_CONFORMANCE_ISSUER signs anything with an unaccredited test key: it is "
+                "for conformance testing only and refused in production mode"
             )

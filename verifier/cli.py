@@ -5,7 +5,13 @@ PENDING; 2 usage or I/O errors (bad snapshot; a file that cannot be read is repo
 other files are still verified, and the run exits 2 unless one is INVALID); 4 the chain cannot
 be reached;
 5 the node serves another chain than the deployment's (``--deployment`` pins it; without one,
-the chain is pinned at the first registry event found) — never a verdict.
+the chain is pinned at the first registry event found) — never a verdict; 6 none INVALID or
+PENDING but at least one NOT_ACCREDITED: a foreign credential (``verifier.foreign``) whose proof
+and status hold, by an issuer the TrustRegistry does not accredit — not a government credential.
+
+A foreign credential file holds the credential itself or ``{"credential", "didDocuments",
+"statusListCredentials"}``; ``--did-document`` and ``--status-list`` add DID documents (for
+did:web issuers) and Bitstring status list credentials for every file. Nothing is fetched.
 
 With ``--receipt-key KEYFILE --receipt OUT`` each verification also yields a signed receipt
 (``verifier.receipts``) made with the verifying office's own key, here, offline: nobody else,
@@ -33,6 +39,7 @@ from rich.table import Table
 from verifier.chain import RpcChain
 from verifier.deployment import Deployment
 from verifier.errors import ChainMismatch, ChainUnavailable, InvalidInput, SuixinError
+from verifier.foreign import ForeignMaterial
 from verifier.interop import parse_json
 from verifier.keys import (
     Ed25519KeyPair,
@@ -50,6 +57,7 @@ __all__ = ["main"]
 
 EXIT_VALID, EXIT_INVALID, EXIT_USAGE, EXIT_PENDING, EXIT_UNREACHABLE = 0, 1, 2, 3, 4
 EXIT_MISMATCH = 5
+EXIT_NOT_ACCREDITED = 6
 _MARKS = {Outcome.PASS: "✓", Outcome.FAIL: "✗", Outcome.PENDING: "…", Outcome.SKIPPED: "-"}
 _STYLES = {
     Outcome.PASS: "green",
@@ -61,6 +69,7 @@ _VERDICT_STYLES = {
     Verdict.VALID: "bold green",
     Verdict.INVALID: "bold red",
     Verdict.PENDING: "bold yellow",
+    Verdict.NOT_ACCREDITED: "bold magenta",
 }
 _LABELS = {
     "zh": {"check": "检查项", "result": "结果", "reason": "说明", "verdict": "结论"},
@@ -104,6 +113,25 @@ def _verify_parser() -> argparse.ArgumentParser:
         default=60.0,
         metavar="MINUTES",
         help="how long an unanchored credential is PENDING (default 60)",
+    )
+    foreign = p.add_argument_group(
+        "foreign credentials (VC 2.0, eddsa-jcs-2022, did:key or did:web issuers; never fetched)"
+    )
+    foreign.add_argument(
+        "--did-document",
+        type=Path,
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="a DID document of a did:web issuer (repeatable)",
+    )
+    foreign.add_argument(
+        "--status-list",
+        type=Path,
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="a BitstringStatusListCredential a credential's status entry names (repeatable)",
     )
     p.add_argument("--json", action="store_true", help="print the JSON reports")
     p.add_argument("--lang", choices=("zh", "en"), default="zh", help="language of the table")
@@ -318,8 +346,11 @@ def _verify(args: argparse.Namespace, console: Console) -> int:
             unreadable.append((path, str(e)))
     if not bundles:
         return EXIT_USAGE
+    material = ForeignMaterial.from_json(
+        [_read(p) for p in args.did_document], [_read(p) for p in args.status_list]
+    )
     verifier = _verifier(args)
-    reports = [(path, verifier.verify(bundle)) for path, bundle in bundles]
+    reports = [(path, verifier.verify(bundle, material)) for path, bundle in bundles]
     if receipt_signer is not None:
         key, method = receipt_signer
         receipts = [
@@ -335,6 +366,11 @@ def _verify(args: argparse.Namespace, console: Console) -> int:
     summary = (
         f"{len(args.bundles)} bundles: {counts[Verdict.VALID]} VALID, "
         f"{counts[Verdict.INVALID]} INVALID, {counts[Verdict.PENDING]} PENDING"
+        + (
+            f", {counts[Verdict.NOT_ACCREDITED]} NOT_ACCREDITED"
+            if counts[Verdict.NOT_ACCREDITED]
+            else ""
+        )
         + (f", {len(unreadable)} unreadable" if unreadable else "")
     )
     if args.json:  # one JSON document on stdout, whatever the number of files
@@ -358,6 +394,8 @@ def _verify(args: argparse.Namespace, console: Console) -> int:
         return EXIT_USAGE
     if counts[Verdict.PENDING]:
         return EXIT_PENDING
+    if counts[Verdict.NOT_ACCREDITED]:
+        return EXIT_NOT_ACCREDITED
     return EXIT_VALID
 
 
@@ -453,7 +491,8 @@ def _check_receipts(args: argparse.Namespace) -> int:
 
 def _print_table(console: Console, path: Path, report: Report, lang: Language) -> None:
     labels = _LABELS[lang]
-    title = f"{path.name} — {report.credential_type or '?'} {report.credential_id or ''}"
+    kind = report.credential_type or ("foreign" if report.foreign else "?")
+    title = f"{path.name} — {kind} {report.credential_id or ''}"
     table = Table(title=title, title_justify="left")
     table.add_column(labels["check"])
     table.add_column(labels["result"], justify="center")
@@ -471,7 +510,16 @@ def _print_table(console: Console, path: Path, report: Report, lang: Language) -
     for warning in report.warnings:
         console.print(f"  [yellow]! {warning.text(lang)}[/]")
     colour = _VERDICT_STYLES[report.verdict]
-    console.print(f"  {labels['verdict']}: [{colour}]{report.verdict.value}[/]\n")
+    console.print(f"  {labels['verdict']}: [{colour}]{report.verdict.value}[/]")
+    if report.verdict is Verdict.NOT_ACCREDITED:
+        note = (
+            "签名等检查成立，但签发方未经信任注册表认证：不是政府凭证"
+            if lang == "zh"
+            else "The checks hold, but the issuer is not accredited on the TrustRegistry: "
+            "not a government credential"
+        )
+        console.print(f"  [magenta]{note}[/]")
+    console.print()
 
 
 if __name__ == "__main__":

@@ -6,6 +6,11 @@ failure leaves it nothing to stand on), with a stable code and a reason in ä¸­æ–
 The verdict is INVALID if any check failed, PENDING if none failed and the anchor is pending
 inside the policy's grace period, VALID otherwise.
 
+A *foreign* credential (a VC 2.0 credential of none of Suixin's types, ``verifier.foreign``)
+runs the same named checks with a Data Integrity proof by a did:key or did:web issuer; its
+``issuer`` check never passes, and its verdict is INVALID when another check failed, else
+NOT_ACCREDITED: the proof may hold, but it is not an accredited government credential.
+
 ``format`` includes the national licence identifier (``licenceId``): its structure, check
 character, and that its issuing unit is the USCC the issuer is accredited with on chain.
 ``signature`` checks an ``eddsa-jcs-2022`` or ``suixin-sm2-jcs-2025`` proof with the registered
@@ -40,6 +45,7 @@ from verifier.credential import (
 )
 from verifier.deployment import Deployment
 from verifier.errors import ChainMismatch, InvalidInput
+from verifier.foreign import ForeignMaterial, check_foreign, is_foreign
 from verifier.jcs import CanonicalSplit
 from verifier.licence_id import LICENCE_ID_ROOT
 from verifier.merkle import leaf_hash, merkle_digest, root_from_inclusion
@@ -84,6 +90,8 @@ class Verdict(enum.StrEnum):
     VALID = "VALID"
     INVALID = "INVALID"
     PENDING = "PENDING"
+    # a foreign credential whose checks hold but whose issuer is not accredited on chain
+    NOT_ACCREDITED = "NOT_ACCREDITED"
 
 
 class Outcome(enum.StrEnum):
@@ -146,6 +154,7 @@ class Report:
     issuer: str | None = None
     issuer_name: tuple[str, str] | None = None
     warnings: tuple[Reason, ...] = ()
+    foreign: bool = False
 
     def check(self, name: str) -> CheckResult:
         """The result of the check called ``name``."""
@@ -162,8 +171,8 @@ class Report:
         return self.verdict.value + (f": {failed[0].reason.text(language)}" if failed else "")
 
     def to_json(self) -> dict[str, Any]:
-        """The report as JSON."""
-        return {
+        """The report as JSON (``"foreign": true`` for a foreign credential)."""
+        out: dict[str, Any] = {
             "verdict": self.verdict.value,
             "credentialId": self.credential_id,
             "credentialType": self.credential_type,
@@ -176,6 +185,9 @@ class Report:
             "checks": [c.to_json() for c in self.checks],
             "warnings": [w.as_dict() for w in self.warnings],
         }
+        if self.foreign:
+            out["foreign"] = True
+        return out
 
 
 def _r(code: str, zh: str, en: str) -> Reason:
@@ -333,10 +345,17 @@ class Verifier:
 
     # ------------------------------------------------------------------ verification
 
-    def verify(self, bundle: object) -> Report:
-        """Run every check on ``bundle`` and return the report (raises ChainUnavailable)."""
+    def verify(self, bundle: object, material: ForeignMaterial | None = None) -> Report:
+        """Run every check on ``bundle`` and return the report (raises ChainUnavailable).
+
+        A foreign credential comes bare or as ``{"credential", "didDocuments",
+        "statusListCredentials"}``; ``material`` adds DID documents and status lists."""
         self.refresh()
         now = self.policy.now()
+        foreign = _foreign_input(bundle)
+        if foreign is not None:
+            credential, own = foreign
+            return self._verify_foreign(credential, own.merged(material or ForeignMaterial()), now)
         facts = _Facts()
         results: dict[str, CheckResult] = {}
         results["format"] = self._format(bundle, now, facts)
@@ -373,6 +392,36 @@ class Verifier:
             issuer=cred.get("issuer") if isinstance(cred.get("issuer"), str) else None,
             issuer_name=(auth.name_zh, auth.name_en) if auth else None,
             warnings=self._warnings(now),
+        )
+
+    def _verify_foreign(
+        self, credential: Mapping[str, Any], material: ForeignMaterial, now: datetime
+    ) -> Report:
+        issuer = credential.get("issuer")
+        issuer_id = issuer.get("id") if isinstance(issuer, Mapping) else issuer
+        issuer_id = issuer_id if isinstance(issuer_id, str) else None
+        auth = self.index.authority(issuer_id) if issuer_id else None
+        outcomes = check_foreign(
+            credential,
+            now=now,
+            material=material,
+            authority_name=(auth.name_zh, auth.name_en) if auth else None,
+        )
+        marks = {True: Outcome.PASS, False: Outcome.FAIL, None: Outcome.SKIPPED}
+        checks = tuple(CheckResult(o.name, marks[o.held], o.reason) for o in outcomes)
+        broken = any(c.outcome is Outcome.FAIL and c.name != "issuer" for c in checks)
+        cred_id = credential.get("id")
+        return Report(
+            verdict=Verdict.INVALID if broken else Verdict.NOT_ACCREDITED,
+            checks=checks,
+            checked_at=now,
+            trust=self.trust_source(now),
+            credential_id=cred_id if isinstance(cred_id, str) else None,
+            credential_type=None,
+            issuer=issuer_id,
+            issuer_name=None,
+            warnings=self._warnings(now),
+            foreign=True,
         )
 
     def _warnings(self, now: datetime) -> tuple[Reason, ...]:
@@ -854,6 +903,25 @@ class Verifier:
 
     def _validity(self, facts: _Facts, now: datetime) -> CheckResult:
         return validity_period(facts.credential, now)
+
+
+def _foreign_input(bundle: object) -> tuple[Mapping[str, Any], ForeignMaterial] | None:
+    """The foreign credential in ``bundle`` (bare, or a bundle's ``credential``) and the
+    material the bundle carries, or None when it is no foreign credential."""
+    if is_foreign(bundle):
+        assert isinstance(bundle, Mapping)
+        return bundle, ForeignMaterial()
+    # a bundle with an anchor receipt is a Suixin bundle: verified as a government credential
+    if (
+        isinstance(bundle, Mapping)
+        and bundle.get("anchor") is None
+        and is_foreign(bundle.get("credential"))
+    ):
+        material = ForeignMaterial.from_json(
+            bundle.get("didDocuments"), bundle.get("statusListCredentials")
+        )
+        return bundle["credential"], material
+    return None
 
 
 def validity_period(credential: Mapping[str, Any], now: datetime) -> CheckResult:

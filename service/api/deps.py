@@ -29,6 +29,7 @@ from service.api.metrics import Metrics
 from service.api.ratelimit import TokenBuckets
 from service.api.verification import VerificationService
 from service.config import Settings
+from service.issuing.conformance import ConformanceIssuer
 from service.issuing.office import AuthContext, Office
 
 __all__ = [
@@ -55,6 +56,8 @@ class ApiState:
     limiter: TokenBuckets
     worker: AnchorWorker | None = None
     worker_thread: threading.Thread | None = field(default=None, repr=False)
+    # the W3C test suites' unaccredited issuer, when SUIXIN_CONFORMANCE_ISSUER is on
+    conformance: ConformanceIssuer | None = None
     _issue_limiter: CapacityLimiter | None = field(default=None, repr=False)
 
     @property

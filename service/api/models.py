@@ -21,6 +21,8 @@ __all__ = [
     "Timestamp",
     "VcIssueBody",
     "VcVerifyBody",
+    "VerifyOptions",
+    "VpVerifyBody",
 ]
 
 CredentialType = Literal["ResidencePermit", "BusinessLicense"]
@@ -176,8 +178,42 @@ class VcIssueBody(BaseModel):
         },
     )
 
-    credential: VcCredentialIn
+    # Documented as the strict shape (what the office issues by default); the route validates
+    # it, so that the opt-in conformance issuer can take any other VC 2.0 credential.
+    credential: Annotated[
+        dict[str, Any], WithJsonSchema(VcCredentialIn.model_json_schema(by_alias=True))
+    ]
     options: dict[str, Any] = Field(default_factory=dict)
+
+
+class VerifyOptions(BaseModel):
+    """W3C VC API verification options; other members are accepted (the VC API lets a client
+    send options a verifier does not know): this office reads ``didDocuments`` and
+    ``statusListCredentials`` (arrays of objects; anything else is ignored) for foreign
+    credentials. The routes read it from the request's free-form ``options``."""
+
+    model_config = ConfigDict(extra="allow", populate_by_name=True)
+
+    checks: list[str] | None = Field(
+        None,
+        max_length=20,
+        description="The checks to run: `proof`, `status`, `validity` (or this office's "
+        "names: format, signature, issuer, key_validity, anchor, status, validity_period). "
+        "Left out: every check that applies.",
+    )
+    challenge: str | None = Field(None, max_length=512)
+    domain: str | None = Field(None, max_length=512)
+
+    @property
+    def did_documents(self) -> object:
+        """``didDocuments``: DID documents of did:web issuers or holders (never fetched)."""
+        return (self.model_extra or {}).get("didDocuments")
+
+    @property
+    def status_list_credentials(self) -> object:
+        """``statusListCredentials``: the Bitstring status list credentials that the
+        credentials' status entries name (never fetched)."""
+        return (self.model_extra or {}).get("statusListCredentials")
 
 
 class VcVerifyBody(BaseModel):
@@ -207,6 +243,45 @@ class VcVerifyBody(BaseModel):
     )
 
     verifiable_credential: dict[str, Any] = Field(alias="verifiableCredential")
+    # read as VerifyOptions by the route (``vc_api.verify_options``): a free-form object in
+    # the schema, as the VC API has it
+    options: dict[str, Any] = Field(default_factory=dict)
+
+
+class VpVerifyBody(BaseModel):
+    """W3C VC API ``/presentations/verify`` request: ``{verifiablePresentation, options}``."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        populate_by_name=True,
+        json_schema_extra={
+            "examples": [
+                {
+                    "verifiablePresentation": {
+                        "@context": ["https://www.w3.org/ns/credentials/v2"],
+                        "type": ["VerifiablePresentation"],
+                        "holder": "did:key:z6MkhaXgBZDvotDkL5257faiztiGiC2QtKLGpbnnEGta2doK",
+                        "verifiableCredential": [],
+                        "proof": {
+                            "type": "DataIntegrityProof",
+                            "cryptosuite": "eddsa-jcs-2022",
+                            "proofPurpose": "authentication",
+                            "challenge": "d436f0c8-fbd9-4e48-bbb2-55fc5d0920a8",
+                            "domain": "zwfw.zhaoqing.gov.cn",
+                        },
+                    },
+                    "options": {
+                        "challenge": "d436f0c8-fbd9-4e48-bbb2-55fc5d0920a8",
+                        "domain": "zwfw.zhaoqing.gov.cn",
+                    },
+                }
+            ]
+        },
+    )
+
+    verifiable_presentation: dict[str, Any] = Field(alias="verifiablePresentation")
+    # read as VerifyOptions by the route (``vc_api.verify_options``): a free-form object in
+    # the schema, as the VC API has it
     options: dict[str, Any] = Field(default_factory=dict)
 
 

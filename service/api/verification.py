@@ -25,6 +25,7 @@ from service.api.metrics import Metrics
 from service.issuing.office import NotFound, Office
 from service.lifecycle.status_queue import local_changes
 from service.storage.models import StatusChange
+from verifier.foreign import ForeignMaterial
 from verifier.policy import Policy
 from verifier.verify import Report, Verifier
 
@@ -77,13 +78,14 @@ class VerificationService:
         self.verifier.refresh(force=True)
         self._last_sync = time.monotonic()
 
-    def verify(self, bundle: object) -> Report:
+    def verify(self, bundle: object, material: ForeignMaterial | None = None) -> Report:
         """The report of ``bundle``, syncing first if needed (blocks on the chain; raises
-        ChainUnavailable when a needed sync fails)."""
+        ChainUnavailable when a needed sync fails). ``material``: DID documents and status
+        lists supplied for a foreign credential (``verifier.foreign``)."""
         with self._lock:
             if self._needs_sync(bundle):
                 self._sync()
-            report = self.verifier.verify(bundle)
+            report = self.verifier.verify(bundle, material)
         self.metrics.count_verification(report.verdict.value)
         return report
 

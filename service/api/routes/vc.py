@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from anyio import to_thread
 from fastapi import APIRouter, Depends
 from fastapi.responses import JSONResponse
+from pydantic import ValidationError
 
 from service.api.deps import (
     ApiState,
@@ -15,14 +17,24 @@ from service.api.deps import (
     StateDep,
     public_rate_limit,
     require_issue_scopes,
+    require_scope,
 )
-from service.api.errors import Problem
+from service.api.errors import Problem, field_errors_from_pydantic, validation_problem
 from service.api.issuing import issue_one
-from service.api.models import IssueBody, ProblemOut, VcCredentialIn, VcIssueBody, VcVerifyBody
+from service.api.models import (
+    IssueBody,
+    ProblemOut,
+    VcCredentialIn,
+    VcIssueBody,
+    VcVerifyBody,
+    VerifyOptions,
+)
+from service.api.vc_api import VcResult, credential_result, requested_checks, verify_options
+from service.issuing.conformance import ConformanceIssuer
 from service.issuing.office import AuthContext, NotFound
 from verifier.credential import CREDENTIAL_TYPES, VC_V2_CONTEXT, VERIFIABLE_CREDENTIAL
 from verifier.errors import FieldError, InvalidCredential
-from verifier.verify import Outcome, Verdict
+from verifier.foreign import ForeignMaterial, proof_binding
 
 router = APIRouter(prefix="/credentials", tags=["W3C VC API"])
 
@@ -55,6 +67,17 @@ def _issuer_did(credential: VcCredentialIn) -> str | None:
     return issuer
 
 
+def _conformance_issue(
+    credential: dict[str, Any], caller: AuthContext, issuer: ConformanceIssuer
+) -> JSONResponse:
+    """Sign a well-formed VC 2.0 credential with the conformance issuer's did:key (any key
+    that may issue some type may ask): neither stored nor anchored, never accredited."""
+    if not any(scope.startswith("issue:") for scope in caller.scopes):
+        require_scope(caller, "issue:ResidencePermit")  # the 403 of a key that issues nothing
+    signed = issuer.issue(credential, datetime.now(UTC))
+    return JSONResponse({"verifiableCredential": signed}, status_code=201)
+
+
 def _vc_path(path: str) -> str:
     if path.startswith("subject"):
         return "credential.credentialSubject" + path.removeprefix("subject")
@@ -74,7 +97,12 @@ def _vc_path(path: str) -> str:
         "Takes the type, `credentialSubject` and validity of the unsigned credential, issues "
         "it through the office (the office assigns `id`, adds the issuer's fields, status "
         "and proof) and answers `{verifiableCredential}`. An `issuer` naming another "
-        "authority of this office is a 403; one this office does not hold is a 422."
+        "authority of this office is a 403; one this office does not hold is a 422. Only "
+        "`ResidencePermit` and `BusinessLicense` are issued, with their strict schemas — "
+        "unless the office runs the conformance issuer (`SUIXIN_CONFORMANCE_ISSUER`, for "
+        "the W3C test suites, never in production): then any other well-formed VC 2.0 "
+        "credential is signed as given by the office's own unaccredited did:key (issuer "
+        "absent or that did:key), not stored, not anchored, and verified as NOT_ACCREDITED."
     ),
 )
 async def vc_issue(
@@ -90,7 +118,16 @@ async def vc_issue(
 def _vc_issue(
     body: VcIssueBody, caller: AuthContext, state: ApiState, idempotency_key: str | None
 ) -> JSONResponse:
-    credential = body.credential
+    raw = body.credential
+    types = raw.get("type")
+    suixin = isinstance(types, list) and any(t in CREDENTIAL_TYPES for t in types)
+    if state.conformance is not None and not suixin:
+        return _conformance_issue(raw, caller, state.conformance)
+    try:
+        credential = VcCredentialIn.model_validate(raw)
+    except ValidationError as e:
+        located = [{**err, "loc": ("credential", *err["loc"])} for err in e.errors()]
+        raise validation_problem(field_errors_from_pydantic(located)) from None
     if credential.context is not None and (
         not credential.context or credential.context[0] != VC_V2_CONTEXT
     ):
@@ -149,44 +186,73 @@ def _vc_issue(
         503: {"model": ProblemOut, "description": "The chain cannot be read: no verdict"},
     },
     description=(
-        "Public, rate-limited. 200 `{verified: true, checks, warnings, errors}` when VALID; "
-        "otherwise a 422 problem with `verified: false`, the verdict, and the failed (or "
-        "pending) checks in `errors`. The anchor receipt is taken from this office's "
-        "database when it issued the credential; otherwise there is none, and a credential "
-        "without a receipt is at best PENDING — not verified."
+        "Public, rate-limited. 200 `{verified: true, verdict, checks, warnings, errors: []}` "
+        "when no check asked for failed; otherwise a 422 problem with `verified: false`, the "
+        "verdict, and the failed checks in `errors`. `options.checks` chooses the checks "
+        "(`proof`, `status`, `validity`, or the verifier's names; left out: every check that "
+        "applies); `options.challenge` / `options.domain` must be the proof's. A credential "
+        "whose anchor is still pending (inside the grace period) is verified with an "
+        "`anchor_pending` warning and the verdict PENDING. The anchor receipt is taken from "
+        "this office's database when it issued the credential. A foreign credential (VC 2.0, "
+        "eddsa-jcs-2022, a did:key issuer, or a did:web one whose DID document is in "
+        "`options.didDocuments`) is checked too — its Bitstring status list when in "
+        "`options.statusListCredentials` — and is never VALID: the verdict NOT_ACCREDITED and "
+        "the warning `issuer_not_accredited` say it is not a government credential."
     ),
 )
 def vc_verify(body: VcVerifyBody, state: StateDep) -> JSONResponse:
     """Verify a credential (W3C VC API)."""
+    options = verify_options(body.options)
+    requested = requested_checks(options.checks)
     credential = body.verifiable_credential
+    result = verify_credential(state, credential, options, requested)
+    if result.verified:
+        return JSONResponse(result.to_json())
+    raise not_verified(result, "凭证未通过核验 / Credential not verified")
+
+
+def material_of(options: VerifyOptions) -> ForeignMaterial:
+    """The DID documents and status lists the caller supplied in ``options``."""
+    return ForeignMaterial.from_json(options.did_documents, options.status_list_credentials)
+
+
+def verify_credential(
+    state: ApiState,
+    credential: dict[str, Any],
+    options: VerifyOptions,
+    requested: list[tuple[str, str]] | None,
+    *,
+    bind: bool = True,
+) -> VcResult:
+    """The VC API result of one credential (raises ChainUnavailable: a 503, never a
+    verdict); ``bind``: check ``options.challenge`` / ``domain`` against its proof."""
     bundle: dict[str, Any] = {
         "version": "suixin-bundle/1",
         "credential": credential,
         "anchor": state.verification.stored_receipt(credential),
     }
-    report = state.verification.verify(bundle)
-    passed = [c.name for c in report.checks if c.outcome is Outcome.PASS]
-    warnings = [w.as_dict() for w in report.warnings]
-    if report.verdict is Verdict.VALID:
-        return JSONResponse(
-            {"verified": True, "checks": passed, "warnings": warnings, "errors": []}
-        )
-    failed = [
-        FieldError(c.name, c.reason.code, c.reason.zh, c.reason.en)
-        for c in report.checks
-        if c.outcome in (Outcome.FAIL, Outcome.PENDING)
-    ]
-    verdict_zh = "尚未上链，暂不能确认" if report.verdict is Verdict.PENDING else "核验未通过"
-    raise Problem(
+    report = state.verification.verify(bundle, material_of(options))
+    binding = proof_binding(credential, options.challenge, options.domain) if bind else []
+    return credential_result(report, requested, binding)
+
+
+def not_verified(result: VcResult, title: str, errors: list[FieldError] | None = None) -> Problem:
+    """The 422 problem of a result that is not verified."""
+    errors = result.errors if errors is None else errors
+    first = errors[0] if errors else None
+    zh = f"核验未通过：{first.zh}" if first else "核验未通过"
+    en = f"{result.verdict}: {first.en}" if first else result.verdict
+    return Problem(
         422,
         "not-verified",
-        "凭证未通过核验 / Credential not verified",
-        f"{verdict_zh} / {report.summary('en')}",
-        errors=failed,
+        title,
+        f"{zh} / {en}",
+        errors=errors,
         extra={
             "verified": False,
-            "verdict": report.verdict.value,
-            "checks": passed,
-            "warnings": warnings,
+            "verdict": result.verdict,
+            "checks": result.checks,
+            "warnings": result.warnings,
+            **({"foreign": True} if result.foreign else {}),
         },
     )

@@ -37,7 +37,9 @@ _EXAMPLE_BUNDLE: dict[str, Any] = {
     description=(
         "Public, no key; rate-limited per client address. Answers 200 with the report "
         "(verdict VALID, INVALID or PENDING and every check with its reason in 中文 and "
-        "English) for any JSON body; a chain outage is a 503, never INVALID. For this "
+        "English) for any JSON body; a chain outage is a 503, never INVALID. A foreign "
+        "credential (VC 2.0 by a did:key or did:web issuer, bare or as `{credential, "
+        "didDocuments, statusListCredentials}`) is at best NOT_ACCREDITED, never VALID. For this "
         "office's own credentials, a status change (revoked, superseded, …) not yet on chain "
         "is reported at once: the `status` check is `pending` with the new status, and the "
         "verdict is never VALID."
@@ -48,7 +50,7 @@ async def verify_bundle(
     bundle: Annotated[
         Any,
         Body(
-            description="A bundle: {version, credential, anchor}",
+            description="A bundle: {version, credential, anchor}; or a foreign credential",
             openapi_examples={
                 "居住证 bundle": {"summary": "张三的居住证（示意）", "value": _EXAMPLE_BUNDLE}
             },
