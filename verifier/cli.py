@@ -636,9 +636,11 @@ def _batch(args: argparse.Namespace, console: Console) -> int:
         }
         print(json.dumps(document, ensure_ascii=False))
     else:
+        foreign = counts[Verdict.NOT_ACCREDITED.value]
         console.print(
             f"{summary.bundles} bundles: {counts['VALID']} VALID, {counts['INVALID']} INVALID, "
             f"{counts['PENDING']} PENDING"
+            + (f", {foreign} NOT_ACCREDITED" if foreign else "")
             + (f", {summary.unreadable} unreadable lines" if summary.unreadable else "")
             + f"; {seconds:.1f} s, {done / seconds if seconds else 0:,.0f}/s"
         )
@@ -648,4 +650,6 @@ def _batch(args: argparse.Namespace, console: Console) -> int:
         return EXIT_USAGE
     if counts["PENDING"]:
         return EXIT_PENDING
+    if counts[Verdict.NOT_ACCREDITED.value]:
+        return EXIT_NOT_ACCREDITED
     return EXIT_VALID

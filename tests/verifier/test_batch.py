@@ -11,9 +11,11 @@ import pytest
 from tests.conftest import Registries
 from tests.verifier.office import Office
 from tests.verifier.test_cli import city, source  # noqa: F401 (the fixture)
+from tests.verifier.test_foreign import signed
 from verifier.batch import verify_lines
 from verifier.bundle import make_bundle
 from verifier.cli import main
+from verifier.keys import Ed25519KeyPair
 from verifier.registry import CredentialStatus
 
 pytestmark = pytest.mark.chain_rpc
@@ -82,10 +84,23 @@ def test_one_process_from_a_snapshot_agrees_and_the_summary_is_json(
     capsys.readouterr()
     assert main(["batch", str(path), "--snapshot", str(snapshot), "--json"]) == 1
     summary = json.loads(capsys.readouterr().out)
-    assert summary["verdicts"] == {"VALID": 39, "INVALID": 1, "PENDING": 1}
+    assert summary["verdicts"] == {"VALID": 39, "INVALID": 1, "PENDING": 1, "NOT_ACCREDITED": 0}
     assert summary["unreadable"] == 1 and summary["bundles"] == 41
     one = {r.line: r.verdict or "unreadable" for r in verify_lines(path, snapshot, workers=1)}
     assert one == expected
+
+
+def test_a_foreign_credential_is_counted_apart_and_never_valid(
+    city: tuple[Registries, Office, Path],  # noqa: F811
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    registries, gz, tmp = city
+    (permit,) = gz.anchor(gz.permit())
+    foreign = signed(Ed25519KeyPair.generate())  # a did:key issuer nobody accredited
+    path = tmp / "mixed.jsonl"
+    path.write_text(json.dumps(permit) + "\n" + json.dumps(foreign) + "\n", encoding="utf-8")
+    assert main(["batch", str(path), *source(registries), "--workers", "1"]) == 6
+    assert "2 bundles: 1 VALID, 0 INVALID, 0 PENDING, 1 NOT_ACCREDITED" in capsys.readouterr().out
 
 
 def test_usage_errors_exit_2(
