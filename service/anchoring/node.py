@@ -24,6 +24,7 @@ import threading
 import time
 from collections.abc import Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import requests
@@ -38,7 +39,11 @@ from verifier.errors import ChainUnavailable
 
 __all__ = ["ChainNodeServer", "EmbeddedNode", "to_wire"]
 
-READY_TIMEOUT = 120.0  # a long journal replays before the node answers
+READY_TIMEOUT = 120.0  # seconds for a node to answer, its journal's replay aside
+# A node replays its journal before it answers: about 20 ms a block of one anchoring
+# transaction on the 2-core development machine (scripts/bench_chain_length.py), so 10,000
+# blocks take minutes, past READY_TIMEOUT alone. Each journaled block adds this allowance.
+REPLAY_SECONDS_PER_BLOCK = 0.1
 
 
 def to_wire(value: Any, key: str = "") -> Any:
@@ -155,8 +160,16 @@ class EmbeddedNode:
     the pipe and the node stops, rather than live on holding the chain's journal.
     """
 
-    def __init__(self, environment: Mapping[str, str], *, worker: bool, port: int = 0) -> None:
+    def __init__(
+        self,
+        environment: Mapping[str, str],
+        *,
+        worker: bool,
+        port: int = 0,
+        journal: Path | None = None,
+    ) -> None:
         self.port = port or free_port()
+        self.journal = journal
         self._env = {**os.environ, **environment}
         self._worker = worker
         self._process: subprocess.Popen[bytes] | None = None
@@ -168,10 +181,23 @@ class EmbeddedNode:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self, timeout: float = READY_TIMEOUT) -> EmbeddedNode:
+    def ready_timeout(self) -> float:
+        """Seconds to wait for the child to answer: ``READY_TIMEOUT`` and an allowance for
+        each block of the journal it replays first."""
+        blocks = 0
+        if self.journal is not None:
+            try:
+                with self.journal.open("rb") as f:
+                    blocks = sum(1 for _ in f)
+            except FileNotFoundError:
+                pass
+        return READY_TIMEOUT + REPLAY_SECONDS_PER_BLOCK * blocks
+
+    def start(self, timeout: float | None = None) -> EmbeddedNode:
         """Start the child and wait until it answers (it deploys the registries on a first
-        start); raises ChainUnavailable when it exits or stays silent."""
-        self._launch(timeout)
+        start, replays its journal on later ones; ``ready_timeout`` by default); raises
+        ChainUnavailable when it exits or stays silent."""
+        self._launch(self.ready_timeout() if timeout is None else timeout)
         self._watcher = threading.Thread(target=self._watch, name="suixin-node-watch", daemon=True)
         self._watcher.start()
         return self
@@ -253,7 +279,7 @@ class EmbeddedNode:
             )
             while not self._stopping.is_set():
                 try:
-                    self._launch(READY_TIMEOUT)
+                    self._launch(self.ready_timeout())
                     self.restarts += 1
                     if self._stopping.is_set():  # stop() came during the restart
                         self._process.terminate()

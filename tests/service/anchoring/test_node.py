@@ -20,7 +20,7 @@ from hexbytes import HexBytes
 from service.anchoring.devnode import free_port
 from service.anchoring.node import ChainNodeServer, answer, to_wire
 from verifier.chain import ChainInUse, EmbeddedChain, RpcChain, connect
-from verifier.chain.embedded import NODE_NAME
+from verifier.chain.embedded import JOURNAL_NAME, NODE_NAME
 from verifier.contracts import load_artifact
 from verifier.errors import ContractReverted
 
@@ -163,3 +163,19 @@ def test_the_offices_node_child_starts_deploys_and_stops_cleanly(tmp_path: Path)
         code = node.stop()
     assert code == 0  # SIGTERM ends it cleanly, its stdin watcher included
     assert node.restarts == 0
+
+
+def test_the_wait_for_a_restarted_node_covers_the_replay_of_a_long_journal(
+    tmp_path: Path,
+) -> None:
+    from service.anchoring.node import READY_TIMEOUT, EmbeddedNode
+
+    journal = tmp_path / JOURNAL_NAME
+    journal.write_text('{"v":1,"genesisTime":1}\n' + '{"t":2,"n":1,"txs":[]}\n' * 10_000)
+    # replaying 10,000 blocks of one anchoring each took about 20 ms a block on the 2-core
+    # machine (scripts/bench_chain_length.py): the wait must cover twice that, and more
+    waited = EmbeddedNode({}, worker=False, journal=journal).ready_timeout()
+    assert waited >= READY_TIMEOUT + 2 * 0.02 * 10_000
+    assert EmbeddedNode({}, worker=False, journal=tmp_path / "none").ready_timeout() == (
+        READY_TIMEOUT
+    )
