@@ -194,6 +194,7 @@ def run(args: argparse.Namespace, label: str, db_url: str, sqlite_path: Path | N
     stop = threading.Event()
     thread = threading.Thread(target=worker.run, args=(stop,), daemon=True)
     bytes_before = database_bytes(office, sqlite_path, schema)
+    load_before = os.getloadavg()[0]
     first_block = office.chain.block_number() + 1
     clock = Clock(args.count, args.segments)
     issued_now = [0]
@@ -211,11 +212,11 @@ def run(args: argparse.Namespace, label: str, db_url: str, sqlite_path: Path | N
             issued_task = bar.add_task(f"{label} issued", total=args.count, rate=0.0)
             anchored_task = bar.add_task(f"{label} anchored", total=args.count, rate=0.0)
 
-            def progress(issued: int, rejected: int) -> None:
+            def progress(issued: int, rejected: int) -> None:  # this chunk's counts
                 if worker.stats.failures:
                     raise RuntimeError(f"anchoring stalled: {worker.stats.last_error}")
-                issued_now[0] = issued
-                clock.see(clock.issued_at, issued)
+                issued_now[0] += issued
+                clock.see(clock.issued_at, issued_now[0])
 
             def watch() -> None:
                 while not stop.is_set():
@@ -285,6 +286,10 @@ def run(args: argparse.Namespace, label: str, db_url: str, sqlite_path: Path | N
 
     n = args.count
     e2e = n / total
+    console.print(
+        f"\n  load average (1 min) at the start {load_before:.1f}, at the end "
+        f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores: other work shares the machine"
+    )
     issue_rates, anchor_rates = clock.rates(clock.issued_at), clock.rates(clock.anchored_at)
     console.print(
         f"\n[bold]{label}[/bold]: {n:,} permits; issued in {stored:.1f} s "
