@@ -74,7 +74,7 @@ from verifier.verify import Verdict, Verifier  # noqa: E402
 E2E_TARGET = 5_600.0  # credentials/s end to end: 10 M in under 30 minutes
 STORAGE_TARGET = 1.5  # database bytes per credential / canonical JSON bytes
 PROVINCE = 10_000_000
-console = Console()
+console = Console(soft_wrap=True)  # long figure lines stay whole in a log
 
 
 def permit_subject(i: int, rng: random.Random) -> dict[str, Any]:
@@ -109,6 +109,16 @@ def peak_rss_kib(pid: int) -> int:
     except OSError:
         pass
     return 0
+
+
+def process_name(pid: int) -> str:
+    """A short name for a process: the tail of its command line."""
+    try:
+        words = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return "?"
+    text = " ".join(w.decode(errors="replace") for w in words if w)
+    return text if len(text) <= 40 else "…" + text[-39:]
 
 
 def child_pids() -> list[int]:
@@ -256,8 +266,8 @@ def run(args: argparse.Namespace, label: str, db_url: str, sqlite_path: Path | N
             watcher.join()
             thread.join()
         rss = {"office (issue, worker, chain)": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}
-        for n, pid in enumerate(child_pids(), start=1):
-            rss[f"signing process {n}"] = peak_rss_kib(pid)
+        for pid in child_pids():  # the signing pool's processes, and its helpers
+            rss[f"child {pid} ({process_name(pid)})"] = peak_rss_kib(pid)
 
         # figures after the run
         assert summary.issued == args.count, rejected.getvalue()[:2000]
@@ -305,7 +315,7 @@ def run(args: argparse.Namespace, label: str, db_url: str, sqlite_path: Path | N
             f"anchor {anchor_rates[-1] / anchor_rates[0]:.2f}"
         )
     for name, kib in rss.items():
-        console.print(f"  peak RSS {name:<30} {kib / 1024:7.1f} MiB")
+        console.print(f"  peak RSS {kib / 1024:7.1f} MiB  {name}")
     per_credential = db_growth / n
     ratio = per_credential / canonical
     console.print(
