@@ -31,11 +31,12 @@ from eth.vm.spoof import SpoofTransaction
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from eth_tester import PyEVMBackend
+from eth_tester.backends.pyevm.main import _get_transaction_by_hash as _search_transaction
 from eth_tester.backends.pyevm.serializers import (
     serialize_transaction,
     serialize_transaction_receipt,
 )
-from eth_tester.exceptions import TransactionFailed
+from eth_tester.exceptions import TransactionFailed, TransactionNotFound
 from eth_utils.crypto import keccak
 from hexbytes import HexBytes
 from web3 import Web3
@@ -129,33 +130,37 @@ class _DeterministicBackend(PyEVMBackend):  # type: ignore[misc]
             hashes.append(block.hash)
         return tuple(hashes)
 
-    def _mined(self, transaction_hash: bytes) -> tuple[Any, Any, int] | None:
-        """(block, transaction, index) of a mined canonical transaction, or None (pending, not
-        known, or its block rewound away: eth-tester's own search then answers)."""
+    def _find(self, transaction_hash: bytes) -> tuple[Any, Any, int]:
+        """(block, transaction, index) of a transaction, mined or pending; raises
+        TransactionNotFound. Every mined block passes through ``mine_blocks``, so a hash the
+        index does not hold is in the pending block or nowhere; one whose block was rewound
+        away (a snapshot reverted) is looked for as eth-tester does."""
         number = self._tx_blocks.get(transaction_hash)
-        if number is None or number >= self.chain.get_block().number:
-            return None
-        block = self.chain.get_canonical_block_by_number(number)
+        pending = self.chain.get_block()
+        if number is None or number >= pending.number:
+            block = pending
+        else:
+            block = self.chain.get_canonical_block_by_number(number)
         for index, transaction in enumerate(block.transactions):
             if transaction.hash == transaction_hash:
                 return block, transaction, index
-        return None
+        if number is None:
+            raise TransactionNotFound(
+                f"no transaction {HexBytes(transaction_hash).to_0x_hex()} on this chain"
+            )
+        return _search_transaction(self.chain, transaction_hash)  # type: ignore[no-any-return]
 
     def get_transaction_by_hash(self, transaction_hash: bytes) -> Any:
-        found = self._mined(transaction_hash)
-        if found is None:
-            return super().get_transaction_by_hash(transaction_hash)
-        block, transaction, index = found
-        return serialize_transaction(block, transaction, index, False)
+        block, transaction, index = self._find(transaction_hash)
+        pending = block.number == self.chain.get_block().number
+        return serialize_transaction(block, transaction, index, pending)
 
     def get_transaction_receipt(self, transaction_hash: bytes) -> Any:
-        found = self._mined(transaction_hash)
-        if found is None:
-            return super().get_transaction_receipt(transaction_hash)
-        block, transaction, index = found
+        block, transaction, index = self._find(transaction_hash)
+        pending = block.number == self.chain.get_block().number
         receipts = block.get_receipts(self.chain.chaindb)
         vm = self.chain.get_vm()
-        return serialize_transaction_receipt(block, receipts, transaction, index, False, vm)
+        return serialize_transaction_receipt(block, receipts, transaction, index, pending, vm)
 
 
 class _LockedProvider(EthereumTesterProvider):

@@ -9,6 +9,8 @@ import pytest
 from eth_account.signers.local import LocalAccount
 from eth_tester import EthereumTester
 from eth_tester.exceptions import BlockNotFound
+from hexbytes import HexBytes
+from web3.exceptions import TransactionNotFound
 
 from service.trust.deployment import Deployment, deploy_registries
 from tests.conftest import funded
@@ -110,6 +112,9 @@ def test_on_thousands_of_blocks_a_query_reads_only_the_blocks_holding_its_logs()
 
     chain._backend.chain.get_canonical_block_by_number = counted
     assert chain.w3.eth.get_transaction_receipt(first)["blockNumber"] == anchored[0]
+    assert reads <= 1
+    with pytest.raises(TransactionNotFound):  # nor is an unknown hash looked for block by block
+        chain.w3.eth.get_transaction_receipt(HexBytes(b"\x07" * 32))
     assert reads <= 1
 
     tester = chain._tester
