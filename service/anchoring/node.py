@@ -40,7 +40,7 @@ from verifier.errors import ChainUnavailable
 __all__ = ["ChainNodeServer", "EmbeddedNode", "to_wire"]
 
 READY_TIMEOUT = 120.0  # seconds for a node to answer, its journal's replay aside
-# A node replays its journal before it answers: about 20 ms a block of one anchoring
+# A node replays its journal before it answers: 20-32 ms a block of one anchoring
 # transaction on the 2-core development machine (scripts/bench_chain_length.py), so 10,000
 # blocks take minutes, past READY_TIMEOUT alone. Each journaled block adds this allowance.
 REPLAY_SECONDS_PER_BLOCK = 0.1
