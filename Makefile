@@ -65,6 +65,9 @@ bench: install
 	-$(BIN)/python scripts/bench_verify.py
 	-$(BIN)/python scripts/bench_verify_batch.py
 	-$(BIN)/python scripts/bench_issue.py
+	-$(BIN)/python scripts/bench_chain_length.py
+	-$(BIN)/python scripts/bench_scale.py --count 100000 --database sqlite
+	-$(BIN)/python scripts/bench_scale.py --count 100000 --database postgres
 
 gas: install
 	$(BIN)/python scripts/gas_report.py

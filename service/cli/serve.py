@@ -17,7 +17,7 @@ from service.config import Settings
 from service.issuing.office import Office
 from service.runtime import open_office, settle_heap, worker_from_settings
 from verifier.chain import EmbeddedChain
-from verifier.chain.embedded import NODE_NAME
+from verifier.chain.embedded import JOURNAL_NAME, NODE_NAME
 from verifier.errors import InvalidInput
 
 __all__ = ["register", "run_node"]
@@ -82,7 +82,10 @@ def _serve(args: argparse.Namespace) -> int:
     # The embedded chain and the anchoring worker run in a child process, a node the API
     # reaches over JSON-RPC like anvil: their CPU no longer shares the API's GIL.
     node = EmbeddedNode(
-        settings.environment(), worker=settings.in_process_worker, port=_node_port(settings)
+        settings.environment(),
+        worker=settings.in_process_worker,
+        port=_node_port(settings),
+        journal=settings.data_dir / JOURNAL_NAME,
     ).start()
     try:
         settings.chain = node.url

@@ -30,13 +30,19 @@ from eth.abc import SignedTransactionAPI, StateAPI
 from eth.vm.spoof import SpoofTransaction
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
-from eth_tester import EthereumTester, PyEVMBackend
-from eth_tester.exceptions import TransactionFailed
+from eth_tester import PyEVMBackend
+from eth_tester.backends.pyevm.main import _get_transaction_by_hash as _search_transaction
+from eth_tester.backends.pyevm.serializers import (
+    serialize_transaction,
+    serialize_transaction_receipt,
+)
+from eth_tester.exceptions import TransactionFailed, TransactionNotFound
 from eth_utils.crypto import keccak
 from hexbytes import HexBytes
 from web3 import Web3
 from web3.providers.eth_tester import EthereumTesterProvider
 
+from verifier.chain._log_index import IndexedTester
 from verifier.chain.base import Chain
 from verifier.chain.reverts import decode_revert
 from verifier.errors import ChainError
@@ -90,7 +96,16 @@ def _gas_in_one_run(state: StateAPI, transaction: SignedTransactionAPI) -> int:
 
 class _DeterministicBackend(PyEVMBackend):  # type: ignore[misc]
     """py-evm backend whose blocks depend only on their contents and times (no random mix hash),
-    estimating gas in one run (``_gas_in_one_run``)."""
+    estimating gas in one run (``_gas_in_one_run``), finding a mined transaction by its hash
+    through an index of the blocks holding them.
+
+    py-evm's backend finds a transaction by walking back from the head, block by block: every
+    receipt of an old transaction cost the chain's length (``IndexedTester``'s docstring).
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self._tx_blocks: dict[bytes, int] = {}  # mined transaction hash -> its block's number
+        super().__init__(*args, **kwargs)
 
     @property
     def chain(self) -> Any:  # py-evm's MiningChain
@@ -110,14 +125,48 @@ class _DeterministicBackend(PyEVMBackend):  # type: ignore[misc]
                 mix_hash=keccak(b"suixin-embedded-prevrandao" + parent.hash),
                 blob_gas_used=0,
             )
+            for transaction in block.transactions:
+                self._tx_blocks[transaction.hash] = block.number
             hashes.append(block.hash)
         return tuple(hashes)
+
+    def _find(self, transaction_hash: bytes) -> tuple[Any, Any, int]:
+        """(block, transaction, index) of a transaction, mined or pending; raises
+        TransactionNotFound. Every mined block passes through ``mine_blocks``, so a hash the
+        index does not hold is in the pending block or nowhere; one whose block was rewound
+        away (a snapshot reverted) is looked for as eth-tester does."""
+        number = self._tx_blocks.get(transaction_hash)
+        pending = self.chain.get_block()
+        if number is None or number >= pending.number:
+            block = pending
+        else:
+            block = self.chain.get_canonical_block_by_number(number)
+        for index, transaction in enumerate(block.transactions):
+            if transaction.hash == transaction_hash:
+                return block, transaction, index
+        if number is None:
+            raise TransactionNotFound(
+                f"no transaction {HexBytes(transaction_hash).to_0x_hex()} on this chain"
+            )
+        return _search_transaction(self.chain, transaction_hash)  # type: ignore[no-any-return]
+
+    def get_transaction_by_hash(self, transaction_hash: bytes) -> Any:
+        block, transaction, index = self._find(transaction_hash)
+        pending = block.number == self.chain.get_block().number
+        return serialize_transaction(block, transaction, index, pending)
+
+    def get_transaction_receipt(self, transaction_hash: bytes) -> Any:
+        block, transaction, index = self._find(transaction_hash)
+        pending = block.number == self.chain.get_block().number
+        receipts = block.get_receipts(self.chain.chaindb)
+        vm = self.chain.get_vm()
+        return serialize_transaction_receipt(block, receipts, transaction, index, pending, vm)
 
 
 class _LockedProvider(EthereumTesterProvider):
     """eth-tester is not thread-safe: every request holds the chain's lock."""
 
-    def __init__(self, tester: EthereumTester, lock: threading.RLock) -> None:
+    def __init__(self, tester: IndexedTester, lock: threading.RLock) -> None:
         super().__init__(tester)
         self._lock = lock
 
@@ -149,7 +198,7 @@ class EmbeddedChain(Chain):
             overrides={"timestamp": header["genesisTime"]}
         )
         self._backend = _DeterministicBackend(genesis_parameters=genesis)
-        self._tester = EthereumTester(backend=self._backend, auto_mine_transactions=False)
+        self._tester = IndexedTester(backend=self._backend, auto_mine_transactions=False)
         super().__init__(Web3(_LockedProvider(self._tester, self._lock)), poll_interval=0.0)
         self._journal = None
         if self._journal_path is not None:
@@ -171,6 +220,16 @@ class EmbeddedChain(Chain):
         """eth-tester's first pre-funded account."""
         account: LocalAccount = Account.from_key(self._backend.account_keys[0].to_bytes())
         return account
+
+    def tester_logs(
+        self, from_block: Any = None, to_block: Any = None, address: Any = None, topics: Any = None
+    ) -> tuple[Any, ...]:
+        """eth-tester's log entries for a query, before web3 formats them (snake_case keys,
+        hex strings, integers): the node turns them into JSON-RPC's form at less cost."""
+        with self._lock:
+            return self._tester.get_logs(
+                from_block=from_block, to_block=to_block, address=address, topics=topics
+            )
 
     def send_raw(self, raw: bytes) -> str:
         """Mine a signed transaction in a block of its own (journaled); its hash. What

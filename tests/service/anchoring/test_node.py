@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 import requests
@@ -19,10 +20,15 @@ from hexbytes import HexBytes
 
 from service.anchoring.devnode import free_port
 from service.anchoring.node import ChainNodeServer, answer, to_wire
+from service.trust.deployment import deploy_registries
+from tests.conftest import funded
 from verifier.chain import ChainInUse, EmbeddedChain, RpcChain, connect
-from verifier.chain.embedded import NODE_NAME
+from verifier.chain.embedded import JOURNAL_NAME, NODE_NAME
 from verifier.contracts import load_artifact
 from verifier.errors import ContractReverted
+
+TRUST = load_artifact("TrustRegistry").abi
+ANCHOR = load_artifact("AnchorRegistry").abi
 
 
 def test_results_take_json_rpc_wire_form() -> None:
@@ -163,3 +169,49 @@ def test_the_offices_node_child_starts_deploys_and_stops_cleanly(tmp_path: Path)
         code = node.stop()
     assert code == 0  # SIGTERM ends it cleanly, its stdin watcher included
     assert node.restarts == 0
+
+
+def test_the_wait_for_a_restarted_node_covers_the_replay_of_a_long_journal(
+    tmp_path: Path,
+) -> None:
+    from service.anchoring.node import READY_TIMEOUT, EmbeddedNode
+
+    journal = tmp_path / JOURNAL_NAME
+    journal.write_text('{"v":1,"genesisTime":1}\n' + '{"t":2,"n":1,"txs":[]}\n' * 10_000)
+    # replaying 10,000 blocks of one anchoring each took about 20 ms a block on the 2-core
+    # machine (scripts/bench_chain_length.py): the wait must cover twice that, and more
+    waited = EmbeddedNode({}, worker=False, journal=journal).ready_timeout()
+    assert waited >= READY_TIMEOUT + 2 * 0.02 * 10_000
+    assert EmbeddedNode({}, worker=False, journal=tmp_path / "none").ready_timeout() == (
+        READY_TIMEOUT
+    )
+
+
+def test_log_queries_answer_as_through_web3_from_the_log_index() -> None:
+    chain = EmbeddedChain(None)
+    root, authority = funded(chain), funded(chain)
+    d = deploy_registries(chain, root)
+    chain.transact(
+        d.trust_registry,
+        TRUST,
+        "accredit",
+        ["did:web:a.example", "甲", "A", 440100, ["ResidencePermit"], authority.address, ""],
+        root,
+    )
+    for n in range(1, 4):
+        chain.transact(d.anchor_registry, ANCHOR, "anchor", [n.to_bytes(32), 10], authority)
+    head = chain.block_number()
+    queries: list[dict[str, Any]] = [
+        {"fromBlock": "0x0", "toBlock": "latest", "address": [d.trust_registry, d.anchor_registry]},
+        {"fromBlock": hex(head - 1), "toBlock": hex(head), "address": d.anchor_registry},
+        {"fromBlock": "earliest", "toBlock": hex(head)},
+        {"fromBlock": "0x0", "address": d.anchor_registry},  # toBlock absent: latest
+    ]
+    for i, query in enumerate(queries):
+        fast = answer(chain, {"id": i, "method": "eth_getLogs", "params": [query]})
+        general = to_wire(chain.w3.manager.request_blocking("eth_getLogs", [query]))
+        assert fast == {"jsonrpc": "2.0", "id": i, "result": general}, query
+    every = answer(chain, {"id": 9, "method": "eth_getLogs", "params": [queries[0]]})
+    assert len(every["result"]) >= 4  # the accreditation and three anchors at least
+    beyond = {"fromBlock": "0x0", "toBlock": hex(head + 5)}
+    assert answer(chain, {"id": 9, "method": "eth_getLogs", "params": [beyond]})["error"]

@@ -1,0 +1,200 @@
+"""The embedded chain at a province's length: log queries and a restarted office's first verify.
+
+A journaled embedded chain grows to 1,000 and then 10,000 blocks, one anchoring transaction in
+each (what an office's worker leaves behind: 10,000 batches of 1,000 are 10 M credentials). At
+each length: the median time of ``get_logs`` over a window of 100 blocks at the head and at
+the start of the chain; the ratio of the 10,000-block figure to the 1,000-block one says whether
+a query grows with the chain (target: ≤ 1.5).
+
+Then the office restarts: the journal is replayed into a fresh chain, served as a node on
+loopback (what ``suixin node`` does), and a fresh verifier over JSON-RPC, as the API process
+has, verifies a bundle anchored in the first blocks: its index syncs from the deployment's block
+to the head on the way. The limit, measured in the same run, is the index's own work on the
+same events, the logs read beforehand (decode and apply, no chain), plus one warm verify; the
+ratio says what reading the chain adds (target: ≤ 3), beside the API's 10 s RPC timeout that a
+restarted office used to hit after a few hundred blocks.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import statistics
+import sys
+import tempfile
+import time
+from datetime import timedelta
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from eth_account import Account
+from eth_account.signers.local import LocalAccount
+from web3 import Web3
+
+from service.anchoring.batches import anchor_batch
+from service.anchoring.node import ChainNodeServer
+from service.issuing.issuance import SigningIdentity, issue_credential
+from service.trust.deployment import deploy_registries, fund_if_dev
+from tests.verifier.factories import residence_permit_subject
+from verifier.chain import EmbeddedChain, RpcChain
+from verifier.contracts import load_artifact
+from verifier.deployment import Deployment
+from verifier.keys import Ed25519KeyPair
+from verifier.policy import Policy
+from verifier.registry import RegistryIndex, key_algorithm_code
+from verifier.verify import Verdict, Verifier
+
+TRUST = load_artifact("TrustRegistry").abi
+ANCHOR = load_artifact("AnchorRegistry").abi
+DID = "did:web:lsj.gz.gov.cn"
+USCC = "11440100007502156G"
+WINDOW = 100
+QUERY_TARGET = 1.5
+RESTART_TARGET = 3.0
+RPC_TIMEOUT = 10.0  # the API process's default request timeout to its node
+
+
+def set_up(chain: EmbeddedChain) -> tuple[Deployment, LocalAccount, dict[str, object]]:
+    """Registries, an accredited authority with a key, and one bundle anchored early on."""
+    root, account = Account.create(), Account.create()
+    fund_if_dev(chain, root.address)
+    fund_if_dev(chain, account.address)
+    deployment = deploy_registries(chain, root)
+    chain.transact(
+        deployment.trust_registry,
+        TRUST,
+        "accredit",
+        [DID, "广州市来穗人员服务管理局", "GZ", 440100, ["ResidencePermit"], account.address, USCC],
+        root,
+    )
+    key = Ed25519KeyPair.generate()
+    chain.transact(
+        deployment.trust_registry,
+        TRUST,
+        "addKey",
+        [DID, "key-1", key_algorithm_code("Ed25519"), key.public_bytes],
+        account,
+    )
+    identity = SigningIdentity(DID, "广州市来穗人员服务管理局", 440100, "key-1", key, uscc=USCC)
+    subject = residence_permit_subject(random.Random(1))
+    credential = issue_credential(
+        "ResidencePermit",
+        subject,
+        identity,
+        chain_id=chain.chain_id,
+        anchor_registry=deployment.anchor_registry,
+    )[0]
+    (bundle,) = anchor_batch(chain, deployment, account, [credential])
+    return deployment, account, bundle
+
+
+def grow(chain: EmbeddedChain, registry: str, sender: LocalAccount, to_length: int) -> None:
+    """One pre-signed anchoring transaction per block, journaled, until the chain has
+    ``to_length`` blocks."""
+    contract = Web3().eth.contract(address=Web3.to_checksum_address(registry), abi=ANCHOR)
+    nonce = chain.w3.eth.get_transaction_count(sender.address, "pending")
+    base = int(chain.w3.eth.get_block("latest").get("baseFeePerGas", 0))
+    for i in range(to_length - 1 - chain.block_number()):
+        tx = {
+            "to": contract.address,
+            "chainId": chain.chain_id,
+            "nonce": nonce + i,
+            "gas": 80_000,
+            "maxFeePerGas": 4 * base + 10**9,
+            "maxPriorityFeePerGas": 10**9,
+            "data": contract.encode_abi("anchor", args=[random.randbytes(32), 1000]),
+        }
+        chain.send_raw(bytes(Account.sign_transaction(tx, sender.key).raw_transaction))
+    chain._next_nonce.clear()
+
+
+def query_times(chain: EmbeddedChain, d: Deployment, rounds: int) -> tuple[float, float]:
+    """Median seconds of a 100-block log query at the head and at the chain's start."""
+    head, start = chain.block_number(), d.block_number
+    addresses = [d.trust_registry, d.anchor_registry]
+    tail, early = [], []
+    for _ in range(rounds):
+        t = time.perf_counter()
+        assert len(chain.get_logs(addresses, head - WINDOW + 1, head)) == WINDOW
+        tail.append(time.perf_counter() - t)
+        t = time.perf_counter()
+        assert chain.get_logs(addresses, start, start + WINDOW - 1)
+        early.append(time.perf_counter() - t)
+    return statistics.median(tail), statistics.median(early)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--short", type=int, default=1_000, help="first chain length (blocks)")
+    parser.add_argument("--long", type=int, default=10_000, help="second chain length (blocks)")
+    parser.add_argument("--rounds", type=int, default=5)
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory(prefix="suixin-chain-length-") as tmp:
+        data = Path(tmp)
+        chain = EmbeddedChain(data)
+        d, account, bundle = set_up(chain)
+        figures = {}
+        for length in (args.short, args.long):
+            t = time.perf_counter()
+            grow(chain, d.anchor_registry, account, length)
+            print(f"grew to {chain.block_number() + 1:,} blocks in {time.perf_counter() - t:.1f} s")
+            figures[length] = query_times(chain, d, args.rounds)
+            tail, early = figures[length]
+            print(
+                f"  {length:>6,} blocks: get_logs over {WINDOW} blocks at the head "
+                f"{tail * 1000:7.2f} ms, at the start {early * 1000:7.2f} ms (medians)"
+            )
+        chain.close()
+
+        t = time.perf_counter()
+        chain = EmbeddedChain(data)
+        replay = time.perf_counter() - t
+        node = ChainNodeServer(chain).start()
+        try:
+            rpc = RpcChain(node.url, request_timeout=RPC_TIMEOUT)
+            policy = Policy(sync_interval=timedelta(days=1))
+            fresh = Verifier.from_chain(rpc, d.anchor_registry, policy, deployment=d)
+            t = time.perf_counter()
+            verdict = fresh.verify(bundle).verdict
+            first = time.perf_counter() - t
+            assert verdict is Verdict.VALID, verdict
+            events = fresh.index.synced_block - d.block_number + 1
+
+            # the limit: the same events applied from logs read beforehand, one warm verify
+            head = chain.block_number()
+            logs = chain.get_logs([d.trust_registry, d.anchor_registry], d.block_number, head)
+            index = RegistryIndex.for_deployment(d)
+            t = time.perf_counter()
+            index.apply(logs)
+            apply = time.perf_counter() - t
+            t = time.perf_counter()
+            fresh.verify(bundle)
+            warm = time.perf_counter() - t
+        finally:
+            node.stop()
+            chain.close()
+
+    q_tail = figures[args.long][0] / figures[args.short][0]
+    q_early = figures[args.long][1] / figures[args.short][1]
+    limit = apply + warm
+    restart_ratio = first / limit
+    print(
+        f"query ratio {args.long:,} / {args.short:,} blocks: head {q_tail:.2f}, "
+        f"start {q_early:.2f} (target <= {QUERY_TARGET})"
+    )
+    print(f"restart after {head + 1:,} blocks: journal replayed in {replay:.1f} s")
+    print(
+        f"  first verify over JSON-RPC (index synced over {events:,} blocks) {first:.2f} s; "
+        f"limit (apply {len(logs):,} logs {apply:.2f} s + warm verify {warm * 1000:.2f} ms) "
+        f"{limit:.2f} s; ratio {restart_ratio:.2f} (target <= {RESTART_TARGET}); "
+        f"RPC timeout {RPC_TIMEOUT:.0f} s"
+    )
+    met = max(q_tail, q_early) <= QUERY_TARGET and restart_ratio <= RESTART_TARGET
+    print("MET" if met else "MISSED")
+    return 0 if met else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
