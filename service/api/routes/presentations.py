@@ -8,8 +8,13 @@ from fastapi import APIRouter, Depends
 from fastapi.responses import JSONResponse
 
 from service.api.deps import StateDep, public_rate_limit
-from service.api.models import ProblemOut, VpVerifyBody
-from service.api.routes.vc import material_of, not_verified, verify_credential
+from service.api.models import VpVerifyBody
+from service.api.routes.vc import (
+    VERIFY_RESPONSES,
+    material_of,
+    not_verified,
+    verify_credential,
+)
 from service.api.vc_api import VcResult, requested_checks, verify_options
 from verifier.errors import FieldError
 from verifier.foreign import check_presentation_proof, presentation_credentials
@@ -22,11 +27,7 @@ _MAX_CREDENTIALS = 20
 @router.post(
     "/verify",
     dependencies=[Depends(public_rate_limit)],
-    responses={
-        422: {"model": ProblemOut, "description": "Not verified: the failed checks"},
-        429: {"model": ProblemOut, "description": "Too many requests from this client"},
-        503: {"model": ProblemOut, "description": "The chain cannot be read: no verdict"},
-    },
+    responses=VERIFY_RESPONSES,
     description=(
         "Public, rate-limited. Checks the presentation's own eddsa-jcs-2022 proof (purpose "
         "`authentication`, by the `holder`'s did:key, or its did:web key from "

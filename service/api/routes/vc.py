@@ -38,6 +38,13 @@ from verifier.foreign import ForeignMaterial, proof_binding
 
 router = APIRouter(prefix="/credentials", tags=["W3C VC API"])
 
+# what the VC API's verify routes (credentials and presentations) answer besides 200
+VERIFY_RESPONSES: dict[int | str, dict[str, Any]] = {
+    422: {"model": ProblemOut, "description": "Not verified: the failed checks"},
+    429: {"model": ProblemOut, "description": "Too many requests from this client"},
+    503: {"model": ProblemOut, "description": "The chain cannot be read: no verdict"},
+}
+
 
 def _invalid(path: str, code: str, zh: str, en: str) -> InvalidCredential:
     return InvalidCredential([FieldError(path, code, zh, en)])
@@ -180,11 +187,7 @@ def _vc_issue(
 @router.post(
     "/verify",
     dependencies=[Depends(public_rate_limit)],
-    responses={
-        422: {"model": ProblemOut, "description": "Not verified: the failed checks"},
-        429: {"model": ProblemOut, "description": "Too many requests from this client"},
-        503: {"model": ProblemOut, "description": "The chain cannot be read: no verdict"},
-    },
+    responses=VERIFY_RESPONSES,
     description=(
         "Public, rate-limited. 200 `{verified: true, verdict, checks, warnings, errors: []}` "
         "when no check asked for failed; otherwise a 422 problem with `verified: false`, the "
