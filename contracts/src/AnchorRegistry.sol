@@ -9,7 +9,8 @@ interface IAnchoringAuthorities {
     function anchoringAuthority(address account) external view returns (uint32 id, uint8 status);
 }
 
-/// @title AnchorRegistry — Merkle roots of credential batches and credential statuses
+/// @title AnchorRegistry — Merkle roots of credential batches, credential statuses and the
+///        digests of published status lists
 /// @notice An active authority's account anchors roots and records status changes of its own
 ///         credentials, keyed by SHA-256 of the credential id. No personal data is ever stored.
 contract AnchorRegistry is IAnchorRegistry {
@@ -20,6 +21,7 @@ contract AnchorRegistry is IAnchorRegistry {
 
     mapping(bytes32 => Anchor) private _anchors;
     mapping(uint32 => mapping(bytes32 => StatusRecord)) private _statuses;
+    mapping(uint32 => mapping(bytes32 => StatusListRecord)) private _lists;
 
     /// @param registry The TrustRegistry's address.
     constructor(address registry) {
@@ -60,6 +62,38 @@ contract AnchorRegistry is IAnchorRegistry {
         }
     }
 
+    /// @notice Publish the digests of new versions of the caller's authority's status lists.
+    function publishStatusLists(bytes32[] calldata listIdHashes, bytes32[] calldata digests) external {
+        if (listIdHashes.length == 0) revert InvalidListBatch(0, digests.length);
+        _publishLists(_activeAuthority(), listIdHashes, digests);
+    }
+
+    /// @notice Status changes and the status lists they change, in one transaction: a verifier
+    ///         never sees the chain's status and the committed lists disagree. Either part may
+    ///         be empty, not both; all or nothing.
+    function setStatusBatchWithLists(
+        bytes32[] calldata credentialIdHashes,
+        uint8[] calldata statuses,
+        uint16[] calldata reasons,
+        bytes32[] calldata listIdHashes,
+        bytes32[] calldata digests
+    ) external {
+        uint256 n = credentialIdHashes.length;
+        if (statuses.length != n || reasons.length != n || (n == 0 && listIdHashes.length == 0)) {
+            revert InvalidBatch(n, statuses.length, reasons.length);
+        }
+        uint32 authorityId = _activeAuthority();
+        for (uint256 i; i < n; ++i) {
+            _setStatus(authorityId, credentialIdHashes[i], statuses[i], reasons[i]);
+        }
+        _publishLists(authorityId, listIdHashes, digests);
+    }
+
+    /// @notice The digest last published for a status list of an authority; zero if none.
+    function statusListOf(uint32 authorityId, bytes32 listIdHash) external view returns (StatusListRecord memory) {
+        return _lists[authorityId][listIdHash];
+    }
+
     /// @notice The anchor of `root`; all fields zero if it was never anchored.
     function anchorOf(bytes32 root) external view returns (Anchor memory) {
         return _anchors[root];
@@ -75,6 +109,17 @@ contract AnchorRegistry is IAnchorRegistry {
         (authorityId, status) = trustRegistry.anchoringAuthority(msg.sender);
         if (authorityId == 0) revert NotAnAuthority(msg.sender);
         if (status != ACTIVE) revert AuthorityNotActive(msg.sender, status);
+    }
+
+    function _publishLists(uint32 authorityId, bytes32[] calldata listIdHashes, bytes32[] calldata digests) private {
+        uint256 n = listIdHashes.length;
+        if (digests.length != n) revert InvalidListBatch(n, digests.length);
+        for (uint256 i; i < n; ++i) {
+            if (listIdHashes[i] == bytes32(0) || digests[i] == bytes32(0)) revert InvalidListBatch(n, digests.length);
+            _lists[authorityId][listIdHashes[i]] =
+                StatusListRecord(digests[i], uint64(block.timestamp), uint64(block.number));
+            emit StatusListPublished(authorityId, listIdHashes[i], digests[i], uint64(block.timestamp));
+        }
     }
 
     function _setStatus(uint32 authorityId, bytes32 credentialIdHash, uint8 status, uint16 reason) private {

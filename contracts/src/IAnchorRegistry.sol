@@ -30,6 +30,15 @@ interface IAnchorRegistry is IAnchorRegistryErrors {
         uint64 changedAt;
     }
 
+    /// @notice The digest an authority committed to for one of its published status lists
+    ///         (W3C Bitstring Status List): the list a verifier fetched is the issuer's current
+    ///         one exactly when its digest equals this.
+    struct StatusListRecord {
+        bytes32 digest;
+        uint64 publishedAt;
+        uint64 blockNumber;
+    }
+
     /// @notice A Merkle root of a credential batch was anchored.
     /// @param authorityId The anchoring authority's id in the TrustRegistry.
     /// @param root The Merkle root (RFC 9162 style, SHA-256).
@@ -46,4 +55,11 @@ interface IAnchorRegistry is IAnchorRegistryErrors {
     event StatusChanged(
         uint32 indexed authorityId, bytes32 indexed credentialIdHash, CredentialStatus status, uint16 reason, uint64 changedAt
     );
+
+    /// @notice An authority published a new version of one of its status lists.
+    /// @param authorityId The publishing authority's id in the TrustRegistry.
+    /// @param listIdHash SHA-256 of the list credential's URL (its `id`).
+    /// @param digest The list's digest (SHA-256 over a domain and the signed list's JCS).
+    /// @param publishedAt Block time of the publication.
+    event StatusListPublished(uint32 indexed authorityId, bytes32 indexed listIdHash, bytes32 digest, uint64 publishedAt);
 }

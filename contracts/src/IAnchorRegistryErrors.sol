@@ -24,4 +24,7 @@ interface IAnchorRegistryErrors {
     error InvalidStatusTransition(bytes32 credentialIdHash, uint8 from, uint8 to);
     /// @notice A batch is empty or its arrays differ in length.
     error InvalidBatch(uint256 ids, uint256 statuses, uint256 reasons);
+    /// @notice A status list publication is empty, its arrays differ in length, or a list id
+    ///         hash or digest is zero.
+    error InvalidListBatch(uint256 lists, uint256 digests);
 }

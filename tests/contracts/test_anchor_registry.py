@@ -389,6 +389,105 @@ class TestSetStatusBatch:
             assert registries.anchor_call("statusOf", 1, credential) == (NONE, 0, 0)
 
 
+def listed(n: int) -> bytes:
+    """A status list id hash that is never zero."""
+    return b"\x11" + n.to_bytes(31, "big")
+
+
+def digest(n: int) -> bytes:
+    """A status list digest that is never zero."""
+    return b"\xdd" + n.to_bytes(31, "big")
+
+
+class TestStatusLists:
+    def test_publication_records_the_latest_digest_and_emits(
+        self, registries: Registries, authority: LocalAccount
+    ) -> None:
+        assert registries.anchor_call("statusListOf", 1, listed(1)) == (ZERO_BYTES32, 0, 0)
+        receipt = registries.anchor_tx(
+            "publishStatusLists", [[listed(1), listed(2)], [digest(1), digest(2)]], authority
+        )
+        at = block_time(registries, receipt)
+        assert anchor_events(registries, receipt) == [
+            ("StatusListPublished",
+             {"authorityId": 1, "listIdHash": listed(n), "digest": digest(n), "publishedAt": at})
+            for n in (1, 2)
+        ]  # fmt: skip
+        assert registries.anchor_call("statusListOf", 1, listed(1)) == (
+            digest(1),
+            at,
+            receipt.block_number,
+        )
+        later = registries.anchor_tx("publishStatusLists", [[listed(1)], [digest(3)]], authority)
+        assert registries.anchor_call("statusListOf", 1, listed(1))[0] == digest(3)
+        assert registries.anchor_call("statusListOf", 1, listed(2))[0] == digest(2)
+        assert later.block_number > receipt.block_number
+
+    def test_an_authority_publishes_only_its_own_lists(
+        self, registries: Registries, authority: LocalAccount, other: LocalAccount
+    ) -> None:
+        registries.anchor_tx("publishStatusLists", [[listed(1)], [digest(1)]], other)
+        assert registries.anchor_call("statusListOf", 2, listed(1))[0] == digest(1)
+        assert registries.anchor_call("statusListOf", 1, listed(1))[0] == ZERO_BYTES32
+        with reverts("NotAnAuthority(address)", caller=registries.root.address):
+            registries.anchor_tx("publishStatusLists", [[listed(1)], [digest(9)]], registries.root)
+        registries.trust_tx("suspend", [DID])
+        with reverts("AuthorityNotActive(address,uint8)", caller=authority.address,
+                     status=AUTHORITY_SUSPENDED):  # fmt: skip
+            registries.anchor_tx("publishStatusLists", [[listed(1)], [digest(9)]], authority)
+        assert registries.anchor_call("statusListOf", 1, listed(1))[0] == ZERO_BYTES32
+
+    def test_empty_ragged_or_zero_publications_revert(
+        self, registries: Registries, authority: LocalAccount
+    ) -> None:
+        for lists, digests in [
+            ([], []),
+            ([listed(1)], []),
+            ([listed(1), listed(2)], [digest(1)]),
+            ([ZERO_BYTES32], [digest(1)]),
+            ([listed(1), listed(2)], [digest(1), ZERO_BYTES32]),
+        ]:
+            with reverts("InvalidListBatch(uint256,uint256)", lists=len(lists),
+                         digests=len(digests)):  # fmt: skip
+                registries.anchor_tx("publishStatusLists", [lists, digests], authority)
+        assert registries.anchor_call("statusListOf", 1, listed(1)) == (ZERO_BYTES32, 0, 0)
+
+    def test_statuses_and_lists_change_together_or_not_at_all(
+        self, registries: Registries, authority: LocalAccount
+    ) -> None:
+        receipt = registries.anchor_tx(
+            "setStatusBatchWithLists",
+            [[cred(1), cred(2)], [REVOKED, SUSPENDED], [1, 2], [listed(1)], [digest(1)]],
+            authority,
+        )
+        names = [name for name, _ in anchor_events(registries, receipt)]
+        assert names == ["StatusChanged", "StatusChanged", "StatusListPublished"]
+        assert registries.anchor_call("statusOf", 1, cred(2))[:2] == (SUSPENDED, 2)
+        assert registries.anchor_call("statusListOf", 1, listed(1))[0] == digest(1)
+        # a refused transition undoes the list's publication with it
+        with reverts("InvalidStatusTransition(bytes32,uint8,uint8)", credentialIdHash=cred(1),
+                     **{"from": REVOKED, "to": SUSPENDED}):  # fmt: skip
+            registries.anchor_tx(
+                "setStatusBatchWithLists",
+                [[cred(3), cred(1)], [REVOKED, SUSPENDED], [0, 0], [listed(1)], [digest(2)]],
+                authority,
+            )
+        assert registries.anchor_call("statusListOf", 1, listed(1))[0] == digest(1)
+        assert registries.anchor_call("statusOf", 1, cred(3)) == (NONE, 0, 0)
+        # either part may be empty, not both
+        registries.anchor_tx("setStatusBatchWithLists", [[], [], [], [listed(2)], [digest(3)]],
+                             authority)  # fmt: skip
+        registries.anchor_tx("setStatusBatchWithLists", [[cred(4)], [REVOKED], [0], [], []],
+                             authority)  # fmt: skip
+        with reverts("InvalidBatch(uint256,uint256,uint256)", ids=0, statuses=0, reasons=0):
+            registries.anchor_tx("setStatusBatchWithLists", [[], [], [], [], []], authority)
+        with reverts("InvalidListBatch(uint256,uint256)", lists=1, digests=0):
+            registries.anchor_tx(
+                "setStatusBatchWithLists", [[cred(5)], [REVOKED], [0], [listed(3)], []], authority
+            )
+        assert registries.anchor_call("statusOf", 1, cred(5)) == (NONE, 0, 0)
+
+
 class TestStatusOf:
     def test_unknown_authority_or_credential_reads_as_never_changed(
         self, registries: Registries, authority: LocalAccount
