@@ -88,7 +88,51 @@ def measure(chain: Chain) -> dict[str, int]:
         [ids, [1] * BATCH, [1] * BATCH],
         authority,
     ).gas_used
+    # the status list channel: one list-set digest per transaction, whatever the lists touched
+    set_hash = secrets.token_bytes(32)
+    chain.transact(  # the first publication creates the slot; later ones update it
+        ar.contract_address,
+        anchor.abi,
+        "publishStatusLists",
+        [[set_hash], [secrets.token_bytes(32)]],
+        authority,
+    )
+    gas["list set digest, own transaction"] = chain.transact(
+        ar.contract_address,
+        anchor.abi,
+        "publishStatusLists",
+        [[set_hash], [secrets.token_bytes(32)]],
+        authority,
+    ).gas_used
+    ids = [secrets.token_bytes(32) for _ in range(BATCH)]
+    gas[f"batch of {BATCH} status changes with the list set"] = chain.transact(
+        ar.contract_address,
+        anchor.abi,
+        "setStatusBatchWithLists",
+        [ids, [1] * BATCH, [1] * BATCH, [set_hash], [secrets.token_bytes(32)]],
+        authority,
+    ).gas_used
     return gas
+
+
+CHANGES_PER_DAY = 1_000_000
+LIST_GOAL = 100  # gas per status change through the lists (issue 17)
+
+
+def list_channel(gas: dict[str, int]) -> list[tuple[float, float, float, float]]:
+    """Gas per status change through the lists at a million changes a day, by the interval
+    between status transactions: (seconds, changes per transaction, gas per change with the
+    digest in the changes' own transaction, gas per change with the digest alone)."""
+    shared = (
+        gas[f"batch of {BATCH} status changes with the list set"]
+        - gas[f"batch of {BATCH} status changes"]
+    )
+    alone = gas["list set digest, own transaction"]
+    rows = []
+    for seconds in (1, 5, 10, 30, 60):
+        changes = CHANGES_PER_DAY * seconds / 86_400
+        rows.append((seconds, changes, shared / changes, alone / changes))
+    return rows
 
 
 def main() -> int:
@@ -114,6 +158,24 @@ def main() -> int:
         *(f"{results[b][batch_key] / BATCH:,.0f}" for b in results),
     )
     Console().print(table)
+    for backend, gas in results.items():
+        per_change = gas[f"batch of {BATCH} status changes"] / BATCH
+        lists = Table(
+            title=f"Status change gas, {backend}: setStatusBatch {per_change:,.0f} a change; "
+            f"the status lists at {CHANGES_PER_DAY:,} changes a day"
+        )
+        for column in ("interval (s)", "changes a tx", "lists, in the tx", "lists, own tx"):
+            lists.add_column(column, justify="right")
+        for seconds, changes, shared, alone in list_channel(gas):
+            lists.add_row(f"{seconds}", f"{changes:,.0f}", f"{shared:,.1f}", f"{alone:,.1f}")
+        Console().print(lists)
+        met = [s for s, _c, shared, _a in list_channel(gas) if shared < LIST_GOAL]
+        print(
+            f"{backend}: status list channel under {LIST_GOAL} gas a change from a "
+            f"{met[0] if met else '>60'} s interval between status transactions "
+            f"(setStatusBatch alone: {per_change:,.0f} a change, "
+            f"{per_change / LIST_GOAL:,.0f}x the goal)"
+        )
     for backend, gas in results.items():
         ratio = gas["anchor"] / ANCHOR_LIMIT
         print(

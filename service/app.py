@@ -31,6 +31,7 @@ from service.api.routes import (
     presentations,
     receipts,
     residence_years,
+    status_lists,
     vc,
     verify,
 )
@@ -135,6 +136,7 @@ def create_app(office: Office, settings: Settings, *, start_worker: bool) -> Fas
         vc,
         presentations,
         dids,
+        status_lists,
         apikeys,
         audit,
         grants,

@@ -29,6 +29,7 @@ import json
 import os
 import sys
 from collections.abc import Sequence
+from contextlib import suppress
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -51,6 +52,13 @@ from verifier.policy import Policy
 from verifier.proofs import split_verification_method
 from verifier.receipts import make_receipt, verify_receipt
 from verifier.registry import RegistryIndex
+from verifier.status_list import (
+    MAX_STATUS_LIST_BYTES,
+    StatusListError,
+    StatusListSet,
+    list_id_hash,
+    status_list_digest,
+)
 from verifier.verify import Outcome, Report, Verdict, Verifier
 
 __all__ = ["main"]
@@ -185,6 +193,14 @@ def _snapshot_parser() -> argparse.ArgumentParser:
     p.add_argument("--deployment", type=Path, help="the deployment record: pins the chain")
     p.add_argument("--office", metavar="URL", help="read the record and a node from the office")
     p.add_argument("--from-block", type=int, default=0, help="first block to index")
+    p.add_argument(
+        "--status-lists",
+        metavar="URL",
+        action="append",
+        default=[],
+        help="an office whose status lists the snapshot carries (its /v1/status-lists); "
+        "with --office, that office's are taken too",
+    )
     p.add_argument("-o", "--output", type=Path, required=True, help="snapshot file to write")
     return p
 
@@ -285,13 +301,72 @@ def _snapshot(args: argparse.Namespace, console: Console) -> int:
         index = RegistryIndex.for_deployment(deployment)
     else:
         index = RegistryIndex.for_anchor_registry(chain, args.registry, start_block=args.from_block)
+    offices = [*args.status_lists, *([args.office] if args.office else [])]
+    documents = [d for url in offices for d in _office_lists(url)]
     index.sync(chain)
+    kept, stale = _committed_lists(index, documents)
+    if stale:  # published after the fetch, before the sync: fetch once more, sync again
+        documents = [d for url in offices for d in _office_lists(url)]
+        index.sync(chain)
+        kept, stale = _committed_lists(index, documents)
+    index.list_documents = {str(d["id"]): d for d in kept}
     header = index.export_snapshot(args.output)
     console.print(
         f"snapshot of chain {header['chainId']} at block {header['block']['number']} "
         f"({header['block']['hash']}) written to {args.output}"
     )
+    if offices:
+        console.print(
+            f"status lists: {len(kept)} documents committed on chain carried"
+            + (f", {len(stale)} not committed left out" if stale else "")
+        )
     return EXIT_VALID
+
+
+def _office_lists(url: str) -> list[dict[str, Any]]:
+    """Every list set and list credential an office serves (``URL/v1/status-lists``)."""
+    import urllib.error
+    import urllib.request
+
+    target = url.rstrip("/") + "/v1/status-lists"
+    if not target.startswith(("http://", "https://")):
+        raise _UsageError(f"--status-lists needs an http(s) URL, not {url!r}")
+    try:
+        with urllib.request.urlopen(target, timeout=30) as response:
+            data = parse_json(response.read(MAX_STATUS_LIST_BYTES * 4).decode("utf-8"))
+    except (urllib.error.URLError, OSError, ValueError) as e:
+        raise _UsageError(f"cannot read the status lists from {target}: {e}") from e
+    if not isinstance(data, dict):
+        raise _UsageError(f"{target} did not answer with status lists")
+    documents = [*data.get("sets", []), *data.get("lists", [])]
+    return [d for d in documents if isinstance(d, dict) and isinstance(d.get("id"), str)]
+
+
+def _committed_lists(
+    index: RegistryIndex, documents: Sequence[dict[str, Any]]
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The sets whose digest is on chain and the lists they commit to, and the rest."""
+    committed: dict[str, bytes] = {}
+    kept: list[dict[str, Any]] = []
+    for document in documents:
+        if document.get("type") != "SuixinStatusListSet":
+            continue
+        try:
+            listed = StatusListSet.from_json(document)
+        except StatusListError:
+            continue
+        auth = index.authority(listed.issuer)
+        record = index.status_list(auth.id, list_id_hash(listed.url)) if auth else None
+        if record is not None and record.digest == listed.digest:
+            kept.append(document)
+            committed.update(listed.lists)
+    for document in documents:
+        if document.get("type") == "SuixinStatusListSet":
+            continue
+        with suppress(SuixinError):
+            if committed.get(str(document["id"])) == status_list_digest(document):
+                kept.append(document)
+    return kept, [d for d in documents if d not in kept]
 
 
 def _verifier(args: argparse.Namespace) -> Verifier:

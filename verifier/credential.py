@@ -13,7 +13,7 @@ import json
 import re
 import unicodedata
 import uuid
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta, timezone
 from typing import Any
 
@@ -980,7 +980,7 @@ def build_credential(
     issue_date: date,
     valid_from: datetime,
     valid_until: datetime,
-    status: Mapping[str, Any],
+    status: Mapping[str, Any] | Sequence[Mapping[str, Any]],
     licence_id: str | None = None,
 ) -> dict[str, Any]:
     """Return the unsigned VC 2.0 credential for ``subject`` as DESIGN.md §3 lays it out.
@@ -995,7 +995,8 @@ def build_credential(
     of continuous residence years); a residence-years credential gets ``issuingAuthority``
     too; a licence keeps its ``registrationAuthority``. ``licence_id``, the national electronic
     licence identifier (``verifier.licence_id.licence_id_for``), becomes ``licenceId`` beside
-    ``id``. It does not
+    ``id``. ``status`` is one entry (the chain status slot) or several (that slot, then the
+    issuer's Bitstring status list entries). It does not
     validate the result (use ``check_credential``); it raises ``ValueError`` for an unknown
     type, a credential id that is not a UUID, or a naive datetime.
     """
@@ -1017,7 +1018,9 @@ def build_credential(
         "validUntil": _timestamp(valid_until, "valid_until"),
         "credentialSubject": body,
         "credentialSchema": {"id": schema, "type": "JsonSchema"},
-        "credentialStatus": dict(status),
+        "credentialStatus": (
+            dict(status) if isinstance(status, Mapping) else [dict(e) for e in status]
+        ),
     }
 
 

@@ -48,6 +48,7 @@ __all__ = [
     "CredentialStatus",
     "KeyAlgorithmCode",
     "KeyRecord",
+    "ListRecord",
     "RegistryIndex",
     "StatusRecord",
     "key_algorithm_code",
@@ -180,6 +181,17 @@ class StatusRecord:
     block_number: int
 
 
+@dataclass(frozen=True, slots=True)
+class ListRecord:
+    """The digest an authority last published for a status list (or list set)."""
+
+    authority_id: int
+    list_hash: bytes
+    digest: bytes
+    published_at: int
+    block_number: int
+
+
 @cache
 def _decoders() -> tuple[EventDecoder, EventDecoder]:
     return (
@@ -203,6 +215,10 @@ class RegistryIndex:
     keys: dict[tuple[int, str], KeyRecord] = field(default_factory=dict)
     anchors: dict[bytes, AnchorRecord] = field(default_factory=dict)
     statuses: dict[tuple[int, bytes], StatusRecord] = field(default_factory=dict)
+    status_lists: dict[tuple[int, bytes], ListRecord] = field(default_factory=dict)
+    # list sets and list credentials an office served, as a snapshot carries them (by URL);
+    # never from the chain, which holds only their digests
+    list_documents: dict[str, dict[str, Any]] = field(default_factory=dict)
     source: str = "chain"
     pinned_block: int = -1  # the block the index is pinned to (see the module docstring)
     pinned_hash: str = ""
@@ -451,6 +467,11 @@ class RegistryIndex:
                 int(a["changedAt"]),
                 e.block_number,
             )
+        elif e.event == "StatusListPublished":
+            key3 = (int(a["authorityId"]), bytes(a["listIdHash"]))
+            self.status_lists[key3] = ListRecord(
+                key3[0], key3[1], bytes(a["digest"]), int(a["publishedAt"]), e.block_number
+            )
         else:
             return False
         return True
@@ -460,7 +481,7 @@ class RegistryIndex:
 
     def _reset(self) -> None:
         self.synced_block, self.synced_block_hash, self.synced_block_time = -1, "", 0
-        for table in (self.authorities, self.keys, self.anchors, self.statuses):
+        for table in (self.authorities, self.keys, self.anchors, self.statuses, self.status_lists):
             table.clear()
         self._by_did.clear()
         self._by_did_hash.clear()
@@ -483,6 +504,10 @@ class RegistryIndex:
     def status(self, authority_id: int, credential_hash: bytes) -> StatusRecord | None:
         """A credential's status record under its authority; None if never changed."""
         return self.statuses.get((authority_id, credential_hash))
+
+    def status_list(self, authority_id: int, list_hash: bytes) -> ListRecord | None:
+        """The digest last published for a status list (set) of an authority, if any."""
+        return self.status_lists.get((authority_id, list_hash))
 
     # ------------------------------------------------------------------ persistence and snapshots
 
@@ -516,6 +541,19 @@ class RegistryIndex:
                 {**asdict(s), "credential_hash": s.credential_hash.hex()}
                 for s in self.statuses.values()
             ],
+            "statusLists": [
+                {**asdict(r), "list_hash": r.list_hash.hex(), "digest": r.digest.hex()}
+                for r in self.status_lists.values()
+            ],
+            **(
+                {
+                    "statusListDocuments": [
+                        self.list_documents[u] for u in sorted(self.list_documents)
+                    ]
+                }
+                if self.list_documents
+                else {}
+            ),
         }
 
     @classmethod
@@ -563,6 +601,17 @@ class RegistryIndex:
                     **{**s, "credential_hash": bytes.fromhex(s["credential_hash"])}
                 )
                 index.statuses[(status.authority_id, status.credential_hash)] = status
+            for r in data.get("statusLists", []):
+                record = ListRecord(
+                    **{
+                        **r,
+                        "list_hash": bytes.fromhex(r["list_hash"]),
+                        "digest": bytes.fromhex(r["digest"]),
+                    }
+                )
+                index.status_lists[(record.authority_id, record.list_hash)] = record
+            for document in data.get("statusListDocuments", []):
+                index.list_documents[str(document["id"])] = dict(document)
         except (KeyError, TypeError, ValueError) as e:
             raise SnapshotError(f"trust snapshot is malformed: {e!r}") from e
         return index

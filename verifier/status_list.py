@@ -22,6 +22,13 @@ bytes of the *signed* list credential, proof included. The domain keeps the valu
 a credential digest (plain SHA-256 of JCS, a Merkle leaf), since a list credential is a
 credential too. ``check_status_list_digest`` compares a fetched list with the anchored value,
 so an edited, re-signed or rolled-back list is caught.
+
+**One commitment per authority.** A Suixin authority does not anchor each list: status changes
+scatter over all its lists, and one storage write per list per batch would cost thousands of
+gas a change. It anchors its *list set* instead (``StatusListSet``): the URL and digest of each
+list it publishes, under one digest (``STATUS_LIST_SET_DOMAIN`` ‖ JCS), keyed on chain by
+``list_id_hash`` of the set's URL. A list is the issuer's current one when its digest is the
+set's entry for its URL and the set's digest is the one on chain.
 """
 
 from __future__ import annotations
@@ -57,12 +64,14 @@ __all__ = [
     "MAX_STATUS_SIZE",
     "MIN_STATUS_LIST_ENTRIES",
     "STATUS_LIST_DIGEST_DOMAIN",
+    "STATUS_LIST_SET_DOMAIN",
     "MalformedStatusValue",
     "StatusBitstring",
     "StatusCheck",
     "StatusListEntry",
     "StatusListError",
     "StatusListLengthError",
+    "StatusListSet",
     "StatusMessage",
     "StatusRangeError",
     "StatusRetrievalError",
@@ -70,6 +79,7 @@ __all__ = [
     "build_status_list_credential",
     "check_status",
     "check_status_list_digest",
+    "list_id_hash",
     "sign_status_list_credential",
     "status_list_digest",
     "status_list_entries",
@@ -85,6 +95,7 @@ MAX_STATUS_SIZE = 16
 # A Suixin limit against decompression bombs: 16 MiB uncompressed (134 million 1-bit entries).
 MAX_STATUS_LIST_BYTES = 16 * 1024 * 1024
 STATUS_LIST_DIGEST_DOMAIN = b"suixin-status-list/1"
+STATUS_LIST_SET_DOMAIN = b"suixin-status-list-set/1"
 
 _STATUS_LIST_PROBLEM = "https://www.w3.org/ns/credentials/status-list#"
 _VCDM_PROBLEM = "https://www.w3.org/TR/vc-data-model#"
@@ -808,3 +819,72 @@ def check_status(
     status = bitstring[parsed.status_list_index]
     message = parsed.message_for(status) if parsed.status_purpose == "message" else None
     return StatusCheck(status, parsed.status_purpose, status == 0, message, parsed, len(bitstring))
+
+
+def list_id_hash(url: str) -> bytes:
+    """The key of a published list (or list set) on chain: SHA-256 of its URL (UTF-8)."""
+    return hashlib.sha256(url.encode()).digest()
+
+
+@dataclass(frozen=True)
+class StatusListSet:
+    """An authority's published status lists: each list's URL and digest, one commitment.
+
+    ``to_json`` is the document the office serves at ``url`` and a snapshot carries; its
+    ``digest`` is what the authority anchors (``publishStatusLists`` under
+    ``list_id_hash(url)``) whenever any list changes, in the transaction of the changes."""
+
+    url: str
+    issuer: str
+    version: int
+    lists: Mapping[str, bytes]  # list URL → status_list_digest of its current version
+
+    def to_json(self) -> dict[str, Any]:
+        """The set as a JSON document (hex digests, URLs sorted)."""
+        return {
+            "type": "SuixinStatusListSet",
+            "id": self.url,
+            "issuer": self.issuer,
+            "version": self.version,
+            "lists": {url: self.lists[url].hex() for url in sorted(self.lists)},
+        }
+
+    @property
+    def digest(self) -> bytes:
+        """``SHA-256(b"suixin-status-list-set/1" ‖ JCS(to_json()))``."""
+        return hashlib.sha256(STATUS_LIST_SET_DOMAIN + canonicalize(self.to_json())).digest()
+
+    @classmethod
+    def from_json(cls, document: object) -> StatusListSet:
+        """Read a served set; raises ``MalformedStatusValue`` for anything else."""
+        if not isinstance(document, Mapping) or document.get("type") != "SuixinStatusListSet":
+            raise _malformed(
+                "status_list_set_invalid",
+                "不是签发方的状态列表集合（SuixinStatusListSet）",
+                "Not an issuer's status list set (SuixinStatusListSet)",
+            )
+        try:
+            lists = document["lists"]
+            if not isinstance(lists, Mapping):
+                raise TypeError("lists")
+            parsed = {str(url): bytes.fromhex(str(digest)) for url, digest in lists.items()}
+            if not all(len(d) == 32 for d in parsed.values()):
+                raise ValueError("digest length")
+            version = document["version"]
+            if isinstance(version, bool) or not isinstance(version, int) or version < 0:
+                raise ValueError("version")
+            return cls(str(document["id"]), str(document["issuer"]), version, parsed)
+        except (KeyError, TypeError, ValueError) as e:
+            raise _malformed(
+                "status_list_set_invalid",
+                f"状态列表集合格式有误（{e}）",
+                f"The status list set is malformed ({e})",
+            ) from e
+
+    def anchored_digest_of(self, list_url: str, anchored_set_digest: bytes) -> bytes:
+        """The digest committed for ``list_url``: this set's entry, once the set is shown to be
+        the one anchored. Raises ``StatusVerificationError`` (``status_list_not_anchored``)
+        when the set is not the anchored one or does not hold the list."""
+        if self.digest != anchored_set_digest or list_url not in self.lists:
+            raise _not_anchored()
+        return self.lists[list_url]

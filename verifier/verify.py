@@ -60,7 +60,15 @@ from verifier.registry import (
     KeyRecord,
     RegistryIndex,
 )
-from verifier.status import status_reason
+from verifier.status import status_label, status_reason
+from verifier.status_list import (
+    StatusListError,
+    StatusListSet,
+    StatusVerificationError,
+    check_status,
+    list_id_hash,
+    status_list_entries,
+)
 
 __all__ = [
     "CHECKS",
@@ -370,7 +378,7 @@ class Verifier:
             results["issuer"] = self._issuer(facts)
             results["key_validity"] = self._key_validity(facts, now)
             results["anchor"] = facts.anchor_result
-            results["status"] = self._status(facts)
+            results["status"] = self._status(facts, now, material)
             results["validity_period"] = self._validity(facts, now)
         checks = tuple(results[name] for name in CHECKS)
         outcomes = {c.outcome for c in checks}
@@ -864,13 +872,24 @@ class Verifier:
 
     # -- status
 
-    def _status(self, facts: _Facts) -> CheckResult:
+    def _status(
+        self,
+        facts: _Facts,
+        now: datetime | None = None,
+        material: ForeignMaterial | None = None,
+    ) -> CheckResult:
         auth = facts.authority
         cred_id = facts.credential.get("id")
         if auth is None or not isinstance(cred_id, str):
             return CheckResult("status", Outcome.SKIPPED, _SKIPPED)
         record = self.index.status(auth.id, credential_id_hash(cred_id))
+        chain_status = CredentialStatus.NONE if record is None else record.status
+        listed = self._list_status(facts, auth, chain_status, now or self.policy.now(), material)
+        if listed is not None and listed.outcome is Outcome.FAIL:
+            return listed
         if record is None or record.status in (CredentialStatus.NONE, CredentialStatus.REINSTATED):
+            if listed is not None:
+                return listed
             return CheckResult(
                 "status",
                 Outcome.PASS,
@@ -897,6 +916,109 @@ class Verifier:
             code,
             f"凭证于 {when} {zh}，原因：{why.zh}（原因代码 {why.code}）",
             f"The credential {en} on {when}; reason: {why.en} (reason code {why.code}).",
+        )
+
+    def _list_status(
+        self,
+        facts: _Facts,
+        auth: AuthorityRecord,
+        chain_status: int,
+        now: datetime,
+        material: ForeignMaterial | None,
+    ) -> CheckResult | None:
+        """The credential's Bitstring status list entries against the lists at hand (a
+        snapshot's, or supplied with the bundle), each list proven the issuer's current one
+        through its list set's digest on chain; None when no list is at hand (the chain's
+        status decides alone). A list that is not the committed one, or that says otherwise
+        than the chain, fails the check: the chain is the truth, and the issuer's lists must
+        agree with it."""
+        try:
+            entries = status_list_entries(facts.credential)
+        except StatusListError as e:
+            return CheckResult("status", Outcome.FAIL, e.reason)
+        if not entries:
+            return None
+        documents = dict(self.index.list_documents)
+        for document in material.status_lists if material is not None else ():
+            if isinstance(document.get("id"), str):
+                documents[document["id"]] = dict(document)
+        held: list[str] = []
+        for entry in entries:
+            url = entry.status_list_credential
+            listed = documents.get(url)
+            if listed is None:
+                return None
+            try:
+                anchored = self._anchored_list_digest(auth, url, documents)
+                proof = listed.get("proof")
+                method = proof.get("verificationMethod") if isinstance(proof, Mapping) else None
+                key_id = split_verification_method(str(method))[1] if method else ""
+                key = self.index.key(auth.id, key_id)
+                if key is None:
+                    raise StatusVerificationError(
+                        "status_list_key_unknown",
+                        f"状态列表的签名密钥 {key_id} 不是签发机关在链上登记的密钥",
+                        f"The status list's key {key_id} is not one the issuer registered",
+                    )
+                result = check_status(
+                    entry,
+                    listed,
+                    key.public_key,
+                    issuers=[auth.did],
+                    anchored_digest=anchored,
+                    now=now,
+                )
+            except StatusListError as e:
+                return CheckResult("status", Outcome.FAIL, e.reason)
+            except InvalidInput as e:
+                return _fail("status", "status_list_key_unknown", str(e), str(e))
+            chain_says = (
+                chain_status in (CredentialStatus.REVOKED, CredentialStatus.SUPERSEDED)
+                if entry.status_purpose == "revocation"
+                else chain_status == CredentialStatus.SUSPENDED
+            )
+            if (result.status != 0) != chain_says:
+                flag = "已标记" if result.status else "未标记"
+                label_zh, label_en = status_label(chain_status)
+                return _fail(
+                    "status",
+                    "status_list_disagrees",
+                    f"签发方的状态列表（{entry.status_purpose}，第 {entry.status_list_index} 项"
+                    f"{flag}）与链上状态（{label_zh}）不一致",
+                    f"The issuer's status list ({entry.status_purpose}, entry "
+                    f"{entry.status_list_index} {'set' if result.status else 'clear'}) disagrees "
+                    f"with the status on chain ({label_en})",
+                )
+            held.append(entry.status_purpose)
+        return CheckResult(
+            "status",
+            Outcome.PASS,
+            _r(
+                "status_active",
+                "凭证状态正常（未吊销、未暂停、未被取代）；签发方在链上承诺的状态列表"
+                f"（{'、'.join(held)}）与之一致",
+                "The credential is in force (not revoked, suspended or superseded); the "
+                f"status lists the issuer committed to on chain ({', '.join(held)}) agree.",
+            ),
+        )
+
+    def _anchored_list_digest(
+        self, auth: AuthorityRecord, url: str, documents: Mapping[str, Mapping[str, Any]]
+    ) -> bytes:
+        """The digest committed for the list at ``url``: its entry in the authority's list
+        set whose digest is on chain. Raises StatusVerificationError when none is."""
+        for document in documents.values():
+            if document.get("type") != "SuixinStatusListSet" or document.get("issuer") != auth.did:
+                continue
+            listed = StatusListSet.from_json(document)
+            record = self.index.status_list(auth.id, list_id_hash(listed.url))
+            if record is not None and url in listed.lists:
+                return listed.anchored_digest_of(url, record.digest)
+        raise StatusVerificationError(
+            "status_list_not_anchored",
+            "状态列表不在签发方链上承诺的状态列表集合中（被改动、回滚，或集合缺失）",
+            "The status list is not in the list set the issuer committed to on chain (changed, "
+            "rolled back, or the set is missing)",
         )
 
     # -- validity period

@@ -18,6 +18,14 @@ nothing can be applied twice; a refusal (``InvalidStatusTransition``) is settled
 and a change the chain can never take is marked ``rejected`` (logged and audited) instead of
 blocking the queue for good.
 
+**Status lists.** The same transaction carries the authority's list set digest when the
+changes touch its W3C Bitstring status lists (``setStatusBatchWithLists``; the list versions
+are made in the claim transaction by ``service.issuing.status_lists.prepare`` and served once
+mined), so the chain's statuses and the lists a verifier fetches never disagree. A list never
+published yet goes out on the next pass, with or without changes. After a crash the pending
+versions are settled like the rows: served if the chain holds their set's digest, else dropped
+and made again from what is served.
+
 A chain outage leaves rows ``pending`` (or ``sent``, settled as above) for the next pass. On
 PostgreSQL several workers coordinate through the authority row lock the anchoring worker takes
 (``FOR NO KEY UPDATE SKIP LOCKED``): one worker, hence one transaction sender, per authority.
@@ -32,17 +40,22 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import Select, select, update
 
 from service.audit import trail
+from service.issuing import status_lists
 from service.issuing.office import Office
+from service.issuing.status_lists import ListUpdate
 from service.lifecycle.status_queue import ChangeState, queue_depth
-from service.storage.models import Authority, StatusChange
+from service.storage.models import Authority, Credential, StatusChange
 from verifier.bundle import credential_id_hash
 from verifier.contracts import load_artifact
 from verifier.errors import ChainError, ContractReverted
+from verifier.proofs import sign_credential
 from verifier.status import STATUS_CODES
+from verifier.status_list import list_id_hash
 
 __all__ = ["PAUSE_PHASES", "SenderStats", "StatusSender", "authority_lock"]
 
@@ -79,6 +92,7 @@ class SenderStats:
     failures: int = 0
     last_error: str = ""
     gas: list[tuple[int, int]] = field(default_factory=list)  # (changes, gas used) per tx
+    list_gas: list[tuple[int, int]] = field(default_factory=list)  # list-only publications
 
     def observe(self, changes: int, gas_used: int) -> None:
         self.transactions += 1
@@ -165,12 +179,13 @@ class StatusSender:
         with authority_lock(self.office, authority_id) as mine:
             if not mine:
                 return 0  # another worker serves this authority right now
+            self._recover_lists(authority_id)
             done = self._recover(authority_id)
             while True:
-                claimed = self._claim(authority_id)
-                if not claimed:
+                claimed, lists = self._claim(authority_id)
+                if not claimed and lists is None:
                     return done
-                done += self._send(authority_id, claimed)
+                done += self._send(authority_id, claimed, lists)
 
     def _recover(self, authority_id: int) -> int:
         """Settle rows left ``sent`` by reading their statuses on chain."""
@@ -189,9 +204,35 @@ class StatusSender:
         )
         return len(on_chain)
 
-    def _claim(self, authority_id: int) -> list[_Change]:
-        """Mark the oldest pending changes ``sent`` (at most one per credential) and commit."""
-        with self.office.db.session() as s:
+    def _recover_lists(self, authority_id: int) -> None:
+        """Settle list versions left pending: served if the chain holds their set's digest."""
+        office = self.office
+        with office.db.session() as s:
+            pending = status_lists.pending_set(s, authority_id)
+        if pending is None:
+            return
+        record = office.chain.call(
+            office.deployment.anchor_registry,
+            self._abi,
+            "statusListOf",
+            [self._chain_authority_id(authority_id), list_id_hash(pending.url)],
+        )
+        on_chain = bytes(record[0]) == pending.digest
+        with office.db.write_session() as s:
+            if on_chain:
+                status_lists.promote(s, authority_id, tx_hash=None, block_number=int(record[2]))
+            else:
+                status_lists.discard(s, authority_id)
+        self._log(
+            f"status lists of authority {authority_id} found pending after a restart: "
+            + ("on chain, now served" if on_chain else "not on chain, made again")
+        )
+
+    def _claim(self, authority_id: int) -> tuple[list[_Change], ListUpdate | None]:
+        """Mark the oldest pending changes ``sent`` (at most one per credential) and make the
+        list versions they (and lists never published) need, in one transaction."""
+        office = self.office
+        with office.db.session() as s:
             rows = s.execute(
                 _in_state(authority_id, ChangeState.PENDING)
                 .limit(self.batch_size)
@@ -204,40 +245,91 @@ class StatusSender:
                     break  # its next change waits for the next transaction, in order
                 seen.add(r.credential_id)
                 claimed.append(_Change(r.seq, r.credential_id, r.status, r.reason_code))
-            if claimed:
+            authority = office.authority(authority_id)
+            documents = {
+                row.id: office.document(row)
+                for row in s.scalars(
+                    select(Credential).where(Credential.id.in_([c.credential_id for c in claimed]))
+                )
+            }
+            lists = status_lists.prepare(
+                s,
+                authority_id=authority_id,
+                did=authority.did,
+                sign=lambda unsigned: self._sign_list(authority_id, unsigned),
+                changes=[
+                    (documents[c.credential_id], c.status)
+                    for c in claimed
+                    if c.credential_id in documents
+                ],
+                now=datetime.now(UTC),
+            )
+            if claimed or lists is not None:
                 # ask the chain first: while it is down the rows stay pending, not in doubt
-                self.office.chain.block_number()
+                office.chain.block_number()
+            if claimed:
                 s.execute(
                     update(StatusChange)
                     .where(StatusChange.seq.in_([c.seq for c in claimed]))
                     .values(state=ChangeState.SENT)
                 )
-        if claimed:
+        if claimed or lists is not None:
             self._pause("status-claimed")
-        return claimed
+        return claimed, lists
 
-    def _send(self, authority_id: int, claimed: Sequence[_Change]) -> int:
+    def _sign_list(self, authority_id: int, unsigned: dict[str, Any]) -> dict[str, Any]:
+        """A list credential signed with the authority's current key."""
+        signer = self.office.signer(authority_id)
+        authority = self.office.authority(authority_id)
+        created = datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+        return sign_credential(
+            unsigned,
+            signer,
+            f"{authority.did}#{signer.key_id}",
+            created,
+            cryptosuite=signer.cryptosuite,
+        )
+
+    def _send(self, authority_id: int, claimed: Sequence[_Change], lists: ListUpdate | None) -> int:
         office = self.office
-        args = [
+        args: list[Any] = [
             [credential_id_hash(c.credential_id) for c in claimed],
             [STATUS_CODES[c.status] for c in claimed],
             [c.reason_code for c in claimed],
         ]
+        if lists is not None:
+            args += [[lists.set_hash], [lists.set_digest]]
         try:
             receipt = office.chain.transact(
                 office.deployment.anchor_registry,
                 self._abi,
-                "setStatusBatch",
+                "setStatusBatch" if lists is None else "setStatusBatchWithLists",
                 args,
                 office.account(authority_id),
             )
         except ContractReverted as e:
             # a revert (at estimation or in the block) changed nothing on chain
+            if lists is not None:
+                with office.db.write_session() as s:
+                    status_lists.discard(s, authority_id)
+            if not claimed:
+                raise
             return self._refused(authority_id, claimed, e)
         # any other chain error propagates: the rows stay ``sent`` and are settled next pass
         self._pause("status-sent")
         now = datetime.now(UTC)
         with office.db.write_session() as s:
+            if lists is not None:
+                status_lists.promote(
+                    s, authority_id, tx_hash=receipt.tx_hash, block_number=receipt.block_number
+                )
+            if not claimed:
+                self._log(
+                    f"{lists.lists if lists else 0} status lists of authority {authority_id} "
+                    f"published in block {receipt.block_number} ({receipt.gas_used} gas)"
+                )
+                self.stats.list_gas.append((0, receipt.gas_used))
+                return 0
             s.execute(
                 update(StatusChange)
                 .where(StatusChange.seq.in_([c.seq for c in claimed]))
@@ -260,6 +352,7 @@ class StatusSender:
                     "transactionHash": receipt.tx_hash,
                     "blockNumber": receipt.block_number,
                     "gasUsed": receipt.gas_used,
+                    **({"statusLists": lists.lists} if lists is not None else {}),
                 },
                 at=now,
             )

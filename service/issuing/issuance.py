@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from service.clock import in_range
+from service.issuing.status_lists import list_base, list_entries
 from verifier.bundle import credential_id_hash
 from verifier.credential import (
     CHINA_TIME,
@@ -58,13 +59,26 @@ class SigningIdentity:
         return f"{self.did}#{self.key_id}"
 
 
-def status_entry(credential_id: str, chain_id: int, anchor_registry: str) -> dict[str, Any]:
-    """The ``credentialStatus`` entry naming the credential's status slot on chain."""
+def status_entry(
+    credential_id: str,
+    chain_id: int,
+    anchor_registry: str,
+    *,
+    issuer_did: str | None = None,
+    position: int | None = None,
+) -> dict[str, Any] | list[dict[str, Any]]:
+    """The ``credentialStatus`` of a new credential: the entry naming its status slot on chain
+    and, given its list ``position`` and an issuer that publishes lists (a did:web), its two
+    ``BitstringStatusListEntry``s after it (``service.issuing.status_lists``)."""
     slot = credential_id_hash(credential_id).hex()
-    return {
+    anchor = {
         "id": f"urn:suixin:status:eip155:{chain_id}:{anchor_registry}:{slot}",
         "type": STATUS_TYPE,
     }
+    base = list_base(issuer_did) if issuer_did is not None and position is not None else None
+    if base is None or position is None:
+        return anchor
+    return [anchor, *list_entries(base, position)]
 
 
 def require_uscc(credential_type: str, uscc: str | None) -> None:
@@ -111,6 +125,7 @@ def issue_credential(
     now: datetime | None = None,
     credential_id: uuid.UUID | None = None,
     anchor_hash: MerkleHash = "sha-256",
+    status_position: int | None = None,
 ) -> tuple[dict[str, Any], bytes]:
     """Check the request, build the credential — the first version of its lineage, with its
     licence identifier when the identity has a USCC — and sign it; returns the signed
@@ -143,7 +158,13 @@ def issue_credential(
         issue_date=today,
         valid_from=valid_from,
         valid_until=valid_until,
-        status=status_entry(f"urn:uuid:{cid}", chain_id, anchor_registry),
+        status=status_entry(
+            f"urn:uuid:{cid}",
+            chain_id,
+            anchor_registry,
+            issuer_did=identity.did,
+            position=status_position,
+        ),
         licence_id=licence,
     )
     errors = validate_credential(unsigned, authority_region=identity.region, now=now)

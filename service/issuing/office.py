@@ -23,12 +23,19 @@ from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from sqlalchemy import Table, func, insert, select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from service.audit.trail import record
-from service.issuing.issuance import SigningIdentity, issue_credential, require_uscc
+from service.issuing.issuance import (
+    SigningIdentity,
+    issue_credential,
+    require_uscc,
+    status_entry,
+)
 from service.issuing.receipts import receipt_of
 from service.issuing.signer import IssuerKeyPair, LocalSigner, key_pair_from_private_bytes
 from service.issuing.signing_pool import SigningPool, SlicedIdentity
+from service.issuing.status_lists import StatusPositions, list_base
 from service.storage.columns import SUBJECT_KEYS, lookup_columns, subject_key
 from service.storage.db import Database
 from service.storage.errors import StoredDataAltered
@@ -173,6 +180,8 @@ class Office:
         self._lock = threading.Lock()
         # bulk issuance signs on these processes when set (``SigningPool``), else in-process
         self.signing_pool: SigningPool | None = None
+        # status list positions of new credentials (service.issuing.status_lists)
+        self.status_positions = StatusPositions(db)
         self._authority_cache: dict[int, tuple[float, Authority]] = {}
         self._api_key_cache: dict[str, tuple[float, bytes, AuthContext]] = {}
         self._identity_checked = -float("inf")  # monotonic time the chain last matched
@@ -478,10 +487,41 @@ class Office:
             uscc=authority.uscc,
         )
 
+    def status_positions_for(self, authority: Authority, count: int) -> list[int | None]:
+        """``count`` status list positions for new credentials of ``authority`` (None each when
+        it publishes no lists: not a did:web)."""
+        if list_base(authority.did) is None:
+            return [None] * count
+        return list(self.status_positions.take(authority.id, count))
+
+    def new_status(
+        self, s: Session, authority: Authority, credential_id: str
+    ) -> dict[str, Any] | list[dict[str, Any]]:
+        """The ``credentialStatus`` of a new credential made inside the transaction ``s`` (a
+        life-cycle step): its list position is reserved in ``s``, so it is given back if the
+        step rolls back."""
+        position = (
+            self.status_positions.take(authority.id, 1, session=s)[0]
+            if list_base(authority.did) is not None
+            else None
+        )
+        return status_entry(
+            credential_id,
+            self.deployment.chain_id,
+            self.deployment.anchor_registry,
+            issuer_did=authority.did,
+            position=position,
+        )
+
     def _build(
-        self, authority: Authority, request: IssueRequest, now: datetime
+        self,
+        authority: Authority,
+        request: IssueRequest,
+        now: datetime,
+        position: int | None = None,
     ) -> tuple[dict[str, Any], bytes]:
-        """The signed credential and its digest; raises InvalidCredential."""
+        """The signed credential and its digest (at status list ``position``); raises
+        InvalidCredential."""
         if request.credential_type in DERIVED_TYPES:
             raise InvalidCredential(
                 [
@@ -518,6 +558,7 @@ class Office:
             valid_until=request.valid_until,
             now=now,
             anchor_hash=self.anchoring_hash,
+            status_position=position,
         )
 
     def _build_all(
@@ -533,11 +574,12 @@ class Office:
             and (authority.uscc or r.credential_type not in LICENSED_TYPES)
             for r in requests
         ]
+        positions = self.status_positions_for(authority, len(requests))
         if pool is None or len(requests) < 2 * pool.slice_size or not all(signable):
             out: list[tuple[dict[str, Any], bytes] | InvalidCredential] = []
-            for request in requests:
+            for request, position in zip(requests, positions, strict=True):
                 try:
-                    out.append(self._build(authority, request, now))
+                    out.append(self._build(authority, request, now, position))
                 except InvalidCredential as e:
                     out.append(e)
             return out
@@ -554,7 +596,8 @@ class Office:
             uscc=authority.uscc,
         )
         items = [
-            (r.credential_type, dict(r.subject), r.valid_from, r.valid_until) for r in requests
+            (r.credential_type, dict(r.subject), r.valid_from, r.valid_until, position)
+            for r, position in zip(requests, positions, strict=True)
         ]
         return [
             InvalidCredential(built) if isinstance(built, list) else built
@@ -587,7 +630,9 @@ class Office:
                 if existing is not None:
                     return existing, False
             raise next(iter(duplicate.values()))
-        credential, digest = self._build(authority, request, now)
+        credential, digest = self._build(
+            authority, request, now, self.status_positions_for(authority, 1)[0]
+        )
         row = self._row(authority_id, credential, digest, now, idempotency_key, request_fingerprint)
         try:
             with self.db.session() as s:

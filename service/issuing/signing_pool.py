@@ -84,16 +84,17 @@ def _warm() -> int:
 
 def build_slice(
     identity: SlicedIdentity,
-    items: Sequence[tuple[str, dict[str, Any], datetime | None, datetime | None]],
+    items: Sequence[tuple[str, dict[str, Any], datetime | None, datetime | None, int | None]],
     now: datetime,
 ) -> list[Result]:
-    """Build and sign each item (type, subject, validFrom, validUntil); an invalid item gives
+    """Build and sign each item (type, subject, validFrom, validUntil, status list position);
+    an invalid item gives
     its field errors instead. Runs in a worker process (and in-process in tests)."""
     from service.issuing.issuance import issue_credential
 
     signing = _identity(identity)
     out: list[Result] = []
-    for credential_type, subject, valid_from, valid_until in items:
+    for credential_type, subject, valid_from, valid_until, position in items:
         try:
             out.append(
                 issue_credential(
@@ -106,6 +107,7 @@ def build_slice(
                     valid_until=valid_until,
                     now=now,
                     anchor_hash=identity.anchoring_hash,
+                    status_position=position,
                 )
             )
         except InvalidCredential as e:
@@ -134,7 +136,7 @@ class SigningPool:
     def build(
         self,
         identity: SlicedIdentity,
-        items: Sequence[tuple[str, dict[str, Any], datetime | None, datetime | None]],
+        items: Sequence[tuple[str, dict[str, Any], datetime | None, datetime | None, int | None]],
         now: datetime,
     ) -> list[Result]:
         """Build every item, in order, across the pool."""

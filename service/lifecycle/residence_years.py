@@ -48,7 +48,6 @@ from sqlalchemy.orm import Session
 
 from service.audit import trail
 from service.clock import aware, iso_z, parse_timestamp, utc_now
-from service.issuing.issuance import status_entry
 from service.issuing.office import IdempotencyConflict, NotFound, Office, stored_bundle
 from service.lifecycle.status_queue import enqueue
 from service.lifecycle.steps import LifecycleError, NotApplicable, NotCurrent, TermEnded
@@ -295,9 +294,7 @@ def derive(
             issue_date=as_of,
             valid_from=now,
             valid_until=end,
-            status=status_entry(
-                cid.urn, office.deployment.chain_id, office.deployment.anchor_registry
-            ),
+            status=office.new_status(s, authority, cid.urn),
         )
         errors = validate_credential(unsigned, authority_region=authority.region, now=now)
         if errors:  # the permit passed the same rules; guard anyway, storing nothing

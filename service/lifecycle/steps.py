@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 
 from service.audit import trail
 from service.clock import aware, iso_z, parse_timestamp, utc_now
-from service.issuing.issuance import licence_id_of, status_entry
+from service.issuing.issuance import licence_id_of
 from service.issuing.office import IdempotencyConflict, NotFound, Office, stored_bundle
 from service.issuing.signer import LocalSigner
 from service.lifecycle.status_queue import enqueue
@@ -283,11 +283,7 @@ class Step:
             issue_date=issue_date,
             valid_from=valid_from,
             valid_until=valid_until,
-            status=status_entry(
-                credential_id,
-                self.office.deployment.chain_id,
-                self.office.deployment.anchor_registry,
-            ),
+            status=self.office.new_status(self.session, authority, credential_id),
             licence_id=licence,
         )
         errors = validate_credential(unsigned, authority_region=authority.region, now=self.now)

@@ -15,6 +15,7 @@ from sqlalchemy import (
     Integer,
     LargeBinary,
     String,
+    Text,
     UniqueConstraint,
     text,
 )
@@ -38,7 +39,10 @@ __all__ = [
     "IssuerKey",
     "ReconcileState",
     "RequestNonce",
+    "StatusAllocation",
     "StatusChange",
+    "StatusList",
+    "StatusListSetRow",
     "WorkerStatus",
 ]
 
@@ -278,6 +282,51 @@ class StatusChange(Base):
     block_number: Mapped[int | None] = mapped_column(Integer, nullable=True)
     requested_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     done_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class StatusAllocation(Base):
+    """Where an authority's next block of status list positions starts: a position ``p`` is
+    entry ``p mod 131072`` of list number ``p div 131072`` (``service.issuing.status_lists``)."""
+
+    __tablename__ = "status_allocations"
+
+    authority_id: Mapped[int] = mapped_column(
+        ForeignKey("authorities.id"), primary_key=True, autoincrement=False
+    )
+    next_position: Mapped[int] = mapped_column(BigInteger)
+
+
+class StatusList(Base):
+    """One W3C Bitstring status list an authority publishes: the signed list credential it
+    serves (``document``, committed on chain through its list set) and the next version while
+    its transaction is on its way (``pending``), both JSON."""
+
+    __tablename__ = "status_lists"
+    __table_args__ = (UniqueConstraint("authority_id", "purpose", "number"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    authority_id: Mapped[int] = mapped_column(ForeignKey("authorities.id"))
+    purpose: Mapped[str] = mapped_column(String(16))  # revocation | suspension
+    number: Mapped[int] = mapped_column(Integer)
+    document: Mapped[str | None] = mapped_column(Text, nullable=True)
+    pending: Mapped[str | None] = mapped_column(Text, nullable=True)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class StatusListSetRow(Base):
+    """An authority's list set (``verifier.status_list.StatusListSet``): the version whose
+    digest is on chain (``document``) and the next one while its transaction is on its way."""
+
+    __tablename__ = "status_list_sets"
+
+    authority_id: Mapped[int] = mapped_column(
+        ForeignKey("authorities.id"), primary_key=True, autoincrement=False
+    )
+    document: Mapped[str | None] = mapped_column(Text, nullable=True)
+    pending: Mapped[str | None] = mapped_column(Text, nullable=True)
+    tx_hash: Mapped[str | None] = mapped_column(String(66), nullable=True)
+    block_number: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
 class AuditEntry(Base):

@@ -23,7 +23,6 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.orm import aliased
 
 from service.audit import trail
-from service.issuing.issuance import status_entry
 from service.issuing.office import Office
 from service.lifecycle.status_queue import enqueue
 from service.storage.columns import lookup_columns
@@ -350,9 +349,7 @@ def reissue(
                 new_id = f"urn:uuid:{uuid.uuid4()}"
                 unsigned = {k: v for k, v in office.document(old).items() if k != "proof"}
                 unsigned["id"] = new_id
-                unsigned["credentialStatus"] = status_entry(
-                    new_id, office.deployment.chain_id, office.deployment.anchor_registry
-                )
+                unsigned["credentialStatus"] = office.new_status(s, authority, new_id)
                 if authority.uscc and old.credential_type in LICENSED_TYPES:
                     # the lineage's identifier, at the new version (the serial stays)
                     unsigned["licenceId"] = licence_id_for(

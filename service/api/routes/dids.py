@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import unquote
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
@@ -11,6 +10,7 @@ from fastapi.responses import JSONResponse
 from service.api.deps import StateDep
 from service.api.models import ProblemOut
 from service.issuing.office import NotFound
+from service.issuing.status_lists import did_web_host
 from service.storage.models import Authority
 
 router = APIRouter(tags=["authorities"])
@@ -23,17 +23,7 @@ class DidJsonResponse(JSONResponse):
     media_type = DID_JSON
 
 
-def did_web_host(did: str) -> str | None:
-    """The host of a did:web served at ``/.well-known/did.json`` (no path), else None."""
-    if not did.startswith("did:web:"):
-        return None
-    rest = did.removeprefix("did:web:")
-    if ":" in rest:
-        return None  # did:web:host:path lives under /path/did.json, not .well-known
-    return unquote(rest).lower()
-
-
-def _for_host(authorities: list[Authority], host: str) -> Authority | None:
+def for_host(authorities: list[Authority], host: str) -> Authority | None:
     """The authority whose did:web names ``host`` (with or without its port), if any."""
     host = host.lower()
     bare = host.rsplit(":", 1)[0] if ":" in host and not host.endswith("]") else host
@@ -59,7 +49,7 @@ def _for_host(authorities: list[Authority], host: str) -> Authority | None:
 def well_known_did(request: Request, state: StateDep) -> JSONResponse:
     """The authority's DID document (did:web)."""
     host = request.headers.get("host", "")[:255]
-    authority = _for_host(state.office.authorities(), host)
+    authority = for_host(state.office.authorities(), host)
     if authority is None:
         raise NotFound(
             f"no authority of this office is did:web:{host}",

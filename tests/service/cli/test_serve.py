@@ -145,6 +145,17 @@ def test_make_run_topology_survives_its_node_dying_and_its_own_death(
         assert verify_main([str(path), "--office", f"http://127.0.0.1:{port}"]) == 0
         shown = capsys.readouterr()
         assert f"node http://127.0.0.1:{node_port}" in shown.err and "VALID" in shown.out
+        # offline: a snapshot carries the status lists the chain commits to, and they are read
+        snapshot = tmp_path / "trust.json"
+        office = f"http://127.0.0.1:{port}"
+        assert verify_main(["snapshot", "--office", office, "-o", str(snapshot)]) == 0
+        carried = json.loads(snapshot.read_text(encoding="utf-8"))["snapshot"]
+        kinds = [d.get("type") for d in carried["statusListDocuments"]]
+        assert kinds.count("SuixinStatusListSet") == 1 and len(kinds) == 3, kinds  # 1 set, 2 lists
+        capsys.readouterr()
+        assert verify_main([str(path), "--snapshot", str(snapshot), "--json"]) == 0
+        shown = capsys.readouterr()
+        assert "the status lists the issuer committed to on chain" in shown.out, shown.out
     finally:
         out = _stop(server)
     assert server.returncode == 0, out[-3000:]

@@ -101,7 +101,7 @@ def test_the_signing_pool_signs_with_an_sm2_key(world: KeyWorld) -> None:
         world.office.deployment.anchor_registry,
         algorithm=signer.algorithm,
     )
-    items = [("ResidencePermit", residence_permit_subject(world.rng), None, None)]
+    items = [("ResidencePermit", residence_permit_subject(world.rng), None, None, None)]
     [(credential, digest)] = build_slice(identity, items, datetime.now(UTC))  # type: ignore[misc]
     assert credential["proof"]["cryptosuite"] == SM2_SUITE
     public = decode_multikey(key_views(world.office)[0].public_multikey)
