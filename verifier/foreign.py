@@ -6,7 +6,9 @@ A credential that names none of Suixin's types (``ResidencePermit``, ``BusinessL
 meanings:
 
 - ``format``: VC 2.0 shape (the v2 context first, ``VerifiableCredential`` among the types, an
-  issuer URL, a subject, RFC 3339 validity times, a proof);
+  issuer URL, a subject, RFC 3339 validity times, a proof) and the data model's finer rules a
+  JSON reading can hold (``verifier._data_model``: URLs, identifiers, typed objects, names,
+  related resources, inline ``@context`` terms);
 - ``signature``: the Data Integrity proof, with the key of the proof's verification method,
   which must belong to the issuer: a ``did:key`` resolves itself; a ``did:web`` only from a DID
   document the caller supplies (nothing is fetched);
@@ -30,6 +32,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from verifier._data_model import data_model_errors, is_url
 from verifier._time import parse_timestamp
 from verifier.contexts import VC_V2_CONTEXT
 from verifier.errors import InvalidInput
@@ -123,7 +126,7 @@ def _issuer_id(value: object) -> str | None:
 
 
 def _is_url(value: object) -> bool:
-    return isinstance(value, str) and ":" in value and not value.startswith(":")
+    return is_url(value)
 
 
 def foreign_format_errors(
@@ -209,6 +212,8 @@ def foreign_format_errors(
                     "validUntil must be later than validFrom.",
                 )
             )
+    if not errors:  # the shape holds: the data model's finer rules
+        errors += data_model_errors(document)
     if signed and not isinstance(document.get("proof"), Mapping):
         errors.append(
             Reason(

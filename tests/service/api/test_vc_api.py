@@ -146,7 +146,11 @@ def test_presentations_with_the_right_challenge_and_domain_only(api: Api) -> Non
 
 
 GENERIC = {
-    "@context": ["https://www.w3.org/ns/credentials/v2"],
+    # the examples context defines the example type (the base context alone defines no such term)
+    "@context": [
+        "https://www.w3.org/ns/credentials/v2",
+        "https://www.w3.org/ns/credentials/examples/v2",
+    ],
     "type": ["VerifiableCredential", "ExampleDegreeCredential"],
     "validFrom": "2026-01-01T00:00:00Z",
     "credentialSubject": {"id": "did:example:ebfeb1f712ebc6f1c276e12ec21", "degree": "学士"},
