@@ -174,6 +174,15 @@ def foreign_format_errors(
         )
     if "id" in document and not _is_url(document["id"]):
         errors.append(Reason("id_invalid", "id 应为 URL", "id must be a URL."))
+    holder = document.get("holder")
+    if kind == VERIFIABLE_PRESENTATION and "holder" in document and not _is_url(_issuer_id(holder)):
+        errors.append(
+            Reason(
+                "holder_invalid",
+                "holder 应为 URL（如 DID），或带 id 的对象",
+                "holder must be a URL (such as a DID) or an object with an id.",
+            )
+        )
     if kind == _VERIFIABLE_CREDENTIAL:
         if not _is_url(_issuer_id(document.get("issuer"))):
             errors.append(
