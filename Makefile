@@ -53,7 +53,7 @@ demo-cross-city: install
 # (SUIXIN_CONFORMANCE_MIRRORS, default /work/.mirror) exported into .conformance/; prints each
 # suite's commit and passing/failing/pending counts. Not part of `make test`: it needs the mirrors
 # and the npm registry.
-conformance: install
+conformance: $(STAMP)
 	$(BIN)/python scripts/conformance.py
 
 lint: install
