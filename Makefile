@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.suixin-installed
 NPM_STAMP := node_modules/.suixin-installed
 DATA_DIR ?= data
 
-.PHONY: install run test lint format bench gas compile lock clean demo-cross-city
+.PHONY: install run test lint format bench gas compile lock clean demo-cross-city conformance
 
 CHROMIUM_STAMP := $(VENV)/.suixin-chromium
 
@@ -47,6 +47,14 @@ test: install
 # every step with its verdict and the revocation-to-visibility times; exit 0 when all as expected.
 demo-cross-city: install
 	$(BIN)/python scripts/cross_city.py
+
+# The W3C suites (vc-di-eddsa-test-suite, tag eddsa-jcs-2022; vc-data-model-2.0-test-suite, tag
+# vc2.0) against an office with the conformance issuer, from local git mirrors of the suites
+# (SUIXIN_CONFORMANCE_MIRRORS, default /work/.mirror) exported into .conformance/; prints each
+# suite's commit and passing/failing/pending counts. Not part of `make test`: it needs the mirrors
+# and the npm registry.
+conformance: $(STAMP)
+	$(BIN)/python scripts/conformance.py
 
 lint: install
 	$(BIN)/ruff format --check .

@@ -6,7 +6,9 @@ A credential that names none of Suixin's types (``ResidencePermit``, ``BusinessL
 meanings:
 
 - ``format``: VC 2.0 shape (the v2 context first, ``VerifiableCredential`` among the types, an
-  issuer URL, a subject, RFC 3339 validity times, a proof);
+  issuer URL, a subject, RFC 3339 validity times, a proof) and the data model's finer rules a
+  JSON reading can hold (``verifier._data_model``: URLs, identifiers, typed objects, names,
+  related resources, inline ``@context`` terms);
 - ``signature``: the Data Integrity proof, with the key of the proof's verification method,
   which must belong to the issuer: a ``did:key`` resolves itself; a ``did:web`` only from a DID
   document the caller supplies (nothing is fetched);
@@ -30,6 +32,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from verifier._data_model import data_model_errors, is_url
 from verifier._time import parse_timestamp
 from verifier.contexts import VC_V2_CONTEXT
 from verifier.errors import InvalidInput
@@ -123,7 +126,7 @@ def _issuer_id(value: object) -> str | None:
 
 
 def _is_url(value: object) -> bool:
-    return isinstance(value, str) and ":" in value and not value.startswith(":")
+    return is_url(value)
 
 
 def foreign_format_errors(
@@ -171,6 +174,15 @@ def foreign_format_errors(
         )
     if "id" in document and not _is_url(document["id"]):
         errors.append(Reason("id_invalid", "id 应为 URL", "id must be a URL."))
+    holder = document.get("holder")
+    if kind == VERIFIABLE_PRESENTATION and "holder" in document and not _is_url(_issuer_id(holder)):
+        errors.append(
+            Reason(
+                "holder_invalid",
+                "holder 应为 URL（如 DID），或带 id 的对象",
+                "holder must be a URL (such as a DID) or an object with an id.",
+            )
+        )
     if kind == _VERIFIABLE_CREDENTIAL:
         if not _is_url(_issuer_id(document.get("issuer"))):
             errors.append(
@@ -209,6 +221,8 @@ def foreign_format_errors(
                     "validUntil must be later than validFrom.",
                 )
             )
+    if not errors:  # the shape holds: the data model's finer rules
+        errors += data_model_errors(document)
     if signed and not isinstance(document.get("proof"), Mapping):
         errors.append(
             Reason(

@@ -33,6 +33,8 @@ _PATHS = {
     "issuer_invalid": "credential.issuer",
     "subject_invalid": "credential.credentialSubject",
     "dates_inconsistent": "credential.validUntil",
+    "context_term_redefined": "credential.@context",
+    "type_undefined": "credential.type",
 }
 
 
@@ -77,18 +79,20 @@ class ConformanceIssuer:
 
     def issue(self, credential: Mapping[str, Any], now: datetime) -> dict[str, Any]:
         """``credential`` signed by the did:key: ``issuer`` is set to it when absent, and must
-        name it when present. Raises InvalidCredential (field errors under ``credential``) for
-        a credential that is not well-formed VC 2.0, names a Suixin type, or carries a proof."""
+        name it when present (a null issuer is refused, as any malformed one). Raises
+        InvalidCredential (field errors under ``credential``) for a credential that is not
+        well-formed VC 2.0 (``verifier.foreign.foreign_format_errors``), names a Suixin type, or
+        carries a proof."""
         unsigned = dict(credential)
         issuer = credential.get("issuer")
         named = issuer.get("id") if isinstance(issuer, Mapping) else issuer
-        if issuer is None:
+        if "issuer" not in credential:  # absent, not null: a null issuer is no issuer
             unsigned["issuer"] = self.did
         errors = [
             FieldError(_PATHS.get(r.code, "credential"), r.code, r.zh, r.en)
             for r in foreign_format_errors(unsigned, signed=False)
         ]
-        if issuer is not None and named != self.did:
+        if "issuer" in credential and not errors and named != self.did:
             errors.append(
                 FieldError(
                     "credential.issuer",

@@ -33,6 +33,7 @@ from service.trust.authorities import create_authority
 from service.trust.deployment import deploy_registries
 from tests.conftest import funded
 from tests.verifier.factories import business_license_subject, residence_permit_subject
+from tests.verifier.test_foreign import signed
 from verifier.chain import EmbeddedChain
 from verifier.http_signatures import sign_request
 from verifier.keys import Ed25519KeyPair
@@ -531,6 +532,31 @@ def test_wallet_grant_partner_access_and_withdraw(server: Server, browser: Any) 
     kinds = wallet.eval_on_selector_all("#log li", "els => els.map(e => e.dataset.kind)")
     assert kinds[:3] == ["withdraw", "grant", "claim"]
     shot(wallet, "wallet-grant-withdrawn-phone")
+    assert errors == []
+
+
+def test_counter_names_a_foreign_credential_not_accredited(server: Server, browser: Any) -> None:
+    """A did:key credential with a sound proof pasted at the counter: the verdict reads
+    签发方未获认可 / Issuer not accredited, in the warning colour of its own (not PENDING's)."""
+    ctx = browser.new_context(viewport=DESKTOP)
+    errors: list[str] = []
+    ctx.on("weberror", lambda e: errors.append(str(e.error)))
+    page = ctx.new_page()
+    page.goto(f"{server.url}/counter")
+    ready(page)
+    page.fill("#paste", json.dumps(signed(Ed25519KeyPair.generate())))
+    page.click("#verify-paste")
+    page.wait_for_selector("#verdict[data-verdict='NOT_ACCREDITED']")
+    assert "签发方未获认可" in page.inner_text("#verdict")
+    # the proof holds; the issuer is on no TrustRegistry
+    assert page.locator("tr[data-check='signature'] td[data-outcome='pass']").count() == 1
+    assert page.locator("tr[data-check='issuer'] td[data-outcome='fail']").count() == 1
+    background = page.eval_on_selector("#verdict", "e => getComputedStyle(e).backgroundColor")
+    assert background == "rgb(163, 71, 0)"  # --warn
+    shot(page, "counter-not-accredited-desktop")
+    page.click("#lang-switch")
+    assert "Issuer not accredited" in page.inner_text("#verdict")
+    ctx.close()
     assert errors == []
 
 

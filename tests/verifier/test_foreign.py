@@ -341,3 +341,22 @@ def test_a_presentation_signed_by_another_than_its_holder_is_refused() -> None:
     vp = {**vp, "holder": holder.did}
     result = codes(check_presentation_proof(vp, challenge="c-1", domain=None))
     assert result["signature"] == (False, "verification_method_not_issuer")
+
+
+@pytest.mark.parametrize(
+    "holder", [{"name": "示例公司"}, {"id": None}, "z6MkpJySvETLnxhQG9DzEdmKJtysBDj", None]
+)
+def test_a_presentations_holder_must_be_a_url_or_an_object_with_one(holder: object) -> None:
+    """VCDM 2.0 §4.13: holder, if present, is a URL or an object with an id property; a holder
+    that names nobody is a malformed presentation, whatever its proof."""
+    key = Ed25519KeyPair.generate()
+    vp = presentation(key, signed(Ed25519KeyPair.generate()), challenge="c-1")
+    vp = {**vp, "holder": holder}
+    assert codes(check_presentation_proof(vp, challenge="c-1", domain=None)) == {
+        "format": (False, "holder_invalid")
+    }
+    as_object = {**vp, "holder": {"id": key.did, "name": "示例公司"}}
+    assert codes(check_presentation_proof(as_object, challenge="c-1", domain=None))["format"] == (
+        True,
+        "format_valid_vp2",
+    )

@@ -8,7 +8,11 @@
     key_validity: ["密钥有效期", "Key validity"], anchor: ["上链存证", "Anchor"], status: ["状态", "Status"],
     validity_period: ["有效期", "Validity period"], holder: ["持有人", "Holder"],
   };
-  const VERDICTS = { VALID: ["有效", "VALID"], INVALID: ["无效", "INVALID"], PENDING: ["待上链", "PENDING"] };
+  const VERDICTS = {
+    VALID: ["有效", "VALID"], INVALID: ["无效", "INVALID"], PENDING: ["待上链", "PENDING"],
+    // a foreign credential: its proof holds, but its issuer is on no TrustRegistry
+    NOT_ACCREDITED: ["签发方未获认可", "Issuer not accredited"],
+  };
   let current = null;
   let currentType = "ResidencePermit";
   let lastReceiptSource = null;

@@ -146,7 +146,11 @@ def test_presentations_with_the_right_challenge_and_domain_only(api: Api) -> Non
 
 
 GENERIC = {
-    "@context": ["https://www.w3.org/ns/credentials/v2"],
+    # the examples context defines the example type (the base context alone defines no such term)
+    "@context": [
+        "https://www.w3.org/ns/credentials/v2",
+        "https://www.w3.org/ns/credentials/examples/v2",
+    ],
     "type": ["VerifiableCredential", "ExampleDegreeCredential"],
     "validFrom": "2026-01-01T00:00:00Z",
     "credentialSubject": {"id": "did:example:ebfeb1f712ebc6f1c276e12ec21", "degree": "学士"},
@@ -208,6 +212,33 @@ def test_the_conformance_issuer_signs_with_an_unaccredited_did_key(
     with TestClient(again) as client:
         second = client.post("/credentials/issue", json={"credential": GENERIC}, headers=auth(key))
         assert second.json()["verifiableCredential"]["issuer"] == vc["issuer"]  # the same key
+
+
+def test_the_conformance_issuer_refuses_what_the_data_model_forbids(
+    world: OfficeWorld, tmp_path: Path
+) -> None:
+    """VCDM 2.0: an issuer is a URL or an object with one (a null issuer is none, §4.7); typed
+    objects have a type (§4.10); a protected term of the base context keeps its meaning (§5.2).
+    Each is a 422 naming the rule, and nothing is signed."""
+    key = world.key(world.permits, "issue:ResidencePermit")
+    app = create_app(world.office, settings(tmp_path, conformance_issuer=True), start_worker=False)
+    redefined = copy.deepcopy(GENERIC)
+    redefined["@context"].append({"VerifiableCredential": "https://vocab.example.org/#Other"})
+    cases = [
+        ({**GENERIC, "issuer": None}, ("credential.issuer", "issuer_invalid")),
+        (
+            {**GENERIC, "credentialStatus": {"id": "https://s.example/1"}},
+            ("credential", "type_missing"),
+        ),
+        (redefined, ("credential.@context", "context_term_redefined")),
+    ]
+    with TestClient(app) as client:
+        for credential, expected in cases:
+            refused = client.post(
+                "/credentials/issue", json={"credential": credential}, headers=auth(key)
+            )
+            problem = assert_problem(refused, 422)
+            assert [(e["path"], e["code"]) for e in problem["errors"]] == [expected]
 
 
 def test_the_conformance_issuer_is_refused_in_production() -> None:
