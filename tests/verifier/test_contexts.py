@@ -357,3 +357,32 @@ def test_a_licence_id_and_an_sm3_receipt_expand_with_their_terms() -> None:
     (anchor,) = anchored[SX + "anchor"]
     assert anchor[SX + "merkleHash"] == [{"@value": "sm3"}]
     assert anchor[SX + "blockHash"] == [{"@value": "0x" + "05" * 32}]
+
+
+def test_a_credential_with_its_status_list_entries_expands_in_safe_mode() -> None:
+    credential = factories.residence_permit()
+    base = "https://lsj.gz.gov.cn/status-lists"
+    credential["credentialStatus"] = [
+        credential["credentialStatus"],
+        *(
+            {
+                "id": f"{base}/{purpose}/0#7",
+                "type": "BitstringStatusListEntry",
+                "statusPurpose": purpose,
+                "statusListIndex": "7",
+                "statusListCredential": f"{base}/{purpose}/0",
+            }
+            for purpose in ("revocation", "suspension")
+        ),
+    ]
+    assert validate_credential(credential, authority_region=440100, now=factories.NOW) == []
+    (node,) = expand_safe(credential)
+    status = "https://www.w3.org/ns/credentials/status#"
+    types = sorted(s["@type"][0] for s in node[CRED + "credentialStatus"])
+    assert types == sorted([status + "BitstringStatusListEntry"] * 2 + [SX + ANCHOR_STATUS_TYPE])
+    purposes = sorted(
+        s[status + "statusPurpose"][0]["@value"]
+        for s in node[CRED + "credentialStatus"]
+        if status + "statusPurpose" in s
+    )
+    assert purposes == ["revocation", "suspension"]
