@@ -42,6 +42,8 @@ UNKNOWN = {
     "sd_id": "nowallet",
     "version": "v9",
     "credential_type": "Passport",
+    "purpose": "revocation",
+    "number": "99",
 }
 DEAD_NODE = "http://127.0.0.1:9"
 
@@ -99,6 +101,8 @@ class Office:
             "sd_id": "nowallet",
             "version": "v2",
             "credential_type": "ResidencePermit",
+            "purpose": "revocation",
+            "number": "0",
         }
 
     def key_for(self, operation: Operation) -> str:
@@ -283,6 +287,8 @@ def _404(o: Office, op: Operation) -> httpx.Response | None:
         return _grants(o, op, "404")
     if op.path == "/.well-known/did.json":
         return _no_authority(o, op)
+    if op.path.startswith("/status-lists"):  # a Host no authority of the office has
+        return o.send(op, values=UNKNOWN)
     if op.path == "/v1/oid4vp/verify":
         envelope = {"format": SD_JWT_FORMAT, "requestId": UNKNOWN["request_id"]}
         return o.send(op, json=envelope)
@@ -305,6 +311,8 @@ def _422(o: Office, op: Operation) -> httpx.Response | None:
         return o.send(op, json={"format": SD_JWT_FORMAT})  # an SD-JWT answers a request
     if op.path == "/v1/oid4vp/requests":
         return o.send(op, json={"credentialType": "Passport", "fields": ["x"], "verifierName": "x"})
+    if "{purpose}" in op.path:  # a status purpose no list has
+        return o.send(op, values={**o.known(op), "purpose": "expired"})
     if op.has_body:
         response = o.send(op, key=o.key_for(op), content=b"{not json")
         if response.status_code == 422:
