@@ -70,6 +70,11 @@ class Settings(BaseSettings):
     endorse_window_days: int = Field(30, ge=1, le=365)
     sweep_interval_seconds: float = Field(3600.0, gt=0)
     status_batch_size: int = Field(200, ge=1, le=2000)
+    # how long an authority's status changes may wait for a full batch (0: sent on every pass).
+    # A province at a million changes a day sets 15-30: the list set digest each transaction
+    # carries then costs under 100 gas a change (scripts/gas_report.py), and a revocation still
+    # reaches the chain within that time
+    status_max_wait_seconds: float = Field(0.0, ge=0, le=3600)
     # how often the worker anchors the audit trail's head (only when rows were added)
     audit_anchor_seconds: float = Field(60.0, gt=0)
     # /readyz turns unready when the anchoring worker's passes have failed this long

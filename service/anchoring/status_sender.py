@@ -42,7 +42,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Select, select, update
+from sqlalchemy import Select, func, select, update
+from sqlalchemy.orm import Session
 
 from service.audit import trail
 from service.issuing import status_lists
@@ -132,12 +133,19 @@ class StatusSender:
         office: Office,
         *,
         batch_size: int = 200,
+        max_wait_seconds: float = 0.0,
         log: Callable[[str], None] | None = None,
     ) -> None:
         if batch_size < 1:
             raise ValueError("batch_size must be at least 1")
+        if max_wait_seconds < 0:
+            raise ValueError("max_wait_seconds must not be negative")
         self.office = office
         self.batch_size = batch_size
+        # an authority's changes wait for a full batch up to this long (0: every pass sends):
+        # fewer, fuller transactions spread the list set's digest over more changes
+        self.max_wait_seconds = max_wait_seconds
+        self._draining = False
         self.stats = SenderStats()
         self._log = log or (lambda message: print(message, file=sys.stderr, flush=True))
         self._pause_at = os.environ.get(_PAUSE_ENV, "")
@@ -165,9 +173,13 @@ class StatusSender:
     def drain(self, timeout: float = 60.0) -> None:
         """Send everything queued now (tests, demos, shutdown)."""
         deadline = time.monotonic() + timeout
-        while self.queue_depth() and time.monotonic() < deadline:
-            if not self.run_once():
-                time.sleep(0.05)  # another worker holds an authority, or the chain refused
+        self._draining = True
+        try:
+            while self.queue_depth() and time.monotonic() < deadline:
+                if not self.run_once():
+                    time.sleep(0.05)  # another worker holds an authority, or the chain refused
+        finally:
+            self._draining = False
 
     def queue_depth(self) -> int:
         """Status changes not yet on chain (pending or sent)."""
@@ -228,11 +240,31 @@ class StatusSender:
             + ("on chain, now served" if on_chain else "not on chain, made again")
         )
 
+    def _due(self, s: Session, authority_id: int) -> bool:
+        """Whether the authority's pending changes go now: a full batch, or the oldest has
+        waited ``max_wait_seconds`` (always when draining or with no wait)."""
+        if self._draining or self.max_wait_seconds <= 0:
+            return True
+        pending = StatusChange.authority_id == authority_id, StatusChange.state == "pending"
+        count = s.scalar(select(func.count()).select_from(StatusChange).where(*pending))
+        if not count or count >= self.batch_size:
+            return True
+        oldest: datetime | None = s.scalar(
+            select(func.min(StatusChange.requested_at)).where(*pending)
+        )
+        if oldest is None:
+            return True
+        if oldest.tzinfo is None:  # SQLite gives naive UTC back
+            oldest = oldest.replace(tzinfo=UTC)
+        return (datetime.now(UTC) - oldest).total_seconds() >= self.max_wait_seconds
+
     def _claim(self, authority_id: int) -> tuple[list[_Change], ListUpdate | None]:
         """Mark the oldest pending changes ``sent`` (at most one per credential) and make the
         list versions they (and lists never published) need, in one transaction."""
         office = self.office
         with office.db.session() as s:
+            if not self._due(s, authority_id):
+                return [], None
             rows = s.execute(
                 _in_state(authority_id, ChangeState.PENDING)
                 .limit(self.batch_size)

@@ -26,13 +26,16 @@ class LifecycleTasks:
         *,
         sweep_seconds: float = 3600.0,
         status_batch_size: int = 200,
+        status_max_wait_seconds: float = 0.0,
         log: Callable[[str], None] | None = None,
         clock: Callable[[], datetime] = utc_now,
     ) -> None:
         self.office = office
         self.sweep_seconds = sweep_seconds
         self.clock = clock
-        self.sender = StatusSender(office, batch_size=status_batch_size, log=log)
+        self.sender = StatusSender(
+            office, batch_size=status_batch_size, max_wait_seconds=status_max_wait_seconds, log=log
+        )
         self.swept = 0
         self._log = log or (lambda message: print(message, file=sys.stderr, flush=True))
         self._last_sweep: float | None = None
@@ -46,6 +49,7 @@ class LifecycleTasks:
             office,
             sweep_seconds=settings.sweep_interval_seconds,
             status_batch_size=settings.status_batch_size,
+            status_max_wait_seconds=settings.status_max_wait_seconds,
             log=log,
         )
 

@@ -7,8 +7,10 @@ claiming and confirming loses nothing."""
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +28,7 @@ from service.lifecycle.status_queue import enqueue
 from service.storage.models import StatusList
 from tests.service.conftest import settings
 from tests.service.office_setup import DID, Setup
+from verifier.bundle import credential_id_hash
 from verifier.contracts import load_artifact
 from verifier.foreign import ForeignMaterial
 from verifier.proofs import sign_credential
@@ -252,9 +255,7 @@ def test_a_list_the_issuer_anchored_but_that_disagrees_with_the_chain_is_reporte
     assert "链上状态" in reason.zh and "disagrees" in reason.en
 
 
-def setup_now() -> Any:
-    from datetime import UTC, datetime
-
+def setup_now() -> datetime:
     return datetime.now(UTC).replace(microsecond=0)
 
 
@@ -289,8 +290,6 @@ def test_a_crash_after_sending_serves_the_versions_the_chain_holds(setup: Setup)
     claimed, lists = sender._claim(setup.authority_id)
     assert lists is not None
     # sent and mined, but the process died before recording it
-    from verifier.bundle import credential_id_hash
-
     setup.office.chain.transact(
         setup.deployment.anchor_registry,
         ABI,
@@ -312,3 +311,21 @@ def test_an_authority_without_did_web_publishes_no_lists(setup: Setup) -> None:
     assert status_lists.list_base("did:web:example.com:path") is None
     assert status_lists.list_base(DID) == BASE
     assert uuid.UUID(setup.issue(1)[0].removeprefix("urn:uuid:"))
+
+
+def test_changes_wait_for_a_full_batch_up_to_the_longest_wait(setup: Setup) -> None:
+    first, second = setup.issue(2)
+    drain(setup)
+    sender = StatusSender(setup.office, batch_size=2, max_wait_seconds=3600, log=lambda _m: None)
+    revoke(setup.office, first, reason="issuer_error")
+    assert sender.run_once() == 0  # one change of a batch of two, waited for less than an hour
+    revoke(setup.office, second, reason="issuer_error")
+    assert sender.run_once() == 2  # the batch is full: both go, with one list set digest
+    impatient = StatusSender(setup.office, max_wait_seconds=0.01, log=lambda _m: None)
+    with setup.office.db.write_session() as s:
+        enqueue(s, authority_id=setup.authority_id, credential_id=uuid.uuid4().urn,
+                status="revoked", reason="issuer_error")  # fmt: skip
+    time.sleep(0.05)
+    assert impatient.run_once() == 1  # the oldest waited long enough
+    with pytest.raises(ValueError):
+        StatusSender(setup.office, max_wait_seconds=-1)
