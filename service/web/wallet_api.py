@@ -18,6 +18,8 @@ Errors are RFC 9457 problems with a stable ``code`` and text in 中文 and Engli
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import secrets
 import threading
@@ -29,7 +31,7 @@ from typing import Annotated, Any
 from urllib.parse import parse_qs, quote
 
 import segno
-from fastapi import APIRouter, Body, Depends, Request
+from fastapi import APIRouter, Body, Depends, Header, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -43,6 +45,7 @@ from verifier.credential import CREDENTIAL_TYPES, credential_type_of
 from verifier.keys import Ed25519KeyPair
 from verifier.receipts import make_receipt
 from verifier.sdjwt import SD_JWT_FORMAT, PresentationReport, vct_of, verify_presentation
+from verifier.verify import Outcome
 
 __all__ = ["CounterRequests", "counter_key", "router"]
 
@@ -251,9 +254,11 @@ class CounterRequest:
     verifier_name: str
     created: float
     response_uri: str
+    secret_sha256: bytes = b""  # the counter session's secret: results are the counter's alone
     answer: dict[str, Any] | None = None
     report: PresentationReport | None = None
     answered_at: float | None = None
+    declined: bool = False
 
     @property
     def client_id(self) -> str:
@@ -284,6 +289,8 @@ class CounterRequest:
 
     def result(self) -> dict[str, Any]:
         """The verdict, every check and the requested fields the holder disclosed."""
+        if self.declined:
+            return {"state": "declined", "requestId": self.id}
         if self.report is None:
             return {"state": "waiting", "requestId": self.id}
         report = self.report.to_json()
@@ -364,6 +371,7 @@ def create_request(body: CounterRequestBody, request: Request, store: Requests) 
         )
     base = base_url(request)
     request_id = secrets.token_urlsafe(12)
+    secret = secrets.token_urlsafe(32)
     item = CounterRequest(
         id=request_id,
         nonce=secrets.token_urlsafe(24),
@@ -372,12 +380,15 @@ def create_request(body: CounterRequestBody, request: Request, store: Requests) 
         verifier_name=body.verifierName,
         created=time.time(),
         response_uri=f"{base}/v1/oid4vp/requests/{request_id}/response",
+        secret_sha256=hashlib.sha256(secret.encode()).digest(),
     )
     store.add(item)
     request_uri = f"{base}/v1/oid4vp/requests/{request_id}"
     link = f"{base}/wallet#request_uri=" + quote(request_uri, safe="")
     return {
         "requestId": request_id,
+        # the counter's own: its result, re-check and receipt ask for it (X-Counter-Secret)
+        "sessionSecret": secret,
         "requestUri": request_uri,
         "walletLink": link,
         "qrSvg": qr_svg(link),
@@ -418,33 +429,98 @@ def _envelope(body: object) -> object:
     return body
 
 
-@router.post("/v1/oid4vp/requests/{request_id}/response", responses=_CONFLICT)
+@router.post(
+    "/v1/oid4vp/requests/{request_id}/response",
+    responses={
+        **_CONFLICT,
+        400: {"model": ProblemOut, "description": "不是对本请求的出示 / not an answer to it"},
+    },
+)
 def answer(
     request_id: str, state: StateDep, store: Requests, body: Annotated[Any, Body()]
 ) -> dict[str, Any]:
-    """The wallet's answer (direct_post): verified at once; one answer per request."""
+    """The wallet's answer (direct_post), or its refusal (``error=access_denied``). The
+    presentation is verified first: only one whose holder signed for this request's nonce and
+    audience answers it (a junk or replayed post is refused and changes nothing); one answer
+    per request."""
     item = store.get(request_id)
+    if item.answer is not None or item.declined:
+        raise _answered()
+    if isinstance(body, dict) and body.get("error") == "access_denied":
+        with store.lock:
+            if item.answer is not None or item.declined:
+                raise _answered()
+            item.declined, item.answered_at = True, time.time()
+        return item.result()
+    envelope = _envelope(body)
+    report = _verify(state.verification, item, envelope, fresh=True)
+    holder = next((c for c in report.report.checks if c.name == "holder"), None)
+    if holder is None or holder.outcome is not Outcome.PASS:
+        raise Problem(
+            400,
+            "presentation-not-for-request",
+            "不是对本请求的有效出示 / Not an answer to this request",
+            "出示未针对本次请求签名（随机数、核验方），或内容无法核验；请求仍然有效 / the "
+            "presentation is not signed for this request (nonce, audience) or cannot be "
+            "verified; the request still waits for its answer",
+            # the report says what failed; nothing of an unverified answer is shown as fact
+            extra={
+                "code": "presentation_not_for_request",
+                "report": {**report.report.to_json(), "disclosed": {}},
+            },
+        )
     with store.lock:
-        if item.answer is not None:
-            raise Problem(
-                409,
-                "request-answered",
-                "此请求已被应答 / Already answered",
-                "此核验请求已收到应答，随机数已使用，不能再次应答（重放） / this request was "
-                "already answered; its nonce is used and cannot be answered again (replay)",
-                extra={"code": "nonce_already_used"},
-            )
-        envelope = _envelope(body)
+        if item.answer is not None or item.declined:
+            raise _answered()
         item.answer = envelope if isinstance(envelope, dict) else {"invalid": envelope}
-    item.report = _verify(state.verification, item, envelope, fresh=True)
-    item.answered_at = time.time()
+        item.report, item.answered_at = report, time.time()
     return item.result()
 
 
-@router.get("/v1/oid4vp/requests/{request_id}/result")
-def result(request_id: str, store: Requests) -> dict[str, Any]:
-    """The result of a request: waiting, or the verdict with every check."""
-    return store.get(request_id).result()
+def _answered() -> Problem:
+    return Problem(
+        409,
+        "request-answered",
+        "此请求已被应答 / Already answered",
+        "此核验请求已收到应答，随机数已使用，不能再次应答（重放） / this request was "
+        "already answered; its nonce is used and cannot be answered again (replay)",
+        extra={"code": "nonce_already_used"},
+    )
+
+
+def _counter_secret(
+    x_counter_secret: Annotated[str | None, Header(max_length=200)] = None,
+) -> str | None:
+    return x_counter_secret
+
+
+CounterSecret = Annotated[str | None, Depends(_counter_secret)]
+_SESSION: dict[int | str, dict[str, Any]] = {
+    401: {"model": ProblemOut, "description": "缺少或错误的柜台会话密钥 / not this counter's"}
+}
+
+
+def _own(store: CounterRequests, request_id: str, secret: str | None) -> CounterRequest:
+    """The request, for the counter that made it: its session secret is asked for."""
+    item = store.get(request_id)
+    given = hashlib.sha256((secret or "").encode()).digest()
+    if not secret or not hmac.compare_digest(given, item.secret_sha256):
+        raise Problem(
+            401,
+            "counter-session",
+            "无权查看 / Not this counter's request",
+            "核验结果只给发起请求的柜台：请带上创建请求时得到的会话密钥（X-Counter-Secret） / "
+            "the result belongs to the counter that asked: send the session secret it got "
+            "(X-Counter-Secret)",
+            extra={"code": "counter_secret_invalid"},
+        )
+    return item
+
+
+@router.get("/v1/oid4vp/requests/{request_id}/result", responses=_SESSION)
+def result(request_id: str, store: Requests, secret: CounterSecret) -> dict[str, Any]:
+    """The result of a request: waiting, declined, or the verdict with every check."""
+    return _own(store, request_id, secret).result()
 
 
 def _not_answered() -> Problem:
@@ -457,20 +533,24 @@ def _not_answered() -> Problem:
     )
 
 
-@router.post("/v1/oid4vp/requests/{request_id}/recheck", responses=_CONFLICT)
-def recheck(request_id: str, state: StateDep, store: Requests) -> dict[str, Any]:
+@router.post("/v1/oid4vp/requests/{request_id}/recheck", responses={**_CONFLICT, **_SESSION})
+def recheck(
+    request_id: str, state: StateDep, store: Requests, secret: CounterSecret
+) -> dict[str, Any]:
     """Verify the accepted answer again against the chain now (status may have changed)."""
-    item = store.get(request_id)
+    item = _own(store, request_id, secret)
     if item.answer is None:
         raise _not_answered()
     item.report = _verify(state.verification, item, item.answer, fresh=False)
     return item.result()
 
 
-@router.post("/v1/oid4vp/requests/{request_id}/receipt", responses=_CONFLICT)
-def counter_receipt(request_id: str, request: Request, store: Requests) -> dict[str, Any]:
+@router.post("/v1/oid4vp/requests/{request_id}/receipt", responses={**_CONFLICT, **_SESSION})
+def counter_receipt(
+    request_id: str, request: Request, store: Requests, secret: CounterSecret
+) -> dict[str, Any]:
     """A verification receipt (核验回执) of the answer, signed by the counter's did:key."""
-    item = store.get(request_id)
+    item = _own(store, request_id, secret)
     if item.report is None:
         raise _not_answered()
     key: Ed25519KeyPair = request.app.state.suixin_counter_key

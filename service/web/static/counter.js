@@ -51,9 +51,16 @@
     }));
   }
 
+  // the request's session secret: only this counter may read its answer
+  const own = (extra) => ({ ...(extra || {}), headers: { "X-Counter-Secret": current.sessionSecret } });
+
   async function poll() {
     if (!current) return;
-    const got = await sx.json("/v1/oid4vp/requests/" + current.requestId + "/result");
+    const got = await sx.json("/v1/oid4vp/requests/" + current.requestId + "/result", own());
+    if (got.ok && got.body.state === "declined") {
+      clearInterval(timer);
+      document.getElementById("request-state").replaceChildren(sx.bi("持证人拒绝出示", "The holder declined"));
+    }
     if (got.ok && got.body.state === "answered") {
       clearInterval(timer);
       document.getElementById("request-state").replaceChildren(sx.bi("已收到出示", "Answer received"));
@@ -84,7 +91,7 @@
 
   document.getElementById("recheck").addEventListener("click", async () => {
     if (!current) return;
-    const got = await sx.json("/v1/oid4vp/requests/" + current.requestId + "/recheck", { method: "POST" });
+    const got = await sx.json("/v1/oid4vp/requests/" + current.requestId + "/recheck", own({ method: "POST" }));
     if (got.ok) showResult(got.body.report, currentType);
   });
 
@@ -92,7 +99,7 @@
   document.getElementById("download-receipt").addEventListener("click", async () => {
     let receipt = pastedReceipt;
     if (lastReceiptSource === "request" && current) {
-      const got = await sx.json("/v1/oid4vp/requests/" + current.requestId + "/receipt", { method: "POST" });
+      const got = await sx.json("/v1/oid4vp/requests/" + current.requestId + "/receipt", own({ method: "POST" }));
       receipt = got.body;
     }
     if (!receipt) return;
@@ -114,6 +121,9 @@
     }
     if (body && body.format === "dc+sd-jwt" && current && !body.requestId) body.requestId = current.requestId;
     const got = await sx.json("/v1/oid4vp/verify", { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
+    // a presentation not signed for this request is refused with its report: shown, while the
+    // request goes on waiting for its real answer
+    if (!got.ok && got.body && got.body.report) { lastReceiptSource = null; showResult(got.body.report, currentType); return; }
     if (!got.ok) { error.textContent = got.body ? got.body.detail : String(got.status); return; }
     if (got.body.receipt) { pastedReceipt = got.body.receipt; lastReceiptSource = "paste"; showResult(got.body.report, got.body.report.credentialType || currentType); }
     else { clearInterval(timer); lastReceiptSource = "request"; showResult(got.body.report, currentType); }

@@ -319,7 +319,10 @@
       const names = [...fields.querySelectorAll("input:checked")].map((b) => b.value);
       const envelope = await makePresentation(request, chosen, names);
       const answer = await sx.json(request.response_uri, { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ vp_token: { [query.id]: [envelope] }, state: request.state }) });
-      const verdict = answer.ok ? answer.body.report.verdict : "ERROR " + answer.status;
+      // a presentation the counter could not take (not signed for its request) comes back with
+      // its report, and the request still waits
+      const report = answer.body && answer.body.report;
+      const verdict = report ? report.verdict : "ERROR " + answer.status;
       document.getElementById("share-result").replaceChildren(sx.bi("已出示，核验结果：" + verdict, "Presented; result: " + verdict));
       document.getElementById("share-result").dataset.verdict = verdict;
       await addLog({ kind: "present", verifier: request.client_metadata.client_name, fields: names, verdict });
@@ -327,6 +330,8 @@
       await renderLog();
     };
     document.getElementById("share-decline").onclick = async () => {
+      // the counter learns at once (OpenID4VP error response), rather than waiting for ever
+      await sx.json(request.response_uri, { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ error: "access_denied", state: request.state }) });
       await addLog({ kind: "decline", verifier: request.client_metadata.client_name, fields: wanted });
       section.hidden = true;
       history.replaceState(null, "", "/wallet");

@@ -266,9 +266,21 @@ def _400(o: Office, op: Operation) -> httpx.Response:
     return o.send(op, key=o.key_for(op), query="?q=%00")
 
 
+def _counter_request(o: Office) -> tuple[str, dict[str, str]]:
+    """A new counter request: its id and its session's header."""
+    created = o.client.post(
+        "/v1/oid4vp/requests",
+        json={"credentialType": "ResidencePermit", "fields": ["name"], "verifierName": "窗口"},
+    ).json()
+    return created["requestId"], {"X-Counter-Secret": created["sessionSecret"]}
+
+
 def _401(o: Office, op: Operation) -> httpx.Response | None:
     if op.path == "/v1/oid4vci/credential":
         return o.send(op, json={"proofs": {"jwt": ["x"]}})  # no access token
+    if op.path.startswith("/v1/oid4vp/requests/{request_id}/"):  # a bystander, no secret
+        request_id, _ = _counter_request(o)
+        return o.send(op, values={**o.known(op), "request_id": request_id})
     return o.send(op, json=_valid_body(o, op))  # no key, no signature
 
 
@@ -320,9 +332,10 @@ def _422(o: Office, op: Operation) -> httpx.Response | None:
     parameters = op.spec.get("parameters", [])
     if any(p["in"] == "query" for p in parameters):
         return o.send(op, key=o.key_for(op), query="?limit=0&before=0")
-    if any(p["in"] == "header" for p in parameters):  # an Idempotency-Key beyond its length
+    header = next((p["name"] for p in parameters if p["in"] == "header"), None)
+    if header is not None:  # a header beyond its length (Idempotency-Key, X-Counter-Secret)
         url = op.url(o.known(op))
-        headers = {**auth(o.key_for(op)), "Idempotency-Key": "k" * 300}
+        headers = {**auth(o.key_for(op)), header: "k" * 300}
         return o.client.request(op.method.upper(), url, headers=headers, json=_valid_body(o, op))
     return None
 
@@ -369,19 +382,16 @@ def _409(o: Office, op: Operation) -> httpx.Response | None:
             json=_valid_body(o, op),
         )
     if op.path.startswith("/v1/oid4vp/requests/{request_id}/") or op.path == "/v1/oid4vp/verify":
-        created = o.client.post(
-            "/v1/oid4vp/requests",
-            json={"credentialType": "ResidencePermit", "fields": ["name"], "verifierName": "窗口"},
-        ).json()
-        values = {**o.known(op), "request_id": created["requestId"]}
-        if op.path.endswith("/response"):
-            o.send(op, values=values, json={"vp_token": "x"})  # consumes it …
-            return o.send(op, values=values, json={"vp_token": "x"})  # … once
-        if op.path == "/v1/oid4vp/verify":
-            envelope = {"format": SD_JWT_FORMAT, "requestId": created["requestId"]}
-            o.send(op, json=envelope)
-            return o.send(op, json=envelope)
-        return o.send(op, values=values)  # not answered yet
+        request_id, session = _counter_request(o)
+        values = {**o.known(op), "request_id": request_id}
+        if op.path.endswith("/response") or op.path == "/v1/oid4vp/verify":
+            response = "/v1/oid4vp/requests/" + request_id + "/response"
+            o.client.post(response, json={"error": "access_denied"})  # declined: answered …
+            if op.path == "/v1/oid4vp/verify":
+                return o.send(op, json={"format": SD_JWT_FORMAT, "requestId": request_id})
+            return o.send(op, values=values, json={"error": "access_denied"})  # … once
+        url = op.url(values)  # the counter's own, not answered yet
+        return o.client.request(op.method.upper(), url, headers=session)
     if op.path == "/v1/oid4vci/credential":
         return None  # an SM2 authority's wallet credential: tests/test_gm_story.py
     return None

@@ -103,6 +103,20 @@ def answer_with(
     return response, envelope
 
 
+def own(request: dict[str, Any]) -> dict[str, str]:
+    """The counter session's header: its results are the counter's alone."""
+    return {"X-Counter-Secret": request["sessionSecret"]}
+
+
+def result_of(api: Api, request: dict[str, Any]) -> dict[str, Any]:
+    response = api.client.get(
+        f"/v1/oid4vp/requests/{request['requestId']}/result", headers=own(request)
+    )
+    assert response.status_code == 200, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
 @pytest.fixture
 def holder() -> ec.EllipticCurvePrivateKey:
     return ec.generate_private_key(ec.SECP256R1())
@@ -209,13 +223,16 @@ class TestCounter:
         again = api.client.post(request["request"]["response_uri"][len(BASE) :], json=envelope)
         assert assert_problem(again, 409)["code"] == "nonce_already_used"
 
-        # the same presentation sent to a new request: the nonce is not this request's
+        # the same presentation sent to a new request: the nonce is not this request's, and
+        # the request is not spent by it
         fresh = counter_request(api, "name")
         replay = api.client.post(fresh["request"]["response_uri"][len(BASE) :], json=envelope)
+        assert assert_problem(replay, 400)["code"] == "presentation_not_for_request"
         holder_check = replay.json()["report"]["checks"][-1]
         assert replay.json()["report"]["verdict"] == "INVALID"
         assert holder_check["code"] == "kb_nonce_mismatch"
         assert replay.json()["report"]["disclosed"] == {}
+        assert result_of(api, fresh)["state"] == "waiting"
 
         # a tampered disclosure
         obj = counter_request(api, "name")
@@ -230,9 +247,11 @@ class TestCounter:
         d = Disclosure.parse(disclosure)
         forged = b64url_encode(json.dumps([d.salt, d.name, "王二"]).encode())
         tampered = make_presentation_envelope("~".join([jwt, forged, kb]), anchor)
-        bad = api.client.post(obj["request"]["response_uri"][len(BASE) :], json=tampered).json()
+        refused = api.client.post(obj["request"]["response_uri"][len(BASE) :], json=tampered)
+        bad = assert_problem(refused, 400)
         assert bad["report"]["verdict"] == "INVALID"
         assert bad["report"]["checks"][1]["code"] == "disclosure_not_signed"
+        assert result_of(api, obj)["state"] == "waiting"  # the real answer can still come
 
         # revoke: the accepted answer, re-checked, is now revoked
         revoked = api.client.post(
@@ -242,7 +261,9 @@ class TestCounter:
         )
         assert revoked.status_code == 200, revoked.text
         AnchorWorker(api.world.office).drain()
-        rechecked = api.client.post(f"/v1/oid4vp/requests/{request['requestId']}/recheck").json()
+        rechecked = api.client.post(
+            f"/v1/oid4vp/requests/{request['requestId']}/recheck", headers=own(request)
+        ).json()
         status = next(c for c in rechecked["report"]["checks"] if c["name"] == "status")
         assert rechecked["report"]["verdict"] == "INVALID"
         assert status["code"] == "credential_revoked"
@@ -252,9 +273,46 @@ class TestCounter:
         request = counter_request(api, "name")
         response, _ = answer_with(api, request, sd_jwt, holder, None, ["name"])
         assert response.json()["report"]["verdict"] == "PENDING"
-        receipt = api.client.post(f"/v1/oid4vp/requests/{request['requestId']}/receipt").json()
+        receipt = api.client.post(
+            f"/v1/oid4vp/requests/{request['requestId']}/receipt", headers=own(request)
+        ).json()
         assert receipt["credentialSubject"]["verdict"] == "PENDING"
         assert verify_receipt(receipt).ok
+
+    def test_the_answer_belongs_to_the_counter_that_asked(self, api: Api, holder) -> None:
+        _, sd_jwt, sd_id = claim(api, holder)
+        anchor = anchored_state(api, sd_id)["anchor"]
+        request = counter_request(api, "name")
+        base = f"/v1/oid4vp/requests/{request['requestId']}"
+        # a bystander who read the QR code: no secret, a wrong one, junk posted first
+        junk = api.client.post(request["request"]["response_uri"][len(BASE) :], json={"x": 1})
+        assert assert_problem(junk, 400)["code"] == "presentation_not_for_request"
+        response, _ = answer_with(api, request, sd_jwt, holder, anchor, ["name"])
+        assert response.status_code == 200 and response.json()["report"]["verdict"] == "VALID"
+        for headers in ({}, {"X-Counter-Secret": "guess"}):
+            for method, path in (("GET", "/result"), ("POST", "/recheck"), ("POST", "/receipt")):
+                answer = api.client.request(method, base + path, headers=headers)
+                assert assert_problem(answer, 401)["code"] == "counter_secret_invalid"
+                assert "report" not in answer.json()
+        other = counter_request(api, "name")  # another counter's secret opens nothing here
+        wrong = api.client.get(base + "/result", headers=own(other))
+        assert assert_problem(wrong, 401)["code"] == "counter_secret_invalid"
+        mine = result_of(api, request)
+        assert mine["state"] == "answered" and set(mine["report"]["disclosed"]) == {"name"}
+        # the request object a wallet fetches says it was answered, and nothing of the answer
+        public = api.client.get(base).json()
+        assert public["answered"] is True and "report" not in public
+
+    def test_the_holder_declines_and_the_counter_knows_at_once(self, api: Api, holder) -> None:
+        request = counter_request(api, "name", "birthDate")
+        uri = request["request"]["response_uri"][len(BASE) :]
+        declined = api.client.post(
+            uri, json={"error": "access_denied", "state": request["requestId"]}
+        )
+        assert declined.status_code == 200 and declined.json()["state"] == "declined"
+        assert result_of(api, request) == {"state": "declined", "requestId": request["requestId"]}
+        again = api.client.post(uri, json={"error": "access_denied"})
+        assert assert_problem(again, 409)["code"] == "nonce_already_used"
 
     def test_pasted_bundle_verifies_with_a_receipt(self, api: Api) -> None:
         response = api.issue({"type": "ResidencePermit", "subject": api.permit()})
