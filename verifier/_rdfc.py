@@ -12,6 +12,11 @@ over those quads honest:
   expands to no absolute IRI would be dropped, and a type or ``@id`` that stays a relative IRI
   would vanish from the quads. Either way the signature would not cover what the document
   shows, so ``UnsafeJsonLd`` is raised instead.
+
+And one rule keeps it cheap: RDFC-1.0 §4.4 warns that crafted blank-node graphs ("poison
+graphs") make the N-degree hashing take exponential time, and asks implementations to bound it.
+PyLD does not, so ``canonicalize_rdfc`` stops after ``MAX_N_DEGREE_CALLS`` calls of Hash N-Degree
+Quads (a credential or presentation needs a handful) and raises ``JsonLdFailure``.
 """
 
 from __future__ import annotations
@@ -22,12 +27,22 @@ from typing import Any
 
 from cachetools import LRUCache
 from pyld import jsonld
+from pyld.canon import URDNA2015
 from pyld.context_resolver import ContextResolver
 
 from verifier.contexts import document_loader as shipped_loader
 from verifier.errors import InvalidInput, UnknownContext
 
-__all__ = ["DocumentLoader", "JsonLdFailure", "UnsafeJsonLd", "canonicalize_rdfc"]
+__all__ = [
+    "MAX_N_DEGREE_CALLS",
+    "DocumentLoader",
+    "JsonLdFailure",
+    "UnsafeJsonLd",
+    "canonicalize_rdfc",
+]
+
+#: Calls of RDFC-1.0's Hash N-Degree Quads allowed for one canonicalization (poison graphs).
+MAX_N_DEGREE_CALLS = 1000
 
 #: PyLD's document loader convention: ``loader(url, options)`` → remote document.
 DocumentLoader = Callable[[str, Mapping[str, Any] | None], dict[str, Any]]
@@ -50,6 +65,23 @@ class UnsafeJsonLd(InvalidInput):
 class JsonLdFailure(InvalidInput):
     """The JSON-LD processor refused the document (invalid syntax, a protected term redefined,
     a context that cannot be processed)."""
+
+
+class _BoundedRdfc(URDNA2015):  # type: ignore[misc]  # PyLD is untyped
+    """PyLD's URDNA2015 (= RDFC-1.0), refusing past ``MAX_N_DEGREE_CALLS`` N-degree hashes."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.n_degree_calls = 0
+
+    def hash_n_degree_quads(self, id_: Any, issuer: Any) -> Any:
+        self.n_degree_calls += 1
+        if self.n_degree_calls > MAX_N_DEGREE_CALLS:
+            raise JsonLdFailure(
+                f"RDFC-1.0 canonicalization needs more than {MAX_N_DEGREE_CALLS} N-degree "
+                "hashes: too many indistinguishable blank nodes (a poison graph?)"
+            )
+        return super().hash_n_degree_quads(id_, issuer)
 
 
 def _dropped(iri: object) -> None:
@@ -113,10 +145,8 @@ def canonicalize_rdfc(
     try:
         expanded = processor.expand(copy.deepcopy(dict(document)), {**options, "base": None})
         _check_absolute(expanded)
-        nquads = processor.normalize(
-            expanded,
-            {**options, "algorithm": "URDNA2015", "format": "application/n-quads"},
-        )
+        dataset = processor.to_rdf(expanded, {**options, "produceGeneralizedRdf": False})
+        nquads = _BoundedRdfc().main(dataset, {"format": "application/n-quads"})
     except InvalidInput:
         raise
     except jsonld.JsonLdError as e:

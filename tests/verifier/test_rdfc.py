@@ -283,3 +283,33 @@ def test_rdfc_proofs_take_ed25519_keys_only_and_ignore_a_jcs_canonical_form() ->
     # a caller's (JCS) canonical form is not the RDFC one: it must not be used
     assert verify_proof(signed, key.public_bytes, canonical_document=b"{}").ok
     assert RDFC_CRYPTOSUITE in CRYPTOSUITES
+
+
+def _clique(size: int) -> dict[str, Any]:
+    """Blank nodes all linked to each other: none distinguishable from the others, the shape
+    RDFC-1.0 §4.4 warns about (its N-degree hashing tries every permutation)."""
+    return {
+        "@graph": [
+            {
+                "@id": f"_:b{i}",
+                "https://x.example/p": [{"@id": f"_:b{j}"} for j in range(size) if j != i],
+            }
+            for i in range(size)
+        ]
+    }
+
+
+def test_a_poison_graph_is_refused_instead_of_canonicalized_for_ever() -> None:
+    assert canonicalize_rdfc(_clique(4)).count(b"\n") == 12  # small symmetric graphs still work
+    with pytest.raises(JsonLdFailure, match="N-degree"):
+        canonicalize_rdfc(_clique(9))
+    key = Ed25519KeyPair.generate()
+    signed = sign_credential(
+        _partner_credential(key),
+        key,
+        key.verification_method,
+        "2026-11-30T08:00:00Z",
+        cryptosuite=RDFC_CRYPTOSUITE,
+    )
+    poisoned = {**signed, "evidence": _clique(9)["@graph"]}
+    assert _code(poisoned, key.public_bytes) == "document_malformed"
