@@ -31,15 +31,9 @@ from pyld.canon import URDNA2015
 from pyld.context_resolver import ContextResolver
 
 from verifier.contexts import document_loader as shipped_loader
-from verifier.errors import InvalidInput, UnknownContext
+from verifier.errors import InvalidInput, JsonLdFailure, UnknownContext, UnsafeJsonLd
 
-__all__ = [
-    "MAX_N_DEGREE_CALLS",
-    "DocumentLoader",
-    "JsonLdFailure",
-    "UnsafeJsonLd",
-    "canonicalize_rdfc",
-]
+__all__ = ["MAX_N_DEGREE_CALLS", "DocumentLoader", "canonicalize_rdfc"]
 
 #: Calls of RDFC-1.0's Hash N-Degree Quads allowed for one canonicalization (poison graphs).
 MAX_N_DEGREE_CALLS = 1000
@@ -49,22 +43,6 @@ DocumentLoader = Callable[[str, Mapping[str, Any] | None], dict[str, Any]]
 
 # Resolved contexts of the shipped loader only (immutable files, so caching is safe).
 _SHIPPED_CACHE: LRUCache[Any, Any] = LRUCache(maxsize=64)
-
-
-class UnsafeJsonLd(InvalidInput):
-    """A term of the document is not defined by its contexts (dropped on expansion), or a type
-    or identifier stays a relative IRI: the canonical form would not hold it."""
-
-    def __init__(self, term: str, what: str) -> None:
-        problem = "is a relative IRI" if what == "identifier" else "is not defined by a context"
-        super().__init__(f"{what} {term!r} {problem}")
-        self.term = term
-        self.what = what
-
-
-class JsonLdFailure(InvalidInput):
-    """The JSON-LD processor refused the document (invalid syntax, a protected term redefined,
-    a context that cannot be processed)."""
 
 
 class _BoundedRdfc(URDNA2015):  # type: ignore[misc]  # PyLD is untyped

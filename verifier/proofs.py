@@ -21,9 +21,9 @@ from typing import Any, Protocol
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from verifier._rdfc import DocumentLoader, JsonLdFailure, UnsafeJsonLd, canonicalize_rdfc
+from verifier._rdfc import DocumentLoader, canonicalize_rdfc
 from verifier.contexts import document_loader as shipped_loader
-from verifier.errors import InvalidInput, UnknownContext
+from verifier.errors import InvalidInput, JsonLdFailure, UnknownContext, UnsafeJsonLd
 from verifier.jcs import canonicalize, with_member
 from verifier.keys import (
     Ed25519KeyPair,

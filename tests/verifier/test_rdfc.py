@@ -21,9 +21,9 @@ from typing import Any
 import pytest
 from pyld import jsonld
 
-from verifier._rdfc import JsonLdFailure, UnsafeJsonLd, canonicalize_rdfc
+from verifier._rdfc import canonicalize_rdfc
 from verifier.contexts import VC_V2_CONTEXT, document_loader
-from verifier.errors import InvalidInput, UnknownContext
+from verifier.errors import InvalidInput, JsonLdFailure, UnknownContext, UnsafeJsonLd
 from verifier.jcs import canonicalize
 from verifier.keys import Ed25519KeyPair, PublicMultikey, multibase_encode, resolve_did_key
 from verifier.proofs import (
