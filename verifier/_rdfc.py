@@ -22,6 +22,7 @@ Quads (a credential or presentation needs a handful) and raises ``JsonLdFailure`
 from __future__ import annotations
 
 import copy
+import threading
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -41,8 +42,28 @@ MAX_N_DEGREE_CALLS = 1000
 #: PyLD's document loader convention: ``loader(url, options)`` → remote document.
 DocumentLoader = Callable[[str, Mapping[str, Any] | None], dict[str, Any]]
 
-# Resolved contexts of the shipped loader only (immutable files, so caching is safe).
-_SHIPPED_CACHE: LRUCache[Any, Any] = LRUCache(maxsize=64)
+
+class _LockedCache:
+    """The two operations PyLD's ContextResolver uses on its shared cache, over an LRU cache
+    and under a lock: an office verifies on several threads at once, and ``LRUCache`` is not
+    thread-safe."""
+
+    def __init__(self, maxsize: int) -> None:
+        self._lock = threading.Lock()
+        self._cache: LRUCache[Any, Any] = LRUCache(maxsize=maxsize)
+
+    def get(self, key: Any, default: Any = None) -> Any:
+        with self._lock:
+            return self._cache.get(key, default)
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        with self._lock:
+            self._cache[key] = value
+
+
+# Resolved contexts of the shipped loader only (immutable files, so caching is safe; inline
+# contexts are cached too, under their JCS text, hence a bound).
+_SHIPPED_CACHE = _LockedCache(maxsize=64)
 
 
 class _BoundedRdfc(URDNA2015):  # type: ignore[misc]  # PyLD is untyped
@@ -114,7 +135,7 @@ def canonicalize_rdfc(
     be dropped or a type or ``@id`` left relative, and ``JsonLdFailure`` for any other JSON-LD
     error; the input is never modified.
     """
-    cache = _SHIPPED_CACHE if document_loader is shipped_loader else LRUCache(maxsize=64)
+    cache = _SHIPPED_CACHE if document_loader is shipped_loader else _LockedCache(maxsize=64)
     options: dict[str, Any] = {
         "documentLoader": document_loader,
         "contextResolver": ContextResolver(cache, document_loader),
