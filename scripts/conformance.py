@@ -94,15 +94,19 @@ DEPENDENCIES = {
 
 @dataclass(frozen=True)
 class Suite:
-    """A test suite: its repository and the tag our endpoints carry for it."""
+    """A test suite: its repository, the tag our endpoints carry for it, and tags only our
+    verifiers carry (a cryptosuite the office verifies but does not issue with)."""
 
     key: str
     repo: Repo
     tag: str
+    verifier_tags: tuple[str, ...] = ()
 
 
 SUITES = {
-    "eddsa": Suite("eddsa", Repo("w3c", "vc-di-eddsa-test-suite"), "eddsa-jcs-2022"),
+    "eddsa": Suite(
+        "eddsa", Repo("w3c", "vc-di-eddsa-test-suite"), "eddsa-jcs-2022", ("eddsa-rdfc-2022",)
+    ),
     "vc2": Suite("vc2", Repo("w3c", "vc-data-model-2.0-test-suite"), "vc2.0"),
 }
 
@@ -234,7 +238,7 @@ def write_local_config(folder: Path, suite: Suite, base: str, issuer_did: str) -
                         "id": f"{base}/credentials/verify",
                         "endpoint": f"{base}/credentials/verify",
                         "supports": {"vc": ["2.0"]},
-                        "tags": [suite.tag],
+                        "tags": [suite.tag, *suite.verifier_tags],
                     }
                 ],
                 "vpVerifiers": [
@@ -242,7 +246,7 @@ def write_local_config(folder: Path, suite: Suite, base: str, issuer_did: str) -
                         "id": f"{base}/presentations/verify",
                         "endpoint": f"{base}/presentations/verify",
                         "supports": {"vc": ["2.0"]},
-                        "tags": [suite.tag],
+                        "tags": [suite.tag, *suite.verifier_tags],
                     }
                 ],
             }
@@ -460,7 +464,7 @@ def run_suite(suite: Suite, folder: Path, commit: str) -> Outcome:
         "--reporter-option",
         f"output={report}",
     ]
-    print(f"running {suite.repo.slug} (tag {suite.tag}) … output in {log.relative_to(ROOT)}")
+    print(f"running {suite.repo.slug} ({_tags(suite)}) … output in {log.relative_to(ROOT)}")
     with log.open("wb") as out:
         subprocess.run(command, cwd=folder, env=env, stdout=out, stderr=out, check=False)
     if not report.exists():
@@ -481,10 +485,15 @@ def run_suite(suite: Suite, folder: Path, commit: str) -> Outcome:
     )
 
 
+def _tags(suite: Suite) -> str:
+    verifiers = f", verifiers also {', '.join(suite.verifier_tags)}" if suite.verifier_tags else ""
+    return f"tag {suite.tag}{verifiers}"
+
+
 def print_outcome(outcome: Outcome) -> None:
     suite = outcome.suite
     print(
-        f"{suite.repo.slug} @ {outcome.commit[:12]} (tag {suite.tag}): "
+        f"{suite.repo.slug} @ {outcome.commit[:12]} ({_tags(suite)}): "
         f"{outcome.passing} passing, {outcome.failing} failing, {outcome.pending} pending"
     )
     for title, message in outcome.failures:

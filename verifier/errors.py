@@ -6,7 +6,11 @@
     ├── InvalidInput                 a value a person or a file supplied is wrong
     │   ├── InvalidCredential        a credential or issuance request breaks its rules
     │   │                            (carries field-level errors in 中文 and English)
-    │   └── UnknownContext           a JSON-LD context this package does not ship (never fetched)
+    │   ├── UnknownContext           a JSON-LD context this package does not ship (never fetched)
+    │   ├── UnsafeJsonLd             a JSON-LD term no context defines, or a relative type or id:
+    │   │                            RDFC would drop it from what is signed (safe mode)
+    │   └── JsonLdFailure            any other JSON-LD / RDFC-1.0 failure (syntax, a protected
+    │                                term redefined, a poison graph past the work bound)
     ├── ArtifactError                compiled contract artifacts are missing or stale
     ├── ChainError                   anything that went wrong talking to the chain
     │   ├── ChainUnavailable         the node cannot be reached (never read as "not issued")
@@ -37,11 +41,13 @@ __all__ = [
     "FieldError",
     "InvalidCredential",
     "InvalidInput",
+    "JsonLdFailure",
     "ReceiptTimeout",
     "SnapshotError",
     "SuixinError",
     "TransactionDropped",
     "UnknownContext",
+    "UnsafeJsonLd",
     "VerificationError",
 ]
 
@@ -103,6 +109,25 @@ class UnknownContext(InvalidInput):
             f"核验程序未内置该 JSON-LD 上下文，也不会联网获取：{self.url!r} / "
             f"The verifier does not ship this JSON-LD context and never fetches one: {self.url!r}"
         )
+
+
+class UnsafeJsonLd(InvalidInput):
+    """A term of a JSON-LD document is not defined by its contexts (dropped on expansion), or a
+    type or identifier stays a relative IRI: the canonical form would not hold it.
+
+    ``term`` is what was found; ``what`` is ``"property"``, ``"type"`` or ``"identifier"``.
+    """
+
+    def __init__(self, term: str, what: str) -> None:
+        problem = "is a relative IRI" if what == "identifier" else "is not defined by a context"
+        super().__init__(f"{what} {term!r} {problem}")
+        self.term = term
+        self.what = what
+
+
+class JsonLdFailure(InvalidInput):
+    """The JSON-LD processor refused a document (invalid syntax, a protected term redefined, a
+    context that cannot be processed), or RDFC-1.0 canonicalization exceeded its work bound."""
 
 
 class ArtifactError(SuixinError):

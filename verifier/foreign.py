@@ -1,5 +1,5 @@
-"""Foreign credentials and presentations: W3C VC 2.0 with an eddsa-jcs-2022 proof by a did:key
-or did:web issuer that the TrustRegistry does not accredit.
+"""Foreign credentials and presentations: W3C VC 2.0 with an eddsa-jcs-2022 or eddsa-rdfc-2022
+proof by a did:key or did:web issuer that the TrustRegistry does not accredit.
 
 A credential that names none of Suixin's types (``ResidencePermit``, ``BusinessLicense``,
 ``ResidenceYears``) is *foreign*. The verifier runs the same named checks on it, with these
@@ -11,7 +11,9 @@ meanings:
   related resources, inline ``@context`` terms);
 - ``signature``: the Data Integrity proof, with the key of the proof's verification method,
   which must belong to the issuer: a ``did:key`` resolves itself; a ``did:web`` only from a DID
-  document the caller supplies (nothing is fetched);
+  document the caller supplies (nothing is fetched). An ``eddsa-rdfc-2022`` proof is checked
+  over the RDFC-1.0 form with the shipped JSON-LD contexts only, in safe mode
+  (``verifier.proofs.verify_proof``);
 - ``issuer``: never passes. The issuer is not an authority accredited on chain for this
   credential, so the credential is not a government credential, however sound its proof;
 - ``key_validity`` and ``anchor``: skipped (no key history, no anchor on this chain);

@@ -1,10 +1,14 @@
-"""W3C Data Integrity proofs with ``eddsa-jcs-2022`` or ``suixin-sm2-jcs-2025``: sign and verify.
+"""W3C Data Integrity proofs with ``eddsa-jcs-2022``, ``eddsa-rdfc-2022`` or
+``suixin-sm2-jcs-2025``: sign and verify.
 
-Both suites are built the same way: the JCS bytes of the proof configuration and of the
+The suites are built the same way: the canonical bytes of the proof configuration and of the
 document are hashed separately, the two hashes concatenated and signed. ``eddsa-jcs-2022``
-hashes with SHA-256 and signs with Ed25519; ``suixin-sm2-jcs-2025`` (Suixin's own, specified in
-``docs/cryptosuites/suixin-sm2-jcs-2025.md``) hashes with SM3 and signs with SM2 under the
-default user ID. Either way ``proofValue`` is the 64-byte signature in multibase base58btc.
+canonicalizes with JCS (RFC 8785), hashes with SHA-256 and signs with Ed25519;
+``eddsa-rdfc-2022`` is the same with RDF Dataset Canonicalization (RDFC-1.0) of the JSON-LD
+instead of JCS, with the shipped contexts only and in JSON-LD safe mode (``verifier._rdfc``);
+``suixin-sm2-jcs-2025`` (Suixin's own, specified in
+``docs/cryptosuites/suixin-sm2-jcs-2025.md``) hashes JCS with SM3 and signs with SM2 under the
+default user ID. Every way ``proofValue`` is the 64-byte signature in multibase base58btc.
 """
 
 from __future__ import annotations
@@ -17,7 +21,9 @@ from typing import Any, Protocol
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from verifier.errors import InvalidInput
+from verifier._rdfc import DocumentLoader, canonicalize_rdfc
+from verifier.contexts import document_loader as shipped_loader
+from verifier.errors import InvalidInput, JsonLdFailure, UnknownContext, UnsafeJsonLd
 from verifier.jcs import canonicalize, with_member
 from verifier.keys import (
     Ed25519KeyPair,
@@ -35,6 +41,7 @@ __all__ = [
     "CRYPTOSUITE",
     "CRYPTOSUITES",
     "PROOF_TYPE",
+    "RDFC_CRYPTOSUITE",
     "SM2_CRYPTOSUITE",
     "Ed25519Signer",
     "ProofCheck",
@@ -50,10 +57,15 @@ __all__ = [
 PROOF_TYPE = "DataIntegrityProof"
 CRYPTOSUITE = "eddsa-jcs-2022"
 SM2_CRYPTOSUITE = "suixin-sm2-jcs-2025"
+RDFC_CRYPTOSUITE = "eddsa-rdfc-2022"
 #: Every cryptosuite this module signs and verifies.
-CRYPTOSUITES = (CRYPTOSUITE, SM2_CRYPTOSUITE)
+CRYPTOSUITES = (CRYPTOSUITE, SM2_CRYPTOSUITE, RDFC_CRYPTOSUITE)
 # the key algorithm each suite signs with
-_SUITE_KEYS: dict[str, KeyAlgorithm] = {CRYPTOSUITE: "Ed25519", SM2_CRYPTOSUITE: "SM2"}
+_SUITE_KEYS: dict[str, KeyAlgorithm] = {
+    CRYPTOSUITE: "Ed25519",
+    SM2_CRYPTOSUITE: "SM2",
+    RDFC_CRYPTOSUITE: "Ed25519",
+}
 _SIGNATURE_SIZE = 64  # Ed25519, and SM2's r ‖ s
 
 # XML Schema 1.1 dateTime, as the Data Integrity spec requires for ``created``.
@@ -77,8 +89,9 @@ _PROOF_TYPE_UNSUPPORTED = Reason(
 )
 _CRYPTOSUITE_UNSUPPORTED = Reason(
     "cryptosuite_unsupported",
-    "不支持的签名算法套件，应为 eddsa-jcs-2022 或 suixin-sm2-jcs-2025",
-    "The cryptosuite is not supported; expected eddsa-jcs-2022 or suixin-sm2-jcs-2025.",
+    "不支持的签名算法套件，应为 eddsa-jcs-2022、eddsa-rdfc-2022 或 suixin-sm2-jcs-2025",
+    "The cryptosuite is not supported; expected eddsa-jcs-2022, eddsa-rdfc-2022 or "
+    "suixin-sm2-jcs-2025.",
 )
 _PURPOSE_MISMATCH = Reason(
     "proof_purpose_mismatch",
@@ -105,11 +118,45 @@ _DOCUMENT_MALFORMED = Reason(
     "凭证内容无法规范化（JCS）",
     "The credential cannot be canonicalized (JCS).",
 )
+_RDFC_MALFORMED = Reason(
+    "document_malformed",
+    "凭证内容无法按 JSON-LD 规范化（RDFC-1.0）",
+    "The credential cannot be canonicalized as JSON-LD (RDFC-1.0).",
+)
 _SIGNATURE_INVALID = Reason(
     "signature_invalid",
     "签名无效：凭证已被篡改或不是该密钥所签",
     "The signature is invalid: the credential was altered or not signed by this key.",
 )
+
+
+def _context_unknown(url: object) -> Reason:
+    return Reason(
+        "context_unknown",
+        f"JSON-LD 上下文 {url} 不是核验程序内置的上下文（核验方不联网获取），无法按 "
+        "eddsa-rdfc-2022 核验",
+        f"The JSON-LD context {url} is not one the verifier ships (contexts are never "
+        "fetched): the eddsa-rdfc-2022 proof cannot be checked.",
+    )
+
+
+def _term_undefined(error: UnsafeJsonLd) -> Reason:
+    kinds = {"property": "属性", "type": "类型", "identifier": "标识（id）"}
+    problem = (
+        ("是相对 IRI", "is a relative IRI")
+        if error.what == "identifier"
+        else (
+            "未由任何 JSON-LD 上下文定义",
+            "is not defined by any of its JSON-LD contexts",
+        )
+    )
+    return Reason(
+        "jsonld_term_undefined",
+        f"{kinds.get(error.what, error.what)} {error.term} {problem[0]}：签名不会覆盖它，"
+        "按 JSON-LD 安全模式拒绝",
+        f"The {error.what} {error.term} {problem[1]}: a signature would not cover it, so it is "
+        "refused (JSON-LD safe mode).",
+    )
 
 
 def _key_mismatch(cryptosuite: str, algorithm: str) -> Reason:
@@ -153,12 +200,19 @@ def split_verification_method(verification_method: str) -> tuple[str, str]:
     return did, fragment
 
 
-def proof_config(options: Mapping[str, Any]) -> bytes:
-    """Return the JCS bytes of a proof configuration (proof options without ``proofValue``).
+def proof_config(
+    options: Mapping[str, Any], *, document_loader: DocumentLoader | None = None
+) -> bytes:
+    """Return the canonical bytes of a proof configuration (proof options without
+    ``proofValue``): JCS, or for ``eddsa-rdfc-2022`` the RDFC-1.0 N-Quads, for which the options
+    must carry the document's ``@context`` (the spec's proof configuration does).
 
-    Raises ``InvalidInput`` when the type is not ``DataIntegrityProof`` or the cryptosuite not
-    one of ``CRYPTOSUITES``, when ``created`` is not an XML Schema dateTime, or when the
-    options cannot be canonicalized.
+    ``document_loader`` serves JSON-LD contexts for ``eddsa-rdfc-2022`` (default: the shipped
+    contexts only, ``verifier.contexts.document_loader``). Raises ``InvalidInput`` when the type
+    is not ``DataIntegrityProof`` or the cryptosuite not one of ``CRYPTOSUITES``, when
+    ``created`` is not an XML Schema dateTime, or when the options cannot be canonicalized
+    (for RDFC-1.0: ``UnknownContext`` for a context not shipped, ``UnsafeJsonLd`` for a term no
+    context defines).
     """
     if options.get("type") != PROOF_TYPE or options.get("cryptosuite") not in CRYPTOSUITES:
         raise InvalidInput(
@@ -172,6 +226,8 @@ def proof_config(options: Mapping[str, Any]) -> bytes:
         raise InvalidInput(f"proof created must be an XML Schema dateTime, got {created!r}")
     if "proofValue" in options:
         options = {k: v for k, v in options.items() if k != "proofValue"}
+    if options.get("cryptosuite") == RDFC_CRYPTOSUITE:
+        return canonicalize_rdfc(options, document_loader=document_loader or shipped_loader)
     return canonicalize(options)
 
 
@@ -180,10 +236,10 @@ def hash_data(
 ) -> bytes:
     """Return H(proof config) || H(document), the 64 bytes that get signed.
 
-    H is SHA-256 for ``eddsa-jcs-2022`` and SM3 for ``suixin-sm2-jcs-2025``. Raises
-    ``InvalidInput`` for any other cryptosuite.
+    H is SHA-256 for ``eddsa-jcs-2022`` and ``eddsa-rdfc-2022``, SM3 for
+    ``suixin-sm2-jcs-2025``. Raises ``InvalidInput`` for any other cryptosuite.
     """
-    if cryptosuite == CRYPTOSUITE:
+    if cryptosuite in (CRYPTOSUITE, RDFC_CRYPTOSUITE):
         return (
             hashlib.sha256(canonical_proof_config).digest()
             + hashlib.sha256(canonical_document).digest()
@@ -221,9 +277,9 @@ def _signer(
     """The signer and the suite it signs for; the suite follows an ``Sm2KeyPair`` when unset."""
     if cryptosuite is None:
         cryptosuite = SM2_CRYPTOSUITE if isinstance(private_key, Sm2KeyPair) else CRYPTOSUITE
-    if cryptosuite == CRYPTOSUITE:
+    if cryptosuite in (CRYPTOSUITE, RDFC_CRYPTOSUITE):
         if isinstance(private_key, Sm2KeyPair):
-            raise InvalidInput(f"an SM2 key cannot sign {CRYPTOSUITE} proofs")
+            raise InvalidInput(f"an SM2 key cannot sign {cryptosuite} proofs")
         if isinstance(private_key, bytes):
             return Ed25519KeyPair.from_private_bytes(private_key), cryptosuite
         return private_key, cryptosuite
@@ -246,22 +302,33 @@ def sign_credential(
     proof_purpose: str = "assertionMethod",
     *,
     cryptosuite: str | None = None,
+    document_loader: DocumentLoader | None = None,
 ) -> dict[str, Any]:
-    """Return a new credential: ``unsecured`` plus an ``eddsa-jcs-2022`` or
+    """Return a new credential: ``unsecured`` plus an ``eddsa-jcs-2022``, ``eddsa-rdfc-2022`` or
     ``suixin-sm2-jcs-2025`` ``proof``.
 
-    The input is not modified; the result is a shallow copy sharing its values. The proof
-    carries a copy of the document's ``@context`` as the spec advises. ``cryptosuite`` chooses
-    the suite; left out, it is ``suixin-sm2-jcs-2025`` for an ``Sm2KeyPair`` and
-    ``eddsa-jcs-2022`` otherwise. ``private_key`` is a key pair, a signer, a ``cryptography``
-    Ed25519 key, or the 32 private key bytes (the Ed25519 seed, or SM2's d). Raises
+    The input is not modified; the result is a shallow copy sharing its values. A JCS proof
+    carries a copy of the document's ``@context`` as that spec advises; an ``eddsa-rdfc-2022``
+    proof does not (its configuration takes the document's, as the spec's test vectors show).
+    ``cryptosuite`` chooses the suite; left out, it is ``suixin-sm2-jcs-2025`` for an
+    ``Sm2KeyPair`` and ``eddsa-jcs-2022`` otherwise. ``document_loader`` serves the JSON-LD
+    contexts of an ``eddsa-rdfc-2022`` document (default: the shipped ones only).
+    ``private_key`` is a key pair, a signer, a ``cryptography`` Ed25519 key, or the 32 private
+    key bytes (the Ed25519 seed, or SM2's d). Raises
     ``InvalidInput`` when the document already has a proof, when ``created`` is not an XML
-    Schema dateTime, when the document cannot be canonicalized, when the key is of the other
-    suite's algorithm, or when an SM2 signer returns anything but 64 bytes.
+    Schema dateTime, when the document cannot be canonicalized (for RDFC-1.0 also
+    ``UnknownContext`` or ``UnsafeJsonLd``), when the key is of the other suite's algorithm, or
+    when an SM2 signer returns anything but 64 bytes.
     """
-    return _sign(unsecured, private_key, verification_method, created, proof_purpose, cryptosuite)[
-        0
-    ]
+    return _sign(
+        unsecured,
+        private_key,
+        verification_method,
+        created,
+        proof_purpose,
+        cryptosuite,
+        document_loader,
+    )[0]
 
 
 def sign_credential_with_digest(
@@ -273,6 +340,7 @@ def sign_credential_with_digest(
     *,
     cryptosuite: str | None = None,
     anchor_hash: MerkleHash = "sha-256",
+    document_loader: DocumentLoader | None = None,
 ) -> tuple[dict[str, Any], bytes]:
     """Like ``sign_credential``, and also the digest of the signed credential's JCS bytes (its
     Merkle leaf content), spliced from the canonical document already made for signing.
@@ -281,9 +349,18 @@ def sign_credential_with_digest(
     with SM3); it is independent of the cryptosuite.
     """
     secured, canonical_document = _sign(
-        unsecured, private_key, verification_method, created, proof_purpose, cryptosuite
+        unsecured,
+        private_key,
+        verification_method,
+        created,
+        proof_purpose,
+        cryptosuite,
+        document_loader,
     )
-    whole = with_member(canonical_document, unsecured, "proof", secured["proof"])
+    if secured["proof"]["cryptosuite"] == RDFC_CRYPTOSUITE:  # no JCS bytes to splice into
+        whole = canonicalize(secured)
+    else:
+        whole = with_member(canonical_document, unsecured, "proof", secured["proof"])
     if anchor_hash == "sha-256":
         return secured, hashlib.sha256(whole).digest()
     return secured, merkle_digest(whole, anchor_hash)
@@ -296,6 +373,7 @@ def _sign(
     created: str,
     proof_purpose: str,
     cryptosuite: str | None,
+    document_loader: DocumentLoader | None = None,
 ) -> tuple[dict[str, Any], bytes]:
     """The signed credential and the canonical bytes of the unsigned document."""
     if "proof" in unsecured:
@@ -309,10 +387,19 @@ def _sign(
         "proofPurpose": proof_purpose,
     }
     context = unsecured.get("@context")
-    if context is not None:
-        proof["@context"] = list(context) if isinstance(context, list) else context
-    canonical_document = canonicalize(unsecured)
-    data = hash_data(proof_config(proof), canonical_document, suite)
+    if suite == RDFC_CRYPTOSUITE:
+        loader = document_loader or shipped_loader
+        config = dict(proof)
+        if context is not None:
+            config["@context"] = context
+        canonical_config = proof_config(config, document_loader=loader)
+        canonical_document = canonicalize_rdfc(unsecured, document_loader=loader)
+    else:
+        if context is not None:
+            proof["@context"] = list(context) if isinstance(context, list) else context
+        canonical_config = proof_config(proof)
+        canonical_document = canonicalize(unsecured)
+    data = hash_data(canonical_config, canonical_document, suite)
     signature = signer.sign(data)
     if suite == SM2_CRYPTOSUITE and (
         not isinstance(signature, bytes) or len(signature) != _SIGNATURE_SIZE
@@ -333,8 +420,10 @@ def verify_proof(
     proof_purpose: str | None = "assertionMethod",
     *,
     canonical_document: bytes | None = None,
+    document_loader: DocumentLoader | None = None,
 ) -> ProofCheck:
-    """Check the ``eddsa-jcs-2022`` or ``suixin-sm2-jcs-2025`` proof of ``secured``.
+    """Check the ``eddsa-jcs-2022``, ``eddsa-rdfc-2022`` or ``suixin-sm2-jcs-2025`` proof of
+    ``secured``.
 
     ``public_key`` is the verification method's key: raw 32 bytes mean an Ed25519 key (as
     before SM2 existed); a ``PublicMultikey`` says its algorithm. The proof's ``cryptosuite``
@@ -342,8 +431,14 @@ def verify_proof(
     (``cryptosuite_key_mismatch``), never a signature check with the wrong algorithm.
 
     ``canonical_document``, when the caller already holds it, is the JCS form of ``secured``
-    without its proof (e.g. from ``CanonicalSplit``); it is used only when the proof does not
-    carry its own, different ``@context``.
+    without its proof (e.g. from ``CanonicalSplit``); it is used only for a JCS suite, and only
+    when the proof does not carry its own, different ``@context``.
+
+    An ``eddsa-rdfc-2022`` proof is checked over the RDFC-1.0 canonical form of the JSON-LD,
+    with contexts from ``document_loader`` only (default: the shipped ones; nothing is fetched)
+    and in safe mode: a context not shipped (``context_unknown``), or a property or type no
+    context defines, which the canonical form would silently drop (``jsonld_term_undefined``),
+    fails the check instead of being left out of what the signature covers.
 
     A missing, malformed or unsupported proof, or a bad signature, is a ``ProofCheck`` with
     ``ok=False`` and a reason; nothing is raised for those. ``proof_purpose`` is the purpose the
@@ -416,18 +511,38 @@ def verify_proof(
         if proof_context != secured.get("@context"):
             canonical_document, replace_context = None, True
 
-    try:
-        canonical_config = proof_config(options)
-    except InvalidInput:
-        return fail(_PROOF_MALFORMED)
-    if canonical_document is None:
+    if suite == RDFC_CRYPTOSUITE:
         document = {k: v for k, v in secured.items() if k != "proof"}
         if replace_context:
             document["@context"] = options["@context"]
+        config = dict(options)
+        if "@context" in document:
+            config["@context"] = document["@context"]
+        loader = document_loader or shipped_loader
         try:
-            canonical_document = canonicalize(document)
+            canonical_config = proof_config(config, document_loader=loader)
+            canonical_document = canonicalize_rdfc(document, document_loader=loader)
+        except UnknownContext as e:
+            return fail(_context_unknown(e.url))
+        except UnsafeJsonLd as e:
+            return fail(_term_undefined(e))
+        except JsonLdFailure:
+            return fail(_RDFC_MALFORMED)
+        except InvalidInput:  # the options' type or created
+            return fail(_PROOF_MALFORMED)
+    else:
+        try:
+            canonical_config = proof_config(options)
         except InvalidInput:
-            return fail(_DOCUMENT_MALFORMED)
+            return fail(_PROOF_MALFORMED)
+        if canonical_document is None:
+            document = {k: v for k, v in secured.items() if k != "proof"}
+            if replace_context:
+                document["@context"] = options["@context"]
+            try:
+                canonical_document = canonicalize(document)
+            except InvalidInput:
+                return fail(_DOCUMENT_MALFORMED)
 
     data = hash_data(canonical_config, canonical_document, suite)
     if suite == SM2_CRYPTOSUITE:

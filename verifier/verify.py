@@ -13,9 +13,10 @@ NOT_ACCREDITED: the proof may hold, but it is not an accredited government crede
 
 ``format`` includes the national licence identifier (``licenceId``): its structure, check
 character, and that its issuing unit is the USCC the issuer is accredited with on chain.
-``signature`` checks an ``eddsa-jcs-2022`` or ``suixin-sm2-jcs-2025`` proof with the registered
-key of its algorithm; ``anchor`` rebuilds the root with the receipt's hash (SHA-256 or SM3) and,
-when the deployment is known, refuses a receipt of another hash than the deployment's.
+``signature`` checks an ``eddsa-jcs-2022`` or ``suixin-sm2-jcs-2025`` proof (or an
+``eddsa-rdfc-2022`` one, which the office never makes) with the registered key of its
+algorithm; ``anchor`` rebuilds the root with the receipt's hash (SHA-256 or SM3) and, when the
+deployment is known, refuses a receipt of another hash than the deployment's.
 
 An unreachable chain is not a verdict: ``Verifier.verify`` raises ChainUnavailable.
 """

@@ -297,7 +297,7 @@ def test_an_sm2_signer_returning_der_is_refused() -> None:
 
 
 def test_hash_data_and_proof_config_know_both_suites() -> None:
-    assert CRYPTOSUITES == ("eddsa-jcs-2022", "suixin-sm2-jcs-2025")
+    assert CRYPTOSUITES == ("eddsa-jcs-2022", "suixin-sm2-jcs-2025", "eddsa-rdfc-2022")
     assert hash_data(b"a", b"b", SM2_CRYPTOSUITE) == sm3_hash(b"a") + sm3_hash(b"b")
     with pytest.raises(InvalidInput, match="unsupported cryptosuite"):
         hash_data(b"a", b"b", "ecdsa-jcs-2019")

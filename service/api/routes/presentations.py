@@ -1,4 +1,5 @@
-"""W3C VC API ``/presentations/verify``: Data Integrity (eddsa-jcs-2022) presentations."""
+"""W3C VC API ``/presentations/verify``: Data Integrity (eddsa-jcs-2022, eddsa-rdfc-2022)
+presentations."""
 
 from __future__ import annotations
 
@@ -29,7 +30,8 @@ _MAX_CREDENTIALS = 20
     dependencies=[Depends(public_rate_limit)],
     responses=VERIFY_RESPONSES,
     description=(
-        "Public, rate-limited. Checks the presentation's own eddsa-jcs-2022 proof (purpose "
+        "Public, rate-limited. Checks the presentation's own eddsa-jcs-2022 or "
+        "eddsa-rdfc-2022 proof (purpose "
         "`authentication`, by the `holder`'s did:key, or its did:web key from "
         "`options.didDocuments`), that its `challenge` and `domain` are `options.challenge` "
         "and `options.domain` (a proof carrying a challenge when none is given is refused), "

@@ -21,10 +21,13 @@ from service.config import Settings
 from service.issuing.conformance import KEY_FILE
 from tests.service.conftest import Api, OfficeWorld, TestClient, assert_problem, auth, settings
 from tests.verifier.test_foreign import presentation, signed, status_entry, status_list
+from tests.verifier.test_rdfc import examples_loader
+from verifier._rdfc import DocumentLoader, canonicalize_rdfc
+from verifier.contexts import VC_V2_CONTEXT, document_loader
 from verifier.errors import InvalidInput
 from verifier.jcs import canonicalize
 from verifier.keys import Ed25519KeyPair, multibase_encode
-from verifier.proofs import hash_data, proof_config
+from verifier.proofs import RDFC_CRYPTOSUITE, hash_data, proof_config, sign_credential
 
 
 def verify(api: Api, credential: dict[str, Any], **options: Any) -> Any:
@@ -143,6 +146,105 @@ def test_presentations_with_the_right_challenge_and_domain_only(api: Api) -> Non
         (e["path"], e["code"]) for e in refused["errors"]
     }
     assert refused["verdict"] == "INVALID"
+
+
+def rdfc_presentation(
+    holder: Ed25519KeyPair,
+    credential: dict[str, Any],
+    document_loader: DocumentLoader = document_loader,
+    **proof: Any,
+) -> dict[str, Any]:
+    """A presentation with an eddsa-rdfc-2022 ``authentication`` proof, as the W3C VC 2.0 test
+    suite makes them (no @context in the proof); ``proof`` (challenge, domain) is signed."""
+    document = {
+        "@context": [VC_V2_CONTEXT],
+        "type": ["VerifiablePresentation"],
+        "holder": holder.did,
+        "verifiableCredential": [credential],
+    }
+    options = {
+        "type": "DataIntegrityProof",
+        "cryptosuite": RDFC_CRYPTOSUITE,
+        "created": "2026-11-30T08:00:00Z",
+        "verificationMethod": holder.verification_method,
+        "proofPurpose": "authentication",
+        **proof,
+    }
+    config = proof_config(
+        {**options, "@context": document["@context"]}, document_loader=document_loader
+    )
+    canonical = canonicalize_rdfc(document, document_loader=document_loader)
+    data = hash_data(config, canonical, RDFC_CRYPTOSUITE)
+    return {**document, "proof": {**options, "proofValue": multibase_encode(holder.sign(data))}}
+
+
+def rdfc_credential(issuer: Ed25519KeyPair) -> dict[str, Any]:
+    """A credential with the VC 2.0 context only and an eddsa-rdfc-2022 proof."""
+    unsigned = {
+        "@context": [VC_V2_CONTEXT],
+        "type": ["VerifiableCredential"],
+        "issuer": issuer.did,
+        "credentialSubject": {"id": "did:example:subject"},
+    }
+    return sign_credential(
+        unsigned,
+        issuer,
+        issuer.verification_method,
+        "2026-11-30T08:00:00Z",
+        cryptosuite=RDFC_CRYPTOSUITE,
+    )
+
+
+def test_presentations_signed_with_eddsa_rdfc_2022(api: Api) -> None:
+    holder = Ed25519KeyPair.generate()
+    credential = rdfc_credential(Ed25519KeyPair.generate())
+    vp = rdfc_presentation(holder, credential, challenge="c-9", domain="zq.gov.cn")
+
+    def send(body: dict[str, Any], **options: Any) -> Any:
+        return api.client.post(
+            "/presentations/verify", json={"verifiablePresentation": body, "options": options}
+        )
+
+    def errors(answer: Any) -> set[tuple[str, str]]:
+        return {(e["path"], e["code"]) for e in assert_problem(answer, 422)["errors"]}
+
+    accepted = send(vp, challenge="c-9", domain="zq.gov.cn")
+    assert accepted.status_code == 200, accepted.text
+    result = accepted.json()
+    assert result["verified"] is True and result["verdict"] == "NOT_ACCREDITED"
+    assert result["checks"] == ["format", "signature", "challenge", "domain"]
+    assert result["credentialResults"][0]["verdict"] == "NOT_ACCREDITED"
+
+    assert {c for _, c in errors(send(vp, challenge="c-10", domain="zq.gov.cn"))} == {
+        "challenge_mismatch"
+    }
+    assert {c for _, c in errors(send(vp, challenge="c-9", domain="sz.gov.cn"))} == {
+        "domain_mismatch"
+    }
+    # the challenge and domain are signed: rewriting them to the verifier's breaks the proof
+    replayed = copy.deepcopy(vp)
+    replayed["proof"]["challenge"] = "c-10"
+    assert ("signature", "signature_invalid") in errors(
+        send(replayed, challenge="c-10", domain="zq.gov.cn")
+    )
+    # a credential altered inside the presentation breaks both proofs
+    forged = copy.deepcopy(vp)
+    forged["verifiableCredential"][0]["credentialSubject"]["id"] = "did:example:mallory"
+    assert {
+        ("signature", "signature_invalid"),
+        ("verifiableCredential[0].signature", "signature_invalid"),
+    } <= errors(send(forged, challenge="c-9", domain="zq.gov.cn"))
+    # a term no context defines would not be signed: refused (JSON-LD safe mode)
+    unsafe = copy.deepcopy(vp)
+    unsafe["verifiableCredential"][0]["credentialSubject"]["degree"] = "Doctor of Forgery"
+    assert ("signature", "jsonld_term_undefined") in errors(
+        send(unsafe, challenge="c-9", domain="zq.gov.cn")
+    )
+    # a credential naming a context the office does not ship: not checkable, never fetched
+    examples = rdfc_presentation(
+        holder, signed(Ed25519KeyPair.generate()), examples_loader, challenge="c-9"
+    )
+    assert ("signature", "context_unknown") in errors(send(examples, challenge="c-9"))
 
 
 GENERIC = {
