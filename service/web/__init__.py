@@ -20,10 +20,13 @@ __all__ = ["install_web"]
 def install_web(app: FastAPI, settings: Settings) -> None:
     """Add the pages, the wallet and counter protocols, the static files and the API's
     documentation pages to ``app`` (made with ``docs_url=None, redoc_url=None``)."""
-    app.state.suixin_counter = wallet_api.CounterRequests()
-    app.state.suixin_counter_key = wallet_api.counter_key(settings.data_dir)
+    app.state.suixin_counter = wallet_api.make_counter(app, settings.data_dir)
     app.state.suixin_sessions = pages.Sessions()
     app.include_router(wallet_api.router)
     app.include_router(pages.router)
-    app.mount("/static", StaticFiles(directory=pages.HERE / "static"), name="static")
+    app.mount(
+        "/static",
+        StaticFiles(directory=pages.HERE / "static", packages=[("verifier.counter", "static")]),
+        name="static",
+    )
     api_docs.install_api_docs(app)  # /docs and /redoc with their scripts served here

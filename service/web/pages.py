@@ -1,6 +1,7 @@
 """The three pages (wallet, counter, office console) and the console's session-backed API.
 
-Pages are server-rendered Jinja2 templates with small scripts from ``service/web/static``.
+Pages are server-rendered Jinja2 templates with small scripts from ``service/web/static`` (the
+counter's page body, its script and the shared style and helpers are ``verifier/counter``'s).
 The office console signs in with an API key once: the key is kept server-side in this
 process's session table and the browser gets only a random session id in an ``HttpOnly``,
 ``SameSite=Strict`` cookie (never the key, never in a URL). Console calls go to
@@ -22,6 +23,7 @@ import httpx
 from fastapi import APIRouter, Body, Depends, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.templating import Jinja2Templates
+from jinja2 import ChoiceLoader, Environment, FileSystemLoader, PackageLoader
 from sqlalchemy import func, or_, select
 
 from service.api.deps import OfficeDep
@@ -34,7 +36,16 @@ from verifier.credential import CREDENTIAL_TYPES, validate_subject
 __all__ = ["COOKIE", "Sessions", "router"]
 
 HERE = Path(__file__).parent
-templates = Jinja2Templates(directory=HERE / "templates")
+# the counter's page body and scripts are the verifier's (``verifier.counter``): a partner's
+# standalone counter serves the same ones
+templates = Jinja2Templates(
+    env=Environment(
+        loader=ChoiceLoader(
+            [FileSystemLoader(HERE / "templates"), PackageLoader("verifier.counter", "templates")]
+        ),
+        autoescape=True,
+    )
+)
 router = APIRouter(include_in_schema=False)
 COOKIE = "suixin_office"
 SESSION_SECONDS = 8 * 3600

@@ -18,19 +18,11 @@ Errors are RFC 9457 problems with a stable ``code`` and text in 中文 and Engli
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
-import secrets
-import threading
-import time
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import parse_qs, quote
 
-import segno
 from fastapi import APIRouter, Body, Depends, Header, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
@@ -41,16 +33,13 @@ from service.api.models import PlainText, ProblemOut
 from service.api.verification import VerificationService
 from service.issuing.office import NotFound
 from service.wallet.oid4vci import PRE_AUTH_GRANT, WalletError, WalletIssuer
+from verifier.counter.core import Check, Counter, CounterError, load_or_create_key, qr_svg
 from verifier.credential import CREDENTIAL_TYPES, credential_type_of
-from verifier.keys import Ed25519KeyPair
-from verifier.receipts import make_receipt
 from verifier.sdjwt import SD_JWT_FORMAT, PresentationReport, vct_of, verify_presentation
-from verifier.verify import Outcome
 
-__all__ = ["CounterRequests", "counter_key", "router"]
+__all__ = ["counter_check", "make_counter", "router"]
 
 router = APIRouter(tags=["wallet"])
-REQUEST_TTL_SECONDS = 15 * 60
 
 
 class OAuthErrorOut(BaseModel):
@@ -87,12 +76,6 @@ def _problem(e: WalletError) -> Problem:
 def base_url(request: Request) -> str:
     """This deployment's origin as the client sees it (no trailing slash)."""
     return str(request.base_url).rstrip("/")
-
-
-def qr_svg(text: str) -> str:
-    """An SVG QR code (segno, error correction M) of ``text``."""
-    svg: str = segno.make(text, error="m").svg_inline(scale=4, title="QR")
-    return svg
 
 
 # --------------------------------------------------------------------------- issuance
@@ -243,110 +226,46 @@ def wallet_credential_state(sd_id: str, office: OfficeDep) -> dict[str, Any]:
 # --------------------------------------------------------------------------- counter
 
 
-@dataclass
-class CounterRequest:
-    """One counter request and, once answered, the answer and its report."""
+def counter_check(verification: VerificationService) -> Check:
+    """What verifies a counter's answers here: the office's shared index, synced first (a
+    counter's verdict must reflect the chain now)."""
 
-    id: str
-    nonce: str
-    credential_type: str
-    fields: list[str]
-    verifier_name: str
-    created: float
-    response_uri: str
-    secret_sha256: bytes = b""  # the counter session's secret: results are the counter's alone
-    answer: dict[str, Any] | None = None
-    report: PresentationReport | None = None
-    answered_at: float | None = None
-    declined: bool = False
-
-    @property
-    def client_id(self) -> str:
-        """OpenID4VP client identifier with the ``redirect_uri`` prefix."""
-        return f"redirect_uri:{self.response_uri}"
-
-    def request_object(self) -> dict[str, Any]:
-        """The OpenID4VP authorization request (by reference) with its DCQL query."""
-        return {
-            "client_id": self.client_id,
-            "response_type": "vp_token",
-            "response_mode": "direct_post",
-            "response_uri": self.response_uri,
-            "nonce": self.nonce,
-            "state": self.id,
-            "dcql_query": {
-                "credentials": [
-                    {
-                        "id": "q0",
-                        "format": SD_JWT_FORMAT,
-                        "meta": {"vct_values": [vct_of(self.credential_type)]},
-                        "claims": [{"path": [f]} for f in self.fields],
-                    }
-                ]
-            },
-            "client_metadata": {"client_name": self.verifier_name},
-        }
-
-    def result(self) -> dict[str, Any]:
-        """The verdict, every check and the requested fields the holder disclosed."""
-        if self.declined:
-            return {"state": "declined", "requestId": self.id}
-        if self.report is None:
-            return {"state": "waiting", "requestId": self.id}
-        report = self.report.to_json()
-        disclosed = self.report.disclosed
-        report["disclosed"] = {k: v for k, v in disclosed.items() if k in self.fields}
-        report["notProvided"] = [f for f in self.fields if f not in disclosed]
-        report["unrequested"] = sorted(k for k in disclosed if k not in self.fields)
-        return {"state": "answered", "requestId": self.id, "report": report}
-
-
-@dataclass
-class CounterRequests:
-    """The counter's open requests (in memory, with a time limit)."""
-
-    items: dict[str, CounterRequest] = field(default_factory=dict)
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def add(self, item: CounterRequest) -> None:
-        with self.lock:
-            now = time.time()
-            for key in [k for k, v in self.items.items() if now - v.created > REQUEST_TTL_SECONDS]:
-                del self.items[key]
-            self.items[item.id] = item
-
-    def get(self, request_id: str) -> CounterRequest:
-        with self.lock:
-            item = self.items.get(request_id)
-        if item is None or time.time() - item.created > REQUEST_TTL_SECONDS:
-            raise Problem(
-                404,
-                "request-not-found",
-                "核验请求不存在或已过期 / No such request",
-                "核验请求不存在或已过期 / the request is unknown or has expired",
-                extra={"code": "request_not_found"},
+    def check(envelope: object, nonce: str, audience: str, fresh: bool) -> PresentationReport:
+        with verification._lock:
+            verification._sync()
+            report = verify_presentation(
+                verification.verifier,
+                envelope,
+                nonce=nonce,
+                audience=audience,
+                max_age=verification.verifier.policy.clock_skew if fresh else None,
             )
-        return item
+        verification.metrics.count_verification(report.verdict.value)
+        return report
+
+    return check
 
 
-def counter_key(data_dir: Path) -> Ed25519KeyPair:
-    """The counter's own receipt-signing key (a did:key), kept in the data directory."""
-    path = data_dir / "keys" / "counter-receipt.key"
-    if path.exists():
-        return Ed25519KeyPair.from_private_bytes(bytes.fromhex(path.read_text().strip()))
-    pair = Ed25519KeyPair.generate()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(pair.private_bytes().hex() + "\n")
-    path.chmod(0o600)
-    return pair
+def make_counter(app: Any, data_dir: Path) -> Counter:
+    """The office's counter: answers verified against the office's index, receipts signed by
+    the counter's own did:key (``<data dir>/keys/counter-receipt.key``)."""
+
+    def check(envelope: object, nonce: str, audience: str, fresh: bool) -> PresentationReport:
+        return counter_check(app.state.suixin.verification)(envelope, nonce, audience, fresh)
+
+    return Counter(check, load_or_create_key(data_dir / "keys" / "counter-receipt.key"))
 
 
-def _requests(request: Request) -> CounterRequests:
-    store: CounterRequests = request.app.state.suixin_counter
-    return store
+def _counter(request: Request) -> Counter:
+    counter: Counter = request.app.state.suixin_counter
+    return counter
 
 
-Requests = Annotated[CounterRequests, Depends(_requests)]
+CounterDep = Annotated[Counter, Depends(_counter)]
+
+
+def _problem_of(e: CounterError) -> Problem:
+    return Problem(e.status, e.slug, e.title, e.detail, extra=e.extra)
 
 
 class CounterRequestBody(BaseModel):
@@ -359,74 +278,26 @@ class CounterRequestBody(BaseModel):
 
 
 @router.post("/v1/oid4vp/requests", status_code=201, dependencies=[Depends(public_rate_limit)])
-def create_request(body: CounterRequestBody, request: Request, store: Requests) -> dict[str, Any]:
-    """Create a presentation request (OpenID4VP) with a fresh nonce; answers its QR code."""
-    if body.credentialType not in CREDENTIAL_TYPES:
-        raise Problem(
-            422,
-            "validation",
-            "请求无效 / Invalid request",
-            f"未知的凭证类型 / unknown credential type {body.credentialType}",
-            extra={"code": "credential_type_invalid"},
+def create_request(
+    body: CounterRequestBody, request: Request, counter: CounterDep
+) -> dict[str, Any]:
+    """Create a presentation request (OpenID4VP) with a fresh nonce; answers its QR code and
+    the counter session's secret."""
+    try:
+        return counter.create(
+            base_url(request), body.credentialType, body.fields, body.verifierName
         )
-    base = base_url(request)
-    request_id = secrets.token_urlsafe(12)
-    secret = secrets.token_urlsafe(32)
-    item = CounterRequest(
-        id=request_id,
-        nonce=secrets.token_urlsafe(24),
-        credential_type=body.credentialType,
-        fields=list(dict.fromkeys(body.fields)),
-        verifier_name=body.verifierName,
-        created=time.time(),
-        response_uri=f"{base}/v1/oid4vp/requests/{request_id}/response",
-        secret_sha256=hashlib.sha256(secret.encode()).digest(),
-    )
-    store.add(item)
-    request_uri = f"{base}/v1/oid4vp/requests/{request_id}"
-    link = f"{base}/wallet#request_uri=" + quote(request_uri, safe="")
-    return {
-        "requestId": request_id,
-        # the counter's own: its result, re-check and receipt ask for it (X-Counter-Secret)
-        "sessionSecret": secret,
-        "requestUri": request_uri,
-        "walletLink": link,
-        "qrSvg": qr_svg(link),
-        "request": item.request_object(),
-    }
+    except CounterError as e:
+        raise _problem_of(e) from e
 
 
 @router.get("/v1/oid4vp/requests/{request_id}")
-def request_object(request_id: str, store: Requests) -> dict[str, Any]:
+def request_object(request_id: str, counter: CounterDep) -> dict[str, Any]:
     """The request object a wallet fetches (by reference)."""
-    item = store.get(request_id)
-    return {**item.request_object(), "answered": item.report is not None}
-
-
-def _verify(
-    verification: VerificationService, item: CounterRequest, envelope: object, *, fresh: bool
-) -> PresentationReport:
-    # a counter's verdict must reflect the chain now: sync the shared index first
-    with verification._lock:
-        verification._sync()
-        report = verify_presentation(
-            verification.verifier,
-            envelope,
-            nonce=item.nonce,
-            audience=item.client_id,
-            max_age=None if not fresh else verification.verifier.policy.clock_skew,
-        )
-    verification.metrics.count_verification(report.verdict.value)
-    return report
-
-
-def _envelope(body: object) -> object:
-    if isinstance(body, dict) and isinstance(body.get("vp_token"), dict):
-        values = next(iter(body["vp_token"].values()), None)
-        if isinstance(values, list) and values:
-            return values[0]
-        return values
-    return body
+    try:
+        return counter.request_object(request_id)
+    except CounterError as e:
+        raise _problem_of(e) from e
 
 
 @router.post(
@@ -436,56 +307,15 @@ def _envelope(body: object) -> object:
         400: {"model": ProblemOut, "description": "不是对本请求的出示 / not an answer to it"},
     },
 )
-def answer(
-    request_id: str, state: StateDep, store: Requests, body: Annotated[Any, Body()]
-) -> dict[str, Any]:
+def answer(request_id: str, counter: CounterDep, body: Annotated[Any, Body()]) -> dict[str, Any]:
     """The wallet's answer (direct_post), or its refusal (``error=access_denied``). The
     presentation is verified first: only one whose holder signed for this request's nonce and
     audience answers it (a junk or replayed post is refused and changes nothing); one answer
     per request."""
-    item = store.get(request_id)
-    if item.answer is not None or item.declined:
-        raise _answered()
-    if isinstance(body, dict) and body.get("error") == "access_denied":
-        with store.lock:
-            if item.answer is not None or item.declined:
-                raise _answered()
-            item.declined, item.answered_at = True, time.time()
-        return item.result()
-    envelope = _envelope(body)
-    report = _verify(state.verification, item, envelope, fresh=True)
-    holder = next((c for c in report.report.checks if c.name == "holder"), None)
-    if holder is None or holder.outcome is not Outcome.PASS:
-        raise Problem(
-            400,
-            "presentation-not-for-request",
-            "不是对本请求的有效出示 / Not an answer to this request",
-            "出示未针对本次请求签名（随机数、核验方），或内容无法核验；请求仍然有效 / the "
-            "presentation is not signed for this request (nonce, audience) or cannot be "
-            "verified; the request still waits for its answer",
-            # the report says what failed; nothing of an unverified answer is shown as fact
-            extra={
-                "code": "presentation_not_for_request",
-                "report": {**report.report.to_json(), "disclosed": {}},
-            },
-        )
-    with store.lock:
-        if item.answer is not None or item.declined:
-            raise _answered()
-        item.answer = envelope if isinstance(envelope, dict) else {"invalid": envelope}
-        item.report, item.answered_at = report, time.time()
-    return item.result()
-
-
-def _answered() -> Problem:
-    return Problem(
-        409,
-        "request-answered",
-        "此请求已被应答 / Already answered",
-        "此核验请求已收到应答，随机数已使用，不能再次应答（重放） / this request was "
-        "already answered; its nonce is used and cannot be answered again (replay)",
-        extra={"code": "nonce_already_used"},
-    )
+    try:
+        return counter.answer(request_id, body)
+    except CounterError as e:
+        raise _problem_of(e) from e
 
 
 def _counter_secret(
@@ -500,99 +330,57 @@ _SESSION: dict[int | str, dict[str, Any]] = {
 }
 
 
-def _own(store: CounterRequests, request_id: str, secret: str | None) -> CounterRequest:
-    """The request, for the counter that made it: its session secret is asked for."""
-    item = store.get(request_id)
-    given = hashlib.sha256((secret or "").encode()).digest()
-    if not secret or not hmac.compare_digest(given, item.secret_sha256):
-        raise Problem(
-            401,
-            "counter-session",
-            "无权查看 / Not this counter's request",
-            "核验结果只给发起请求的柜台：请带上创建请求时得到的会话密钥（X-Counter-Secret） / "
-            "the result belongs to the counter that asked: send the session secret it got "
-            "(X-Counter-Secret)",
-            extra={"code": "counter_secret_invalid"},
-        )
-    return item
-
-
 @router.get("/v1/oid4vp/requests/{request_id}/result", responses=_SESSION)
-def result(request_id: str, store: Requests, secret: CounterSecret) -> dict[str, Any]:
+def result(request_id: str, counter: CounterDep, secret: CounterSecret) -> dict[str, Any]:
     """The result of a request: waiting, declined, or the verdict with every check."""
-    return _own(store, request_id, secret).result()
-
-
-def _not_answered() -> Problem:
-    return Problem(
-        409,
-        "request-waiting",
-        "尚未收到应答 / Not answered yet",
-        "尚未收到应答 / the request has no answer yet",
-        extra={"code": "not_answered"},
-    )
+    try:
+        return counter.result(request_id, secret)
+    except CounterError as e:
+        raise _problem_of(e) from e
 
 
 @router.post("/v1/oid4vp/requests/{request_id}/recheck", responses={**_CONFLICT, **_SESSION})
-def recheck(
-    request_id: str, state: StateDep, store: Requests, secret: CounterSecret
-) -> dict[str, Any]:
+def recheck(request_id: str, counter: CounterDep, secret: CounterSecret) -> dict[str, Any]:
     """Verify the accepted answer again against the chain now (status may have changed)."""
-    item = _own(store, request_id, secret)
-    if item.answer is None:
-        raise _not_answered()
-    item.report = _verify(state.verification, item, item.answer, fresh=False)
-    return item.result()
+    try:
+        return counter.recheck(request_id, secret)
+    except CounterError as e:
+        raise _problem_of(e) from e
 
 
 @router.post("/v1/oid4vp/requests/{request_id}/receipt", responses={**_CONFLICT, **_SESSION})
-def counter_receipt(
-    request_id: str, request: Request, store: Requests, secret: CounterSecret
-) -> dict[str, Any]:
+def counter_receipt(request_id: str, counter: CounterDep, secret: CounterSecret) -> dict[str, Any]:
     """A verification receipt (核验回执) of the answer, signed by the counter's did:key."""
-    item = _own(store, request_id, secret)
-    if item.report is None:
-        raise _not_answered()
-    key: Ed25519KeyPair = request.app.state.suixin_counter_key
-    return make_receipt(None, item.report.report, key, key.verification_method)
+    try:
+        return counter.receipt(request_id, secret)
+    except CounterError as e:
+        raise _problem_of(e) from e
 
 
 @router.get("/v1/oid4vp/requests/{request_id}/qr.svg")
-def request_qr(request_id: str, request: Request, store: Requests) -> Response:
+def request_qr(request_id: str, request: Request, counter: CounterDep) -> Response:
     """The request's wallet link as an SVG QR code."""
-    store.get(request_id)
-    base = base_url(request)
-    link = f"{base}/wallet#request_uri=" + quote(f"{base}/v1/oid4vp/requests/{request_id}", safe="")
-    return Response(qr_svg(link), media_type="image/svg+xml")
+    try:
+        return Response(counter.qr(base_url(request), request_id), media_type="image/svg+xml")
+    except CounterError as e:
+        raise _problem_of(e) from e
 
 
 @router.post(
     "/v1/oid4vp/verify",
     dependencies=[Depends(public_rate_limit)],
-    responses={**_CONFLICT, 404: {"model": ProblemOut, "description": "未找到 / no such request"}},
+    responses={
+        **_CONFLICT,
+        400: {"model": ProblemOut, "description": "不是对本请求的出示 / not an answer to it"},
+        404: {"model": ProblemOut, "description": "未找到 / no such request"},
+    },
 )
 def verify_pasted(
-    request: Request, state: StateDep, store: Requests, body: Annotated[Any, Body()]
+    state: StateDep, counter: CounterDep, body: Annotated[Any, Body()]
 ) -> dict[str, Any]:
     """Verify a pasted or uploaded file: a bundle {credential, anchor}, or a presentation
     envelope with ``requestId`` (then it answers that request); the report and a receipt."""
-    key: Ed25519KeyPair = request.app.state.suixin_counter_key
-    if isinstance(body, dict) and body.get("format") == SD_JWT_FORMAT:
-        request_id = body.get("requestId")
-        if not isinstance(request_id, str):
-            raise Problem(
-                422,
-                "validation",
-                "缺少核验请求 / No request",
-                "SD-JWT 出示须针对一个核验请求（requestId） / an SD-JWT presentation answers a "
-                "request: give its requestId",
-                extra={"code": "request_required"},
-            )
-        envelope = {k: v for k, v in body.items() if k != "requestId"}
-        return answer(request_id, state, store, envelope)
-    report = state.verification.verify(body)
-    return {
-        "report": report.to_json(),
-        "receipt": make_receipt(body, report, key, key.verification_method),
-        "checkedAt": datetime.now(UTC).isoformat(),
-    }
+    try:
+        return counter.verify_pasted(body, state.verification.verify)
+    except CounterError as e:
+        raise _problem_of(e) from e

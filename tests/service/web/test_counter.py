@@ -11,7 +11,7 @@ import pytest
 
 from verifier.verify import Verdict
 
-STATIC = Path(__file__).resolve().parents[3] / "service" / "web" / "static"
+STATIC = Path(__file__).resolve().parents[3] / "verifier" / "counter" / "static"
 
 
 def _verdict_labels() -> dict[str, tuple[str, str]]:
