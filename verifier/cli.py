@@ -160,6 +160,59 @@ def _verify_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _counter_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="suixin-verify counter",
+        description="Run a counter (核验窗口): the counter page and the OpenID4VP endpoints, "
+        "verifying against the chain or a snapshot; no issuing office needed.",
+    )
+    source = p.add_argument_group("trust source (one of)")
+    source.add_argument("--office", metavar="URL", help="an issuing office: its chain and node")
+    source.add_argument("--rpc", help="JSON-RPC URL of a chain node")
+    source.add_argument("--registry", help="AnchorRegistry address (with --rpc)")
+    source.add_argument("--deployment", type=Path, help="the deployment record (with --rpc)")
+    source.add_argument("--snapshot", type=Path, help="offline trust snapshot file")
+    p.add_argument("--from-block", type=int, default=0, help="first block to index (with --rpc)")
+    p.add_argument("--cache", type=Path, help="SQLite file caching the indexed registry")
+    p.add_argument("--max-snapshot-age", type=float, default=24.0, metavar="HOURS")
+    p.add_argument("--grace", type=float, default=60.0, metavar="MINUTES")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1)")
+    p.add_argument("--port", type=int, default=8300, help="port to listen on (8300)")
+    p.add_argument(
+        "--key",
+        type=Path,
+        default=Path("counter.key"),
+        help="the counter's own key (made on first start, 0600): its did:key signs receipts",
+    )
+    p.add_argument("--name", default="核验窗口", help="the counter's name on its page")
+    p.add_argument(
+        "--wallet",
+        metavar="URL",
+        help="the wallet page a QR code opens (default: the --office's /wallet)",
+    )
+    return p
+
+
+def _counter(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from verifier.counter.app import create_counter_app
+    from verifier.counter.core import load_or_create_key
+
+    office = args.office
+    verifier = _verifier(args)
+    verifier.refresh(force=True)
+    key = load_or_create_key(args.key)
+    wallet = args.wallet or (office.rstrip("/") + "/wallet" if office else None)
+    app = create_counter_app(verifier, key, name=args.name, wallet_url=wallet)
+    print(
+        f"suixin-verify counter: http://{args.host}:{args.port}/counter as {key.did}",
+        file=sys.stderr,
+    )
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+    return EXIT_VALID
+
+
 def _keygen_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="suixin-verify keygen",
@@ -212,6 +265,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args and args[0] == "snapshot":
             return _snapshot(_snapshot_parser().parse_args(args[1:]), console)
+        if args and args[0] == "counter":
+            return _counter(_counter_parser().parse_args(args[1:]))
         if args and args[0] == "keygen":
             return _keygen(_keygen_parser().parse_args(args[1:]))
         if args and args[0] == "check-receipt":

@@ -89,11 +89,16 @@ def _sessions(request: Request) -> Sessions:
 SessionsDep = Annotated[Sessions, Depends(_sessions)]
 
 
-def _page(request: Request, name: str, **context: Any) -> HTMLResponse:
+# the wallet answers counters of other origins (a partner's standalone counter): it may connect
+# to any https origin, and to loopback ones for a counter on the same machine
+WALLET_CONNECT = "'self' https: http://127.0.0.1:* http://localhost:*"
+
+
+def _page(request: Request, name: str, connect: str = "'self'", **context: Any) -> HTMLResponse:
     response = templates.TemplateResponse(request, name, context)
     response.headers["Content-Security-Policy"] = (
         "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
-        "connect-src 'self'; frame-ancestors 'none'"
+        f"connect-src {connect}; frame-ancestors 'none'"
     )
     response.headers["Referrer-Policy"] = "no-referrer"
     return response
@@ -102,7 +107,7 @@ def _page(request: Request, name: str, **context: Any) -> HTMLResponse:
 @router.get("/wallet", response_class=HTMLResponse)
 def wallet_page(request: Request) -> HTMLResponse:
     """The citizen wallet."""
-    return _page(request, "wallet.html", page="wallet")
+    return _page(request, "wallet.html", connect=WALLET_CONNECT, page="wallet")
 
 
 @router.get("/counter", response_class=HTMLResponse)

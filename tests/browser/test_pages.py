@@ -592,3 +592,122 @@ def test_api_docs_render_offline(server: Server, browser: Any) -> None:
     # cannot load; nothing else leaves the office
     assert set(outside) <= {"https://cdn.redoc.ly/redoc/logo-mini.svg"}, outside
     assert errors == []
+
+
+# --------------------------------------------------------------------------- two origins
+
+
+@pytest.fixture(scope="module")
+def zhaoqing(server: Server) -> Iterator[str]:
+    """A 肇庆 standalone counter on an origin of its own (``suixin-verify counter``'s app):
+    the verifier over the office's chain and its own did:key, no office behind it."""
+    from verifier.counter.app import create_counter_app
+    from verifier.verify import Verifier
+
+    deployment = server.office.deployment
+    verifier = Verifier.from_chain(
+        server.office.chain, deployment.anchor_registry, deployment=deployment
+    )
+    app = create_counter_app(
+        verifier,
+        Ed25519KeyPair.generate(),
+        name="肇庆市政务服务中心",
+        wallet_url=f"{server.url}/wallet",
+    )
+    port = _free_port()
+    uv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=uv.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not uv.started and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert uv.started, "the counter did not start"
+    yield f"http://localhost:{port}"  # another origin than the office's 127.0.0.1
+    uv.should_exit = True
+    thread.join(timeout=10)
+
+
+def test_a_wallet_answers_a_standalone_counter_on_another_origin(
+    server: Server, zhaoqing: str, browser: Any
+) -> None:
+    subject = residence_permit_subject(random.Random(29), name="林小燕")
+    issued = httpx.post(
+        f"{server.url}/v1/credentials",
+        json={"type": "ResidencePermit", "subject": subject},
+        headers={"Authorization": f"Bearer {server.key}"},
+    )
+    assert issued.status_code == 201, issued.text
+    offer = httpx.post(
+        f"{server.url}/v1/credentials/{issued.json()['credential']['id']}/offer",
+        headers={"Authorization": f"Bearer {server.key}"},
+    )
+    wallet_ctx = browser.new_context(viewport=PHONE, is_mobile=True, has_touch=True)
+    counter_ctx = browser.new_context(viewport=DESKTOP)
+    errors: list[str] = []
+    for ctx in (wallet_ctx, counter_ctx):
+        ctx.on("weberror", lambda e: errors.append(str(e.error)))
+    wallet = wallet_ctx.new_page()
+    wallet.goto(offer.json()["walletLink"])
+    ready(wallet)
+    wallet.get_by_role("button", name="领取到本钱包").click()
+    wallet.wait_for_selector(".card .badge[data-status='pending']")
+    server.drain()
+    wallet.reload()
+    ready(wallet)
+    wallet.wait_for_selector(".card .badge[data-status='valid']")
+
+    counter = counter_ctx.new_page()
+    counter.goto(f"{zhaoqing}/counter")
+    ready(counter)
+    assert "肇庆市政务服务中心" in counter.inner_text("header")
+    counter.get_by_role("checkbox", name="姓名", exact=True).check()
+    counter.click("#create-request")
+    counter.wait_for_selector("#qr svg")
+    link = counter.get_attribute("#wallet-link", "href")
+    assert link.startswith(f"{server.url}/wallet#request_uri=")
+    assert unquote(link.split("#request_uri=")[1]).startswith(zhaoqing)
+    shot(counter, "zhaoqing-counter-request-desktop")
+
+    # the wallet (the office's origin) answers the counter's origin; what it sends is recorded
+    posted: list[str] = []
+    wallet.on(
+        "request",
+        lambda r: (
+            posted.append(r.post_data or "") if r.method == "POST" and zhaoqing in r.url else None
+        ),
+    )
+    wallet.goto(link)
+    ready(wallet)
+    wallet.wait_for_selector("#share:not([hidden])")
+    shot(wallet, "wallet-share-zhaoqing-phone")
+    wallet.click("#share-button")
+    wallet.wait_for_selector("#share-result[data-verdict='VALID']")
+    counter.wait_for_selector("#verdict[data-verdict='VALID']")
+    shown = counter.eval_on_selector_all(
+        "#disclosed tbody tr:not([data-missing])", "rows => rows.map(r => r.dataset.field)"
+    )
+    assert shown == ["name"] and "林小燕" in counter.inner_text("#disclosed")
+    shot(counter, "zhaoqing-counter-valid-desktop")
+    # on the wire: one presentation, disclosing the name and nothing else
+    (body,) = [p for p in posted if "vp_token" in p]
+    presentation = json.loads(body)["vp_token"]["q0"][0]["presentation"]
+    disclosures = [d for d in presentation.split("~")[1:-1] if d]
+    names = [Disclosure.parse(d).name for d in disclosures]
+    assert names == ["name"], names
+    assert subject["citizenId"] not in body and subject["birthDate"] not in body
+
+    # a second request: the holder declines, and the counter says so at once
+    counter.click("#create-request")
+    counter.wait_for_function("u => document.getElementById('wallet-link').href !== u", arg=link)
+    second = counter.get_attribute("#wallet-link", "href")
+    wallet.goto(second)
+    ready(wallet)
+    wallet.wait_for_selector("#share:not([hidden])")
+    wallet.click("#share-decline")
+    counter.wait_for_selector("#request-state:has-text('持证人拒绝出示')")
+    shot(counter, "zhaoqing-counter-declined-desktop")
+    # a bystander who read the QR code reads nothing
+    request_id = unquote(second.split("#request_uri=")[1]).rsplit("/", 1)[1]
+    peek = httpx.get(f"{zhaoqing}/v1/oid4vp/requests/{request_id}/result")
+    assert peek.status_code == 401
+    assert errors == []

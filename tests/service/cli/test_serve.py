@@ -10,6 +10,8 @@ import json
 import os
 import signal
 import stat
+import subprocess
+import sys
 import time
 from pathlib import Path
 from random import Random
@@ -65,6 +67,14 @@ def _alive(pid: int) -> bool:
         return False
     stat = Path(f"/proc/{pid}/stat")
     return not (stat.exists() and stat.read_text().split(") ", 1)[1].startswith("Z"))
+
+
+def _answer(port: int, path: str) -> tuple[int, Any] | None:
+    """The answer of a server that may not be up yet, or None."""
+    try:
+        return _call(port, "GET", path)
+    except OSError:
+        return None
 
 
 def _wait_for(condition: Any, timeout: float, what: str) -> Any:
@@ -156,6 +166,32 @@ def test_make_run_topology_survives_its_node_dying_and_its_own_death(
         assert verify_main([str(path), "--snapshot", str(snapshot), "--json"]) == 0
         shown = capsys.readouterr()
         assert "the status lists the issuer committed to on chain" in shown.out, shown.out
+        # a partner's own counter, one command, from that snapshot: no office behind it
+        counter_port = free_port()
+        counter = subprocess.Popen(
+            [str(Path(sys.executable).parent / "suixin-verify"), "counter", "--snapshot",
+             str(snapshot), "--port", str(counter_port), "--key", str(tmp_path / "c.key"),
+             "--name", "肇庆市政务服务中心", "--wallet", f"{office}/wallet"],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        )  # fmt: skip
+        try:
+            health = _wait_for(lambda: _answer(counter_port, "/healthz"), 30, "no counter")
+            assert health[1]["did"].startswith("did:key:") and health[1]["trust"]
+            created = _call(
+                counter_port, "POST", "/v1/oid4vp/requests",
+                {"credentialType": "ResidencePermit", "fields": ["name"], "verifierName": "肇庆"},
+            )  # fmt: skip
+            assert created[0] == 201 and created[1]["walletLink"].startswith(f"{office}/wallet#")
+            assert (
+                _call(counter_port, "GET", f"/v1/oid4vp/requests/{created[1]['requestId']}/result")[
+                    0
+                ]
+                == 401
+            )
+            assert (tmp_path / "c.key").stat().st_mode & 0o077 == 0
+        finally:
+            counter.terminate()
+            counter.communicate(timeout=30)
     finally:
         out = _stop(server)
     assert server.returncode == 0, out[-3000:]
