@@ -20,6 +20,9 @@ the issuer least of all, hears of it. ``suixin-verify keygen -o KEYFILE`` create
 
 ``suixin-verify batch FILE.jsonl`` verifies a JSON Lines file of bundles on every core
 (``verifier.batch``), with progress, a summary and, with ``-o``, one report per line.
+
+``suixin-verify counter`` serves a partner's own counter (``verifier.counter``): the counter
+page and the OpenID4VP endpoints over the same trust source, receipts signed by its own key.
 """
 
 from __future__ import annotations
@@ -93,7 +96,8 @@ def _verify_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="suixin-verify",
         description="Verify Suixin credential bundles (居住证, 营业执照) against the chain alone. "
-        "`suixin-verify snapshot --help` writes an offline trust snapshot.",
+        "`suixin-verify snapshot --help` writes an offline trust snapshot; "
+        "`suixin-verify counter --help` runs a counter.",
     )
     p.add_argument("bundles", nargs="+", type=Path, help="bundle JSON files")
     source = p.add_argument_group("trust source (one of)")
