@@ -70,7 +70,9 @@ from verifier.verify import (
     Report,
     Verdict,
     Verifier,
+    _anchored_in,
     _Facts,
+    _text_or_none,
 )
 
 __all__ = [
@@ -795,6 +797,8 @@ def verify_presentation(
         issuer=credential.get("issuer") if isinstance(credential.get("issuer"), str) else None,
         issuer_name=(auth.name_zh, auth.name_en) if auth else None,
         warnings=verifier._warnings(now),
+        valid_until=_text_or_none(credential.get("validUntil")),
+        anchored_in=_anchored_in(facts),
     )
     return PresentationReport(report, disclosed)
 

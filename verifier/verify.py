@@ -164,6 +164,8 @@ class Report:
     issuer_name: tuple[str, str] | None = None
     warnings: tuple[Reason, ...] = ()
     foreign: bool = False
+    valid_until: str | None = None  # the credential's own ``validUntil``, as it says it
+    anchored_in: tuple[int, str] | None = None  # (block, transaction) of its anchor, if found
 
     def check(self, name: str) -> CheckResult:
         """The result of the check called ``name``."""
@@ -196,11 +198,30 @@ class Report:
         }
         if self.foreign:
             out["foreign"] = True
+        if self.valid_until is not None:
+            out["validUntil"] = self.valid_until
+        if self.anchored_in is not None:
+            out["anchoredIn"] = {
+                "blockNumber": self.anchored_in[0],
+                "transactionHash": self.anchored_in[1],
+            }
         return out
 
 
 def _r(code: str, zh: str, en: str) -> Reason:
     return Reason(code, zh, en)
+
+
+def _text_or_none(value: object) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def _anchored_in(facts: _Facts) -> tuple[int, str] | None:
+    """(block, transaction) of the anchor the receipt was found in, if it was."""
+    anchor = facts.anchor
+    if anchor is None or not anchor.transaction_hash:
+        return None
+    return anchor.block_number, anchor.transaction_hash
 
 
 # where the issuing unit sits among a licence identifier's dot-separated parts: after the root's
@@ -401,6 +422,8 @@ class Verifier:
             issuer=cred.get("issuer") if isinstance(cred.get("issuer"), str) else None,
             issuer_name=(auth.name_zh, auth.name_en) if auth else None,
             warnings=self._warnings(now),
+            valid_until=_text_or_none(cred.get("validUntil")),
+            anchored_in=_anchored_in(facts),
         )
 
     def _verify_foreign(

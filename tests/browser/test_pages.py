@@ -254,7 +254,9 @@ def test_claim_present_revoke_tamper_replay(server: Server, browser: Any) -> Non
     assert other.get_attribute("tr[data-check='signature']", "data-code") == (
         "disclosure_not_signed"
     )
-    assert other.locator("#disclosed tbody tr:not([data-missing])").count() == 0
+    assert other.locator("#disclosed tbody tr[data-field]").count() == 0
+    # the clerk is told why: verification failed, so nothing is shown (not "not provided")
+    assert "核验未通过，出示的内容不予显示" in other.inner_text("#disclosed")
     shot(other, "counter-tampered-desktop")
 
     # the untampered presentation made for that request, replayed to a new request
@@ -687,6 +689,13 @@ def test_a_wallet_answers_a_standalone_counter_on_another_origin(
         "#disclosed tbody tr:not([data-missing])", "rows => rows.map(r => r.dataset.field)"
     )
     assert shown == ["name"] and "林小燕" in counter.inner_text("#disclosed")
+    # beside the verdict: the issuer's registered name, the end in Beijing time, the anchor
+    summary = counter.inner_text("#summary")
+    assert "广州市来穗人员服务管理局" in summary and "北京时间" in summary and "区块" in summary
+    assert counter.is_hidden("#request")  # the next holder never sees the answered code
+    assert "pass" not in counter.inner_text("#checks") and "VALID" not in counter.inner_text(
+        "#verdict"
+    )
     shot(counter, "zhaoqing-counter-valid-desktop")
     # on the wire: one presentation, disclosing the name and nothing else
     (body,) = [p for p in posted if "vp_token" in p]

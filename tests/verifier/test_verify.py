@@ -47,6 +47,14 @@ def test_an_anchored_permit_is_valid_with_every_check_passing(
     assert report.issuer_name == (GZ_PERMITS[1], GZ_PERMITS[2])
     assert report.check("issuer").reason.zh.startswith("签发机关 广州市来穗人员服务管理局")
     assert report.trust.block_number == registries.chain.block_number()
+    # what a counter shows beside the verdict: the credential's end and where it was anchored
+    shown = report.to_json()
+    assert shown["validUntil"] == bundle["credential"]["validUntil"]
+    assert shown["anchoredIn"] == {  # the chain's record of the root, not the receipt's say
+        "blockNumber": bundle["anchor"]["blockNumber"],
+        "transactionHash": bundle["anchor"]["transactionHash"],
+    }
+    assert "anchoredIn" not in verifier_for(registries).verify(gz.permit()).to_json()  # pending
 
 
 def test_a_batch_of_licences_each_verifies(registries: Registries) -> None:

@@ -13,6 +13,17 @@
     // a foreign credential: its proof holds, but its issuer is on no TrustRegistry
     NOT_ACCREDITED: ["签发方未获认可", "Issuer not accredited"],
   };
+  const OUTCOMES = {
+    pass: ["通过", "pass"], fail: ["未通过", "fail"], skipped: ["未检查", "not checked"], pending: ["待定", "pending"],
+  };
+  // times as a clerk in China reads them: Beijing time, whatever the device's zone
+  function beijing(iso) {
+    const when = new Date(iso);
+    if (!iso || isNaN(when)) return sx.bi(String(iso || "—"), String(iso || "—"));
+    const zh = when.toLocaleString("zh-CN", { timeZone: "Asia/Shanghai", hour12: false });
+    const en = when.toLocaleString("en-GB", { timeZone: "Asia/Shanghai", hour12: false });
+    return sx.bi(zh + "（北京时间）", en + " (Beijing time)");
+  }
   let current = null;
   let currentType = "ResidencePermit";
   let lastReceiptSource = null;
@@ -34,19 +45,36 @@
     const verdict = document.getElementById("verdict");
     const words = VERDICTS[report.verdict] || [report.verdict, report.verdict];
     verdict.dataset.verdict = report.verdict;
-    verdict.replaceChildren(sx.bi(words[0] + "（" + report.verdict + "）", words[1]));
+    verdict.replaceChildren(sx.bi(words[0], words[1]));
+    const summary = document.getElementById("summary");
+    const issuer = report.issuerName ? sx.bi(report.issuerName.zh, report.issuerName.en) : sx.bi(report.issuer || "—", report.issuer || "—");
+    const anchored = report.anchoredIn
+      ? sx.bi("区块 " + report.anchoredIn.blockNumber + "，交易 " + report.anchoredIn.transactionHash,
+        "block " + report.anchoredIn.blockNumber + ", transaction " + report.anchoredIn.transactionHash)
+      : sx.bi("未上链", "not anchored");
+    summary.replaceChildren(
+      sx.el("dt", {}, sx.bi("签发机关", "Issuer")), sx.el("dd", { "data-item": "issuer" }, issuer),
+      sx.el("dt", {}, sx.bi("有效期至", "Valid until")), sx.el("dd", { "data-item": "validUntil" }, beijing(report.validUntil)),
+      sx.el("dt", {}, sx.bi("上链存证", "Anchored")), sx.el("dd", { "data-item": "anchor" }, anchored));
     const disclosed = document.querySelector("#disclosed tbody");
-    disclosed.replaceChildren(...Object.entries(report.disclosed || {}).map(([k, v]) =>
-      sx.el("tr", { "data-field": k }, sx.el("th", { scope: "row" }, sx.label(type, k)), sx.el("td", { text: sx.show(v) }))));
-    for (const k of report.notProvided || []) {
-      disclosed.append(sx.el("tr", { "data-field": k, "data-missing": "1" }, sx.el("th", { scope: "row" }, sx.label(type, k)), sx.el("td", {}, sx.bi("持证人未提供", "not provided"))));
+    if (report.verdict === "INVALID") {
+      // nothing of a presentation that failed is shown as fact; say why the table is empty
+      disclosed.replaceChildren(sx.el("tr", { "data-withheld": "1" }, sx.el("td", { colspan: "2" },
+        sx.bi("核验未通过，出示的内容不予显示", "Verification failed: the content is not shown"))));
+    } else {
+      disclosed.replaceChildren(...Object.entries(report.disclosed || {}).map(([k, v]) =>
+        sx.el("tr", { "data-field": k }, sx.el("th", { scope: "row" }, sx.label(type, k)), sx.el("td", { text: sx.show(v) }))));
+      for (const k of report.notProvided || []) {
+        disclosed.append(sx.el("tr", { "data-field": k, "data-missing": "1" }, sx.el("th", { scope: "row" }, sx.label(type, k)), sx.el("td", {}, sx.bi("持证人未提供", "not provided"))));
+      }
     }
     const checks = document.querySelector("#checks tbody");
     checks.replaceChildren(...report.checks.map((c) => {
       const name = CHECKS[c.name] || [c.name, c.name];
+      const outcome = OUTCOMES[c.outcome] || [c.outcome, c.outcome];
       return sx.el("tr", { "data-check": c.name, "data-code": c.code },
         sx.el("th", { scope: "row" }, sx.bi(name[0], name[1])),
-        sx.el("td", { "data-outcome": c.outcome, text: c.outcome }),
+        sx.el("td", { "data-outcome": c.outcome }, sx.bi(outcome[0], outcome[1])),
         sx.el("td", {}, sx.bi(c.zh, c.en)));
     }));
   }
@@ -63,6 +91,7 @@
     }
     if (got.ok && got.body.state === "answered") {
       clearInterval(timer);
+      document.getElementById("request").hidden = true;  // the next holder never sees this code
       document.getElementById("request-state").replaceChildren(sx.bi("已收到出示", "Answer received"));
       lastReceiptSource = "request";
       showResult(got.body.report, currentType);
