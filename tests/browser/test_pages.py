@@ -121,6 +121,42 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     chain.close()
 
 
+AXE = Path(__file__).resolve().parents[2] / "node_modules" / "axe-core" / "axe.min.js"
+
+
+def axe(page: Any, state: str) -> None:
+    """axe-core (WCAG 2.x A and AA rules) over the page as it is now: no serious or critical
+    violation. The script is evaluated through the browser's debugging channel, so the
+    pages' CSP (script-src 'self') stays as it is."""
+    if not page.evaluate("() => typeof window.axe !== 'undefined'"):
+        page.evaluate(AXE.read_text(encoding="utf-8") + "\n;0")
+    results = page.evaluate(
+        """async () => (await axe.run(document, {
+            runOnly: {type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa']},
+        })).violations.map(v => ({id: v.id, impact: v.impact, nodes: v.nodes.length,
+                                   target: v.nodes[0].target.join(' ')}))"""
+    )
+    bad = [v for v in results if v["impact"] in ("serious", "critical")]
+    assert not bad, f"{state}: {bad}"
+
+
+def tap_targets(page: Any, state: str) -> None:
+    """Every visible button, link and form control on a phone page is at least 44 px high and
+    wide (WCAG 2.5.5), except links inside running text."""
+    small = page.evaluate(
+        """() => [...document.querySelectorAll('button, a[href], input, select, summary')]
+            .filter(e => e.offsetParent !== null && !e.closest('p, li, td, dd'))
+            .map(e => ({e: e, r: e.getBoundingClientRect()}))
+            .filter(({e, r}) => {
+                const box = e.type === 'checkbox' || e.type === 'radio' ? e.closest('label, .check') || e : e;
+                const b = box.getBoundingClientRect();
+                return b.height < 44 || b.width < 44;
+            })
+            .map(({e, r}) => `${e.tagName.toLowerCase()}#${e.id || ''} ${Math.round(r.width)}x${Math.round(r.height)}`)"""
+    )
+    assert not small, f"{state}: tap targets under 44 px: {small}"
+
+
 def shot(page: Any, name: str) -> None:
     page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
 
@@ -185,6 +221,8 @@ def test_claim_present_revoke_tamper_replay(server: Server, browser: Any) -> Non
     )
     assert extractable == [False]
     shot(wallet, "wallet-cards-phone")
+    axe(wallet, "wallet, a card")
+    tap_targets(wallet, "wallet, a card")
 
     # ---- counter asks for three fields; the wallet reveals exactly those
     counter = counter_ctx.new_page()
@@ -205,6 +243,8 @@ def test_claim_present_revoke_tamper_replay(server: Server, browser: Any) -> Non
     )
     assert sorted(checked) == ["name", "residenceAddress", "sex"]
     shot(wallet, "wallet-share-phone")
+    axe(wallet, "wallet, a counter asks")
+    tap_targets(wallet, "wallet, a counter asks")
     wallet.click("#share-button")
     wallet.wait_for_selector("#share-result[data-verdict='VALID']")
     wallet.wait_for_selector("#log li[data-kind='present']")
@@ -224,6 +264,7 @@ def test_claim_present_revoke_tamper_replay(server: Server, browser: Any) -> Non
     receipt = json.loads(Path(download.value.path()).read_text())
     assert receipt["credentialSubject"]["verdict"] == "VALID" and verify_receipt(receipt).ok
     shot(counter, "counter-valid-desktop")
+    axe(counter, "counter, VALID")
     counter.set_viewport_size(PHONE)
     shot(counter, "counter-valid-phone")
     counter.set_viewport_size(DESKTOP)
@@ -258,6 +299,7 @@ def test_claim_present_revoke_tamper_replay(server: Server, browser: Any) -> Non
     # the clerk is told why: verification failed, so nothing is shown (not "not provided")
     assert "核验未通过，出示的内容不予显示" in other.inner_text("#disclosed")
     shot(other, "counter-tampered-desktop")
+    axe(other, "counter, INVALID")
 
     # the untampered presentation made for that request, replayed to a new request
     before = other.get_attribute("#wallet-link", "href")  # read before the click: no race
@@ -283,8 +325,10 @@ def test_claim_present_revoke_tamper_replay(server: Server, browser: Any) -> Non
     ready(office)
     office.wait_for_selector("#audit tr[data-action='credential.revoke']")
     shot(office, "office-revoked-desktop")
+    axe(office, "office console, a credential revoked")
     office.set_viewport_size(PHONE)
     shot(office, "office-console-phone")
+    axe(office, "office console on a phone")
 
     counter.click("#recheck")
     counter.wait_for_selector("#verdict[data-verdict='INVALID']")
@@ -297,6 +341,8 @@ def test_claim_present_revoke_tamper_replay(server: Server, browser: Any) -> Non
     wallet.click("#lang-switch")
     assert wallet.locator("#cards-title").count() == 1
     shot(wallet, "wallet-revoked-phone-en")
+    axe(wallet, "wallet, revoked, English")
+    tap_targets(wallet, "wallet, revoked, English")
     assert errors == []
 
 
@@ -377,6 +423,7 @@ def test_office_console_licence_issue_and_amend(server: Server, browser: Any) ->
     assert page.input_value("#d-legalRepresentative") == subject["legalRepresentative"]
     page.fill("#d-legalRepresentative", "王五")
     shot(page, "office-amend-dialog-desktop")
+    axe(page, "office console, amend dialog")
     page.click("#confirm-ok")
     page.wait_for_selector("#history tr[data-version='2'][data-status='active']")
     assert history(page) == [("1", "superseded", "amended"), ("2", "active", "")]
@@ -444,6 +491,7 @@ def test_office_console_permit_endorse_refused_and_replace(server: Server, brows
     assert history(page) == [("1", "revoked", "lost"), ("2", "active", "")]
     assert page.get_attribute("#detail-result", "data-result") == "ok"
     shot(page, "office-replaced-history-desktop")
+    axe(page, "office console, history")
 
     # ---- cancel the new version (注销, deceased): asked for the reason
     page.click("#detail-actions button[data-op='cancel']")
@@ -491,6 +539,8 @@ def test_wallet_grant_partner_access_and_withdraw(server: Server, browser: Any) 
     wallet.fill("#grant-partner", partner_did)
     wallet.fill("#grant-purpose", "肇庆市政务服务中心办理子女入学")
     shot(wallet, "wallet-grant-dialog-phone")
+    axe(wallet, "wallet, grant dialog")
+    tap_targets(wallet, "wallet, grant dialog")
     wallet.click("#grant-ok")
     wallet.wait_for_selector("#grants li[data-state='active']")
     grant_id = wallet.get_attribute("#grants li[data-state='active']", "data-grant")
@@ -523,6 +573,8 @@ def test_wallet_grant_partner_access_and_withdraw(server: Server, browser: Any) 
     wallet.wait_for_selector(f"#grants li[data-grant='{grant_id}'] li[data-outcome='served']")
     assert partner_did in wallet.inner_text(f"#grants li[data-grant='{grant_id}']")
     shot(wallet, "wallet-grants-phone")
+    axe(wallet, "wallet, grants")
+    tap_targets(wallet, "wallet, grants")
     wallet.click(f"#grants li[data-grant='{grant_id}'] button[data-action='withdraw']")
     wallet.wait_for_selector(f"#grants li[data-grant='{grant_id}'][data-state='withdrawn']")
     refused = fetch()
@@ -556,6 +608,7 @@ def test_counter_names_a_foreign_credential_not_accredited(server: Server, brows
     background = page.eval_on_selector("#verdict", "e => getComputedStyle(e).backgroundColor")
     assert background == "rgb(163, 71, 0)"  # --warn
     shot(page, "counter-not-accredited-desktop")
+    axe(page, "counter, NOT_ACCREDITED")
     page.click("#lang-switch")
     assert "Issuer not accredited" in page.inner_text("#verdict")
     ctx.close()
@@ -715,8 +768,46 @@ def test_a_wallet_answers_a_standalone_counter_on_another_origin(
     wallet.click("#share-decline")
     counter.wait_for_selector("#request-state:has-text('持证人拒绝出示')")
     shot(counter, "zhaoqing-counter-declined-desktop")
+    axe(counter, "standalone counter, declined")
     # a bystander who read the QR code reads nothing
     request_id = unquote(second.split("#request_uri=")[1]).rsplit("/", 1)[1]
     peek = httpx.get(f"{zhaoqing}/v1/oid4vp/requests/{request_id}/result")
     assert peek.status_code == 401
     assert errors == []
+
+
+def test_every_page_passes_axe_and_phone_tap_targets(
+    server: Server, zhaoqing: str, browser: Any
+) -> None:
+    desktop = browser.new_context(viewport=DESKTOP)
+    phone = browser.new_context(viewport=PHONE, is_mobile=True, has_touch=True)
+    for ctx, url, state in [
+        (phone, f"{server.url}/wallet", "wallet, empty"),
+        (desktop, f"{server.url}/counter", "counter"),
+        (desktop, f"{server.url}/office", "office, signed out"),
+        (desktop, f"{zhaoqing}/counter", "standalone counter"),
+        (phone, f"{server.url}/counter", "counter on a phone"),
+        (phone, f"{zhaoqing}/counter", "standalone counter on a phone"),
+    ]:
+        page = ctx.new_page()
+        page.goto(url)
+        ready(page)
+        axe(page, state)
+        if ctx is phone:
+            tap_targets(page, state)
+        if url.endswith("/counter"):
+            page.get_by_role("checkbox", name="姓名", exact=True).check()
+            page.click("#create-request")
+            page.wait_for_selector("#qr svg")
+            axe(page, state + ", request shown")
+            if ctx is phone:
+                tap_targets(page, state + ", request shown")
+        page.close()
+    office = desktop.new_page()
+    office.goto(f"{server.url}/office")
+    ready(office)
+    office.get_by_label("API 密钥").fill(server.key)
+    office.keyboard.press("Enter")
+    office.wait_for_selector("#issue-form")
+    ready(office)
+    axe(office, "office, signed in")
