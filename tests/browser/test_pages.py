@@ -146,13 +146,13 @@ def tap_targets(page: Any, state: str) -> None:
     small = page.evaluate(
         """() => [...document.querySelectorAll('button, a[href], input, select, summary')]
             .filter(e => e.offsetParent !== null && !e.closest('p, li, td, dd'))
-            .map(e => ({e: e, r: e.getBoundingClientRect()}))
-            .filter(({e, r}) => {
-                const box = e.type === 'checkbox' || e.type === 'radio' ? e.closest('label, .check') || e : e;
-                const b = box.getBoundingClientRect();
-                return b.height < 44 || b.width < 44;
+            .map(e => {
+                const tick = e.type === 'checkbox' || e.type === 'radio';
+                const r = (tick ? e.closest('label, .check') || e : e).getBoundingClientRect();
+                return {what: e.tagName.toLowerCase() + '#' + (e.id || ''), r};
             })
-            .map(({e, r}) => `${e.tagName.toLowerCase()}#${e.id || ''} ${Math.round(r.width)}x${Math.round(r.height)}`)"""
+            .filter(({r}) => r.height < 44 || r.width < 44)
+            .map(({what, r}) => `${what} ${Math.round(r.width)}x${Math.round(r.height)}`)"""
     )
     assert not small, f"{state}: tap targets under 44 px: {small}"
 
