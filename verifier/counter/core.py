@@ -288,6 +288,14 @@ class Counter:
         item = self.requests.get(request_id)
         if item.closed:
             raise _answered()
+        if isinstance(body, dict) and "state" in body and body["state"] != item.id:
+            raise CounterError(
+                400,
+                "state-mismatch",
+                "请求状态不符 / Wrong state",
+                "应答的 state 不是本请求的 / the answer's state is not this request's",
+                "state_mismatch",
+            )
         if isinstance(body, dict) and body.get("error") == "access_denied":
             with self.requests.lock:
                 if item.closed:

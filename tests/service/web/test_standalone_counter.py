@@ -133,6 +133,8 @@ def test_a_bystander_junk_a_replay_and_a_decline(
     assert assert_problem(not_json, 400)["code"] == "body_invalid"
     huge = counter.post(response_path, content=b"x" * (MAX_BODY_BYTES + 1))
     assert assert_problem(huge, 400)["code"] == "body_invalid"
+    stale = counter.post(response_path, json={"error": "access_denied", "state": "another"})
+    assert assert_problem(stale, 400)["code"] == "state_mismatch"  # a decline for another
     # the real answer still comes; then the same presentation sent to a new request
     envelope = presentation(request, sd_jwt, holder, anchor)
     assert counter.post(response_path, json={"vp_token": {"q0": [envelope]}}).status_code == 200
