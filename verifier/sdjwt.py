@@ -21,10 +21,11 @@ Why the disclosed values can be trusted exactly as much as a full credential:
   invalidates every SD-JWT made from it. The office derives the claims from the stored, signed
   credential and nothing else.
 - Claims the checks themselves need stay visible: ``iss``, ``vct``, ``iat``, ``nbf``/``exp``
-  (validFrom/validUntil), ``credentialId``, ``cnf``, and for a 居住证 ``residenceRegion`` (the
-  issuer check tests it against the authority's region, as for a 居住年限证明) and
-  ``endorsedUntil`` (the latest endorsement's end). Everything else in ``credentialSubject``
-  is selectively disclosable.
+  (validFrom/validUntil), ``credentialId``, ``cnf``, and for a 居住证 ``residenceCity`` (the
+  city, not the district: the issuer check tests it against the authority's region, as for a
+  居住年限证明) and ``endorsedUntil`` (the latest endorsement's end). Everything else in
+  ``credentialSubject`` is selectively disclosable, the district (``residenceRegion``) too,
+  and derived claims are disclosures of their own: ``age_over_18``, ``age_over_60``.
 
 ``verify_presentation`` runs the ordered checks of ``verifier.verify`` (``format``,
 ``signature``, ``issuer``, ``key_validity``, ``anchor``, ``status``, ``validity_period``) with
@@ -45,7 +46,7 @@ import json
 import secrets
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from cryptography.exceptions import InvalidSignature
@@ -56,8 +57,9 @@ from cryptography.hazmat.primitives.asymmetric.utils import (
     encode_dss_signature,
 )
 
+from verifier import regions
 from verifier.bundle import AnchorReceipt
-from verifier.credential import CREDENTIAL_TYPES, RESIDENCE_PERMIT, RESIDENCE_YEARS
+from verifier.credential import CHINA_TIME, CREDENTIAL_TYPES, RESIDENCE_PERMIT, RESIDENCE_YEARS
 from verifier.errors import InvalidInput
 from verifier.keys import ed25519_verify
 from verifier.merkle import MerkleHash, merkle_digest
@@ -98,6 +100,7 @@ __all__ = [
     "p256_from_jwk",
     "parse_sd_jwt",
     "present",
+    "residence_city",
     "sd_hash",
     "vct_of",
     "verify_presentation",
@@ -611,6 +614,10 @@ class _Whole:
         self.whole = whole
 
 
+# visible subject claims, shown by every presentation (see ``claims_from_credential``)
+_SHOWN_ALWAYS = ("residenceCity", "endorsedUntil")
+
+
 def _iso(value: object) -> str | None:
     if isinstance(value, int) and not isinstance(value, bool):
         return datetime.fromtimestamp(value, UTC).isoformat().replace("+00:00", "Z")
@@ -621,8 +628,12 @@ def _shadow_credential(parsed: SdJwt, credential_type: str) -> dict[str, Any]:
     """The facts the credential checks read, from the signed visible claims only."""
     p = parsed.payload
     subject: dict[str, Any] = {}
-    if isinstance(p.get("residenceRegion"), str):
-        subject["residenceRegion"] = p["residenceRegion"]
+    # the residence the issuer check places: the visible city (or, in an SD-JWT made before
+    # the city existed, the visible district)
+    for claim in ("residenceRegion", "residenceCity"):
+        if isinstance(p.get(claim), str):
+            subject["residenceRegion"] = p[claim]
+            break
     if isinstance(p.get("endorsedUntil"), str):
         subject["endorsements"] = [{"validUntil": p["endorsedUntil"]}]
     shadow: dict[str, Any] = {
@@ -742,7 +753,12 @@ def verify_presentation(
         signed = results["signature"].outcome is Outcome.PASS
         if signed:
             try:
-                disclosed = parsed.disclosed()
+                # what the holder revealed: its disclosures, and the subject claims every
+                # presentation shows (the residence city), which a counter may ask for too
+                disclosed = {
+                    **{k: parsed.payload[k] for k in _SHOWN_ALWAYS if k in parsed.payload},
+                    **parsed.disclosed(),
+                }
             except SdJwtError as e:
                 results["signature"] = _fail("signature", e.reason)
                 signed = False
@@ -847,12 +863,33 @@ def _signature(facts: _Facts, parsed: SdJwt) -> CheckResult:
     )
 
 
+def residence_city(region_code: str, authority_region: int | str | None = None) -> str:
+    """The residence as an SD-JWT shows it to everyone: the city (地级市, or a municipality)
+    holding the district, or the district itself when the issuing authority's own region is
+    narrower than a city (so the issuer check can still place it)."""
+    if authority_region is not None and regions.level(authority_region) == "county":
+        return region_code
+    if regions.level(region_code) != "county":
+        return region_code
+    return regions.parent(region_code) or region_code
+
+
 def claims_from_credential(
-    credential: Mapping[str, Any], issued_at: datetime
+    credential: Mapping[str, Any],
+    issued_at: datetime,
+    *,
+    authority_region: int | str | None = None,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """The visible and the disclosable claims of the SD-JWT made from a signed W3C credential:
     every ``credentialSubject`` field is disclosable except those the checks need (see the
-    module docstring); raises ValueError for a credential of no Suixin type."""
+    module docstring); raises ValueError for a credential of no Suixin type.
+
+    Visible besides ``iss``, ``iat``, ``vct``, ``credentialId``, ``nbf``/``exp``: the residence
+    at city level (``residenceCity``, ``residence_city``) for the issuer check, never the
+    district, and a permit's ``endorsedUntil``. Derived claims are disclosures of their own, so
+    a counter can ask for them alone: ``age_over_18`` and ``age_over_60`` (on ``issued_at``'s
+    day in Beijing; a holder who comes of age later asks for a new copy) from the birth date,
+    ``residenceRegion`` (the district) apart from the city."""
     types = credential.get("type")
     kinds = [t for t in CREDENTIAL_TYPES if isinstance(types, list) and t in types]
     if len(kinds) != 1:
@@ -869,10 +906,18 @@ def claims_from_credential(
         value = credential.get(member)
         if isinstance(value, str):
             plain[claim] = int(datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp())
-    if kinds[0] in (RESIDENCE_PERMIT, RESIDENCE_YEARS) and "residenceRegion" in subject:
-        plain["residenceRegion"] = subject.pop("residenceRegion")
+    district = subject.get("residenceRegion")
+    if kinds[0] in (RESIDENCE_PERMIT, RESIDENCE_YEARS) and isinstance(district, str):
+        plain["residenceCity"] = residence_city(district, authority_region)
     if kinds[0] == RESIDENCE_PERMIT:
         endorsements = subject.get("endorsements") or []
         if endorsements:
             plain["endorsedUntil"] = max(str(e.get("validUntil", "")) for e in endorsements)
+        birth = subject.get("birthDate")
+        if isinstance(birth, str):
+            today = issued_at.astimezone(CHINA_TIME).date()
+            born = date.fromisoformat(birth)
+            age = today.year - born.year - ((today.month, today.day) < (born.month, born.day))
+            subject["age_over_18"] = age >= 18
+            subject["age_over_60"] = age >= 60
     return plain, subject

@@ -231,7 +231,9 @@ class WalletIssuer:
                 f"凭证状态为 {row.status}，不能领取",
                 f"the credential is {row.status}; it cannot be claimed",
             )
-        plain, disclosable = claims_from_credential(office.document(row), now)
+        plain, disclosable = claims_from_credential(
+            office.document(row), now, authority_region=authority.region
+        )
         sd_jwt = issue_sd_jwt(
             plain,
             disclosable,

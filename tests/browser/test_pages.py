@@ -38,7 +38,7 @@ from verifier.chain import EmbeddedChain
 from verifier.http_signatures import sign_request
 from verifier.keys import Ed25519KeyPair
 from verifier.receipts import verify_receipt
-from verifier.sdjwt import Disclosure, b64url_encode
+from verifier.sdjwt import Disclosure, b64url_decode, b64url_encode
 
 pytestmark = pytest.mark.browser
 
@@ -715,7 +715,8 @@ def test_a_wallet_answers_a_standalone_counter_on_another_origin(
     counter.goto(f"{zhaoqing}/counter")
     ready(counter)
     assert "肇庆市政务服务中心" in counter.inner_text("header")
-    counter.get_by_role("checkbox", name="姓名", exact=True).check()
+    for label in ("姓名", "年满18周岁", "居住城市"):  # name, over 18, the city: nothing more
+        counter.get_by_role("checkbox", name=label, exact=True).check()
     counter.click("#create-request")
     counter.wait_for_selector("#qr svg")
     link = counter.get_attribute("#wallet-link", "href")
@@ -741,7 +742,10 @@ def test_a_wallet_answers_a_standalone_counter_on_another_origin(
     shown = counter.eval_on_selector_all(
         "#disclosed tbody tr:not([data-missing])", "rows => rows.map(r => r.dataset.field)"
     )
-    assert shown == ["name"] and "林小燕" in counter.inner_text("#disclosed")
+    assert sorted(shown) == ["age_over_18", "name", "residenceCity"]
+    assert "林小燕" in counter.inner_text("#disclosed") and "440100" in counter.inner_text(
+        "#disclosed"
+    )
     # beside the verdict: the issuer's registered name, the end in Beijing time, the anchor
     summary = counter.inner_text("#summary")
     assert "广州市来穗人员服务管理局" in summary and "北京时间" in summary and "区块" in summary
@@ -750,13 +754,16 @@ def test_a_wallet_answers_a_standalone_counter_on_another_origin(
         "#verdict"
     )
     shot(counter, "zhaoqing-counter-valid-desktop")
-    # on the wire: one presentation, disclosing the name and nothing else
+    # on the wire: one presentation disclosing the name and the age claim; the city is in the
+    # issuer-signed part every presentation shows, the district, birth date and ID are not sent
     (body,) = [p for p in posted if "vp_token" in p]
     presentation = json.loads(body)["vp_token"]["q0"][0]["presentation"]
     disclosures = [d for d in presentation.split("~")[1:-1] if d]
-    names = [Disclosure.parse(d).name for d in disclosures]
-    assert names == ["name"], names
-    assert subject["citizenId"] not in body and subject["birthDate"] not in body
+    assert sorted(Disclosure.parse(d).name for d in disclosures) == ["age_over_18", "name"]
+    issuer_jwt = json.loads(b64url_decode(presentation.split("~")[0].split(".")[1]))
+    assert issuer_jwt["residenceCity"] == "440100" and "residenceRegion" not in issuer_jwt
+    for secret in (subject["citizenId"], subject["birthDate"], subject["residenceRegion"]):
+        assert secret not in body
 
     # a second request: the holder declines, and the counter says so at once
     counter.click("#create-request")

@@ -244,12 +244,50 @@ def test_claims_from_a_permit_keep_region_and_endorsement_visible() -> None:
         "validUntil": "2029-11-21T00:00:00Z",
         "credentialSubject": {
             **SUBJECT,
+            "birthDate": "1990-03-07",
             "residenceRegion": "440106",
             "endorsements": [{"date": "2026-11-21", "validUntil": "2027-11-21"}],
         },
     }
     plain, disclosable = claims_from_credential(credential, NOW)
-    assert plain["residenceRegion"] == "440106" and plain["endorsedUntil"] == "2027-11-21"
+    # the city is visible (the issuer check places it), the district is not
+    assert plain["residenceCity"] == "440100" and plain["endorsedUntil"] == "2027-11-21"
+    assert "residenceRegion" not in plain and disclosable["residenceRegion"] == "440106"
     assert plain["vct"].endswith("/ResidencePermit") and plain["credentialId"] == "urn:uuid:1"
     assert plain["exp"] == int(datetime(2029, 11, 21, tzinfo=UTC).timestamp())
-    assert set(disclosable) == {*SUBJECT, "endorsements"}
+    assert set(disclosable) == {
+        *SUBJECT,
+        "birthDate",
+        "residenceRegion",
+        "endorsements",
+        "age_over_18",
+        "age_over_60",
+    }
+    assert disclosable["age_over_18"] is True and disclosable["age_over_60"] is False
+    # an authority narrower than a city shows the district: it is what it can vouch for
+    narrow, _ = claims_from_credential(credential, NOW, authority_region=440106)
+    assert narrow["residenceCity"] == "440106"
+
+
+@pytest.mark.parametrize(
+    ("birth", "on", "over_18", "over_60"),
+    [
+        ("2008-11-22", datetime(2026, 11, 21, 16, 0, tzinfo=UTC), True, False),  # Beijing 22nd
+        ("2008-11-22", datetime(2026, 11, 21, 15, 59, tzinfo=UTC), False, False),  # the 21st
+        ("1966-11-21", datetime(2026, 11, 21, 4, 0, tzinfo=UTC), True, True),
+        ("1966-11-22", datetime(2026, 11, 21, 4, 0, tzinfo=UTC), True, False),
+        ("2016-02-29", datetime(2034, 2, 28, 4, 0, tzinfo=UTC), False, False),
+        ("2016-02-29", datetime(2034, 3, 1, 4, 0, tzinfo=UTC), True, False),
+    ],
+)
+def test_age_claims_are_derived_on_the_day_in_beijing(
+    birth: str, on: datetime, over_18: bool, over_60: bool
+) -> None:
+    credential = {
+        "id": "urn:uuid:2",
+        "type": ["VerifiableCredential", "ResidencePermit"],
+        "issuer": "did:web:lsj.gz.gov.cn",
+        "credentialSubject": {**SUBJECT, "birthDate": birth, "residenceRegion": "440106"},
+    }
+    _, disclosable = claims_from_credential(credential, on)
+    assert (disclosable["age_over_18"], disclosable["age_over_60"]) == (over_18, over_60)

@@ -299,14 +299,18 @@
     const fields = document.getElementById("share-fields");
     function drawFields() {
       const chosen = candidates.find((c) => c.id === select.value);
-      const available = chosen ? parseSdJwt(chosen.sdJwt).disclosures.map((d) => d.name) : [];
+      // what can be shown: each disclosure, and the claims every presentation shows anyway
+      const parsed = chosen ? parseSdJwt(chosen.sdJwt) : null;
+      const available = parsed ? [...parsed.disclosures.map((d) => d.name), ...["residenceCity", "endorsedUntil"].filter((k) => k in parsed.payload)] : [];
       fields.replaceChildren(...wanted.map((name) => {
         const id = "reveal-" + name;
         const has = available.includes(name);
         const box = sx.el("input", { type: "checkbox", id, name, value: name });
-        box.checked = has; box.disabled = !has;
+        const always = has && !parsed.disclosures.some((d) => d.name === name);
+        box.checked = has; box.disabled = !has || always;
         const label = sx.el("label", { for: id }, sx.label(chosen ? chosen.type : "", name));
         if (!has) label.append(sx.bi("（证照中没有）", " (not in this credential)"));
+        if (always) label.append(sx.bi("（每次出示都会显示）", " (shown with every presentation)"));
         return sx.el("div", { class: "check" }, box, " ", label);
       }));
     }

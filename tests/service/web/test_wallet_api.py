@@ -17,6 +17,7 @@ from verifier.receipts import verify_receipt
 from verifier.sdjwt import (
     Disclosure,
     _sign_jws,
+    b64url_decode,
     b64url_encode,
     es256_sign,
     jwk_from_p256,
@@ -144,7 +145,10 @@ class TestClaim:
         assert state["anchorState"] == "anchored" and state["status"] == "active"
         assert state["anchor"]["treeSize"] >= 1
         names = {Disclosure.parse(d).name for d in sd_jwt.split("~")[1:-1]}
-        assert "citizenId" in names and "residenceRegion" not in names
+        # the district is a disclosure like any field; age and city claims are their own
+        assert {"citizenId", "residenceRegion", "age_over_18", "age_over_60"} <= names
+        visible = json.loads(b64url_decode(sd_jwt.split(".")[1]))
+        assert visible["residenceCity"] == "440100" and "residenceRegion" not in visible
 
     def test_a_code_is_redeemed_once(self, api: Api) -> None:
         made = offer(api, issue_permit(api))

@@ -44,6 +44,9 @@ window.sx = {
       ["hukouAddress", "户籍地址", "Hukou address"], ["residenceAddress", "居住地址", "Residence address"],
       ["issuingAuthority", "签发机关", "Issuing authority"], ["issueDate", "签发日期", "Issue date"],
       ["endorsements", "签注", "Endorsements"],
+      // derived claims of the SD-JWT, each a disclosure of its own: ask for these alone
+      ["age_over_18", "年满18周岁", "Aged 18 or over"], ["age_over_60", "年满60周岁", "Aged 60 or over"],
+      ["residenceCity", "居住城市", "City of residence"], ["residenceRegion", "居住地区划（区县）", "Residence district"],
     ],
     BusinessLicense: [
       ["uscc", "统一社会信用代码", "USCC"], ["name", "名称", "Name"], ["entityType", "类型", "Entity type"],
@@ -57,5 +60,8 @@ window.sx = {
     const found = (window.sx.FIELDS[type] || []).find((f) => f[0] === field);
     return found ? window.sx.bi(found[1], found[2]) : document.createTextNode(field);
   },
-  show(value) { return typeof value === "string" ? value : JSON.stringify(value); },
+  show(value) {
+    if (typeof value === "boolean") return window.sx.lang() === "zh" ? (value ? "是" : "否") : (value ? "yes" : "no");
+    return typeof value === "string" ? value : JSON.stringify(value);
+  },
 };
