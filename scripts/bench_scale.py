@@ -153,6 +153,65 @@ def database_bytes(office: Office, sqlite_path: Path | None, schema: str | None)
         )
 
 
+def postgres_breakdown(office: Office, schema: str, n: int) -> list[str]:
+    """Where PostgreSQL's bytes are, per credential: each table's heap, TOAST and every index
+    (``pg_relation_size``), with its live and dead row versions and HOT updates; then the
+    average stored size of each column of ``credentials`` (``pg_column_size``)."""
+    lines = [f"  PostgreSQL bytes per credential, by relation (schema {schema}):"]
+    with office.db.session() as s:
+        s.execute(text("SELECT pg_stat_force_next_flush()"))
+        tables = s.execute(
+            text(
+                "SELECT c.relname, pg_relation_size(c.oid), "
+                "coalesce(pg_total_relation_size(nullif(c.reltoastrelid, 0)), 0), "
+                "coalesce(t.n_live_tup, 0), coalesce(t.n_dead_tup, 0), "
+                "coalesce(t.n_tup_upd, 0), coalesce(t.n_tup_hot_upd, 0), "
+                "pg_total_relation_size(c.oid) "
+                "FROM pg_class c JOIN pg_namespace ns ON ns.oid = c.relnamespace "
+                "LEFT JOIN pg_stat_user_tables t ON t.relid = c.oid "
+                "WHERE ns.nspname = :schema AND c.relkind = 'r' "
+                "ORDER BY pg_total_relation_size(c.oid) DESC"
+            ),
+            {"schema": schema},
+        ).all()
+        for name, heap, toast, live, dead, upd, hot, total in tables:
+            if total < 64 * 1024:
+                continue
+            lines.append(
+                f"    {name:<28} {total / n:8.1f} total: heap {heap / n:7.1f}, TOAST "
+                f"{toast / n:6.1f}; rows live {live:,} dead {dead:,}, updates {upd:,} "
+                f"(HOT {hot:,})"
+            )
+            for index, size in s.execute(
+                text(
+                    "SELECT i.relname, pg_relation_size(i.oid) FROM pg_index x "
+                    "JOIN pg_class i ON i.oid = x.indexrelid "
+                    "JOIN pg_class c ON c.oid = x.indrelid "
+                    "JOIN pg_namespace ns ON ns.oid = c.relnamespace "
+                    "WHERE ns.nspname = :schema AND c.relname = :table ORDER BY 2 DESC"
+                ),
+                {"schema": schema, "table": name},
+            ):
+                lines.append(f"      index {index:<32} {size / n:7.1f}")
+        columns = [
+            c.name
+            for c in Credential.__table__.columns  # type: ignore[attr-defined]
+        ]
+        averages = s.execute(
+            text(
+                "SELECT "
+                + ", ".join(f"avg(pg_column_size({c}))" for c in columns)
+                + ", avg(pg_column_size(credentials.*)) FROM credentials"
+            )
+        ).one()
+    lines.append(
+        "    credentials, average stored bytes per column: "
+        + ", ".join(f"{c} {float(a or 0):.1f}" for c, a in zip(columns, averages, strict=False))
+        + f"; whole row {float(averages[-1] or 0):.1f}"
+    )
+    return lines
+
+
 def chain_figures(office: Office, first: int, last: int) -> tuple[int, int]:
     """(RLP bytes, gas) of blocks ``first``..``last``."""
     size = gas = 0
@@ -272,6 +331,7 @@ def run(args: argparse.Namespace, label: str, db_url: str, sqlite_path: Path | N
         # figures after the run
         assert summary.issued == args.count, rejected.getvalue()[:2000]
         db_growth = database_bytes(office, sqlite_path, schema) - bytes_before
+        breakdown = [] if schema is None else postgres_breakdown(office, schema, args.count)
         last_block = office.chain.block_number()
         chain_bytes, gas = chain_figures(office, first_block, last_block)
         with office.db.session() as s:
@@ -322,6 +382,8 @@ def run(args: argparse.Namespace, label: str, db_url: str, sqlite_path: Path | N
         f"  database {per_credential:,.0f} bytes per credential; canonical JSON {canonical:,.0f} "
         f"bytes (median of {len(bundles)}); ratio {ratio:.2f} (target <= {STORAGE_TARGET})"
     )
+    for line in breakdown:
+        console.print(line)
     console.print(
         f"  chain {chain_bytes / n:,.1f} bytes and {gas / n:,.1f} gas per credential "
         f"({last_block - first_block + 1:,} blocks)"
