@@ -4,6 +4,8 @@ Rows are read lazily and issued in chunks. ``issue_many`` is all-or-nothing, so 
 invalid rows is first refused as a whole (nothing stored); the invalid rows, named by the
 per-item error paths, go to the report and the remaining rows are issued again as one chunk.
 Every row thus ends either stored (and queued for anchoring) or in the report, never both.
+A chunk of ``OWN_BATCH_MIN`` credentials or more is stored as its own anchoring batch, claimed
+in its transaction; on PostgreSQL its rows go in through COPY (``Database.insert_rows``).
 
 **Exactly once, resumable.** Given a ``run`` (``file_run_key``: the file's SHA-256 and the
 credential type), every credential is stored with the idempotency key ``bulk:<run>:<line>`` in
@@ -35,6 +37,7 @@ from verifier.errors import FieldError, InvalidCredential, InvalidInput
 
 __all__ = [
     "NULL_WHEN_EMPTY",
+    "OWN_BATCH_MIN",
     "BulkSummary",
     "ReportSink",
     "Row",
@@ -52,6 +55,11 @@ class ReportSink(Protocol):
 
     def flush(self) -> None: ...
 
+
+# A chunk of at least this many credentials is its own anchoring batch, claimed as it is
+# stored (``Office.issue_many(own_batch=True)``: no second write of each row when the worker
+# claims it); a smaller one waits in the queue to share a batch, and its gas, with others.
+OWN_BATCH_MIN = 500
 
 # Dotted CSV columns whose empty cell means JSON null rather than "absent".
 NULL_WHEN_EMPTY = frozenset({"operatingTerm.until"})
@@ -318,7 +326,13 @@ def _issue_chunk(
         requests = [IssueRequest(credential_type, row.subject or {}) for row in candidates]
         try:
             keys = None if run is None else [_line_key(run, row.line) for row in candidates]
-            bundles = office.issue_many(authority_id, requests, actor=actor, idempotency_keys=keys)
+            bundles = office.issue_many(
+                authority_id,
+                requests,
+                actor=actor,
+                idempotency_keys=keys,
+                own_batch=len(candidates) >= OWN_BATCH_MIN,
+            )
         except InvalidCredential as e:
             by_index = _errors_by_item(e.errors, len(candidates))
             for index, errors in by_index.items():
