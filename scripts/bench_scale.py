@@ -2,7 +2,8 @@
 
 ``--count N`` permits with valid identifiers (the factories' GB 11643 citizen IDs and GB/T 2260
 regions) go through ``service.issuing.bulk.issue_rows`` — what ``suixin issue`` does with a CSV,
-streamed, in chunks, signed by the office's signing pool — with an ``AnchorWorker`` thread
+streamed, in chunks, signed by the office's signing pool, each row stored with its line's
+idempotency key under a run key shaped as that command's — with an ``AnchorWorker`` thread
 anchoring batches as they fill, on the embedded chain, over SQLite or PostgreSQL (a fresh schema,
 dropped afterwards). The clock stops when the last credential is anchored. Then a random sample
 is verified with the verifier library against the chain.
@@ -28,6 +29,7 @@ does not verify.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import os
 import random
 import re
@@ -98,6 +100,13 @@ def rows(count: int, seed: int) -> Iterator[Row]:
     rng = random.Random(seed)
     for i in range(count):
         yield Row(i + 2, permit_subject(i, rng))  # as a CSV's lines after its header
+
+
+def run_key(args: argparse.Namespace) -> str:
+    """A run key shaped as ``suixin issue`` makes one for a file (``file_run_key``: the type
+    and 32 hex digits of a SHA-256), here of the synthetic rows' parameters."""
+    made = hashlib.sha256(f"bench_scale {args.count} {args.seed}".encode()).hexdigest()
+    return f"ResidencePermit:{made[:32]}"
 
 
 def peak_rss_kib(pid: int) -> int:
@@ -308,6 +317,7 @@ def run(args: argparse.Namespace, label: str, db_url: str, sqlite_path: Path | N
                 chunk=args.chunk,
                 progress=progress,
                 report=rejected,
+                run=run_key(args),  # each row stored with its line's key, as by `suixin issue`
             )
             stored = time.perf_counter() - clock.start
             issued_now[0] = summary.issued
