@@ -62,6 +62,7 @@ __all__ = [
     "IssueRequest",
     "NotFound",
     "Office",
+    "SignedChunk",
     "request_fingerprint",
     "stored_bundle",
 ]
@@ -84,6 +85,16 @@ class NotFound(SuixinError):
 
     def diagnostics(self) -> str:
         return f"{self.zh} / {self}"
+
+
+@dataclass(frozen=True)
+class SignedChunk:
+    """Credentials ``Office.sign_many`` signed for one authority at ``now``, with their
+    digests, not stored yet (``Office.store_signed``)."""
+
+    authority_id: int
+    credentials: list[tuple[dict[str, Any], bytes]]
+    now: datetime
 
 
 class IdempotencyConflict(SuixinError):
@@ -632,9 +643,23 @@ class Office:
         as the worker's claim makes one): the worker only sends it, and no row is written
         twice (a claim UPDATEs every member; on PostgreSQL that is a second row version of
         each, with index entries, until a VACUUM). For bulk chunks of batch size; a few
-        credentials wait in the queue to be batched with others."""
+        credentials wait in the queue to be batched with others.
+
+        The same as ``store_signed(sign_many(…))``, the two halves a bulk run overlaps."""
         if idempotency_keys is not None and len(idempotency_keys) != len(requests):
             raise ValueError("one idempotency key per request")
+        return self.store_signed(
+            self.sign_many(authority_id, requests),
+            actor=actor,
+            idempotency_keys=idempotency_keys,
+            own_batch=own_batch,
+        )
+
+    def sign_many(self, authority_id: int, requests: Sequence[IssueRequest]) -> SignedChunk:
+        """Check and sign every request, storing nothing: raises InvalidCredential as
+        ``issue_many`` does (a holder already in force, or twice in ``requests``, is refused
+        before any signing). A holder stored by someone else between this and
+        ``store_signed`` is refused there, by the database (IntegrityError)."""
         authority = self.authority(authority_id)
         now = _now()
         duplicates = self._in_force(authority_id, requests)
@@ -659,6 +684,22 @@ class Office:
                 credentials.append(built)
         if errors:
             raise InvalidCredential(errors)
+        return SignedChunk(authority_id, credentials, now)
+
+    def store_signed(
+        self,
+        signed: SignedChunk,
+        *,
+        actor: str = "system",
+        idempotency_keys: Sequence[str] | None = None,
+        own_batch: bool = False,
+    ) -> list[dict[str, Any]]:
+        """Store what ``sign_many`` signed, in one transaction with its audit row (see
+        ``issue_many``); returns the bundles. Raises IntegrityError (nothing stored) when a
+        holder or an idempotency key was stored meanwhile."""
+        credentials, authority_id, now = signed.credentials, signed.authority_id, signed.now
+        if idempotency_keys is not None and len(idempotency_keys) != len(credentials):
+            raise ValueError("one idempotency key per request")
         with self.db.session() as s:
             keys: Sequence[str | None] = idempotency_keys or [None] * len(credentials)
             rows = [

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import io
+import json
 import random
+import threading
 from datetime import timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import event, select
+from sqlalchemy import event, func, select
 
 import service.issuing.bulk as bulk
 from service.anchoring.worker import AnchorWorker
@@ -109,7 +112,7 @@ def test_a_run_killed_after_a_commit_resumes_and_each_line_is_in_one_batch(
 ) -> None:
     monkeypatch.setattr(bulk, "OWN_BATCH_MIN", 3)
     rows = _rows(9, 3)
-    real = Office.issue_many
+    real = Office.store_signed
     calls = {"n": 0}
 
     def dies_after_the_second_commit(self: Office, *args: Any, **kwargs: Any) -> Any:
@@ -119,10 +122,10 @@ def test_a_run_killed_after_a_commit_resumes_and_each_line_is_in_one_batch(
             raise KeyboardInterrupt  # killed between the commit and anything else
         return stored
 
-    monkeypatch.setattr(Office, "issue_many", dies_after_the_second_commit)
+    monkeypatch.setattr(Office, "store_signed", dies_after_the_second_commit)
     with pytest.raises(KeyboardInterrupt):
         issue_rows(setup.office, setup.authority_id, "ResidencePermit", rows, chunk=3, run="r1")
-    monkeypatch.setattr(Office, "issue_many", real)
+    monkeypatch.setattr(Office, "store_signed", real)
     summary = issue_rows(
         setup.office, setup.authority_id, "ResidencePermit", rows, chunk=3, run="r1"
     )
@@ -135,3 +138,42 @@ def test_a_run_killed_after_a_commit_resumes_and_each_line_is_in_one_batch(
     assert sorted(keys) == sorted(f"bulk:r1:{row.line}" for row in rows)  # each line once
     AnchorWorker(setup.office, batch_size=1000, batch_age_seconds=3600).drain()
     assert setup.office.counts() == {"anchored": 9}
+
+
+def test_a_holder_in_the_chunk_being_stored_is_refused_in_the_next_as_without_overlap(
+    setup: Setup, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the next chunk is checked and signed while the one before is being stored: hold the
+    # first store until that check is done, so the database must catch the second permit
+    rows = _rows(6, 4)
+    first = rows[1].subject
+    assert first is not None
+    rows[4] = Row(rows[4].line, dict(first))  # the same person again, three lines on
+    signed_twice = threading.Event()
+    calls = {"sign": 0}
+    real_sign, real_store = Office.sign_many, Office.store_signed
+
+    def sign(self: Office, *args: Any, **kwargs: Any) -> Any:
+        signed = real_sign(self, *args, **kwargs)
+        calls["sign"] += 1
+        if calls["sign"] == 2:
+            signed_twice.set()
+        return signed
+
+    def store(self: Office, *args: Any, **kwargs: Any) -> Any:
+        assert signed_twice.wait(30)
+        return real_store(self, *args, **kwargs)
+
+    monkeypatch.setattr(Office, "sign_many", sign)
+    monkeypatch.setattr(Office, "store_signed", store)
+    report = io.StringIO()
+    summary = issue_rows(
+        setup.office, setup.authority_id, "ResidencePermit", rows, chunk=3, report=report
+    )
+    assert (summary.issued, summary.rejected) == (5, 1)
+    assert calls["sign"] == 3  # the second chunk signed again, alone, after the refusal
+    [refused] = [json.loads(line) for line in report.getvalue().splitlines()]
+    assert refused["line"] == rows[4].line
+    assert [e["code"] for e in refused["errors"]] == ["credential_in_force"]
+    with setup.office.db.session() as s:
+        assert s.scalar(select(func.count()).select_from(Credential)) == 5
