@@ -18,6 +18,10 @@ Printed:
   ``pg_total_relation_size`` of every table of the schema, indexes and TOAST included), the
   growth over the run divided by N, against 1.5 × the median canonical (JCS) size of a
   credential, the issue's target;
+- CPU time per credential in this process and in the signing processes: other work on a
+  shared machine changes the rates, much less these;
+- on PostgreSQL, the bytes of each table, its TOAST and each index, per credential, with dead
+  row versions and HOT updates, and the average stored size of each column of ``credentials``;
 - chain bytes (RLP size of the blocks the run added) and gas per credential;
 - the projection to 10 M at the end-to-end rate and at the slowest segment's, against the
   target of 10 M in 30 minutes (>= 5,600/s end to end).
@@ -107,6 +111,12 @@ def run_key(args: argparse.Namespace) -> str:
     and 32 hex digits of a SHA-256), here of the synthetic rows' parameters."""
     made = hashlib.sha256(f"bench_scale {args.count} {args.seed}".encode()).hexdigest()
     return f"ResidencePermit:{made[:32]}"
+
+
+def cpu_seconds(who: int) -> float:
+    """User and system CPU seconds of this process (RUSAGE_SELF) or of its ended children."""
+    usage = resource.getrusage(who)
+    return usage.ru_utime + usage.ru_stime
 
 
 def peak_rss_kib(pid: int) -> int:
@@ -273,6 +283,7 @@ def run(args: argparse.Namespace, label: str, db_url: str, sqlite_path: Path | N
     thread = threading.Thread(target=worker.run, args=(stop,), daemon=True)
     bytes_before = database_bytes(office, sqlite_path, schema)
     load_before = os.getloadavg()[0]
+    cpu_before = cpu_seconds(resource.RUSAGE_SELF), cpu_seconds(resource.RUSAGE_CHILDREN)
     first_block = office.chain.block_number() + 1
     clock = Clock(args.count, args.segments)
     issued_now = [0]
@@ -362,7 +373,9 @@ def run(args: argparse.Namespace, label: str, db_url: str, sqlite_path: Path | N
         office.db.dispose()
         office.chain.close()
         if pool is not None:
-            pool.close()
+            pool.close()  # its processes end: their CPU time is counted in RUSAGE_CHILDREN
+    cpu_office = cpu_seconds(resource.RUSAGE_SELF) - cpu_before[0]
+    cpu_signing = cpu_seconds(resource.RUSAGE_CHILDREN) - cpu_before[1]
 
     n = args.count
     e2e = n / total
@@ -375,6 +388,13 @@ def run(args: argparse.Namespace, label: str, db_url: str, sqlite_path: Path | N
         f"\n[bold]{label}[/bold]: {n:,} permits; issued in {stored:.1f} s "
         f"({n / stored:,.0f}/s), last anchored at {total:.1f} s: [bold]{e2e:,.0f}/s end to end"
         f"[/bold] ({worker.stats.batches} batches of up to {args.batch_size})"
+    )
+    console.print(
+        f"  CPU per credential: {cpu_office / args.count * 1e6:,.0f} µs in this process "
+        "(issue, store, worker, embedded chain, the sample's verification), "
+        f"{cpu_signing / args.count * 1e6:,.0f} µs in the signing processes (their whole "
+        "life, start-up included; PostgreSQL's own not counted): other work on the machine "
+        "changes these much less than the rates"
     )
     console.print("  segment        issue/s   anchor/s")
     for i, (bound, ir, ar) in enumerate(zip(clock.bounds, issue_rates, anchor_rates, strict=False)):
