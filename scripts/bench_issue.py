@@ -73,7 +73,10 @@ from tests.verifier.factories import residence_permit_subject  # noqa: E402
 from verifier.chain import EmbeddedChain  # noqa: E402
 from verifier.jcs import canonicalize  # noqa: E402
 
-PG_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+# SUIXIN_TEST_POSTGRES names another database (one engineer's own, beside others' runs)
+PG_ADMIN = os.environ.get(
+    "SUIXIN_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
 DID = "did:web:lsj.gz.gov.cn"
 MASTER = "bench-master-key-0123456789abcdef0123456789"
 BULK_TARGET, P99_TARGET_MS, VERIFY_TARGET = 3000.0, 50.0, 1000.0

@@ -2,7 +2,8 @@
 
 ``--count N`` permits with valid identifiers (the factories' GB 11643 citizen IDs and GB/T 2260
 regions) go through ``service.issuing.bulk.issue_rows`` — what ``suixin issue`` does with a CSV,
-streamed, in chunks, signed by the office's signing pool — with an ``AnchorWorker`` thread
+streamed, in chunks, signed by the office's signing pool, each row stored with its line's
+idempotency key under a run key shaped as that command's — with an ``AnchorWorker`` thread
 anchoring batches as they fill, on the embedded chain, over SQLite or PostgreSQL (a fresh schema,
 dropped afterwards). The clock stops when the last credential is anchored. Then a random sample
 is verified with the verifier library against the chain.
@@ -17,6 +18,10 @@ Printed:
   ``pg_total_relation_size`` of every table of the schema, indexes and TOAST included), the
   growth over the run divided by N, against 1.5 × the median canonical (JCS) size of a
   credential, the issue's target;
+- CPU time per credential in this process and in the signing processes: other work on a
+  shared machine changes the rates, much less these;
+- on PostgreSQL, the bytes of each table, its TOAST and each index, per credential, with dead
+  row versions and HOT updates, and the average stored size of each column of ``credentials``;
 - chain bytes (RLP size of the blocks the run added) and gas per credential;
 - the projection to 10 M at the end-to-end rate and at the slowest segment's, against the
   target of 10 M in 30 minutes (>= 5,600/s end to end).
@@ -28,6 +33,7 @@ does not verify.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import os
 import random
 import re
@@ -100,6 +106,19 @@ def rows(count: int, seed: int) -> Iterator[Row]:
         yield Row(i + 2, permit_subject(i, rng))  # as a CSV's lines after its header
 
 
+def run_key(args: argparse.Namespace) -> str:
+    """A run key shaped as ``suixin issue`` makes one for a file (``file_run_key``: the type
+    and 32 hex digits of a SHA-256), here of the synthetic rows' parameters."""
+    made = hashlib.sha256(f"bench_scale {args.count} {args.seed}".encode()).hexdigest()
+    return f"ResidencePermit:{made[:32]}"
+
+
+def cpu_seconds(who: int) -> float:
+    """User and system CPU seconds of this process (RUSAGE_SELF) or of its ended children."""
+    usage = resource.getrusage(who)
+    return usage.ru_utime + usage.ru_stime
+
+
 def peak_rss_kib(pid: int) -> int:
     """A live process's peak resident set (VmHWM), KiB; 0 if it cannot be read."""
     try:
@@ -151,6 +170,65 @@ def database_bytes(office: Office, sqlite_path: Path | None, schema: str | None)
                 {"schema": schema},
             ).scalar_one()
         )
+
+
+def postgres_breakdown(office: Office, schema: str, n: int) -> list[str]:
+    """Where PostgreSQL's bytes are, per credential: each table's heap, TOAST and every index
+    (``pg_relation_size``), with its live and dead row versions and HOT updates; then the
+    average stored size of each column of ``credentials`` (``pg_column_size``)."""
+    lines = [f"  PostgreSQL bytes per credential, by relation (schema {schema}):"]
+    with office.db.session() as s:
+        s.execute(text("SELECT pg_stat_force_next_flush()"))
+        tables = s.execute(
+            text(
+                "SELECT c.relname, pg_relation_size(c.oid), "
+                "coalesce(pg_total_relation_size(nullif(c.reltoastrelid, 0)), 0), "
+                "coalesce(t.n_live_tup, 0), coalesce(t.n_dead_tup, 0), "
+                "coalesce(t.n_tup_upd, 0), coalesce(t.n_tup_hot_upd, 0), "
+                "pg_total_relation_size(c.oid) "
+                "FROM pg_class c JOIN pg_namespace ns ON ns.oid = c.relnamespace "
+                "LEFT JOIN pg_stat_user_tables t ON t.relid = c.oid "
+                "WHERE ns.nspname = :schema AND c.relkind = 'r' "
+                "ORDER BY pg_total_relation_size(c.oid) DESC"
+            ),
+            {"schema": schema},
+        ).all()
+        for name, heap, toast, live, dead, upd, hot, total in tables:
+            if total < 64 * 1024:
+                continue
+            lines.append(
+                f"    {name:<28} {total / n:8.1f} total: heap {heap / n:7.1f}, TOAST "
+                f"{toast / n:6.1f}; rows live {live:,} dead {dead:,}, updates {upd:,} "
+                f"(HOT {hot:,})"
+            )
+            for index, size in s.execute(
+                text(
+                    "SELECT i.relname, pg_relation_size(i.oid) FROM pg_index x "
+                    "JOIN pg_class i ON i.oid = x.indexrelid "
+                    "JOIN pg_class c ON c.oid = x.indrelid "
+                    "JOIN pg_namespace ns ON ns.oid = c.relnamespace "
+                    "WHERE ns.nspname = :schema AND c.relname = :table ORDER BY 2 DESC"
+                ),
+                {"schema": schema, "table": name},
+            ):
+                lines.append(f"      index {index:<32} {size / n:7.1f}")
+        columns = [
+            c.name
+            for c in Credential.__table__.columns  # type: ignore[attr-defined]
+        ]
+        averages = s.execute(
+            text(
+                "SELECT "
+                + ", ".join(f"avg(pg_column_size({c}))" for c in columns)
+                + ", avg(pg_column_size(credentials.*)) FROM credentials"
+            )
+        ).one()
+    lines.append(
+        "    credentials, average stored bytes per column: "
+        + ", ".join(f"{c} {float(a or 0):.1f}" for c, a in zip(columns, averages, strict=False))
+        + f"; whole row {float(averages[-1] or 0):.1f}"
+    )
+    return lines
 
 
 def chain_figures(office: Office, first: int, last: int) -> tuple[int, int]:
@@ -205,6 +283,7 @@ def run(args: argparse.Namespace, label: str, db_url: str, sqlite_path: Path | N
     thread = threading.Thread(target=worker.run, args=(stop,), daemon=True)
     bytes_before = database_bytes(office, sqlite_path, schema)
     load_before = os.getloadavg()[0]
+    cpu_before = cpu_seconds(resource.RUSAGE_SELF), cpu_seconds(resource.RUSAGE_CHILDREN)
     first_block = office.chain.block_number() + 1
     clock = Clock(args.count, args.segments)
     issued_now = [0]
@@ -249,6 +328,7 @@ def run(args: argparse.Namespace, label: str, db_url: str, sqlite_path: Path | N
                 chunk=args.chunk,
                 progress=progress,
                 report=rejected,
+                run=run_key(args),  # each row stored with its line's key, as by `suixin issue`
             )
             stored = time.perf_counter() - clock.start
             issued_now[0] = summary.issued
@@ -272,6 +352,7 @@ def run(args: argparse.Namespace, label: str, db_url: str, sqlite_path: Path | N
         # figures after the run
         assert summary.issued == args.count, rejected.getvalue()[:2000]
         db_growth = database_bytes(office, sqlite_path, schema) - bytes_before
+        breakdown = [] if schema is None else postgres_breakdown(office, schema, args.count)
         last_block = office.chain.block_number()
         chain_bytes, gas = chain_figures(office, first_block, last_block)
         with office.db.session() as s:
@@ -292,7 +373,9 @@ def run(args: argparse.Namespace, label: str, db_url: str, sqlite_path: Path | N
         office.db.dispose()
         office.chain.close()
         if pool is not None:
-            pool.close()
+            pool.close()  # its processes end: their CPU time is counted in RUSAGE_CHILDREN
+    cpu_office = cpu_seconds(resource.RUSAGE_SELF) - cpu_before[0]
+    cpu_signing = cpu_seconds(resource.RUSAGE_CHILDREN) - cpu_before[1]
 
     n = args.count
     e2e = n / total
@@ -305,6 +388,13 @@ def run(args: argparse.Namespace, label: str, db_url: str, sqlite_path: Path | N
         f"\n[bold]{label}[/bold]: {n:,} permits; issued in {stored:.1f} s "
         f"({n / stored:,.0f}/s), last anchored at {total:.1f} s: [bold]{e2e:,.0f}/s end to end"
         f"[/bold] ({worker.stats.batches} batches of up to {args.batch_size})"
+    )
+    console.print(
+        f"  CPU per credential: {cpu_office / args.count * 1e6:,.0f} µs in this process "
+        "(issue, store, worker, embedded chain, the sample's verification), "
+        f"{cpu_signing / args.count * 1e6:,.0f} µs in the signing processes (their whole "
+        "life, start-up included; PostgreSQL's own not counted): other work on the machine "
+        "changes these much less than the rates"
     )
     console.print("  segment        issue/s   anchor/s")
     for i, (bound, ir, ar) in enumerate(zip(clock.bounds, issue_rates, anchor_rates, strict=False)):
@@ -322,6 +412,8 @@ def run(args: argparse.Namespace, label: str, db_url: str, sqlite_path: Path | N
         f"  database {per_credential:,.0f} bytes per credential; canonical JSON {canonical:,.0f} "
         f"bytes (median of {len(bundles)}); ratio {ratio:.2f} (target <= {STORAGE_TARGET})"
     )
+    for line in breakdown:
+        console.print(line)
     console.print(
         f"  chain {chain_bytes / n:,.1f} bytes and {gas / n:,.1f} gas per credential "
         f"({last_block - first_block + 1:,} blocks)"

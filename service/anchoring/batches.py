@@ -6,7 +6,9 @@ rows have a ``digest`` and, once claimed, a ``batch_id`` and ``leaf_index``. A b
 - **claimed** (``prepared``): the oldest members without a batch, ``batch_size`` of them or
   whatever waited ``batch_age_seconds``, with the batch row (root, size, leaves in order, and
   the tree's hash: the deployment's anchoring hash, SHA-256 or SM3, with which every member's
-  digest was made) in one transaction, before anything is sent;
+  digest was made) in one transaction, before anything is sent. A bulk chunk comes claimed:
+  ``Office.issue_many(own_batch=True)`` stores its credentials with their batch and places,
+  so none is written twice; the worker finds such a batch prepared and sends it;
 - **sent**: its root is in a block (``anchor_root_once``: the chain is asked first, and
   ``RootAlreadyAnchored`` is read back, so a resend never doubles it); the block's number,
   hash, time and the transaction are stored once on the batch row, and every member's receipt
@@ -373,5 +375,12 @@ class BatchQueue:
 
     def _finished(self, batch_id: int) -> None:
         times = self._queued_at.pop(batch_id, None)
+        if times is None:  # claimed elsewhere: with its members (``issue_many(own_batch=True)``)
+            with self.office.db.session() as s:  # or by a worker that stopped after the claim
+                batch = s.get(Batch, batch_id)
+                if batch is not None and batch.queued_sum is not None and batch.size > 0:
+                    # their mean issue time: exact when all were issued at once, as in a chunk
+                    mean = datetime.fromtimestamp(batch.queued_sum / batch.size, UTC)
+                    times = [mean] * batch.size
         if times:
             self._observe(batch_id, times)

@@ -1,9 +1,13 @@
-"""Bulk issuance from CSV or JSON Lines: chunks through ``Office.issue_many``, per-row report.
+"""Bulk issuance from CSV or JSON Lines: chunks signed and stored by the office, per-row report.
 
-Rows are read lazily and issued in chunks. ``issue_many`` is all-or-nothing, so a chunk with
-invalid rows is first refused as a whole (nothing stored); the invalid rows, named by the
-per-item error paths, go to the report and the remaining rows are issued again as one chunk.
+Rows are read lazily and issued in chunks, each ``Office.sign_many`` then
+``Office.store_signed`` (``issue_many``'s two halves): the next chunk is signed on the signing
+pool while the one before is stored in a thread of its own. A chunk is all-or-nothing, so one
+with invalid rows is first refused as a whole (nothing stored); the invalid rows, named by the
+per-item error paths, go to the report and the remaining rows are signed again as one chunk.
 Every row thus ends either stored (and queued for anchoring) or in the report, never both.
+A chunk of ``OWN_BATCH_MIN`` credentials or more is stored as its own anchoring batch, claimed
+in its transaction; on PostgreSQL its rows go in through COPY (``Database.insert_rows``).
 
 **Exactly once, resumable.** Given a ``run`` (``file_run_key``: the file's SHA-256 and the
 credential type), every credential is stored with the idempotency key ``bulk:<run>:<line>`` in
@@ -25,16 +29,20 @@ import json
 import re
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from itertools import islice
 from pathlib import Path
 from typing import IO, Any, Protocol
 
-from service.issuing.office import IssueRequest, Office
+from sqlalchemy.exc import IntegrityError
+
+from service.issuing.office import IssueRequest, Office, SignedChunk
 from verifier.errors import FieldError, InvalidCredential, InvalidInput
 
 __all__ = [
     "NULL_WHEN_EMPTY",
+    "OWN_BATCH_MIN",
     "BulkSummary",
     "ReportSink",
     "Row",
@@ -52,6 +60,11 @@ class ReportSink(Protocol):
 
     def flush(self) -> None: ...
 
+
+# A chunk of at least this many credentials is its own anchoring batch, claimed as it is
+# stored (``Office.issue_many(own_batch=True)``: no second write of each row when the worker
+# claims it); a smaller one waits in the queue to share a batch, and its gas, with others.
+OWN_BATCH_MIN = 500
 
 # Dotted CSV columns whose empty cell means JSON null rather than "absent".
 NULL_WHEN_EMPTY = frozenset({"operatingTerm.until"})
@@ -248,39 +261,133 @@ def issue_rows(
     chunk commits, so a run that stops midway leaves an exact record of what was stored.
     ``progress(issued, rejected)`` is called after every chunk (lines an earlier run of the
     same ``run`` stored count as issued there, and in ``summary.resumed``). Raises what
-    ``issue_many``
-    raises other than per-row InvalidCredential (chain, database and key errors): the chunks
-    before it are stored, the failing chunk is not.
+    ``issue_many`` raises other than per-row InvalidCredential (chain, database and key
+    errors): the chunks before it are stored, the failing chunk is not.
+
+    Two chunks are in hand at once: while one is stored (sealed, written, committed: a thread
+    of its own), the next is checked and signed (on the signing pool). A holder the next
+    chunk shares with the one being stored is refused by the database when its turn comes
+    (IntegrityError); that chunk is then checked and signed again alone, after the commit,
+    and the holder is reported ``credential_in_force`` as without the overlap.
     """
     if chunk < 1:
         raise InvalidInput("--chunk must be at least 1")
     summary = BulkSummary()
     started = time.perf_counter()
     iterator = iter(rows)
-    while batch := list(islice(iterator, chunk)):
-        earlier: list[tuple[int, str]] = []
-        if run is not None:
-            batch, earlier = _stored_before(office, authority_id, run, batch)
-            summary.resumed += len(earlier)
-        issued, rejected = _issue_chunk(office, authority_id, credential_type, batch, actor, run)
-        issued = sorted(earlier + issued)
-        summary.issued += len(issued) - len(earlier)
-        summary.rejected += len(rejected)
+
+    def account(done: _Chunk) -> None:
+        issued = sorted(done.earlier + done.issued)
+        summary.issued += len(done.issued)
+        summary.rejected += len(done.rejected)
         if keep_ids:
             summary.credential_ids += issued
         if out is not None and issued:
             for line, credential_id in issued:
                 out.write(json.dumps({"line": line, "id": credential_id}) + "\n")
             out.flush()
-        if report is not None and rejected:
-            for line, errors in sorted(rejected.items()):
+        if report is not None and done.rejected:
+            for line, errors in sorted(done.rejected.items()):
                 record = {"line": line, "errors": [e.as_dict() for e in errors]}
                 report.write(json.dumps(record, ensure_ascii=False) + "\n")
             report.flush()
         if progress is not None:
-            progress(len(issued), len(rejected))
+            progress(len(issued), len(done.rejected))
+
+    def finish(storing: Future[_Chunk]) -> None:
+        done = storing.result()
+        if done.retry:  # a holder stored meanwhile: check and sign this chunk again, alone
+            issued, rejected = _issue_chunk(
+                office, authority_id, credential_type, done.rows, actor, run
+            )
+            done = _Chunk(done.rows, done.earlier, issued, {**done.rejected, **rejected})
+        account(done)
+
+    with ThreadPoolExecutor(1, thread_name_prefix="bulk-store") as store:
+        storing: Future[_Chunk] | None = None
+        try:
+            while batch := list(islice(iterator, chunk)):
+                earlier: list[tuple[int, str]] = []
+                if run is not None:
+                    batch, earlier = _stored_before(office, authority_id, run, batch)
+                    summary.resumed += len(earlier)
+                signed, candidates, rejected = _sign_chunk(
+                    office, authority_id, credential_type, batch
+                )
+                if storing is not None:  # the chunk before, stored while this one was signed
+                    before, storing = storing, None
+                    finish(before)
+                storing = store.submit(
+                    _store_chunk, office, signed, candidates, earlier, rejected, actor, run
+                )
+            if storing is not None:
+                last, storing = storing, None
+                finish(last)
+        finally:
+            # stopped by an error while a chunk was being stored: once its commit is done, the
+            # out file says so (then the error goes on)
+            if storing is not None and storing.exception() is None and not storing.result().retry:
+                account(storing.result())
     summary.seconds = time.perf_counter() - started
     return summary
+
+
+@dataclass
+class _Chunk:
+    """One chunk's outcome: rows to issue, lines an earlier run stored, lines issued now,
+    lines rejected; ``retry`` when the database refused it (a holder stored meanwhile)."""
+
+    rows: list[Row]
+    earlier: list[tuple[int, str]]
+    issued: list[tuple[int, str]]
+    rejected: dict[int, tuple[FieldError, ...]]
+    retry: bool = False
+
+
+def _sign_chunk(
+    office: Office, authority_id: int, credential_type: str, batch: Sequence[Row]
+) -> tuple[SignedChunk | None, list[Row], dict[int, tuple[FieldError, ...]]]:
+    """Sign the valid rows of ``batch``: (what was signed, its rows, {line: errors})."""
+    rejected = {row.line: row.errors for row in batch if row.subject is None}
+    candidates = [row for row in batch if row.subject is not None]
+    while candidates:
+        requests = [IssueRequest(credential_type, row.subject or {}) for row in candidates]
+        try:
+            return office.sign_many(authority_id, requests), candidates, rejected
+        except InvalidCredential as e:
+            by_index = _errors_by_item(e.errors, len(candidates))
+            for index, errors in by_index.items():
+                rejected[candidates[index].line] = tuple(errors)
+            candidates = [row for i, row in enumerate(candidates) if i not in by_index]
+    return None, [], rejected
+
+
+def _store_chunk(
+    office: Office,
+    signed: SignedChunk | None,
+    candidates: list[Row],
+    earlier: list[tuple[int, str]],
+    rejected: dict[int, tuple[FieldError, ...]],
+    actor: str,
+    run: str | None,
+) -> _Chunk:
+    """Store a signed chunk (in the storing thread)."""
+    if signed is None:
+        return _Chunk(candidates, earlier, [], rejected)
+    keys = None if run is None else [_line_key(run, row.line) for row in candidates]
+    try:
+        bundles = office.store_signed(
+            signed,
+            actor=actor,
+            idempotency_keys=keys,
+            own_batch=len(candidates) >= OWN_BATCH_MIN,
+        )
+    except IntegrityError:
+        return _Chunk(candidates, earlier, [], rejected, retry=True)
+    issued = [
+        (row.line, str(b["credential"]["id"])) for row, b in zip(candidates, bundles, strict=True)
+    ]
+    return _Chunk(candidates, earlier, issued, rejected)
 
 
 def _line_key(run: str, line: int) -> str:
@@ -318,7 +425,13 @@ def _issue_chunk(
         requests = [IssueRequest(credential_type, row.subject or {}) for row in candidates]
         try:
             keys = None if run is None else [_line_key(run, row.line) for row in candidates]
-            bundles = office.issue_many(authority_id, requests, actor=actor, idempotency_keys=keys)
+            bundles = office.issue_many(
+                authority_id,
+                requests,
+                actor=actor,
+                idempotency_keys=keys,
+                own_batch=len(candidates) >= OWN_BATCH_MIN,
+            )
         except InvalidCredential as e:
             by_index = _errors_by_item(e.errors, len(candidates))
             for index, errors in by_index.items():

@@ -21,7 +21,7 @@ from typing import Any, cast
 
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
-from sqlalchemy import Table, func, insert, select
+from sqlalchemy import Table, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -58,7 +58,7 @@ from verifier.deployment import Deployment
 from verifier.errors import FieldError, InvalidCredential, InvalidInput, SuixinError
 from verifier.jcs import canonicalize
 from verifier.licence_id import LICENSED_TYPES
-from verifier.merkle import MerkleHash, merkle_digest
+from verifier.merkle import MerkleHash, MerkleTree, merkle_digest
 
 __all__ = [
     "SCOPES",
@@ -68,6 +68,7 @@ __all__ = [
     "IssueRequest",
     "NotFound",
     "Office",
+    "SignedChunk",
     "request_fingerprint",
     "stored_bundle",
 ]
@@ -90,6 +91,16 @@ class NotFound(SuixinError):
 
     def diagnostics(self) -> str:
         return f"{self.zh} / {self}"
+
+
+@dataclass(frozen=True)
+class SignedChunk:
+    """Credentials ``Office.sign_many`` signed for one authority at ``now``, with their
+    digests, not stored yet (``Office.store_signed``)."""
+
+    authority_id: int
+    credentials: list[tuple[dict[str, Any], bytes]]
+    now: datetime
 
 
 class IdempotencyConflict(SuixinError):
@@ -663,14 +674,36 @@ class Office:
         *,
         actor: str = "system",
         idempotency_keys: Sequence[str] | None = None,
+        own_batch: bool = False,
     ) -> list[dict[str, Any]]:
         """Issue every request or none: raises InvalidCredential with per-item paths
         (``items[3].citizenId``: the item, then the subject field) if any is invalid. The
         whole request is one audit row (``credential.issue_batch``: count and ids).
         ``idempotency_keys`` (one per request) are stored with the credentials, in the same
-        transaction: ``issued_by_keys`` finds them again (a resumed bulk run)."""
+        transaction: ``issued_by_keys`` finds them again (a resumed bulk run).
+
+        ``own_batch``: the credentials are one anchoring batch of their own, claimed in the
+        transaction that stores them (root and leaves in request order, state ``prepared``,
+        as the worker's claim makes one): the worker only sends it, and no row is written
+        twice (a claim UPDATEs every member; on PostgreSQL that is a second row version of
+        each, with index entries, until a VACUUM). For bulk chunks of batch size; a few
+        credentials wait in the queue to be batched with others.
+
+        The same as ``store_signed(sign_many(…))``, the two halves a bulk run overlaps."""
         if idempotency_keys is not None and len(idempotency_keys) != len(requests):
             raise ValueError("one idempotency key per request")
+        return self.store_signed(
+            self.sign_many(authority_id, requests),
+            actor=actor,
+            idempotency_keys=idempotency_keys,
+            own_batch=own_batch,
+        )
+
+    def sign_many(self, authority_id: int, requests: Sequence[IssueRequest]) -> SignedChunk:
+        """Check and sign every request, storing nothing: raises InvalidCredential as
+        ``issue_many`` does (a holder already in force, or twice in ``requests``, is refused
+        before any signing). A holder stored by someone else between this and
+        ``store_signed`` is refused there, by the database (IntegrityError)."""
         authority = self.authority(authority_id)
         now = _now()
         duplicates = self._in_force(authority_id, requests)
@@ -695,14 +728,34 @@ class Office:
                 credentials.append(built)
         if errors:
             raise InvalidCredential(errors)
+        return SignedChunk(authority_id, credentials, now)
+
+    def store_signed(
+        self,
+        signed: SignedChunk,
+        *,
+        actor: str = "system",
+        idempotency_keys: Sequence[str] | None = None,
+        own_batch: bool = False,
+    ) -> list[dict[str, Any]]:
+        """Store what ``sign_many`` signed, in one transaction with its audit row (see
+        ``issue_many``); returns the bundles. Raises IntegrityError (nothing stored) when a
+        holder or an idempotency key was stored meanwhile."""
+        credentials, authority_id, now = signed.credentials, signed.authority_id, signed.now
+        if idempotency_keys is not None and len(idempotency_keys) != len(credentials):
+            raise ValueError("one idempotency key per request")
         with self.db.session() as s:
-            # one multi-row INSERT rather than an ORM object per credential
             keys: Sequence[str | None] = idempotency_keys or [None] * len(credentials)
             rows = [
                 self._row(authority_id, c, d, now, key, None)
                 for (c, d), key in zip(credentials, keys, strict=True)
             ]
-            s.execute(insert(Credential), rows)
+            if own_batch and rows:
+                batch_id = self._claim_own_batch(s, authority_id, [d for _, d in credentials], now)
+                for i, row in enumerate(rows):
+                    row["batch_id"], row["leaf_index"] = batch_id, i
+            # COPY on PostgreSQL, one executemany INSERT on SQLite: no ORM object per row
+            self.db.insert_rows(s, _CREDENTIALS, rows)
             if rows:
                 record(
                     s,
@@ -717,6 +770,27 @@ class Office:
                     },
                 )
         return [stored_bundle(c, None) for c, _ in credentials]
+
+    def _claim_own_batch(
+        self, s: Session, authority_id: int, digests: Sequence[bytes], now: datetime
+    ) -> int:
+        """Store the batch of ``digests`` (leaf order) in ``s``, prepared; returns its id."""
+        tree = MerkleTree(digests, hash=self.anchoring_hash)
+        batch = Batch(
+            authority_id=authority_id,
+            kind=BatchKind.CREDENTIAL,
+            hash=tree.hash,
+            root=tree.root,
+            size=tree.size,
+            leaves=b"".join(digests),
+            state=BatchState.PREPARED,
+            created_at=now,
+            queued_at=now,  # every member was issued at ``now``
+            queued_sum=now.timestamp() * tree.size,
+        )
+        s.add(batch)
+        s.flush()
+        return batch.id
 
     def _in_force(
         self, authority_id: int, requests: Sequence[IssueRequest]

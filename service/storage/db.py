@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 import fcntl
+import json
 import os
 import sqlite3
 import threading
 import weakref
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy import JSON, Connection, Engine, Table, create_engine, event, insert
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import NullPool
 
@@ -220,6 +222,44 @@ class Database:
                 # takes the write lock now, waiting up to busy_timeout for other writers.
                 session.connection().exec_driver_sql("BEGIN IMMEDIATE")
             yield session
+
+    def insert_rows(
+        self, session: Session, table: Table, rows: Sequence[Mapping[str, Any]]
+    ) -> None:
+        """Insert ``rows`` (mappings with the same keys, table columns) into ``table`` in the
+        session's transaction. On PostgreSQL through ``COPY … FROM STDIN`` (one stream, no
+        statement per row or per page of rows), elsewhere one executemany INSERT. Raises what
+        an INSERT raises (``IntegrityError`` for a duplicate key): nothing of ``rows`` is kept
+        once the session rolls back."""
+        if not rows:
+            return
+        if not self.is_postgres:
+            session.execute(insert(table), list(rows))
+            return
+        import psycopg  # the PostgreSQL driver; not needed (nor imported) on SQLite
+        from psycopg import sql
+
+        columns = list(rows[0])
+        # JSON columns as their text (psycopg would make a list an array); the rest as they are
+        as_json = [isinstance(table.c[c].type, JSON) for c in columns]
+        statement = sql.SQL("COPY {} ({}) FROM STDIN").format(
+            sql.Identifier(table.name), sql.SQL(", ").join(map(sql.Identifier, columns))
+        )
+        driver = session.connection().connection.driver_connection
+        assert isinstance(driver, psycopg.Connection)
+        try:
+            with driver.cursor() as cursor, cursor.copy(statement) as copy:
+                for row in rows:
+                    copy.write_row(
+                        [
+                            json.dumps(row[c]) if j and row[c] is not None else row[c]
+                            for c, j in zip(columns, as_json, strict=True)
+                        ]
+                    )
+        except psycopg.Error as e:
+            raise DBAPIError.instance(
+                f"COPY {table.name}", None, e, psycopg.Error, ismulti=True
+            ) from e
 
     @contextmanager
     def sender_lock(self, address: str) -> Iterator[None]:

@@ -20,7 +20,9 @@ and the previous master key while a rotation re-seals every row, and tells an op
 key a database needs. Values sealed before the header existed (private keys of earlier
 versions: nonce and ciphertext only, AES) still open.
 
-Credential documents are sealed compressed (``seal_document``). Lookups that must not decrypt
+Credential documents are sealed compressed (``seal_document``: zlib primed with a preset
+dictionary of the text every credential repeats, which halves them; a document sealed before
+dictionaries, or with an earlier one, still opens). Lookups that must not decrypt
 use a *blind index*: an HMAC of the identifier under a key derived from the master key
 (``blind_index``), so the database holds no citizen id number or USCC in the clear and an
 equality lookup still works (HMAC-SHA256 under either sealing algorithm). Nothing here logs,
@@ -42,6 +44,7 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
+from service.storage import _dictionaries
 from verifier.errors import InvalidInput, SuixinError
 
 __all__ = [
@@ -168,12 +171,15 @@ class MasterKey:
         return fingerprint_of(sealed) == self.fingerprint and sealed[1] == self.algorithm
 
     def seal_document(self, canonical: bytes, credential_id: str) -> bytes:
-        """A credential's canonical JSON, compressed and sealed to its id."""
-        return self.seal(zlib.compress(canonical, 6), f"credential:{credential_id}")
+        """A credential's canonical JSON, compressed (zlib primed with the current preset
+        dictionary, ``storage._dictionaries``) and sealed to its id."""
+        packer = zlib.compressobj(6, zdict=_dictionaries.CURRENT)
+        return self.seal(packer.compress(canonical) + packer.flush(), f"credential:{credential_id}")
 
     def open_document(self, sealed: bytes, credential_id: str) -> bytes:
-        """The canonical JSON ``seal_document`` sealed; raises KeyStoreError."""
-        return zlib.decompress(self.open(sealed, f"credential:{credential_id}"))
+        """The canonical JSON ``seal_document`` sealed, with whichever dictionary it names (or
+        none: documents sealed before dictionaries); raises KeyStoreError."""
+        return _inflate(self.open(sealed, f"credential:{credential_id}"))
 
     def blind_index(self, kind: str, value: str) -> bytes:
         """A keyed hash of an identifier (``kind`` names its space: ``citizen-id``, ``uscc``):
@@ -184,6 +190,23 @@ class MasterKey:
     def __repr__(self) -> str:
         name = next(n for n, b in SEALING_ALGORITHMS.items() if b == self.algorithm)
         return f"MasterKey(<hidden>, {name}, fingerprint {self.fingerprint.hex()})"
+
+
+def _inflate(compressed: bytes) -> bytes:
+    """A zlib stream decompressed with the preset dictionary its header names (RFC 1950: the
+    FDICT flag, then the dictionary's Adler-32); raises KeyStoreError for one not known here."""
+    if len(compressed) >= 6 and compressed[1] & 0x20:
+        named = int.from_bytes(compressed[2:6], "big")
+        dictionary = _dictionaries.DICTIONARIES.get(named)
+        if dictionary is None:
+            raise KeyStoreError(
+                f"a sealed document was compressed with a dictionary this version does not "
+                f"know (Adler-32 {named:08x}): it was sealed by a newer office"
+            )
+        inflater = zlib.decompressobj(zdict=dictionary)
+    else:
+        inflater = zlib.decompressobj()
+    return inflater.decompress(compressed) + inflater.flush()
 
 
 def fingerprint_of(sealed: bytes) -> bytes | None:

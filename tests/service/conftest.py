@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import random
 import uuid
 import warnings
@@ -54,7 +55,10 @@ __all__ = [
 ]
 
 MASTER = MasterKey("test-master-key-" + "k" * 24)
-POSTGRES_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+# SUIXIN_TEST_POSTGRES names another database (one engineer's own, beside others' runs)
+POSTGRES_ADMIN_URL = os.environ.get(
+    "SUIXIN_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
 
 PERMITS = (
     "did:web:lsj.gz.gov.cn",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import random
 import uuid
 from collections.abc import Iterator
@@ -27,7 +28,10 @@ from verifier.deployment import Deployment
 
 MASTER = "test-master-key-0123456789abcdef0123456789"
 DID = "did:web:lsj.gz.gov.cn"
-PG_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+# SUIXIN_TEST_POSTGRES names another database (one engineer's own, beside others' runs)
+PG_ADMIN = os.environ.get(
+    "SUIXIN_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
 
 
 @dataclass

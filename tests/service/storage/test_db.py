@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import threading
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any, cast
 
-from sqlalchemy import text
+import pytest
+from sqlalchemy import Table, select, text
+from sqlalchemy.exc import IntegrityError
 
+from service.clock import aware
 from service.storage.db import Database
+from service.storage.models import Authority
 
 
 def _bump_concurrently(db: Database) -> tuple[int, list[str]]:
@@ -151,3 +157,47 @@ def test_a_writer_in_another_process_holds_the_lock_file_until_it_commits(tmp_pa
     with db.session() as s:
         assert s.execute(text("SELECT n FROM t ORDER BY n")).scalars().all() == [1, 11]
     db.dispose()
+
+
+# ---------------------------------------------------------------------- insert_rows (COPY)
+
+
+def _authority_row(did: str) -> dict[str, Any]:
+    return {
+        "did": did,
+        "name_zh": "广州市来穗人员服务管理局",
+        "name_en": "GZ bureau, \t tab and\nnewline and \\N",  # COPY's text format escapes
+        "region": 440100,
+        "credential_types": ["ResidencePermit"],  # a JSON column
+        "uscc": None,
+        "account_address": "0x" + "ab" * 20,
+        "account_key_encrypted": bytes(range(256)),  # every byte value
+        "created_at": datetime(2026, 1, 2, 3, 4, 5, 678901, tzinfo=UTC),
+        "next_account_address": None,
+        "next_account_key_encrypted": None,
+    }
+
+
+def test_insert_rows_stores_every_value_as_an_insert_would(database: Database) -> None:
+    rows = [_authority_row("did:web:a.example"), _authority_row("did:web:b.example")]
+    rows[1]["uscc"] = "11440100007502156G"
+    with database.session() as s:
+        database.insert_rows(s, cast(Table, Authority.__table__), rows)
+    with database.session() as s:
+        stored = s.scalars(select(Authority).order_by(Authority.did)).all()
+        got = [{k: getattr(a, k) for k in rows[0]} for a in stored]
+    for row in got:
+        row["created_at"] = aware(row["created_at"])
+        row["account_key_encrypted"] = bytes(row["account_key_encrypted"])
+    assert got == rows
+
+
+def test_insert_rows_refuses_a_duplicate_key_and_keeps_nothing(database: Database) -> None:
+    table = cast(Table, Authority.__table__)
+    with database.session() as s:
+        database.insert_rows(s, table, [_authority_row("did:web:a.example")])
+    rows = [_authority_row("did:web:b.example"), _authority_row("did:web:a.example")]
+    with pytest.raises(IntegrityError), database.session() as s:
+        database.insert_rows(s, table, rows)
+    with database.session() as s:
+        assert s.scalars(select(Authority.did)).all() == ["did:web:a.example"]
