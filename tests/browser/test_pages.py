@@ -213,9 +213,17 @@ def test_claim_present_revoke_tamper_replay(server: Server, browser: Any) -> Non
     wallet.wait_for_selector(".card .badge[data-status='pending']")
     assert "#" not in wallet.url  # the one-time code left the address bar
     server.drain()
+    # opening the wallet asks the issuer nothing (it would learn when a card is shown) ...
+    asked: list[str] = []
+    wallet.on("request", lambda r: asked.append(r.url) if "/v1/" in r.url else None)
     wallet.reload()
     ready(wallet)
+    wallet.wait_for_selector(".card .badge[data-status='pending']")
+    assert asked == [], asked
+    # ... until the holder refreshes the status, a visible action
+    wallet.click("#cards-refresh")
     wallet.wait_for_selector(".card .badge[data-status='valid']")
+    assert any("/v1/oid4vci/credentials/" in url for url in asked)
     extractable = wallet.evaluate(
         "async () => (await window.suixinWallet.getAll('keys')).map(k => k.privateKey.extractable)"
     )
@@ -337,7 +345,21 @@ def test_claim_present_revoke_tamper_replay(server: Server, browser: Any) -> Non
 
     wallet.goto(f"{server.url}/wallet")
     ready(wallet)
+    wallet.click("#cards-refresh")
     wallet.wait_for_selector(".card .badge[data-status='revoked']")
+    # a revoked card is not offered to a counter
+    revoked_request = counter_ctx.new_page()
+    revoked_request.goto(f"{server.url}/counter")
+    ready(revoked_request)
+    revoked_request.get_by_role("checkbox", name="姓名", exact=True).check()
+    revoked_request.click("#create-request")
+    revoked_request.wait_for_selector("#qr svg")
+    wallet.goto(revoked_request.get_attribute("#wallet-link", "href"))
+    ready(wallet)
+    wallet.wait_for_selector("#share:not([hidden])")
+    assert wallet.locator("#share-credential option").count() == 0
+    wallet.goto(f"{server.url}/wallet")
+    ready(wallet)
     wallet.click("#lang-switch")
     assert wallet.locator("#cards-title").count() == 1
     shot(wallet, "wallet-revoked-phone-en")
@@ -707,8 +729,7 @@ def test_a_wallet_answers_a_standalone_counter_on_another_origin(
     wallet.get_by_role("button", name="领取到本钱包").click()
     wallet.wait_for_selector(".card .badge[data-status='pending']")
     server.drain()
-    wallet.reload()
-    ready(wallet)
+    wallet.click("#cards-refresh")
     wallet.wait_for_selector(".card .badge[data-status='valid']")
 
     counter = counter_ctx.new_page()

@@ -159,7 +159,7 @@
     return sx.json(u.href, { method, headers, body: body || undefined });
   }
   // times as this device shows them (the office answers in UTC)
-  const when = (iso) => (iso ? new Date(iso).toLocaleString("zh-CN", { hour12: false, year: "numeric", month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit" }) : "");
+  const when = (iso) => (iso ? new Date(iso).toLocaleString("zh-CN", { timeZone: "Asia/Shanghai", hour12: false, year: "numeric", month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit" }) + "（北京时间）" : "");
   const problemText = (got) => (got.body && got.body.detail) ? got.body.detail : "HTTP " + got.status;
 
   const GRANT_STATES = { active: ["生效中", "Active"], scheduled: ["未开始", "Scheduled"], expired: ["已到期", "Expired"], withdrawn: ["已撤回", "Withdrawn"] };
@@ -245,7 +245,17 @@
       await renderGrants(); await renderLog();
     } finally { ok.disabled = false; }
   });
-  document.getElementById("grants-refresh").addEventListener("click", async () => { await renderGrants(); });
+  document.getElementById("grants-refresh").addEventListener("click", async () => {
+    try { await renderGrants(); } catch (e) { setGrantsStatus("无法读取授权记录：" + e.message, "Cannot read the grants: " + e.message); }
+  });
+  document.getElementById("cards-refresh").addEventListener("click", async () => {
+    const shown = document.getElementById("cards-refreshed");
+    try {
+      await refresh();
+      shown.replaceChildren(sx.bi("已刷新：" + when(new Date().toISOString()), "Refreshed: " + when(new Date().toISOString())));
+    } catch (e) { shown.replaceChildren(sx.bi("无法刷新：" + e.message, "Cannot refresh: " + e.message)); }
+    await renderCards();
+  });
 
   // ---------------------------------------------------------------- rendering
   function setStatus(zh, en) { const p = document.getElementById("wallet-status"); p.replaceChildren(sx.bi(zh, en)); }
@@ -264,7 +274,7 @@
         sx.el("h3", {}, sx.bi(title[0], title[1])),
         sx.el("p", {}, sx.el("span", { class: "badge", "data-status": c.status }, sx.bi(words[0], words[1]))),
         sx.el("p", { text: values.name || "" }),
-        sx.el("p", { class: "muted", text: (parsed.payload.residenceRegion || values.uscc || "") }));
+        sx.el("p", { class: "muted", text: (values.residenceRegion || parsed.payload.residenceCity || parsed.payload.residenceRegion || values.uscc || "") }));
       if (c.status === "valid" || c.status === "pending") {
         const grant = sx.el("button", { type: "button", class: "secondary", "data-action": "grant" }, sx.bi("授权", "Authorise"));
         grant.onclick = () => openGrant(c);
@@ -280,7 +290,7 @@
     const KINDS = { claim: ["领取", "Claimed"], present: ["出示", "Presented"], decline: ["拒绝", "Declined"], grant: ["授权", "Authorised"], withdraw: ["撤回授权", "Withdrew"] };
     for (const e of (await getAll("log")).reverse()) {
       const kind = KINDS[e.kind] || [e.kind, e.kind];
-      const item = sx.el("li", { "data-kind": e.kind }, sx.el("time", { text: e.at.replace("T", " ").slice(0, 19) }), " ", sx.bi(kind[0], kind[1]), " ",
+      const item = sx.el("li", { "data-kind": e.kind }, sx.el("time", { datetime: e.at, text: when(e.at) }), " ", sx.bi(kind[0], kind[1]), " ",
         document.createTextNode([e.verifier, (e.fields || []).join(", "), e.verdict].filter(Boolean).join(" · ")));
       list.append(item);
     }
@@ -290,7 +300,8 @@
     const request = await loadRequest(uri);
     const query = request.dcql_query.credentials[0];
     const wanted = query.claims.map((c) => c.path[0]);
-    const candidates = (await getAll("credentials")).filter((c) => query.meta.vct_values.includes(parseSdJwt(c.sdJwt).payload.vct));
+    // a revoked, suspended or superseded card is never offered (as last refreshed)
+    const candidates = (await getAll("credentials")).filter((c) => query.meta.vct_values.includes(parseSdJwt(c.sdJwt).payload.vct) && (c.status === "valid" || c.status === "pending"));
     const section = document.getElementById("share");
     section.hidden = false;
     document.getElementById("share-verifier").textContent = request.client_metadata.client_name;
@@ -359,13 +370,13 @@
         } catch (e) {
           setStatus("领取失败：" + e.message, "Claim failed: " + e.message);
         }
-        await refresh(); await renderCards(); await renderLog();
+        await refresh(); await renderCards(); await renderLog();  // the new card's first state
       };
     }
-    try { await refresh(); } catch (e) { /* offline: show what is stored */ }
+    // opening the wallet contacts no issuer (it would learn when each card is shown): what is
+    // stored is shown; status and grants are refreshed only when the holder asks
     await renderCards();
     await renderLog();
-    try { await renderGrants(); } catch (e) { setGrantsStatus("无法读取授权记录：" + e.message, "Cannot read the grants: " + e.message); }
     if (hash.get("request_uri")) {
       try { await showShare(hash.get("request_uri")); } catch (e) { setStatus("无法读取核验请求：" + e.message, "Cannot read the request: " + e.message); }
     }
