@@ -47,6 +47,7 @@ from verifier.sdjwt import (
     issuer_jwt_digest,
     p256_from_jwk,
 )
+from verifier.status import reason_by_name
 
 __all__ = [
     "OFFER_TTL",
@@ -285,13 +286,27 @@ class WalletIssuer:
         if found is None:
             raise WalletError(404, "not_found", "没有这张凭证", "no such wallet credential")
         row, batch, status, reason = found
+        authority = self.office.authority(row.authority_id)
         return {
             "id": row.id,
             "anchorState": AnchorState.of(batch.state if batch is not None else None),
             "anchor": receipt_of(batch, row.leaf_index),
             "status": status,
             "statusReason": reason,
+            # what a holder reads: the reason in words, and the issuer's registered name
+            "statusReasonText": _reason_text(reason),
+            "issuerName": {"zh": authority.name_zh, "en": authority.name_en},
         }
+
+
+def _reason_text(reason: str | None) -> dict[str, str] | None:
+    if reason is None:
+        return None
+    try:
+        found = reason_by_name(reason)
+    except ValueError:
+        return {"zh": reason, "en": reason}
+    return {"zh": found.zh, "en": found.en}
 
 
 def _check_proof(

@@ -107,6 +107,8 @@
       const office = state.body.status;
       c.status = office === "active" ? (state.body.anchorState === "anchored" ? "valid" : "pending") : office;
       c.statusReason = state.body.statusReason;
+      c.statusReasonText = state.body.statusReasonText;
+      c.issuerName = state.body.issuerName;
       await put("credentials", c);
     }
   }
@@ -270,11 +272,26 @@
       const values = Object.fromEntries(parsed.disclosures.map((d) => [d.name, d.value]));
       const words = STATUS[c.status] || [c.status, c.status];
       const title = TYPES[c.type] || [c.type, c.type];
+      // the issuer as the chain registers it (learnt at claim or refresh), never a bare URL
+      const issuer = c.issuerName ? sx.bi(c.issuerName.zh, c.issuerName.en) : sx.bi("签发机关（未刷新）", "Issuer (not refreshed)");
+      const expiry = parsed.payload.exp ? when(new Date(parsed.payload.exp * 1000).toISOString()) : "—";
       const card = sx.el("li", { class: "card", "data-credential": c.id, "data-type": c.type },
         sx.el("h3", {}, sx.bi(title[0], title[1])),
         sx.el("p", {}, sx.el("span", { class: "badge", "data-status": c.status }, sx.bi(words[0], words[1]))),
-        sx.el("p", { text: values.name || "" }),
-        sx.el("p", { class: "muted", text: (values.residenceRegion || parsed.payload.residenceCity || parsed.payload.residenceRegion || values.uscc || "") }));
+        sx.el("p", { class: "holder", text: values.name || "" }),
+        sx.el("p", { class: "issuer" }, issuer),
+        sx.el("p", { class: "expiry" }, sx.bi("有效期至 ", "Valid until "), expiry));
+      // every field, the status and its reason in words
+      const facts = sx.el("dl", { class: "facts" });
+      const row = (label, value) => facts.append(sx.el("dt", {}, label), sx.el("dd", {}, value));
+      row(sx.bi("状态", "Status"), sx.bi(words[0], words[1]));
+      if (c.statusReasonText) row(sx.bi("原因", "Reason"), sx.bi(c.statusReasonText.zh, c.statusReasonText.en));
+      if (parsed.payload.residenceCity) row(sx.label(c.type, "residenceCity"), document.createTextNode(parsed.payload.residenceCity));
+      for (const [name, value] of Object.entries(values)) {
+        row(sx.label(c.type, name), document.createTextNode(sx.show(value)));
+      }
+      const details = sx.el("details", { class: "card-details" }, sx.el("summary", {}, sx.bi("详情", "Details")), facts);
+      card.append(details);
       if (c.status === "valid" || c.status === "pending") {
         const grant = sx.el("button", { type: "button", class: "secondary", "data-action": "grant" }, sx.bi("授权", "Authorise"));
         grant.onclick = () => openGrant(c);
@@ -356,8 +373,16 @@
 
   async function main() {
     const hash = new URLSearchParams(location.hash.slice(1));
+    let offer = null;
     if (hash.get("offer")) {
-      const offer = JSON.parse(hash.get("offer"));
+      try { offer = JSON.parse(hash.get("offer")); if (!offer || !offer.credential_issuer || !offer.grants) throw new Error("incomplete"); }
+      catch (e) {  // a broken link says so; the wallet and its cards are shown as ever
+        offer = null;
+        setStatus("领取链接无效或不完整，请向办事窗口重新索取", "The claim link is broken or incomplete: ask the office for a new one");
+        document.getElementById("wallet-status").dataset.problem = "offer_invalid";
+      }
+    }
+    if (offer) {
       const section = document.getElementById("claim");
       section.hidden = false;
       document.getElementById("claim-issuer").textContent = offer.credential_issuer;

@@ -43,7 +43,7 @@ window.sx = {
       ["birthDate", "出生日期", "Birth date"], ["citizenId", "公民身份号码", "Citizen ID number"],
       ["hukouAddress", "户籍地址", "Hukou address"], ["residenceAddress", "居住地址", "Residence address"],
       ["issuingAuthority", "签发机关", "Issuing authority"], ["issueDate", "签发日期", "Issue date"],
-      ["endorsements", "签注", "Endorsements"],
+      ["endorsements", "签注", "Endorsements"], ["residenceSince", "连续居住起始日", "Resident since"],
       // derived claims of the SD-JWT, each a disclosure of its own: ask for these alone
       ["age_over_18", "年满18周岁", "Aged 18 or over"], ["age_over_60", "年满60周岁", "Aged 60 or over"],
       ["residenceCity", "居住城市", "City of residence"], ["residenceRegion", "居住地区划（区县）", "Residence district"],
@@ -60,8 +60,13 @@ window.sx = {
     const found = (window.sx.FIELDS[type] || []).find((f) => f[0] === field);
     return found ? window.sx.bi(found[1], found[2]) : document.createTextNode(field);
   },
+  // a value as a person reads it in the page's language: no raw codes or English in 中文
+  WORDS: { male: ["男", "male"], female: ["女", "female"], true: ["是", "yes"], false: ["否", "no"] },
   show(value) {
-    if (typeof value === "boolean") return window.sx.lang() === "zh" ? (value ? "是" : "否") : (value ? "yes" : "no");
+    const zh = window.sx.lang() === "zh" ? 0 : 1;
+    const known = window.sx.WORDS[String(value)];
+    if (known && (typeof value === "boolean" || typeof value === "string")) return known[zh];
+    if (Array.isArray(value) && value.length === 0) return ["无", "none"][zh];
     return typeof value === "string" ? value : JSON.stringify(value);
   },
 };
