@@ -53,6 +53,9 @@ class Deployment:
     source_hash: str
     confirmations: int = 0
     anchoring_hash: MerkleHash = "sha-256"
+    # the AnchorRegistry takes status list digests (setStatusBatchWithLists): records of
+    # registries deployed before it could say False, and their credentials carry no list entries
+    status_lists: bool = False
 
     def __post_init__(self) -> None:
         if self.anchoring_hash not in MERKLE_HASHES:
@@ -70,7 +73,11 @@ class Deployment:
     def from_json(cls, data: dict[str, Any]) -> Deployment:
         """Read a record; raises InvalidInput naming the missing or wrong field."""
         # fields of records written before they existed, and their meaning then
-        optional: dict[str, Any] = {"confirmations": 0, "anchoring_hash": "sha-256"}
+        optional: dict[str, Any] = {
+            "confirmations": 0,
+            "anchoring_hash": "sha-256",
+            "status_lists": False,
+        }
         try:
             return cls(
                 **{

@@ -284,17 +284,21 @@ class StatusSender:
                     select(Credential).where(Credential.id.in_([c.credential_id for c in claimed]))
                 )
             }
-            lists = status_lists.prepare(
-                s,
-                authority_id=authority_id,
-                did=authority.did,
-                sign=lambda unsigned: self._sign_list(authority_id, unsigned),
-                changes=[
-                    (documents[c.credential_id], c.status)
-                    for c in claimed
-                    if c.credential_id in documents
-                ],
-                now=datetime.now(UTC),
+            lists = (
+                None
+                if not office.deployment.status_lists
+                else status_lists.prepare(
+                    s,
+                    authority_id=authority_id,
+                    did=authority.did,
+                    sign=lambda unsigned: self._sign_list(authority_id, unsigned),
+                    changes=[
+                        (documents[c.credential_id], c.status)
+                        for c in claimed
+                        if c.credential_id in documents
+                    ],
+                    now=datetime.now(UTC),
+                )
             )
             if claimed or lists is not None:
                 # ask the chain first: while it is down the rows stay pending, not in doubt

@@ -500,8 +500,8 @@ class Office:
 
     def status_positions_for(self, authority: Authority, count: int) -> list[int | None]:
         """``count`` status list positions for new credentials of ``authority`` (None each when
-        it publishes no lists: not a did:web)."""
-        if list_base(authority.did) is None:
+        it publishes no lists: not a did:web, or registries deployed before lists existed)."""
+        if list_base(authority.did) is None or not self.deployment.status_lists:
             return [None] * count
         return list(self.status_positions.take(authority.id, count))
 
@@ -513,7 +513,7 @@ class Office:
         step rolls back."""
         position = (
             self.status_positions.take(authority.id, 1, session=s)[0]
-            if list_base(authority.did) is not None
+            if list_base(authority.did) is not None and self.deployment.status_lists
             else None
         )
         return status_entry(

@@ -68,6 +68,7 @@ def deploy_registries(
             default_confirmations(chain.chain_id) if confirmations is None else confirmations
         ),
         anchoring_hash=anchoring_hash,
+        status_lists=True,  # this AnchorRegistry takes the status list set digests
     )
 
 

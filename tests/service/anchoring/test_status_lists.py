@@ -30,6 +30,7 @@ from tests.service.conftest import settings
 from tests.service.office_setup import DID, Setup
 from verifier.bundle import credential_id_hash
 from verifier.contracts import load_artifact
+from verifier.deployment import Deployment
 from verifier.foreign import ForeignMaterial
 from verifier.proofs import sign_credential
 from verifier.status_list import (
@@ -329,3 +330,21 @@ def test_changes_wait_for_a_full_batch_up_to_the_longest_wait(setup: Setup) -> N
     assert impatient.run_once() == 1  # the oldest waited long enough
     with pytest.raises(ValueError):
         StatusSender(setup.office, max_wait_seconds=-1)
+
+
+def test_registries_deployed_before_status_lists_keep_working_without_them(setup: Setup) -> None:
+    # a deployment record written before status lists existed: no statusLists field
+    record = {k: v for k, v in setup.deployment.to_json().items() if k != "statusLists"}
+    old = Deployment.from_json(record)
+    assert old.status_lists is False and setup.deployment.status_lists is True
+    setup.office.deployment = old
+    (cid,) = setup.issue(1)
+    credential = setup.office.bundle(cid)["credential"]
+    assert credential["credentialStatus"]["type"] == "SuixinAnchorRegistryStatus"  # one entry
+    drain(setup)
+    revoke(setup.office, cid, reason="issuer_error")
+    sender = StatusSender(setup.office, log=lambda _m: None)
+    assert sender.run_once() == 1  # through setStatusBatch, as before
+    assert served_or_none(setup) is None
+    with setup.office.db.session() as s:
+        assert not s.scalars(select(StatusList)).all()
