@@ -33,7 +33,14 @@ from service.api.models import PlainText, ProblemOut
 from service.api.verification import VerificationService
 from service.issuing.office import NotFound
 from service.wallet.oid4vci import PRE_AUTH_GRANT, WalletError, WalletIssuer
-from verifier.counter.core import Check, Counter, CounterError, load_or_create_key, qr_svg
+from verifier.counter.core import (
+    REQUEST_OBJECT_MEDIA_TYPE,
+    Check,
+    Counter,
+    CounterError,
+    load_or_create_key,
+    qr_svg,
+)
 from verifier.credential import CREDENTIAL_TYPES, credential_type_of
 from verifier.sdjwt import SD_JWT_FORMAT, PresentationReport, vct_of, verify_presentation
 
@@ -291,10 +298,24 @@ def create_request(
         raise _problem_of(e) from e
 
 
-@router.get("/v1/oid4vp/requests/{request_id}")
-def request_object(request_id: str, counter: CounterDep) -> dict[str, Any]:
-    """The request object a wallet fetches (by reference)."""
+@router.get(
+    "/v1/oid4vp/requests/{request_id}",
+    responses={
+        200: {
+            "content": {REQUEST_OBJECT_MEDIA_TYPE: {}},
+            "description": "The request object: a JWT signed by the counter's key when asked "
+            "for (Accept: application/oauth-authz-req+jwt), else JSON",
+        }
+    },
+)
+def request_object(request_id: str, request: Request, counter: CounterDep) -> Any:
+    """The request object a wallet fetches (by reference): signed (OpenID4VP 1.0, RFC 9101)
+    for a wallet that accepts ``application/oauth-authz-req+jwt``, JSON otherwise."""
     try:
+        if REQUEST_OBJECT_MEDIA_TYPE in request.headers.get("accept", ""):
+            return Response(
+                counter.signed_request_object(request_id), media_type=REQUEST_OBJECT_MEDIA_TYPE
+            )
         return counter.request_object(request_id)
     except CounterError as e:
         raise _problem_of(e) from e

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote
+from urllib.parse import parse_qs
 
 import httpx
 import pytest
@@ -156,6 +156,13 @@ def tap_targets(page: Any, state: str) -> None:
             .map(({what, r}) => `${what} ${Math.round(r.width)}x${Math.round(r.height)}`)"""
     )
     assert not small, f"{state}: tap targets under 44 px: {small}"
+    wide = page.evaluate("document.documentElement.scrollWidth")
+    assert wide <= page.viewport_size["width"], f"{state}: {wide} px wide, wider than the phone"
+
+
+def request_uri_of(link: str) -> str:
+    """The request_uri of a wallet link (``…/wallet#request_uri=…&client_id=…``)."""
+    return parse_qs(link.split("#", 1)[1])["request_uri"][0]
 
 
 def shot(page: Any, name: str) -> None:
@@ -291,7 +298,7 @@ def test_claim_present_revoke_tamper_replay(server: Server, browser: Any) -> Non
     other.get_by_role("checkbox", name="姓名", exact=True).check()
     other.click("#create-request")
     other.wait_for_selector("#qr svg")
-    uri = unquote(other.get_attribute("#wallet-link", "href").split("#request_uri=")[1])
+    uri = request_uri_of(other.get_attribute("#wallet-link", "href"))
     envelope = wallet.evaluate(
         """async (uri) => {
             const request = await window.suixinWallet.loadRequest(uri);
@@ -755,7 +762,7 @@ def test_a_wallet_answers_a_standalone_counter_on_another_origin(
     counter.wait_for_selector("#qr svg")
     link = counter.get_attribute("#wallet-link", "href")
     assert link.startswith(f"{server.url}/wallet#request_uri=")
-    assert unquote(link.split("#request_uri=")[1]).startswith(zhaoqing)
+    assert request_uri_of(link).startswith(zhaoqing)
     shot(counter, "zhaoqing-counter-request-desktop")
 
     # the wallet (the office's origin) answers the counter's origin; what it sends is recorded
@@ -769,6 +776,13 @@ def test_a_wallet_answers_a_standalone_counter_on_another_origin(
     wallet.goto(link)
     ready(wallet)
     wallet.wait_for_selector("#share:not([hidden])")
+    # who asks: the counter's own name, its request signed by its did:key, not accredited
+    assert (
+        wallet.get_attribute("#share-verifier [data-requester]", "data-requester") == "unverified"
+    )
+    assert "未经链上认证的核验方" in wallet.inner_text("#share-verifier")
+    assert "did:key:z6Mk" in wallet.inner_text("#share-verifier")
+    tap_targets(wallet, "wallet, a standalone counter asks")
     shot(wallet, "wallet-share-zhaoqing-phone")
     wallet.click("#share-button")
     wallet.wait_for_selector("#share-result[data-verdict='VALID']")
@@ -811,7 +825,7 @@ def test_a_wallet_answers_a_standalone_counter_on_another_origin(
     shot(counter, "zhaoqing-counter-declined-desktop")
     axe(counter, "standalone counter, declined")
     # a bystander who read the QR code reads nothing
-    request_id = unquote(second.split("#request_uri=")[1]).rsplit("/", 1)[1]
+    request_id = request_uri_of(second).rsplit("/", 1)[1]
     peek = httpx.get(f"{zhaoqing}/v1/oid4vp/requests/{request_id}/result")
     assert peek.status_code == 401
     assert errors == []

@@ -28,7 +28,7 @@ from fastapi.templating import Jinja2Templates
 from jinja2 import Environment, PackageLoader
 from pydantic import BaseModel, ConfigDict, Field
 
-from verifier.counter.core import Counter, CounterError
+from verifier.counter.core import REQUEST_OBJECT_MEDIA_TYPE, Counter, CounterError
 from verifier.keys import Ed25519KeyPair
 from verifier.sdjwt import PresentationReport, verify_presentation
 from verifier.verify import Verifier
@@ -111,7 +111,7 @@ def create_counter_app(
         CORSMiddleware,
         allow_origins=["*"],
         allow_methods=["GET", "POST"],
-        allow_headers=["Content-Type"],
+        allow_headers=["Content-Type", "Accept"],
     )
     app.mount("/static", StaticFiles(packages=[("verifier.counter", "static")]), name="static")
 
@@ -180,8 +180,12 @@ def create_counter_app(
         return counter.create(base(request), body.credentialType, body.fields, body.verifierName)
 
     @app.get("/v1/oid4vp/requests/{request_id}")
-    def request_object(request_id: str) -> dict[str, Any]:
-        """The request object a wallet fetches (by reference)."""
+    def request_object(request_id: str, request: Request) -> Any:
+        """The request object a wallet fetches (by reference): signed JWT or JSON."""
+        if REQUEST_OBJECT_MEDIA_TYPE in request.headers.get("accept", ""):
+            return Response(
+                counter.signed_request_object(request_id), media_type=REQUEST_OBJECT_MEDIA_TYPE
+            )
         return counter.request_object(request_id)
 
     @app.post("/v1/oid4vp/requests/{request_id}/response")

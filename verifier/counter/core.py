@@ -20,8 +20,10 @@ what an RFC 9457 problem needs (status, slug, title, detail, code, extra).
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
+import json
 import secrets
 import threading
 import time
@@ -42,6 +44,7 @@ from verifier.sdjwt import SD_JWT_FORMAT, PresentationReport, vct_of
 from verifier.verify import Outcome, Report
 
 __all__ = [
+    "REQUEST_OBJECT_MEDIA_TYPE",
     "REQUEST_TTL_SECONDS",
     "Check",
     "Counter",
@@ -53,6 +56,7 @@ __all__ = [
 ]
 
 REQUEST_TTL_SECONDS = 15 * 60
+REQUEST_OBJECT_MEDIA_TYPE = "application/oauth-authz-req+jwt"  # RFC 9101
 MAX_FIELDS = 20
 
 # verifies a presentation envelope for (nonce, audience); ``fresh`` bounds the key binding's age
@@ -109,6 +113,9 @@ class CounterRequest:
     created: float
     response_uri: str
     secret_sha256: bytes = b""  # the counter session's secret: results are the counter's alone
+    # OpenID4VP client identifier: the counter's own DID (``decentralized_identifier:``), whose
+    # key signs the request object; ``redirect_uri:`` for an unsigned request
+    client: str = ""
     answer: dict[str, Any] | None = None
     report: PresentationReport | None = None
     answered_at: float | None = None
@@ -116,8 +123,8 @@ class CounterRequest:
 
     @property
     def client_id(self) -> str:
-        """OpenID4VP client identifier with the ``redirect_uri`` prefix."""
-        return f"redirect_uri:{self.response_uri}"
+        """The OpenID4VP client identifier: the counter's DID, or ``redirect_uri:`` unsigned."""
+        return self.client or f"redirect_uri:{self.response_uri}"
 
     @property
     def closed(self) -> bool:
@@ -189,6 +196,14 @@ class CounterRequests:
         return item
 
 
+def _b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def _b64url_json(value: object) -> str:
+    return _b64url(json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode())
+
+
 def _envelope(body: object) -> object:
     """The presentation in a ``direct_post`` body: ``vp_token`` keyed by the DCQL query id
     (one presentation, or a list of them), or the envelope itself."""
@@ -233,14 +248,19 @@ class Counter:
     ) -> None:
         self.check = check
         self.key = key
+        self.client_id = f"decentralized_identifier:{key.did}"
         self.requests = CounterRequests()
         # the wallet a QR code opens, given this counter's origin (default: its own /wallet)
         self.wallet_url = wallet_url or (lambda base: f"{base}/wallet")
 
     def link(self, base: str, request_id: str) -> str:
-        """The wallet link of a request (what its QR code holds)."""
+        """The wallet link of a request (what its QR code holds): ``client_id`` and
+        ``request_uri``, as OpenID4VP's authorization request by reference."""
         uri = f"{base}/v1/oid4vp/requests/{request_id}"
-        return f"{self.wallet_url(base)}#request_uri=" + quote(uri, safe="")
+        return (
+            f"{self.wallet_url(base)}#request_uri={quote(uri, safe='')}"
+            f"&client_id={quote(self.client_id, safe='')}"
+        )
 
     def create(
         self, base: str, credential_type: str, fields: list[str], verifier_name: str
@@ -265,6 +285,7 @@ class Counter:
             created=time.time(),
             response_uri=f"{base}/v1/oid4vp/requests/{request_id}/response",
             secret_sha256=hashlib.sha256(secret.encode()).digest(),
+            client=self.client_id,
         )
         self.requests.add(item)
         link = self.link(base, request_id)
@@ -282,6 +303,24 @@ class Counter:
         """The request object a wallet fetches (by reference), and whether it was answered."""
         item = self.requests.get(request_id)
         return {**item.request_object(), "answered": item.closed}
+
+    def signed_request_object(self, request_id: str) -> str:
+        """The request object as OpenID4VP 1.0 serves it by reference: a JWT (RFC 9101, ``typ``
+        ``oauth-authz-req+jwt``) signed EdDSA with the counter's key, ``kid`` its DID key,
+        ``client_id`` its DID, so a wallet knows who asks; it cannot tell the counter's
+        self-chosen name from a registered one, and says so."""
+        item = self.requests.get(request_id)
+        now = int(time.time())
+        header = {"alg": "EdDSA", "typ": "oauth-authz-req+jwt", "kid": self.key.verification_method}
+        claims = {
+            **item.request_object(),
+            "aud": "https://self-issued.me/v2",
+            "iat": now,
+            "exp": int(item.created) + REQUEST_TTL_SECONDS,
+        }
+        signing_input = f"{_b64url_json(header)}.{_b64url_json(claims)}"
+        signature = self.key.sign(signing_input.encode("ascii"))
+        return f"{signing_input}.{_b64url(signature)}"
 
     def answer(self, request_id: str, body: object) -> dict[str, Any]:
         """The wallet's answer (``direct_post``) or its refusal (``error=access_denied``)."""

@@ -124,10 +124,45 @@
     return { format: "dc+sd-jwt", presentation: presented + kb, anchor: credential.anchor };
   }
 
-  async function loadRequest(uri) {
-    const got = await sx.json(uri);
-    if (!got.ok) throw new Error(got.body ? got.body.detail : "request " + got.status);
-    return got.body;
+  // did:key (Ed25519): multibase base58btc of the multicodec 0xed01 and the 32-byte key
+  const B58 = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz";
+  function unb58(text) {
+    let n = 0n;
+    for (const c of text) { const v = B58.indexOf(c); if (v < 0) throw new Error("not base58"); n = n * 58n + BigInt(v); }
+    const out = [];
+    while (n > 0n) { out.unshift(Number(n % 256n)); n /= 256n; }
+    for (const c of text) { if (c !== "1") break; out.unshift(0); }
+    return Uint8Array.from(out);
+  }
+  function didKeyEd25519(did) {
+    const m = /^did:key:z([1-9A-HJ-NP-Za-km-z]+)$/.exec(did);
+    const raw = m ? unb58(m[1]) : null;
+    if (!raw || raw.length !== 34 || raw[0] !== 0xed || raw[1] !== 0x01) throw new Error("the requester's key is not an Ed25519 did:key");
+    return raw.slice(2);
+  }
+  // the counter's request, fetched by reference: a signed request object (OpenID4VP 1.0) is
+  // checked against the did:key its client_id names; its name stays the counter's own claim
+  async function loadRequest(uri, expectedClient) {
+    const response = await fetch(uri, { headers: { Accept: "application/oauth-authz-req+jwt" } });
+    const text = await response.text();
+    if (!response.ok) { let detail = text; try { detail = JSON.parse(text).detail; } catch (e) { /* text */ } throw new Error(detail || "request " + response.status); }
+    if (!(response.headers.get("content-type") || "").startsWith("application/oauth-authz-req+jwt")) {
+      const request = JSON.parse(text);
+      request._requester = { signed: false };
+      return request;
+    }
+    const [h, p, sig] = text.trim().split(".");
+    const header = fromB64uJson(h);
+    const request = fromB64uJson(p);
+    const did = String(header.kid || "").split("#")[0];
+    if (header.alg !== "EdDSA" || request.client_id !== "decentralized_identifier:" + did) throw new Error("the request is not signed by the key its client_id names");
+    if (expectedClient && expectedClient !== request.client_id) throw new Error("the request is not the one the code names");
+    if (request.exp && request.exp * 1000 < Date.now()) throw new Error("the request has expired");
+    const key = await crypto.subtle.importKey("raw", didKeyEd25519(did), { name: "Ed25519" }, false, ["verify"]);
+    const ok = await crypto.subtle.verify({ name: "Ed25519" }, key, unb64u(sig), enc.encode(h + "." + p));
+    if (!ok) throw new Error("the request's signature does not verify");
+    request._requester = { signed: true, did };
+    return request;
   }
 
   // ---------------------------------------------------------------- authorised use (授权调用)
@@ -313,15 +348,20 @@
     }
   }
 
-  async function showShare(uri) {
-    const request = await loadRequest(uri);
+  async function showShare(uri, client) {
+    const request = await loadRequest(uri, client);
     const query = request.dcql_query.credentials[0];
     const wanted = query.claims.map((c) => c.path[0]);
     // a revoked, suspended or superseded card is never offered (as last refreshed)
     const candidates = (await getAll("credentials")).filter((c) => query.meta.vct_values.includes(parseSdJwt(c.sdJwt).payload.vct) && (c.status === "valid" || c.status === "pending"));
     const section = document.getElementById("share");
     section.hidden = false;
-    document.getElementById("share-verifier").textContent = request.client_metadata.client_name;
+    // who asks: the name is the counter's own claim; only its key is proven
+    const who = document.getElementById("share-verifier");
+    who.replaceChildren(sx.el("strong", { text: request.client_metadata.client_name }), " ",
+      request._requester.signed
+        ? sx.el("span", { class: "unverified", "data-requester": "unverified" }, sx.bi("（未经链上认证的核验方，标识 " + request._requester.did + "）", " (a requester not accredited on chain, identified as " + request._requester.did + ")"))
+        : sx.el("span", { class: "unverified", "data-requester": "unsigned" }, sx.bi("（未签名的请求，核验方身份未知）", " (an unsigned request: the requester is unknown)")));
     const select = document.getElementById("share-credential");
     select.replaceChildren(...candidates.map((c) => sx.el("option", { value: c.id, text: (TYPES[c.type] || [c.type])[0] + " · " + c.id.slice(0, 8) })));
     const fields = document.getElementById("share-fields");
@@ -403,7 +443,7 @@
     await renderCards();
     await renderLog();
     if (hash.get("request_uri")) {
-      try { await showShare(hash.get("request_uri")); } catch (e) { setStatus("无法读取核验请求：" + e.message, "Cannot read the request: " + e.message); }
+      try { await showShare(hash.get("request_uri"), hash.get("client_id")); } catch (e) { setStatus("无法读取核验请求：" + e.message, "Cannot read the request: " + e.message); }
     }
     document.body.dataset.ready = "1";
   }

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from typing import Any
-from urllib.parse import unquote, urlencode
+from urllib.parse import parse_qs, urlencode
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -19,8 +19,9 @@ from tests.service.conftest import Api, assert_problem, auth
 from tests.service.web.test_wallet_api import anchored_state, claim
 from verifier.counter.app import MAX_BODY_BYTES, create_counter_app
 from verifier.counter.core import load_or_create_key
+from verifier.keys import ed25519_verify
 from verifier.receipts import verify_receipt
-from verifier.sdjwt import make_presentation_envelope, present
+from verifier.sdjwt import b64url_decode, make_presentation_envelope, present
 from verifier.verify import Verifier
 
 COUNTER = "http://zhaoqing.counter.test"
@@ -79,7 +80,23 @@ def test_a_wallet_of_the_office_answers_the_standalone_counter(
     # the QR code opens the office's wallet with this counter's request by reference
     link = request["walletLink"]
     assert link.startswith("http://testserver/wallet#request_uri=")
-    assert unquote(link.split("#request_uri=")[1]) == request["requestUri"]
+    fragment = parse_qs(link.split("#", 1)[1])
+    assert fragment["request_uri"] == [request["requestUri"]]
+    key = counter.app.state.counter.key
+    assert fragment["client_id"] == [f"decentralized_identifier:{key.did}"]
+    # the request object by reference, signed by the counter's key (OpenID4VP 1.0, RFC 9101)
+    signed = counter.get(
+        path(request["requestUri"]), headers={"Accept": "application/oauth-authz-req+jwt"}
+    )
+    assert signed.headers["content-type"].startswith("application/oauth-authz-req+jwt")
+    head, body, signature = signed.text.split(".")
+    header, claims = json.loads(b64url_decode(head)), json.loads(b64url_decode(body))
+    assert header == {"alg": "EdDSA", "typ": "oauth-authz-req+jwt", "kid": key.verification_method}
+    assert claims["client_id"] == fragment["client_id"][0] == request["request"]["client_id"]
+    assert (
+        claims["nonce"] == request["request"]["nonce"] and claims["response_mode"] == "direct_post"
+    )
+    assert ed25519_verify(key.public_bytes, b64url_decode(signature), f"{head}.{body}".encode())
     assert request["requestUri"].startswith(COUNTER)
     fetched = counter.get(path(request["requestUri"]), headers={"Origin": "http://testserver"})
     assert fetched.status_code == 200 and fetched.json()["answered"] is False
