@@ -24,6 +24,7 @@ from typing import Annotated, Any
 from urllib.parse import parse_qs, quote
 
 from fastapi import APIRouter, Body, Depends, Header, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -39,6 +40,7 @@ from verifier.counter.core import (
     Counter,
     CounterError,
     load_or_create_key,
+    parse_answer,
     qr_svg,
 )
 from verifier.credential import CREDENTIAL_TYPES, credential_type_of
@@ -327,14 +329,46 @@ def request_object(request_id: str, request: Request, counter: CounterDep) -> An
         **_CONFLICT,
         400: {"model": ProblemOut, "description": "不是对本请求的出示 / not an answer to it"},
     },
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/x-www-form-urlencoded": {
+                    "schema": {
+                        "type": "object",
+                        "properties": {
+                            "response": {"type": "string", "description": "direct_post.jwt"},
+                            "vp_token": {"type": "string"},
+                            "state": {"type": "string"},
+                            "error": {"type": "string"},
+                        },
+                    }
+                },
+                "application/json": {"schema": {"type": "object"}},
+            },
+        }
+    },
 )
-def answer(request_id: str, counter: CounterDep, body: Annotated[Any, Body()]) -> dict[str, Any]:
-    """The wallet's answer (direct_post), or its refusal (``error=access_denied``). The
+async def answer(request_id: str, request: Request, counter: CounterDep) -> dict[str, Any]:
+    """The wallet's answer (direct_post, form or JSON; direct_post.jwt, the form's ``response``
+    encrypted to the request's key), or its refusal (``error=access_denied``). The
     presentation is verified first: only one whose holder signed for this request's nonce and
     audience answers it (a junk or replayed post is refused and changes nothing); one answer
     per request."""
     try:
-        return counter.answer(request_id, body)
+        body = parse_answer(await request.body(), request.headers.get("content-type", ""))
+    except (ValueError, RecursionError) as e:  # as every route: not UTF-8 400, not JSON 422
+        status = 400 if isinstance(e, UnicodeDecodeError) else 422
+        raise Problem(
+            status,
+            "body-invalid",
+            "请求体无效 / Invalid body",
+            f"应答须为 UTF-8 的 JSON 或表单 / the answer must be JSON or a form in UTF-8: "
+            f"{str(e)[:200]}",
+            extra={"code": "body_invalid"},
+        ) from e
+    try:
+        return await run_in_threadpool(counter.answer, request_id, body)
     except CounterError as e:
         raise _problem_of(e) from e
 

@@ -35,6 +35,7 @@ from tests.conftest import funded
 from tests.verifier.factories import business_license_subject, residence_permit_subject
 from tests.verifier.test_foreign import signed
 from verifier.chain import EmbeddedChain
+from verifier.counter.core import decrypt_response
 from verifier.http_signatures import sign_request
 from verifier.keys import Ed25519KeyPair
 from verifier.receipts import verify_receipt
@@ -694,8 +695,14 @@ def test_api_docs_render_offline(server: Server, browser: Any) -> None:
 # --------------------------------------------------------------------------- two origins
 
 
+@dataclass
+class Standalone:
+    url: str
+    counter: Any  # verifier.counter.core.Counter, to read what the wallet sent it
+
+
 @pytest.fixture(scope="module")
-def zhaoqing(server: Server) -> Iterator[str]:
+def zhaoqing(server: Server) -> Iterator[Standalone]:
     """A 肇庆 standalone counter on an origin of its own (``suixin-verify counter``'s app):
     the verifier over the office's chain and its own did:key, no office behind it."""
     from verifier.counter.app import create_counter_app
@@ -719,13 +726,14 @@ def zhaoqing(server: Server) -> Iterator[str]:
     while not uv.started and time.monotonic() < deadline:
         time.sleep(0.05)
     assert uv.started, "the counter did not start"
-    yield f"http://localhost:{port}"  # another origin than the office's 127.0.0.1
+    # another origin than the office's 127.0.0.1
+    yield Standalone(f"http://localhost:{port}", app.state.counter)
     uv.should_exit = True
     thread.join(timeout=10)
 
 
 def test_a_wallet_answers_a_standalone_counter_on_another_origin(
-    server: Server, zhaoqing: str, browser: Any
+    server: Server, zhaoqing: Standalone, browser: Any
 ) -> None:
     subject = residence_permit_subject(random.Random(29), name="林小燕")
     issued = httpx.post(
@@ -753,7 +761,7 @@ def test_a_wallet_answers_a_standalone_counter_on_another_origin(
     wallet.wait_for_selector(".card .badge[data-status='valid']")
 
     counter = counter_ctx.new_page()
-    counter.goto(f"{zhaoqing}/counter")
+    counter.goto(f"{zhaoqing.url}/counter")
     ready(counter)
     assert "肇庆市政务服务中心" in counter.inner_text("header")
     for label in ("姓名", "年满18周岁", "居住城市"):  # name, over 18, the city: nothing more
@@ -762,7 +770,7 @@ def test_a_wallet_answers_a_standalone_counter_on_another_origin(
     counter.wait_for_selector("#qr svg")
     link = counter.get_attribute("#wallet-link", "href")
     assert link.startswith(f"{server.url}/wallet#request_uri=")
-    assert request_uri_of(link).startswith(zhaoqing)
+    assert request_uri_of(link).startswith(zhaoqing.url)
     shot(counter, "zhaoqing-counter-request-desktop")
 
     # the wallet (the office's origin) answers the counter's origin; what it sends is recorded
@@ -770,7 +778,9 @@ def test_a_wallet_answers_a_standalone_counter_on_another_origin(
     wallet.on(
         "request",
         lambda r: (
-            posted.append(r.post_data or "") if r.method == "POST" and zhaoqing in r.url else None
+            posted.append(r.post_data or "")
+            if r.method == "POST" and zhaoqing.url in r.url
+            else None
         ),
     )
     wallet.goto(link)
@@ -804,14 +814,21 @@ def test_a_wallet_answers_a_standalone_counter_on_another_origin(
     shot(counter, "zhaoqing-counter-valid-desktop")
     # on the wire: one presentation disclosing the name and the age claim; the city is in the
     # issuer-signed part every presentation shows, the district, birth date and ID are not sent
-    (body,) = [p for p in posted if "vp_token" in p]
-    presentation = json.loads(body)["vp_token"]["q0"][0]["presentation"]
+    # what went on the wire is a JWE only the counter can open (direct_post.jwt)
+    (body,) = [p for p in posted if p.startswith("response=")]
+    jwe = parse_qs(body)["response"][0]
+    assert json.loads(b64url_decode(jwe.split(".")[0]))["alg"] == "ECDH-ES"
+    request_id = request_uri_of(link).rsplit("/", 1)[1]
+    item = zhaoqing.counter.requests.get(request_id)
+    opened = decrypt_response(jwe, item)
+    presentation = opened["vp_token"]["q0"][0]["presentation"]
     disclosures = [d for d in presentation.split("~")[1:-1] if d]
     assert sorted(Disclosure.parse(d).name for d in disclosures) == ["age_over_18", "name"]
     issuer_jwt = json.loads(b64url_decode(presentation.split("~")[0].split(".")[1]))
     assert issuer_jwt["residenceCity"] == "440100" and "residenceRegion" not in issuer_jwt
+    sent = json.dumps(opened, ensure_ascii=False)  # what the counter reads, decrypted
     for secret in (subject["citizenId"], subject["birthDate"], subject["residenceRegion"]):
-        assert secret not in body
+        assert secret not in sent and secret not in body
 
     # a second request: the holder declines, and the counter says so at once
     counter.click("#create-request")
@@ -826,13 +843,13 @@ def test_a_wallet_answers_a_standalone_counter_on_another_origin(
     axe(counter, "standalone counter, declined")
     # a bystander who read the QR code reads nothing
     request_id = request_uri_of(second).rsplit("/", 1)[1]
-    peek = httpx.get(f"{zhaoqing}/v1/oid4vp/requests/{request_id}/result")
+    peek = httpx.get(f"{zhaoqing.url}/v1/oid4vp/requests/{request_id}/result")
     assert peek.status_code == 401
     assert errors == []
 
 
 def test_every_page_passes_axe_and_phone_tap_targets(
-    server: Server, zhaoqing: str, browser: Any
+    server: Server, zhaoqing: Standalone, browser: Any
 ) -> None:
     desktop = browser.new_context(viewport=DESKTOP)
     phone = browser.new_context(viewport=PHONE, is_mobile=True, has_touch=True)
@@ -840,9 +857,9 @@ def test_every_page_passes_axe_and_phone_tap_targets(
         (phone, f"{server.url}/wallet", "wallet, empty"),
         (desktop, f"{server.url}/counter", "counter"),
         (desktop, f"{server.url}/office", "office, signed out"),
-        (desktop, f"{zhaoqing}/counter", "standalone counter"),
+        (desktop, f"{zhaoqing.url}/counter", "standalone counter"),
         (phone, f"{server.url}/counter", "counter on a phone"),
-        (phone, f"{zhaoqing}/counter", "standalone counter on a phone"),
+        (phone, f"{zhaoqing.url}/counter", "standalone counter on a phone"),
     ]:
         page = ctx.new_page()
         page.goto(url)

@@ -13,11 +13,9 @@ keyed by the DCQL query id, ``state``); ``error=access_denied`` is the holder de
 
 from __future__ import annotations
 
-import json
 import threading
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
-from urllib.parse import parse_qs
 
 from fastapi import FastAPI, Header, Request
 from fastapi.exceptions import RequestValidationError
@@ -28,7 +26,7 @@ from fastapi.templating import Jinja2Templates
 from jinja2 import Environment, PackageLoader
 from pydantic import BaseModel, ConfigDict, Field
 
-from verifier.counter.core import REQUEST_OBJECT_MEDIA_TYPE, Counter, CounterError
+from verifier.counter.core import REQUEST_OBJECT_MEDIA_TYPE, Counter, CounterError, parse_answer
 from verifier.keys import Ed25519KeyPair
 from verifier.sdjwt import PresentationReport, verify_presentation
 from verifier.verify import Verifier
@@ -63,18 +61,11 @@ def _of(e: CounterError) -> JSONResponse:
 
 
 async def _json_or_form(request: Request) -> Any:
-    """The body as JSON, or an OpenID4VP form post (``vp_token`` JSON, ``state``, ``error``);
-    raises ValueError for anything else."""
+    """The body as JSON or as an OpenID4VP form post; raises ValueError for anything else."""
     raw = await request.body()
     if len(raw) > MAX_BODY_BYTES:
         raise ValueError(f"the body is larger than {MAX_BODY_BYTES} bytes")
-    kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if kind == "application/x-www-form-urlencoded":
-        form = {k: v[0] for k, v in parse_qs(raw.decode("utf-8"), strict_parsing=False).items()}
-        if "vp_token" in form:
-            form["vp_token"] = json.loads(form["vp_token"])
-        return form
-    return json.loads(raw.decode("utf-8"))
+    return parse_answer(raw, request.headers.get("content-type", ""))
 
 
 def create_counter_app(
@@ -130,9 +121,10 @@ def create_counter_app(
     async def body_of(request: Request) -> Any:
         try:
             return await _json_or_form(request)
-        except (ValueError, UnicodeDecodeError, RecursionError) as e:
+        except (ValueError, RecursionError) as e:  # not UTF-8 or too big: 400; not JSON: 422
+            too_big = isinstance(e, UnicodeDecodeError) or "larger than" in str(e)
             raise CounterError(
-                400,
+                400 if too_big else 422,
                 "body-invalid",
                 "请求体无效 / Invalid body",
                 f"请求体须为 JSON 或表单（不超过 {MAX_BODY_BYTES} 字节） / the body must be "

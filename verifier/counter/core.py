@@ -28,13 +28,19 @@ import secrets
 import threading
 import time
 from collections.abc import Callable, Mapping
+from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import parse_qs, quote
 
 import segno
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.concatkdf import ConcatKDFHash
 
 from verifier.credential import CREDENTIAL_TYPES
 from verifier.errors import SuixinError
@@ -51,7 +57,9 @@ __all__ = [
     "CounterError",
     "CounterRequest",
     "CounterRequests",
+    "decrypt_response",
     "load_or_create_key",
+    "parse_answer",
     "qr_svg",
 ]
 
@@ -116,6 +124,8 @@ class CounterRequest:
     # OpenID4VP client identifier: the counter's own DID (``decentralized_identifier:``), whose
     # key signs the request object; ``redirect_uri:`` for an unsigned request
     client: str = ""
+    # the request's own key for encrypted answers (direct_post.jwt: ECDH-ES, A128GCM)
+    enc_key: ec.EllipticCurvePrivateKey | None = None
     answer: dict[str, Any] | None = None
     report: PresentationReport | None = None
     answered_at: float | None = None
@@ -140,6 +150,7 @@ class CounterRequest:
             "response_uri": self.response_uri,
             "nonce": self.nonce,
             "state": self.id,
+            **({"response_mode": "direct_post.jwt"} if self.enc_key is not None else {}),
             "dcql_query": {
                 "credentials": [
                     {
@@ -150,7 +161,17 @@ class CounterRequest:
                     }
                 ]
             },
-            "client_metadata": {"client_name": self.verifier_name},
+            "client_metadata": {
+                "client_name": self.verifier_name,
+                **(
+                    {
+                        "jwks": {"keys": [_encryption_jwk(self.enc_key, self.id)]},
+                        "encrypted_response_enc_values_supported": list(_ENC_KEY_BYTES),
+                    }
+                    if self.enc_key is not None
+                    else {}
+                ),
+            },
         }
 
     def result(self) -> dict[str, Any]:
@@ -202,6 +223,96 @@ def _b64url(data: bytes) -> str:
 
 def _b64url_json(value: object) -> str:
     return _b64url(json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode())
+
+
+_ENC_KEY_BYTES = {"A128GCM": 16, "A256GCM": 32}
+
+
+def _int_b64url(value: int) -> str:
+    return _b64url(value.to_bytes(32, "big"))
+
+
+def _encryption_jwk(key: ec.EllipticCurvePrivateKey, kid: str) -> dict[str, str]:
+    numbers = key.public_key().public_numbers()
+    return {
+        "kty": "EC",
+        "crv": "P-256",
+        "x": _int_b64url(numbers.x),
+        "y": _int_b64url(numbers.y),
+        "use": "enc",
+        "alg": "ECDH-ES",
+        "kid": kid,
+    }
+
+
+def _unb64url(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def _undecryptable(why: str) -> CounterError:
+    return CounterError(
+        400,
+        "response-undecryptable",
+        "加密应答无法解密 / Cannot decrypt the answer",
+        f"加密应答（direct_post.jwt）无法用本请求的密钥解密 / the encrypted answer cannot be "
+        f"decrypted with this request's key: {why}",
+        "response_undecryptable",
+    )
+
+
+def decrypt_response(jwe: str, item: CounterRequest) -> object:
+    """The answer a wallet encrypted to the request's key (RFC 7516 compact JWE, ``alg``
+    ECDH-ES, ``enc`` A128GCM or A256GCM, Concat KDF of RFC 7518 §4.6.2): the JSON object of
+    the form parameters (``vp_token``, ``state`` or ``error``); raises CounterError."""
+    if item.enc_key is None:
+        raise _undecryptable("the request asked for no encryption")
+    parts = jwe.split(".")
+    if len(parts) != 5 or parts[1]:
+        raise _undecryptable("not a compact JWE with direct key agreement")
+    try:
+        header = json.loads(_unb64url(parts[0]))
+        enc, epk = header["enc"], header["epk"]
+        if header.get("alg") != "ECDH-ES" or enc not in _ENC_KEY_BYTES:
+            raise ValueError(f"alg {header.get('alg')!r} enc {enc!r}")
+        if epk.get("kty") != "EC" or epk.get("crv") != "P-256":
+            raise ValueError("the ephemeral key is not P-256")
+        point = ec.EllipticCurvePublicNumbers(
+            int.from_bytes(_unb64url(epk["x"]), "big"),
+            int.from_bytes(_unb64url(epk["y"]), "big"),
+            ec.SECP256R1(),
+        ).public_key()
+        shared = item.enc_key.exchange(ec.ECDH(), point)
+
+        def field(data: bytes) -> bytes:
+            return len(data).to_bytes(4, "big") + data
+
+        apu = _unb64url(header.get("apu", "")) if header.get("apu") else b""
+        apv = _unb64url(header.get("apv", "")) if header.get("apv") else b""
+        size = _ENC_KEY_BYTES[enc]
+        other = field(enc.encode()) + field(apu) + field(apv) + (size * 8).to_bytes(4, "big")
+        cek = ConcatKDFHash(hashes.SHA256(), size, other).derive(shared)
+        plain = AESGCM(cek).decrypt(
+            _unb64url(parts[2]), _unb64url(parts[3]) + _unb64url(parts[4]), parts[0].encode()
+        )
+        answer = json.loads(plain)
+    except (ValueError, KeyError, TypeError, AttributeError, InvalidTag) as e:
+        raise _undecryptable(type(e).__name__ if isinstance(e, InvalidTag) else str(e)[:120]) from e
+    if isinstance(answer, dict) and isinstance(answer.get("vp_token"), str):
+        with suppress(ValueError):  # a vp_token that is not JSON is the answer's to fail
+            answer["vp_token"] = json.loads(answer["vp_token"])
+    return answer
+
+
+def parse_answer(raw: bytes, content_type: str) -> object:
+    """A ``direct_post`` body: JSON, or a form (``vp_token`` JSON, ``state``, ``error``, or
+    ``response``, the JWE of ``direct_post.jwt``); raises ValueError."""
+    kind = content_type.split(";")[0].strip().lower()
+    if kind == "application/x-www-form-urlencoded":
+        form = {k: v[0] for k, v in parse_qs(raw.decode("utf-8")).items()}
+        if "vp_token" in form:
+            form["vp_token"] = json.loads(form["vp_token"])
+        return form
+    return json.loads(raw.decode("utf-8"))
 
 
 def _envelope(body: object) -> object:
@@ -286,6 +397,7 @@ class Counter:
             response_uri=f"{base}/v1/oid4vp/requests/{request_id}/response",
             secret_sha256=hashlib.sha256(secret.encode()).digest(),
             client=self.client_id,
+            enc_key=ec.generate_private_key(ec.SECP256R1()),
         )
         self.requests.add(item)
         link = self.link(base, request_id)
@@ -327,6 +439,8 @@ class Counter:
         item = self.requests.get(request_id)
         if item.closed:
             raise _answered()
+        if isinstance(body, dict) and isinstance(body.get("response"), str):
+            body = decrypt_response(body["response"], item)  # direct_post.jwt
         if isinstance(body, dict) and "state" in body and body["state"] != item.id:
             raise CounterError(
                 400,

@@ -165,6 +165,43 @@
     return request;
   }
 
+  // The answer goes to the counter's response_uri: encrypted to the request's own key when it
+  // asks for direct_post.jwt (JWE, ECDH-ES + A128GCM, Concat KDF of RFC 7518 §4.6.2), so only
+  // that counter reads it; plain direct_post otherwise.
+  function uint32(n) { const b = new Uint8Array(4); new DataView(b.buffer).setUint32(0, n); return b; }
+  function concat(...parts) {
+    const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+    let at = 0;
+    for (const p of parts) { out.set(p, at); at += p.length; }
+    return out;
+  }
+  async function encryptResponse(request, fields) {
+    const jwk = request.client_metadata.jwks.keys.find((k) => k.kty === "EC" && k.crv === "P-256" && (k.use === "enc" || k.alg === "ECDH-ES"));
+    if (!jwk) throw new Error("the counter offers no P-256 encryption key");
+    const offered = request.client_metadata.encrypted_response_enc_values_supported || ["A128GCM"];
+    const encName = offered.includes("A128GCM") ? "A128GCM" : offered[0];
+    const size = encName === "A256GCM" ? 32 : 16;
+    const theirs = await crypto.subtle.importKey("jwk", { kty: "EC", crv: "P-256", x: jwk.x, y: jwk.y }, { name: "ECDH", namedCurve: "P-256" }, false, []);
+    const mine = await crypto.subtle.generateKey({ name: "ECDH", namedCurve: "P-256" }, true, ["deriveBits"]);
+    const z = new Uint8Array(await crypto.subtle.deriveBits({ name: "ECDH", public: theirs }, mine.privateKey, 256));
+    const epk = await crypto.subtle.exportKey("jwk", mine.publicKey);
+    const field = (bytes) => concat(uint32(bytes.length), bytes);
+    const other = concat(field(enc.encode(encName)), field(new Uint8Array()), field(new Uint8Array()), uint32(size * 8));
+    const cek = new Uint8Array(await crypto.subtle.digest("SHA-256", concat(uint32(1), z, other))).slice(0, size);
+    const key = await crypto.subtle.importKey("raw", cek, "AES-GCM", false, ["encrypt"]);
+    const header = b64uJson({ alg: "ECDH-ES", enc: encName, kid: jwk.kid, epk: { kty: "EC", crv: "P-256", x: epk.x, y: epk.y } });
+    const iv = crypto.getRandomValues(new Uint8Array(12));
+    const sealed = new Uint8Array(await crypto.subtle.encrypt({ name: "AES-GCM", iv, additionalData: enc.encode(header), tagLength: 128 }, key, enc.encode(JSON.stringify(fields))));
+    return [header, "", b64u(iv), b64u(sealed.slice(0, -16)), b64u(sealed.slice(-16))].join(".");
+  }
+  async function postAnswer(request, fields) {
+    if (request.response_mode === "direct_post.jwt" && request.client_metadata && request.client_metadata.jwks) {
+      const body = new URLSearchParams({ response: await encryptResponse(request, fields) });
+      return sx.json(request.response_uri, { method: "POST", headers: { "Content-Type": "application/x-www-form-urlencoded" }, body: body.toString() });
+    }
+    return sx.json(request.response_uri, { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(fields) });
+  }
+
   // ---------------------------------------------------------------- authorised use (授权调用)
   // The wallet key bound at claim proves the holder: every /v1/grants request is signed here
   // with RFC 9421 HTTP Message Signatures, alg ecdsa-p256-sha256 (WebCrypto ES256, r||s), keyid
@@ -390,7 +427,7 @@
       if (!chosen) return;
       const names = [...fields.querySelectorAll("input:checked")].map((b) => b.value);
       const envelope = await makePresentation(request, chosen, names);
-      const answer = await sx.json(request.response_uri, { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ vp_token: { [query.id]: [envelope] }, state: request.state }) });
+      const answer = await postAnswer(request, { vp_token: { [query.id]: [envelope] }, state: request.state });
       // a presentation the counter could not take (not signed for its request) comes back with
       // its report, and the request still waits
       const report = answer.body && answer.body.report;
@@ -403,7 +440,7 @@
     };
     document.getElementById("share-decline").onclick = async () => {
       // the counter learns at once (OpenID4VP error response), rather than waiting for ever
-      await sx.json(request.response_uri, { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ error: "access_denied", state: request.state }) });
+      await postAnswer(request, { error: "access_denied", state: request.state });
       await addLog({ kind: "decline", verifier: request.client_metadata.client_name, fields: wanted });
       section.hidden = true;
       history.replaceState(null, "", "/wallet");

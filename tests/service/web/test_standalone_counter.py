@@ -93,9 +93,10 @@ def test_a_wallet_of_the_office_answers_the_standalone_counter(
     header, claims = json.loads(b64url_decode(head)), json.loads(b64url_decode(body))
     assert header == {"alg": "EdDSA", "typ": "oauth-authz-req+jwt", "kid": key.verification_method}
     assert claims["client_id"] == fragment["client_id"][0] == request["request"]["client_id"]
-    assert (
-        claims["nonce"] == request["request"]["nonce"] and claims["response_mode"] == "direct_post"
-    )
+    assert claims["nonce"] == request["request"]["nonce"]
+    assert claims["response_mode"] == "direct_post.jwt"  # answers encrypted to the request's key
+    (jwk,) = claims["client_metadata"]["jwks"]["keys"]
+    assert (jwk["kty"], jwk["crv"], jwk["alg"], jwk["use"]) == ("EC", "P-256", "ECDH-ES", "enc")
     assert ed25519_verify(key.public_bytes, b64url_decode(signature), f"{head}.{body}".encode())
     assert request["requestUri"].startswith(COUNTER)
     fetched = counter.get(path(request["requestUri"]), headers={"Origin": "http://testserver"})
@@ -147,7 +148,7 @@ def test_a_bystander_junk_a_replay_and_a_decline(
     not_json = counter.post(
         response_path, content=b"{not json", headers={"Content-Type": "application/json"}
     )
-    assert assert_problem(not_json, 400)["code"] == "body_invalid"
+    assert assert_problem(not_json, 422)["code"] == "body_invalid"
     huge = counter.post(response_path, content=b"x" * (MAX_BODY_BYTES + 1))
     assert assert_problem(huge, 400)["code"] == "body_invalid"
     stale = counter.post(response_path, json={"error": "access_denied", "state": "another"})
@@ -199,3 +200,52 @@ def test_the_page_a_pasted_bundle_and_health(api: Api, counter: TestClient) -> N
     assert pasted["report"]["verdict"] == "VALID" and verify_receipt(pasted["receipt"]).ok
     health = counter.get("/healthz").json()
     assert health["ok"] is True and health["did"].startswith("did:key:z6Mk")
+
+
+def test_an_answer_encrypted_by_an_independent_jwe_implementation_is_read(
+    api: Api, counter: TestClient, holder: Any
+) -> None:
+    """direct_post.jwt: jwcrypto (not our code) encrypts the answer to the key the signed
+    request object names; the counter decrypts and verifies it. A JWE it cannot open, or one
+    encrypted to another key, is refused and spends nothing."""
+    from jwcrypto import jwe, jwk
+
+    _, sd_jwt, sd_id = claim(api, holder)
+    anchor = anchored_state(api, sd_id)["anchor"]
+
+    def encrypted(request: dict[str, Any], fields: dict[str, Any], to: Any = None) -> str:
+        (key,) = request["request"]["client_metadata"]["jwks"]["keys"]
+        recipient = to or jwk.JWK(**{k: key[k] for k in ("kty", "crv", "x", "y")})
+        token = jwe.JWE(
+            json.dumps(fields).encode(),
+            protected=json.dumps({"alg": "ECDH-ES", "enc": "A128GCM", "kid": key["kid"]}),
+        )
+        token.add_recipient(recipient)
+        return str(token.serialize(compact=True))
+
+    def post(request: dict[str, Any], jwe_text: str) -> Any:
+        return counter.post(
+            path(request["request"]["response_uri"]),
+            content=urlencode({"response": jwe_text}),
+            headers={"Content-Type": "application/x-www-form-urlencoded"},
+        )
+
+    request = ask(counter, "name")
+    stranger = jwk.JWK.generate(kty="EC", crv="P-256")
+    wrong_key = post(request, encrypted(request, {"x": 1}, to=stranger))
+    assert assert_problem(wrong_key, 400)["code"] == "response_undecryptable"
+    fields = {"vp_token": {"q0": [presentation(request, sd_jwt, holder, anchor)]}}
+    good = encrypted(request, {**fields, "state": request["requestId"]})
+    head, empty, iv, cipher, tag = good.split(".")
+    flipped = cipher[:-2] + ("A" if cipher[-2] != "A" else "B") + cipher[-1]
+    tampered = post(request, ".".join([head, empty, iv, flipped, tag]))
+    assert assert_problem(tampered, 400)["code"] == "response_undecryptable"
+    answered = post(request, good)
+    assert answered.status_code == 200, answered.text
+    assert answered.json()["report"]["verdict"] == "VALID"
+    # a decline, encrypted the same way, for a second request
+    second = ask(counter, "name")
+    declined = post(
+        second, encrypted(second, {"error": "access_denied", "state": second["requestId"]})
+    )
+    assert declined.status_code == 200 and declined.json()["state"] == "declined"
