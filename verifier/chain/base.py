@@ -17,6 +17,7 @@ from eth_utils.crypto import keccak
 from hexbytes import HexBytes
 from web3 import Web3
 from web3.exceptions import (
+    BadFunctionCallOutput,
     ContractLogicError,
     ProviderConnectionError,
     TransactionNotFound,
@@ -28,6 +29,7 @@ from verifier.chain.reverts import decode_revert
 from verifier.contracts import Artifact, canonical_type
 from verifier.errors import (
     ChainError,
+    ChainMismatch,
     ChainUnavailable,
     ContractReverted,
     ReceiptTimeout,
@@ -199,10 +201,21 @@ class Chain:
         *,
         block: BlockIdentifier = "latest",
     ) -> Any:
-        """Call a view function and return its decoded result."""
+        """Call a view function and return its decoded result. Raises ChainMismatch when no
+        contract answers at ``address`` (the node's chain was reset or replaced): an empty
+        answer is never read as a registry's "nothing here"."""
         contract = self.w3.eth.contract(address=to_checksum_address(address), abi=abi)
-        with self._translate():
-            return contract.functions[fn](*args).call(block_identifier=block)
+        try:
+            with self._translate():
+                return contract.functions[fn](*args).call(block_identifier=block)
+        except BadFunctionCallOutput as e:
+            if not self.has_code(address):
+                raise ChainMismatch(
+                    "no contract at this address: the chain was reset or replaced",
+                    expected=f"a contract at {address}",
+                    found=f"no code on chain {self.chain_id}",
+                ) from e
+            raise ChainError(f"{fn} at {address} answered what its ABI cannot decode") from e
 
     def get_logs(
         self,

@@ -12,7 +12,7 @@ from tests.conftest import funded
 from verifier.chain import EmbeddedChain
 from verifier.chain.embedded import JOURNAL_NAME
 from verifier.contracts import load_artifact
-from verifier.errors import ChainError
+from verifier.errors import ChainError, ChainMismatch
 from verifier.registry import KeyAlgorithmCode
 
 TRUST = load_artifact("TrustRegistry").abi
@@ -165,3 +165,17 @@ def test_one_run_gas_estimates_with_the_send_margin_cover_the_exact_limit() -> N
             backend.chain = backend.chain  # the setter puts the one-run estimator back
         sent = one_run * _GAS_MARGIN_NUM // _GAS_MARGIN_DEN
         assert one_run <= exact <= sent, (fn, one_run, exact)
+
+
+def test_a_call_where_no_contract_is_is_a_mismatch_not_an_empty_answer() -> None:
+    chain = EmbeddedChain(None)
+    deployment = deploy_registries(chain, funded(chain))
+    abi = load_artifact("AnchorRegistry").abi
+    assert chain.call(deployment.anchor_registry, abi, "anchorOf", [b"\x01" * 32])[0] == 0
+    reset = EmbeddedChain(None)  # the node's chain reset: nothing at the registry's address
+    try:
+        with pytest.raises(ChainMismatch, match="reset or replaced"):
+            reset.call(deployment.anchor_registry, abi, "anchorOf", [b"\x01" * 32])
+    finally:
+        reset.close()
+        chain.close()
