@@ -34,7 +34,7 @@ from sqlalchemy import func, select, update
 
 from service.audit.trail import record
 from service.clock import aware
-from service.issuing.office import Office
+from service.issuing.office import Office, prepared_batch
 from service.storage.models import Batch, BatchState, Credential
 from service.storage.wallet import SdJwtCredential
 from verifier.bundle import (
@@ -238,20 +238,13 @@ class BatchQueue:
             waited = (datetime.now(UTC) - aware(rows[0].created_at)).total_seconds()
             if not force and len(rows) < self.batch_size and waited < self.batch_age_seconds:
                 return None
-            leaves = [bytes(r.digest) for r in rows]
-            tree = MerkleTree(leaves, hash=self.office.anchoring_hash)
             issued = [aware(r.created_at) for r in rows]
-            batch = Batch(
-                authority_id=authority_id,
-                kind=self.kind,
-                hash=tree.hash,
-                root=tree.root,
-                size=tree.size,
-                leaves=b"".join(leaves),
-                state=BatchState.PREPARED,
-                created_at=datetime.now(UTC),
-                queued_at=min(issued),
-                queued_sum=sum(t.timestamp() for t in issued),
+            batch = prepared_batch(
+                authority_id,
+                self.kind,
+                [bytes(r.digest) for r in rows],
+                issued,
+                self.office.anchoring_hash,
             )
             s.add(batch)
             s.flush()
@@ -260,9 +253,9 @@ class BatchQueue:
                 update(table),
                 [{"seq": r.seq, "batch_id": batch.id, "leaf_index": i} for i, r in enumerate(rows)],
             )
-            batch_id = batch.id
+            batch_id, root = batch.id, batch.root
         self._queued_at[batch_id] = issued
-        self._log(f"{self.kind} batch {batch_id}: {len(rows)} claimed, root 0x{tree.root.hex()}")
+        self._log(f"{self.kind} batch {batch_id}: {len(rows)} claimed, root 0x{root.hex()}")
         self._pause("claimed")
         return batch_id
 

@@ -54,6 +54,7 @@ from service.wallet.grants import (
     GrantNotFound,
     RequestUnauthenticated,
 )
+from verifier.counter.core import CounterError
 from verifier.errors import (
     ChainError,
     ChainMismatch,
@@ -316,6 +317,13 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _invalid_input(_request: Request, exc: InvalidInput) -> JSONResponse:
         return problem_response(
             Problem(422, "invalid-input", "输入有误 / Invalid input", exc.diagnostics())
+        )
+
+    @app.exception_handler(CounterError)
+    async def _counter(_request: Request, exc: CounterError) -> JSONResponse:
+        # the counter's refusals (verifier.counter), in the shape the standalone counter uses
+        return problem_response(
+            Problem(exc.status, exc.slug, exc.title, exc.detail, extra=exc.extra)
         )
 
     @app.exception_handler(NotFound)

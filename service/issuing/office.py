@@ -69,6 +69,7 @@ __all__ = [
     "NotFound",
     "Office",
     "SignedChunk",
+    "prepared_batch",
     "request_fingerprint",
     "stored_bundle",
 ]
@@ -173,6 +174,31 @@ class IssueRequest:
 
 def _now() -> datetime:
     return datetime.now(UTC)
+
+
+def prepared_batch(
+    authority_id: int,
+    kind: str,
+    digests: Sequence[bytes],
+    issued: Sequence[datetime],
+    anchoring_hash: MerkleHash,
+) -> Batch:
+    """A batch of ``digests`` (leaf order), prepared: its Merkle tree, and when its members
+    were issued (for the wait figures). The worker's claim and a bulk chunk's own batch make
+    theirs here."""
+    tree = MerkleTree(digests, hash=anchoring_hash)
+    return Batch(
+        authority_id=authority_id,
+        kind=kind,
+        hash=tree.hash,
+        root=tree.root,
+        size=tree.size,
+        leaves=b"".join(digests),
+        state=BatchState.PREPARED,
+        created_at=datetime.now(UTC),
+        queued_at=min(issued),
+        queued_sum=sum(t.timestamp() for t in issued),
+    )
 
 
 class Office:
@@ -775,18 +801,12 @@ class Office:
         self, s: Session, authority_id: int, digests: Sequence[bytes], now: datetime
     ) -> int:
         """Store the batch of ``digests`` (leaf order) in ``s``, prepared; returns its id."""
-        tree = MerkleTree(digests, hash=self.anchoring_hash)
-        batch = Batch(
-            authority_id=authority_id,
-            kind=BatchKind.CREDENTIAL,
-            hash=tree.hash,
-            root=tree.root,
-            size=tree.size,
-            leaves=b"".join(digests),
-            state=BatchState.PREPARED,
-            created_at=now,
-            queued_at=now,  # every member was issued at ``now``
-            queued_sum=now.timestamp() * tree.size,
+        batch = prepared_batch(
+            authority_id,
+            BatchKind.CREDENTIAL,
+            digests,
+            [now] * len(digests),  # every member was issued at ``now``
+            self.anchoring_hash,
         )
         s.add(batch)
         s.flush()

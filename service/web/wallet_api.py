@@ -38,7 +38,6 @@ from verifier.counter.core import (
     REQUEST_OBJECT_MEDIA_TYPE,
     Check,
     Counter,
-    CounterError,
     load_or_create_key,
     parse_answer,
     qr_svg,
@@ -273,10 +272,6 @@ def _counter(request: Request) -> Counter:
 CounterDep = Annotated[Counter, Depends(_counter)]
 
 
-def _problem_of(e: CounterError) -> Problem:
-    return Problem(e.status, e.slug, e.title, e.detail, extra=e.extra)
-
-
 class CounterRequestBody(BaseModel):
     """What the counter asks for."""
 
@@ -292,12 +287,7 @@ def create_request(
 ) -> dict[str, Any]:
     """Create a presentation request (OpenID4VP) with a fresh nonce; answers its QR code and
     the counter session's secret."""
-    try:
-        return counter.create(
-            base_url(request), body.credentialType, body.fields, body.verifierName
-        )
-    except CounterError as e:
-        raise _problem_of(e) from e
+    return counter.create(base_url(request), body.credentialType, body.fields, body.verifierName)
 
 
 @router.get(
@@ -313,14 +303,11 @@ def create_request(
 def request_object(request_id: str, request: Request, counter: CounterDep) -> Any:
     """The request object a wallet fetches (by reference): signed (OpenID4VP 1.0, RFC 9101)
     for a wallet that accepts ``application/oauth-authz-req+jwt``, JSON otherwise."""
-    try:
-        if REQUEST_OBJECT_MEDIA_TYPE in request.headers.get("accept", ""):
-            return Response(
-                counter.signed_request_object(request_id), media_type=REQUEST_OBJECT_MEDIA_TYPE
-            )
-        return counter.request_object(request_id)
-    except CounterError as e:
-        raise _problem_of(e) from e
+    if REQUEST_OBJECT_MEDIA_TYPE in request.headers.get("accept", ""):
+        return Response(
+            counter.signed_request_object(request_id), media_type=REQUEST_OBJECT_MEDIA_TYPE
+        )
+    return counter.request_object(request_id)
 
 
 @router.post(
@@ -367,10 +354,7 @@ async def answer(request_id: str, request: Request, counter: CounterDep) -> dict
             f"{str(e)[:200]}",
             extra={"code": "body_invalid"},
         ) from e
-    try:
-        return await run_in_threadpool(counter.answer, request_id, body)
-    except CounterError as e:
-        raise _problem_of(e) from e
+    return await run_in_threadpool(counter.answer, request_id, body)
 
 
 def _counter_secret(
@@ -388,37 +372,25 @@ _SESSION: dict[int | str, dict[str, Any]] = {
 @router.get("/v1/oid4vp/requests/{request_id}/result", responses=_SESSION)
 def result(request_id: str, counter: CounterDep, secret: CounterSecret) -> dict[str, Any]:
     """The result of a request: waiting, declined, or the verdict with every check."""
-    try:
-        return counter.result(request_id, secret)
-    except CounterError as e:
-        raise _problem_of(e) from e
+    return counter.result(request_id, secret)
 
 
 @router.post("/v1/oid4vp/requests/{request_id}/recheck", responses={**_CONFLICT, **_SESSION})
 def recheck(request_id: str, counter: CounterDep, secret: CounterSecret) -> dict[str, Any]:
     """Verify the accepted answer again against the chain now (status may have changed)."""
-    try:
-        return counter.recheck(request_id, secret)
-    except CounterError as e:
-        raise _problem_of(e) from e
+    return counter.recheck(request_id, secret)
 
 
 @router.post("/v1/oid4vp/requests/{request_id}/receipt", responses={**_CONFLICT, **_SESSION})
 def counter_receipt(request_id: str, counter: CounterDep, secret: CounterSecret) -> dict[str, Any]:
     """A verification receipt (核验回执) of the answer, signed by the counter's did:key."""
-    try:
-        return counter.receipt(request_id, secret)
-    except CounterError as e:
-        raise _problem_of(e) from e
+    return counter.receipt(request_id, secret)
 
 
 @router.get("/v1/oid4vp/requests/{request_id}/qr.svg")
 def request_qr(request_id: str, request: Request, counter: CounterDep) -> Response:
     """The request's wallet link as an SVG QR code."""
-    try:
-        return Response(counter.qr(base_url(request), request_id), media_type="image/svg+xml")
-    except CounterError as e:
-        raise _problem_of(e) from e
+    return Response(counter.qr(base_url(request), request_id), media_type="image/svg+xml")
 
 
 @router.post(
@@ -435,7 +407,4 @@ def verify_pasted(
 ) -> dict[str, Any]:
     """Verify a pasted or uploaded file: a bundle {credential, anchor}, or a presentation
     envelope with ``requestId`` (then it answers that request); the report and a receipt."""
-    try:
-        return counter.verify_pasted(body, state.verification.verify)
-    except CounterError as e:
-        raise _problem_of(e) from e
+    return counter.verify_pasted(body, state.verification.verify)

@@ -33,6 +33,18 @@ def for_host(authorities: list[Authority], host: str) -> Authority | None:
     return None
 
 
+def authority_of_host(request: Request, state: StateDep) -> Authority:
+    """The authority whose did:web host is the request's Host; NotFound for any other host."""
+    host = request.headers.get("host", "")[:255]
+    authority = for_host(state.office.authorities(), host)
+    if authority is None:
+        raise NotFound(
+            f"no authority of this office is did:web:{host}",
+            f"本机构没有 did:web:{host} 的发证机关",
+        )
+    return authority
+
+
 @router.get(
     "/.well-known/did.json",
     response_class=DidJsonResponse,
@@ -48,14 +60,7 @@ def for_host(authorities: list[Authority], host: str) -> Authority | None:
 )
 def well_known_did(request: Request, state: StateDep) -> JSONResponse:
     """The authority's DID document (did:web)."""
-    host = request.headers.get("host", "")[:255]
-    authority = for_host(state.office.authorities(), host)
-    if authority is None:
-        raise NotFound(
-            f"no authority of this office is did:web:{host}",
-            f"本机构没有 did:web:{host} 的发证机关",
-        )
-    document = state.verification.did_document(authority.did)
+    document = state.verification.did_document(authority_of_host(request, state).did)
     return DidJsonResponse(document)
 
 

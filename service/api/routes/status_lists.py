@@ -17,7 +17,7 @@ from fastapi.responses import JSONResponse
 
 from service.api.deps import StateDep
 from service.api.models import ProblemOut
-from service.api.routes.dids import for_host
+from service.api.routes.dids import authority_of_host
 from service.issuing import status_lists
 from service.issuing.office import NotFound
 from service.storage.models import INTEGER_MAX, Authority
@@ -37,17 +37,6 @@ class VcResponse(JSONResponse):
     """A credential (``application/vc``)."""
 
     media_type = VC_MEDIA_TYPE
-
-
-def _by_host(request: Request, state: StateDep) -> Authority:
-    host = request.headers.get("host", "")[:255]
-    authority = for_host(state.office.authorities(), host)
-    if authority is None:
-        raise NotFound(
-            f"no authority of this office is did:web:{host}",
-            f"本机构没有 did:web:{host} 的发证机关",
-        )
-    return authority
 
 
 def _list(state: StateDep, authority: Authority, purpose: str, number: int) -> VcResponse:
@@ -83,7 +72,7 @@ def _set(state: StateDep, authority: Authority) -> JSONResponse:
 )
 def list_by_host(purpose: Purpose, number: Number, request: Request, state: StateDep) -> Any:
     """A status list credential (W3C Bitstring Status List v1.0)."""
-    return _list(state, _by_host(request, state), purpose, number)
+    return _list(state, authority_of_host(request, state), purpose, number)
 
 
 @router.get(
@@ -96,7 +85,7 @@ def list_by_host(purpose: Purpose, number: Number, request: Request, state: Stat
 )
 def set_by_host(request: Request, state: StateDep) -> Any:
     """An authority's status list set."""
-    return _set(state, _by_host(request, state))
+    return _set(state, authority_of_host(request, state))
 
 
 @router.get(
