@@ -956,6 +956,9 @@ class Verifier:
         status decides alone). A list that is not the committed one, or that says otherwise
         than the chain, fails the check: the chain is the truth, and the issuer's lists must
         agree with it."""
+        supplied = material.status_lists if material is not None else ()
+        if not self.index.list_documents and not supplied:
+            return None  # no list at hand: nothing to read (the common online case, kept cheap)
         try:
             entries = status_list_entries(facts.credential)
         except StatusListError as e:
@@ -963,7 +966,7 @@ class Verifier:
         if not entries:
             return None
         documents = dict(self.index.list_documents)
-        for document in material.status_lists if material is not None else ():
+        for document in supplied:
             if isinstance(document.get("id"), str):
                 documents[document["id"]] = dict(document)
         held: list[str] = []
