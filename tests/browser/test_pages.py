@@ -35,11 +35,10 @@ from tests.conftest import funded
 from tests.verifier.factories import business_license_subject, residence_permit_subject
 from tests.verifier.test_foreign import signed
 from verifier.chain import EmbeddedChain
-from verifier.counter.core import decrypt_response
 from verifier.http_signatures import sign_request
 from verifier.keys import Ed25519KeyPair
 from verifier.receipts import verify_receipt
-from verifier.sdjwt import Disclosure, b64url_decode, b64url_encode
+from verifier.sdjwt import Disclosure, b64url_encode
 
 pytestmark = pytest.mark.browser
 
@@ -692,174 +691,18 @@ def test_api_docs_render_offline(server: Server, browser: Any) -> None:
     assert errors == []
 
 
-# --------------------------------------------------------------------------- two origins
+# --------------------------------------------------------------------------- every page
 
 
-@dataclass
-class Standalone:
-    url: str
-    counter: Any  # verifier.counter.core.Counter, to read what the wallet sent it
-
-
-@pytest.fixture(scope="module")
-def zhaoqing(server: Server) -> Iterator[Standalone]:
-    """A 肇庆 standalone counter on an origin of its own (``suixin-verify counter``'s app):
-    the verifier over the office's chain and its own did:key, no office behind it."""
-    from verifier.counter.app import create_counter_app
-    from verifier.verify import Verifier
-
-    deployment = server.office.deployment
-    verifier = Verifier.from_chain(
-        server.office.chain, deployment.anchor_registry, deployment=deployment
-    )
-    app = create_counter_app(
-        verifier,
-        Ed25519KeyPair.generate(),
-        name="肇庆市政务服务中心",
-        wallet_url=f"{server.url}/wallet",
-    )
-    port = _free_port()
-    uv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=uv.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not uv.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert uv.started, "the counter did not start"
-    # another origin than the office's 127.0.0.1
-    yield Standalone(f"http://localhost:{port}", app.state.counter)
-    uv.should_exit = True
-    thread.join(timeout=10)
-
-
-def test_a_wallet_answers_a_standalone_counter_on_another_origin(
-    server: Server, zhaoqing: Standalone, browser: Any
-) -> None:
-    subject = residence_permit_subject(random.Random(29), name="林小燕")
-    issued = httpx.post(
-        f"{server.url}/v1/credentials",
-        json={"type": "ResidencePermit", "subject": subject},
-        headers={"Authorization": f"Bearer {server.key}"},
-    )
-    assert issued.status_code == 201, issued.text
-    offer = httpx.post(
-        f"{server.url}/v1/credentials/{issued.json()['credential']['id']}/offer",
-        headers={"Authorization": f"Bearer {server.key}"},
-    )
-    wallet_ctx = browser.new_context(viewport=PHONE, is_mobile=True, has_touch=True)
-    counter_ctx = browser.new_context(viewport=DESKTOP)
-    errors: list[str] = []
-    for ctx in (wallet_ctx, counter_ctx):
-        ctx.on("weberror", lambda e: errors.append(str(e.error)))
-    wallet = wallet_ctx.new_page()
-    wallet.goto(offer.json()["walletLink"])
-    ready(wallet)
-    wallet.get_by_role("button", name="领取到本钱包").click()
-    wallet.wait_for_selector(".card .badge[data-status='pending']")
-    server.drain()
-    wallet.click("#cards-refresh")
-    wallet.wait_for_selector(".card .badge[data-status='valid']")
-
-    counter = counter_ctx.new_page()
-    counter.goto(f"{zhaoqing.url}/counter")
-    ready(counter)
-    assert "肇庆市政务服务中心" in counter.inner_text("header")
-    for label in ("姓名", "年满18周岁", "居住城市"):  # name, over 18, the city: nothing more
-        counter.get_by_role("checkbox", name=label, exact=True).check()
-    counter.click("#create-request")
-    counter.wait_for_selector("#qr svg")
-    link = counter.get_attribute("#wallet-link", "href")
-    assert link.startswith(f"{server.url}/wallet#request_uri=")
-    assert request_uri_of(link).startswith(zhaoqing.url)
-    shot(counter, "zhaoqing-counter-request-desktop")
-
-    # the wallet (the office's origin) answers the counter's origin; what it sends is recorded
-    posted: list[str] = []
-    wallet.on(
-        "request",
-        lambda r: (
-            posted.append(r.post_data or "")
-            if r.method == "POST" and zhaoqing.url in r.url
-            else None
-        ),
-    )
-    wallet.goto(link)
-    ready(wallet)
-    wallet.wait_for_selector("#share:not([hidden])")
-    # who asks: the counter's own name, its request signed by its did:key, not accredited
-    assert (
-        wallet.get_attribute("#share-verifier [data-requester]", "data-requester") == "unverified"
-    )
-    assert "未经链上认证的核验方" in wallet.inner_text("#share-verifier")
-    assert "did:key:z6Mk" in wallet.inner_text("#share-verifier")
-    tap_targets(wallet, "wallet, a standalone counter asks")
-    shot(wallet, "wallet-share-zhaoqing-phone")
-    wallet.click("#share-button")
-    wallet.wait_for_selector("#share-result[data-verdict='VALID']")
-    counter.wait_for_selector("#verdict[data-verdict='VALID']")
-    shown = counter.eval_on_selector_all(
-        "#disclosed tbody tr:not([data-missing])", "rows => rows.map(r => r.dataset.field)"
-    )
-    assert sorted(shown) == ["age_over_18", "name", "residenceCity"]
-    assert "林小燕" in counter.inner_text("#disclosed") and "440100" in counter.inner_text(
-        "#disclosed"
-    )
-    # beside the verdict: the issuer's registered name, the end in Beijing time, the anchor
-    summary = counter.inner_text("#summary")
-    assert "广州市来穗人员服务管理局" in summary and "北京时间" in summary and "区块" in summary
-    assert counter.is_hidden("#request")  # the next holder never sees the answered code
-    assert "pass" not in counter.inner_text("#checks") and "VALID" not in counter.inner_text(
-        "#verdict"
-    )
-    shot(counter, "zhaoqing-counter-valid-desktop")
-    # on the wire: one presentation disclosing the name and the age claim; the city is in the
-    # issuer-signed part every presentation shows, the district, birth date and ID are not sent
-    # what went on the wire is a JWE only the counter can open (direct_post.jwt)
-    (body,) = [p for p in posted if p.startswith("response=")]
-    jwe = parse_qs(body)["response"][0]
-    assert json.loads(b64url_decode(jwe.split(".")[0]))["alg"] == "ECDH-ES"
-    request_id = request_uri_of(link).rsplit("/", 1)[1]
-    item = zhaoqing.counter.requests.get(request_id)
-    opened = decrypt_response(jwe, item)
-    presentation = opened["vp_token"]["q0"][0]["presentation"]
-    disclosures = [d for d in presentation.split("~")[1:-1] if d]
-    assert sorted(Disclosure.parse(d).name for d in disclosures) == ["age_over_18", "name"]
-    issuer_jwt = json.loads(b64url_decode(presentation.split("~")[0].split(".")[1]))
-    assert issuer_jwt["residenceCity"] == "440100" and "residenceRegion" not in issuer_jwt
-    sent = json.dumps(opened, ensure_ascii=False)  # what the counter reads, decrypted
-    for secret in (subject["citizenId"], subject["birthDate"], subject["residenceRegion"]):
-        assert secret not in sent and secret not in body
-
-    # a second request: the holder declines, and the counter says so at once
-    counter.click("#create-request")
-    counter.wait_for_function("u => document.getElementById('wallet-link').href !== u", arg=link)
-    second = counter.get_attribute("#wallet-link", "href")
-    wallet.goto(second)
-    ready(wallet)
-    wallet.wait_for_selector("#share:not([hidden])")
-    wallet.click("#share-decline")
-    counter.wait_for_selector("#request-state:has-text('持证人拒绝出示')")
-    shot(counter, "zhaoqing-counter-declined-desktop")
-    axe(counter, "standalone counter, declined")
-    # a bystander who read the QR code reads nothing
-    request_id = request_uri_of(second).rsplit("/", 1)[1]
-    peek = httpx.get(f"{zhaoqing.url}/v1/oid4vp/requests/{request_id}/result")
-    assert peek.status_code == 401
-    assert errors == []
-
-
-def test_every_page_passes_axe_and_phone_tap_targets(
-    server: Server, zhaoqing: Standalone, browser: Any
-) -> None:
+def test_every_page_passes_axe_and_phone_tap_targets(server: Server, browser: Any) -> None:
+    """The office's pages; the standalone counter's are checked in test_two_origins.py."""
     desktop = browser.new_context(viewport=DESKTOP)
     phone = browser.new_context(viewport=PHONE, is_mobile=True, has_touch=True)
     for ctx, url, state in [
         (phone, f"{server.url}/wallet", "wallet, empty"),
         (desktop, f"{server.url}/counter", "counter"),
         (desktop, f"{server.url}/office", "office, signed out"),
-        (desktop, f"{zhaoqing.url}/counter", "standalone counter"),
         (phone, f"{server.url}/counter", "counter on a phone"),
-        (phone, f"{zhaoqing.url}/counter", "standalone counter on a phone"),
     ]:
         page = ctx.new_page()
         page.goto(url)
