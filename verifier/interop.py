@@ -11,12 +11,18 @@ Python's ``json`` module accepts two things other parsers (and every encoder) do
 ``interop_errors`` finds both in a parsed value, iteratively (a deeply nested document cannot
 exhaust the stack here), as field errors with stable codes; the verifier's ``format`` check and
 the office's request guard use it before anything encodes the value.
+
+``json_too_deep`` bounds nesting *before* parsing. ``json.loads`` recurses in C; it stops at
+the interpreter's recursion limit, which web3's py_ecc raises to 100,000 when imported, so a
+body of 100,000 ``[`` (100 KB) overflows the C stack and kills the process (SIGSEGV) instead
+of raising RecursionError. Every JSON text a request carries is checked first.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -24,9 +30,11 @@ from verifier.errors import FieldError
 
 __all__ = [
     "MAX_DIGITS",
+    "MAX_JSON_DEPTH",
     "MAX_SAFE_INTEGER",
     "has_lone_surrogate",
     "interop_errors",
+    "json_too_deep",
     "parse_json",
     "printable_path",
 ]
@@ -40,6 +48,25 @@ def _integer(text: str) -> int:
     if len(text.lstrip("-")) > MAX_DIGITS:
         raise ValueError(f"a number has {len(text.lstrip('-'))} digits (at most {MAX_DIGITS})")
     return int(text)
+
+
+MAX_JSON_DEPTH = 64  # a credential, a presentation or a receipt nests under 10 levels
+_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"')
+_BRACKETS = re.compile(rb"[\[\]{}]")
+
+
+def json_too_deep(data: str | bytes, limit: int = MAX_JSON_DEPTH) -> bool:
+    """Whether JSON ``data`` nests arrays and objects more than ``limit`` deep (strings, and
+    brackets in them, are skipped); decided without parsing, in one scan."""
+    raw = data.encode("utf-8", "surrogatepass") if isinstance(data, str) else data
+    if raw.count(b"[") + raw.count(b"{") <= limit:  # cannot be deeper: most bodies stop here
+        return False
+    depth = 0
+    for bracket in _BRACKETS.finditer(_STRING.sub(b'""', raw)):
+        depth += 1 if bracket.group() in (b"[", b"{") else -1
+        if depth > limit:
+            return True
+    return False
 
 
 def parse_json(text: str | bytes) -> Any:

@@ -9,7 +9,9 @@ then replays it to the application. On the way it answers, in the problem shape 
   route's limit (``body_limit``; ``SUIXIN_MAX_BODY_BYTES``, 256 KiB, and
   ``SUIXIN_MAX_BATCH_BODY_BYTES``, 16 MiB, for ``POST /v1/credentials/batch``);
 - **400** ``body_not_utf8`` for a JSON body that is not UTF-8, ``number_too_long`` for a
-  number too long for any parser to turn into an integer, and ``url_forbidden_character``
+  number too long for any parser to turn into an integer, ``json_too_deep`` for arrays and
+  objects nested more than ``MAX_JSON_DEPTH`` (64) deep (``json.loads`` would overflow the C
+  stack and kill the process: see ``verifier.interop``), and ``url_forbidden_character``
   for NUL (``%00``) in the path or query (no database takes it in text);
 - **422** ``text_forbidden_character`` for a string or key holding a lone UTF-16 surrogate
   (``\\ud800`` escaped in JSON: no text can hold it, and every encoder fails on it), naming
@@ -29,7 +31,13 @@ from collections.abc import Mapping
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service.api.errors import Problem, problem_response, validation_problem
-from verifier.interop import MAX_DIGITS, interop_errors, parse_json
+from verifier.interop import (
+    MAX_DIGITS,
+    MAX_JSON_DEPTH,
+    interop_errors,
+    json_too_deep,
+    parse_json,
+)
 
 __all__ = ["BODY_METHODS", "RequestGuard", "body_limit"]
 
@@ -76,6 +84,12 @@ def _check_json(body: bytes) -> Problem | None:
         text = body.decode("utf-8")
     except UnicodeDecodeError:
         return _bad_body("body_not_utf8", "请求体不是 UTF-8 编码", "the body is not UTF-8")
+    if json_too_deep(body):
+        return _bad_body(
+            "json_too_deep",
+            f"请求体的 JSON 嵌套超过 {MAX_JSON_DEPTH} 层",
+            f"the body's JSON nests more than {MAX_JSON_DEPTH} levels deep",
+        )
     surrogates = _SURROGATE_ESCAPE.search(body) is not None
     if not surrogates and _LONG_DIGITS.search(body) is None:
         return None
