@@ -1,9 +1,13 @@
 """Wallet issuance: one-time offers and the OpenID4VCI pre-authorised code flow.
 
 An office clerk makes a one-time *offer* for a credential (a pre-authorised code, shown as a QR
-code or a same-device link). The wallet exchanges the code for an access token and a ``c_nonce``
-(token endpoint), then asks for the credential with a proof JWT signed by its own P-256 key over
-that nonce and the issuer's URL (credential endpoint). The office derives an SD-JWT VC from the
+code or a same-device link). The wallet exchanges the code for an access token (token endpoint)
+and takes a ``c_nonce`` from the nonce endpoint (OpenID4VCI 1.0 §7; the token response carries
+one too, bound to the token), then asks for the credential with a proof JWT signed by its own
+P-256 key over that nonce and the issuer's URL (credential endpoint). The nonce endpoint's
+nonces are stateless: an expiry and random bytes, MACed with a key derived from the master key,
+so every process of the office accepts them for ``NONCE_TTL``; the single-use access token
+bounds what a replayed proof could fetch. The office derives an SD-JWT VC from the
 stored, signed W3C credential (``verifier.sdjwt.claims_from_credential``), binds it to the proven
 key (``cnf``), signs it with the authority's current Ed25519 issuer key and queues the issuer-
 signed JWT's digest for anchoring. An authority whose current key is SM2 cannot issue SD-JWT VCs:
@@ -20,9 +24,12 @@ text); nothing changes when one is raised.
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import hmac
 import json
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -56,6 +63,7 @@ __all__ = [
     "Offer",
     "WalletError",
     "WalletIssuer",
+    "configuration_id",
     "jwk_thumbprint",
 ]
 
@@ -64,6 +72,12 @@ PROOF_TYPE = "openid4vci-proof+jwt"
 OFFER_TTL = timedelta(minutes=15)
 TOKEN_TTL = timedelta(minutes=5)
 PROOF_MAX_AGE = timedelta(minutes=5)
+NONCE_TTL = timedelta(minutes=5)
+
+
+def configuration_id(credential_type: str) -> str:
+    """The credential configuration (issuer metadata, offers) of an SD-JWT VC of a type."""
+    return f"{credential_type}_sd_jwt"
 
 
 class WalletError(InvalidInput):
@@ -192,12 +206,49 @@ class WalletIssuer:
             offer.c_nonce = c_nonce
         return token, c_nonce, int(TOKEN_TTL.total_seconds())
 
+    # -- nonce endpoint
+
+    def nonce(self, *, now: datetime | None = None) -> tuple[str, int]:
+        """A fresh, unpredictable ``c_nonce`` (OpenID4VCI 1.0 §7.2) and its lifetime in seconds:
+        no row is written; ``nonce_is_fresh`` recognises it for ``NONCE_TTL``."""
+        now = now or datetime.now(UTC)
+        expires = int((now + NONCE_TTL).timestamp())
+        body = expires.to_bytes(8, "big") + secrets.token_bytes(16)
+        text = base64.urlsafe_b64encode(body).rstrip(b"=").decode("ascii")
+        return f"{text}.{self._nonce_mac(text)}", int(NONCE_TTL.total_seconds())
+
+    def nonce_is_fresh(self, nonce: object, *, now: datetime | None = None) -> bool:
+        """Whether ``nonce`` came from this office's nonce endpoint and has not expired."""
+        now = now or datetime.now(UTC)
+        if not isinstance(nonce, str) or nonce.count(".") != 1 or len(nonce) > 100:
+            return False
+        text, mac = nonce.split(".")
+        if not hmac.compare_digest(mac, self._nonce_mac(text)):
+            return False
+        try:
+            body = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+        except ValueError:
+            return False
+        return len(body) == 24 and int.from_bytes(body[:8], "big") > now.timestamp()
+
+    def _nonce_mac(self, text: str) -> str:
+        mac = self.office.master.blind_index("oid4vci-c-nonce", text)
+        return base64.urlsafe_b64encode(mac).rstrip(b"=").decode("ascii")
+
     # -- credential endpoint
 
     def credential(
-        self, token: str, proof_jwt: object, *, audience: str, now: datetime | None = None
+        self,
+        token: str,
+        proof_jwt: object,
+        *,
+        audience: str,
+        configuration: str | None = None,
+        now: datetime | None = None,
     ) -> tuple[str, str]:
-        """The SD-JWT for a valid access token and proof of the wallet's key: (sd-jwt, id)."""
+        """The SD-JWT for a valid access token and proof of the wallet's key: (sd-jwt, id).
+        ``configuration`` is the request's ``credential_configuration_id`` ("" when it gave
+        none; None: not checked), which must be the one offered."""
         now = now or datetime.now(UTC)
         with self.office.db.session() as s:
             offer = s.scalar(
@@ -218,13 +269,21 @@ class WalletIssuer:
             raise WalletError(
                 401, "invalid_token", "访问令牌已使用", "the access token was already used"
             )
-        jwk = _check_proof(proof_jwt, audience=audience, c_nonce=offer.c_nonce or "", now=now)
+        issued = offer.c_nonce or ""
+        jwk = _check_proof(
+            proof_jwt,
+            audience=audience,
+            nonce_ok=lambda n: n == issued or self.nonce_is_fresh(n, now=now),
+            now=now,
+        )
         office = self.office
         signer = _sd_jwt_signer(office, offer.authority_id)
         authority = office.authority(offer.authority_id)
         with office.db.session() as s:
             row = s.scalar(select(Credential).where(Credential.id == offer.credential_id))
         assert row is not None
+        if configuration is not None:
+            _check_configuration(configuration, configuration_id(row.credential_type))
         if row.status != CredentialStatus.ACTIVE:
             raise WalletError(
                 409,
@@ -309,8 +368,27 @@ def _reason_text(reason: str | None) -> dict[str, str] | None:
     return {"zh": found.zh, "en": found.en}
 
 
+def _check_configuration(given: str, offered: str) -> None:
+    """The credential request names the offered configuration (OpenID4VCI 1.0 §8.2, §8.3.1.2);
+    raises WalletError."""
+    if not given:
+        raise WalletError(
+            400,
+            "invalid_credential_request",
+            "凭证请求缺少 credential_configuration_id",
+            "the credential request has no credential_configuration_id",
+        )
+    if given != offered:
+        raise WalletError(
+            400,
+            "unknown_credential_configuration",
+            "所请求的凭证配置不是本次领取的",
+            "the requested credential configuration is not the one offered",
+        )
+
+
 def _check_proof(
-    proof_jwt: object, *, audience: str, c_nonce: str, now: datetime
+    proof_jwt: object, *, audience: str, nonce_ok: Callable[[object], bool], now: datetime
 ) -> dict[str, Any]:
     """The wallet's public JWK from its OpenID4VCI proof JWT; raises WalletError."""
 
@@ -340,8 +418,15 @@ def _check_proof(
         raise bad("密钥证明中的公钥不是 P-256", "the proof's jwk is not a P-256 key") from e
     if not es256_verify(key, signature, f"{head_b64}.{body_b64}".encode("ascii")):
         raise bad("密钥证明签名无效", "the proof signature is invalid")
-    if payload.get("nonce") != c_nonce:
-        raise bad("密钥证明的 nonce 不符", "the proof's nonce is not the c_nonce issued")
+    if "nonce" not in payload:
+        raise bad("密钥证明缺少 nonce", "the proof has no nonce (c_nonce)")
+    if not nonce_ok(payload["nonce"]):  # §8.3.1.2: the wallet should fetch a new c_nonce
+        raise WalletError(
+            400,
+            "invalid_nonce",
+            "密钥证明的 nonce 无效或已过期，请重新获取",
+            "the proof's nonce is not a current c_nonce; fetch a new one",
+        )
     if payload.get("aud") != audience:
         raise bad("密钥证明的 aud 不是本签发方", "the proof's aud is not this issuer")
     iat = payload.get("iat")

@@ -33,7 +33,7 @@ from service.api.errors import Problem
 from service.api.models import PlainText, ProblemOut
 from service.api.verification import VerificationService
 from service.issuing.office import NotFound
-from service.wallet.oid4vci import PRE_AUTH_GRANT, WalletError, WalletIssuer
+from service.wallet.oid4vci import PRE_AUTH_GRANT, WalletError, WalletIssuer, configuration_id
 from verifier.counter.core import (
     REQUEST_OBJECT_MEDIA_TYPE,
     Check,
@@ -73,6 +73,18 @@ _CREDENTIAL_ERRORS: dict[int | str, dict[str, Any]] = {
 _CONFLICT: dict[int | str, dict[str, Any]] = {
     409: {"model": ProblemOut, "description": "与当前状态冲突 / not possible now"}
 }
+
+
+def _oauth_error(code: str, zh: str, en: str, status: int = 400) -> JSONResponse:
+    """An OAuth 2.0 error (RFC 6749 §5.2, OpenID4VCI 1.0 §6.3, §8.3.1): ``error_description``
+    in printable ASCII as those require (English), the 中文 beside it under a language-tagged
+    name (``error_description#zh-CN``, as RFC 7591 tags human-readable values)."""
+    ascii_only = "".join(c for c in en if " " <= c <= "~" and c not in '"\\')
+    return JSONResponse(
+        {"error": code, "error_description": ascii_only, "error_description#zh-CN": zh},
+        status_code=status,
+        headers={"Cache-Control": "no-store"},
+    )
 
 
 def _problem(e: WalletError) -> Problem:
@@ -118,7 +130,7 @@ def create_offer(
     base = base_url(request)
     credential_offer = {
         "credential_issuer": base,
-        "credential_configuration_ids": [f"{offer.credential_type}_sd_jwt"],
+        "credential_configuration_ids": [configuration_id(offer.credential_type)],
         "grants": {PRE_AUTH_GRANT: {"pre-authorized_code": offer.code}},
     }
     link = f"{base}/wallet#offer=" + quote(json.dumps(credential_offer, separators=(",", ":")))
@@ -137,18 +149,47 @@ def issuer_metadata(request: Request) -> dict[str, Any]:
     base = base_url(request)
     return {
         "credential_issuer": base,
+        # this office is its own authorization server (no authorization_servers): its token
+        # endpoint is in /.well-known/oauth-authorization-server; kept here for older wallets
         "token_endpoint": f"{base}/v1/oid4vci/token",
         "credential_endpoint": f"{base}/v1/oid4vci/credential",
+        "nonce_endpoint": f"{base}/v1/oid4vci/nonce",
         "credential_configurations_supported": {
-            f"{t}_sd_jwt": {
+            configuration_id(t): {
                 "format": SD_JWT_FORMAT,
                 "vct": vct_of(t),
                 "cryptographic_binding_methods_supported": ["jwk"],
                 "credential_signing_alg_values_supported": ["EdDSA"],
                 "proof_types_supported": {"jwt": {"proof_signing_alg_values_supported": ["ES256"]}},
+                "credential_metadata": {
+                    "display": [
+                        {"name": _TYPE_NAMES.get(t, (t, t))[0], "locale": "zh-CN"},
+                        {"name": _TYPE_NAMES.get(t, (t, t))[1], "locale": "en"},
+                    ]
+                },
             }
             for t in CREDENTIAL_TYPES
         },
+    }
+
+
+_TYPE_NAMES = {
+    "ResidencePermit": ("居住证", "Residence permit"),
+    "BusinessLicense": ("营业执照", "Business licence"),
+    "ResidenceYears": ("居住年限证明", "Certificate of years of residence"),
+}
+
+
+@router.get("/.well-known/oauth-authorization-server")
+def authorization_server_metadata(request: Request) -> dict[str, Any]:
+    """OAuth 2.0 authorization server metadata (RFC 8414) of this office's token endpoint."""
+    base = base_url(request)
+    return {
+        "issuer": base,
+        "token_endpoint": f"{base}/v1/oid4vci/token",
+        "grant_types_supported": [PRE_AUTH_GRANT],
+        # OpenID4VCI 1.0 §12.3: a token request with the code and no client_id is taken
+        "pre-authorized_grant_anonymous_access_supported": True,
     }
 
 
@@ -165,20 +206,24 @@ async def token(request: Request, office: OfficeDep) -> JSONResponse:
             form = {}
     else:
         form = {k: v[0] for k, v in parse_qs(raw).items()}
-    if form.get("grant_type") != PRE_AUTH_GRANT or not form.get("pre-authorized_code"):
-        return JSONResponse(
-            {
-                "error": "unsupported_grant_type",
-                "error_description": "需要预授权码 / a pre-authorized_code grant is required",
-            },
-            status_code=400,
+    if form.get("grant_type") != PRE_AUTH_GRANT:
+        return _oauth_error(
+            "unsupported_grant_type",
+            "只接受预授权码（pre-authorized_code）授权",
+            "only the pre-authorized_code grant is supported",
+        )
+    if not form.get("pre-authorized_code"):
+        return _oauth_error("invalid_request", "缺少预授权码", "pre-authorized_code is missing")
+    if "tx_code" in form:  # OpenID4VCI 1.0 §6.3: no transaction code was asked for
+        return _oauth_error(
+            "invalid_request",
+            "本领取不需要交易码（tx_code）",
+            "this offer asks for no transaction code (tx_code)",
         )
     try:
         access, c_nonce, expires = WalletIssuer(office).token(form["pre-authorized_code"])
     except WalletError as e:
-        return JSONResponse(
-            {"error": e.code, "error_description": f"{e.zh} / {e.en}"}, status_code=e.status
-        )
+        return _oauth_error(e.code, e.zh, e.en, e.status)
     return JSONResponse(
         {
             "access_token": access,
@@ -202,24 +247,33 @@ def credential(
     """The SD-JWT VC for an access token and a proof JWT of the wallet's key."""
     auth = request.headers.get("authorization", "")
     token_value = auth[7:].strip() if auth.lower().startswith("bearer ") else ""
+    # OpenID4VCI 1.0 §8.2: ``proofs`` holds one proof type, ``jwt``, with an array of proofs
+    # (an older ``proof`` object is an unknown parameter, ignored: no proof is given)
     proof: object = None
     proofs = body.get("proofs")
     if isinstance(proofs, dict) and isinstance(proofs.get("jwt"), list) and proofs["jwt"]:
         proof = proofs["jwt"][0]
-    elif isinstance(body.get("proof"), dict):
-        proof = body["proof"].get("jwt")
+    configuration = body.get("credential_configuration_id")
     try:
         sd_jwt, sd_id = WalletIssuer(office).credential(
-            token_value, proof, audience=base_url(request)
+            token_value,
+            proof,
+            audience=base_url(request),
+            configuration=configuration if isinstance(configuration, str) else "",
         )
     except WalletError as e:
-        return JSONResponse(
-            {"error": e.code, "error_description": f"{e.zh} / {e.en}"}, status_code=e.status
-        )
+        return _oauth_error(e.code, e.zh, e.en, e.status)
     return JSONResponse(
         {"credentials": [{"credential": sd_jwt}], "walletCredentialId": sd_id},
         headers={"Cache-Control": "no-store"},
     )
+
+
+@router.post("/v1/oid4vci/nonce", dependencies=[Depends(public_rate_limit)])
+def nonce(office: OfficeDep) -> JSONResponse:
+    """A fresh c_nonce for the wallet's key proof (OpenID4VCI 1.0 nonce endpoint)."""
+    c_nonce, _ = WalletIssuer(office).nonce()
+    return JSONResponse({"c_nonce": c_nonce}, headers={"Cache-Control": "no-store"})
 
 
 @router.get("/v1/oid4vci/credentials/{sd_id}", dependencies=[Depends(public_rate_limit)])
@@ -315,6 +369,7 @@ def request_object(request_id: str, request: Request, counter: CounterDep) -> An
     responses={
         **_CONFLICT,
         400: {"model": ProblemOut, "description": "不是对本请求的出示 / not an answer to it"},
+        415: {"model": ProblemOut, "description": "须为表单或 JSON / a form or JSON only"},
     },
     openapi_extra={
         "requestBody": {
@@ -325,9 +380,17 @@ def request_object(request_id: str, request: Request, counter: CounterDep) -> An
                         "type": "object",
                         "properties": {
                             "response": {"type": "string", "description": "direct_post.jwt"},
-                            "vp_token": {"type": "string"},
+                            "vp_token": {
+                                "type": "string",
+                                "description": "JSON object keyed by the DCQL query id",
+                            },
+                            "suixin_anchors": {
+                                "type": "string",
+                                "description": "JSON: the anchor receipts, keyed as vp_token",
+                            },
                             "state": {"type": "string"},
                             "error": {"type": "string"},
+                            "error_description": {"type": "string"},
                         },
                     }
                 },
@@ -336,25 +399,18 @@ def request_object(request_id: str, request: Request, counter: CounterDep) -> An
         }
     },
 )
-async def answer(request_id: str, request: Request, counter: CounterDep) -> dict[str, Any]:
+async def answer(
+    request_id: str, request: Request, response: Response, counter: CounterDep
+) -> dict[str, Any]:
     """The wallet's answer (direct_post, form or JSON; direct_post.jwt, the form's ``response``
     encrypted to the request's key), or its refusal (``error=access_denied``). The
     presentation is verified first: only one whose holder signed for this request's nonce and
     audience answers it (a junk or replayed post is refused and changes nothing); one answer
     per request."""
-    try:
-        body = parse_answer(await request.body(), request.headers.get("content-type", ""))
-    except (ValueError, RecursionError) as e:  # as every route: not UTF-8 400, not JSON 422
-        status = 400 if isinstance(e, UnicodeDecodeError) else 422
-        raise Problem(
-            status,
-            "body-invalid",
-            "请求体无效 / Invalid body",
-            f"应答须为 UTF-8 的 JSON 或表单 / the answer must be JSON or a form in UTF-8: "
-            f"{str(e)[:200]}",
-            extra={"code": "body_invalid"},
-        ) from e
-    return await run_in_threadpool(counter.answer, request_id, body)
+    body = parse_answer(await request.body(), request.headers.get("content-type", ""))
+    response.headers["Cache-Control"] = "no-store"
+    answered: dict[str, Any] = await run_in_threadpool(counter.answer, request_id, body)
+    return answered
 
 
 def _counter_secret(

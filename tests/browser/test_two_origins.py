@@ -13,9 +13,9 @@ request key (by jwcrypto, not our code) and holds exactly those claims, and no b
 number, district or address anywhere. Then: a decline (the counter shows it at once), the
 captured answer replayed (refused, nothing changes), a presentation made for another counter
 (refused), a bystander who read the QR code (cannot read the result, cannot spoil the request
-with junk; the holder still answers), and a revocation at the office that the 肇庆 counter
-reports with its reason once it is on chain. axe-core and the 44 px tap targets run over every
-state; screenshots are ``zhaoqing-*`` in ``build/screenshots``.
+with junk or a forged decline; the holder still answers), and a revocation at the office that
+the 肇庆 counter reports with its reason once it is on chain. axe-core and the 44 px tap
+targets run over every state; screenshots are ``zhaoqing-*`` in ``build/screenshots``.
 
 How the test reads the counter's request key: the counter process is started through a small
 launcher (``COUNTER``) that runs ``verifier.cli.main(["counter", …])`` — exactly what the
@@ -289,6 +289,13 @@ def test_two_cities_claim_present_decline_replay_wrong_audience_bystander_revoke
         headers=form,
     )
     assert junk.status_code == 400 and junk.json()["code"] == "presentation_not_for_request"
+    # a decline needs no key (OpenID4VP's error response): the counter shows it, and still
+    # takes the holder's own answer below
+    forged = httpx.post(
+        response_uri, content=urlencode({"error": "access_denied", "state": state}), headers=form
+    )
+    assert forged.status_code == 200
+    counter.wait_for_selector("#request-state:has-text('持证人拒绝出示')")
 
     # ---- wrong audience: a presentation the holder made for another counter (广州's own)
     other = httpx.post(
@@ -322,7 +329,7 @@ def test_two_cities_claim_present_decline_replay_wrong_audience_bystander_revoke
         assert refused.json()["code"] == "presentation_not_for_request"
         holder = refused.json()["report"]["checks"][-1]
         assert (holder["name"], holder["code"]) == ("holder", code)
-    assert counter.is_visible("#request") and counter.is_hidden("#result")  # still waiting
+    assert counter.is_visible("#request") and counter.is_hidden("#result")  # still open
 
     # ---- the holder consents at 肇庆; what leaves the phone is recorded
     sent: list[Any] = []
@@ -368,9 +375,12 @@ def test_two_cities_claim_present_decline_replay_wrong_audience_bystander_revoke
     token.deserialize(captured, key=cities.request_key(request_object))
     assert token.jose_header["alg"] == "ECDH-ES" and token.jose_header["enc"] == "A128GCM"
     opened = json.loads(token.payload)
-    assert opened["state"] == state and set(opened["vp_token"]) == {"q0"}
-    (presentation,) = opened["vp_token"]["q0"]
-    text = presentation["presentation"] if isinstance(presentation, dict) else presentation
+    # OpenID4VP 1.0 §8.1: vp_token keyed by the DCQL query id, an array of one SD-JWT+KB
+    # string; beside it only the state and the issuer JWT's anchor receipt
+    assert set(opened) == {"vp_token", "suixin_anchors", "state"} and opened["state"] == state
+    assert set(opened["vp_token"]) == {"q0"} == set(opened["suixin_anchors"])
+    (text,) = opened["vp_token"]["q0"]
+    assert isinstance(text, str) and text.count("~") >= 2
     issuer_jwt = json.loads(_unb64(text.split("~")[0].split(".")[1]))
     disclosures = [json.loads(_unb64(d)) for d in text.split("~")[1:-1] if d]
     names = {d[1] for d in disclosures}

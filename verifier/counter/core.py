@@ -14,6 +14,24 @@ what verifies a presentation now (``Check``) and its own key for receipts.
 - **The answer is the counter's.** Creating a request gives a session secret; the result, a
   re-check and a receipt need it. Whoever reads the QR code learns nothing.
 
+- **The answer, as OpenID4VP 1.0 §8 has it.** ``direct_post``: a form (``application/x-www-form-
+  urlencoded``, UTF-8) with ``vp_token`` (a JSON object keyed by the DCQL query id, each value an
+  array of one presentation: the SD-JWT+KB string) and ``state``; ``direct_post.jwt``: the same
+  parameters in a JWE (``response``) encrypted to the request's key. The anchor receipt of the
+  issuer JWT travels beside it in ``suixin_anchors`` (keyed as ``vp_token``; an additional
+  response parameter, which other verifiers ignore). Suixin's envelope ``{format,
+  presentation, anchor}`` in place of the string, and a JSON body, are taken too. A wallet's
+  error response (``error`` one of OpenID4VP's or OAuth's codes, ``access_denied`` when the
+  holder declines) reaches the counter at once; it is not authenticated (OpenID4VP has no
+  means), so it does not stop the holder's own presentation from answering afterwards: a
+  bystander who read the QR code and posts a decline spoils nothing.
+- **Bad input changes nothing**: a body that is not UTF-8 (400 ``body_not_utf8``), of another
+  content type (415 ``content_type_unsupported``), with a parameter twice (400
+  ``parameter_repeated``), not JSON where JSON belongs (422 ``body_invalid``), a ``vp_token``
+  not keyed by the query id (400 ``vp_token_malformed``), an unknown ``error`` (400
+  ``error_unknown``), a JWE that does not open (400 ``response_undecryptable``) or a wrong
+  ``state`` (400 ``state_mismatch``) is refused before the request is touched.
+
 Requests live in memory for ``REQUEST_TTL_SECONDS``. Errors are ``CounterError``s carrying
 what an RFC 9457 problem needs (status, slug, title, detail, code, extra).
 """
@@ -33,7 +51,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, quote
+from urllib.parse import parse_qsl, quote
 
 import segno
 from cryptography.exceptions import InvalidTag
@@ -44,14 +62,17 @@ from cryptography.hazmat.primitives.kdf.concatkdf import ConcatKDFHash
 
 from verifier.credential import CREDENTIAL_TYPES
 from verifier.errors import SuixinError
+from verifier.interop import MAX_JSON_DEPTH, json_too_deep
 from verifier.keys import Ed25519KeyPair
 from verifier.receipts import make_receipt
 from verifier.sdjwt import SD_JWT_FORMAT, PresentationReport, vct_of
 from verifier.verify import Outcome, Report
 
 __all__ = [
+    "MAX_BODY_BYTES",
     "REQUEST_OBJECT_MEDIA_TYPE",
     "REQUEST_TTL_SECONDS",
+    "WALLET_ERRORS",
     "Check",
     "Counter",
     "CounterError",
@@ -66,6 +87,25 @@ __all__ = [
 REQUEST_TTL_SECONDS = 15 * 60
 REQUEST_OBJECT_MEDIA_TYPE = "application/oauth-authz-req+jwt"  # RFC 9101
 MAX_FIELDS = 20
+MAX_BODY_BYTES = 256 * 1024  # a body of a counter route, at most
+QUERY_ID = "q0"  # the id of the one Credential Query of a request's DCQL query
+# what a wallet may answer instead of a presentation (OpenID4VP 1.0 §8.5, RFC 6749 §4.1.2.1)
+WALLET_ERRORS = frozenset(
+    {
+        "access_denied",
+        "invalid_request",
+        "invalid_client",
+        "invalid_scope",
+        "unauthorized_client",
+        "unsupported_response_type",
+        "server_error",
+        "temporarily_unavailable",
+        "vp_formats_not_supported",
+        "invalid_request_uri_method",
+        "invalid_transaction_data",
+        "wallet_unavailable",
+    }
+)
 
 # verifies a presentation envelope for (nonce, audience); ``fresh`` bounds the key binding's age
 Check = Callable[[object, str, str, bool], PresentationReport]
@@ -130,6 +170,9 @@ class CounterRequest:
     report: PresentationReport | None = None
     answered_at: float | None = None
     declined: bool = False
+    # the wallet's error response: access_denied (the holder declined) or another code
+    error: str | None = None
+    error_description: str | None = None
 
     @property
     def client_id(self) -> str:
@@ -138,8 +181,10 @@ class CounterRequest:
 
     @property
     def closed(self) -> bool:
-        """Answered or declined: no further answer is taken."""
-        return self.answer is not None or self.declined
+        """Answered: no further answer is taken. A decline does not close the request for
+        the holder's presentation (anyone who read the QR code can post a decline; only the
+        holder can make a presentation signed for this request), only for another error."""
+        return self.answer is not None
 
     def request_object(self) -> dict[str, Any]:
         """The OpenID4VP authorization request (by reference) with its DCQL query."""
@@ -163,6 +208,10 @@ class CounterRequest:
             },
             "client_metadata": {
                 "client_name": self.verifier_name,
+                # OpenID4VP 1.0 §11.1 (REQUIRED unless known otherwise) and Appendix B.3.3
+                "vp_formats_supported": {
+                    SD_JWT_FORMAT: {"sd-jwt_alg_values": ["EdDSA"], "kb-jwt_alg_values": ["ES256"]}
+                },
                 **(
                     {
                         "jwks": {"keys": [_encryption_jwk(self.enc_key, self.id)]},
@@ -177,8 +226,13 @@ class CounterRequest:
     def result(self) -> dict[str, Any]:
         """Waiting, declined, or the verdict with every check and the requested fields the
         holder disclosed."""
-        if self.declined:
-            return {"state": "declined", "requestId": self.id}
+        if self.declined and self.report is None:
+            refused: dict[str, Any] = {"state": "declined", "requestId": self.id}
+            if self.error not in (None, "access_denied"):  # the wallet could not answer
+                refused["error"] = self.error
+                if self.error_description:
+                    refused["errorDescription"] = self.error_description
+            return refused
         if self.report is None:
             return {"state": "waiting", "requestId": self.id}
         report = self.report.to_json()
@@ -294,36 +348,158 @@ def decrypt_response(jwe: str, item: CounterRequest) -> object:
         plain = AESGCM(cek).decrypt(
             _unb64url(parts[2]), _unb64url(parts[3]) + _unb64url(parts[4]), parts[0].encode()
         )
+        if json_too_deep(plain):
+            raise ValueError(f"the payload nests more than {MAX_JSON_DEPTH} levels deep")
         answer = json.loads(plain)
-    except (ValueError, KeyError, TypeError, AttributeError, InvalidTag) as e:
+    except (ValueError, KeyError, TypeError, AttributeError, InvalidTag, RecursionError) as e:
         raise _undecryptable(type(e).__name__ if isinstance(e, InvalidTag) else str(e)[:120]) from e
-    if isinstance(answer, dict) and isinstance(answer.get("vp_token"), str):
-        with suppress(ValueError):  # a vp_token that is not JSON is the answer's to fail
-            answer["vp_token"] = json.loads(answer["vp_token"])
+    if not isinstance(answer, dict):
+        raise _undecryptable("the decrypted payload is not a JSON object")
+    token = answer.get("vp_token")
+    if isinstance(token, str) and not json_too_deep(token):
+        with suppress(ValueError, RecursionError):  # not JSON: the answer's to fail
+            answer["vp_token"] = json.loads(token)
     return answer
 
 
+def _body_problem(status: int, code: str, zh: str, en: str) -> CounterError:
+    return CounterError(
+        status, code.replace("_", "-"), "请求体无效 / Invalid body", f"{zh} / {en}", code
+    )
+
+
+_FORM = "application/x-www-form-urlencoded"
+_JSON_PARAMETERS = ("vp_token", "suixin_anchors")  # form parameters that carry JSON
+
+
 def parse_answer(raw: bytes, content_type: str) -> object:
-    """A ``direct_post`` body: JSON, or a form (``vp_token`` JSON, ``state``, ``error``, or
-    ``response``, the JWE of ``direct_post.jwt``); raises ValueError."""
+    """A body posted to the counter: a form (``direct_post``: ``vp_token`` and
+    ``suixin_anchors`` JSON, ``state``, ``error``, ``error_description``, or ``response``, the
+    JWE of ``direct_post.jwt``) as a dict, or JSON. Raises CounterError: 413
+    ``body_too_large``, 415 ``content_type_unsupported``, 400 ``body_not_utf8`` (also a
+    percent-escape that is not UTF-8), 400 ``parameter_repeated``, 400 ``json_too_deep``, 422
+    ``body_invalid``."""
+    if len(raw) > MAX_BODY_BYTES:
+        raise _body_problem(
+            413,
+            "body_too_large",
+            f"请求体超过 {MAX_BODY_BYTES} 字节",
+            f"the body is larger than {MAX_BODY_BYTES} bytes",
+        )
     kind = content_type.split(";")[0].strip().lower()
-    if kind == "application/x-www-form-urlencoded":
-        form = {k: v[0] for k, v in parse_qs(raw.decode("utf-8")).items()}
-        if "vp_token" in form:
-            form["vp_token"] = json.loads(form["vp_token"])
-        return form
-    return json.loads(raw.decode("utf-8"))
+    if kind != _FORM and kind != "application/json" and not kind.endswith("+json"):
+        raise _body_problem(
+            415,
+            "content_type_unsupported",
+            f"应答须为表单（{_FORM}）或 JSON，而不是 {kind or '（未说明）'}",
+            f"the answer must be a form ({_FORM}) or JSON, not {kind or '(none given)'}",
+        )
+    try:
+        text = raw.decode("utf-8")
+        if kind != _FORM:
+            return _json(text, "the body")
+        pairs = parse_qsl(text, keep_blank_values=True, errors="strict")
+    except UnicodeDecodeError as e:
+        raise _body_problem(
+            400, "body_not_utf8", "请求体不是 UTF-8 编码", "the body is not UTF-8"
+        ) from e
+    except (ValueError, RecursionError) as e:
+        raise _body_problem(
+            422, "body_invalid", "请求体不是有效的 JSON", f"the body is not JSON: {str(e)[:120]}"
+        ) from e
+    form: dict[str, Any] = {}
+    for name, value in pairs:
+        if name in form:  # RFC 6749 §3.1: a parameter is sent once
+            raise _body_problem(
+                400, "parameter_repeated", f"参数 {name[:40]} 出现多次", f"{name[:40]} is repeated"
+            )
+        form[name] = value
+    for name in _JSON_PARAMETERS:
+        if name in form:
+            try:
+                form[name] = _json(form[name], name)
+            except (ValueError, RecursionError) as e:
+                raise _body_problem(
+                    422, "body_invalid", f"{name} 不是有效的 JSON", f"{name} is not JSON: {e}"
+                ) from e
+    return form
 
 
-def _envelope(body: object) -> object:
-    """The presentation in a ``direct_post`` body: ``vp_token`` keyed by the DCQL query id
-    (one presentation, or a list of them), or the envelope itself."""
-    if isinstance(body, dict) and isinstance(body.get("vp_token"), dict):
-        values = next(iter(body["vp_token"].values()), None)
-        if isinstance(values, list) and values:
-            return values[0]
-        return values
-    return body
+def _json(text: str, what: str) -> Any:
+    """``json.loads``, after a bound on nesting (``verifier.interop.json_too_deep``: a deep
+    enough text would overflow the C stack, not raise); raises ValueError, and CounterError
+    (400 ``json_too_deep``)."""
+    if json_too_deep(text):  # 400, as the office's request guard says it
+        raise _body_problem(
+            400,
+            "json_too_deep",
+            f"{what} 的 JSON 嵌套超过 {MAX_JSON_DEPTH} 层",
+            f"{what} nests more than {MAX_JSON_DEPTH} levels deep",
+        )
+    return json.loads(text)
+
+
+def _malformed(code: str, zh: str, en: str) -> CounterError:
+    return CounterError(
+        400,
+        code.replace("_", "-"),
+        "应答格式不符 / Malformed answer",
+        f"{zh}；请求仍然有效 / {en}; the request still waits for its answer",
+        code,
+    )
+
+
+def _presentations(body: Mapping[str, Any]) -> object:
+    """The one presentation of a ``vp_token`` keyed by the DCQL query id (OpenID4VP 1.0
+    §8.1: an array of one presentation, ``multiple`` not being set), as the envelope
+    ``verify_presentation`` takes: the SD-JWT+KB string with its anchor receipt from
+    ``suixin_anchors``, or Suixin's envelope as given. Raises CounterError."""
+    token = body["vp_token"]
+    if not isinstance(token, dict) or set(token) != {QUERY_ID}:
+        raise _malformed(
+            "vp_token_malformed",
+            f"vp_token 须为以 DCQL 查询标识 {QUERY_ID} 为键的 JSON 对象",
+            f"vp_token must be a JSON object keyed by the DCQL query id {QUERY_ID}",
+        )
+    values = token[QUERY_ID]
+    if not isinstance(values, list) or len(values) != 1:
+        raise _malformed(
+            "vp_token_malformed",
+            f"vp_token.{QUERY_ID} 须为只含一个出示的数组",
+            f"vp_token.{QUERY_ID} must be an array of exactly one presentation",
+        )
+    (presentation,) = values
+    if not isinstance(presentation, str):
+        return presentation  # Suixin's envelope {format, presentation, anchor}, or junk
+    anchors = body.get("suixin_anchors")
+    anchor = None
+    if anchors is not None:
+        listed = anchors.get(QUERY_ID) if isinstance(anchors, dict) else None
+        if not isinstance(listed, list) or len(listed) != 1:
+            raise _malformed(
+                "anchors_malformed",
+                f"suixin_anchors 须与 vp_token 同形（{QUERY_ID}：一个上链凭据）",
+                f"suixin_anchors must be shaped as vp_token ({QUERY_ID}: one anchor receipt)",
+            )
+        anchor = listed[0]
+    return {"format": SD_JWT_FORMAT, "presentation": presentation, "anchor": anchor}
+
+
+def _wallet_error(body: Mapping[str, Any]) -> tuple[str, str | None]:
+    """A wallet's error response: its code and a printable description; raises CounterError
+    for a code OpenID4VP and OAuth do not define."""
+    code, description = body["error"], body.get("error_description")
+    if not isinstance(code, str) or code not in WALLET_ERRORS:
+        raise _malformed(
+            "error_unknown",
+            "未知的钱包错误代码",
+            "the wallet's error code is not one OpenID4VP or OAuth defines",
+        )
+    if isinstance(description, str):  # RFC 6749: printable ASCII; kept short
+        description = "".join(c for c in description if " " <= c <= "~")[:200] or None
+    else:
+        description = None
+    return code, description
 
 
 def _answered() -> CounterError:
@@ -435,11 +611,16 @@ class Counter:
         return f"{signing_input}.{_b64url(signature)}"
 
     def answer(self, request_id: str, body: object) -> dict[str, Any]:
-        """The wallet's answer (``direct_post``) or its refusal (``error=access_denied``)."""
+        """The wallet's answer (``direct_post`` or ``direct_post.jwt``) or its error response
+        (``error=access_denied`` when the holder declines). Everything is checked before the
+        request is touched; only a presentation whose holder signed for this request answers
+        it."""
         item = self.requests.get(request_id)
         if item.closed:
             raise _answered()
-        if isinstance(body, dict) and isinstance(body.get("response"), str):
+        if isinstance(body, dict) and "response" in body:
+            if not isinstance(body["response"], str):
+                raise _undecryptable("response is not a compact JWE")
             body = decrypt_response(body["response"], item)  # direct_post.jwt
         if isinstance(body, dict) and "state" in body and body["state"] != item.id:
             raise CounterError(
@@ -449,13 +630,22 @@ class Counter:
                 "应答的 state 不是本请求的 / the answer's state is not this request's",
                 "state_mismatch",
             )
-        if isinstance(body, dict) and body.get("error") == "access_denied":
+        if isinstance(body, dict) and "error" in body:
+            code, description = _wallet_error(body)
             with self.requests.lock:
-                if item.closed:
+                if item.closed or item.declined:  # one error response, and none after an answer
                     raise _answered()
                 item.declined, item.answered_at = True, time.time()
+                item.error, item.error_description = code, description
             return item.result()
-        envelope = _envelope(body)
+        # a bare envelope (Suixin's paste shape) is taken as it is; junk fails its checks
+        if isinstance(body, dict) and "vp_token" in body:
+            return self._accept(item, _presentations(body))
+        return self._accept(item, body)
+
+    def _accept(self, item: CounterRequest, envelope: object) -> dict[str, Any]:
+        """Verify ``envelope`` for ``item``; it answers the request only if its holder check
+        passes (signed for this request's nonce and audience)."""
         report = self.check(envelope, item.nonce, item.client_id, True)
         holder = next((c for c in report.report.checks if c.name == "holder"), None)
         if holder is None or holder.outcome is not Outcome.PASS:
@@ -533,7 +723,10 @@ class Counter:
                     "request_required",
                 )
             envelope = {k: v for k, v in body.items() if k != "requestId"}
-            return self.answer(request_id, envelope)
+            item = self.requests.get(request_id)
+            if item.closed or item.declined:
+                raise _answered()
+            return self._accept(item, envelope)
         report = verify(body)
         return {
             "report": report.to_json(),

@@ -76,12 +76,16 @@
   }
 
   // ---------------------------------------------------------------- claim (OpenID4VCI)
+  // an OAuth error: error_description is ASCII (English); the office adds the 中文 beside it
+  const oauthError = (got, what) => new Error(got.body && got.body.error_description
+    ? [got.body["error_description#zh-CN"], got.body.error_description].filter(Boolean).join(" / ")
+    : what + " " + got.status);
   async function claim(offer) {
     const issuer = offer.credential_issuer;
     const code = offer.grants["urn:ietf:params:oauth:grant-type:pre-authorized_code"]["pre-authorized_code"];
     const form = new URLSearchParams({ grant_type: "urn:ietf:params:oauth:grant-type:pre-authorized_code", "pre-authorized_code": code });
     const token = await sx.json(issuer + "/v1/oid4vci/token", { method: "POST", headers: { "Content-Type": "application/x-www-form-urlencoded" }, body: form.toString() });
-    if (!token.ok) throw new Error(token.body ? token.body.error_description : "token " + token.status);
+    if (!token.ok) throw oauthError(token, "token");
     const pair = await holderKey();
     const proof = await signJwt(
       { typ: "openid4vci-proof+jwt", alg: "ES256", jwk: await publicJwk(pair) },
@@ -89,9 +93,9 @@
     const answer = await sx.json(issuer + "/v1/oid4vci/credential", {
       method: "POST",
       headers: { "Content-Type": "application/json", Authorization: "Bearer " + token.body.access_token },
-      body: JSON.stringify({ format: "dc+sd-jwt", credential_configuration_id: offer.credential_configuration_ids[0], proofs: { jwt: [proof] } }),
+      body: JSON.stringify({ credential_configuration_id: offer.credential_configuration_ids[0], proofs: { jwt: [proof] } }),
     });
-    if (!answer.ok) throw new Error(answer.body ? answer.body.error_description : "credential " + answer.status);
+    if (!answer.ok) throw oauthError(answer, "credential");
     const sdJwt = answer.body.credentials[0].credential;
     const parsed = parseSdJwt(sdJwt);
     const type = parsed.payload.vct.split("/").pop();
@@ -199,7 +203,14 @@
       const body = new URLSearchParams({ response: await encryptResponse(request, fields) });
       return sx.json(request.response_uri, { method: "POST", headers: { "Content-Type": "application/x-www-form-urlencoded" }, body: body.toString() });
     }
-    return sx.json(request.response_uri, { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(fields) });
+    // direct_post: a form, objects as JSON (OpenID4VP 1.0 §8.2)
+    const form = new URLSearchParams(Object.entries(fields).map(([k, v]) => [k, typeof v === "string" ? v : JSON.stringify(v)]));
+    return sx.json(request.response_uri, { method: "POST", headers: { "Content-Type": "application/x-www-form-urlencoded" }, body: form.toString() });
+  }
+  // the response parameters of a presentation (OpenID4VP 1.0 §8.1): vp_token keyed by the DCQL
+  // query id, an array of one SD-JWT+KB string; the issuer JWT's anchor receipt beside it
+  function answerFields(queryId, envelope, state) {
+    return { vp_token: { [queryId]: [envelope.presentation] }, suixin_anchors: { [queryId]: [envelope.anchor] }, state };
   }
 
   // ---------------------------------------------------------------- authorised use (授权调用)
@@ -427,7 +438,7 @@
       if (!chosen) return;
       const names = [...fields.querySelectorAll("input:checked")].map((b) => b.value);
       const envelope = await makePresentation(request, chosen, names);
-      const answer = await postAnswer(request, { vp_token: { [query.id]: [envelope] }, state: request.state });
+      const answer = await postAnswer(request, answerFields(query.id, envelope, request.state));
       // a presentation the counter could not take (not signed for its request) comes back with
       // its report, and the request still waits
       const report = answer.body && answer.body.report;

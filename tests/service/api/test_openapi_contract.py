@@ -466,6 +466,14 @@ ELSEWHERE = {
 }
 
 
+def _415(o: Office, op: Operation) -> httpx.Response | None:
+    if op.path == "/v1/oid4vp/requests/{request_id}/response":  # a form or JSON, nothing else
+        request_id, _ = _counter_request(o)
+        url = op.url({**o.known(op), "request_id": request_id})
+        return o.client.post(url, content=b"vp_token=x", headers={"Content-Type": "text/plain"})
+    return None
+
+
 CAUSES: dict[str, Callable[[Office, Operation], httpx.Response | None]] = {
     "400": _400,
     "401": _401,
@@ -473,6 +481,7 @@ CAUSES: dict[str, Callable[[Office, Operation], httpx.Response | None]] = {
     "404": _404,
     "409": _409,
     "413": _413,
+    "415": _415,
     "422": _422,
     "429": _429,
     "503": _503,

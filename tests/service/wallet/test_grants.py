@@ -164,7 +164,10 @@ class GrantsApi:
         proof = _sign_jws(header, payload, lambda data: es256_sign(key, data))
         response = self.client.post(
             "/v1/oid4vci/credential",
-            json={"format": "dc+sd-jwt", "proofs": {"jwt": [proof]}},
+            json={
+                "credential_configuration_id": "ResidencePermit_sd_jwt",
+                "proofs": {"jwt": [proof]},
+            },
             headers=auth(token["access_token"]),
         )
         assert response.status_code == 200, response.text

@@ -150,7 +150,7 @@ def test_a_bystander_junk_a_replay_and_a_decline(
     )
     assert assert_problem(not_json, 422)["code"] == "body_invalid"
     huge = counter.post(response_path, content=b"x" * (MAX_BODY_BYTES + 1))
-    assert assert_problem(huge, 400)["code"] == "body_invalid"
+    assert assert_problem(huge, 413)["code"] == "body_too_large"
     stale = counter.post(response_path, json={"error": "access_denied", "state": "another"})
     assert assert_problem(stale, 400)["code"] == "state_mismatch"  # a decline for another
     # the real answer still comes; then the same presentation sent to a new request

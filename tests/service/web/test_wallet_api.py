@@ -70,7 +70,10 @@ def claim(api: Api, key: ec.EllipticCurvePrivateKey) -> tuple[str, str, str]:
     token = redeem(api, code)
     response = api.client.post(
         "/v1/oid4vci/credential",
-        json={"format": "dc+sd-jwt", "proofs": {"jwt": [proof_jwt(key, token["c_nonce"])]}},
+        json={
+            "credential_configuration_id": "ResidencePermit_sd_jwt",
+            "proofs": {"jwt": [proof_jwt(key, token["c_nonce"])]},
+        },
         headers=auth(token["access_token"]),
     )
     assert response.status_code == 200, response.text
@@ -160,7 +163,10 @@ class TestClaim:
     def test_a_token_fetches_one_credential(self, api: Api, holder) -> None:
         made = offer(api, issue_permit(api))
         token = redeem(api, made["credentialOffer"]["grants"][PRE_AUTH]["pre-authorized_code"])
-        body = {"proof": {"proof_type": "jwt", "jwt": proof_jwt(holder, token["c_nonce"])}}
+        body = {
+            "credential_configuration_id": "ResidencePermit_sd_jwt",
+            "proofs": {"jwt": [proof_jwt(holder, token["c_nonce"])]},
+        }
         first = api.client.post(
             "/v1/oid4vci/credential", json=body, headers=auth(token["access_token"])
         )
@@ -185,10 +191,14 @@ class TestClaim:
             jwt = f"{head}.{body}." + b64url_encode(es256_sign(other, f"{head}.{body}".encode()))
         response = api.client.post(
             "/v1/oid4vci/credential",
-            json={"proofs": {"jwt": [jwt]}},
+            json={
+                "credential_configuration_id": "ResidencePermit_sd_jwt",
+                "proofs": {"jwt": [jwt]},
+            },
             headers=auth(token["access_token"]),
         )
-        assert response.status_code == 400 and response.json()["error"] == "invalid_proof"
+        expected = "invalid_nonce" if fault == "nonce" else "invalid_proof"  # §8.3.1.2
+        assert response.status_code == 400 and response.json()["error"] == expected
 
     def test_a_key_without_the_issue_scope_cannot_offer(self, api: Api) -> None:
         credential_id = issue_permit(api)

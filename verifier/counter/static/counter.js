@@ -86,8 +86,13 @@
     if (!current) return;
     const got = await sx.json("/v1/oid4vp/requests/" + current.requestId + "/result", own());
     if (got.ok && got.body.state === "declined") {
-      clearInterval(timer);
-      document.getElementById("request-state").replaceChildren(sx.bi("持证人拒绝出示", "The holder declined"));
+      // shown at once; the request still takes the holder's own presentation (a decline can
+      // come from whoever read the QR code), so the page goes on asking
+      // access_denied: the holder declined; another OpenID4VP error: the wallet could not answer
+      const error = got.body.error;
+      document.getElementById("request-state").replaceChildren(error
+        ? sx.bi("持证人的钱包未能应答（" + error + "）", "The holder's wallet could not answer (" + error + ")")
+        : sx.bi("持证人拒绝出示", "The holder declined"));
     }
     if (got.ok && got.body.state === "answered") {
       clearInterval(timer);
