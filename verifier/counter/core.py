@@ -60,7 +60,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.concatkdf import ConcatKDFHash
 
-from verifier.credential import CREDENTIAL_TYPES
+from verifier.credential import CREDENTIAL_TYPES, has_forbidden_character
 from verifier.errors import SuixinError
 from verifier.interop import MAX_JSON_DEPTH, json_too_deep
 from verifier.keys import Ed25519KeyPair
@@ -553,6 +553,17 @@ class Counter:
         self, base: str, credential_type: str, fields: list[str], verifier_name: str
     ) -> dict[str, Any]:
         """A new request with a fresh nonce; its wallet link, QR code and session secret."""
+        if has_forbidden_character(verifier_name) or any(map(has_forbidden_character, fields)):
+            # the name is signed into the request object and shown on the holder's consent
+            # screen: no control, bidi override or zero-width character may disguise it
+            raise CounterError(
+                422,
+                "validation",
+                "请求无效 / Invalid request",
+                "核验机构名称或字段含有不允许的字符（控制字符、双向文字控制符或零宽字符） / the "
+                "counter's name or a field holds a control, bidirectional or zero-width character",
+                "text_forbidden_character",
+            )
         if credential_type not in CREDENTIAL_TYPES:
             raise CounterError(
                 422,

@@ -233,3 +233,17 @@ def test_unknown_requests_are_404_for_every_post(any_counter: Counter) -> None:
     for body in ({"json": {"error": "access_denied"}}, _form("response=x.y.z")):
         missing = counter.client.post("/v1/oid4vp/requests/nope/response", **body)
         assert assert_problem(missing, 404)["code"] == "request_not_found"
+
+
+@pytest.mark.parametrize("name", ["肇庆\u202e心中务政", "肇庆\u200b市", "肇庆\x07"])
+def test_a_counter_name_that_displays_otherwise_than_it_reads_is_refused(
+    any_counter: Counter, name: str
+) -> None:
+    """The name is signed into the request object and shown on the holder's consent screen:
+    a right-to-left override, a zero-width or a control character is refused (422) at both
+    counters, as the office refuses it in any text."""
+    made = any_counter.client.post(
+        "/v1/oid4vp/requests",
+        json={"credentialType": "ResidencePermit", "fields": ["name"], "verifierName": name},
+    )
+    assert_problem(made, 422)
