@@ -51,8 +51,8 @@ def _integer(text: str) -> int:
 
 
 MAX_JSON_DEPTH = 64  # a credential, a presentation or a receipt nests under 10 levels
-_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"')
-_BRACKETS = re.compile(rb"[\[\]{}]")
+_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)  # a JSON string, escapes and all
+_NOT_BRACKETS = bytes(range(256)).translate(None, b"[]{}")
 
 
 def json_too_deep(data: str | bytes, limit: int = MAX_JSON_DEPTH) -> bool:
@@ -62,8 +62,8 @@ def json_too_deep(data: str | bytes, limit: int = MAX_JSON_DEPTH) -> bool:
     if raw.count(b"[") + raw.count(b"{") <= limit:  # cannot be deeper: most bodies stop here
         return False
     depth = 0
-    for bracket in _BRACKETS.finditer(_STRING.sub(b'""', raw)):
-        depth += 1 if bracket.group() in (b"[", b"{") else -1
+    for bracket in _STRING.sub(b"", raw).translate(None, _NOT_BRACKETS):
+        depth += 1 if bracket in b"[{" else -1
         if depth > limit:
             return True
     return False
