@@ -133,9 +133,11 @@ from verifier.identifiers import (
 )
 from verifier.interop import (
     MAX_DIGITS,
+    MAX_JSON_DEPTH,
     MAX_SAFE_INTEGER,
     has_lone_surrogate,
     interop_errors,
+    json_too_deep,
     parse_json,
     printable_path,
 )
@@ -391,6 +393,7 @@ __all__ = [
     "LICENCE_TYPE_CODES",
     "LICENSED_TYPES",
     "MAX_DIGITS",
+    "MAX_JSON_DEPTH",
     "MAX_SAFE_INTEGER",
     "MAX_STATUS_LIST_BYTES",
     "MAX_STATUS_SIZE",
@@ -587,6 +590,7 @@ __all__ = [
     "is_valid_uscc",
     "issue_sd_jwt",
     "issuer_jwt_digest",
+    "json_too_deep",
     "jwk_from_p256",
     "key_algorithm_code",
     "leaf_hash",
