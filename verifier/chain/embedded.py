@@ -275,6 +275,7 @@ class EmbeddedChain(Chain):
             self._journal = self._journal_path.open("a", encoding="utf-8")
             if fresh:
                 self._append(header)
+        self._next_checkpoint = (self.snapshot_head or 0) + self._snapshot_every
         self._replay(tail)
         if tail or (opened is None and blocks):
             self._checkpoint()
@@ -420,11 +421,8 @@ class EmbeddedChain(Chain):
                     "txs": ["0x" + raw.hex()],
                 }
             )
-            snapshot = self._snapshot
-            if snapshot is not None:
-                last = snapshot.checkpoint.head_number if snapshot.checkpoint else 0
-                if self._head_number() - last >= self._snapshot_every:
-                    self._checkpoint()
+            if self._snapshot is not None and self._head_number() >= self._next_checkpoint:
+                self._checkpoint()
             return tx_hash
 
     def _mine(self, raws: list[bytes], timestamp: int) -> str:
@@ -486,6 +484,9 @@ class EmbeddedChain(Chain):
         head = chain.get_canonical_head()
         if int(head.block_number) != self._journaled_head:
             return
+        # the next one after as many blocks again, also when this one fails (a full disk is
+        # not tried again at every block)
+        self._next_checkpoint = int(head.block_number) + self._snapshot_every
         full = self._recording() or snapshot.checkpoint is None
         if not full:
             assert snapshot.checkpoint is not None
