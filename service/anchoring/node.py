@@ -40,9 +40,11 @@ from verifier.errors import ChainUnavailable
 __all__ = ["ChainNodeServer", "EmbeddedNode", "to_wire"]
 
 READY_TIMEOUT = 120.0  # seconds for a node to answer, its journal's replay aside
-# A node replays its journal before it answers: 20-32 ms a block of one anchoring
-# transaction on the 2-core development machine (scripts/bench_chain_length.py), so 10,000
-# blocks take minutes, past READY_TIMEOUT alone. Each journaled block adds this allowance.
+# A node loads its chain's snapshot and replays the journal's blocks after it before it
+# answers (at most 100 after a crash). When the snapshot is missing or does not match, it
+# replays the whole journal: 20-32 ms a block of one anchoring transaction on the 2-core
+# development machine (scripts/bench_chain_length.py), so 10,000 blocks take minutes, past
+# READY_TIMEOUT alone. Each journaled block adds this allowance for that case.
 REPLAY_SECONDS_PER_BLOCK = 0.1
 
 

@@ -71,6 +71,17 @@ class IndexedTester(EthereumTester):  # type: ignore[misc]
         for address in dict.fromkeys(e["address"] for e in entries):
             self._by_address.setdefault(address, []).append(number)
 
+    def restore_index(self, logs: dict[int, list[Any]], indexed_to: int) -> None:
+        """Take an index kept elsewhere (a snapshot's): block number -> its raw log entries,
+        for the blocks up to ``indexed_to``."""
+        self._logs = logs
+        self._numbers = sorted(logs)
+        self._by_address = {}
+        for number in self._numbers:
+            for address in dict.fromkeys(e["address"] for e in logs[number]):
+                self._by_address.setdefault(address, []).append(number)
+        self._indexed_to = indexed_to
+
     def _forget_after(self, number: int) -> None:
         """Drop the index's blocks above ``number``."""
         if self._indexed_to <= number:
