@@ -869,11 +869,11 @@ def validate_credential(
     if isinstance(subject, Mapping):
         domain += _domain_rules(credential_type, subject, "credentialSubject", authority, today)
 
-    for name in ("validFrom", "validUntil"):
-        if _datetime(credential.get(name)) is None and _out_of_range(credential.get(name)):
-            domain.append(_err(name, _DATETIME_OUT_OF_RANGE))
     valid_from = _datetime(credential.get("validFrom"))
     valid_until = _datetime(credential.get("validUntil"))
+    for name, parsed in (("validFrom", valid_from), ("validUntil", valid_until)):
+        if parsed is None and _out_of_range(credential.get(name)):
+            domain.append(_err(name, _DATETIME_OUT_OF_RANGE))
     if valid_from is not None and valid_until is not None and valid_until <= valid_from:
         domain.append(
             _inconsistent(
