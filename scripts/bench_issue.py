@@ -8,14 +8,14 @@ Measured in one run, on this machine, against the raw cost of the cryptographic 
   ``service.issuing.bulk.issue_rows`` (``Office.issue_many`` in chunks) with an ``AnchorWorker``
   thread anchoring batches as they fill; the clock stops when the last credential is anchored. On
   SQLite and on PostgreSQL (a fresh schema, dropped afterwards). Target: >= 3,000/s on SQLite.
-- **http issue**: ``POST /v1/credentials`` at 16 concurrent keep-alive clients against a real
+- **http issue**: ``POST /v1/credentials`` at 64 concurrent keep-alive clients against a real
   ``suixin serve`` on a free loopback port, in two topologies: ``make run``'s (one API
   process over SQLite, and the embedded chain's node process holding the chain and the
   worker) and the multi-instance one (anvil,
   PostgreSQL, ``--workers 2`` API processes and one ``suixin worker`` process); p50 / p99
-  latency, each the median of `--rounds` rounds. Target: p99 < 50 ms.
-- **http verify**: ``POST /v1/verify`` of an anchored bundle, 16 clients; requests/s.
-  Target: >= 1,000/s.
+  latency and requests/s, each the median of ``--rounds`` rounds. Target: p99 < 50 ms.
+- **http verify**: ``POST /v1/verify`` of an anchored bundle, 64 clients; requests/s, p50 and
+  p99, medians of the rounds. Target: >= 3,000/s with p99 < 50 ms (issue 20).
 - **bulk SM2** (国密): the same bulk run on SQLite for an office in the national configuration —
   an SM2 issuer key (suixin-sm2-jcs-2025), a deployment anchoring with SM3, keys and documents
   sealed with SM4-GCM — against the raw SM2 sign rate of the chosen library (Tongsuo,
@@ -24,7 +24,9 @@ Measured in one run, on this machine, against the raw cost of the cryptographic 
 
 The load generator (one asyncio loop, requests encoded beforehand) shares the machine's two
 cores with the server, as a counter's clients would not; the figures are therefore a lower
-bound for the server alone. ``--profile`` prints
+bound for the server alone: each round prints the share of a core the load generator's thread
+and the server's processes took (CPU seconds over wall seconds), and the load average.
+``--http-only`` runs only the HTTP figures, ``--topology`` one of the two. ``--profile`` prints
 where the bulk run's time goes (cProfile, cumulative).
 """
 
@@ -79,9 +81,9 @@ PG_ADMIN = os.environ.get(
 )
 DID = "did:web:lsj.gz.gov.cn"
 MASTER = "bench-master-key-0123456789abcdef0123456789"
-BULK_TARGET, P99_TARGET_MS, VERIFY_TARGET = 3000.0, 50.0, 1000.0
+BULK_TARGET, P99_TARGET_MS, VERIFY_TARGET = 3000.0, 50.0, 3000.0  # issue 20 item 4
 SM2_TARGET = 0.5  # of the raw SM2 sign rate
-CLIENTS = 16
+CLIENTS = 64
 
 
 def verdict(met: bool) -> str:
@@ -258,8 +260,9 @@ def free_port() -> int:
 @contextmanager
 def server(
     data_dir: Path, chain: str = "embedded", workers: int = 1, database_url: str = ""
-) -> Iterator[tuple[int, dict[str, str]]]:
-    """``suixin serve --demo`` in its own process(es); yields (port, demo API keys by DID)."""
+) -> Iterator[tuple[int, dict[str, str], int]]:
+    """``suixin serve --demo`` in its own process(es); yields (port, demo API keys by DID, the
+    server's process id)."""
     port = free_port()
     env = {
         **os.environ,
@@ -299,7 +302,7 @@ def server(
                 raise RuntimeError("the server did not become healthy in 180 s")
             time.sleep(0.2)
         keys = json.loads((data_dir / "demo-api-keys.json").read_text(encoding="utf-8"))
-        yield port, keys
+        yield port, keys, process.pid
     finally:
         process.send_signal(signal.SIGINT)
         try:
@@ -364,10 +367,11 @@ def load(
     per_client: int,
     make: Callable[[int, int], tuple[str, Any, dict[str, str]]],
     expect: int,
-) -> tuple[list[float], float]:
+) -> tuple[list[float], float, float]:
     """``clients`` concurrent keep-alive connections, ``per_client`` requests each, one after
-    another per connection; returns (latencies in s, wall seconds). Raises if any answer is not
-    ``expect``.
+    another per connection; returns (latencies in s, wall seconds, the load generator's own CPU
+    seconds over the same span: its share of the two cores is not the server's). Raises if any
+    answer is not ``expect``.
 
     The clients share one asyncio loop and send requests encoded beforehand, reading only the
     status line, the headers and ``Content-Length`` bytes of body: about a third of the CPU
@@ -403,21 +407,46 @@ def load(
             asyncio.create_task(client(mine, ready, 0.01 * c)) for c, mine in enumerate(requests)
         ]
         await asyncio.sleep(0.01 * len(requests) + 0.05)  # every connection open, then go
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.thread_time()  # the loop is this thread alone
         ready.set()
         await asyncio.gather(*tasks)
-        return time.perf_counter() - start
+        return time.perf_counter() - start, time.thread_time() - cpu
 
-    walls: list[float] = []  # a loop of its own, in a thread: the caller may run one already
-    thread = threading.Thread(target=lambda: walls.append(asyncio.run(run())))
+    spans: list[tuple[float, float]] = []  # a loop of its own thread: the caller may run one
+    thread = threading.Thread(target=lambda: spans.append(asyncio.run(run())))
     thread.start()
     thread.join()
-    if not walls:
+    if not spans:
         raise RuntimeError(f"the load generator stopped: {failures[:1] or 'see its traceback'}")
-    wall = walls[0]
+    wall, cpu = spans[0]
     if failures:
         raise RuntimeError(f"{len(failures)} requests failed, e.g. {failures[0]}")
-    return latencies, wall
+    return latencies, wall, cpu
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """CPU seconds (user + system) so far of process ``pid`` and every descendant still
+    running (Linux ``/proc``; 0.0 elsewhere): the server's share of the machine."""
+    proc = Path("/proc")
+    if not proc.is_dir():
+        return 0.0
+    stats: dict[int, tuple[int, float]] = {}  # pid -> (parent, cpu seconds)
+    tick = os.sysconf("SC_CLK_TCK")
+    for entry in proc.iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            raw = (entry / "stat").read_text()
+        except OSError:
+            continue  # gone meanwhile
+        fields = raw[raw.rindex(")") + 2 :].split()  # after the command name, which may hold spaces
+        stats[int(entry.name)] = (int(fields[1]), (int(fields[11]) + int(fields[12])) / tick)
+    total, todo = 0.0, [pid]
+    while todo:
+        current = todo.pop()
+        total += stats.get(current, (0, 0.0))[1]
+        todo.extend(child for child, (parent, _) in stats.items() if parent == current)
+    return total
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -433,6 +462,9 @@ def http_figures(
     database_url: str = "",
     rounds: int = 3,
 ) -> dict[str, float] | None:
+    """``POST /v1/credentials`` then ``POST /v1/verify`` at ``CLIENTS`` clients, ``rounds``
+    rounds each; every figure the median of the rounds, each round printed with the share of a
+    core the load generator and the server (every process of it) took meanwhile."""
     try:
         import service.app  # noqa: F401
     except ImportError:
@@ -443,10 +475,7 @@ def http_figures(
         return None
     with (
         tempfile.TemporaryDirectory(prefix="suixin-bench-http-") as tmp,
-        server(Path(tmp), chain, workers, database_url) as (
-            port,
-            keys,
-        ),
+        server(Path(tmp), chain, workers, database_url) as (port, keys, pid),
     ):
         auth = {"Authorization": f"Bearer {keys[DID]}"}
         rng = random.Random(5)
@@ -455,27 +484,50 @@ def http_figures(
             for _ in range(CLIENTS)
         ]
 
+        def measured(
+            name: str, make: Callable[[int, int], tuple[str, Any, dict[str, str]]], expect: int
+        ) -> dict[str, float]:
+            p50s, p99s, rates = [], [], []
+            for r in range(rounds):
+                before = tree_cpu_seconds(pid)
+                latencies, wall, generator = load(
+                    port,
+                    CLIENTS,
+                    per_client if expect == 201 else verify_per_client,
+                    lambda c, i, r=r: make(c, i + r * per_client),
+                    expect,
+                )
+                served = tree_cpu_seconds(pid) - before
+                p50s.append(percentile(latencies, 0.50) * 1000)
+                p99s.append(percentile(latencies, 0.99) * 1000)
+                rates.append(len(latencies) / wall)
+                print(
+                    f"  {name}, {CLIENTS} clients, round {r + 1} of {rounds}, "
+                    f"{len(latencies):,} requests: {rates[-1]:,.0f} requests/s, p50 "
+                    f"{p50s[-1]:.1f} ms, p99 {p99s[-1]:.1f} ms; CPU (cores): load generator "
+                    f"{generator / wall:.2f}, server {served / wall:.2f}; load average "
+                    f"{os.getloadavg()[0]:.1f}",
+                    flush=True,
+                )
+            figures = {
+                "p50": statistics.median(p50s),
+                "p99": statistics.median(p99s),
+                "rate": statistics.median(rates),
+            }
+            print(
+                f"  {name}: median of {rounds} rounds {figures['rate']:,.0f} requests/s, p50 "
+                f"{figures['p50']:.1f} ms, p99 {figures['p99']:.1f} ms",
+                flush=True,
+            )
+            return figures
+
         def issue(c: int, i: int) -> tuple[str, Any, dict[str, str]]:
             return "/v1/credentials", {"type": "ResidencePermit", "subject": subjects[c][i]}, auth
 
-        load(port, CLIENTS, 20, issue, 201)  # warm-up: connections, caches, JIT of the app
-        p50s, p99s = [], []
-        for r in range(rounds):  # each round issues new subjects: no idempotent replays
-            skip = 20 + r * per_client
-            latencies, wall = load(
-                port, CLIENTS, per_client, lambda c, i, skip=skip: issue(c, i + skip), 201
-            )
-            p50s.append(percentile(latencies, 0.50) * 1000)
-            p99s.append(percentile(latencies, 0.99) * 1000)
-            print(
-                f"  POST /v1/credentials, {CLIENTS} clients, round {r + 1} of {rounds}, "
-                f"{len(latencies):,} requests: p50 {p50s[-1]:.1f} ms, p99 {p99s[-1]:.1f} ms, "
-                f"{len(latencies) / wall:,.0f} requests/s"
-            )
-        p50, p99 = statistics.median(p50s), statistics.median(p99s)
-        print(
-            f"  POST /v1/credentials: median of {rounds} rounds p50 {p50:.1f} ms, p99 {p99:.1f} ms"
-        )
+        # warm-up: connections, caches, the app's first calls (subjects 0-19 of each client)
+        load(port, CLIENTS, 20, issue, 201)
+        # each round issues new subjects: no idempotent replays
+        issued = measured("POST /v1/credentials", lambda c, i: issue(c, i + 20), 201)
 
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
         body = {"type": "ResidencePermit", "subject": residence_permit_subject(random.Random(6))}
@@ -498,13 +550,15 @@ def http_figures(
             return "/v1/verify", bundle, {}
 
         load(port, CLIENTS, 20, verify, 200)
-        latencies, wall = load(port, CLIENTS, verify_per_client, verify, 200)
-        rate = len(latencies) / wall
-        print(
-            f"  POST /v1/verify, {CLIENTS} clients, {len(latencies):,} requests: "
-            f"{rate:,.0f} requests/s (p50 {percentile(latencies, 0.5) * 1000:.1f} ms)"
-        )
-        return {"p50": p50, "p99": p99, "verify_rate": rate}
+        verified = measured("POST /v1/verify", verify, 200)
+        return {
+            "p50": issued["p50"],
+            "p99": issued["p99"],
+            "issue_rate": issued["rate"],
+            "verify_rate": verified["rate"],
+            "verify_p50": verified["p50"],
+            "verify_p99": verified["p99"],
+        }
 
 
 # ---------------------------------------------------------------------- main
@@ -522,6 +576,15 @@ def main() -> int:
     )
     parser.add_argument("--no-postgres", action="store_true", help="skip the PostgreSQL run")
     parser.add_argument("--no-http", action="store_true", help="skip the HTTP figures")
+    parser.add_argument(
+        "--http-only", action="store_true", help="only the HTTP figures (no bulk runs)"
+    )
+    parser.add_argument(
+        "--topology",
+        choices=("both", "embedded", "multi"),
+        default="both",
+        help="HTTP: `make run`'s (embedded), the multi-instance one (anvil, PostgreSQL), or both",
+    )
     parser.add_argument("--no-sm2", action="store_true", help="skip the SM2 bulk run")
     parser.add_argument("--workers", type=int, default=2, help="API processes over anvil")
     parser.add_argument("--profile", action="store_true", help="cProfile the SQLite bulk run")
@@ -534,24 +597,32 @@ def main() -> int:
     args = parser.parse_args()
 
     print(f"bench_issue: {os.cpu_count()} CPUs, {args.n:,} credentials per bulk run", flush=True)
+    print(f"  load average at the start: {os.getloadavg()[0]:.1f}", flush=True)
+    if args.http_only:
+        args.no_postgres = args.no_sm2 = True
     rng = random.Random(1)
-    rows = [Row(i + 2, residence_permit_subject(rng)) for i in range(args.n)]
+    rows = (
+        [] if args.http_only else [Row(i + 2, residence_permit_subject(rng)) for i in range(args.n)]
+    )
 
-    with tempfile.TemporaryDirectory(prefix="suixin-bench-") as tmp:
-        office, authority_id = new_office(f"sqlite:///{tmp}/raw.sqlite")
-        raw = raw_sign_rate(office, authority_id, 3000)
-        office.db.dispose()
-        office.chain.close()
-        print(f"  raw JCS + Ed25519 sign (one core, CPU time): {raw:,.0f}/s", flush=True)
-        sqlite = bulk(
-            "SQLite",
-            f"sqlite:///{tmp}/bulk.sqlite",
-            rows,
-            chunk=args.chunk,
-            batch_size=args.batch_size,
-            profile=args.profile,
-            processes=args.processes,
-        )
+    sqlite: dict[str, float] | None = None
+    raw = 0.0
+    if not args.http_only:
+        with tempfile.TemporaryDirectory(prefix="suixin-bench-") as tmp:
+            office, authority_id = new_office(f"sqlite:///{tmp}/raw.sqlite")
+            raw = raw_sign_rate(office, authority_id, 3000)
+            office.db.dispose()
+            office.chain.close()
+            print(f"  raw JCS + Ed25519 sign (one core, CPU time): {raw:,.0f}/s", flush=True)
+            sqlite = bulk(
+                "SQLite",
+                f"sqlite:///{tmp}/bulk.sqlite",
+                rows,
+                chunk=args.chunk,
+                batch_size=args.batch_size,
+                profile=args.profile,
+                processes=args.processes,
+            )
     postgres: dict[str, float] | None = None
     postgres_stored: dict[str, float] | None = None
     if not args.no_postgres:
@@ -596,7 +667,7 @@ def main() -> int:
                 national=True,
             )
     topologies: list[tuple[str, dict[str, float] | None]] = []
-    if not args.no_http:
+    if not args.no_http and args.topology != "multi":
         print(
             "  HTTP, `make run` topology: one API process, SQLite, the embedded chain's node "
             "process with the worker"
@@ -607,6 +678,7 @@ def main() -> int:
                 http_figures(args.requests, args.verifies, rounds=args.rounds),
             )
         )
+    if not args.no_http and args.topology != "embedded":
         if anvil_binary() is None:
             print("  HTTP over anvil: NOT MEASURED (anvil not installed: run `make install`)")
         else:
@@ -625,11 +697,12 @@ def main() -> int:
             topologies.append((f"anvil + PostgreSQL, {args.workers} processes", figures))
 
     print("\nsummary")
-    e2e = sqlite["e2e_rate"]
-    print(
-        f"  bulk SQLite end to end {e2e:,.0f}/s = {e2e / raw:.2f} of raw signing "
-        f"(target >= {BULK_TARGET:,.0f}/s): {verdict(e2e >= BULK_TARGET)}"
-    )
+    e2e = sqlite["e2e_rate"] if sqlite is not None else 0.0
+    if sqlite is not None:
+        print(
+            f"  bulk SQLite end to end {e2e:,.0f}/s = {e2e / raw:.2f} of raw signing "
+            f"(target >= {BULK_TARGET:,.0f}/s): {verdict(e2e >= BULK_TARGET)}"
+        )
     if national is not None:
         sm2 = national["e2e_rate"]
         met = sm2 >= SM2_TARGET * raw_sm2
@@ -653,12 +726,14 @@ def main() -> int:
         if figures is None:
             print(f"  HTTP ({name}): not measured")
             continue
-        p99, rate = figures["p99"], figures["verify_rate"]
+        p99, rate, verify_p99 = figures["p99"], figures["verify_rate"], figures["verify_p99"]
         print(
-            f"  HTTP ({name}): POST /v1/credentials p99 {p99:.1f} ms at {CLIENTS} clients "
-            f"(target < {P99_TARGET_MS:.0f} ms): {verdict(p99 < P99_TARGET_MS)}; "
-            f"POST /v1/verify {rate:,.0f} requests/s (target >= {VERIFY_TARGET:,.0f}/s): "
-            f"{verdict(rate >= VERIFY_TARGET)}"
+            f"  HTTP ({name}), {CLIENTS} clients: POST /v1/credentials p99 {p99:.1f} ms = "
+            f"{p99 / P99_TARGET_MS:.2f} of the {P99_TARGET_MS:.0f} ms limit: "
+            f"{verdict(p99 < P99_TARGET_MS)}; POST /v1/verify {rate:,.0f} requests/s = "
+            f"{rate / VERIFY_TARGET:.2f} of the {VERIFY_TARGET:,.0f}/s target, p99 "
+            f"{verify_p99:.1f} ms = {verify_p99 / P99_TARGET_MS:.2f} of the limit: "
+            f"{verdict(rate >= VERIFY_TARGET and verify_p99 < P99_TARGET_MS)}"
         )
     return 0
 

@@ -272,7 +272,11 @@ def main() -> int:
         f"{by_name[('issue', 'SM2')][0] / by_name[('issue', 'Ed25519')][0]:.2f}"
     )
     rounds, n = args.rounds, args.n
-    print(f"medians of {rounds} alternating rounds of {n} credentials; CPU time, one core")
+    print(
+        f"medians of {rounds} alternating rounds of {n} credentials; CPU time, one core; "
+        f"load average {os.getloadavg()[0]:.1f} (a busy machine lowers the ratio: the two share "
+        "caches and cores with everything else)"
+    )
     if args.breakdown:
         print_breakdown("Ed25519", ed.verifier, ed.bundles, raw_verify, "raw JCS+Ed25519", rounds)
         print_breakdown("SM2", sm2.verifier, sm2.bundles, raw_sm2.verify, "raw SM2 verify", rounds)

@@ -53,8 +53,9 @@ def test_every_request_is_sent_once_and_timed(port: int) -> None:
     def make(c: int, i: int) -> tuple[str, Any, dict[str, str]]:
         return "/v1/credentials", {"client": c, "i": i, "名": "张三"}, {"Authorization": "Bearer k"}
 
-    latencies, wall = bench_issue.load(port, 4, 5, make, 201)
+    latencies, wall, cpu = bench_issue.load(port, 4, 5, make, 201)
     assert len(latencies) == 20 and all(0 < x <= wall for x in latencies)
+    assert 0 < cpu <= wall  # the generator's own thread: it did work, and at most one core
     sent = sorted((b["client"], b["i"]) for _p, b, _a in _Echo.seen)
     assert sent == [(c, i) for c in range(4) for i in range(5)]
     assert {(p, b["名"], a) for p, b, a in _Echo.seen} == {("/v1/credentials", "张三", "Bearer k")}
@@ -64,3 +65,27 @@ def test_an_unexpected_status_fails_the_run(port: int) -> None:
     _Echo.status = 500
     with pytest.raises(RuntimeError, match="500"):
         bench_issue.load(port, 2, 3, lambda c, i: ("/x", {}, {}), 201)
+
+
+def test_tree_cpu_counts_a_busy_child() -> None:
+    import subprocess
+
+    child = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import time\nt=time.process_time()\n"
+            "while time.process_time() - t < 0.3: pass\ntime.sleep(30)",
+        ]
+    )
+    try:
+        import time
+
+        deadline = time.monotonic() + 20
+        while bench_issue.tree_cpu_seconds(child.pid) < 0.3 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert 0.3 <= bench_issue.tree_cpu_seconds(child.pid) < 5
+        assert bench_issue.tree_cpu_seconds(2**22 + 7) == 0.0  # no such process: nothing
+    finally:
+        child.kill()
+        child.wait()

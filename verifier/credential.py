@@ -9,7 +9,6 @@ raise ``InvalidCredential`` instead. Every code is stable; every reason is in ä¸
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 import unicodedata
 import uuid
@@ -17,6 +16,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta, timezone
 from typing import Any
 
+import orjson
 from jsonschema import ValidationError as SchemaError
 
 from verifier import regions
@@ -742,21 +742,21 @@ def has_forbidden_character(text: str) -> bool:
     return _FORBIDDEN_TEXT.search(text) is not None
 
 
-# What json.dumps writes for a control character below U+0020 (ensure_ascii=False writes every
-# other character as itself). An escaped backslash followed by a letter matches too: a false
-# alarm the full walk then clears.
+# What orjson writes for a control character below U+0020 (every other character as itself).
+# An escaped backslash followed by a letter matches too: a false alarm the full walk then clears.
 _ESCAPED_CONTROL = re.compile(r"\\(?:[bfnrt]|u00[01][0-9a-fA-F])")
 
 
 def _text_clean(value: object) -> bool:
     """Whether every string and key in ``value`` is free of forbidden characters and in NFC:
-    the common case, answered from one JSON rendering in C and no path built. Each string sits
-    between quotation marks, a starter nothing composes with, so the rendering is NFC exactly
-    when every string is."""
+    the common case, answered from one JSON rendering by orjson (compiled) and no path built.
+    Each string sits between quotation marks, a starter nothing composes with, so the rendering
+    is NFC exactly when every string is."""
     try:
-        text = json.dumps(value, ensure_ascii=False)
-    except (TypeError, ValueError, RecursionError):
-        return False  # not plain JSON data: the full walk decides
+        text = orjson.dumps(value).decode("utf-8")
+    except TypeError:
+        # not plain JSON data, or a lone surrogate (orjson refuses it): the full walk decides
+        return False
     if _FORBIDDEN_TEXT.search(text) or _ESCAPED_CONTROL.search(text):
         return False
     return text.isascii() or unicodedata.is_normalized("NFC", text)
@@ -869,11 +869,11 @@ def validate_credential(
     if isinstance(subject, Mapping):
         domain += _domain_rules(credential_type, subject, "credentialSubject", authority, today)
 
-    for name in ("validFrom", "validUntil"):
-        if _datetime(credential.get(name)) is None and _out_of_range(credential.get(name)):
-            domain.append(_err(name, _DATETIME_OUT_OF_RANGE))
     valid_from = _datetime(credential.get("validFrom"))
     valid_until = _datetime(credential.get("validUntil"))
+    for name, parsed in (("validFrom", valid_from), ("validUntil", valid_until)):
+        if parsed is None and _out_of_range(credential.get(name)):
+            domain.append(_err(name, _DATETIME_OUT_OF_RANGE))
     if valid_from is not None and valid_until is not None and valid_until <= valid_from:
         domain.append(
             _inconsistent(

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import hashlib
-import json
-import json.encoder
 import math
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any, cast
 
+import orjson
 import rfc8785
 
 from verifier.errors import InvalidInput
@@ -30,11 +29,10 @@ def canonicalize(obj: object) -> bytes:
     or nesting too deep to walk.
     """
     if _plain(obj):
-        # Fast path: for these values the C JSON encoder writes exactly the JCS bytes.
-        text = _dumps(obj)
+        # Fast path: for these values the compiled encoder writes exactly the JCS bytes.
         try:
-            return text.encode("utf-8")
-        except UnicodeEncodeError:
+            return _compiled(obj)
+        except orjson.JSONEncodeError:
             pass  # a lone surrogate: let rfc8785 name the error below
     try:
         try:
@@ -71,14 +69,12 @@ class CanonicalSplit:
 
     def __init__(self, obj: Mapping[str, Any], key: str) -> None:
         rest = {k: v for k, v in obj.items() if k != key}
-        if _plain(obj):  # one walk proves every part plain: the C encoder writes each one
+        if _plain(obj):  # one walk proves every part plain: the compiled encoder writes each
             try:
-                without = _dumps(rest)
-                whole = _splice(without, rest, key, obj[key]) if key in obj else without
-                self.without = without.encode("utf-8")
-                self.whole = whole.encode("utf-8")
+                self.without = _compiled(rest)
+                self.whole = _compiled(obj) if key in obj else self.without
                 return
-            except UnicodeEncodeError:
+            except orjson.JSONEncodeError:
                 pass  # a lone surrogate: canonicalize names the error below
         self.without = canonicalize(rest)
         self.whole = with_member(self.without, rest, key, obj[key]) if key in obj else self.without
@@ -102,21 +98,6 @@ def with_member(canonical: bytes, obj: Mapping[str, Any], key: str, value: Any) 
     return b"{" + b",".join(p for p in (head, member, tail) if p) + b"}"
 
 
-def _splice(without: str, rest: Mapping[str, Any], key: str, value: Any) -> str:
-    """``_dumps({**rest, key: value})`` from ``without`` = ``_dumps(rest)``, for plain values
-    with BMP keys (code point order is UTF-16 order there): only the member and the members
-    sorting after it are encoded again."""
-    member = _dumps({key: value})[1:-1]
-    after = {k: v for k, v in rest.items() if k > key}
-    tail = _dumps(after)[1:-1] if after else ""
-    if tail:
-        cut = len(without) - 1 - len(tail)
-        head = without[1 : cut - 1] if cut > 1 else ""
-    else:
-        head = without[1:-1]
-    return "{" + ",".join(p for p in (head, member, tail) if p) + "}"
-
-
 def digest(obj: object) -> bytes:
     """Return the 32-byte SHA-256 of ``canonicalize(obj)``; raises ``InvalidInput`` like it."""
     return hashlib.sha256(canonicalize(obj)).digest()
@@ -124,43 +105,31 @@ def digest(obj: object) -> bytes:
 
 _SAFE = 2**53 - 1
 _MAX_DEPTH = 200
-_ENCODER = json.JSONEncoder(
-    ensure_ascii=False, allow_nan=False, sort_keys=True, separators=(",", ":")
-)
+_OPTIONS = orjson.OPT_SORT_KEYS | orjson.OPT_STRICT_INTEGER | orjson.OPT_PASSTHROUGH_SUBCLASS
 
 
-def _make_dumps() -> Callable[[object], str]:
-    """``_ENCODER.encode`` for values ``_plain`` accepts, with CPython's C encoder made once.
-
-    ``JSONEncoder.encode`` builds a new C encoder and a dict of the containers it has seen (to
-    catch cycles) on every call. ``_plain`` has already proved the value a finite tree, so the
-    encoder is built once, without that dict. A Hypothesis test holds the result to rfc8785.
-    """
-    make = json.encoder.c_make_encoder  # type: ignore[attr-defined]
-    if make is None:  # no C accelerator (another interpreter): the plain encoder
-        return _ENCODER.encode
-    encoder = make(
-        None, _ENCODER.default, json.encoder.encode_basestring, None, ":", ",", True, False, False
-    )
-    join = "".join
-
-    def dumps(obj: object) -> str:
-        return join(encoder(obj, 0))
-
-    return dumps
-
-
-_dumps = _make_dumps()
+def _compiled(obj: object) -> bytes:
+    """The JCS bytes of a value ``_plain`` accepts, from orjson (compiled): keys sorted, no
+    whitespace, strings as UTF-8 with the escapes of RFC 8785 §3.2.2.2 (the short forms for
+    backspace, tab, newline, form feed, carriage return, quotation mark and backslash, other
+    controls as lower-case ``\\u00xx``, every other character as itself). ``_plain`` has ruled
+    out what orjson writes otherwise than JCS: floats (orjson's shortest form is not
+    ECMAScript's, and NaN becomes ``null``), keys outside the Basic Multilingual Plane (orjson
+    sorts by code point, JCS by UTF-16 unit), integers past 2**53 - 1 and subclasses. Raises
+    ``orjson.JSONEncodeError`` for a lone surrogate (it has no UTF-8).
+    Hypothesis tests hold it to the ``rfc8785`` package."""
+    return orjson.dumps(obj, option=_OPTIONS)
 
 
 def _plain(obj: object) -> bool:
-    """Whether ``json.dumps`` gives the JCS form of ``obj``.
+    """Whether the compiled encoder (``_compiled``) gives the JCS form of ``obj``.
 
     True for trees of dicts with string keys of the Basic Multilingual Plane (where code point
-    order is UTF-16 order), lists, strings, booleans, None and integers within ±(2**53 - 1).
-    Its string escapes are those of RFC 8785 §3.2.2.2. Floats (ECMAScript number form), larger
-    integers, subclasses, non-BMP keys and trees deeper than ``_MAX_DEPTH`` (or cyclic) take
-    the rfc8785 path. Iterative, so hostile nesting cannot exhaust the C stack.
+    order is UTF-16 order), lists, strings, booleans, None and integers within ±(2**53 - 1),
+    for which ``_compiled`` writes the JCS bytes (a lone surrogate aside, which it refuses).
+    Floats (ECMAScript number form), larger integers, subclasses, non-BMP keys and trees deeper
+    than ``_MAX_DEPTH`` (or cyclic) take the rfc8785 path. Iterative, so hostile nesting
+    cannot exhaust the C stack.
     """
     stack: list[tuple[object, int]] = [(obj, 0)]
     pop = stack.pop

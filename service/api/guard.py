@@ -43,7 +43,18 @@ __all__ = ["BODY_METHODS", "RequestGuard", "body_limit"]
 
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 _SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
-_LONG_DIGITS = re.compile(rb"[0-9]{%d}" % (MAX_DIGITS + 1))
+# Every digit made a 9, so that a run of more than MAX_DIGITS digits is one substring to find
+# (a C memory search, 2 µs on a 2.4 KB bundle, where the regular expression ``[0-9]{641}``
+# took 23 µs: it tries again at every digit of every run, and a bundle's hashes are long runs).
+_DIGITS_AS_NINES = bytes.maketrans(b"0123456789", b"9" * 10)
+_LONG_RUN = b"9" * (MAX_DIGITS + 1)
+
+
+def _long_number_at(body: bytes) -> int:
+    """Where the first run of more than ``MAX_DIGITS`` ASCII digits starts in ``body``, or -1."""
+    return body.translate(_DIGITS_AS_NINES).find(_LONG_RUN)
+
+
 _BATCH_PATHS = frozenset({"/v1/credentials/batch"})
 
 
@@ -91,7 +102,7 @@ def _check_json(body: bytes) -> Problem | None:
             f"the body's JSON nests more than {MAX_JSON_DEPTH} levels deep",
         )
     surrogates = _SURROGATE_ESCAPE.search(body) is not None
-    if not surrogates and _LONG_DIGITS.search(body) is None:
+    if not surrogates and _long_number_at(body) < 0:
         return None
     try:
         parsed = parse_json(text)

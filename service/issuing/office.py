@@ -21,7 +21,7 @@ from typing import Any, cast
 
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
-from sqlalchemy import Table, func, select
+from sqlalchemy import Table, func, literal_column, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -109,6 +109,11 @@ class IdempotencyConflict(SuixinError):
 
 
 _IN_FORCE = (CredentialStatus.ACTIVE, CredentialStatus.SUSPENDED)
+# The predicate of the partial unique index ``ux_credentials_subject_in_force``, written with
+# literal values: neither SQLite nor a generic PostgreSQL plan (a statement psycopg prepared)
+# can prove bound parameters inside it, and without that proof the lookup scans every credential
+# of the authority (its cost grew with everything the authority had issued).
+_IN_FORCE_SQL = Credential.status.in_([literal_column(f"'{status}'") for status in _IN_FORCE])
 _HOLDER_WORDS = {
     "ResidencePermit": ("该公民身份号码", "居住证", "this citizen id number", "residence permit"),
     "BusinessLicense": ("该统一社会信用代码", "营业执照", "this USCC", "business licence"),
@@ -838,8 +843,9 @@ class Office:
                 for kind, blind, cid in s.execute(
                     select(Credential.credential_type, Credential.subject_key, Credential.id).where(
                         Credential.authority_id == authority_id,
+                        Credential.credential_type.in_({kind for kind, _ in keys.values()}),
                         Credential.subject_key.in_([k for _, k in keys.values()]),
-                        Credential.status.in_(_IN_FORCE),
+                        _IN_FORCE_SQL,
                     )
                 )
             }

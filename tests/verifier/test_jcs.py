@@ -165,6 +165,60 @@ def test_fast_path_agrees_with_the_rfc8785_reference(value: Any) -> None:
     assert canonicalize(value) == expected
 
 
+# Every BMP character but the surrogates, controls and the characters around the escapes most
+# often: what the compiled fast path must write exactly as RFC 8785 does.
+bmp_text = st.text(
+    st.characters(max_codepoint=0xFFFF, exclude_categories=("Cs",))
+    | st.sampled_from(list('\x00\x08\t\n\x0b\x0c\r\x1f"\\/\x7f\x80\u2028\u2029\ufeff\uffff')),
+    max_size=12,
+)
+plain_json = st.recursive(
+    st.none() | st.booleans() | st.integers(min_value=-(2**53) + 1, max_value=2**53 - 1) | bmp_text,
+    lambda children: (
+        st.lists(children, max_size=4)
+        | st.tuples(children, children)
+        | st.dictionaries(bmp_text, children, max_size=6)
+    ),
+    max_leaves=30,
+)
+
+
+@settings(max_examples=600)
+@given(plain_json)
+def test_the_compiled_fast_path_writes_exactly_the_rfc8785_bytes(value: Any) -> None:
+    from verifier.jcs import _compiled, _plain
+
+    assert _plain(value)  # the strategy stays on the fast path: it is what is under test
+    assert _compiled(value) == rfc8785.dumps(value)
+    assert canonicalize(value) == rfc8785.dumps(value)
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ({"n": 1.0}, b'{"n":1}'),  # orjson writes 1.0
+        ({"n": float("nan")}, None),  # orjson writes null; JCS has no NaN
+        ({"\U0001f600": 1, "\ue000": 2}, b'{"\xf0\x9f\x98\x80":1,"\xee\x80\x80":2}'),  # UTF-16
+        ({"n": 2**53}, b'{"n":9007199254740992}'),  # past the safe integers, an exact double
+        ({"s": "\ud800"}, None),  # a lone surrogate
+        ({1: "a non-string key"}, None),
+    ],
+)
+def test_what_the_compiled_encoder_writes_otherwise_never_takes_the_fast_path(
+    value: Any, expected: bytes | None
+) -> None:
+    from verifier.jcs import _compiled, _plain
+
+    if _plain(value):  # only a lone surrogate gets past _plain, and orjson refuses it
+        with pytest.raises(TypeError):
+            _compiled(value)
+    if expected is None:
+        with pytest.raises(InvalidInput, match="cannot canonicalize JSON"):
+            canonicalize(value)
+    else:
+        assert canonicalize(value) == expected
+
+
 def test_cyclic_values_raise_invalid_input() -> None:
     cycle: list[Any] = []
     cycle.append(cycle)

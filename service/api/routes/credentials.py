@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse
 from service.api.deps import Caller, IdempotencyKey, OfficeDep, StateDep, require_issue_scopes
 from service.api.issuing import issue_many, issue_one
 from service.api.models import BatchBody, BatchOut, BundleOut, IssueBody, ProblemOut
+from service.api.responses import FastJSONResponse
 
 router = APIRouter(prefix="/v1/credentials", tags=["credentials"])
 
@@ -56,7 +57,7 @@ async def issue_credential(
     headers = {"Location": f"/v1/credentials/{bundle['credential']['id']}"}
     if not created:
         headers["Idempotent-Replayed"] = "true"
-    return JSONResponse(bundle, status_code=201 if created else 200, headers=headers)
+    return FastJSONResponse(bundle, status_code=201 if created else 200, headers=headers)
 
 
 @router.post(

@@ -5,11 +5,11 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends
-from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from service.api.deps import StateDep, public_rate_limit
 from service.api.models import ProblemOut
+from service.api.responses import FastJSONResponse
 from service.lifecycle import office_status, with_office_status
 from verifier.verify import Verdict
 
@@ -56,7 +56,7 @@ async def verify_bundle(
             },
         ),
     ],
-) -> JSONResponse:
+) -> FastJSONResponse:
     """Verify a bundle (核验) and return the report."""
     # From the index on the event loop when no chain read is due; otherwise in a thread.
     report = state.verification.verify_now(bundle)
@@ -81,4 +81,4 @@ async def verify_bundle(
                 known = office_status(*args)
             if known is not None:
                 report = with_office_status(report, known)
-    return JSONResponse(report.to_json())
+    return FastJSONResponse(report.to_json())
