@@ -275,10 +275,17 @@ def issue_rows(
     summary = BulkSummary()
     started = time.perf_counter()
     iterator = iter(rows)
+    analyze_at = [1]  # the table's statistics are refreshed when this run's count reaches it
 
     def account(done: _Chunk) -> None:
         issued = sorted(done.earlier + done.issued)
         summary.issued += len(done.issued)
+        if done.issued and summary.issued >= analyze_at[0]:
+            # after the first chunk stored, then each time this run has doubled the rows it
+            # stored: a few ANALYZEs a run (log2 of its chunks), and the planner never works
+            # from statistics of a table a half of this run's size or less (Database.analyze)
+            office.refresh_statistics()
+            analyze_at[0] = 2 * summary.issued
         summary.rejected += len(done.rejected)
         if keep_ids:
             summary.credential_ids += issued

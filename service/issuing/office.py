@@ -837,18 +837,27 @@ class Office:
             keys[i] = (request.credential_type, key)
         if not keys:
             return refused
+        by_type: dict[str, list[bytes]] = {}
+        for kind, key in keys.values():
+            by_type.setdefault(kind, []).append(key)
+        found: dict[tuple[str, bytes], str] = {}
         with self.db.session() as s:
-            found = {
-                (kind, bytes(blind or b"")): cid
-                for kind, blind, cid in s.execute(
-                    select(Credential.credential_type, Credential.subject_key, Credential.id).where(
-                        Credential.authority_id == authority_id,
-                        Credential.credential_type.in_({kind for kind, _ in keys.values()}),
-                        Credential.subject_key.in_([k for _, k in keys.values()]),
-                        _IN_FORCE_SQL,
+            # One query per type, naming it: the type is the unique index's second column, so
+            # each key is a probe of ux_credentials_subject_in_force. Without it (and without
+            # the statuses below as literals, on SQLite) every credential of the authority
+            # was read on each call: a bulk chunk's check grew with the table.
+            for kind, blinds in by_type.items():
+                found.update(
+                    ((kind, bytes(blind or b"")), cid)
+                    for blind, cid in s.execute(
+                        select(Credential.subject_key, Credential.id).where(
+                            Credential.authority_id == authority_id,
+                            Credential.credential_type == kind,
+                            Credential.subject_key.in_(blinds),
+                            _IN_FORCE_SQL,  # literals: see its definition
+                        )
                     )
                 )
-            }
         for i, wanted in keys.items():
             if wanted in found:
                 refused[i] = CredentialInForce(wanted[0], str(found[wanted]))
@@ -878,6 +887,11 @@ class Office:
             "status": CredentialStatus.ACTIVE,
             **lookup_columns(self.master, credential),
         }
+
+    def refresh_statistics(self) -> None:
+        """Refresh the planner's statistics of the credentials table (PostgreSQL): a bulk run
+        calls it as the table grows (``Database.analyze``)."""
+        self.db.analyze(_CREDENTIALS)
 
     def issued_by_keys(self, authority_id: int, keys: Sequence[str]) -> dict[str, str]:
         """The credentials of ``authority_id`` stored under any of ``keys`` (idempotency keys):

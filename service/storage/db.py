@@ -261,6 +261,25 @@ class Database:
                 f"COPY {table.name}", None, e, psycopg.Error, ismulti=True
             ) from e
 
+    def analyze(self, table: Table) -> None:
+        """Gather the planner's statistics of ``table`` now (PostgreSQL; nothing on SQLite,
+        whose plans here do not depend on them).
+
+        For a bulk load, as PostgreSQL's documentation advises ("Populating a Database":
+        run ANALYZE afterwards): a table filled faster than autovacuum looks at it (or where
+        autovacuum is off) has no statistics of its columns, and the planner then guesses
+        0.5 % of the rows for ``authority_id = …``. It then prefers reading an authority's
+        rows through another index and filtering them to 1,000 probes of the unique
+        (authority, idempotency key) index: a bulk run's per-chunk resume lookup took 0.1–2 s
+        at 50,000–340,000 rows instead of a few milliseconds. Runs outside any transaction
+        of the caller's (ANALYZE takes a lock that lets inserts go on)."""
+        if not self.is_postgres:
+            return
+        name = self.engine.dialect.identifier_preparer.quote(table.name)
+        with self.engine.connect() as connection:
+            connection.exec_driver_sql(f"ANALYZE {name}")
+            connection.commit()
+
     @contextmanager
     def sender_lock(self, address: str) -> Iterator[None]:
         """Hold the one lock every process of this office takes before it gives a chain
