@@ -10,7 +10,17 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import DateTime, ForeignKey, Index, Integer, LargeBinary, String, Text, text
+from sqlalchemy import (
+    BigInteger,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from service.storage.models import Base
@@ -39,7 +49,8 @@ class CredentialOffer(Base):
 
 
 class SdJwtCredential(Base):
-    """An SD-JWT VC issued to a wallet key; its issuer-signed JWT is anchored like a credential."""
+    """An SD-JWT VC issued to a wallet key (one copy of a batch: each copy is a row of its own,
+    with its own key, salts, status entry and anchored issuer-signed JWT)."""
 
     __tablename__ = "sd_jwt_credentials"
     __table_args__ = (
@@ -62,3 +73,6 @@ class SdJwtCredential(Base):
     batch_id: Mapped[int | None] = mapped_column(ForeignKey("batches.id"), nullable=True)
     leaf_index: Mapped[int | None] = mapped_column(Integer, nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # its own entry in the authority's Token Status Lists (``service.issuing.status_lists``);
+    # None for one made before them (it carries the credential's id instead)
+    status_position: Mapped[int | None] = mapped_column(BigInteger, nullable=True)

@@ -1,16 +1,18 @@
 """Wallet issuance: one-time offers and the OpenID4VCI pre-authorised code flow.
 
-An office clerk makes a one-time *offer* for a credential (a pre-authorised code, shown as a QR
-code or a same-device link). The wallet exchanges the code for an access token and a ``c_nonce``
-(token endpoint), then asks for the credential with a proof JWT signed by its own P-256 key over
-that nonce and the issuer's URL (credential endpoint). The office derives an SD-JWT VC from the
-stored, signed W3C credential (``verifier.sdjwt.claims_from_credential``), binds it to the proven
-key (``cnf``), signs it with the authority's current Ed25519 issuer key and queues the issuer-
-signed JWT's digest for anchoring. An authority whose current key is SM2 cannot issue SD-JWT VCs:
-JOSE registers no SM2 algorithm, so a JWS signed with one would be Suixin's alone; offers and
-claims are refused (409 ``sd_jwt_algorithm_unsupported``) and its holders keep the W3C credential
-(``suixin-sm2-jcs-2025``), which every check verifies. Each step is single-use: a code is redeemed
-once, a token fetches one credential, and an expired offer does nothing.
+An office clerk makes a one-time *offer* for a credential (a pre-authorised code, shown as a QR code
+or a same-device link). The wallet exchanges the code for an access token and a ``c_nonce`` (token
+endpoint), then asks for the credential with proof JWTs signed by its own P-256 keys over that nonce
+and the issuer's URL (credential endpoint): one proof per key, up to ``BATCH_SIZE``, and one
+single-use copy per key (OpenID4VCI 1.0 batch issuance, ``proofs.jwt``). The office derives each
+SD-JWT VC from the stored, signed W3C credential (``verifier.sdjwt.claims_from_credential``), with
+its own Token Status List entry and no credential id, binds it to the proven key (``cnf``), signs it
+with the authority's current Ed25519 issuer key and queues the issuer-signed JWT's digest for
+anchoring. An authority whose current key is SM2 cannot issue SD-JWT VCs: JOSE registers no SM2
+algorithm, so a JWS signed with one would be Suixin's alone; offers and claims are refused (409
+``sd_jwt_algorithm_unsupported``) and its holders keep the W3C credential (``suixin-sm2-jcs-2025``),
+which every check verifies. Each step is single-use: a code is redeemed once, a token fetches one
+credential, and an expired offer does nothing.
 
 The worker anchors the queued digests (``service.anchoring.sdjwt``).
 
@@ -23,6 +25,7 @@ from __future__ import annotations
 import hashlib
 import json
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -34,6 +37,7 @@ from service.clock import aware
 from service.issuing.office import Office
 from service.issuing.receipts import receipt_of
 from service.issuing.signer import LocalSigner
+from service.issuing.status_lists import ensure_token_lists, list_base, token_reference
 from service.storage.models import AnchorState, Batch, Credential, CredentialStatus
 from service.storage.wallet import CredentialOffer, SdJwtCredential
 from verifier.errors import InvalidInput
@@ -50,6 +54,7 @@ from verifier.sdjwt import (
 from verifier.status import reason_by_name
 
 __all__ = [
+    "BATCH_SIZE",
     "OFFER_TTL",
     "PRE_AUTH_GRANT",
     "PROOF_TYPE",
@@ -64,6 +69,11 @@ PROOF_TYPE = "openid4vci-proof+jwt"
 OFFER_TTL = timedelta(minutes=15)
 TOKEN_TTL = timedelta(minutes=5)
 PROOF_MAX_AGE = timedelta(minutes=5)
+# single-use copies per claim (OpenID4VCI ``batch_credential_issuance.batch_size``): a copy per
+# counter visit, so no two counters see the same JWT, key, salts or status index. Ten last a
+# few months of visits; each copy is one more anchored leaf and status entry, so the number
+# stays small (docs/standards.md)
+BATCH_SIZE = 10
 
 
 class WalletError(InvalidInput):
@@ -197,8 +207,29 @@ class WalletIssuer:
     def credential(
         self, token: str, proof_jwt: object, *, audience: str, now: datetime | None = None
     ) -> tuple[str, str]:
-        """The SD-JWT for a valid access token and proof of the wallet's key: (sd-jwt, id)."""
+        """One SD-JWT for a valid access token and proof of the wallet's key: (sd-jwt, id)."""
+        return self.credentials(token, [proof_jwt], audience=audience, now=now)[0]
+
+    def credentials(
+        self,
+        token: str,
+        proof_jwts: Sequence[object],
+        *,
+        audience: str,
+        now: datetime | None = None,
+    ) -> list[tuple[str, str]]:
+        """A batch of single-use copies for a valid access token: one SD-JWT per proof (each
+        proof a different wallet key, at most ``BATCH_SIZE``), each with its own salts, its
+        own Token Status List entry and its own anchored issuer-signed JWT; (sd-jwt, id) each.
+        Raises WalletError; nothing is stored then."""
         now = now or datetime.now(UTC)
+        if not proof_jwts or len(proof_jwts) > BATCH_SIZE:
+            raise WalletError(
+                400,
+                "invalid_proof",
+                f"密钥证明应为 1 到 {BATCH_SIZE} 个",
+                f"between 1 and {BATCH_SIZE} proofs are accepted (batch_size {BATCH_SIZE})",
+            )
         with self.office.db.session() as s:
             offer = s.scalar(
                 select(CredentialOffer).where(CredentialOffer.token_sha256 == _sha(token))
@@ -218,7 +249,17 @@ class WalletIssuer:
             raise WalletError(
                 401, "invalid_token", "访问令牌已使用", "the access token was already used"
             )
-        jwk = _check_proof(proof_jwt, audience=audience, c_nonce=offer.c_nonce or "", now=now)
+        jwks = [
+            _check_proof(proof, audience=audience, c_nonce=offer.c_nonce or "", now=now)
+            for proof in proof_jwts
+        ]
+        if len({jwk_thumbprint(jwk) for jwk in jwks}) != len(jwks):
+            raise WalletError(
+                400,
+                "invalid_proof",
+                "每份副本须用不同的钱包密钥证明",
+                "each copy needs a proof of a different wallet key",
+            )
         office = self.office
         signer = _sd_jwt_signer(office, offer.authority_id)
         authority = office.authority(offer.authority_id)
@@ -232,17 +273,34 @@ class WalletIssuer:
                 f"凭证状态为 {row.status}，不能领取",
                 f"the credential is {row.status}; it cannot be claimed",
             )
-        plain, disclosable = claims_from_credential(
-            office.document(row), now, authority_region=authority.region
+        document = office.document(row)
+        base = list_base(authority.did) if office.deployment.status_lists else None
+        positions: list[int | None] = (
+            list(office.status_positions.take(authority.id, len(jwks)))
+            if base is not None
+            else [None] * len(jwks)
         )
-        sd_jwt = issue_sd_jwt(
-            plain,
-            disclosable,
-            signer=signer,
-            kid=f"{authority.did}#{signer.key_id}",
-            holder_jwk=jwk,
-        )
-        sd_id = secrets.token_hex(16)
+        copies: list[tuple[str, str, dict[str, Any], int | None]] = []
+        for jwk, position in zip(jwks, positions, strict=True):
+            # each copy on its own: its status entry, its salts and decoys, its key
+            plain, disclosable = claims_from_credential(
+                document,
+                now,
+                authority_region=authority.region,
+                status=token_reference(base, position) if base and position is not None else None,
+            )
+            if position is None:
+                # registries without list sets (or an authority that is no did:web) publish
+                # no token lists: the copy is checked by the credential's id, as before
+                plain["credentialId"] = row.id
+            sd_jwt = issue_sd_jwt(
+                plain,
+                disclosable,
+                signer=signer,
+                kid=f"{authority.did}#{signer.key_id}",
+                holder_jwk=jwk,
+            )
+            copies.append((sd_jwt, secrets.token_hex(16), jwk, position))
         with office.db.write_session() as s:
             fresh = s.get(CredentialOffer, offer.id)
             assert fresh is not None
@@ -251,26 +309,35 @@ class WalletIssuer:
                     401, "invalid_token", "访问令牌已使用", "the access token was already used"
                 )
             fresh.delivered_at = now
-            s.add(
-                SdJwtCredential(
-                    id=sd_id,
-                    credential_id=row.id,
-                    authority_id=row.authority_id,
-                    issuer_jwt=sd_jwt.split("~", 1)[0],
-                    digest=issuer_jwt_digest(sd_jwt, office.anchoring_hash),
-                    holder_thumbprint=jwk_thumbprint(jwk),
-                    created_at=now,
+            taken = [p for p in positions if p is not None]
+            if taken:
+                ensure_token_lists(s, row.authority_id, taken)
+            for sd_jwt, sd_id, jwk, position in copies:
+                s.add(
+                    SdJwtCredential(
+                        id=sd_id,
+                        credential_id=row.id,
+                        authority_id=row.authority_id,
+                        issuer_jwt=sd_jwt.split("~", 1)[0],
+                        digest=issuer_jwt_digest(sd_jwt, office.anchoring_hash),
+                        holder_thumbprint=jwk_thumbprint(jwk),
+                        created_at=now,
+                        status_position=position,
+                    )
                 )
-            )
             record(
                 s,
                 actor="system",
                 action="wallet.claim",
                 authority_id=row.authority_id,
                 credential_id=row.id,
-                details={"offer": offer.id, "sdJwt": sd_id, "holderKey": jwk_thumbprint(jwk)},
+                details={
+                    "offer": offer.id,
+                    "sdJwt": [c[1] for c in copies],
+                    "holderKeys": [jwk_thumbprint(c[2]) for c in copies],
+                },
             )
-        return sd_jwt, sd_id
+        return [(sd_jwt, sd_id) for sd_jwt, sd_id, _jwk, _position in copies]
 
     # -- the wallet's view of one SD-JWT
 

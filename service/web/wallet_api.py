@@ -32,8 +32,9 @@ from service.api.deps import Caller, OfficeDep, StateDep, public_rate_limit, req
 from service.api.errors import Problem
 from service.api.models import PlainText, ProblemOut
 from service.api.verification import VerificationService
-from service.issuing.office import NotFound
-from service.wallet.oid4vci import PRE_AUTH_GRANT, WalletError, WalletIssuer
+from service.issuing import status_lists
+from service.issuing.office import NotFound, Office
+from service.wallet.oid4vci import BATCH_SIZE, PRE_AUTH_GRANT, WalletError, WalletIssuer
 from verifier.counter.core import (
     REQUEST_OBJECT_MEDIA_TYPE,
     Check,
@@ -45,7 +46,7 @@ from verifier.counter.core import (
 from verifier.credential import CREDENTIAL_TYPES, credential_type_of
 from verifier.sdjwt import SD_JWT_FORMAT, PresentationReport, vct_of, verify_presentation
 
-__all__ = ["counter_check", "make_counter", "router"]
+__all__ = ["OfficeLists", "counter_check", "make_counter", "router"]
 
 router = APIRouter(tags=["wallet"])
 
@@ -139,6 +140,9 @@ def issuer_metadata(request: Request) -> dict[str, Any]:
         "credential_issuer": base,
         "token_endpoint": f"{base}/v1/oid4vci/token",
         "credential_endpoint": f"{base}/v1/oid4vci/credential",
+        # single-use copies, one per wallet key: a copy per counter visit, so counters cannot
+        # link visits; ten last a few months and keep the anchoring cost per claim low
+        "batch_credential_issuance": {"batch_size": BATCH_SIZE},
         "credential_configurations_supported": {
             f"{t}_sd_jwt": {
                 "format": SD_JWT_FORMAT,
@@ -199,25 +203,31 @@ async def token(request: Request, office: OfficeDep) -> JSONResponse:
 def credential(
     request: Request, office: OfficeDep, body: Annotated[dict[str, Any], Body()]
 ) -> JSONResponse:
-    """The SD-JWT VC for an access token and a proof JWT of the wallet's key."""
+    """The SD-JWT VC for an access token: one single-use copy per proof JWT of a wallet key
+    (``proofs.jwt``, at most ``batch_size``), each bound to its key."""
     auth = request.headers.get("authorization", "")
     token_value = auth[7:].strip() if auth.lower().startswith("bearer ") else ""
-    proof: object = None
+    proofs_given: list[object] = [None]
     proofs = body.get("proofs")
     if isinstance(proofs, dict) and isinstance(proofs.get("jwt"), list) and proofs["jwt"]:
-        proof = proofs["jwt"][0]
+        proofs_given = list(proofs["jwt"])  # one proof per key: a copy each (batch issuance)
     elif isinstance(body.get("proof"), dict):
-        proof = body["proof"].get("jwt")
+        proofs_given = [body["proof"].get("jwt")]
     try:
-        sd_jwt, sd_id = WalletIssuer(office).credential(
-            token_value, proof, audience=base_url(request)
+        copies = WalletIssuer(office).credentials(
+            token_value, proofs_given, audience=base_url(request)
         )
     except WalletError as e:
         return JSONResponse(
             {"error": e.code, "error_description": f"{e.zh} / {e.en}"}, status_code=e.status
         )
     return JSONResponse(
-        {"credentials": [{"credential": sd_jwt}], "walletCredentialId": sd_id},
+        {
+            "credentials": [{"credential": sd_jwt} for sd_jwt, _ in copies],
+            # the wallet's handle of each copy (its anchor receipt), in the same order
+            "walletCredentialIds": [sd_id for _, sd_id in copies],
+            "walletCredentialId": copies[0][1],
+        },
         headers={"Cache-Control": "no-store"},
     )
 
@@ -234,9 +244,43 @@ def wallet_credential_state(sd_id: str, office: OfficeDep) -> dict[str, Any]:
 # --------------------------------------------------------------------------- counter
 
 
+class OfficeLists:
+    """The office's own Status List Tokens and list sets, as it serves them (the versions on
+    chain), for its counter: read from its database, not over the network."""
+
+    def __init__(self, office: Office) -> None:
+        self.office = office
+
+    def _authority(self, uri: str, issuer: str) -> tuple[int, int] | None:
+        base = status_lists.list_base(issuer)
+        prefix = f"{base}/{status_lists.TOKEN}/"
+        if base is None or not uri.startswith(prefix) or not uri[len(prefix) :].isdigit():
+            return None
+        try:
+            authority = self.office.authority_by_did(issuer)
+        except NotFound:
+            return None
+        return authority.id, int(uri[len(prefix) :])
+
+    def token(self, uri: str, issuer: str, *, fresh: bool = False) -> str | None:
+        found = self._authority(uri, issuer)
+        if found is None:
+            return None
+        with self.office.db.session() as s:
+            return status_lists.served_token(s, *found)
+
+    def list_set(self, uri: str, issuer: str, *, fresh: bool = False) -> dict[str, Any] | None:
+        found = self._authority(uri, issuer)
+        if found is None:
+            return None
+        with self.office.db.session() as s:
+            return status_lists.served_set(s, found[0])
+
+
 def counter_check(verification: VerificationService) -> Check:
     """What verifies a counter's answers here: the office's shared index, synced first (a
-    counter's verdict must reflect the chain now)."""
+    counter's verdict must reflect the chain now), and the office's own status lists."""
+    lists = OfficeLists(verification.office)
 
     def check(envelope: object, nonce: str, audience: str, fresh: bool) -> PresentationReport:
         with verification._lock:
@@ -247,6 +291,7 @@ def counter_check(verification: VerificationService) -> Check:
                 nonce=nonce,
                 audience=audience,
                 max_age=verification.verifier.policy.clock_skew if fresh else None,
+                status_lists=lists,
             )
         verification.metrics.count_verification(report.verdict.value)
         return report
