@@ -392,3 +392,65 @@ def test_a_counter_that_cannot_fetch_the_list_does_not_pass_the_status(
     status = status_check(report)
     assert status["outcome"] == "pending" and status["code"] == "status_list_unavailable"
     assert "不能判定" in status["zh"] and "cannot be decided" in status["en"]
+
+
+def _snapshot(api: Api, path: Any) -> Verifier:
+    """What ``suixin-verify snapshot --office`` writes: the index, and the list sets and
+    documents (token lists too) whose digests the chain commits to."""
+    from verifier.cli import _committed_lists
+
+    office = api.world.office
+    verifier = Verifier.from_chain(
+        office.chain, office.deployment.anchor_registry, deployment=office.deployment
+    )
+    verifier.refresh(force=True)
+    served = api.client.get("/v1/status-lists").json()
+    documents = [*served["sets"], *served["lists"]]
+    # a token document altered on its way is not carried
+    forged = next(d for d in documents if d.get("type") == "SuixinStatusListToken")
+    documents.append({**forged, "id": forged["id"] + "0", "token": forged["token"][:-4] + "AAAA"})
+    kept, stale = _committed_lists(verifier.index, documents)
+    assert len(stale) == 1 and stale[0]["id"] == forged["id"] + "0"
+    verifier.index.list_documents = {str(d["id"]): d for d in kept}
+    verifier.index.export_snapshot(path)
+    return Verifier.from_snapshot(path)
+
+
+def test_offline_the_snapshot_carries_the_token_lists(api: Api, tmp_path: Any) -> None:
+    from verifier.sdjwt import verify_presentation
+
+    held = keys(1)
+    claimed = claim_copies(api, held)
+    sd_jwt = claimed["body"]["credentials"][0]["credential"]
+    drain(api)
+    anchor = api.client.get(
+        f"/v1/oid4vci/credentials/{claimed['body']['walletCredentialIds'][0]}"
+    ).json()["anchor"]
+
+    def verdict(verifier: Verifier) -> tuple[str, str]:
+        text = present(sd_jwt, ["name"], held[0], nonce="n", audience="did:key:c")
+        report = verify_presentation(
+            verifier, make_presentation_envelope(text, anchor), nonce="n", audience="did:key:c"
+        ).report
+        status = next(c for c in report.checks if c.name == "status")
+        return report.verdict.value, status.reason.code
+
+    before = _snapshot(api, tmp_path / "before.json")
+    assert verdict(before) == ("VALID", "status_active")
+    revoked = api.client.post(
+        f"/v1/credentials/{claimed['credentialId']}/revoke",
+        json={"reason": "issuer_error"},
+        headers=auth(api.world.key(api.world.permits, "revoke")),
+    )
+    assert revoked.status_code == 200, revoked.text
+    drain(api)
+    after = _snapshot(api, tmp_path / "after.json")
+    assert verdict(after) == ("INVALID", "credential_revoked")
+    # a snapshot without the lists cannot decide the status
+    bare = Verifier.from_chain(
+        api.world.office.chain,
+        api.world.office.deployment.anchor_registry,
+        deployment=api.world.office.deployment,
+    )
+    bare.refresh(force=True)
+    assert verdict(bare) == ("PENDING", "status_list_unavailable")
