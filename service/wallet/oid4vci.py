@@ -356,6 +356,9 @@ class WalletIssuer:
         authority = self.office.authority(row.authority_id)
         return {
             "id": row.id,
+            # the holder's own record of which credential this is (for authorised use): kept
+            # by the wallet, never inside the SD-JWT a counter sees
+            "credentialId": row.credential_id,
             "anchorState": AnchorState.of(batch.state if batch is not None else None),
             "anchor": receipt_of(batch, row.leaf_index),
             "status": status,

@@ -239,10 +239,14 @@ def test_claim_present_revoke_tamper_replay(server: Server, browser: Any) -> Non
     wallet.click(".card summary")
     details = wallet.inner_text(".card .facts")
     assert "公民身份号码" in details and subject["citizenId"] in details and "年满18周岁" in details
+    # a key per copy (the wallet's own key for authorised use, and one per single-use copy),
+    # none extractable
     extractable = wallet.evaluate(
         "async () => (await window.suixinWallet.getAll('keys')).map(k => k.privateKey.extractable)"
     )
-    assert extractable == [False]
+    assert extractable == [False] * 10
+    assert wallet.get_attribute(".card .copies", "data-copies-left") == "9"
+    assert "可出示 9 次" in wallet.inner_text(".card .copies")
     shot(wallet, "wallet-cards-phone")
     axe(wallet, "wallet, a card")
     tap_targets(wallet, "wallet, a card")
@@ -312,6 +316,22 @@ def test_claim_present_revoke_tamper_replay(server: Server, browser: Any) -> Non
     d = Disclosure.parse(disclosure)
     forged = b64url_encode(json.dumps([d.salt, d.name, "王二"]).encode())
     tampered = {**envelope, "presentation": "~".join([jwt, forged, kb])}
+    # each presentation spends a copy of its own: a used copy is never shown again, its key
+    # is forgotten, and the card counts down
+    again = wallet.evaluate(
+        """async (uri) => {
+            const request = await window.suixinWallet.loadRequest(uri);
+            const [credential] = await window.suixinWallet.getAll('credentials');
+            const used = credential.copies.filter(k => k.used).map(k => k.id);
+            const next = await window.suixinWallet.makePresentation(request, credential, ['name']);
+            const keys = (await window.suixinWallet.getAll('keys')).length;
+            return {used, next: next.presentation.split('~')[0], keys};
+        }""",
+        uri,
+    )
+    assert len(again["used"]) == 2 and again["keys"] == 10 - 3
+    wire_jwts = {jwt, again["next"]}
+    assert len(wire_jwts) == 2  # different copies: different issuer-signed JWTs
     other.fill("#paste", json.dumps(tampered))
     other.click("#verify-paste")
     other.wait_for_selector("#verdict[data-verdict='INVALID']")
@@ -712,11 +732,15 @@ def zhaoqing(server: Server) -> Iterator[Standalone]:
     verifier = Verifier.from_chain(
         server.office.chain, deployment.anchor_registry, deployment=deployment
     )
+    from verifier.status_tokens import FetchedLists, office_locator
+
     app = create_counter_app(
         verifier,
         Ed25519KeyPair.generate(),
         name="肇庆市政务服务中心",
         wallet_url=f"{server.url}/wallet",
+        # SD-JWT status: the office's Status List Tokens, fetched whole over HTTP
+        status_lists=FetchedLists(locate=office_locator(server.url)),
     )
     port = _free_port()
     uv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
@@ -826,8 +850,18 @@ def test_a_wallet_answers_a_standalone_counter_on_another_origin(
     assert sorted(Disclosure.parse(d).name for d in disclosures) == ["age_over_18", "name"]
     issuer_jwt = json.loads(b64url_decode(presentation.split("~")[0].split(".")[1]))
     assert issuer_jwt["residenceCity"] == "440100" and "residenceRegion" not in issuer_jwt
+    # no correlator: no credential id; the status is this copy's own token list entry
+    assert "credentialId" not in issuer_jwt and set(issuer_jwt["status"]) == {"status_list"}
+    assert "/status-lists/token/" in issuer_jwt["status"]["status_list"]["uri"]
     sent = json.dumps(opened, ensure_ascii=False)  # what the counter reads, decrypted
-    for secret in (subject["citizenId"], subject["birthDate"], subject["residenceRegion"]):
+    credential_id = issued.json()["credential"]["id"]
+    for secret in (
+        subject["citizenId"],
+        subject["birthDate"],
+        subject["residenceRegion"],
+        credential_id,
+        credential_id.removeprefix("urn:uuid:"),
+    ):
         assert secret not in sent and secret not in body
 
     # a second request: the holder declines, and the counter says so at once
