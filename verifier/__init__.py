@@ -339,6 +339,8 @@ from verifier.status_list import (
     status_list_entries,
 )
 from verifier.status_tokens import (
+    FETCH_MAX_BYTES,
+    FETCH_TIMEOUT_SECONDS,
     STATUS_LIST_TOKEN_DOCUMENT,
     FetchedLists,
     SnapshotLists,
@@ -398,6 +400,8 @@ __all__ = [
     "ED25519_PUBLIC_HEADER",
     "EMPTY_ROOT",
     "ES256_ALGORITHM",
+    "FETCH_MAX_BYTES",
+    "FETCH_TIMEOUT_SECONDS",
     "HASH_SIZE",
     "KB_JWT_TYPE",
     "LICENCE_ID_ROOT",

@@ -41,7 +41,6 @@ from verifier.keys import ed25519_verify
 from verifier.messages import Reason
 from verifier.registry import AuthorityRecord, RegistryIndex
 from verifier.status_list import (
-    MAX_STATUS_LIST_BYTES,
     StatusListError,
     StatusListSet,
     list_id_hash,
@@ -59,6 +58,8 @@ from verifier.token_status_list import (
 )
 
 __all__ = [
+    "FETCH_MAX_BYTES",
+    "FETCH_TIMEOUT_SECONDS",
     "STATUS_LIST_TOKEN_DOCUMENT",
     "FetchedLists",
     "SnapshotLists",
@@ -74,6 +75,8 @@ __all__ = [
 # how a snapshot (and ``/v1/status-lists``) carries a Status List Token among list documents
 STATUS_LIST_TOKEN_DOCUMENT = "SuixinStatusListToken"
 FETCH_TIMEOUT_SECONDS = 3.0
+# a token of 131,072 two-bit entries is 32 KiB before compression; a set lists ~100 bytes a list
+FETCH_MAX_BYTES = 1024 * 1024
 DEFAULT_TTL_SECONDS = 60
 
 
@@ -149,7 +152,7 @@ class FetchedLists:
         *,
         locate: Callable[[str, str], str] | None = None,
         timeout: float = FETCH_TIMEOUT_SECONDS,
-        max_bytes: int = MAX_STATUS_LIST_BYTES,
+        max_bytes: int = FETCH_MAX_BYTES,
         clock: Callable[[], float] = time.monotonic,
         transport: Callable[[str, str, float, int], bytes] | None = None,
     ) -> None:
