@@ -31,7 +31,8 @@ __all__ = ["CredentialOffer", "SdJwtCredential"]
 class CredentialOffer(Base):
     """A one-time OpenID4VCI pre-authorised code offer of one credential to one wallet.
 
-    Only SHA-256 hashes of the pre-authorised code and of the access token are kept."""
+    Only SHA-256 hashes of the pre-authorised code, the access token and the refresh token
+    are kept."""
 
     __tablename__ = "credential_offers"
 
@@ -46,6 +47,9 @@ class CredentialOffer(Base):
     c_nonce: Mapped[str | None] = mapped_column(String(64), nullable=True)
     redeemed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     delivered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    # the wallet's refresh token (hashed; rotated on each use): new single-use copies later,
+    # on the holder's visible action, for as long as the credential is in force
+    refresh_sha256: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True, unique=True)
 
 
 class SdJwtCredential(Base):

@@ -182,8 +182,59 @@ class WalletIssuer:
 
     def token(self, code: str, *, now: datetime | None = None) -> tuple[str, str, int]:
         """Redeem a pre-authorised code once: (access token, c_nonce, expires in seconds)."""
+        access, c_nonce, expires, _refresh = self.tokens(code, now=now)
+        return access, c_nonce, expires
+
+    def refresh(
+        self, refresh_token: str, *, now: datetime | None = None
+    ) -> tuple[str, str, int, str]:
+        """A new access token for another batch of copies, on the holder's visible action:
+        (access token, c_nonce, expires in seconds, the next refresh token; this one is spent).
+        Raises WalletError 400 ``invalid_grant`` for an unknown or spent token, or a
+        credential no longer in force (a revoked credential gets no new copies)."""
         now = now or datetime.now(UTC)
         token, c_nonce = secrets.token_urlsafe(32), secrets.token_urlsafe(16)
+        following = secrets.token_urlsafe(32)
+        with self.office.db.write_session() as s:
+            offer = s.scalar(
+                select(CredentialOffer)
+                .where(CredentialOffer.refresh_sha256 == _sha(refresh_token))
+                .with_for_update()
+            )
+            if offer is None:
+                raise WalletError(
+                    400,
+                    "invalid_grant",
+                    "刷新令牌无效或已使用",
+                    "the refresh token is unknown or was already used",
+                )
+            status = s.scalar(select(Credential.status).where(Credential.id == offer.credential_id))
+            if status != CredentialStatus.ACTIVE:
+                raise WalletError(
+                    400,
+                    "invalid_grant",
+                    f"凭证状态为 {status}，不能再领取副本",
+                    f"the credential is {status}; no new copies can be had",
+                )
+            offer.redeemed_at, offer.delivered_at = now, None
+            offer.token_sha256, offer.c_nonce = _sha(token), c_nonce
+            offer.refresh_sha256 = _sha(following)
+            record(
+                s,
+                actor="system",
+                action="wallet.refresh",
+                authority_id=offer.authority_id,
+                credential_id=offer.credential_id,
+                details={"offer": offer.id},
+            )
+        return token, c_nonce, int(TOKEN_TTL.total_seconds()), following
+
+    def tokens(self, code: str, *, now: datetime | None = None) -> tuple[str, str, int, str]:
+        """Redeem a pre-authorised code once: (access token, c_nonce, expires in seconds,
+        refresh token for new copies later)."""
+        now = now or datetime.now(UTC)
+        token, c_nonce = secrets.token_urlsafe(32), secrets.token_urlsafe(16)
+        following = secrets.token_urlsafe(32)
         with self.office.db.write_session() as s:
             offer = s.scalar(
                 select(CredentialOffer).where(CredentialOffer.code_sha256 == _sha(code))
@@ -200,7 +251,8 @@ class WalletIssuer:
             offer.redeemed_at = now
             offer.token_sha256 = _sha(token)
             offer.c_nonce = c_nonce
-        return token, c_nonce, int(TOKEN_TTL.total_seconds())
+            offer.refresh_sha256 = _sha(following)
+        return token, c_nonce, int(TOKEN_TTL.total_seconds()), following
 
     # -- credential endpoint
 

@@ -160,7 +160,8 @@ def issuer_metadata(request: Request) -> dict[str, Any]:
     "/v1/oid4vci/token", dependencies=[Depends(public_rate_limit)], responses=_TOKEN_ERRORS
 )
 async def token(request: Request, office: OfficeDep) -> JSONResponse:
-    """Exchange a pre-authorised code for an access token and a c_nonce (once)."""
+    """Exchange a pre-authorised code (once) for an access token, a c_nonce and a refresh
+    token; or a refresh token (once; a new one comes back) for another batch of copies."""
     raw = (await request.body()).decode("utf-8", "replace")
     if request.headers.get("content-type", "").startswith("application/json"):
         try:
@@ -169,16 +170,27 @@ async def token(request: Request, office: OfficeDep) -> JSONResponse:
             form = {}
     else:
         form = {k: v[0] for k, v in parse_qs(raw).items()}
-    if form.get("grant_type") != PRE_AUTH_GRANT or not form.get("pre-authorized_code"):
+    refreshing = form.get("grant_type") == "refresh_token" and bool(form.get("refresh_token"))
+    if not refreshing and (
+        form.get("grant_type") != PRE_AUTH_GRANT or not form.get("pre-authorized_code")
+    ):
         return JSONResponse(
             {
                 "error": "unsupported_grant_type",
-                "error_description": "需要预授权码 / a pre-authorized_code grant is required",
+                "error_description": "需要预授权码或刷新令牌 / a pre-authorized_code or "
+                "refresh_token grant is required",
             },
             status_code=400,
         )
     try:
-        access, c_nonce, expires = WalletIssuer(office).token(form["pre-authorized_code"])
+        if refreshing:  # new single-use copies, on the holder's visible action
+            access, c_nonce, expires, following = WalletIssuer(office).refresh(
+                form["refresh_token"]
+            )
+        else:
+            access, c_nonce, expires, following = WalletIssuer(office).tokens(
+                form["pre-authorized_code"]
+            )
     except WalletError as e:
         return JSONResponse(
             {"error": e.code, "error_description": f"{e.zh} / {e.en}"}, status_code=e.status
@@ -190,6 +202,8 @@ async def token(request: Request, office: OfficeDep) -> JSONResponse:
             "expires_in": expires,
             "c_nonce": c_nonce,
             "c_nonce_expires_in": expires,
+            # spent on use: the next one comes with the next access token
+            "refresh_token": following,
         },
         headers={"Cache-Control": "no-store"},
     )

@@ -332,6 +332,14 @@ def test_claim_present_revoke_tamper_replay(server: Server, browser: Any) -> Non
     assert len(again["used"]) == 2 and again["keys"] == 10 - 3
     wire_jwts = {jwt, again["next"]}
     assert len(wire_jwts) == 2  # different copies: different issuer-signed JWTs
+    # new copies only on the holder's visible action (the refresh token, spent on use)
+    wallet.goto(f"{server.url}/wallet")
+    ready(wallet)
+    assert wallet.get_attribute(".card .copies", "data-copies-left") == "6"
+    wallet.click(".card button[data-action='more-copies']")
+    wallet.wait_for_selector(".card .copies[data-copies-left='16']")
+    keys_now = wallet.evaluate("async () => (await window.suixinWallet.getAll('keys')).length")
+    assert keys_now == 7 + 10
     other.fill("#paste", json.dumps(tampered))
     other.click("#verify-paste")
     other.wait_for_selector("#verdict[data-verdict='INVALID']")

@@ -87,33 +87,53 @@
     // only signs authorised use (授权调用), never shown to a counter; every other copy has a
     // non-extractable key of its own and is shown at one counter only, so no two counters see
     // the same JWT, key, salts or status index
+    const { got, ids } = await fetchCopies(issuer, token.body, offer.credential_configuration_ids[0], true);
+    const copies = ids.slice(1).map((id, i) => ({ id, sdJwt: got[i + 1], anchor: null, used: false }));
+    const parsed = parseSdJwt(got[0]);
+    const type = parsed.payload.vct.split("/").pop();
+    await put("credentials", { id: ids[0], issuer, sdJwt: got[0], copies, type, configuration: offer.credential_configuration_ids[0],
+      refreshToken: token.body.refresh_token, anchor: null, status: "pending", claimedAt: new Date().toISOString() });
+    await addLog({ kind: "claim", type, issuer: parsed.payload.iss });
+  }
+
+  // One batch: a fresh non-extractable key per copy (the first, when ``own``, is the wallet's
+  // own key, for authorised use), one proof each over the c_nonce; the keys of the copies kept.
+  async function fetchCopies(issuer, token, configuration, own) {
     const meta = await sx.json(issuer + "/.well-known/openid-credential-issuer");
     const size = Math.max(2, Math.min(10, (meta.ok && meta.body.batch_credential_issuance && meta.body.batch_credential_issuance.batch_size) || 2));
-    const pairs = [await holderKey()];
-    for (let i = 1; i < size; i++) pairs.push(await crypto.subtle.generateKey({ name: "ECDSA", namedCurve: "P-256" }, false, ["sign", "verify"]));
+    const pairs = own ? [await holderKey()] : [];
+    while (pairs.length < size) pairs.push(await crypto.subtle.generateKey({ name: "ECDSA", namedCurve: "P-256" }, false, ["sign", "verify"]));
     const iat = Math.floor(Date.now() / 1000);
     const proofs = [];
     for (const pair of pairs) {
       proofs.push(await signJwt({ typ: "openid4vci-proof+jwt", alg: "ES256", jwk: await publicJwk(pair) },
-        { aud: issuer, iat, nonce: token.body.c_nonce }, pair));
+        { aud: issuer, iat, nonce: token.c_nonce }, pair));
     }
     const answer = await sx.json(issuer + "/v1/oid4vci/credential", {
       method: "POST",
-      headers: { "Content-Type": "application/json", Authorization: "Bearer " + token.body.access_token },
-      body: JSON.stringify({ format: "dc+sd-jwt", credential_configuration_id: offer.credential_configuration_ids[0], proofs: { jwt: proofs } }),
+      headers: { "Content-Type": "application/json", Authorization: "Bearer " + token.access_token },
+      body: JSON.stringify({ format: "dc+sd-jwt", credential_configuration_id: configuration, proofs: { jwt: proofs } }),
     });
     if (!answer.ok) throw new Error(answer.body ? answer.body.error_description : "credential " + answer.status);
     const got = answer.body.credentials.map((c) => c.credential);
     const ids = answer.body.walletCredentialIds || [answer.body.walletCredentialId];
-    const copies = [];
-    for (let i = 1; i < got.length; i++) {
-      await put("keys", pairs[i], "copy:" + ids[i]);
-      copies.push({ id: ids[i], sdJwt: got[i], anchor: null, used: false });
-    }
-    const parsed = parseSdJwt(got[0]);
-    const type = parsed.payload.vct.split("/").pop();
-    await put("credentials", { id: ids[0], issuer, sdJwt: got[0], copies, type, anchor: null, status: "pending", claimedAt: new Date().toISOString() });
-    await addLog({ kind: "claim", type, issuer: parsed.payload.iss });
+    for (let i = own ? 1 : 0; i < got.length; i++) await put("keys", pairs[i], "copy:" + ids[i]);
+    return { got, ids };
+  }
+
+  // New copies only when the holder asks (the issuer learns of it): the refresh token, spent
+  // on use, for a batch of fresh single-use copies; a credential no longer in force gets none.
+  async function moreCopies(shown) {
+    const c = (await getAll("credentials")).find((x) => x.id === shown.id) || shown;  // as stored now
+    if (!c.refreshToken) throw new Error("no refresh token: claim again at the office");
+    const form = new URLSearchParams({ grant_type: "refresh_token", refresh_token: c.refreshToken });
+    const token = await sx.json(c.issuer + "/v1/oid4vci/token", { method: "POST", headers: { "Content-Type": "application/x-www-form-urlencoded" }, body: form.toString() });
+    if (!token.ok) throw new Error(token.body ? token.body.error_description : "token " + token.status);
+    c.refreshToken = token.body.refresh_token;
+    await put("credentials", c);  // the spent token is gone before anything else happens
+    const { got, ids } = await fetchCopies(c.issuer, token.body, c.configuration || (c.type + "_sd_jwt"), false);
+    c.copies = [...(c.copies || []), ...ids.map((id, i) => ({ id, sdJwt: got[i], anchor: null, used: false }))];
+    await put("credentials", c);
   }
 
   // the single-use copies a card has left to show (a card claimed before copies: its own one)
@@ -407,6 +427,16 @@
       }
       const details = sx.el("details", { class: "card-details" }, sx.el("summary", {}, sx.bi("详情", "Details")), facts);
       card.append(details);
+      if ((c.status === "valid" || c.status === "pending") && c.refreshToken) {
+        const more = sx.el("button", { type: "button", class: "secondary", "data-action": "more-copies" }, sx.bi("领取新副本", "Get new copies"));
+        more.onclick = async () => {
+          more.disabled = true;
+          try { await moreCopies(c); setStatus("已领取新副本", "New copies received"); }
+          catch (e) { setStatus("领取新副本失败：" + e.message, "Could not get new copies: " + e.message); }
+          await renderCards();
+        };
+        card.append(more);
+      }
       if (c.status === "valid" || c.status === "pending") {
         const grant = sx.el("button", { type: "button", class: "secondary", "data-action": "grant" }, sx.bi("授权", "Authorise"));
         grant.onclick = () => openGrant(c);

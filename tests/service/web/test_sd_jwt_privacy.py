@@ -454,3 +454,116 @@ def test_offline_the_snapshot_carries_the_token_lists(api: Api, tmp_path: Any) -
     )
     bare.refresh(force=True)
     assert verdict(bare) == ("PENDING", "status_list_unavailable")
+
+
+def _token_value(api: Api, reference: StatusListReference) -> int:
+    from verifier.token_status_list import token_status
+
+    number = int(reference.uri.rsplit("/", 1)[1])
+    with api.world.office.db.session() as s:
+        token = status_lists.served_token(s, api.world.permits.id, number)
+    assert token is not None
+    return token_status(reference, json.loads(b64url_decode(token.split(".")[1])))
+
+
+@pytest.mark.parametrize("crash", ["before sending", "after sending"])
+def test_a_crash_settles_pending_token_lists_as_the_w3c_lists(api: Api, crash: str) -> None:
+    from sqlalchemy import select
+
+    from service.anchoring.status_sender import StatusSender
+    from service.storage.models import StatusList
+    from verifier.bundle import credential_id_hash
+    from verifier.contracts import load_artifact
+
+    claimed = claim_copies(api, keys(2))
+    references = [
+        StatusListReference.from_claims(parse_sd_jwt(c["credential"]).payload)
+        for c in claimed["body"]["credentials"]
+    ]
+    drain(api)
+    assert [_token_value(api, r) for r in references] == [0, 0]
+    revoked = api.client.post(
+        f"/v1/credentials/{claimed['credentialId']}/revoke",
+        json={"reason": "issuer_error"},
+        headers=auth(api.world.key(api.world.permits, "revoke")),
+    )
+    assert revoked.status_code == 200, revoked.text
+    office, authority_id = api.world.office, api.world.permits.id
+    sender = StatusSender(office, log=lambda _m: None)
+    changes, lists = sender._claim(authority_id)
+    assert changes and lists is not None
+    with office.db.session() as s:
+        pending = s.scalars(
+            select(StatusList).where(
+                StatusList.authority_id == authority_id,
+                StatusList.purpose == status_lists.TOKEN,
+                StatusList.pending.is_not(None),
+            )
+        ).all()
+    assert len(pending) == 1  # the new token version waits for the chain
+    assert [_token_value(api, r) for r in references] == [0, 0]  # still served: the old one
+    if crash == "after sending":  # mined, but the process died before recording it
+        office.chain.transact(
+            office.deployment.anchor_registry,
+            load_artifact("AnchorRegistry").abi,
+            "setStatusBatchWithLists",
+            [[credential_id_hash(c.credential_id) for c in changes], [1] * len(changes),
+             [c.reason_code for c in changes], [lists.set_hash], [lists.set_digest]],
+            office.account(authority_id),
+        )  # fmt: skip
+    StatusSender(office, log=lambda _m: None).drain()  # the restarted sender settles it
+    assert [_token_value(api, r) for r in references] == [1, 1]  # every copy: invalid
+    with office.db.session() as s:
+        assert status_lists.pending_set(s, authority_id) is None
+        listed = status_lists.served_set(s, authority_id)
+    assert listed is not None
+    uri = references[0].uri
+    number = int(uri.rsplit("/", 1)[1])
+    with office.db.session() as s:
+        token = status_lists.served_token(s, authority_id, number)
+    assert token is not None
+    from verifier.token_status_list import status_list_token_digest
+
+    assert listed["lists"][uri] == status_list_token_digest(token).hex()
+
+
+def test_new_copies_come_with_the_refresh_token_once_and_never_for_a_revoked_credential(
+    api: Api,
+) -> None:
+    claimed = claim_copies(api, keys(2))
+    refresh_token = claimed["token"]["refresh_token"]
+
+    def refresh(value: str) -> Any:
+        return api.client.post(
+            "/v1/oid4vci/token",
+            content=f"grant_type=refresh_token&refresh_token={value}",
+            headers={"Content-Type": "application/x-www-form-urlencoded"},
+        )
+
+    got = refresh(refresh_token)
+    assert got.status_code == 200, got.text
+    fresh = got.json()
+    assert fresh["refresh_token"] != refresh_token and fresh["c_nonce"]
+    more = api.client.post(
+        "/v1/oid4vci/credential",
+        json={"proofs": {"jwt": [proof_jwt(k, fresh["c_nonce"]) for k in keys(3)]}},
+        headers=auth(fresh["access_token"]),
+    )
+    assert more.status_code == 200, more.text
+    copies = [c["credential"] for c in more.json()["credentials"]]
+    assert len(copies) == 3
+    before = {parse_sd_jwt(c["credential"]).issuer_jwt for c in claimed["body"]["credentials"]}
+    assert not before & {parse_sd_jwt(c).issuer_jwt for c in copies}
+    # the refresh token is spent on use
+    spent = refresh(refresh_token)
+    assert spent.status_code == 400 and spent.json()["error"] == "invalid_grant"
+    # a revoked credential gets no new copies
+    revoked = api.client.post(
+        f"/v1/credentials/{claimed['credentialId']}/revoke",
+        json={"reason": "issuer_error"},
+        headers=auth(api.world.key(api.world.permits, "revoke")),
+    )
+    assert revoked.status_code == 200, revoked.text
+    refused = refresh(fresh["refresh_token"])
+    assert refused.status_code == 400 and refused.json()["error"] == "invalid_grant"
+    assert "revoked" in refused.json()["error_description"]
