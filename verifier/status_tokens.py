@@ -26,7 +26,9 @@ token's ``ttl``).
 
 from __future__ import annotations
 
+import base64
 import json
+import re
 import threading
 import time
 import urllib.error
@@ -245,10 +247,11 @@ def _token_ttl(body: bytes) -> int:
     return DEFAULT_TTL_SECONDS
 
 
-def _unb64(text: str) -> bytes:
-    import base64
+_BASE64URL = re.compile(r"[A-Za-z0-9_-]*", re.ASCII)
 
-    if not all(c.isalnum() or c in "-_" for c in text):
+
+def _unb64(text: str) -> bytes:
+    if not _BASE64URL.fullmatch(text):
         raise ValueError("not base64url")
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
