@@ -37,7 +37,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote, unquote, urlsplit
 
 from verifier.keys import ed25519_verify
 from verifier.messages import Reason
@@ -67,6 +67,7 @@ __all__ = [
     "SnapshotLists",
     "StatusListSource",
     "TokenCheck",
+    "issuer_list_base",
     "list_document_digest",
     "office_locator",
     "set_url_of",
@@ -98,6 +99,14 @@ def list_document_digest(document: Mapping[str, Any]) -> bytes:
     from verifier.status_list import status_list_digest
 
     return status_list_digest(document)
+
+
+def issuer_list_base(did: str) -> str | None:
+    """Where a did:web issuer publishes its lists, ``https://<host>/status-lists``; None for
+    another DID (it publishes none), as the office places them."""
+    if not did.startswith("did:web:") or ":" in did.removeprefix("did:web:"):
+        return None
+    return f"https://{unquote(did.removeprefix('did:web:')).lower()}/status-lists"
 
 
 def set_url_of(uri: str) -> str:
@@ -352,6 +361,15 @@ def token_list_status(
             "snapshot): the credential's status cannot be decided.",
         ),
     )
+    base = issuer_list_base(auth.did)
+    if base is None or not reference.uri.startswith(base + "/"):
+        # never fetched: a counter asks only the issuer's own host
+        return _refused(
+            "status_reference_foreign",
+            f"状态列表地址 {reference.uri[:100]} 不在签发机关 {auth.did} 的主机下",
+            f"The status list {reference.uri[:100]} is not published under the issuer "
+            f"{auth.did}'s host.",
+        )
     if source is None:
         return unavailable
     for fresh in (False, True):

@@ -244,6 +244,15 @@ def test_the_standalone_counter_reads_revocation_suspension_and_reinstatement_fr
     wire = sent[0]["vp_token"]["q0"][0]["presentation"]
     assert claimed["credentialId"] not in plain_text(wire.rsplit("~", 1)[0] + "~")
     assert fetched.fetches >= 2  # the token and the set, fetched whole
+    # a forged SD-JWT (its issuer signature broken) makes the counter fetch nothing
+    before = fetched.fetches
+    jwt, *rest = copies[1].split("~")
+    head, body, signature = jwt.split(".")
+    forged = "~".join([f"{head}.{body}.{signature[:-4]}AAAA", *rest])
+    refused = ask_and_answer(counter, forged, held[1], anchors[1])
+    assert refused["answer"].status_code == 400
+    assert status_check(refused["answer"].json()["report"])["outcome"] == "skipped"
+    assert fetched.fetches == before
 
     authority_id = api.world.permits.id
     with api.world.office.db.write_session() as s:
@@ -357,6 +366,10 @@ def test_a_token_list_tampered_unanchored_foreign_expired_or_missing_is_refused(
     exp = json.loads(b64url_decode(token.split(".")[1]))["exp"]
     late = datetime.fromtimestamp(exp, UTC) + timedelta(seconds=1)
     assert decide(_Lists(token, listed), late) == ("fail", "status_list_token_expired")
+    # a reference to a list off the issuer's host is refused, never fetched
+    elsewhere = StatusListReference(reference.idx, "https://elsewhere.example/status-lists/token/0")
+    found = token_list_status(elsewhere, record, verifier.index, _Lists(token, listed))
+    assert (found.outcome, found.reason.code) == ("fail", "status_reference_foreign")
     # nothing at hand: cannot decide, never a pass
     assert decide(_Lists(None, listed)) == ("pending", "status_list_unavailable")
     assert decide(None) == ("pending", "status_list_unavailable")
