@@ -580,3 +580,22 @@ def test_new_copies_come_with_the_refresh_token_once_and_never_for_a_revoked_cre
     refused = refresh(fresh["refresh_token"])
     assert refused.status_code == 400 and refused.json()["error"] == "invalid_grant"
     assert "revoked" in refused.json()["error_description"]
+
+
+def test_a_superseded_credential_invalidates_its_copies(api: Api) -> None:
+    """变更居住地址: the old version is superseded; the copies made from it read invalid."""
+    claimed = claim_copies(api, keys(2))
+    references = [
+        StatusListReference.from_claims(parse_sd_jwt(c["credential"]).payload)
+        for c in claimed["body"]["credentials"]
+    ]
+    drain(api)
+    assert [_token_value(api, r) for r in references] == [0, 0]
+    moved = api.client.post(
+        f"/v1/credentials/{claimed['credentialId']}/change-address",
+        json={"residenceAddress": "广州市越秀区北京路50号", "residenceRegion": "440104"},
+        headers=auth(api.world.key(api.world.permits, "lifecycle")),
+    )
+    assert moved.status_code == 201, moved.text
+    drain(api)
+    assert [_token_value(api, r) for r in references] == [1, 1]
