@@ -599,3 +599,40 @@ def test_a_superseded_credential_invalidates_its_copies(api: Api) -> None:
     assert moved.status_code == 201, moved.text
     drain(api)
     assert [_token_value(api, r) for r in references] == [1, 1]
+
+
+def test_registries_without_list_sets_still_issue_copies_checked_by_the_chain(api: Api) -> None:
+    """An office on registries deployed before list sets cannot commit token lists: its copies
+    carry the credential id, and the counter checks that id's status on chain, as before."""
+    import dataclasses
+
+    office = api.world.office
+    deployment = office.deployment
+    office.deployment = dataclasses.replace(deployment, status_lists=False)
+    try:
+        held = keys(2)
+        claimed = claim_copies(api, held)
+    finally:
+        office.deployment = deployment
+    assert claimed["status"] == 200, claimed["body"]
+    copies = [c["credential"] for c in claimed["body"]["credentials"]]
+    payloads = [parse_sd_jwt(c).payload for c in copies]
+    assert all(p["credentialId"] == claimed["credentialId"] and "status" not in p for p in payloads)
+    drain(api)
+    anchor = api.client.get(
+        f"/v1/oid4vci/credentials/{claimed['body']['walletCredentialIds'][0]}"
+    ).json()["anchor"]
+    request = api.client.post(
+        "/v1/oid4vp/requests",
+        json={"credentialType": "ResidencePermit", "fields": ["name"], "verifierName": "柜台"},
+    ).json()
+    obj = request["request"]
+    text = present(copies[0], ["name"], held[0], nonce=obj["nonce"], audience=obj["client_id"])
+    answered = api.client.post(
+        obj["response_uri"].removeprefix(BASE),
+        json={"vp_token": {"q0": [make_presentation_envelope(text, anchor)]}},
+    )
+    assert answered.status_code == 200, answered.text
+    report = answered.json()["report"]
+    assert report["verdict"] == "VALID" and status_check(report)["code"] == "status_active"
+    assert "/token/" not in status_check(report)["en"]  # the chain's status, not a token list
