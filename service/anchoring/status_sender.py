@@ -295,7 +295,11 @@ class StatusSender:
                     authority_id=authority_id,
                     did=authority.did,
                     sign=lambda unsigned: self._sign_list(authority_id, unsigned),
-                    sign_token=lambda claims: self._sign_token(authority_id, claims),
+                    sign_token=(
+                        (lambda claims: self._sign_token(authority_id, claims))
+                        if office.signer(authority_id).algorithm == "Ed25519"
+                        else None  # no JOSE algorithm for SM2: the token lists are withdrawn
+                    ),
                     changes=[
                         (documents[c.credential_id], c.status)
                         for c in claimed

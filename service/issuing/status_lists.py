@@ -334,9 +334,19 @@ def prepare(
                 flips.setdefault((purpose, int(number)), {})[entry.status_list_index] = target[1]
     touched = set(flips) | {k for k, r in rows.items() if r.document is None and r.pending is None}
     touched |= {k for k, r in rows.items() if k[0] == TOKEN and _renew(r, now)}
+    set_row = s.get(StatusListSetRow, authority_id, with_for_update=True)
+    committed = set_row.pending or set_row.document if set_row is not None else None
+    withdrawn = False
     if sign_token is None:
+        # an authority that cannot sign a Status List Token (its key is SM2 now) withdraws its
+        # token lists from the set rather than leave a stale one committed: its SD-JWT copies
+        # then fail ``status_list_not_anchored``, never pass on an old list
         touched = {k for k in touched if k[0] != TOKEN}
-    if not touched:
+        token_prefix = list_url(base, TOKEN, 0).rsplit("/", 1)[0] + "/"
+        withdrawn = committed is not None and any(
+            url.startswith(token_prefix) for url in json.loads(committed)["lists"]
+        )
+    if not touched and not withdrawn:
         return None
     stamp = now.astimezone(UTC).replace(microsecond=0)
     for key in sorted(touched):
@@ -368,8 +378,8 @@ def prepare(
         list_url(base, r.purpose, r.number): list_document_digest(json.loads(text))
         for r in rows.values()
         if (text := r.pending or r.document) is not None
+        and (sign_token is not None or r.purpose != TOKEN)
     }
-    set_row = s.get(StatusListSetRow, authority_id, with_for_update=True)
     if set_row is None:
         set_row = StatusListSetRow(authority_id=authority_id, updated_at=now)
         s.add(set_row)

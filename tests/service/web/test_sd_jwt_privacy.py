@@ -636,3 +636,49 @@ def test_registries_without_list_sets_still_issue_copies_checked_by_the_chain(ap
     report = answered.json()["report"]
     assert report["verdict"] == "VALID" and status_check(report)["code"] == "status_active"
     assert "/token/" not in status_check(report)["en"]  # the chain's status, not a token list
+
+
+def test_an_authority_that_can_no_longer_sign_tokens_withdraws_them_from_its_set(
+    api: Api,
+) -> None:
+    """After a rotation to an SM2 key (JOSE has no SM2) no new token can be signed: the next
+    set leaves the token lists out, so no stale list stays committed."""
+    from service.anchoring.status_sender import StatusSender
+
+    claimed = claim_copies(api, keys(1))
+    uri = StatusListReference.from_claims(
+        parse_sd_jwt(claimed["body"]["credentials"][0]["credential"]).payload
+    ).uri
+    drain(api)
+    office, authority_id = api.world.office, api.world.permits.id
+    with office.db.session() as s:
+        served = status_lists.served_set(s, authority_id)
+    assert served is not None and uri in served["lists"]
+    sender = StatusSender(office, log=lambda _m: None)
+    authority = office.authority(authority_id)
+    with office.db.write_session() as s:
+        update = status_lists.prepare(
+            s,
+            authority_id=authority_id,
+            did=authority.did,
+            sign=lambda unsigned: sender._sign_list(authority_id, unsigned),
+            changes=[],
+            now=datetime.now(UTC),
+            sign_token=None,
+        )
+        assert update is not None
+        pending = status_lists.pending_set(s, authority_id)
+        assert pending is not None and uri not in pending.lists
+        assert any("/revocation/" in url for url in pending.lists)  # the W3C lists stay
+        # nothing more to withdraw once the pending set has left them out
+        again = status_lists.prepare(
+            s,
+            authority_id=authority_id,
+            did=authority.did,
+            sign=lambda unsigned: sender._sign_list(authority_id, unsigned),
+            changes=[],
+            now=datetime.now(UTC),
+            sign_token=None,
+        )
+        assert again is None
+        status_lists.discard(s, authority_id)
