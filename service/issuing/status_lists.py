@@ -294,7 +294,8 @@ def prepare(
     status) — and of every list never published, and of the set; None when there is nothing
     to publish (or the authority publishes no lists). ``sign(unsigned)`` returns the list
     credential signed with the authority's current key; ``sign_token(claims)`` the compact
-    Status List Token (token lists are left alone without it). Runs in the sender's claim
+    Status List Token (without it — an SM2 key — the token lists leave the set). Runs in the
+    sender's claim
     transaction: the versions are pending exactly while the changes are ``sent``."""
     base = list_base(did)
     if base is None:

@@ -360,6 +360,19 @@ class WalletIssuer:
                 raise WalletError(
                     401, "invalid_token", "访问令牌已使用", "the access token was already used"
                 )
+            # read again under the credential's row lock, which a life-cycle step takes too: a
+            # revocation committed since the first read refuses the copies, and one after this
+            # finds them stored, so its status change sets their entries
+            current = s.scalar(
+                select(Credential.status).where(Credential.id == row.id).with_for_update()
+            )
+            if current != CredentialStatus.ACTIVE:
+                raise WalletError(
+                    409,
+                    "credential_not_in_force",
+                    f"凭证状态为 {current}，不能领取",
+                    f"the credential is {current}; it cannot be claimed",
+                )
             fresh.delivered_at = now
             taken = [p for p in positions if p is not None]
             if taken:

@@ -682,3 +682,41 @@ def test_an_authority_that_can_no_longer_sign_tokens_withdraws_them_from_its_set
         )
         assert again is None
         status_lists.discard(s, authority_id)
+
+
+def test_a_revocation_while_copies_are_made_refuses_them(api: Api, monkeypatch: Any) -> None:
+    """The credential is revoked after the claim first read it in force and before its copies
+    are stored: the copies are refused, none is stored, so none can escape the revocation."""
+    from sqlalchemy import func, select
+
+    from service.lifecycle.revocation import revoke
+    from service.storage.wallet import SdJwtCredential
+    from service.wallet import oid4vci
+
+    credential_id = issue_permit(api)
+    code = offer(api, credential_id)["credentialOffer"]["grants"][PRE_AUTH]["pre-authorized_code"]
+    token = redeem(api, code)
+    real = oid4vci.issue_sd_jwt
+    raced: list[str] = []
+
+    def racing(*args: Any, **kwargs: Any) -> str:
+        if not raced:
+            raced.append(credential_id)
+            revoke(api.world.office, credential_id, reason="issuer_error")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(oid4vci, "issue_sd_jwt", racing)
+    response = api.client.post(
+        "/v1/oid4vci/credential",
+        json={"proofs": {"jwt": [proof_jwt(k, token["c_nonce"]) for k in keys(2)]}},
+        headers=auth(token["access_token"]),
+    )
+    assert raced and response.status_code == 409, response.text
+    assert response.json()["error"] == "credential_not_in_force"
+    with api.world.office.db.session() as s:
+        stored = s.scalar(
+            select(func.count())
+            .select_from(SdJwtCredential)
+            .where(SdJwtCredential.credential_id == credential_id)
+        )
+    assert stored == 0
