@@ -72,6 +72,7 @@ bench: install
 	-$(BIN)/python scripts/bench_chain.py
 	-$(BIN)/python scripts/bench_verify.py
 	-$(BIN)/python scripts/bench_verify_batch.py
+	-$(BIN)/python scripts/bench_token_status.py
 	-$(BIN)/python scripts/bench_issue.py
 	-$(BIN)/python scripts/bench_chain_length.py
 	-$(BIN)/python scripts/bench_scale.py --count 100000 --database sqlite

@@ -60,8 +60,8 @@ from verifier.status_list import (
     StatusListError,
     StatusListSet,
     list_id_hash,
-    status_list_digest,
 )
+from verifier.status_tokens import list_document_digest
 from verifier.verify import Outcome, Report, Verdict, Verifier
 
 __all__ = ["main"]
@@ -202,13 +202,19 @@ def _counter(args: argparse.Namespace) -> int:
 
     from verifier.counter.app import create_counter_app
     from verifier.counter.core import load_or_create_key
+    from verifier.status_tokens import FetchedLists, office_locator
 
     office = args.office
     verifier = _verifier(args)
     verifier.refresh(force=True)
     key = load_or_create_key(args.key)
     wallet = args.wallet or (office.rstrip("/") + "/wallet" if office else None)
-    app = create_counter_app(verifier, key, name=args.name, wallet_url=wallet)
+    # SD-JWT status: the Status List Tokens fetched whole (from the office when given, else
+    # where they are published), or offline the snapshot's
+    lists = (
+        None if args.snapshot else FetchedLists(locate=office_locator(office) if office else None)
+    )
+    app = create_counter_app(verifier, key, name=args.name, wallet_url=wallet, status_lists=lists)
     print(
         f"suixin-verify counter: http://{args.host}:{args.port}/counter as {key.did}",
         file=sys.stderr,
@@ -423,7 +429,8 @@ def _committed_lists(
         if document.get("type") == "SuixinStatusListSet":
             continue
         with suppress(SuixinError):
-            if committed.get(str(document["id"])) == status_list_digest(document):
+            # a W3C list credential or a Status List Token (the digest each kind commits to)
+            if committed.get(str(document["id"])) == list_document_digest(document):
                 kept.append(document)
     return kept, [d for d in documents if d not in kept]
 

@@ -19,7 +19,8 @@ and a change the chain can never take is marked ``rejected`` (logged and audited
 blocking the queue for good.
 
 **Status lists.** The same transaction carries the authority's list set digest when the
-changes touch its W3C Bitstring status lists (``setStatusBatchWithLists``; the list versions
+changes touch its W3C Bitstring status lists or the Token Status Lists of its SD-JWT VCs
+(``setStatusBatchWithLists``; the list versions
 are made in the claim transaction by ``service.issuing.status_lists.prepare`` and served once
 mined), so the chain's statuses and the lists a verifier fetches never disagree. A list never
 published yet goes out on the next pass, with or without changes. After a crash the pending
@@ -55,8 +56,10 @@ from verifier.bundle import credential_id_hash
 from verifier.contracts import load_artifact
 from verifier.errors import ChainError, ContractReverted
 from verifier.proofs import sign_credential
+from verifier.sdjwt import sign_jws
 from verifier.status import STATUS_CODES
 from verifier.status_list import list_id_hash
+from verifier.token_status_list import STATUS_LIST_TOKEN_TYPE
 
 __all__ = ["PAUSE_PHASES", "SenderStats", "StatusSender", "authority_lock"]
 
@@ -292,6 +295,11 @@ class StatusSender:
                     authority_id=authority_id,
                     did=authority.did,
                     sign=lambda unsigned: self._sign_list(authority_id, unsigned),
+                    sign_token=(
+                        (lambda claims: self._sign_token(authority_id, claims))
+                        if office.signer(authority_id).algorithm == "Ed25519"
+                        else None  # no JOSE algorithm for SM2: the token lists are withdrawn
+                    ),
                     changes=[
                         (documents[c.credential_id], c.status)
                         for c in claimed
@@ -325,6 +333,24 @@ class StatusSender:
             created,
             cryptosuite=signer.cryptosuite,
         )
+
+    def _sign_token(self, authority_id: int, claims: dict[str, Any]) -> str:
+        """A Status List Token (JWT, ``typ`` ``statuslist+jwt``, EdDSA) of ``claims`` signed
+        with the authority's current key, which must be Ed25519 (JOSE has no SM2): an
+        authority that signs with SM2 issues no SD-JWT VCs, so has no token list."""
+        signer = self.office.signer(authority_id)
+        if signer.algorithm != "Ed25519":
+            raise ChainError(
+                f"authority {authority_id} signs with {signer.algorithm}: a Status List Token "
+                "needs an Ed25519 (EdDSA) key"
+            )
+        authority = self.office.authority(authority_id)
+        header = {
+            "alg": "EdDSA",
+            "typ": STATUS_LIST_TOKEN_TYPE,
+            "kid": f"{authority.did}#{signer.key_id}",
+        }
+        return sign_jws(header, claims, signer.sign)
 
     def _send(self, authority_id: int, claimed: Sequence[_Change], lists: ListUpdate | None) -> int:
         office = self.office

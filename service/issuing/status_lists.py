@@ -21,6 +21,19 @@ same transaction as the changes (``setStatusBatchWithLists``). The new versions 
 ``pending`` until the transaction is mined, and only then are served: what the office serves is
 always what the chain committed to. A list never published yet (a new list number) is
 published, all zeros, on the sender's next pass.
+
+**Token Status Lists** (draft-ietf-oauth-status-list) give the status of the SD-JWT VCs made
+from the credentials (``service.wallet.oid4vci``): every copy takes a position of its own from
+the same shuffled blocks, entry ``position mod 131072`` of token list ``position div 131072``
+(``purpose`` ``token`` in ``status_lists``), 2 bits each: 0 valid, 1 invalid (revoked or
+superseded), 2 suspended. A token list is a Status List Token, a JWT (``typ``
+``statuslist+jwt``) signed by the authority's current Ed25519 key with ``sub`` its URL
+``https://<host>/status-lists/token/<number>``, ``iat``, ``exp`` and ``ttl``; it is kept as a
+list document (``verifier.status_tokens.token_document``) and its digest
+(``status_list_token_digest``) sits in the same list set, so the same pending, promote and
+discard steps carry it to the chain with the changes. A change of a credential sets the entry
+of every copy made from it. A token is signed again when less than ``TOKEN_RENEW`` of its
+``TOKEN_LIFETIME`` is left.
 """
 
 from __future__ import annotations
@@ -30,7 +43,7 @@ import secrets
 import threading
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import unquote
 
@@ -40,6 +53,7 @@ from sqlalchemy.orm import Session
 
 from service.storage.db import Database
 from service.storage.models import StatusAllocation, StatusList, StatusListSetRow
+from service.storage.wallet import SdJwtCredential
 from verifier.status_list import (
     BITSTRING_STATUS_LIST_ENTRY,
     MIN_STATUS_LIST_ENTRIES,
@@ -47,18 +61,28 @@ from verifier.status_list import (
     StatusListSet,
     build_status_list_credential,
     list_id_hash,
-    status_list_digest,
     status_list_entries,
+)
+from verifier.status_tokens import list_document_digest, token_document
+from verifier.token_status_list import (
+    TOKEN_STATUS_INVALID,
+    TOKEN_STATUS_SUSPENDED,
+    TOKEN_STATUS_VALID,
+    TokenStatusList,
+    status_list_token_claims,
 )
 
 __all__ = [
     "BLOCK",
     "LIST_ENTRIES",
     "PURPOSES",
+    "TOKEN",
+    "TOKEN_BITS",
     "ListUpdate",
     "StatusPositions",
     "did_web_host",
     "discard",
+    "ensure_token_lists",
     "list_base",
     "list_entries",
     "list_url",
@@ -68,13 +92,26 @@ __all__ = [
     "served_list",
     "served_lists",
     "served_set",
+    "served_token",
     "set_url",
+    "token_reference",
 ]
 
 LIST_ENTRIES = MIN_STATUS_LIST_ENTRIES  # 131,072: the spec's minimum, for herd privacy
 PURPOSES = ("revocation", "suspension")
 BLOCK = 1024  # positions reserved at a time; divides LIST_ENTRIES, so a block is in one list
 LIST_TTL_MS = 60_000  # a verifier may cache a list this long (the spec's ``ttl``)
+
+TOKEN = "token"  # the ``purpose`` of Token Status Lists (SD-JWT VC copies)
+TOKEN_BITS = 2
+TOKEN_LIFETIME = timedelta(days=365)  # a token's ``exp``: signed again before it runs out
+TOKEN_RENEW = timedelta(days=30)
+_TOKEN_VALUES = {
+    "revoked": TOKEN_STATUS_INVALID,
+    "superseded": TOKEN_STATUS_INVALID,
+    "suspended": TOKEN_STATUS_SUSPENDED,
+    "reinstated": TOKEN_STATUS_VALID,
+}
 
 # the bit each chain status sets in each purpose's list (a superseded version is no longer
 # valid: a standard verifier reads it as revoked; the chain keeps the finer status)
@@ -129,6 +166,25 @@ def list_entries(base: str, position: int) -> list[dict[str, Any]]:
             }
         )
     return out
+
+
+def token_reference(base: str, position: int) -> dict[str, Any]:
+    """The ``status`` claim of an SD-JWT VC at ``position``: ``{"status_list": {idx, uri}}``."""
+    number, index = divmod(position, LIST_ENTRIES)
+    return {"status_list": {"idx": index, "uri": list_url(base, TOKEN, number)}}
+
+
+def ensure_token_lists(s: Session, authority_id: int, positions: Iterable[int]) -> None:
+    """Create the token list rows ``positions`` fall in (published on the sender's next
+    pass, all zeros, if new)."""
+    dialect = postgresql if s.get_bind().dialect.name == "postgresql" else sqlite
+    now = datetime.now(UTC)
+    for number in sorted({p // LIST_ENTRIES for p in positions}):
+        s.execute(
+            dialect.insert(StatusList)
+            .values(authority_id=authority_id, purpose=TOKEN, number=number, updated_at=now)
+            .on_conflict_do_nothing(index_elements=["authority_id", "purpose", "number"])
+        )
 
 
 # ---------------------------------------------------------------------------- positions
@@ -232,11 +288,14 @@ def prepare(
     sign: Any,
     changes: Iterable[tuple[Mapping[str, Any], str]],
     now: datetime,
+    sign_token: Any = None,
 ) -> ListUpdate | None:
     """New pending versions of the lists ``changes`` touch — each (credential document, chain
     status) — and of every list never published, and of the set; None when there is nothing
     to publish (or the authority publishes no lists). ``sign(unsigned)`` returns the list
-    credential signed with the authority's current key. Runs in the sender's claim
+    credential signed with the authority's current key; ``sign_token(claims)`` the compact
+    Status List Token (without it — an SM2 key — the token lists leave the set). Runs in the
+    sender's claim
     transaction: the versions are pending exactly while the changes are ``sent``."""
     base = list_base(did)
     if base is None:
@@ -249,6 +308,20 @@ def prepare(
     }
     flips: dict[tuple[str, int], dict[int, int]] = {}
     prefix = base + "/"
+    changes = list(changes)
+    by_id = {str(d.get("id")): status for d, status in changes}
+    if sign_token is not None and by_id:
+        for credential_id, held in s.execute(
+            select(SdJwtCredential.credential_id, SdJwtCredential.status_position).where(
+                SdJwtCredential.authority_id == authority_id,
+                SdJwtCredential.credential_id.in_(list(by_id)),
+                SdJwtCredential.status_position.is_not(None),
+            )
+        ):
+            value = _TOKEN_VALUES.get(by_id[credential_id])
+            slot, index = divmod(int(held or 0), LIST_ENTRIES)
+            if value is not None and (TOKEN, slot) in rows:
+                flips.setdefault((TOKEN, slot), {})[index] = value
     for document, status in changes:
         target = _BITS.get(status)
         if target is None:
@@ -261,11 +334,39 @@ def prepare(
             if (purpose, int(number)) in rows:
                 flips.setdefault((purpose, int(number)), {})[entry.status_list_index] = target[1]
     touched = set(flips) | {k for k, r in rows.items() if r.document is None and r.pending is None}
-    if not touched:
+    touched |= {k for k, r in rows.items() if k[0] == TOKEN and _renew(r, now)}
+    set_row = s.get(StatusListSetRow, authority_id, with_for_update=True)
+    committed = set_row.pending or set_row.document if set_row is not None else None
+    withdrawn = False
+    if sign_token is None:
+        # an authority that cannot sign a Status List Token (its key is SM2 now) withdraws its
+        # token lists from the set rather than leave a stale one committed: its SD-JWT copies
+        # then fail ``status_list_not_anchored``, never pass on an old list
+        touched = {k for k in touched if k[0] != TOKEN}
+        token_prefix = list_url(base, TOKEN, 0).rsplit("/", 1)[0] + "/"
+        withdrawn = committed is not None and any(
+            url.startswith(token_prefix) for url in json.loads(committed)["lists"]
+        )
+    if not touched and not withdrawn:
         return None
     stamp = now.astimezone(UTC).replace(microsecond=0)
     for key in sorted(touched):
         row = rows[key]
+        if key[0] == TOKEN:
+            statuses = _token_list_of(row.pending or row.document)
+            for index, value in flips.get(key, {}).items():
+                statuses[index] = value
+            uri = list_url(base, *key)
+            claims = status_list_token_claims(
+                uri,
+                statuses,
+                issued_at=stamp,
+                expires_at=stamp + TOKEN_LIFETIME,
+                ttl=LIST_TTL_MS // 1000,
+            )
+            row.pending = _dump(token_document(uri, sign_token(claims)))
+            row.updated_at = now
+            continue
         bits = _bits_of(row.pending or row.document)
         for index, value in flips.get(key, {}).items():
             bits[index] = value
@@ -275,11 +376,11 @@ def prepare(
         row.pending = _dump(sign(unsigned))
         row.updated_at = now
     digests = {
-        list_url(base, r.purpose, r.number): status_list_digest(json.loads(text))
+        list_url(base, r.purpose, r.number): list_document_digest(json.loads(text))
         for r in rows.values()
         if (text := r.pending or r.document) is not None
+        and (sign_token is not None or r.purpose != TOKEN)
     }
-    set_row = s.get(StatusListSetRow, authority_id, with_for_update=True)
     if set_row is None:
         set_row = StatusListSetRow(authority_id=authority_id, updated_at=now)
         s.add(set_row)
@@ -288,6 +389,34 @@ def prepare(
     set_row.pending = _dump(listed.to_json())
     set_row.updated_at = now
     return ListUpdate(list_id_hash(listed.url), listed.digest, len(touched))
+
+
+def _token_list_of(document: str | None) -> TokenStatusList:
+    if document is None:
+        return TokenStatusList(LIST_ENTRIES, TOKEN_BITS)
+    token = json.loads(document)["token"]
+    claims = json.loads(_unb64(token.split(".")[1]))
+    return TokenStatusList.from_json(claims["status_list"])
+
+
+def _unb64(text: str) -> bytes:
+    import base64
+
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def _renew(row: StatusList, now: datetime) -> bool:
+    """Whether a served token list runs out within ``TOKEN_RENEW`` (and none is pending)."""
+    if row.document is None or row.pending is not None:
+        return False
+    claims = json.loads(_unb64(json.loads(row.document)["token"].split(".")[1]))
+    return bool(claims.get("exp", 0) <= (now + TOKEN_RENEW).timestamp())
+
+
+def served_token(s: Session, authority_id: int, number: int) -> str | None:
+    """The Status List Token served as token list ``number``: the version on chain."""
+    document = served_list(s, authority_id, TOKEN, number)
+    return str(document["token"]) if document else None
 
 
 def pending_set(s: Session, authority_id: int) -> StatusListSet | None:

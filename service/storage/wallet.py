@@ -10,7 +10,17 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import DateTime, ForeignKey, Index, Integer, LargeBinary, String, Text, text
+from sqlalchemy import (
+    BigInteger,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from service.storage.models import Base
@@ -21,7 +31,8 @@ __all__ = ["CredentialOffer", "SdJwtCredential"]
 class CredentialOffer(Base):
     """A one-time OpenID4VCI pre-authorised code offer of one credential to one wallet.
 
-    Only SHA-256 hashes of the pre-authorised code and of the access token are kept."""
+    Only SHA-256 hashes of the pre-authorised code, the access token and the refresh token
+    are kept."""
 
     __tablename__ = "credential_offers"
 
@@ -36,10 +47,14 @@ class CredentialOffer(Base):
     c_nonce: Mapped[str | None] = mapped_column(String(64), nullable=True)
     redeemed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     delivered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    # the wallet's refresh token (hashed; rotated on each use): new single-use copies later,
+    # on the holder's visible action, for as long as the credential is in force
+    refresh_sha256: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True, unique=True)
 
 
 class SdJwtCredential(Base):
-    """An SD-JWT VC issued to a wallet key; its issuer-signed JWT is anchored like a credential."""
+    """An SD-JWT VC issued to a wallet key (one copy of a batch: each copy is a row of its own,
+    with its own key, salts, status entry and anchored issuer-signed JWT)."""
 
     __tablename__ = "sd_jwt_credentials"
     __table_args__ = (
@@ -62,3 +77,6 @@ class SdJwtCredential(Base):
     batch_id: Mapped[int | None] = mapped_column(ForeignKey("batches.id"), nullable=True)
     leaf_index: Mapped[int | None] = mapped_column(Integer, nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # its own entry in the authority's Token Status Lists (``service.issuing.status_lists``);
+    # None for one made before them (it carries the credential's id instead)
+    status_position: Mapped[int | None] = mapped_column(BigInteger, nullable=True)

@@ -3,18 +3,20 @@
 An office clerk makes a one-time *offer* for a credential (a pre-authorised code, shown as a QR
 code or a same-device link). The wallet exchanges the code for an access token (token endpoint)
 and takes a ``c_nonce`` from the nonce endpoint (OpenID4VCI 1.0 §7; the token response carries
-one too, bound to the token), then asks for the credential with a proof JWT signed by its own
-P-256 key over that nonce and the issuer's URL (credential endpoint). The nonce endpoint's
-nonces are stateless: an expiry and random bytes, MACed with a key derived from the master key,
-so every process of the office accepts them for ``NONCE_TTL``; the single-use access token
-bounds what a replayed proof could fetch. The office derives an SD-JWT VC from the
-stored, signed W3C credential (``verifier.sdjwt.claims_from_credential``), binds it to the proven
-key (``cnf``), signs it with the authority's current Ed25519 issuer key and queues the issuer-
-signed JWT's digest for anchoring. An authority whose current key is SM2 cannot issue SD-JWT VCs:
-JOSE registers no SM2 algorithm, so a JWS signed with one would be Suixin's alone; offers and
-claims are refused (409 ``sd_jwt_algorithm_unsupported``) and its holders keep the W3C credential
-(``suixin-sm2-jcs-2025``), which every check verifies. Each step is single-use: a code is redeemed
-once, a token fetches one credential, and an expired offer does nothing.
+one too, bound to the token), then asks for the credential with proof JWTs signed by its own
+P-256 keys over that nonce and the issuer's URL (credential endpoint): one proof per key, up to
+``BATCH_SIZE``, and one single-use copy per key (OpenID4VCI 1.0 batch issuance, ``proofs.jwt``).
+The nonce endpoint's nonces are stateless: an expiry and random bytes, MACed with a key derived
+from the master key, so every process of the office accepts them for ``NONCE_TTL``; the
+single-use access token bounds what a replayed proof could fetch. The office derives each SD-JWT
+VC from the stored, signed W3C credential (``verifier.sdjwt.claims_from_credential``), with its
+own Token Status List entry and no credential id, binds it to the proven key (``cnf``), signs it
+with the authority's current Ed25519 issuer key and queues the issuer-signed JWT's digest for
+anchoring. An authority whose current key is SM2 cannot issue SD-JWT VCs: JOSE registers no SM2
+algorithm, so a JWS signed with one would be Suixin's alone; offers and claims are refused (409
+``sd_jwt_algorithm_unsupported``) and its holders keep the W3C credential
+(``suixin-sm2-jcs-2025``), which every check verifies. Each step is single-use: a code is
+redeemed once, a token fetches one batch of copies, and an expired offer does nothing.
 
 The worker anchors the queued digests (``service.anchoring.sdjwt``).
 
@@ -29,7 +31,7 @@ import hashlib
 import hmac
 import json
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -41,6 +43,7 @@ from service.clock import aware
 from service.issuing.office import Office
 from service.issuing.receipts import receipt_of
 from service.issuing.signer import LocalSigner
+from service.issuing.status_lists import ensure_token_lists, list_base, token_reference
 from service.storage.models import AnchorState, Batch, Credential, CredentialStatus
 from service.storage.wallet import CredentialOffer, SdJwtCredential
 from verifier.errors import InvalidInput
@@ -57,6 +60,7 @@ from verifier.sdjwt import (
 from verifier.status import reason_by_name
 
 __all__ = [
+    "BATCH_SIZE",
     "OFFER_TTL",
     "PRE_AUTH_GRANT",
     "PROOF_TYPE",
@@ -78,6 +82,13 @@ NONCE_TTL = timedelta(minutes=5)
 def configuration_id(credential_type: str) -> str:
     """The credential configuration (issuer metadata, offers) of an SD-JWT VC of a type."""
     return f"{credential_type}_sd_jwt"
+
+
+# single-use copies per claim (OpenID4VCI ``batch_credential_issuance.batch_size``): a copy per
+# counter visit, so no two counters see the same JWT, key, salts or status index. Ten last a
+# few months of visits; each copy is one more anchored leaf and status entry, so the number
+# stays small (docs/standards.md)
+BATCH_SIZE = 10
 
 
 class WalletError(InvalidInput):
@@ -186,8 +197,59 @@ class WalletIssuer:
 
     def token(self, code: str, *, now: datetime | None = None) -> tuple[str, str, int]:
         """Redeem a pre-authorised code once: (access token, c_nonce, expires in seconds)."""
+        access, c_nonce, expires, _refresh = self.tokens(code, now=now)
+        return access, c_nonce, expires
+
+    def refresh(
+        self, refresh_token: str, *, now: datetime | None = None
+    ) -> tuple[str, str, int, str]:
+        """A new access token for another batch of copies, on the holder's visible action:
+        (access token, c_nonce, expires in seconds, the next refresh token; this one is spent).
+        Raises WalletError 400 ``invalid_grant`` for an unknown or spent token, or a
+        credential no longer in force (a revoked credential gets no new copies)."""
         now = now or datetime.now(UTC)
         token, c_nonce = secrets.token_urlsafe(32), secrets.token_urlsafe(16)
+        following = secrets.token_urlsafe(32)
+        with self.office.db.write_session() as s:
+            offer = s.scalar(
+                select(CredentialOffer)
+                .where(CredentialOffer.refresh_sha256 == _sha(refresh_token))
+                .with_for_update()
+            )
+            if offer is None:
+                raise WalletError(
+                    400,
+                    "invalid_grant",
+                    "刷新令牌无效或已使用",
+                    "the refresh token is unknown or was already used",
+                )
+            status = s.scalar(select(Credential.status).where(Credential.id == offer.credential_id))
+            if status != CredentialStatus.ACTIVE:
+                raise WalletError(
+                    400,
+                    "invalid_grant",
+                    f"凭证状态为 {status}，不能再领取副本",
+                    f"the credential is {status}; no new copies can be had",
+                )
+            offer.redeemed_at, offer.delivered_at = now, None
+            offer.token_sha256, offer.c_nonce = _sha(token), c_nonce
+            offer.refresh_sha256 = _sha(following)
+            record(
+                s,
+                actor="system",
+                action="wallet.refresh",
+                authority_id=offer.authority_id,
+                credential_id=offer.credential_id,
+                details={"offer": offer.id},
+            )
+        return token, c_nonce, int(TOKEN_TTL.total_seconds()), following
+
+    def tokens(self, code: str, *, now: datetime | None = None) -> tuple[str, str, int, str]:
+        """Redeem a pre-authorised code once: (access token, c_nonce, expires in seconds,
+        refresh token for new copies later)."""
+        now = now or datetime.now(UTC)
+        token, c_nonce = secrets.token_urlsafe(32), secrets.token_urlsafe(16)
+        following = secrets.token_urlsafe(32)
         with self.office.db.write_session() as s:
             offer = s.scalar(
                 select(CredentialOffer).where(CredentialOffer.code_sha256 == _sha(code))
@@ -204,7 +266,8 @@ class WalletIssuer:
             offer.redeemed_at = now
             offer.token_sha256 = _sha(token)
             offer.c_nonce = c_nonce
-        return token, c_nonce, int(TOKEN_TTL.total_seconds())
+            offer.refresh_sha256 = _sha(following)
+        return token, c_nonce, int(TOKEN_TTL.total_seconds()), following
 
     # -- nonce endpoint
 
@@ -249,7 +312,31 @@ class WalletIssuer:
         """The SD-JWT for a valid access token and proof of the wallet's key: (sd-jwt, id).
         ``configuration`` is the request's ``credential_configuration_id`` ("" when it gave
         none; None: not checked), which must be the one offered."""
+        return self.credentials(
+            token, [proof_jwt], audience=audience, configuration=configuration, now=now
+        )[0]
+
+    def credentials(
+        self,
+        token: str,
+        proof_jwts: Sequence[object],
+        *,
+        audience: str,
+        configuration: str | None = None,
+        now: datetime | None = None,
+    ) -> list[tuple[str, str]]:
+        """A batch of single-use copies for a valid access token: one SD-JWT per proof (each
+        proof a different wallet key, at most ``BATCH_SIZE``), each with its own salts, its
+        own Token Status List entry and its own anchored issuer-signed JWT; (sd-jwt, id) each.
+        ``configuration`` as for ``credential``. Raises WalletError; nothing is stored then."""
         now = now or datetime.now(UTC)
+        if not proof_jwts or len(proof_jwts) > BATCH_SIZE:
+            raise WalletError(
+                400,
+                "invalid_proof",
+                f"密钥证明应为 1 到 {BATCH_SIZE} 个",
+                f"between 1 and {BATCH_SIZE} proofs are accepted (batch_size {BATCH_SIZE})",
+            )
         with self.office.db.session() as s:
             offer = s.scalar(
                 select(CredentialOffer).where(CredentialOffer.token_sha256 == _sha(token))
@@ -270,12 +357,22 @@ class WalletIssuer:
                 401, "invalid_token", "访问令牌已使用", "the access token was already used"
             )
         issued = offer.c_nonce or ""
-        jwk = _check_proof(
-            proof_jwt,
-            audience=audience,
-            nonce_ok=lambda n: n == issued or self.nonce_is_fresh(n, now=now),
-            now=now,
-        )
+        jwks = [
+            _check_proof(
+                proof,
+                audience=audience,
+                nonce_ok=lambda n: n == issued or self.nonce_is_fresh(n, now=now),
+                now=now,
+            )
+            for proof in proof_jwts
+        ]
+        if len({jwk_thumbprint(jwk) for jwk in jwks}) != len(jwks):
+            raise WalletError(
+                400,
+                "invalid_proof",
+                "每份副本须用不同的钱包密钥证明",
+                "each copy needs a proof of a different wallet key",
+            )
         office = self.office
         signer = _sd_jwt_signer(office, offer.authority_id)
         authority = office.authority(offer.authority_id)
@@ -291,17 +388,34 @@ class WalletIssuer:
                 f"凭证状态为 {row.status}，不能领取",
                 f"the credential is {row.status}; it cannot be claimed",
             )
-        plain, disclosable = claims_from_credential(
-            office.document(row), now, authority_region=authority.region
+        document = office.document(row)
+        base = list_base(authority.did) if office.deployment.status_lists else None
+        positions: list[int | None] = (
+            list(office.status_positions.take(authority.id, len(jwks)))
+            if base is not None
+            else [None] * len(jwks)
         )
-        sd_jwt = issue_sd_jwt(
-            plain,
-            disclosable,
-            signer=signer,
-            kid=f"{authority.did}#{signer.key_id}",
-            holder_jwk=jwk,
-        )
-        sd_id = secrets.token_hex(16)
+        copies: list[tuple[str, str, dict[str, Any], int | None]] = []
+        for jwk, position in zip(jwks, positions, strict=True):
+            # each copy on its own: its status entry, its salts and decoys, its key
+            plain, disclosable = claims_from_credential(
+                document,
+                now,
+                authority_region=authority.region,
+                status=token_reference(base, position) if base and position is not None else None,
+            )
+            if position is None:
+                # registries without list sets (or an authority that is no did:web) publish
+                # no token lists: the copy is checked by the credential's id, as before
+                plain["credentialId"] = row.id
+            sd_jwt = issue_sd_jwt(
+                plain,
+                disclosable,
+                signer=signer,
+                kid=f"{authority.did}#{signer.key_id}",
+                holder_jwk=jwk,
+            )
+            copies.append((sd_jwt, secrets.token_hex(16), jwk, position))
         with office.db.write_session() as s:
             fresh = s.get(CredentialOffer, offer.id)
             assert fresh is not None
@@ -309,27 +423,49 @@ class WalletIssuer:
                 raise WalletError(
                     401, "invalid_token", "访问令牌已使用", "the access token was already used"
                 )
-            fresh.delivered_at = now
-            s.add(
-                SdJwtCredential(
-                    id=sd_id,
-                    credential_id=row.id,
-                    authority_id=row.authority_id,
-                    issuer_jwt=sd_jwt.split("~", 1)[0],
-                    digest=issuer_jwt_digest(sd_jwt, office.anchoring_hash),
-                    holder_thumbprint=jwk_thumbprint(jwk),
-                    created_at=now,
-                )
+            # read again under the credential's row lock, which a life-cycle step takes too: a
+            # revocation committed since the first read refuses the copies, and one after this
+            # finds them stored, so its status change sets their entries
+            current = s.scalar(
+                select(Credential.status).where(Credential.id == row.id).with_for_update()
             )
+            if current != CredentialStatus.ACTIVE:
+                raise WalletError(
+                    409,
+                    "credential_not_in_force",
+                    f"凭证状态为 {current}，不能领取",
+                    f"the credential is {current}; it cannot be claimed",
+                )
+            fresh.delivered_at = now
+            taken = [p for p in positions if p is not None]
+            if taken:
+                ensure_token_lists(s, row.authority_id, taken)
+            for sd_jwt, sd_id, jwk, position in copies:
+                s.add(
+                    SdJwtCredential(
+                        id=sd_id,
+                        credential_id=row.id,
+                        authority_id=row.authority_id,
+                        issuer_jwt=sd_jwt.split("~", 1)[0],
+                        digest=issuer_jwt_digest(sd_jwt, office.anchoring_hash),
+                        holder_thumbprint=jwk_thumbprint(jwk),
+                        created_at=now,
+                        status_position=position,
+                    )
+                )
             record(
                 s,
                 actor="system",
                 action="wallet.claim",
                 authority_id=row.authority_id,
                 credential_id=row.id,
-                details={"offer": offer.id, "sdJwt": sd_id, "holderKey": jwk_thumbprint(jwk)},
+                details={
+                    "offer": offer.id,
+                    "sdJwt": [c[1] for c in copies],
+                    "holderKeys": [jwk_thumbprint(c[2]) for c in copies],
+                },
             )
-        return sd_jwt, sd_id
+        return [(sd_jwt, sd_id) for sd_jwt, sd_id, _jwk, _position in copies]
 
     # -- the wallet's view of one SD-JWT
 
@@ -348,6 +484,9 @@ class WalletIssuer:
         authority = self.office.authority(row.authority_id)
         return {
             "id": row.id,
+            # the holder's own record of which credential this is (for authorised use): kept
+            # by the wallet, never inside the SD-JWT a counter sees
+            "credentialId": row.credential_id,
             "anchorState": AnchorState.of(batch.state if batch is not None else None),
             "anchor": receipt_of(batch, row.leaf_index),
             "status": status,

@@ -32,8 +32,15 @@ from service.api.deps import Caller, OfficeDep, StateDep, public_rate_limit, req
 from service.api.errors import Problem
 from service.api.models import PlainText, ProblemOut
 from service.api.verification import VerificationService
-from service.issuing.office import NotFound
-from service.wallet.oid4vci import PRE_AUTH_GRANT, WalletError, WalletIssuer, configuration_id
+from service.issuing import status_lists
+from service.issuing.office import NotFound, Office
+from service.wallet.oid4vci import (
+    BATCH_SIZE,
+    PRE_AUTH_GRANT,
+    WalletError,
+    WalletIssuer,
+    configuration_id,
+)
 from verifier.counter.core import (
     REQUEST_OBJECT_MEDIA_TYPE,
     Check,
@@ -45,7 +52,7 @@ from verifier.counter.core import (
 from verifier.credential import CREDENTIAL_TYPES, credential_type_of
 from verifier.sdjwt import SD_JWT_FORMAT, PresentationReport, vct_of, verify_presentation
 
-__all__ = ["counter_check", "make_counter", "router"]
+__all__ = ["OfficeLists", "counter_check", "make_counter", "router"]
 
 router = APIRouter(tags=["wallet"])
 
@@ -154,6 +161,9 @@ def issuer_metadata(request: Request) -> dict[str, Any]:
         "token_endpoint": f"{base}/v1/oid4vci/token",
         "credential_endpoint": f"{base}/v1/oid4vci/credential",
         "nonce_endpoint": f"{base}/v1/oid4vci/nonce",
+        # single-use copies, one per wallet key: a copy per counter visit, so counters cannot
+        # link visits; ten last a few months and keep the anchoring cost per claim low
+        "batch_credential_issuance": {"batch_size": BATCH_SIZE},
         "credential_configurations_supported": {
             configuration_id(t): {
                 "format": SD_JWT_FORMAT,
@@ -197,7 +207,8 @@ def authorization_server_metadata(request: Request) -> dict[str, Any]:
     "/v1/oid4vci/token", dependencies=[Depends(public_rate_limit)], responses=_TOKEN_ERRORS
 )
 async def token(request: Request, office: OfficeDep) -> JSONResponse:
-    """Exchange a pre-authorised code for an access token and a c_nonce (once)."""
+    """Exchange a pre-authorised code (once) for an access token, a c_nonce and a refresh
+    token; or a refresh token (once; a new one comes back) for another batch of copies."""
     raw = (await request.body()).decode("utf-8", "replace")
     if request.headers.get("content-type", "").startswith("application/json"):
         try:
@@ -206,13 +217,17 @@ async def token(request: Request, office: OfficeDep) -> JSONResponse:
             form = {}
     else:
         form = {k: v[0] for k, v in parse_qs(raw).items()}
-    if form.get("grant_type") != PRE_AUTH_GRANT:
+    grant = form.get("grant_type")
+    refreshing = grant == "refresh_token"
+    if grant not in (PRE_AUTH_GRANT, "refresh_token"):
         return _oauth_error(
             "unsupported_grant_type",
-            "只接受预授权码（pre-authorized_code）授权",
-            "only the pre-authorized_code grant is supported",
+            "只接受预授权码（pre-authorized_code）或刷新令牌（refresh_token）授权",
+            "only the pre-authorized_code and refresh_token grants are supported",
         )
-    if not form.get("pre-authorized_code"):
+    if refreshing and not form.get("refresh_token"):
+        return _oauth_error("invalid_request", "缺少刷新令牌", "refresh_token is missing")
+    if not refreshing and not form.get("pre-authorized_code"):
         return _oauth_error("invalid_request", "缺少预授权码", "pre-authorized_code is missing")
     if "tx_code" in form:  # OpenID4VCI 1.0 §6.3: no transaction code was asked for
         return _oauth_error(
@@ -221,7 +236,14 @@ async def token(request: Request, office: OfficeDep) -> JSONResponse:
             "this offer asks for no transaction code (tx_code)",
         )
     try:
-        access, c_nonce, expires = WalletIssuer(office).token(form["pre-authorized_code"])
+        if refreshing:  # new single-use copies, on the holder's visible action
+            access, c_nonce, expires, following = WalletIssuer(office).refresh(
+                form["refresh_token"]
+            )
+        else:
+            access, c_nonce, expires, following = WalletIssuer(office).tokens(
+                form["pre-authorized_code"]
+            )
     except WalletError as e:
         return _oauth_error(e.code, e.zh, e.en, e.status)
     return JSONResponse(
@@ -231,6 +253,8 @@ async def token(request: Request, office: OfficeDep) -> JSONResponse:
             "expires_in": expires,
             "c_nonce": c_nonce,
             "c_nonce_expires_in": expires,
+            # spent on use: the next one comes with the next access token
+            "refresh_token": following,
         },
         headers={"Cache-Control": "no-store"},
     )
@@ -244,27 +268,34 @@ async def token(request: Request, office: OfficeDep) -> JSONResponse:
 def credential(
     request: Request, office: OfficeDep, body: Annotated[dict[str, Any], Body()]
 ) -> JSONResponse:
-    """The SD-JWT VC for an access token and a proof JWT of the wallet's key."""
+    """The SD-JWT VC for an access token: one single-use copy per proof JWT of a wallet key
+    (``proofs.jwt``, at most ``batch_size``), each bound to its key."""
     auth = request.headers.get("authorization", "")
     token_value = auth[7:].strip() if auth.lower().startswith("bearer ") else ""
-    # OpenID4VCI 1.0 §8.2: ``proofs`` holds one proof type, ``jwt``, with an array of proofs
-    # (an older ``proof`` object is an unknown parameter, ignored: no proof is given)
-    proof: object = None
+    # OpenID4VCI 1.0 §8.2: ``proofs`` holds one proof type, ``jwt``, with an array of proofs,
+    # one per wallet key: a single-use copy each (batch issuance). An older ``proof`` object is
+    # an unknown parameter, ignored: no proof is given.
+    proofs_given: list[object] = [None]
     proofs = body.get("proofs")
     if isinstance(proofs, dict) and isinstance(proofs.get("jwt"), list) and proofs["jwt"]:
-        proof = proofs["jwt"][0]
+        proofs_given = list(proofs["jwt"])
     configuration = body.get("credential_configuration_id")
     try:
-        sd_jwt, sd_id = WalletIssuer(office).credential(
+        copies = WalletIssuer(office).credentials(
             token_value,
-            proof,
+            proofs_given,
             audience=base_url(request),
             configuration=configuration if isinstance(configuration, str) else "",
         )
     except WalletError as e:
         return _oauth_error(e.code, e.zh, e.en, e.status)
     return JSONResponse(
-        {"credentials": [{"credential": sd_jwt}], "walletCredentialId": sd_id},
+        {
+            "credentials": [{"credential": sd_jwt} for sd_jwt, _ in copies],
+            # the wallet's handle of each copy (its anchor receipt), in the same order
+            "walletCredentialIds": [sd_id for _, sd_id in copies],
+            "walletCredentialId": copies[0][1],
+        },
         headers={"Cache-Control": "no-store"},
     )
 
@@ -288,9 +319,43 @@ def wallet_credential_state(sd_id: str, office: OfficeDep) -> dict[str, Any]:
 # --------------------------------------------------------------------------- counter
 
 
+class OfficeLists:
+    """The office's own Status List Tokens and list sets, as it serves them (the versions on
+    chain), for its counter: read from its database, not over the network."""
+
+    def __init__(self, office: Office) -> None:
+        self.office = office
+
+    def _authority(self, uri: str, issuer: str) -> tuple[int, int] | None:
+        base = status_lists.list_base(issuer)
+        prefix = f"{base}/{status_lists.TOKEN}/"
+        if base is None or not uri.startswith(prefix) or not uri[len(prefix) :].isdigit():
+            return None
+        try:
+            authority = self.office.authority_by_did(issuer)
+        except NotFound:
+            return None
+        return authority.id, int(uri[len(prefix) :])
+
+    def token(self, uri: str, issuer: str, *, fresh: bool = False) -> str | None:
+        found = self._authority(uri, issuer)
+        if found is None:
+            return None
+        with self.office.db.session() as s:
+            return status_lists.served_token(s, *found)
+
+    def list_set(self, uri: str, issuer: str, *, fresh: bool = False) -> dict[str, Any] | None:
+        found = self._authority(uri, issuer)
+        if found is None:
+            return None
+        with self.office.db.session() as s:
+            return status_lists.served_set(s, found[0])
+
+
 def counter_check(verification: VerificationService) -> Check:
     """What verifies a counter's answers here: the office's shared index, synced first (a
-    counter's verdict must reflect the chain now)."""
+    counter's verdict must reflect the chain now), and the office's own status lists."""
+    lists = OfficeLists(verification.office)
 
     def check(envelope: object, nonce: str, audience: str, fresh: bool) -> PresentationReport:
         with verification._lock:
@@ -301,6 +366,7 @@ def counter_check(verification: VerificationService) -> Check:
                 nonce=nonce,
                 audience=audience,
                 max_age=verification.verifier.policy.clock_skew if fresh else None,
+                status_lists=lists,
             )
         verification.metrics.count_verification(report.verdict.value)
         return report

@@ -238,10 +238,14 @@ def test_claim_present_revoke_tamper_replay(server: Server, browser: Any) -> Non
     wallet.click(".card summary")
     details = wallet.inner_text(".card .facts")
     assert "公民身份号码" in details and subject["citizenId"] in details and "年满18周岁" in details
+    # a key per copy (the wallet's own key for authorised use, and one per single-use copy),
+    # none extractable
     extractable = wallet.evaluate(
         "async () => (await window.suixinWallet.getAll('keys')).map(k => k.privateKey.extractable)"
     )
-    assert extractable == [False]
+    assert extractable == [False] * 10
+    assert wallet.get_attribute(".card .copies", "data-copies-left") == "9"
+    assert "可出示 9 次" in wallet.inner_text(".card .copies")
     shot(wallet, "wallet-cards-phone")
     axe(wallet, "wallet, a card")
     tap_targets(wallet, "wallet, a card")
@@ -311,6 +315,30 @@ def test_claim_present_revoke_tamper_replay(server: Server, browser: Any) -> Non
     d = Disclosure.parse(disclosure)
     forged = b64url_encode(json.dumps([d.salt, d.name, "王二"]).encode())
     tampered = {**envelope, "presentation": "~".join([jwt, forged, kb])}
+    # each presentation spends a copy of its own: a used copy is never shown again, its key
+    # is forgotten, and the card counts down
+    again = wallet.evaluate(
+        """async (uri) => {
+            const request = await window.suixinWallet.loadRequest(uri);
+            const [credential] = await window.suixinWallet.getAll('credentials');
+            const used = credential.copies.filter(k => k.used).map(k => k.id);
+            const next = await window.suixinWallet.makePresentation(request, credential, ['name']);
+            const keys = (await window.suixinWallet.getAll('keys')).length;
+            return {used, next: next.presentation.split('~')[0], keys};
+        }""",
+        uri,
+    )
+    assert len(again["used"]) == 2 and again["keys"] == 10 - 3
+    wire_jwts = {jwt, again["next"]}
+    assert len(wire_jwts) == 2  # different copies: different issuer-signed JWTs
+    # new copies only on the holder's visible action (the refresh token, spent on use)
+    wallet.goto(f"{server.url}/wallet")
+    ready(wallet)
+    assert wallet.get_attribute(".card .copies", "data-copies-left") == "6"
+    wallet.click(".card button[data-action='more-copies']")
+    wallet.wait_for_selector(".card .copies[data-copies-left='16']")
+    keys_now = wallet.evaluate("async () => (await window.suixinWallet.getAll('keys')).length")
+    assert keys_now == 7 + 10
     other.fill("#paste", json.dumps(tampered))
     other.click("#verify-paste")
     other.wait_for_selector("#verdict[data-verdict='INVALID']")

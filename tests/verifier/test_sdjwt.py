@@ -253,7 +253,12 @@ def test_claims_from_a_permit_keep_region_and_endorsement_visible() -> None:
     # the city is visible (the issuer check places it), the district is not
     assert plain["residenceCity"] == "440100" and plain["endorsedUntil"] == "2027-11-21"
     assert "residenceRegion" not in plain and disclosable["residenceRegion"] == "440106"
-    assert plain["vct"].endswith("/ResidencePermit") and plain["credentialId"] == "urn:uuid:1"
+    assert plain["vct"].endswith("/ResidencePermit")
+    # no correlator: the credential's id is nowhere; the status is the copy's own entry
+    assert "credentialId" not in plain and "urn:uuid:1" not in json.dumps([plain, disclosable])
+    reference = {"status_list": {"idx": 7, "uri": "https://lsj.gz.gov.cn/status-lists/token/0"}}
+    with_status, _ = claims_from_credential(credential, NOW, status=reference)
+    assert with_status["status"] == reference
     assert plain["exp"] == int(datetime(2029, 11, 21, tzinfo=UTC).timestamp())
     assert set(disclosable) == {
         *SUBJECT,

@@ -36,6 +36,7 @@ from verifier.counter.core import (
 )
 from verifier.keys import Ed25519KeyPair
 from verifier.sdjwt import PresentationReport, verify_presentation
+from verifier.status_tokens import StatusListSource
 from verifier.verify import Verifier
 
 __all__ = ["MAX_BODY_BYTES", "create_counter_app"]
@@ -98,10 +99,13 @@ def create_counter_app(
     *,
     name: str = "核验窗口",
     wallet_url: str | None = None,
+    status_lists: StatusListSource | None = None,
 ) -> FastAPI:
     """The standalone counter over ``verifier`` (synced before each answer when online),
     receipts signed with ``key``; QR codes open ``wallet_url`` (default: this origin's
-    ``/wallet``, which a standalone counter does not serve: give the issuing office's)."""
+    ``/wallet``, which a standalone counter does not serve: give the issuing office's). An
+    SD-JWT's status comes from its Status List Token, got from ``status_lists`` (online: a
+    ``FetchedLists``) or, without one, from the snapshot's documents."""
     lock = threading.Lock()
 
     def check(envelope: object, nonce: str, audience: str, fresh: bool) -> PresentationReport:
@@ -113,6 +117,7 @@ def create_counter_app(
                 nonce=nonce,
                 audience=audience,
                 max_age=verifier.policy.clock_skew if fresh else None,
+                status_lists=status_lists,
             )
 
     def verify_bundle(bundle: object) -> Any:

@@ -1,6 +1,8 @@
 """W3C Bitstring status lists and list sets (``service.issuing.status_lists``).
 
-An authority's lists live at ``https://<did:web host>/status-lists/<purpose>/<number>`` and its
+An authority's lists live at ``https://<did:web host>/status-lists/<purpose>/<number>`` (its
+Token Status Lists, the status of its SD-JWT VCs, at ``…/status-lists/token/<number>``, served
+as ``application/statuslist+jwt``) and its
 list set (the digests it commits to on chain) at ``https://<host>/status-lists``: served here by
 the request's Host header, as ``/.well-known/did.json`` is, and under
 ``/v1/authorities/{did}/…`` for a client that cannot choose the Host. ``/v1/status-lists`` gives
@@ -13,7 +15,7 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 
 from service.api.deps import StateDep
 from service.api.models import ProblemOut
@@ -21,6 +23,7 @@ from service.api.routes.dids import authority_of_host
 from service.issuing import status_lists
 from service.issuing.office import NotFound
 from service.storage.models import INTEGER_MAX, Authority
+from verifier.token_status_list import STATUS_LIST_TOKEN_MEDIA_TYPE
 
 router = APIRouter(tags=["status lists"])
 
@@ -29,7 +32,17 @@ _CACHE = {"Cache-Control": f"public, max-age={status_lists.LIST_TTL_MS // 1000}"
 _NOT_FOUND: dict[int | str, dict[str, Any]] = {
     404: {"model": ProblemOut, "description": "No such authority or list, or not published yet"}
 }
-Purpose = Annotated[Literal["revocation", "suspension"], Path(description="The list's purpose")]
+_LIST: dict[int | str, dict[str, Any]] = {
+    **_NOT_FOUND,
+    200: {
+        "content": {VC_MEDIA_TYPE: {}, STATUS_LIST_TOKEN_MEDIA_TYPE: {}},
+        "description": "A list credential, or for `token` a Status List Token (compact JWT)",
+    },
+}
+Purpose = Annotated[
+    Literal["revocation", "suspension", "token"],
+    Path(description="The list's purpose; `token`: a Status List Token (SD-JWT VC status)"),
+]
 Number = Annotated[int, Path(ge=0, le=INTEGER_MAX, description="The list's number")]
 
 
@@ -39,13 +52,17 @@ class VcResponse(JSONResponse):
     media_type = VC_MEDIA_TYPE
 
 
-def _list(state: StateDep, authority: Authority, purpose: str, number: int) -> VcResponse:
+def _list(state: StateDep, authority: Authority, purpose: str, number: int) -> Response:
     with state.office.db.session() as s:
         document = status_lists.served_list(s, authority.id, purpose, number)
     if document is None:
         raise NotFound(
             f"{authority.did} has published no {purpose} list {number}",
             f"{authority.name_zh} 未发布第 {number} 号{purpose}状态列表",
+        )
+    if purpose == status_lists.TOKEN:  # a Status List Token: the compact JWT itself
+        return Response(
+            str(document["token"]), media_type=STATUS_LIST_TOKEN_MEDIA_TYPE, headers=_CACHE
         )
     return VcResponse(document, headers=_CACHE)
 
@@ -64,7 +81,7 @@ def _set(state: StateDep, authority: Authority) -> JSONResponse:
 @router.get(
     "/status-lists/{purpose}/{number}",
     response_class=VcResponse,
-    responses=_NOT_FOUND,
+    responses=_LIST,
     description=(
         "The signed BitstringStatusListCredential of the authority whose did:web host is the "
         "request's Host: the version whose digest (through the list set) is on chain."
@@ -91,7 +108,7 @@ def set_by_host(request: Request, state: StateDep) -> Any:
 @router.get(
     "/v1/authorities/{did}/status-lists/{purpose}/{number}",
     response_class=VcResponse,
-    responses=_NOT_FOUND,
+    responses=_LIST,
     description="A status list credential of one of this office's authorities, by its DID.",
 )
 def authority_list(did: str, purpose: Purpose, number: Number, state: StateDep) -> Any:

@@ -1,5 +1,6 @@
-// The citizen wallet: an ES256 key made by WebCrypto (non-extractable) and the wallet's own
+// The citizen wallet: ES256 keys made by WebCrypto (non-extractable) and the wallet's own
 // credentials, both in this browser's IndexedDB; OpenID4VCI claim and OpenID4VP presentation.
+// A claim brings a batch of single-use copies, each with its own key; each is shown once.
 "use strict";
 (function () {
   const sx = window.sx;
@@ -86,22 +87,61 @@
     const form = new URLSearchParams({ grant_type: "urn:ietf:params:oauth:grant-type:pre-authorized_code", "pre-authorized_code": code });
     const token = await sx.json(issuer + "/v1/oid4vci/token", { method: "POST", headers: { "Content-Type": "application/x-www-form-urlencoded" }, body: form.toString() });
     if (!token.ok) throw oauthError(token, "token");
-    const pair = await holderKey();
-    const proof = await signJwt(
-      { typ: "openid4vci-proof+jwt", alg: "ES256", jwk: await publicJwk(pair) },
-      { aud: issuer, iat: Math.floor(Date.now() / 1000), nonce: token.body.c_nonce }, pair);
-    const answer = await sx.json(issuer + "/v1/oid4vci/credential", {
-      method: "POST",
-      headers: { "Content-Type": "application/json", Authorization: "Bearer " + token.body.access_token },
-      body: JSON.stringify({ credential_configuration_id: offer.credential_configuration_ids[0], proofs: { jwt: [proof] } }),
-    });
-    if (!answer.ok) throw oauthError(answer, "credential");
-    const sdJwt = answer.body.credentials[0].credential;
-    const parsed = parseSdJwt(sdJwt);
+    // a batch (OpenID4VCI batch issuance): the first copy is bound to the wallet's own key and
+    // only signs authorised use (授权调用), never shown to a counter; every other copy has a
+    // non-extractable key of its own and is shown at one counter only, so no two counters see
+    // the same JWT, key, salts or status index
+    const { got, ids } = await fetchCopies(issuer, token.body, offer.credential_configuration_ids[0], true);
+    const copies = ids.slice(1).map((id, i) => ({ id, sdJwt: got[i + 1], anchor: null, used: false }));
+    const parsed = parseSdJwt(got[0]);
     const type = parsed.payload.vct.split("/").pop();
-    await put("credentials", { id: answer.body.walletCredentialId, issuer, sdJwt, type, anchor: null, status: "pending", claimedAt: new Date().toISOString() });
+    await put("credentials", { id: ids[0], issuer, sdJwt: got[0], copies, type, configuration: offer.credential_configuration_ids[0],
+      refreshToken: token.body.refresh_token, anchor: null, status: "pending", claimedAt: new Date().toISOString() });
     await addLog({ kind: "claim", type, issuer: parsed.payload.iss });
   }
+
+  // One batch: a fresh non-extractable key per copy (the first, when ``own``, is the wallet's
+  // own key, for authorised use), one proof each over the c_nonce; the keys of the copies kept.
+  async function fetchCopies(issuer, token, configuration, own) {
+    const meta = await sx.json(issuer + "/.well-known/openid-credential-issuer");
+    const size = Math.max(2, Math.min(10, (meta.ok && meta.body.batch_credential_issuance && meta.body.batch_credential_issuance.batch_size) || 2));
+    const pairs = own ? [await holderKey()] : [];
+    while (pairs.length < size) pairs.push(await crypto.subtle.generateKey({ name: "ECDSA", namedCurve: "P-256" }, false, ["sign", "verify"]));
+    const iat = Math.floor(Date.now() / 1000);
+    const proofs = [];
+    for (const pair of pairs) {
+      proofs.push(await signJwt({ typ: "openid4vci-proof+jwt", alg: "ES256", jwk: await publicJwk(pair) },
+        { aud: issuer, iat, nonce: token.c_nonce }, pair));
+    }
+    const answer = await sx.json(issuer + "/v1/oid4vci/credential", {
+      method: "POST",
+      headers: { "Content-Type": "application/json", Authorization: "Bearer " + token.access_token },
+      body: JSON.stringify({ credential_configuration_id: configuration, proofs: { jwt: proofs } }),
+    });
+    if (!answer.ok) throw oauthError(answer, "credential");
+    const got = answer.body.credentials.map((c) => c.credential);
+    const ids = answer.body.walletCredentialIds || [answer.body.walletCredentialId];
+    for (let i = own ? 1 : 0; i < got.length; i++) await put("keys", pairs[i], "copy:" + ids[i]);
+    return { got, ids };
+  }
+
+  // New copies only when the holder asks (the issuer learns of it): the refresh token, spent
+  // on use, for a batch of fresh single-use copies; a credential no longer in force gets none.
+  async function moreCopies(shown) {
+    const c = (await getAll("credentials")).find((x) => x.id === shown.id) || shown;  // as stored now
+    if (!c.refreshToken) throw new Error("no refresh token: claim again at the office");
+    const form = new URLSearchParams({ grant_type: "refresh_token", refresh_token: c.refreshToken });
+    const token = await sx.json(c.issuer + "/v1/oid4vci/token", { method: "POST", headers: { "Content-Type": "application/x-www-form-urlencoded" }, body: form.toString() });
+    if (!token.ok) throw oauthError(token, "token");
+    c.refreshToken = token.body.refresh_token;
+    await put("credentials", c);  // the spent token is gone before anything else happens
+    const { got, ids } = await fetchCopies(c.issuer, token.body, c.configuration || (c.type + "_sd_jwt"), false);
+    c.copies = [...(c.copies || []), ...ids.map((id, i) => ({ id, sdJwt: got[i], anchor: null, used: false }))];
+    await put("credentials", c);
+  }
+
+  // the single-use copies a card has left to show (a card claimed before copies: its own one)
+  const unused = (c) => (c.copies ? c.copies.filter((k) => !k.used) : [{ id: c.id, sdJwt: c.sdJwt, anchor: c.anchor, legacy: true }]);
 
   async function refresh() {
     for (const c of await getAll("credentials")) {
@@ -113,19 +153,37 @@
       c.statusReason = state.body.statusReason;
       c.statusReasonText = state.body.statusReasonText;
       c.issuerName = state.body.issuerName;
+      c.credentialId = state.body.credentialId;  // the holder's own, for authorised use only
+      for (const copy of (c.copies || []).filter((k) => !k.used && !k.anchor)) {  // each copy's own receipt
+        const own = await sx.json(c.issuer + "/v1/oid4vci/credentials/" + copy.id);
+        if (own.ok) copy.anchor = own.body.anchor;
+      }
       await put("credentials", c);
     }
   }
 
   // ---------------------------------------------------------------- present (OpenID4VP)
+  // Each copy is shown once: it is marked used, and its key and text forgotten, before the
+  // answer leaves, so a failed post never lets it be shown again.
   async function makePresentation(request, credential, names) {
-    const parsed = parseSdJwt(credential.sdJwt);
+    const fresh = (await getAll("credentials")).find((c) => c.id === credential.id) || credential;
+    const copy = unused(fresh).find((k) => k.anchor) || unused(fresh)[0];
+    if (!copy) throw new Error("no unused copy left");
+    const pair = copy.legacy ? await holderKey() : await tx("keys", "readonly", (st) => st.get("copy:" + copy.id));
+    if (!pair) throw new Error("the copy's key is gone");
+    const parsed = parseSdJwt(copy.sdJwt);
     const kept = parsed.disclosures.filter((d) => names.includes(d.name)).map((d) => d.encoded);
     const presented = [parsed.jwt, ...kept].join("~") + "~";
     const kb = await signJwt({ typ: "kb+jwt", alg: "ES256" },
       { iat: Math.floor(Date.now() / 1000), aud: request.client_id, nonce: request.nonce, sd_hash: await sha256b64u(presented) },
-      await holderKey());
-    return { format: "dc+sd-jwt", presentation: presented + kb, anchor: credential.anchor };
+      pair);
+    if (!copy.legacy) {
+      const stored = fresh.copies.find((k) => k.id === copy.id);
+      stored.used = true; stored.sdJwt = null; stored.usedAt = new Date().toISOString();
+      await put("credentials", fresh);
+      await tx("keys", "readwrite", (st) => st.delete("copy:" + copy.id));
+    }
+    return { format: "dc+sd-jwt", presentation: presented + kb, anchor: copy.anchor };
   }
 
   // did:key (Ed25519): multibase base58btc of the multicodec 0xed01 and the 32-byte key
@@ -317,7 +375,7 @@
     const from = document.getElementById("grant-from").value;
     const until = document.getElementById("grant-until").value;
     if (!partner || !purpose || !until) { problem.replaceChildren(sx.bi("请填写机构 DID、用途和截止日期", "Give the office DID, the purpose and the end date")); return; }
-    const body = { credentialId: parseSdJwt(c.sdJwt).payload.credentialId, partner, purpose,
+    const body = { credentialId: c.credentialId || parseSdJwt(c.sdJwt).payload.credentialId, partner, purpose,
       validUntil: until + "T23:59:59+08:00", ...(from ? { validFrom: from + "T00:00:00+08:00" } : {}) };  // Beijing days
     const ok = document.getElementById("grant-ok");
     ok.disabled = true;
@@ -363,7 +421,12 @@
         sx.el("p", {}, sx.el("span", { class: "badge", "data-status": c.status }, sx.bi(words[0], words[1]))),
         sx.el("p", { class: "holder", text: values.name || "" }),
         sx.el("p", { class: "issuer" }, issuer),
-        sx.el("p", { class: "expiry" }, sx.bi("有效期至 ", "Valid until "), expiry));
+        sx.el("p", { class: "expiry" }, sx.bi("有效期至 ", "Valid until "), expiry),
+        // how many single-use copies are left to show (each counter gets one of its own)
+        sx.el("p", { class: "copies", "data-copies-left": String(c.copies ? unused(c).length : 1) },
+          c.copies && !unused(c).length
+            ? sx.bi("出示副本已用完：请向签发机关重新领取", "No copies left to show: claim again at the office")
+            : sx.bi("可出示 " + (c.copies ? unused(c).length : 1) + " 次（每次用一份新副本）", (c.copies ? unused(c).length : 1) + " presentations left (a fresh copy each)")));
       // every field, the status and its reason in words
       const facts = sx.el("dl", { class: "facts" });
       const row = (label, value) => facts.append(sx.el("dt", {}, label), sx.el("dd", {}, value));
@@ -375,6 +438,16 @@
       }
       const details = sx.el("details", { class: "card-details" }, sx.el("summary", {}, sx.bi("详情", "Details")), facts);
       card.append(details);
+      if ((c.status === "valid" || c.status === "pending") && c.refreshToken) {
+        const more = sx.el("button", { type: "button", class: "secondary", "data-action": "more-copies" }, sx.bi("领取新副本", "Get new copies"));
+        more.onclick = async () => {
+          more.disabled = true;
+          try { await moreCopies(c); setStatus("已领取新副本", "New copies received"); }
+          catch (e) { setStatus("领取新副本失败：" + e.message, "Could not get new copies: " + e.message); }
+          await renderCards();
+        };
+        card.append(more);
+      }
       if (c.status === "valid" || c.status === "pending") {
         const grant = sx.el("button", { type: "button", class: "secondary", "data-action": "grant" }, sx.bi("授权", "Authorise"));
         grant.onclick = () => openGrant(c);
@@ -401,7 +474,7 @@
     const query = request.dcql_query.credentials[0];
     const wanted = query.claims.map((c) => c.path[0]);
     // a revoked, suspended or superseded card is never offered (as last refreshed)
-    const candidates = (await getAll("credentials")).filter((c) => query.meta.vct_values.includes(parseSdJwt(c.sdJwt).payload.vct) && (c.status === "valid" || c.status === "pending"));
+    const candidates = (await getAll("credentials")).filter((c) => query.meta.vct_values.includes(parseSdJwt(c.sdJwt).payload.vct) && (c.status === "valid" || c.status === "pending") && unused(c).length > 0);
     const section = document.getElementById("share");
     section.hidden = false;
     // who asks: the name is the counter's own claim; only its key is proven
@@ -447,7 +520,7 @@
       document.getElementById("share-result").dataset.verdict = verdict;
       await addLog({ kind: "present", verifier: request.client_metadata.client_name, fields: names, verdict });
       history.replaceState(null, "", "/wallet");
-      await renderLog();
+      await renderCards(); await renderLog();
     };
     document.getElementById("share-decline").onclick = async () => {
       // the counter learns at once (OpenID4VP error response), rather than waiting for ever

@@ -19,11 +19,14 @@ from sd_jwt.holder import SDJWTHolder
 from sd_jwt.verifier import SDJWTVerifier
 
 from tests.service.conftest import Api, assert_problem
+from tests.service.web.test_sd_jwt_privacy import transport_of
 from tests.service.web.test_wallet_api import anchored_state, claim
 from verifier.counter.app import create_counter_app
 from verifier.counter.core import load_or_create_key
 from verifier.keys import decode_multikey_ed25519
 from verifier.sdjwt import b64url_decode, b64url_encode, make_presentation_envelope, present
+from verifier.status_tokens import FetchedLists, office_locator
+from verifier.token_status_list import StatusListReference, token_status
 from verifier.verify import Verifier
 
 COUNTER = "http://zhaoqing.counter.test"
@@ -35,7 +38,12 @@ def counter(api: Api, tmp_path: Any) -> Iterator[TestClient]:
     verifier = Verifier.from_chain(
         api.world.office.chain, deployment.anchor_registry, deployment=deployment
     )
-    app = create_counter_app(verifier, load_or_create_key(tmp_path / "counter.key"))
+    lists = FetchedLists(
+        locate=office_locator("http://testserver"), transport=transport_of(api.client)
+    )
+    app = create_counter_app(
+        verifier, load_or_create_key(tmp_path / "counter.key"), status_lists=lists
+    )
     with TestClient(app, base_url=COUNTER) as client:
         yield client
 
@@ -134,3 +142,29 @@ def test_an_independent_verifier_accepts_our_wallets_presentation(api: Api, hold
             expected_aud=audience,
             expected_nonce="another-nonce",
         )
+
+
+def test_an_independent_jws_implementation_verifies_the_status_list_token(
+    api: Api, holder: Any
+) -> None:
+    """jwcrypto (not our code) checks the Status List Token an SD-JWT VC points to: signed
+    EdDSA by the issuer key the DID document publishes, ``typ`` ``statuslist+jwt``."""
+    from jwcrypto.jws import JWS
+
+    _, sd_jwt, sd_id = claim(api, holder)
+    anchored_state(api, sd_id)  # the worker also publishes the new token list
+    payload = json.loads(b64url_decode(sd_jwt.split("~")[0].split(".")[1]))
+    reference = StatusListReference.from_claims(payload)
+    did = payload["iss"]
+    served = api.client.get(
+        f"/v1/authorities/{did}/status-lists/token/{reference.uri.rsplit('/', 1)[1]}"
+    )
+    assert served.status_code == 200, served.text
+    jws = JWS()
+    jws.deserialize(served.text)
+    kid = jws.jose_header["kid"]
+    assert jws.jose_header["typ"] == "statuslist+jwt"
+    jws.verify(issuer_jwk(api, did, kid), alg="EdDSA")
+    claims = json.loads(jws.payload)
+    assert claims["sub"] == reference.uri
+    assert token_status(reference, claims) == 0

@@ -16,12 +16,14 @@ from fastapi.testclient import TestClient
 
 from service.anchoring.worker import AnchorWorker
 from tests.service.conftest import Api, assert_problem, auth
+from tests.service.web.test_sd_jwt_privacy import transport_of
 from tests.service.web.test_wallet_api import anchored_state, claim
 from verifier.counter.app import MAX_BODY_BYTES, create_counter_app
 from verifier.counter.core import load_or_create_key
 from verifier.keys import ed25519_verify
 from verifier.receipts import verify_receipt
 from verifier.sdjwt import b64url_decode, make_presentation_envelope, present
+from verifier.status_tokens import FetchedLists, office_locator
 from verifier.verify import Verifier
 
 COUNTER = "http://zhaoqing.counter.test"
@@ -35,8 +37,17 @@ def counter(api: Api, tmp_path: Any) -> Iterator[TestClient]:
         api.world.office.chain, deployment.anchor_registry, deployment=deployment
     )
     key = load_or_create_key(tmp_path / "counter.key")
+    # SD-JWT status from the office's Status List Tokens, fetched whole (here answered by the
+    # office's app: no network in tests)
+    lists = FetchedLists(
+        locate=office_locator("http://testserver"), transport=transport_of(api.client)
+    )
     app = create_counter_app(
-        verifier, key, name="肇庆市政务服务中心", wallet_url="http://testserver/wallet"
+        verifier,
+        key,
+        name="肇庆市政务服务中心",
+        wallet_url="http://testserver/wallet",
+        status_lists=lists,
     )
     with TestClient(app, base_url=COUNTER) as client:
         yield client
@@ -111,7 +122,7 @@ def test_a_wallet_of_the_office_answers_the_standalone_counter(
         headers={"Content-Type": "application/x-www-form-urlencoded"},
     )
     assert answered.status_code == 200, answered.text
-    assert answered.json()["report"]["verdict"] == "VALID"
+    assert answered.json()["report"]["verdict"] == "VALID", answered.json()["report"]["checks"]
     result = counter.get(path(request["requestUri"]) + "/result", headers=own(request)).json()
     assert result["state"] == "answered" and set(result["report"]["disclosed"]) == {"name"}
     receipt = counter.post(path(request["requestUri"]) + "/receipt", headers=own(request)).json()
@@ -242,7 +253,7 @@ def test_an_answer_encrypted_by_an_independent_jwe_implementation_is_read(
     assert assert_problem(tampered, 400)["code"] == "response_undecryptable"
     answered = post(request, good)
     assert answered.status_code == 200, answered.text
-    assert answered.json()["report"]["verdict"] == "VALID"
+    assert answered.json()["report"]["verdict"] == "VALID", answered.json()["report"]["checks"]
     # a decline, encrypted the same way, for a second request
     second = ask(counter, "name")
     declined = post(
