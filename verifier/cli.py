@@ -194,6 +194,13 @@ def _counter_parser() -> argparse.ArgumentParser:
         metavar="URL",
         help="the wallet page a QR code opens (default: the --office's /wallet)",
     )
+    p.add_argument(
+        "--status-lists",
+        metavar="URL",
+        help="an issuing office that serves the issuers' Status List Tokens "
+        "(/v1/authorities/<DID>/status-lists/…), fetched whole for SD-JWT status (default: "
+        "the --office; else each list at its own URL, the issuer's did:web host)",
+    )
     return p
 
 
@@ -211,8 +218,11 @@ def _counter(args: argparse.Namespace) -> int:
     wallet = args.wallet or (office.rstrip("/") + "/wallet" if office else None)
     # SD-JWT status: the Status List Tokens fetched whole (from the office when given, else
     # where they are published), or offline the snapshot's
+    lists_from = args.status_lists or office
     lists = (
-        None if args.snapshot else FetchedLists(locate=office_locator(office) if office else None)
+        None
+        if args.snapshot
+        else FetchedLists(locate=office_locator(lists_from) if lists_from else None)
     )
     app = create_counter_app(verifier, key, name=args.name, wallet_url=wallet, status_lists=lists)
     print(
