@@ -14,6 +14,7 @@ keyed by the DCQL query id, ``state``); ``error=access_denied`` is the holder de
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
@@ -29,6 +30,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from verifier.counter.core import REQUEST_OBJECT_MEDIA_TYPE, Counter, CounterError, parse_answer
 from verifier.keys import Ed25519KeyPair
 from verifier.sdjwt import PresentationReport, verify_presentation
+from verifier.trust_list import accredited_identity
 from verifier.verify import Verifier
 
 __all__ = ["MAX_BODY_BYTES", "create_counter_app"]
@@ -77,8 +79,16 @@ def create_counter_app(
 ) -> FastAPI:
     """The standalone counter over ``verifier`` (synced before each answer when online),
     receipts signed with ``key``; QR codes open ``wallet_url`` (default: this origin's
-    ``/wallet``, which a standalone counter does not serve: give the issuing office's)."""
+    ``/wallet``, which a standalone counter does not serve: give the issuing office's).
+
+    If ``key`` is, when the app is made, a valid registered key of an active authority on the
+    TrustRegistry, the counter asks in that authority's name (``client_id`` its DID, ``kid``
+    the key); otherwise as the key's own did:key."""
     lock = threading.Lock()
+    if verifier.chain is not None:  # online: the registry now (a snapshot is as it is);
+        verifier.index.sync(verifier.chain)  # the verifier still syncs when it is due
+    now = max(int(time.time()), verifier.index.synced_block_time)  # a chain may run ahead
+    identity = accredited_identity(verifier.index, key.public_bytes, now)
 
     def check(envelope: object, nonce: str, audience: str, fresh: bool) -> PresentationReport:
         with lock:  # the index is one, shared by every request
@@ -95,7 +105,12 @@ def create_counter_app(
         with lock:
             return verifier.verify(bundle)
 
-    counter = Counter(check, key, wallet_url=(lambda _base: wallet_url) if wallet_url else None)
+    counter = Counter(
+        check,
+        key,
+        wallet_url=(lambda _base: wallet_url) if wallet_url else None,
+        identity=identity,
+    )
     app = FastAPI(title=f"{name} — Suixin counter", docs_url=None, redoc_url=None)
     app.state.counter = counter
     app.add_middleware(
@@ -164,7 +179,12 @@ def create_counter_app(
     def healthz() -> dict[str, Any]:
         """Alive; the counter's did:key and the trust source it verifies against."""
         trust = verifier.trust_source()
-        return {"ok": True, "did": key.did, "trust": trust.to_json()}
+        return {
+            "ok": True,
+            "did": key.did,
+            "clientId": counter.client_id,
+            "trust": trust.to_json(),
+        }
 
     @app.post("/v1/oid4vp/requests", status_code=201)
     def create(body: _RequestBody, request: Request) -> dict[str, Any]:

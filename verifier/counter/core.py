@@ -99,9 +99,13 @@ def qr_svg(text: str) -> str:
 
 
 def load_or_create_key(path: Path) -> Ed25519KeyPair:
-    """The counter's own key (a did:key), kept at ``path`` (hex, owner-only); made once."""
+    """The counter's own key (a did:key), kept at ``path`` (hex, owner-only); made once. A key
+    file ``suixin-verify keygen`` wrote (a secret multikey, ``z3u2…``) is read as well."""
     if path.exists():
-        return Ed25519KeyPair.from_private_bytes(bytes.fromhex(path.read_text().strip()))
+        text = path.read_text().strip()
+        if text.startswith("z"):
+            return Ed25519KeyPair.from_private_multikey(text)
+        return Ed25519KeyPair.from_private_bytes(bytes.fromhex(text))
     pair = Ed25519KeyPair.generate()
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(pair.private_bytes().hex() + "\n")
@@ -356,10 +360,15 @@ class Counter:
         key: Ed25519KeyPair,
         *,
         wallet_url: Callable[[str], str] | None = None,
+        identity: tuple[str, str] | None = None,
     ) -> None:
         self.check = check
         self.key = key
-        self.client_id = f"decentralized_identifier:{key.did}"
+        # whom it asks as: an accredited authority whose registered key ``key`` is (its DID
+        # and the key's verification method, ``verifier.trust_list.accredited_identity``), or
+        # the key's own did:key; a wallet decides against its trust list which one it believes
+        did, self.kid = identity or (key.did, key.verification_method)
+        self.client_id = f"decentralized_identifier:{did}"
         self.requests = CounterRequests()
         # the wallet a QR code opens, given this counter's origin (default: its own /wallet)
         self.wallet_url = wallet_url or (lambda base: f"{base}/wallet")
@@ -418,12 +427,13 @@ class Counter:
 
     def signed_request_object(self, request_id: str) -> str:
         """The request object as OpenID4VP 1.0 serves it by reference: a JWT (RFC 9101, ``typ``
-        ``oauth-authz-req+jwt``) signed EdDSA with the counter's key, ``kid`` its DID key,
-        ``client_id`` its DID, so a wallet knows who asks; it cannot tell the counter's
-        self-chosen name from a registered one, and says so."""
+        ``oauth-authz-req+jwt``) signed EdDSA with the counter's key, ``kid`` that key's
+        verification method, ``client_id`` its DID: the did:key's, or an accredited authority's
+        when the key is its registered key. A wallet shows the authority's registered name
+        only when its trust list holds that key valid; the counter's own name is a claim."""
         item = self.requests.get(request_id)
         now = int(time.time())
-        header = {"alg": "EdDSA", "typ": "oauth-authz-req+jwt", "kid": self.key.verification_method}
+        header = {"alg": "EdDSA", "typ": "oauth-authz-req+jwt", "kid": self.kid}
         claims = {
             **item.request_object(),
             "aud": "https://self-issued.me/v2",
