@@ -109,6 +109,4 @@ def authority_did(did: str, state: StateDep) -> JSONResponse:
 )
 def get_trust_list(state: StateDep) -> JSONResponse:
     """The trust list (``suixin-trust-list/1``)."""
-    return JSONResponse(
-        state.verification.trust_list(), headers={"Cache-Control": "public, max-age=60"}
-    )
+    return JSONResponse(state.verification.trust_list(), headers={"Cache-Control": "no-cache"})

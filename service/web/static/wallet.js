@@ -140,8 +140,44 @@
     if (!raw || raw.length !== 34 || raw[0] !== 0xed || raw[1] !== 0x01) throw new Error("the requester's key is not an Ed25519 did:key");
     return raw.slice(2);
   }
+  // ---------------------------------------------------------------- the trust list
+  // Every accredited authority with its registered names and keys (validFrom, revokedAt), as
+  // the holder's own office reads them from the TrustRegistry: fetched whole at claim or
+  // refresh (nobody learns which counter asks) and kept in this origin's localStorage (public
+  // facts; no IndexedDB schema change).
+  async function refreshTrustList() {
+    const got = await sx.json(location.origin + "/v1/trust-list", { cache: "no-cache" });  // a revocation shows at once
+    if (!got.ok || !got.body || got.body.version !== "suixin-trust-list/1" || !Array.isArray(got.body.authorities)) {
+      throw new Error("trust list " + got.status);
+    }
+    localStorage.setItem("suixin-trust-list", JSON.stringify({ fetchedAt: new Date().toISOString(), list: got.body }));
+  }
+  function storedTrustList() {
+    try { return JSON.parse(localStorage.getItem("suixin-trust-list") || "null"); } catch (e) { return null; }
+  }
+
+  // who signed a request object named by another DID than a did:key: an accredited
+  // authority's key, valid now, on the kept trust list is "verified" with its registered name;
+  // a key the list has but not valid now (revoked, rotated out, authority suspended) is
+  // checked and shown unverified; a DID the list does not know cannot be checked at all
+  async function requesterOf(header, signingInput, sig, did) {
+    const kept = storedTrustList();
+    const authority = kept ? kept.list.authorities.find((a) => a.did === did) : null;
+    const key = authority ? authority.keys.find((k) => k.id === header.kid) : null;
+    if (!key || !key.publicKeyJwk || !String(header.kid).startsWith(did + "#")) return { signed: false, checked: false, did, asOf: kept && kept.fetchedAt };
+    const verifyKey = await crypto.subtle.importKey("jwk", key.publicKeyJwk, { name: "Ed25519" }, false, ["verify"]);
+    if (!(await crypto.subtle.verify({ name: "Ed25519" }, verifyKey, sig, signingInput))) throw new Error("the request's signature does not verify");
+    // now: the device's clock, but never before the block the list was read at
+    const now = Math.max(Math.floor(Date.now() / 1000), (kept.list.block && kept.list.block.timestamp) || 0);
+    const valid = authority.status === "active" && key.validFrom <= now && (key.revokedAt === 0 || now < key.revokedAt);
+    return valid
+      ? { signed: true, verified: true, did, nameZh: authority.nameZh, nameEn: authority.nameEn, asOf: kept.fetchedAt }
+      : { signed: true, verified: false, did, why: authority.status !== "active" ? "authority_" + authority.status : "key_not_valid", asOf: kept.fetchedAt };
+  }
+
   // the counter's request, fetched by reference: a signed request object (OpenID4VP 1.0) is
-  // checked against the did:key its client_id names; its name stays the counter's own claim
+  // checked against the key its client_id and kid name: a did:key's own, or an accredited
+  // authority's on the trust list; the counter's name stays its own claim unless verified
   async function loadRequest(uri, expectedClient) {
     const response = await fetch(uri, { headers: { Accept: "application/oauth-authz-req+jwt" } });
     const text = await response.text();
@@ -158,10 +194,14 @@
     if (header.alg !== "EdDSA" || request.client_id !== "decentralized_identifier:" + did) throw new Error("the request is not signed by the key its client_id names");
     if (expectedClient && expectedClient !== request.client_id) throw new Error("the request is not the one the code names");
     if (request.exp && request.exp * 1000 < Date.now()) throw new Error("the request has expired");
+    if (!did.startsWith("did:key:")) {
+      request._requester = await requesterOf(header, enc.encode(h + "." + p), unb64u(sig), did);
+      return request;
+    }
     const key = await crypto.subtle.importKey("raw", didKeyEd25519(did), { name: "Ed25519" }, false, ["verify"]);
     const ok = await crypto.subtle.verify({ name: "Ed25519" }, key, unb64u(sig), enc.encode(h + "." + p));
     if (!ok) throw new Error("the request's signature does not verify");
-    request._requester = { signed: true, did };
+    request._requester = { signed: true, verified: false, did };
     return request;
   }
 
@@ -326,6 +366,7 @@
     const shown = document.getElementById("cards-refreshed");
     try {
       await refresh();
+      await refreshTrustList();
       shown.replaceChildren(sx.bi("已刷新：" + when(new Date().toISOString()), "Refreshed: " + when(new Date().toISOString())));
     } catch (e) { shown.replaceChildren(sx.bi("无法刷新：" + e.message, "Cannot refresh: " + e.message)); }
     await renderCards();
@@ -385,6 +426,33 @@
     }
   }
 
+  // who asks: an accredited authority's registered name with a verified mark, only when its
+  // key is valid on the kept trust list; otherwise "unverified", its DID, and any name it
+  // gives as its own claim
+  function renderRequester(request) {
+    const who = document.getElementById("share-verifier");
+    const r = request._requester;
+    const claimed = String((request.client_metadata || {}).client_name || "");
+    if (r.verified) {
+      who.replaceChildren(sx.el("span", { class: "verified", "data-requester": "verified" },
+        sx.el("span", { "aria-hidden": "true", text: "✓ " }), sx.el("strong", {}, sx.bi(r.nameZh, r.nameEn)),
+        sx.bi("（链上认证的机关）", " (an authority accredited on chain)")),
+        sx.el("span", { class: "did", text: " " + r.did }));
+      if (claimed) who.append(sx.el("span", { class: "claimed" }, sx.bi("，窗口：" + claimed, ", counter: " + claimed)));
+      return;
+    }
+    const note = !r.signed && r.checked === false
+      ? sx.bi("未经认证的核验方（其签名无法按信任列表核对），标识 " + r.did, "an unverified requester (its signature cannot be checked against the trust list), identified as " + r.did)
+      : !r.signed
+        ? sx.bi("未签名的请求，核验方身份未知", "an unsigned request: the requester is unknown")
+        : r.why
+          ? sx.bi("未经认证的核验方：其密钥已不在有效期内或机关已停用，标识 " + r.did, "an unverified requester: its key is no longer valid or its authority is not active, identified as " + r.did)
+          : sx.bi("未经链上认证的核验方，标识 " + r.did, "a requester not accredited on chain, identified as " + r.did);
+    const state = r.signed ? "unverified" : r.checked === false ? "unchecked" : "unsigned";
+    who.replaceChildren(sx.el("span", { class: "unverified", "data-requester": state }, sx.el("span", { "aria-hidden": "true", text: "⚠ " }), note));
+    if (claimed) who.append(sx.el("span", { class: "claimed" }, sx.bi("；自称「" + claimed + "」（未经核实）", "; calls itself “" + claimed + "” (not checked)")));
+  }
+
   async function showShare(uri, client) {
     const request = await loadRequest(uri, client);
     const query = request.dcql_query.credentials[0];
@@ -393,12 +461,7 @@
     const candidates = (await getAll("credentials")).filter((c) => query.meta.vct_values.includes(parseSdJwt(c.sdJwt).payload.vct) && (c.status === "valid" || c.status === "pending"));
     const section = document.getElementById("share");
     section.hidden = false;
-    // who asks: the name is the counter's own claim; only its key is proven
-    const who = document.getElementById("share-verifier");
-    who.replaceChildren(sx.el("strong", { text: request.client_metadata.client_name }), " ",
-      request._requester.signed
-        ? sx.el("span", { class: "unverified", "data-requester": "unverified" }, sx.bi("（未经链上认证的核验方，标识 " + request._requester.did + "）", " (a requester not accredited on chain, identified as " + request._requester.did + ")"))
-        : sx.el("span", { class: "unverified", "data-requester": "unsigned" }, sx.bi("（未签名的请求，核验方身份未知）", " (an unsigned request: the requester is unknown)")));
+    renderRequester(request);
     const select = document.getElementById("share-credential");
     select.replaceChildren(...candidates.map((c) => sx.el("option", { value: c.id, text: (TYPES[c.type] || [c.type])[0] + " · " + c.id.slice(0, 8) })));
     const fields = document.getElementById("share-fields");
@@ -473,6 +536,7 @@
           setStatus("领取失败：" + e.message, "Claim failed: " + e.message);
         }
         await refresh(); await renderCards(); await renderLog();  // the new card's first state
+        try { await refreshTrustList(); } catch (e) { /* kept as it was; refreshing retries */ }
       };
     }
     // opening the wallet contacts no issuer (it would learn when each card is shown): what is
@@ -487,6 +551,6 @@
 
   // a new offer or request opened while the wallet is showing: start over with it
   window.addEventListener("hashchange", () => { if (location.hash.length > 1) location.reload(); });
-  window.suixinWallet = { makePresentation, loadRequest, refresh: async () => { await refresh(); await renderCards(); }, getAll, walletDid: async () => walletDid(await holderKey()), renderGrants };
+  window.suixinWallet = { makePresentation, loadRequest, refreshTrustList, refresh: async () => { await refresh(); await renderCards(); }, getAll, walletDid: async () => walletDid(await holderKey()), renderGrants };
   main();
 })();

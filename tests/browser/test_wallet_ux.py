@@ -1,0 +1,264 @@
+"""The citizen's wallet in headless Chromium on a 390×844 phone: who asks (a counter whose key
+is an accredited authority's, shown verified with its registered name, and counters that are
+not), and every new state under axe-core and the 44 px tap-target rule.
+
+A 广州 office (issuer and wallet) runs on one origin; 肇庆 counters run as standalone counter
+apps on others, over the same embedded chain, where 肇庆's authority is accredited and has
+registered a dedicated counter key."""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+from eth_account.signers.local import LocalAccount
+
+from service.anchoring.worker import AnchorWorker
+from service.app import create_app
+from service.config import Settings
+from service.issuing.office import Office
+from service.storage.db import Database
+from service.storage.sealing import MasterKey
+from service.trust.authorities import create_authority
+from service.trust.deployment import deploy_registries
+from tests.browser.test_pages import PHONE, _free_port, axe, ready, shot, tap_targets
+from tests.conftest import funded
+from tests.verifier.factories import residence_permit_subject
+from verifier.chain import EmbeddedChain
+from verifier.contracts import load_artifact
+from verifier.counter.app import create_counter_app
+from verifier.keys import Ed25519KeyPair
+from verifier.registry import KeyAlgorithmCode
+from verifier.verify import Verifier
+
+pytestmark = pytest.mark.browser
+
+ZHAOQING_DID = "did:web:zwfw.zhaoqing.gov.cn"
+ZHAOQING_ZH = "肇庆市政务服务数据管理局"
+ZHAOQING_EN = "Zhaoqing Government Services and Data Administration"
+COUNTER_KEY_ID = "counter-1"
+
+
+@dataclass
+class World:
+    url: str
+    office: Office
+    key: str
+    zhaoqing: LocalAccount  # 肇庆 authority's chain account
+    counter_key: Ed25519KeyPair  # the key it registered for its counter
+
+    def serve(self, app: Any) -> tuple[str, Any]:
+        port = _free_port()
+        uv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+        threading.Thread(target=uv.run, daemon=True).start()
+        deadline = time.monotonic() + 30
+        while not uv.started and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert uv.started, "a server did not start"
+        return f"http://localhost:{port}", uv
+
+    def counter(self, key: Ed25519KeyPair, name: str) -> tuple[str, Any]:
+        """A standalone counter (``suixin-verify counter``'s app) with ``key``."""
+        deployment = self.office.deployment
+        verifier = Verifier.from_chain(
+            self.office.chain, deployment.anchor_registry, deployment=deployment
+        )
+        return self.serve(
+            create_counter_app(verifier, key, name=name, wallet_url=f"{self.url}/wallet")
+        )
+
+
+def _trust(chain: Any, world_root: LocalAccount, fn: str, args: list[Any], office: Office) -> None:
+    chain.transact(
+        office.deployment.trust_registry, load_artifact("TrustRegistry").abi, fn, args, world_root
+    )
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+    tmp = tmp_path_factory.mktemp("ux")
+    chain = EmbeddedChain(None)
+    root = funded(chain)
+    db = Database(f"sqlite:///{tmp / 'office.sqlite'}")
+    db.migrate()
+    office = Office(db, chain, deploy_registries(chain, root), MasterKey("browser-ux-" + "k" * 32))
+    permits = create_authority(
+        office,
+        "did:web:lsj.gz.gov.cn",
+        "广州市来穗人员服务管理局",
+        "Guangzhou Migrant Population Service Administration",
+        440100,
+        ("ResidencePermit",),
+        root=root,
+        uscc="11440100007502156G",
+    )
+    key = office.create_api_key(
+        permits.id, ("issue:ResidencePermit", "lifecycle", "revoke", "admin"), label="ux"
+    )[1]
+    # 肇庆's authority: accredited on the same chain by the province, not an authority of this
+    # office; it registers a dedicated Ed25519 key for its counter
+    zhaoqing = funded(chain)
+    _trust(
+        chain,
+        root,
+        "accredit",
+        [ZHAOQING_DID, ZHAOQING_ZH, ZHAOQING_EN, 441200, ["ResidencePermit"], zhaoqing.address, ""],
+        office,
+    )
+    counter_key = Ed25519KeyPair.generate()
+    _trust(
+        chain,
+        zhaoqing,
+        "addKey",
+        [ZHAOQING_DID, COUNTER_KEY_ID, KeyAlgorithmCode.ED25519, counter_key.public_bytes],
+        office,
+    )
+    settings = Settings(  # type: ignore[call-arg]
+        _env_file=None, data_dir=tmp, public_rate_per_minute=100_000, verify_sync_seconds=0.5
+    )
+    app = create_app(office, settings, start_worker=False)
+    port = _free_port()
+    uv = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+    )
+    thread = threading.Thread(target=uv.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not uv.started and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert uv.started, "the office did not start"
+    yield World(f"http://127.0.0.1:{port}", office, key, zhaoqing, counter_key)
+    uv.should_exit = True
+    thread.join(timeout=10)
+    db.dispose()
+    chain.close()
+
+
+def claimed_wallet(world: World, browser: Any, name: str, seed: int) -> tuple[Any, Any, list[str]]:
+    """A phone wallet holding a valid (anchored, refreshed) 居住证 of ``name``."""
+    issued = httpx.post(
+        f"{world.url}/v1/credentials",
+        json={
+            "type": "ResidencePermit",
+            "subject": residence_permit_subject(random.Random(seed), name=name),
+        },
+        headers={"Authorization": f"Bearer {world.key}"},
+    )
+    assert issued.status_code == 201, issued.text
+    offer = httpx.post(
+        f"{world.url}/v1/credentials/{issued.json()['credential']['id']}/offer",
+        headers={"Authorization": f"Bearer {world.key}"},
+    )
+    assert offer.status_code == 201, offer.text
+    ctx = browser.new_context(viewport=PHONE, is_mobile=True, has_touch=True)
+    errors: list[str] = []
+    ctx.on("weberror", lambda e: errors.append(str(e.error)))
+    wallet = ctx.new_page()
+    wallet.goto(offer.json()["walletLink"])
+    ready(wallet)
+    wallet.get_by_role("button", name="领取到本钱包").click()
+    wallet.wait_for_selector(".card .badge[data-status='pending']")
+    AnchorWorker(world.office).drain()
+    wallet.click("#cards-refresh")
+    wallet.wait_for_selector(".card .badge[data-status='valid']")
+    return ctx, wallet, errors
+
+
+def ask(counter_url: str, name: str = "窗口") -> str:
+    made = httpx.post(
+        f"{counter_url}/v1/oid4vp/requests",
+        json={"credentialType": "ResidencePermit", "fields": ["name"], "verifierName": name},
+    )
+    assert made.status_code == 201, made.text
+    link: str = made.json()["walletLink"]
+    return link
+
+
+def requester(wallet: Any, link: str) -> str:
+    wallet.goto(link)
+    ready(wallet)
+    wallet.wait_for_selector("#share:not([hidden])")
+    state: str = wallet.get_attribute("#share-verifier [data-requester]", "data-requester")
+    return state
+
+
+def test_an_accredited_counter_is_verified_and_others_are_not(world: World, browser: Any) -> None:
+    verified_url, verified_uv = world.counter(world.counter_key, "肇庆市政务服务中心 3 号窗口")
+    # another counter that calls itself by 肇庆's registered name, with a key of its own
+    impostor_url, impostor_uv = world.counter(Ed25519KeyPair.generate(), ZHAOQING_ZH)
+    ctx, wallet, errors = claimed_wallet(world, browser, "梁嘉欣", 41)
+    asked: list[str] = []
+    wallet.on("request", lambda r: asked.append(r.url))
+    try:
+        # ---- the accredited authority's key: its registered name with a verified mark
+        assert requester(wallet, ask(verified_url, "3 号窗口")) == "verified"
+        who = wallet.inner_text("#share-verifier")
+        assert ZHAOQING_ZH in who and "✓" in who and "链上认证的机关" in who
+        assert ZHAOQING_DID in who and "3 号窗口" in who
+        assert "未经" not in who
+        # the wallet decided from its kept trust list: it asked its office nothing now
+        assert not [u for u in asked if world.url in u and "/v1/" in u], asked
+        shot(wallet, "wallet-consent-verified-phone")
+        axe(wallet, "wallet, a verified requester asks")
+        tap_targets(wallet, "wallet, a verified requester asks")
+        wallet.click("#lang-switch")
+        who_en = wallet.inner_text("#share-verifier")
+        assert ZHAOQING_EN in who_en and "accredited on chain" in who_en
+        wallet.click("#lang-switch")
+        wallet.click("#share-button")
+        wallet.wait_for_selector("#share-result[data-verdict='VALID']")
+
+        # ---- a counter naming itself 肇庆's registered name: unverified, its DID, its claim
+        assert requester(wallet, ask(impostor_url, ZHAOQING_ZH)) == "unverified"
+        who = wallet.inner_text("#share-verifier")
+        assert "未经链上认证的核验方" in who and "did:key:z6Mk" in who
+        assert f"自称「{ZHAOQING_ZH}」（未经核实）" in who and "✓" not in who
+        assert wallet.locator("[data-requester='verified']").count() == 0
+        shot(wallet, "wallet-consent-impostor-phone")
+        axe(wallet, "wallet, an unverified requester with an authority's name")
+
+        # ---- 肇庆 revokes the counter key (compromised, from its first moment); the counter
+        # still asks in its name, but the wallet, once refreshed, no longer believes it
+        _trust(
+            world.office.chain,
+            world.zhaoqing,
+            "revokeKey",
+            [ZHAOQING_DID, COUNTER_KEY_ID, _valid_from(world), 2],
+            world.office,
+        )
+        time.sleep(0.6)  # the office's index syncs at most every 0.5 s here
+        wallet.goto(f"{world.url}/wallet")
+        ready(wallet)
+        wallet.click("#cards-refresh")
+        wallet.wait_for_selector("#cards-refreshed:has-text('已刷新')")
+        assert requester(wallet, ask(verified_url, "3 号窗口")) == "unverified"
+        who = wallet.inner_text("#share-verifier")
+        assert ZHAOQING_DID in who and "密钥已不在有效期内" in who and "✓" not in who
+        assert "自称「3 号窗口」" in who
+        shot(wallet, "wallet-consent-revoked-key-phone")
+        axe(wallet, "wallet, a requester whose key was revoked")
+        assert errors == []
+    finally:
+        ctx.close()
+        verified_uv.should_exit = True
+        impostor_uv.should_exit = True
+
+
+def _valid_from(world: World) -> int:
+    deployment = world.office.deployment
+    verifier = Verifier.from_chain(
+        world.office.chain, deployment.anchor_registry, deployment=deployment
+    )
+    verifier.refresh(force=True)
+    authority = verifier.index.authority(ZHAOQING_DID)
+    assert authority is not None
+    key = verifier.index.key(authority.id, COUNTER_KEY_ID)
+    assert key is not None
+    return key.valid_from
