@@ -262,3 +262,128 @@ def _valid_from(world: World) -> int:
     key = verifier.index.key(authority.id, COUNTER_KEY_ID)
     assert key is not None
     return key.valid_from
+
+
+RAW_CREDENTIALS = """async () => {
+    const db = await new Promise((ok) => {
+        const q = indexedDB.open("suixin-wallet");
+        q.onsuccess = () => ok(q.result);
+    });
+    return await new Promise((ok) => {
+        const q = db.transaction("credentials").objectStore("credentials").getAll();
+        q.onsuccess = () => { db.close(); ok(JSON.stringify(q.result)); };
+    });
+}"""
+
+
+def pin_states(page: Any, state: str) -> None:
+    shot(page, "wallet-" + state.replace(" ", "-").replace(",", "") + "-phone")
+    axe(page, "wallet, " + state)
+    tap_targets(page, "wallet, " + state)
+
+
+def test_the_pin_seals_the_wallet_asks_on_open_and_before_presenting_and_locks(
+    world: World, browser: Any
+) -> None:
+    ctx, wallet, errors = claimed_wallet(world, browser, "何文静", 43)
+    try:
+        # ---- no PIN yet: the wallet asks for one; what it holds is still readable at rest
+        wallet.wait_for_selector("#pin-setup:not([hidden])")
+        assert "sdJwt" in wallet.evaluate(RAW_CREDENTIALS)
+        pin_states(wallet, "PIN set")
+        wallet.fill("#pin-new", "12345")
+        wallet.click("#pin-setup-button")
+        assert "6 位数字" in wallet.inner_text("#pin-setup-problem")
+        wallet.fill("#pin-new", "246810")
+        wallet.fill("#pin-repeat", "246811")
+        wallet.click("#pin-setup-button")
+        assert "不一致" in wallet.inner_text("#pin-setup-problem")
+        wallet.fill("#pin-new", "246810")
+        wallet.fill("#pin-repeat", "246810")
+        wallet.click("#pin-setup-button")
+        wallet.wait_for_selector("#wallet-status:has-text('PIN 码已设置')")
+        # at rest: sealed records, no name, no SD-JWT; the holder key still non-extractable
+        raw = wallet.evaluate(RAW_CREDENTIALS)
+        assert '"sealed"' in raw and "何文静" not in raw and "sdJwt" not in raw and "~" not in raw
+        extractable = wallet.evaluate(
+            "async () => (await window.suixinWallet.getAll('keys'))"
+            ".map(k => k.privateKey.extractable)"
+        )
+        assert extractable == [False]
+
+        # ---- opening asks the PIN; nothing of the cards is on the page until then
+        wallet.reload()
+        wallet.wait_for_selector("#pin-unlock:not([hidden])")
+        assert wallet.is_hidden("#wallet-body") and "何文静" not in wallet.content()
+        pin_states(wallet, "PIN enter")
+        wallet.fill("#pin-unlock-input", "111111")
+        wallet.click("#pin-unlock-button")
+        wallet.wait_for_selector("#pin-unlock-problem[data-problem='wrong']")
+        assert "还可尝试 4 次" in wallet.inner_text("#pin-unlock-problem")
+        wallet.wait_for_selector("#pin-unlock-button:not([disabled])")  # after the back-off
+        wallet.fill("#pin-unlock-input", "246810")
+        wallet.click("#pin-unlock-button")
+        ready(wallet)
+        wallet.wait_for_selector(".card .badge[data-status='valid']")
+        assert "何文静" in wallet.inner_text(".card")
+
+        # ---- presenting asks the PIN again
+        made = httpx.post(
+            f"{world.url}/v1/oid4vp/requests",
+            json={"credentialType": "ResidencePermit", "fields": ["name"], "verifierName": "窗口"},
+        )
+        assert made.status_code == 201, made.text
+        wallet.goto(made.json()["walletLink"])
+        wallet.wait_for_selector("#pin-unlock:not([hidden])")  # a new link opens the wallet anew
+        wallet.fill("#pin-unlock-input", "246810")
+        wallet.click("#pin-unlock-button")
+        ready(wallet)
+        wallet.wait_for_selector("#share:not([hidden]) #share-pin-row:not([hidden])")
+        wallet.click("#share-button")
+        assert "6 位数字" in wallet.inner_text("#share-pin-problem")
+        assert wallet.inner_text("#share-result") == ""  # nothing was sent
+        pin_states(wallet, "PIN before presenting")
+        wallet.fill("#share-pin", "246810")
+        wallet.click("#share-button")
+        wallet.wait_for_selector("#share-result[data-verdict='VALID']")
+
+        # ---- change the PIN: the old one no longer opens the wallet, the new one does
+        wallet.click("#pin-change")
+        wallet.wait_for_selector("#pin-old-row:not([hidden])")
+        wallet.fill("#pin-old", "246810")
+        wallet.fill("#pin-new", "135790")
+        wallet.fill("#pin-repeat", "135790")
+        wallet.click("#pin-setup-button")
+        wallet.wait_for_selector("#wallet-status:has-text('PIN 码已更改')")
+        wallet.reload()
+        wallet.wait_for_selector("#pin-unlock:not([hidden])")
+        wallet.fill("#pin-unlock-input", "246810")
+        wallet.click("#pin-unlock-button")
+        wallet.wait_for_selector("#pin-unlock-problem[data-problem='wrong']")
+        wallet.wait_for_selector("#pin-unlock-button:not([disabled])")
+        wallet.fill("#pin-unlock-input", "135790")
+        wallet.click("#pin-unlock-button")
+        ready(wallet)
+        wallet.wait_for_selector(".card .badge[data-status='valid']")
+        kinds = wallet.eval_on_selector_all("#log li", "els => els.map(e => e.dataset.kind)")
+        assert kinds == ["present", "claim"]  # the sealed log re-sealed under the new PIN
+
+        # ---- five wrong PINs in a row lock the wallet, across reloads
+        wallet.reload()
+        wallet.wait_for_selector("#pin-unlock:not([hidden])")
+        for _ in range(5):
+            wallet.wait_for_selector("#pin-unlock-button:not([disabled])", timeout=20_000)
+            wallet.fill("#pin-unlock-input", "000000")
+            wallet.click("#pin-unlock-button")
+            wallet.wait_for_selector("#pin-unlock-problem[data-problem]:not([data-problem=''])")
+        wallet.wait_for_selector("#pin-unlock-problem[data-problem='locked']")
+        assert "钱包已锁定至" in wallet.inner_text("#pin-unlock-problem")
+        assert wallet.is_disabled("#pin-unlock-button")
+        pin_states(wallet, "PIN locked")
+        wallet.reload()
+        wallet.wait_for_selector("#pin-unlock-problem[data-problem='locked']")
+        wallet.click("#lang-switch")
+        assert "locked until" in wallet.inner_text("#pin-unlock-problem")
+        assert errors == []
+    finally:
+        ctx.close()

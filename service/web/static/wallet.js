@@ -33,9 +33,202 @@
       t.onerror = () => reject(t.error);
     });
   }
-  const getAll = (store) => tx(store, "readonly", (s) => s.getAll());
-  const put = (store, value, key) => tx(store, "readwrite", (s) => (key === undefined ? s.put(value) : s.put(value, key)));
-  const addLog = (entry) => tx("log", "readwrite", (s) => s.add({ at: new Date().toISOString(), ...entry }));
+  // credentials and log entries are sealed under the PIN key once a PIN is set (see the PIN lock)
+  const getAll = async (store) => Promise.all((await tx(store, "readonly", (s) => s.getAll())).map((v) => openRecord(store, v)));
+  const put = async (store, value, key) => { const sealed = await sealRecord(store, value); return tx(store, "readwrite", (s) => (key === undefined ? s.put(sealed) : s.put(sealed, key))); };
+  const addLog = async (entry) => { const sealed = await sealRecord("log", { at: new Date().toISOString(), ...entry }); return tx("log", "readwrite", (s) => s.add(sealed)); };
+
+  // ---------------------------------------------------------------- the PIN lock
+  // A 6-digit PIN derives (PBKDF2-SHA-256, 600,000 iterations, a random salt) a non-extractable
+  // AES-GCM key held in memory only while the wallet is open; credentials and log entries are
+  // stored encrypted under it (the record's store and id as associated data). The holder key
+  // pair stays a non-extractable WebCrypto key: WebCrypto cannot wrap a key it may not export,
+  // so the PIN guards what the key is used for (the credentials), not the key itself. Wrong PINs
+  // wait 1, 2, 4, 8 s; the fifth in a row locks the wallet for 15 minutes.
+  const PIN = { iterations: 600000, tries: 5, lockMs: 15 * 60 * 1000, check: "suixin-wallet-pin-check" };
+  const SEALED_STORES = ["credentials", "log"];
+  let pinKey = null;
+  const pinState = () => { try { return JSON.parse(localStorage.getItem("suixin-pin") || "null"); } catch (e) { return null; } };
+  const savePinState = (state) => localStorage.setItem("suixin-pin", JSON.stringify(state));
+  async function derivePinKey(pin, salt, iterations) {
+    const base = await crypto.subtle.importKey("raw", enc.encode(pin), "PBKDF2", false, ["deriveKey"]);
+    return crypto.subtle.deriveKey({ name: "PBKDF2", hash: "SHA-256", salt: unb64u(salt), iterations }, base, { name: "AES-GCM", length: 256 }, false, ["encrypt", "decrypt"]);
+  }
+  async function seal(key, text, aad) {
+    const iv = crypto.getRandomValues(new Uint8Array(12));
+    const ct = await crypto.subtle.encrypt({ name: "AES-GCM", iv, additionalData: enc.encode(aad) }, key, enc.encode(text));
+    return { iv: b64u(iv), ct: b64u(ct) };
+  }
+  async function unseal(key, sealed, aad) {
+    const plain = await crypto.subtle.decrypt({ name: "AES-GCM", iv: unb64u(sealed.iv), additionalData: enc.encode(aad) }, key, unb64u(sealed.ct));
+    return new TextDecoder().decode(plain);
+  }
+  const aadOf = (store, value) => store + ":" + (value.id === undefined ? "" : value.id);
+  async function sealRecord(store, value, key) {
+    const k = key || pinKey;
+    if (!k || !SEALED_STORES.includes(store)) return value;
+    const shell = value.id === undefined ? {} : { id: value.id };
+    return { ...shell, sealed: await seal(k, JSON.stringify(value), aadOf(store, shell)) };
+  }
+  async function openRecord(store, value, key) {
+    if (!value || !value.sealed) return value;
+    const k = key || pinKey;
+    if (!k) throw new Error("the wallet is locked");
+    return JSON.parse(await unseal(k, value.sealed, aadOf(store, value)));
+  }
+  // every stored record opened with one key (none: as stored) and sealed again with another
+  async function resealAll(from, to) {
+    for (const store of SEALED_STORES) {
+      const db = await openDb();
+      const [keys, values, keyPath] = await new Promise((resolve, reject) => {
+        const t = db.transaction(store, "readonly");
+        const s = t.objectStore(store);
+        const k = s.getAllKeys(); const v = s.getAll();
+        t.oncomplete = () => resolve([k.result, v.result, s.keyPath]);
+        t.onerror = () => reject(t.error);
+      });
+      const out = [];
+      for (const v of values) out.push(await sealRecord(store, await openRecord(store, v, from), to));
+      await tx(store, "readwrite", (s) => { out.forEach((v, i) => (keyPath ? s.put(v) : s.put(v, keys[i]))); });
+    }
+  }
+  // the PIN as the holder typed it: 6 digits, or a reason in both languages
+  function pinProblem(pin) {
+    return /^[0-9]{6}$/.test(pin) ? null : ["PIN 码须为 6 位数字", "The PIN must be 6 digits"];
+  }
+  async function setPin(oldPin, newPin) {
+    const state = pinState();
+    let oldKey = null;
+    if (state) {
+      oldKey = await tryPin(oldPin);  // counts as an attempt: wrong ones back off and lock
+      if (!oldKey) return false;
+    }
+    const salt = b64u(crypto.getRandomValues(new Uint8Array(16)));
+    const key = await derivePinKey(newPin, salt, PIN.iterations);
+    await resealAll(oldKey, key);
+    savePinState({ salt, iterations: PIN.iterations, check: await seal(key, PIN.check, "pin"), failures: 0, lockedUntil: 0 });
+    pinKey = key;
+    return true;
+  }
+  // null when wrong (or locked): a wrong PIN is counted, waits, and the fifth locks
+  async function tryPin(pin) {
+    const state = pinState();
+    if (!state) return null;
+    if (state.lockedUntil > Date.now()) return null;
+    const key = await derivePinKey(pin, state.salt, state.iterations);
+    try {
+      if ((await unseal(key, state.check, "pin")) !== PIN.check) throw new Error("check");
+    } catch (e) {
+      state.failures = (state.failures || 0) + 1;
+      state.lockedUntil = state.failures >= PIN.tries ? Date.now() + PIN.lockMs : 0;
+      state.waitUntil = Date.now() + 1000 * 2 ** (state.failures - 1);
+      savePinState(state);
+      return null;
+    }
+    savePinState({ ...state, failures: 0, lockedUntil: 0, waitUntil: 0 });
+    return key;
+  }
+  // what to say after a wrong PIN, or when locked (times in Beijing time)
+  function pinRefusal() {
+    const state = pinState() || {};
+    if (state.lockedUntil > Date.now()) {
+      const until = when(new Date(state.lockedUntil).toISOString());
+      return ["PIN 码错误次数过多，钱包已锁定至 " + until, "Too many wrong PINs: the wallet is locked until " + until, "locked"];
+    }
+    const left = PIN.tries - (state.failures || 0);
+    return ["PIN 码不正确，还可尝试 " + left + " 次", "Wrong PIN: " + left + " attempts left", "wrong"];
+  }
+  // a button that waits out the back-off before the next attempt
+  function holdBack(button) {
+    const state = pinState() || {};
+    const until = Math.max(state.waitUntil || 0, state.lockedUntil || 0);
+    if (until <= Date.now()) return;
+    button.disabled = true;
+    setTimeout(() => { button.disabled = false; }, Math.min(until - Date.now(), 2 ** 31 - 1));
+  }
+  function showPinProblem(id, words) {
+    const p = document.getElementById(id);
+    p.dataset.problem = words ? words[2] || "invalid" : "";
+    p.replaceChildren(...(words ? [sx.bi(words[0], words[1])] : []));
+  }
+  // asks the PIN when one is set; resolves once the wallet is open
+  function unlock() {
+    const state = pinState();
+    if (!state) return Promise.resolve();
+    const panel = document.getElementById("pin-unlock");
+    const body = document.getElementById("wallet-body");
+    const form = document.getElementById("pin-unlock-form");
+    const input = document.getElementById("pin-unlock-input");
+    const button = document.getElementById("pin-unlock-button");
+    panel.hidden = false; body.hidden = true;
+    document.body.dataset.pin = "locked";
+    if (state.lockedUntil > Date.now()) showPinProblem("pin-unlock-problem", pinRefusal());
+    holdBack(button);
+    input.focus();
+    return new Promise((resolve) => {
+      form.addEventListener("submit", async (event) => {
+        event.preventDefault();
+        if (button.disabled) return;
+        const pin = input.value;
+        const bad = pinProblem(pin);
+        if (bad) { showPinProblem("pin-unlock-problem", bad); return; }
+        button.disabled = true;
+        const key = await tryPin(pin);
+        button.disabled = false;
+        input.value = "";
+        if (!key) { showPinProblem("pin-unlock-problem", pinRefusal()); holdBack(button); input.focus(); return; }
+        pinKey = key;
+        showPinProblem("pin-unlock-problem", null);
+        panel.hidden = true; body.hidden = false;
+        document.body.dataset.pin = "open";
+        resolve();
+      });
+    });
+  }
+  // the set/change form: shown when no PIN is set, or when the holder asks to change it
+  function pinSetup() {
+    const panel = document.getElementById("pin-setup");
+    const change = document.getElementById("pin-change");
+    const show = (changing) => {
+      panel.hidden = false;
+      document.getElementById("pin-old-row").hidden = !changing;
+      change.hidden = true;
+    };
+    if (!pinState()) show(false); else change.hidden = false;
+    change.onclick = () => { show(true); document.getElementById("pin-old").focus(); };
+    document.getElementById("pin-setup-form").onsubmit = async (event) => {
+      event.preventDefault();
+      const button = document.getElementById("pin-setup-button");
+      if (button.disabled) return;
+      const fresh = document.getElementById("pin-new").value;
+      const bad = pinProblem(fresh) || (fresh !== document.getElementById("pin-repeat").value ? ["两次输入的 PIN 码不一致", "The two PINs differ"] : null);
+      if (bad) { showPinProblem("pin-setup-problem", bad); return; }
+      button.disabled = true;
+      const had = !!pinState();
+      const done = await setPin(document.getElementById("pin-old").value, fresh);
+      button.disabled = false;
+      for (const id of ["pin-old", "pin-new", "pin-repeat"]) document.getElementById(id).value = "";
+      if (!done) { showPinProblem("pin-setup-problem", pinRefusal()); holdBack(button); return; }
+      showPinProblem("pin-setup-problem", null);
+      panel.hidden = true; change.hidden = false;
+      document.body.dataset.pin = "open";
+      setStatus(had ? "PIN 码已更改" : "PIN 码已设置：证照已加密保存", had ? "PIN changed" : "PIN set: the credentials are stored encrypted");
+    };
+  }
+  // before presenting: the PIN again, when one is set
+  async function confirmPin() {
+    if (!pinState()) return true;
+    const row = document.getElementById("share-pin-row");
+    const input = document.getElementById("share-pin");
+    row.hidden = false;
+    const bad = pinProblem(input.value);
+    if (bad) { showPinProblem("share-pin-problem", bad); input.focus(); return false; }
+    const key = await tryPin(input.value);
+    input.value = "";
+    if (!key) { showPinProblem("share-pin-problem", pinRefusal()); holdBack(document.getElementById("share-button")); input.focus(); return false; }
+    showPinProblem("share-pin-problem", null);
+    return true;
+  }
 
   // ---------------------------------------------------------------- encodings and JWS
   function b64u(bytes) {
@@ -485,9 +678,11 @@
     select.onchange = drawFields;
     drawFields();
     if (!candidates.length) setStatus("钱包中没有符合要求的证照", "No credential in this wallet matches the request");
+    document.getElementById("share-pin-row").hidden = !pinState();
     document.getElementById("share-button").onclick = async () => {
       const chosen = candidates.find((c) => c.id === select.value);
       if (!chosen) return;
+      if (!(await confirmPin())) return;
       const names = [...fields.querySelectorAll("input:checked")].map((b) => b.value);
       const envelope = await makePresentation(request, chosen, names);
       const answer = await postAnswer(request, { vp_token: { [query.id]: [envelope] }, state: request.state });
@@ -512,6 +707,8 @@
   }
 
   async function main() {
+    await unlock();
+    pinSetup();
     const hash = new URLSearchParams(location.hash.slice(1));
     let offer = null;
     if (hash.get("offer")) {
