@@ -13,10 +13,12 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+import segno
 import uvicorn
 from eth_account.signers.local import LocalAccount
 
@@ -29,7 +31,7 @@ from service.storage.sealing import MasterKey
 from service.trust.authorities import create_authority
 from service.trust.deployment import deploy_registries
 from tests.browser.test_pages import PHONE, _free_port, axe, ready, shot, tap_targets
-from tests.conftest import funded
+from tests.conftest import CHROMIUM, funded
 from tests.verifier.factories import residence_permit_subject
 from verifier.chain import EmbeddedChain
 from verifier.contracts import load_artifact
@@ -384,6 +386,125 @@ def test_the_pin_seals_the_wallet_asks_on_open_and_before_presenting_and_locks(
         wallet.wait_for_selector("#pin-unlock-problem[data-problem='locked']")
         wallet.click("#lang-switch")
         assert "locked until" in wallet.inner_text("#pin-unlock-problem")
+        assert errors == []
+    finally:
+        ctx.close()
+
+
+def y4m_of_qr(text: str, path: Path) -> None:
+    """A one-frame Y4M video (640×480, 4:2:0) of the QR code of ``text`` on white, what
+    Chromium's fake camera plays in a loop."""
+    width, height, scale = 640, 480, 5
+    rows = [list(r) for r in segno.make(text, error="m").matrix_iter(scale=scale, border=4)]
+    assert len(rows) <= height, "the QR code does not fit the frame"
+    top, left = (height - len(rows)) // 2, (width - len(rows[0])) // 2
+    luma = bytearray(b"\xeb" * (width * height))  # white (video range)
+    for y, row in enumerate(rows):
+        for x, dark in enumerate(row):
+            if dark:
+                luma[(top + y) * width + left + x] = 0x10
+    chroma = b"\x80" * (width * height // 4)
+    header = f"YUV4MPEG2 W{width} H{height} F10:1 Ip A1:1 C420jpeg\n".encode()
+    path.write_bytes(header + b"FRAME\n" + bytes(luma) + chroma + chroma)
+
+
+def camera_showing(browser: Any, text: str, tmp_path: Path) -> Any:
+    """A Chromium whose fake camera films the QR code of ``text`` (permission granted)."""
+    video = tmp_path / f"qr-{abs(hash(text))}.y4m"
+    y4m_of_qr(text, video)
+    return browser.browser_type.launch(
+        executable_path=CHROMIUM,
+        args=[
+            "--no-sandbox",
+            "--use-fake-ui-for-media-stream",
+            "--use-fake-device-for-media-stream",
+            f"--use-file-for-fake-video-capture={video}",
+        ],
+    )
+
+
+def test_scanning_the_counter_qr_with_the_phone_camera(
+    world: World, browser: Any, tmp_path: Path
+) -> None:
+    made = httpx.post(
+        f"{world.url}/v1/oid4vp/requests",
+        json={"credentialType": "ResidencePermit", "fields": ["name"], "verifierName": "窗口"},
+    )
+    assert made.status_code == 201, made.text
+    link = made.json()["walletLink"]
+    errors: list[str] = []
+
+    # ---- a QR code that is not a wallet link: the camera view stays, the page says so
+    camera = camera_showing(browser, "https://example.org/not-a-wallet", tmp_path)
+    try:
+        ctx = camera.new_context(viewport=PHONE, is_mobile=True, has_touch=True)
+        ctx.grant_permissions(["camera"], origin=world.url)
+        ctx.on("weberror", lambda e: errors.append(str(e.error)))
+        wallet = ctx.new_page()
+        wallet.goto(f"{world.url}/wallet")
+        ready(wallet)
+        wallet.click("#scan-button")
+        wallet.wait_for_selector("#scan-status[data-state='foreign']", timeout=30_000)
+        assert wallet.get_attribute("#scan", "data-scanner") in ("barcode-detector", "jsqr")
+        assert wallet.is_visible("#scan-video") and wallet.is_visible("#scan-stop")
+        assert "这不是穗信的办事二维码" in wallet.inner_text("#scan-status")
+        shot(wallet, "wallet-scanning-phone")
+        axe(wallet, "wallet, scanning")
+        tap_targets(wallet, "wallet, scanning")
+        wallet.click("#scan-stop")
+        wallet.wait_for_selector("#scan-status[data-state='stopped']")
+        assert wallet.is_hidden("#scan-video")
+    finally:
+        camera.close()
+
+    # ---- the counter's QR code: read from the camera, the request opens
+    camera = camera_showing(browser, link, tmp_path)
+    try:
+        ctx = camera.new_context(viewport=PHONE, is_mobile=True, has_touch=True)
+        ctx.grant_permissions(["camera"], origin=world.url)
+        ctx.on("weberror", lambda e: errors.append(str(e.error)))
+        wallet = ctx.new_page()
+        wallet.goto(f"{world.url}/wallet")
+        ready(wallet)
+        wallet.click("#scan-button")
+        wallet.wait_for_selector("#share:not([hidden])", timeout=30_000)
+        assert "窗口" in wallet.inner_text("#share-verifier")
+        assert wallet.url.split("#", 1)[1] == link.split("#", 1)[1]
+        shot(wallet, "wallet-scanned-request-phone")
+    finally:
+        camera.close()
+    assert errors == []
+
+
+def test_without_a_decoder_the_scan_button_says_so_and_a_pasted_link_opens(
+    world: World, browser: Any
+) -> None:
+    made = httpx.post(
+        f"{world.url}/v1/oid4vp/requests",
+        json={"credentialType": "ResidencePermit", "fields": ["name"], "verifierName": "窗口"},
+    )
+    link = made.json()["walletLink"]
+    ctx = browser.new_context(viewport=PHONE, is_mobile=True, has_touch=True)
+    ctx.add_init_script("delete window.BarcodeDetector")
+    ctx.route("**/vendor/jsqr.js", lambda route: route.fulfill(status=404, body="absent"))
+    errors: list[str] = []
+    ctx.on("weberror", lambda e: errors.append(str(e.error)))
+    try:
+        wallet = ctx.new_page()
+        wallet.goto(f"{world.url}/wallet")
+        ready(wallet)
+        wallet.click("#scan-button")
+        wallet.wait_for_selector("#scan-status[data-state='unsupported']")
+        assert "此浏览器不能扫码，请粘贴" in wallet.inner_text("#scan-status")
+        shot(wallet, "wallet-scan-unsupported-phone")
+        axe(wallet, "wallet, cannot scan")
+        tap_targets(wallet, "wallet, cannot scan")
+        wallet.fill("#scan-paste", "https://example.org/not-a-wallet")
+        wallet.click("#scan-open")
+        wallet.wait_for_selector("#scan-status[data-state='invalid']")
+        wallet.fill("#scan-paste", link)
+        wallet.click("#scan-open")
+        wallet.wait_for_selector("#share:not([hidden])")
         assert errors == []
     finally:
         ctx.close()

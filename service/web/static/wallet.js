@@ -706,9 +706,110 @@
     };
   }
 
+  // ---------------------------------------------------------------- scanning a QR code
+  // BarcodeDetector where the browser has it; otherwise jsQR (npm, served by the office at
+  // /vendor/jsqr.js); with neither, or no camera, the holder pastes the link. Only a wallet
+  // link's fragment is used (request_uri and client_id, or an offer): nothing is fetched from
+  // the scanned text itself before the holder sees the request.
+  let scanning = null;
+  async function qrDecoder() {
+    if ("BarcodeDetector" in window) {
+      try {
+        if ((await window.BarcodeDetector.getSupportedFormats()).includes("qr_code")) {
+          const detector = new window.BarcodeDetector({ formats: ["qr_code"] });
+          return { name: "barcode-detector", decode: async (video) => { const found = await detector.detect(video); return found.length ? found[0].rawValue : null; } };
+        }
+      } catch (e) { /* fall back to jsQR */ }
+    }
+    if (!window.jsQR) {
+      await new Promise((resolve) => {
+        const script = sx.el("script", { src: "/vendor/jsqr.js" });
+        script.onload = resolve; script.onerror = resolve;
+        document.head.append(script);
+      });
+    }
+    if (!window.jsQR) return null;
+    const canvas = document.createElement("canvas");
+    const context = canvas.getContext("2d", { willReadFrequently: true });
+    return { name: "jsqr", decode: async (video) => {
+      if (!video.videoWidth) return null;
+      canvas.width = video.videoWidth; canvas.height = video.videoHeight;
+      context.drawImage(video, 0, 0);
+      const found = window.jsQR(context.getImageData(0, 0, canvas.width, canvas.height).data, canvas.width, canvas.height, { inversionAttempts: "dontInvert" });
+      return found ? found.data : null;
+    } };
+  }
+  function scanStatus(zh, en, state) {
+    const p = document.getElementById("scan-status");
+    p.dataset.state = state;
+    p.replaceChildren(sx.bi(zh, en));
+  }
+  // the fragment of a wallet link, or null for anything else
+  function walletFragment(text) {
+    let url;
+    try { url = new URL(String(text).trim()); } catch (e) { return null; }
+    const hash = new URLSearchParams(url.hash.slice(1));
+    return url.pathname.endsWith("/wallet") && (hash.get("request_uri") || hash.get("offer")) ? url.hash : null;
+  }
+  function openFragment(fragment) {
+    stopScan();
+    location.hash = fragment;  // the hashchange handler starts over with it
+  }
+  function stopScan() {
+    if (scanning) { scanning.stream.getTracks().forEach((t) => t.stop()); clearTimeout(scanning.timer); scanning = null; }
+    document.getElementById("scan-video").hidden = true;
+    document.getElementById("scan-stop").hidden = true;
+    document.getElementById("scan-button").hidden = false;
+  }
+  async function startScan() {
+    const decoder = await qrDecoder();
+    const scan = document.getElementById("scan");
+    if (!decoder || !navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) {
+      scan.dataset.scanner = "none";
+      scanStatus("此浏览器不能扫码，请粘贴二维码中的链接", "This browser cannot scan: paste the link the QR code holds", "unsupported");
+      document.getElementById("scan-paste").focus();
+      return;
+    }
+    scan.dataset.scanner = decoder.name;
+    let stream;
+    try { stream = await navigator.mediaDevices.getUserMedia({ video: { facingMode: "environment" }, audio: false }); }
+    catch (e) {
+      scanStatus("无法使用摄像头（未授权或没有摄像头），请粘贴链接", "The camera cannot be used (not allowed, or none): paste the link", "no-camera");
+      return;
+    }
+    const video = document.getElementById("scan-video");
+    video.srcObject = stream;
+    video.hidden = false;
+    await video.play().catch(() => undefined);
+    document.getElementById("scan-button").hidden = true;
+    document.getElementById("scan-stop").hidden = false;
+    scanStatus("请将二维码对准摄像头", "Point the camera at the QR code", "scanning");
+    scanning = { stream, timer: 0 };
+    const tick = async () => {
+      if (!scanning) return;
+      let text = null;
+      try { text = await decoder.decode(video); } catch (e) { text = null; }
+      const fragment = text && walletFragment(text);
+      if (fragment) { scanStatus("已识别二维码", "QR code read", "found"); openFragment(fragment); return; }
+      if (text) scanStatus("这不是穗信的办事二维码，请重新对准", "That is not a Suixin code: try again", "foreign");
+      if (scanning) scanning.timer = setTimeout(tick, 200);
+    };
+    tick();
+  }
+  function installScan() {
+    document.getElementById("scan-button").onclick = startScan;
+    document.getElementById("scan-stop").onclick = () => { stopScan(); scanStatus("已停止扫码", "Scanning stopped", "stopped"); };
+    document.getElementById("scan-open").onclick = () => {
+      const fragment = walletFragment(document.getElementById("scan-paste").value);
+      if (!fragment) { scanStatus("链接无效：请粘贴二维码中的完整链接", "Not a valid link: paste the whole link the QR code holds", "invalid"); return; }
+      openFragment(fragment);
+    };
+  }
+
   async function main() {
     await unlock();
     pinSetup();
+    installScan();
     const hash = new URLSearchParams(location.hash.slice(1));
     let offer = null;
     if (hash.get("offer")) {
