@@ -32,7 +32,7 @@ from service.trust.authorities import create_authority
 from service.trust.deployment import deploy_registries
 from tests.browser.test_pages import PHONE, _free_port, axe, ready, shot, tap_targets
 from tests.conftest import CHROMIUM, funded
-from tests.verifier.factories import residence_permit_subject
+from tests.verifier.factories import business_license_subject, residence_permit_subject
 from verifier.chain import EmbeddedChain
 from verifier.contracts import load_artifact
 from verifier.counter.app import create_counter_app
@@ -55,6 +55,7 @@ class World:
     key: str
     zhaoqing: LocalAccount  # 肇庆 authority's chain account
     counter_key: Ed25519KeyPair  # the key it registered for its counter
+    licence_key: str  # an API key of the 广州 licence authority
 
     def serve(self, app: Any) -> tuple[str, Any]:
         port = _free_port()
@@ -104,6 +105,19 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     key = office.create_api_key(
         permits.id, ("issue:ResidencePermit", "lifecycle", "revoke", "admin"), label="ux"
     )[1]
+    licences = create_authority(
+        office,
+        "did:web:scjgj.gz.gov.cn",
+        "广州市市场监督管理局",
+        "Guangzhou Administration for Market Regulation",
+        440100,
+        ("BusinessLicense",),
+        root=root,
+        uscc="11440100007502233T",
+    )
+    licence_key = office.create_api_key(
+        licences.id, ("issue:BusinessLicense", "lifecycle", "revoke"), label="ux"
+    )[1]
     # 肇庆's authority: accredited on the same chain by the province, not an authority of this
     # office; it registers a dedicated Ed25519 key for its counter
     zhaoqing = funded(chain)
@@ -136,7 +150,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     while not uv.started and time.monotonic() < deadline:
         time.sleep(0.05)
     assert uv.started, "the office did not start"
-    yield World(f"http://127.0.0.1:{port}", office, key, zhaoqing, counter_key)
+    yield World(f"http://127.0.0.1:{port}", office, key, zhaoqing, counter_key, licence_key)
     uv.should_exit = True
     thread.join(timeout=10)
     db.dispose()
@@ -505,6 +519,104 @@ def test_without_a_decoder_the_scan_button_says_so_and_a_pasted_link_opens(
         wallet.fill("#scan-paste", link)
         wallet.click("#scan-open")
         wallet.wait_for_selector("#share:not([hidden])")
+        assert errors == []
+    finally:
+        ctx.close()
+
+
+def test_a_licence_card_consent_with_purpose_and_a_broken_link(world: World, browser: Any) -> None:
+    """A 营业执照 held by its representative: its own card face and detail layout; the consent
+    screen says who asks, for what, which fields; the verdict in words; a broken request link
+    says so and the cards stay."""
+    subject = business_license_subject(random.Random(47), name="肇庆穗信测试贸易有限公司")
+    issued = httpx.post(
+        f"{world.url}/v1/credentials",
+        json={"type": "BusinessLicense", "subject": subject},
+        headers={"Authorization": f"Bearer {world.licence_key}"},
+    )
+    assert issued.status_code == 201, issued.text
+    offer = httpx.post(
+        f"{world.url}/v1/credentials/{issued.json()['credential']['id']}/offer",
+        headers={"Authorization": f"Bearer {world.licence_key}"},
+    )
+    assert offer.status_code == 201, offer.text
+    ctx = browser.new_context(viewport=PHONE, is_mobile=True, has_touch=True)
+    errors: list[str] = []
+    ctx.on("weberror", lambda e: errors.append(str(e.error)))
+    try:
+        wallet = ctx.new_page()
+        wallet.goto(offer.json()["walletLink"])
+        ready(wallet)
+        wallet.get_by_role("button", name="领取到本钱包").click()
+        wallet.wait_for_selector(".card[data-type='BusinessLicense'] .badge")
+        AnchorWorker(world.office).drain()
+        wallet.click("#cards-refresh")
+        wallet.wait_for_selector(".card .badge[data-status='valid']")
+        # ---- the card: company name, USCC, legal representative, issuer's registered name
+        card = ".card[data-type='BusinessLicense']"
+        assert wallet.inner_text(f"{card} h3") == "营业执照"
+        assert wallet.inner_text(f"{card} .holder") == "肇庆穗信测试贸易有限公司"
+        face = wallet.inner_text(f"{card} .face[data-field='uscc']")
+        assert "统一社会信用代码" in face and subject["uscc"] in face
+        assert subject["legalRepresentative"] in wallet.inner_text(
+            f"{card} .face[data-field='legalRepresentative']"
+        )
+        assert "广州市市场监督管理局" in wallet.inner_text(f"{card} .issuer")
+        # ---- the detail: the licence's own order, the operating term in words (no JSON)
+        wallet.click(f"{card} summary")
+        fields = wallet.eval_on_selector_all(
+            f"{card} .facts dd[data-field]", "ds => ds.map(d => d.dataset.field)"
+        )
+        assert fields[:4] == ["uscc", "name", "entityType", "legalRepresentative"]
+        term = wallet.inner_text(f"{card} .facts dd[data-field='operatingTerm']")
+        assert term == "2020-05-01 至 长期" and "{" not in wallet.inner_text(f"{card} .facts")
+        shot(wallet, "wallet-licence-card-phone")
+        axe(wallet, "wallet, a licence card")
+        tap_targets(wallet, "wallet, a licence card")
+        wallet.click("#lang-switch")
+        assert wallet.inner_text(f"{card} .facts dd[data-field='operatingTerm']") == (
+            "2020-05-01 to no end date"
+        )
+        assert "Business licence" in wallet.inner_text(f"{card} h3")
+        wallet.click("#lang-switch")
+
+        # ---- the consent screen: who (unverified here), for what, which fields
+        made = httpx.post(
+            f"{world.url}/v1/oid4vp/requests",
+            json={
+                "credentialType": "BusinessLicense",
+                "fields": ["name", "uscc", "legalRepresentative"],
+                "verifierName": "肇庆市政务服务中心",
+                "purpose": "办理食品经营许可",
+            },
+        )
+        assert made.status_code == 201, made.text
+        wallet.goto(made.json()["walletLink"])
+        ready(wallet)
+        wallet.wait_for_selector("#share:not([hidden])")
+        assert wallet.get_attribute("#share-purpose", "data-purpose") == "given"
+        assert "用途（核验方自述）：办理食品经营许可" in wallet.inner_text("#share-purpose")
+        labels = wallet.inner_text("#share-fields")
+        assert "名称" in labels and "统一社会信用代码" in labels and "法定代表人" in labels
+        assert "未经链上认证的核验方" in wallet.inner_text("#share-verifier")
+        shot(wallet, "wallet-consent-licence-phone")
+        axe(wallet, "wallet, consent for a licence")
+        tap_targets(wallet, "wallet, consent for a licence")
+        wallet.click("#share-button")
+        wallet.wait_for_selector("#share-result[data-verdict='VALID']")
+        result = wallet.inner_text("#share-result")
+        assert result == "已出示，核验结果：有效" and "VALID" not in result
+
+        # ---- a broken request link: an error in words, and the wallet still shows its cards
+        wallet.goto(f"{world.url}/wallet#request_uri=%%%broken&client_id=x")
+        ready(wallet)
+        wallet.wait_for_selector("#wallet-status[data-problem='request_invalid']")
+        status = wallet.inner_text("#wallet-status")
+        assert status.startswith("无法读取核验请求：") and "Failed" not in status
+        assert wallet.is_hidden("#share") and wallet.is_hidden("#cards-empty")
+        assert wallet.locator(".card").count() == 1
+        shot(wallet, "wallet-broken-request-link-phone")
+        axe(wallet, "wallet, a broken request link")
         assert errors == []
     finally:
         ctx.close()

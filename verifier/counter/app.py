@@ -50,6 +50,7 @@ class _RequestBody(BaseModel):
     credentialType: str = Field(max_length=64)
     fields: list[Annotated[str, Field(max_length=64)]] = Field(min_length=1, max_length=20)
     verifierName: str = Field(min_length=1, max_length=100)
+    purpose: str = Field("", max_length=200)
 
 
 def _problem(status: int, slug: str, title: str, detail: str, **extra: Any) -> JSONResponse:
@@ -189,7 +190,9 @@ def create_counter_app(
     @app.post("/v1/oid4vp/requests", status_code=201)
     def create(body: _RequestBody, request: Request) -> dict[str, Any]:
         """A new request with a fresh nonce: its QR code and the session secret."""
-        return counter.create(base(request), body.credentialType, body.fields, body.verifierName)
+        return counter.create(
+            base(request), body.credentialType, body.fields, body.verifierName, body.purpose
+        )
 
     @app.get("/v1/oid4vp/requests/{request_id}")
     def request_object(request_id: str, request: Request) -> Any:

@@ -134,6 +134,9 @@ class CounterRequest:
     report: PresentationReport | None = None
     answered_at: float | None = None
     declined: bool = False
+    # why the counter asks, in its own words (a Suixin extension parameter ``purpose`` of the
+    # request object, which other wallets ignore); shown to the holder as the counter's claim
+    purpose: str = ""
 
     @property
     def client_id(self) -> str:
@@ -165,6 +168,7 @@ class CounterRequest:
                     }
                 ]
             },
+            **({"purpose": self.purpose} if self.purpose else {}),
             "client_metadata": {
                 "client_name": self.verifier_name,
                 **(
@@ -383,7 +387,12 @@ class Counter:
         )
 
     def create(
-        self, base: str, credential_type: str, fields: list[str], verifier_name: str
+        self,
+        base: str,
+        credential_type: str,
+        fields: list[str],
+        verifier_name: str,
+        purpose: str = "",
     ) -> dict[str, Any]:
         """A new request with a fresh nonce; its wallet link, QR code and session secret."""
         if credential_type not in CREDENTIAL_TYPES:
@@ -407,6 +416,7 @@ class Counter:
             secret_sha256=hashlib.sha256(secret.encode()).digest(),
             client=self.client_id,
             enc_key=ec.generate_private_key(ec.SECP256R1()),
+            purpose=purpose,
         )
         self.requests.add(item)
         link = self.link(base, request_id)

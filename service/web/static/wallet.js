@@ -230,6 +230,11 @@
     return true;
   }
 
+  // an error with its reason in both languages (e.message the English)
+  function fail(zh, en) { const e = new Error(en); e.zh = zh; return e; }
+  // the 中文 of an error: its own, or plainly that something failed (never English in 中文 mode)
+  const zhOf = (e) => e.zh || "网络不通或内容无效";
+
   // ---------------------------------------------------------------- encodings and JWS
   function b64u(bytes) {
     let s = "";
@@ -274,7 +279,7 @@
     const code = offer.grants["urn:ietf:params:oauth:grant-type:pre-authorized_code"]["pre-authorized_code"];
     const form = new URLSearchParams({ grant_type: "urn:ietf:params:oauth:grant-type:pre-authorized_code", "pre-authorized_code": code });
     const token = await sx.json(issuer + "/v1/oid4vci/token", { method: "POST", headers: { "Content-Type": "application/x-www-form-urlencoded" }, body: form.toString() });
-    if (!token.ok) throw new Error(token.body ? token.body.error_description : "token " + token.status);
+    if (!token.ok) throw fail("领取码无效或已使用（HTTP " + token.status + "）", token.body ? token.body.error_description : "token " + token.status);
     const pair = await holderKey();
     const proof = await signJwt(
       { typ: "openid4vci-proof+jwt", alg: "ES256", jwk: await publicJwk(pair) },
@@ -284,7 +289,7 @@
       headers: { "Content-Type": "application/json", Authorization: "Bearer " + token.body.access_token },
       body: JSON.stringify({ format: "dc+sd-jwt", credential_configuration_id: offer.credential_configuration_ids[0], proofs: { jwt: [proof] } }),
     });
-    if (!answer.ok) throw new Error(answer.body ? answer.body.error_description : "credential " + answer.status);
+    if (!answer.ok) throw fail("签发机关未能发放凭证（HTTP " + answer.status + "）", answer.body ? answer.body.error_description : "credential " + answer.status);
     const sdJwt = answer.body.credentials[0].credential;
     const parsed = parseSdJwt(sdJwt);
     const type = parsed.payload.vct.split("/").pop();
@@ -330,7 +335,7 @@
   function didKeyEd25519(did) {
     const m = /^did:key:z([1-9A-HJ-NP-Za-km-z]+)$/.exec(did);
     const raw = m ? unb58(m[1]) : null;
-    if (!raw || raw.length !== 34 || raw[0] !== 0xed || raw[1] !== 0x01) throw new Error("the requester's key is not an Ed25519 did:key");
+    if (!raw || raw.length !== 34 || raw[0] !== 0xed || raw[1] !== 0x01) throw fail("核验方的密钥不是 Ed25519 did:key", "the requester's key is not an Ed25519 did:key");
     return raw.slice(2);
   }
   // ---------------------------------------------------------------- the trust list
@@ -341,7 +346,7 @@
   async function refreshTrustList() {
     const got = await sx.json(location.origin + "/v1/trust-list", { cache: "no-cache" });  // a revocation shows at once
     if (!got.ok || !got.body || got.body.version !== "suixin-trust-list/1" || !Array.isArray(got.body.authorities)) {
-      throw new Error("trust list " + got.status);
+      throw fail("无法取得信任列表（HTTP " + got.status + "）", "cannot fetch the trust list (HTTP " + got.status + ")");
     }
     localStorage.setItem("suixin-trust-list", JSON.stringify({ fetchedAt: new Date().toISOString(), list: got.body }));
   }
@@ -359,7 +364,7 @@
     const key = authority ? authority.keys.find((k) => k.id === header.kid) : null;
     if (!key || !key.publicKeyJwk || !String(header.kid).startsWith(did + "#")) return { signed: false, checked: false, did, asOf: kept && kept.fetchedAt };
     const verifyKey = await crypto.subtle.importKey("jwk", key.publicKeyJwk, { name: "Ed25519" }, false, ["verify"]);
-    if (!(await crypto.subtle.verify({ name: "Ed25519" }, verifyKey, sig, signingInput))) throw new Error("the request's signature does not verify");
+    if (!(await crypto.subtle.verify({ name: "Ed25519" }, verifyKey, sig, signingInput))) throw fail("请求的签名无效", "the request's signature does not verify");
     // now: the device's clock, but never before the block the list was read at
     const now = Math.max(Math.floor(Date.now() / 1000), (kept.list.block && kept.list.block.timestamp) || 0);
     const valid = authority.status === "active" && key.validFrom <= now && (key.revokedAt === 0 || now < key.revokedAt);
@@ -374,7 +379,7 @@
   async function loadRequest(uri, expectedClient) {
     const response = await fetch(uri, { headers: { Accept: "application/oauth-authz-req+jwt" } });
     const text = await response.text();
-    if (!response.ok) { let detail = text; try { detail = JSON.parse(text).detail; } catch (e) { /* text */ } throw new Error(detail || "request " + response.status); }
+    if (!response.ok) { let detail = text; try { detail = JSON.parse(text).detail; } catch (e) { /* text */ } throw fail("核验窗口拒绝或无法提供该请求（HTTP " + response.status + "）", detail || "request " + response.status); }
     if (!(response.headers.get("content-type") || "").startsWith("application/oauth-authz-req+jwt")) {
       const request = JSON.parse(text);
       request._requester = { signed: false };
@@ -384,16 +389,16 @@
     const header = fromB64uJson(h);
     const request = fromB64uJson(p);
     const did = String(header.kid || "").split("#")[0];
-    if (header.alg !== "EdDSA" || request.client_id !== "decentralized_identifier:" + did) throw new Error("the request is not signed by the key its client_id names");
-    if (expectedClient && expectedClient !== request.client_id) throw new Error("the request is not the one the code names");
-    if (request.exp && request.exp * 1000 < Date.now()) throw new Error("the request has expired");
+    if (header.alg !== "EdDSA" || request.client_id !== "decentralized_identifier:" + did) throw fail("请求并非由其声明的核验方密钥签名", "the request is not signed by the key its client_id names");
+    if (expectedClient && expectedClient !== request.client_id) throw fail("请求与二维码所指的核验方不符", "the request is not the one the code names");
+    if (request.exp && request.exp * 1000 < Date.now()) throw fail("请求已过期，请让窗口重新生成二维码", "the request has expired: ask the counter for a new code");
     if (!did.startsWith("did:key:")) {
       request._requester = await requesterOf(header, enc.encode(h + "." + p), unb64u(sig), did);
       return request;
     }
     const key = await crypto.subtle.importKey("raw", didKeyEd25519(did), { name: "Ed25519" }, false, ["verify"]);
     const ok = await crypto.subtle.verify({ name: "Ed25519" }, key, unb64u(sig), enc.encode(h + "." + p));
-    if (!ok) throw new Error("the request's signature does not verify");
+    if (!ok) throw fail("请求的签名无效", "the request's signature does not verify");
     request._requester = { signed: true, verified: false, did };
     return request;
   }
@@ -410,7 +415,7 @@
   }
   async function encryptResponse(request, fields) {
     const jwk = request.client_metadata.jwks.keys.find((k) => k.kty === "EC" && k.crv === "P-256" && (k.use === "enc" || k.alg === "ECDH-ES"));
-    if (!jwk) throw new Error("the counter offers no P-256 encryption key");
+    if (!jwk) throw fail("核验窗口未提供加密密钥", "the counter offers no P-256 encryption key");
     const offered = request.client_metadata.encrypted_response_enc_values_supported || ["A128GCM"];
     const encName = offered.includes("A128GCM") ? "A128GCM" : offered[0];
     const size = encName === "A256GCM" ? 32 : 16;
@@ -469,6 +474,7 @@
   const when = (iso) => (iso ? new Date(iso).toLocaleString("zh-CN", { timeZone: "Asia/Shanghai", hour12: false, year: "numeric", month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit" }) + "（北京时间）" : "");
   const problemText = (got) => (got.body && got.body.detail) ? got.body.detail : "HTTP " + got.status;
 
+  const VERDICT_WORDS = { VALID: ["有效", "valid"], INVALID: ["无效", "invalid"], PENDING: ["待上链确认", "pending anchoring"], NOT_ACCREDITED: ["签发方未获认可", "issuer not accredited"] };
   const GRANT_STATES = { active: ["生效中", "Active"], scheduled: ["未开始", "Scheduled"], expired: ["已到期", "Expired"], withdrawn: ["已撤回", "Withdrawn"] };
   const ACCESS = { served: ["已调取", "served"], refused: ["被拒绝", "refused"] };
   async function issuers() { return [...new Set((await getAll("credentials")).map((c) => c.issuer))]; }
@@ -553,7 +559,7 @@
     } finally { ok.disabled = false; }
   });
   document.getElementById("grants-refresh").addEventListener("click", async () => {
-    try { await renderGrants(); } catch (e) { setGrantsStatus("无法读取授权记录：" + e.message, "Cannot read the grants: " + e.message); }
+    try { await renderGrants(); } catch (e) { setGrantsStatus("无法读取授权记录：" + zhOf(e), "Cannot read the grants: " + e.message); }
   });
   document.getElementById("cards-refresh").addEventListener("click", async () => {
     const shown = document.getElementById("cards-refreshed");
@@ -561,7 +567,7 @@
       await refresh();
       await refreshTrustList();
       shown.replaceChildren(sx.bi("已刷新：" + when(new Date().toISOString()), "Refreshed: " + when(new Date().toISOString())));
-    } catch (e) { shown.replaceChildren(sx.bi("无法刷新：" + e.message, "Cannot refresh: " + e.message)); }
+    } catch (e) { shown.replaceChildren(sx.bi("无法刷新：" + zhOf(e), "Cannot refresh: " + e.message)); }
     await renderCards();
   });
 
@@ -585,6 +591,7 @@
         sx.el("h3", {}, sx.bi(title[0], title[1])),
         sx.el("p", {}, sx.el("span", { class: "badge", "data-status": c.status }, sx.bi(words[0], words[1]))),
         sx.el("p", { class: "holder", text: values.name || "" }),
+        ...cardFace(c.type, values),
         sx.el("p", { class: "issuer" }, issuer),
         sx.el("p", { class: "expiry" }, sx.bi("有效期至 ", "Valid until "), expiry));
       // every field, the status and its reason in words
@@ -593,8 +600,10 @@
       row(sx.bi("状态", "Status"), sx.bi(words[0], words[1]));
       if (c.statusReasonText) row(sx.bi("原因", "Reason"), sx.bi(c.statusReasonText.zh, c.statusReasonText.en));
       if (parsed.payload.residenceCity) row(sx.label(c.type, "residenceCity"), document.createTextNode(parsed.payload.residenceCity));
-      for (const [name, value] of Object.entries(values)) {
-        row(sx.label(c.type, name), document.createTextNode(sx.show(value)));
+      for (const [name, value] of detailOrder(c.type, values)) {
+        const dd = valueText(name, value);
+        row(sx.label(c.type, name), dd);
+        facts.lastChild.dataset.field = name;
       }
       const details = sx.el("details", { class: "card-details" }, sx.el("summary", {}, sx.bi("详情", "Details")), facts);
       card.append(details);
@@ -605,6 +614,29 @@
       }
       list.append(card);
     }
+  }
+
+  // the card's face beyond the holder's name: for a 营业执照, what identifies the company
+  const FACE = { BusinessLicense: ["uscc", "legalRepresentative", "entityType"], ResidencePermit: [] };
+  function cardFace(type, values) {
+    return (FACE[type] || []).filter((name) => values[name] !== undefined).map((name) =>
+      sx.el("p", { class: "face", "data-field": name }, sx.label(type, name), "：", valueText(name, values[name])));
+  }
+  // the detail rows in the document's own order (as the paper credential lists them), then
+  // anything else it holds
+  function detailOrder(type, values) {
+    const known = (sx.FIELDS[type] || []).map((f) => f[0]).filter((name) => name in values);
+    return [...known, ...Object.keys(values).filter((name) => !known.includes(name))].map((name) => [name, values[name]]);
+  }
+  // a value in words: an operating term reads "from … until …" (长期 when open), no raw JSON
+  function valueText(name, value) {
+    if (name === "operatingTerm" && value && typeof value === "object") {
+      return sx.bi((value.from || "") + " 至 " + (value.until || "长期"), (value.from || "") + " to " + (value.until || "no end date"));
+    }
+    if (value && typeof value === "object" && !Array.isArray(value)) {
+      return document.createTextNode(Object.values(value).map((v) => sx.show(v)).join(" "));
+    }
+    return sx.bi(sx.showIn(value, "zh"), sx.showIn(value, "en"));
   }
 
   async function renderLog() {
@@ -646,6 +678,16 @@
     if (claimed) who.append(sx.el("span", { class: "claimed" }, sx.bi("；自称「" + claimed + "」（未经核实）", "; calls itself “" + claimed + "” (not checked)")));
   }
 
+  // for what: the counter's own words, never checked by anyone
+  function renderPurpose(request) {
+    const purpose = typeof request.purpose === "string" ? request.purpose.trim().slice(0, 200) : "";
+    const p = document.getElementById("share-purpose");
+    p.dataset.purpose = purpose ? "given" : "none";
+    p.replaceChildren(purpose
+      ? sx.bi("用途（核验方自述）：" + purpose, "Purpose (in the requester's words): " + purpose)
+      : sx.bi("核验方未说明用途", "The requester gives no purpose"));
+  }
+
   async function showShare(uri, client) {
     const request = await loadRequest(uri, client);
     const query = request.dcql_query.credentials[0];
@@ -655,6 +697,7 @@
     const section = document.getElementById("share");
     section.hidden = false;
     renderRequester(request);
+    renderPurpose(request);
     const select = document.getElementById("share-credential");
     select.replaceChildren(...candidates.map((c) => sx.el("option", { value: c.id, text: (TYPES[c.type] || [c.type])[0] + " · " + c.id.slice(0, 8) })));
     const fields = document.getElementById("share-fields");
@@ -690,7 +733,8 @@
       // its report, and the request still waits
       const report = answer.body && answer.body.report;
       const verdict = report ? report.verdict : "ERROR " + answer.status;
-      document.getElementById("share-result").replaceChildren(sx.bi("已出示，核验结果：" + verdict, "Presented; result: " + verdict));
+      const said = VERDICT_WORDS[verdict] || ["出错（HTTP " + answer.status + "）", "error (HTTP " + answer.status + ")"];
+      document.getElementById("share-result").replaceChildren(sx.bi("已出示，核验结果：" + said[0], "Presented; result: " + said[1]));
       document.getElementById("share-result").dataset.verdict = verdict;
       await addLog({ kind: "present", verifier: request.client_metadata.client_name, fields: names, verdict });
       history.replaceState(null, "", "/wallet");
@@ -831,7 +875,7 @@
           section.hidden = true;
           history.replaceState(null, "", "/wallet");  // the one-time code leaves the address bar
         } catch (e) {
-          setStatus("领取失败：" + e.message, "Claim failed: " + e.message);
+          setStatus("领取失败：" + zhOf(e), "Claim failed: " + e.message);
         }
         await refresh(); await renderCards(); await renderLog();  // the new card's first state
         try { await refreshTrustList(); } catch (e) { /* kept as it was; refreshing retries */ }
@@ -842,7 +886,7 @@
     await renderCards();
     await renderLog();
     if (hash.get("request_uri")) {
-      try { await showShare(hash.get("request_uri"), hash.get("client_id")); } catch (e) { setStatus("无法读取核验请求：" + e.message, "Cannot read the request: " + e.message); }
+      try { await showShare(hash.get("request_uri"), hash.get("client_id")); } catch (e) { setStatus("无法读取核验请求：" + zhOf(e), "Cannot read the request: " + e.message); document.getElementById("wallet-status").dataset.problem = "request_invalid"; }
     }
     document.body.dataset.ready = "1";
   }
