@@ -9,6 +9,7 @@ registered a dedicated counter key."""
 from __future__ import annotations
 
 import random
+import re
 import threading
 import time
 from collections.abc import Iterator
@@ -218,7 +219,8 @@ def test_an_accredited_counter_is_verified_and_others_are_not(world: World, brow
         who = wallet.inner_text("#share-verifier")
         assert ZHAOQING_ZH in who and "✓" in who and "链上认证的机关" in who
         assert ZHAOQING_DID in who and "3 号窗口" in who
-        assert "未经" not in who
+        assert "未经" not in who and "更新的信任列表" in who
+        only_chinese(wallet, "wallet, a verified requester asks")
         # the wallet decided from its kept trust list: it asked its office nothing now
         assert not [u for u in asked if world.url in u and "/v1/" in u], asked
         shot(wallet, "wallet-consent-verified-phone")
@@ -239,6 +241,7 @@ def test_an_accredited_counter_is_verified_and_others_are_not(world: World, brow
         assert wallet.locator("[data-requester='verified']").count() == 0
         shot(wallet, "wallet-consent-impostor-phone")
         axe(wallet, "wallet, an unverified requester with an authority's name")
+        only_chinese(wallet, "wallet, an unverified requester with an authority's name")
 
         # ---- 肇庆 revokes the counter key (compromised, from its first moment); the counter
         # still asks in its name, but the wallet, once refreshed, no longer believes it
@@ -292,10 +295,23 @@ RAW_CREDENTIALS = """async () => {
 }"""
 
 
+def only_chinese(page: Any, state: str) -> None:
+    """In 中文 mode the visible text has no English words: identifiers (DIDs, links, base58 and
+    base64url strings) and the acronyms PIN, DID, HTTP, QR aside, and the language button."""
+    text = page.evaluate("document.getElementById('main').innerText")
+    # identifiers: DIDs, links, long encoded strings, codes mixing digits and letters (USCC)
+    text = re.sub(
+        r"(did:|https?://)\S+|[A-Za-z0-9_-]{20,}|[A-Za-z0-9]*[0-9][A-Za-z0-9]*", " ", text
+    )
+    words = set(re.findall(r"[A-Za-z]{2,}", text)) - {"PIN", "DID", "HTTP", "QR"}
+    assert not words, f"{state}: English in 中文 mode: {sorted(words)}"
+
+
 def pin_states(page: Any, state: str) -> None:
     shot(page, "wallet-" + state.replace(" ", "-").replace(",", "") + "-phone")
     axe(page, "wallet, " + state)
     tap_targets(page, "wallet, " + state)
+    only_chinese(page, "wallet, " + state)
 
 
 def test_the_pin_seals_the_wallet_asks_on_open_and_before_presenting_and_locks(
@@ -572,6 +588,7 @@ def test_a_licence_card_consent_with_purpose_and_a_broken_link(world: World, bro
         assert term == "2020-05-01 至 长期" and "{" not in wallet.inner_text(f"{card} .facts")
         shot(wallet, "wallet-licence-card-phone")
         axe(wallet, "wallet, a licence card")
+        only_chinese(wallet, "wallet, a licence card")
         tap_targets(wallet, "wallet, a licence card")
         wallet.click("#lang-switch")
         assert wallet.inner_text(f"{card} .facts dd[data-field='operatingTerm']") == (
@@ -601,6 +618,7 @@ def test_a_licence_card_consent_with_purpose_and_a_broken_link(world: World, bro
         assert "未经链上认证的核验方" in wallet.inner_text("#share-verifier")
         shot(wallet, "wallet-consent-licence-phone")
         axe(wallet, "wallet, consent for a licence")
+        only_chinese(wallet, "wallet, consent for a licence")
         tap_targets(wallet, "wallet, consent for a licence")
         wallet.click("#share-button")
         wallet.wait_for_selector("#share-result[data-verdict='VALID']")
@@ -617,6 +635,7 @@ def test_a_licence_card_consent_with_purpose_and_a_broken_link(world: World, bro
         assert wallet.locator(".card").count() == 1
         shot(wallet, "wallet-broken-request-link-phone")
         axe(wallet, "wallet, a broken request link")
+        only_chinese(wallet, "wallet, a broken request link")
         assert errors == []
     finally:
         ctx.close()

@@ -639,14 +639,24 @@
     return sx.bi(sx.showIn(value, "zh"), sx.showIn(value, "en"));
   }
 
+  // a log entry's who, which fields and verdict in words (fields by their labels, not codes)
+  function logDetail(e) {
+    const label = (name, lang) => {
+      for (const fields of Object.values(sx.FIELDS)) { const f = fields.find((x) => x[0] === name); if (f) return f[lang === "zh" ? 1 : 2]; }
+      return name;
+    };
+    const said = VERDICT_WORDS[e.verdict] || (e.verdict ? ["出错", "error"] : null);
+    const line = (lang) => [e.verifier, (e.fields || []).map((f) => label(f, lang)).join(lang === "zh" ? "、" : ", "), said && said[lang === "zh" ? 0 : 1]].filter(Boolean).join(" · ");
+    return sx.bi(line("zh"), line("en"));
+  }
+
   async function renderLog() {
     const list = document.getElementById("log");
     list.replaceChildren();
     const KINDS = { claim: ["领取", "Claimed"], present: ["出示", "Presented"], decline: ["拒绝", "Declined"], grant: ["授权", "Authorised"], withdraw: ["撤回授权", "Withdrew"] };
     for (const e of (await getAll("log")).reverse()) {
       const kind = KINDS[e.kind] || [e.kind, e.kind];
-      const item = sx.el("li", { "data-kind": e.kind }, sx.el("time", { datetime: e.at, text: when(e.at) }), " ", sx.bi(kind[0], kind[1]), " ",
-        document.createTextNode([e.verifier, (e.fields || []).join(", "), e.verdict].filter(Boolean).join(" · ")));
+      const item = sx.el("li", { "data-kind": e.kind }, sx.el("time", { datetime: e.at, text: when(e.at) }), " ", sx.bi(kind[0], kind[1]), " ", logDetail(e));
       list.append(item);
     }
   }
@@ -658,12 +668,15 @@
     const who = document.getElementById("share-verifier");
     const r = request._requester;
     const claimed = String((request.client_metadata || {}).client_name || "");
+    // how fresh the list this rests on is (a revocation after it is not known yet)
+    const asOf = r.asOf ? sx.el("span", { class: "as-of", "data-as-of": r.asOf }, sx.bi("（按 " + when(r.asOf) + " 更新的信任列表）", " (trust list of " + when(r.asOf) + ")")) : null;
     if (r.verified) {
       who.replaceChildren(sx.el("span", { class: "verified", "data-requester": "verified" },
         sx.el("span", { "aria-hidden": "true", text: "✓ " }), sx.el("strong", {}, sx.bi(r.nameZh, r.nameEn)),
         sx.bi("（链上认证的机关）", " (an authority accredited on chain)")),
         sx.el("span", { class: "did", text: " " + r.did }));
       if (claimed) who.append(sx.el("span", { class: "claimed" }, sx.bi("，窗口：" + claimed, ", counter: " + claimed)));
+      if (asOf) who.append(asOf);
       return;
     }
     const note = !r.signed && r.checked === false
@@ -676,6 +689,16 @@
     const state = r.signed ? "unverified" : r.checked === false ? "unchecked" : "unsigned";
     who.replaceChildren(sx.el("span", { class: "unverified", "data-requester": state }, sx.el("span", { "aria-hidden": "true", text: "⚠ " }), note));
     if (claimed) who.append(sx.el("span", { class: "claimed" }, sx.bi("；自称「" + claimed + "」（未经核实）", "; calls itself “" + claimed + "” (not checked)")));
+    if (asOf && r.did && !r.did.startsWith("did:key:")) who.append(asOf);
+  }
+
+  // a card as the holder tells it apart: its type, holder and end of validity (no hex ids)
+  function optionText(c) {
+    const parsed = parseSdJwt(c.sdJwt);
+    const name = (parsed.disclosures.find((d) => d.name === "name") || {}).value || "";
+    const zh = sx.lang() === "zh";
+    const until = parsed.payload.exp ? new Date(parsed.payload.exp * 1000).toLocaleDateString("zh-CN", { timeZone: "Asia/Shanghai" }) : "";
+    return [(TYPES[c.type] || [c.type, c.type])[zh ? 0 : 1], name, until && (zh ? "有效期至 " : "valid until ") + until].filter(Boolean).join(" · ");
   }
 
   // for what: the counter's own words, never checked by anyone
@@ -699,7 +722,7 @@
     renderRequester(request);
     renderPurpose(request);
     const select = document.getElementById("share-credential");
-    select.replaceChildren(...candidates.map((c) => sx.el("option", { value: c.id, text: (TYPES[c.type] || [c.type])[0] + " · " + c.id.slice(0, 8) })));
+    select.replaceChildren(...candidates.map((c) => sx.el("option", { value: c.id, text: optionText(c) })));
     const fields = document.getElementById("share-fields");
     function drawFields() {
       const chosen = candidates.find((c) => c.id === select.value);
