@@ -68,15 +68,20 @@ class World:
         assert uv.started, "a server did not start"
         return f"http://localhost:{port}", uv
 
-    def counter(self, key: Ed25519KeyPair, name: str) -> tuple[str, Any]:
-        """A standalone counter (``suixin-verify counter``'s app) with ``key``."""
+    def counter(
+        self, key: Ed25519KeyPair, name: str, claims: tuple[str, str] | None = None
+    ) -> tuple[str, Any]:
+        """A standalone counter (``suixin-verify counter``'s app) with ``key``; ``claims``
+        (DID, kid) makes it a forger that names another identity than its key's."""
         deployment = self.office.deployment
         verifier = Verifier.from_chain(
             self.office.chain, deployment.anchor_registry, deployment=deployment
         )
-        return self.serve(
-            create_counter_app(verifier, key, name=name, wallet_url=f"{self.url}/wallet")
-        )
+        app = create_counter_app(verifier, key, name=name, wallet_url=f"{self.url}/wallet")
+        if claims is not None:
+            app.state.counter.client_id = f"decentralized_identifier:{claims[0]}"
+            app.state.counter.kid = claims[1]
+        return self.serve(app)
 
 
 def _trust(chain: Any, world_root: LocalAccount, fn: str, args: list[Any], office: Office) -> None:
@@ -639,3 +644,35 @@ def test_a_licence_card_consent_with_purpose_and_a_broken_link(world: World, bro
         assert errors == []
     finally:
         ctx.close()
+
+
+def test_a_forged_or_unknown_identity_is_never_verified(world: World, browser: Any) -> None:
+    """A counter naming 肇庆's DID and registered key but signing with a key of its own is
+    refused outright (the signature does not verify against the listed key); one naming a DID
+    the trust list does not have is shown unverified, its signature unchecked."""
+    forger_url, forger_uv = world.counter(
+        Ed25519KeyPair.generate(), ZHAOQING_ZH, (ZHAOQING_DID, f"{ZHAOQING_DID}#{COUNTER_KEY_ID}")
+    )
+    unknown_did = "did:web:zwfw.example.org"
+    unknown_url, unknown_uv = world.counter(
+        Ed25519KeyPair.generate(), "某某窗口", (unknown_did, f"{unknown_did}#key-1")
+    )
+    ctx, wallet, errors = claimed_wallet(world, browser, "欧阳明", 53)
+    try:
+        wallet.goto(ask(forger_url, ZHAOQING_ZH))
+        ready(wallet)
+        wallet.wait_for_selector("#wallet-status[data-problem='request_invalid']")
+        assert "请求的签名无效" in wallet.inner_text("#wallet-status")
+        assert wallet.is_hidden("#share")
+        assert wallet.locator("[data-requester='verified']").count() == 0
+
+        assert requester(wallet, ask(unknown_url, "某某窗口")) == "unchecked"
+        who = wallet.inner_text("#share-verifier")
+        assert unknown_did in who and "无法按信任列表核对" in who and "✓" not in who
+        axe(wallet, "wallet, a requester the trust list does not know")
+        only_chinese(wallet, "wallet, a requester the trust list does not know")
+        assert errors == []
+    finally:
+        ctx.close()
+        forger_uv.should_exit = True
+        unknown_uv.should_exit = True

@@ -129,3 +129,36 @@ def test_identity_needs_a_valid_key_of_an_active_authority(api: Api, index: Regi
     index.authorities[authority.id] = replace(authority, status=AuthorityStatus.SUSPENDED)
     assert accredited_identity(index, signer.public_key, now) is None
     assert {a["did"]: a for a in trust_list(index)["authorities"]}[did]["status"] == "suspended"
+
+
+def test_the_counter_reads_a_key_file_keygen_wrote(tmp_path: Any) -> None:
+    from verifier.counter.core import load_or_create_key
+    from verifier.keys import encode_private_multikey_ed25519
+
+    pair = Ed25519KeyPair.generate()
+    path = tmp_path / "k.key"
+    path.write_text(encode_private_multikey_ed25519(pair.private_bytes()) + "\n")
+    assert load_or_create_key(path).did == pair.did
+    path.write_text(pair.private_bytes().hex() + "\n")  # the counter's own format
+    assert load_or_create_key(path).did == pair.did
+
+
+def test_a_purpose_reaches_the_request_object_and_a_long_one_is_refused(
+    api: Api, tmp_path: Any
+) -> None:
+    deployment = api.world.office.deployment
+    verifier = Verifier.from_chain(
+        api.world.office.chain, deployment.anchor_registry, deployment=deployment
+    )
+    app = create_counter_app(verifier, Ed25519KeyPair.generate())
+    body = {"credentialType": "ResidencePermit", "fields": ["name"], "verifierName": "肇庆"}
+    with TestClient(app, base_url=COUNTER) as counter:
+        for client in (counter, api.client):
+            made = client.post("/v1/oid4vp/requests", json={**body, "purpose": "办理子女入学"})
+            assert made.status_code == 201, made.text
+            assert made.json()["request"]["purpose"] == "办理子女入学"
+            plain = client.post("/v1/oid4vp/requests", json=body)
+            assert "purpose" not in plain.json()["request"]
+            long = client.post("/v1/oid4vp/requests", json={**body, "purpose": "长" * 201})
+            assert long.status_code == 422, long.text
+            assert long.headers["content-type"].startswith("application/problem+json")
