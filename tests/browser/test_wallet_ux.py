@@ -421,6 +421,17 @@ def test_the_pin_seals_the_wallet_asks_on_open_and_before_presenting_and_locks(
         wallet.wait_for_selector("#pin-unlock-problem[data-problem='locked']")
         wallet.click("#lang-switch")
         assert "locked until" in wallet.inner_text("#pin-unlock-problem")
+        wallet.click("#lang-switch")
+
+        # ---- a forgotten PIN: only emptying the wallet goes on (after a second tap)
+        wallet.click("#pin-forgot")
+        wallet.wait_for_selector("#pin-reset:not([hidden])")
+        pin_states(wallet, "PIN forgotten")
+        wallet.click("#pin-reset-confirm")
+        ready(wallet)
+        wallet.wait_for_selector("#pin-setup:not([hidden])")
+        assert wallet.is_visible("#cards-empty") and wallet.locator(".card").count() == 0
+        assert wallet.evaluate("localStorage.getItem('suixin-pin')") is None
         assert errors == []
     finally:
         ctx.close()

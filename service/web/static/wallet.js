@@ -162,6 +162,7 @@
     const button = document.getElementById("pin-unlock-button");
     panel.hidden = false; body.hidden = true;
     document.body.dataset.pin = "locked";
+    installPinReset();
     if (state.lockedUntil > Date.now()) showPinProblem("pin-unlock-problem", pinRefusal());
     holdBack(button);
     input.focus();
@@ -185,6 +186,17 @@
       });
     });
   }
+  // a forgotten PIN: the sealed records cannot be opened by anyone, so the only way on is to
+  // delete them (and the holder key) and claim again
+  function installPinReset() {
+    document.getElementById("pin-forgot").onclick = () => { document.getElementById("pin-reset").hidden = false; };
+    document.getElementById("pin-reset-confirm").onclick = async () => {
+      localStorage.removeItem("suixin-pin");
+      await new Promise((resolve) => { const q = indexedDB.deleteDatabase("suixin-wallet"); q.onsuccess = q.onerror = q.onblocked = resolve; });
+      location.replace("/wallet");
+    };
+  }
+
   // the set/change form: shown when no PIN is set, or when the holder asks to change it
   function pinSetup() {
     const panel = document.getElementById("pin-setup");
