@@ -237,6 +237,13 @@ def test_an_accredited_counter_is_verified_and_others_are_not(world: World, brow
         wallet.click("#lang-switch")
         wallet.click("#share-button")
         wallet.wait_for_selector("#share-result[data-verdict='VALID']")
+        # the clerk's page says in whose name the counter asks
+        clerk = ctx.new_page()
+        clerk.goto(f"{verified_url}/counter")
+        ready(clerk)
+        assert ZHAOQING_ZH in clerk.inner_text("header .identity[data-identity='accredited']")
+        axe(clerk, "standalone counter asking as an accredited authority")
+        clerk.close()
 
         # ---- a counter naming itself 肇庆's registered name: unverified, its DID, its claim
         assert requester(wallet, ask(impostor_url, ZHAOQING_ZH)) == "unverified"

@@ -90,6 +90,7 @@ def create_counter_app(
         verifier.index.sync(verifier.chain)  # the verifier still syncs when it is due
     now = max(int(time.time()), verifier.index.synced_block_time)  # a chain may run ahead
     identity = accredited_identity(verifier.index, key.public_bytes, now)
+    authority = verifier.index.authority(identity[0]) if identity else None
 
     def check(envelope: object, nonce: str, audience: str, fresh: bool) -> PresentationReport:
         with lock:  # the index is one, shared by every request
@@ -168,7 +169,7 @@ def create_counter_app(
     def page(request: Request) -> HTMLResponse:
         """The counter page."""
         response = _templates.TemplateResponse(
-            request, "counter_page.html", {"name": name, "did": key.did}
+            request, "counter_page.html", {"name": name, "did": key.did, "authority": authority}
         )
         response.headers["Content-Security-Policy"] = (
             "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "

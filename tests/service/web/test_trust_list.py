@@ -61,6 +61,8 @@ def test_a_registered_key_makes_the_counter_ask_as_its_authority(api: Api, tmp_p
     did = api.world.permits.did
     with TestClient(app, base_url=COUNTER) as counter:
         assert counter.get("/healthz").json()["clientId"] == f"decentralized_identifier:{did}"
+        page = counter.get("/counter").text  # the clerk sees in whose name the counter asks
+        assert 'data-identity="accredited"' in page and api.world.permits.name_zh in page
         request = ask(counter, "name")
         assert request["request"]["client_id"] == f"decentralized_identifier:{did}"
         signed = counter.get(
@@ -95,6 +97,7 @@ def test_an_unregistered_key_asks_as_its_own_did_key(api: Api) -> None:
     with TestClient(app, base_url=COUNTER) as counter:
         request = ask(counter, "name")
         assert request["request"]["client_id"] == f"decentralized_identifier:{key.did}"
+        assert 'data-identity="unverified"' in counter.get("/counter").text
 
 
 @pytest.fixture
