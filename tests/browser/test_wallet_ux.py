@@ -31,8 +31,9 @@ from service.storage.db import Database
 from service.storage.sealing import MasterKey
 from service.trust.authorities import create_authority
 from service.trust.deployment import deploy_registries
+from service.web.pages import JSQR
 from tests.browser.test_pages import PHONE, _free_port, axe, ready, shot, tap_targets
-from tests.conftest import CHROMIUM, funded
+from tests.conftest import CHROMIUM, funded, require
 from tests.verifier.factories import business_license_subject, residence_permit_subject
 from verifier.chain import EmbeddedChain
 from verifier.contracts import load_artifact
@@ -479,6 +480,8 @@ def camera_showing(browser: Any, text: str, tmp_path: Path) -> Any:
 def test_scanning_the_counter_qr_with_the_phone_camera(
     world: World, browser: Any, tmp_path: Path
 ) -> None:
+    # Debian's Chromium has no BarcodeDetector: the scan runs on jsQR from node_modules
+    require(JSQR.is_file(), f"{JSQR} missing: run `npm ci` (package.json pins jsqr)")
     made = httpx.post(
         f"{world.url}/v1/oid4vp/requests",
         json={"credentialType": "ResidencePermit", "fields": ["name"], "verifierName": "窗口"},
