@@ -370,6 +370,7 @@ from verifier.token_status_list import (
     status_list_token_digest,
     token_status,
 )
+from verifier.trust_list import TRUST_LIST_VERSION, accredited_identity, trust_list
 from verifier.verify import (
     CHECKS,
     CheckResult,
@@ -450,6 +451,7 @@ __all__ = [
     "TOKEN_STATUS_LIST_DIGEST_DOMAIN",
     "TOKEN_STATUS_SUSPENDED",
     "TOKEN_STATUS_VALID",
+    "TRUST_LIST_VERSION",
     "UNDEFINED_TERMS_CONTEXT",
     "USCC_ALPHABET",
     "USCC_DEPARTMENTS",
@@ -551,6 +553,7 @@ __all__ = [
     "Verdict",
     "VerificationError",
     "Verifier",
+    "accredited_identity",
     "artifacts_dir",
     "b64url_decode",
     "b64url_encode",
@@ -688,6 +691,7 @@ __all__ = [
     "token_document",
     "token_list_status",
     "token_status",
+    "trust_list",
     "uscc_check_character",
     "utc_now",
     "validate_credential",

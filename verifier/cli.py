@@ -186,7 +186,9 @@ def _counter_parser() -> argparse.ArgumentParser:
         "--key",
         type=Path,
         default=Path("counter.key"),
-        help="the counter's own key (made on first start, 0600): its did:key signs receipts",
+        help="the counter's own key (made on first start, 0600; hex or a z3u2 multikey from "
+        "`suixin-verify keygen`): its did:key signs receipts; if it is an accredited "
+        "authority's registered Ed25519 key, the counter asks in that authority's name",
     )
     p.add_argument("--name", default="核验窗口", help="the counter's name on its page")
     p.add_argument(
@@ -225,8 +227,9 @@ def _counter(args: argparse.Namespace) -> int:
         else FetchedLists(locate=office_locator(lists_from) if lists_from else None)
     )
     app = create_counter_app(verifier, key, name=args.name, wallet_url=wallet, status_lists=lists)
+    asks_as = app.state.counter.client_id.removeprefix("decentralized_identifier:")
     print(
-        f"suixin-verify counter: http://{args.host}:{args.port}/counter as {key.did}",
+        f"suixin-verify counter: http://{args.host}:{args.port}/counter as {asks_as}",
         file=sys.stderr,
     )
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning")

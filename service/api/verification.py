@@ -27,6 +27,7 @@ from service.lifecycle.status_queue import local_changes
 from service.storage.models import StatusChange
 from verifier.foreign import ForeignMaterial
 from verifier.policy import Policy
+from verifier.trust_list import trust_list
 from verifier.verify import Report, Verifier
 
 __all__ = ["DID_CONTEXTS", "VerificationService"]
@@ -144,6 +145,14 @@ class VerificationService:
         except NotFound:
             return None
         return receipt if isinstance(receipt, dict) else None
+
+    def trust_list(self) -> dict[str, Any]:
+        """Every authority on the TrustRegistry with its names, status and keys
+        (``verifier.trust_list``), from the chain as last synced."""
+        with self._lock:
+            if self._needs_sync():
+                self._sync()
+            return trust_list(self.verifier.index)
 
     def did_document(self, did: str) -> dict[str, Any]:
         """The DID document of an authority from its keys on chain; raises NotFound."""

@@ -21,7 +21,7 @@ from typing import Annotated, Any
 
 import httpx
 from fastapi import APIRouter, Body, Depends, Request
-from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from fastapi.templating import Jinja2Templates
 from jinja2 import ChoiceLoader, Environment, FileSystemLoader, PackageLoader
 from sqlalchemy import func, or_, select
@@ -108,6 +108,26 @@ def _page(request: Request, name: str, connect: str = "'self'", **context: Any) 
 def wallet_page(request: Request) -> HTMLResponse:
     """The citizen wallet."""
     return _page(request, "wallet.html", connect=WALLET_CONNECT, page="wallet")
+
+
+# the wallet's QR decoder where the browser has no BarcodeDetector: the npm package ``jsqr``
+# (pinned in package.json), served from node_modules, never copied into the repository
+JSQR = HERE.parents[1] / "node_modules" / "jsqr" / "dist" / "jsQR.js"
+
+
+@router.get("/vendor/jsqr.js")
+def jsqr_script() -> Response:
+    """jsQR 1.4.0 (Apache-2.0) when installed; 404 otherwise (the wallet then says it cannot
+    scan, and the holder pastes the link)."""
+    if not JSQR.is_file():
+        return Response(
+            "jsqr is not installed (npm install)", status_code=404, media_type="text/plain"
+        )
+    return FileResponse(
+        JSQR,
+        media_type="text/javascript; charset=utf-8",
+        headers={"Cache-Control": "max-age=86400"},
+    )
 
 
 @router.get("/counter", response_class=HTMLResponse)

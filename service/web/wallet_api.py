@@ -399,6 +399,9 @@ class CounterRequestBody(BaseModel):
     credentialType: str = Field(description="ResidencePermit or BusinessLicense")
     fields: list[str] = Field(min_length=1, max_length=20)
     verifierName: PlainText = Field(min_length=1, max_length=100)
+    purpose: PlainText = Field(
+        "", max_length=200, description="why the counter asks, shown to the holder as its claim"
+    )
 
 
 @router.post("/v1/oid4vp/requests", status_code=201, dependencies=[Depends(public_rate_limit)])
@@ -407,7 +410,9 @@ def create_request(
 ) -> dict[str, Any]:
     """Create a presentation request (OpenID4VP) with a fresh nonce; answers its QR code and
     the counter session's secret."""
-    return counter.create(base_url(request), body.credentialType, body.fields, body.verifierName)
+    return counter.create(
+        base_url(request), body.credentialType, body.fields, body.verifierName, body.purpose
+    )
 
 
 @router.get(

@@ -14,6 +14,7 @@ keyed by the DCQL query id, ``state``); ``error=access_denied`` is the holder de
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
@@ -37,6 +38,7 @@ from verifier.counter.core import (
 from verifier.keys import Ed25519KeyPair
 from verifier.sdjwt import PresentationReport, verify_presentation
 from verifier.status_tokens import StatusListSource
+from verifier.trust_list import accredited_identity
 from verifier.verify import Verifier
 
 __all__ = ["MAX_BODY_BYTES", "create_counter_app"]
@@ -55,6 +57,7 @@ class _RequestBody(BaseModel):
     credentialType: str = Field(max_length=64)
     fields: list[Annotated[str, Field(max_length=64)]] = Field(min_length=1, max_length=20)
     verifierName: str = Field(min_length=1, max_length=100)
+    purpose: str = Field("", max_length=200)
 
 
 def _problem(status: int, slug: str, title: str, detail: str, **extra: Any) -> JSONResponse:
@@ -105,8 +108,17 @@ def create_counter_app(
     receipts signed with ``key``; QR codes open ``wallet_url`` (default: this origin's
     ``/wallet``, which a standalone counter does not serve: give the issuing office's). An
     SD-JWT's status comes from its Status List Token, got from ``status_lists`` (online: a
-    ``FetchedLists``) or, without one, from the snapshot's documents."""
+    ``FetchedLists``) or, without one, from the snapshot's documents.
+
+    If ``key`` is, when the app is made, a valid registered key of an active authority on the
+    TrustRegistry, the counter asks in that authority's name (``client_id`` its DID, ``kid``
+    the key); otherwise as the key's own did:key."""
     lock = threading.Lock()
+    if verifier.chain is not None:  # online: the registry now (a snapshot is as it is);
+        verifier.index.sync(verifier.chain)  # the verifier still syncs when it is due
+    now = max(int(time.time()), verifier.index.synced_block_time)  # a chain may run ahead
+    identity = accredited_identity(verifier.index, key.public_bytes, now)
+    authority = verifier.index.authority(identity[0]) if identity else None
 
     def check(envelope: object, nonce: str, audience: str, fresh: bool) -> PresentationReport:
         with lock:  # the index is one, shared by every request
@@ -124,7 +136,12 @@ def create_counter_app(
         with lock:
             return verifier.verify(bundle)
 
-    counter = Counter(check, key, wallet_url=(lambda _base: wallet_url) if wallet_url else None)
+    counter = Counter(
+        check,
+        key,
+        wallet_url=(lambda _base: wallet_url) if wallet_url else None,
+        identity=identity,
+    )
     app = FastAPI(title=f"{name} — Suixin counter", docs_url=None, redoc_url=None)
     app.state.counter = counter
     app.add_middleware(
@@ -170,7 +187,7 @@ def create_counter_app(
     def page(request: Request) -> HTMLResponse:
         """The counter page."""
         response = _templates.TemplateResponse(
-            request, "counter_page.html", {"name": name, "did": key.did}
+            request, "counter_page.html", {"name": name, "did": key.did, "authority": authority}
         )
         response.headers["Content-Security-Policy"] = (
             "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
@@ -182,7 +199,12 @@ def create_counter_app(
     def healthz() -> dict[str, Any]:
         """Alive; the counter's did:key and the trust source it verifies against."""
         trust = verifier.trust_source()
-        return {"ok": True, "did": key.did, "trust": trust.to_json()}
+        return {
+            "ok": True,
+            "did": key.did,
+            "clientId": counter.client_id,
+            "trust": trust.to_json(),
+        }
 
     @app.post("/v1/oid4vp/requests", status_code=201)
     async def create(request: Request) -> dict[str, Any]:
@@ -191,7 +213,9 @@ def create_counter_app(
             body = _RequestBody.model_validate(await body_of(request))
         except ValidationError as e:
             raise RequestValidationError(e.errors()) from e
-        return counter.create(base(request), body.credentialType, body.fields, body.verifierName)
+        return counter.create(
+            base(request), body.credentialType, body.fields, body.verifierName, body.purpose
+        )
 
     @app.get("/v1/oid4vp/requests/{request_id}")
     def request_object(request_id: str, request: Request) -> Any:

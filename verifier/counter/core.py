@@ -139,9 +139,13 @@ def qr_svg(text: str) -> str:
 
 
 def load_or_create_key(path: Path) -> Ed25519KeyPair:
-    """The counter's own key (a did:key), kept at ``path`` (hex, owner-only); made once."""
+    """The counter's own key (a did:key), kept at ``path`` (hex, owner-only); made once. A key
+    file ``suixin-verify keygen`` wrote (a secret multikey, ``z3u2…``) is read as well."""
     if path.exists():
-        return Ed25519KeyPair.from_private_bytes(bytes.fromhex(path.read_text().strip()))
+        text = path.read_text().strip()
+        if text.startswith("z"):
+            return Ed25519KeyPair.from_private_multikey(text)
+        return Ed25519KeyPair.from_private_bytes(bytes.fromhex(text))
     pair = Ed25519KeyPair.generate()
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(pair.private_bytes().hex() + "\n")
@@ -173,6 +177,9 @@ class CounterRequest:
     # the wallet's error response: access_denied (the holder declined) or another code
     error: str | None = None
     error_description: str | None = None
+    # why the counter asks, in its own words (a Suixin extension parameter ``purpose`` of the
+    # request object, which other wallets ignore); shown to the holder as the counter's claim
+    purpose: str = ""
 
     @property
     def client_id(self) -> str:
@@ -206,6 +213,7 @@ class CounterRequest:
                     }
                 ]
             },
+            **({"purpose": self.purpose} if self.purpose else {}),
             "client_metadata": {
                 "client_name": self.verifier_name,
                 # OpenID4VP 1.0 §11.1 (REQUIRED unless known otherwise) and Appendix B.3.3
@@ -532,10 +540,15 @@ class Counter:
         key: Ed25519KeyPair,
         *,
         wallet_url: Callable[[str], str] | None = None,
+        identity: tuple[str, str] | None = None,
     ) -> None:
         self.check = check
         self.key = key
-        self.client_id = f"decentralized_identifier:{key.did}"
+        # whom it asks as: an accredited authority whose registered key ``key`` is (its DID
+        # and the key's verification method, ``verifier.trust_list.accredited_identity``), or
+        # the key's own did:key; a wallet decides against its trust list which one it believes
+        did, self.kid = identity or (key.did, key.verification_method)
+        self.client_id = f"decentralized_identifier:{did}"
         self.requests = CounterRequests()
         # the wallet a QR code opens, given this counter's origin (default: its own /wallet)
         self.wallet_url = wallet_url or (lambda base: f"{base}/wallet")
@@ -550,18 +563,25 @@ class Counter:
         )
 
     def create(
-        self, base: str, credential_type: str, fields: list[str], verifier_name: str
+        self,
+        base: str,
+        credential_type: str,
+        fields: list[str],
+        verifier_name: str,
+        purpose: str = "",
     ) -> dict[str, Any]:
         """A new request with a fresh nonce; its wallet link, QR code and session secret."""
-        if has_forbidden_character(verifier_name) or any(map(has_forbidden_character, fields)):
-            # the name is signed into the request object and shown on the holder's consent
-            # screen: no control, bidi override or zero-width character may disguise it
+        if any(map(has_forbidden_character, [verifier_name, purpose, *fields])):
+            # the name and the purpose are signed into the request object and shown on the
+            # holder's consent screen: no control, bidi override or zero-width character may
+            # disguise them
             raise CounterError(
                 422,
                 "validation",
                 "请求无效 / Invalid request",
-                "核验机构名称或字段含有不允许的字符（控制字符、双向文字控制符或零宽字符） / the "
-                "counter's name or a field holds a control, bidirectional or zero-width character",
+                "核验机构名称、用途或字段含有不允许的字符（控制字符、双向文字控制符或零宽字符） / "
+                "the counter's name, purpose or a field holds a control, bidirectional or "
+                "zero-width character",
                 "text_forbidden_character",
             )
         if credential_type not in CREDENTIAL_TYPES:
@@ -585,6 +605,7 @@ class Counter:
             secret_sha256=hashlib.sha256(secret.encode()).digest(),
             client=self.client_id,
             enc_key=ec.generate_private_key(ec.SECP256R1()),
+            purpose=purpose,
         )
         self.requests.add(item)
         link = self.link(base, request_id)
@@ -605,12 +626,13 @@ class Counter:
 
     def signed_request_object(self, request_id: str) -> str:
         """The request object as OpenID4VP 1.0 serves it by reference: a JWT (RFC 9101, ``typ``
-        ``oauth-authz-req+jwt``) signed EdDSA with the counter's key, ``kid`` its DID key,
-        ``client_id`` its DID, so a wallet knows who asks; it cannot tell the counter's
-        self-chosen name from a registered one, and says so."""
+        ``oauth-authz-req+jwt``) signed EdDSA with the counter's key, ``kid`` that key's
+        verification method, ``client_id`` its DID: the did:key's, or an accredited authority's
+        when the key is its registered key. A wallet shows the authority's registered name
+        only when its trust list holds that key valid; the counter's own name is a claim."""
         item = self.requests.get(request_id)
         now = int(time.time())
-        header = {"alg": "EdDSA", "typ": "oauth-authz-req+jwt", "kid": self.key.verification_method}
+        header = {"alg": "EdDSA", "typ": "oauth-authz-req+jwt", "kid": self.kid}
         claims = {
             **item.request_object(),
             "aud": "https://self-issued.me/v2",

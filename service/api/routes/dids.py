@@ -1,4 +1,5 @@
-"""Authorities and their DID documents: ``/.well-known/did.json``, ``/v1/authorities``."""
+"""Authorities and their DID documents: ``/.well-known/did.json``, ``/v1/authorities``, and
+the whole TrustRegistry as a trust list (``/v1/trust-list``) for wallets."""
 
 from __future__ import annotations
 
@@ -93,3 +94,19 @@ def authority_did(did: str, state: StateDep) -> JSONResponse:
     """An authority's DID document."""
     authority = state.office.authority_by_did(did)
     return DidJsonResponse(state.verification.did_document(authority.did))
+
+
+@router.get(
+    "/v1/trust-list",
+    description=(
+        "Every authority the TrustRegistry accredits (not only this office's): DID, registered "
+        "中文 and English names, status, and each key with its algorithm, public key and "
+        "validity (validFrom, revokedAt; Unix seconds, 0 = not revoked), as of the block "
+        "named. The wallet fetches it whole, with no parameter, when the holder claims or "
+        "refreshes, and checks a counter's request signature against it offline: nobody "
+        "learns which counter asks."
+    ),
+)
+def get_trust_list(state: StateDep) -> JSONResponse:
+    """The trust list (``suixin-trust-list/1``)."""
+    return JSONResponse(state.verification.trust_list(), headers={"Cache-Control": "no-cache"})

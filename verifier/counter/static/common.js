@@ -62,8 +62,10 @@ window.sx = {
   },
   // a value as a person reads it in the page's language: no raw codes or English in 中文
   WORDS: { male: ["男", "male"], female: ["女", "female"], true: ["是", "yes"], false: ["否", "no"] },
-  show(value) {
-    const zh = window.sx.lang() === "zh" ? 0 : 1;
+  show(value) { return window.sx.showIn(value, window.sx.lang()); },
+  // the same in a given language ("zh" or "en"), for text shown in both
+  showIn(value, lang) {
+    const zh = lang === "zh" ? 0 : 1;
     const known = window.sx.WORDS[String(value)];
     if (known && (typeof value === "boolean" || typeof value === "string")) return known[zh];
     if (Array.isArray(value) && value.length === 0) return ["无", "none"][zh];

@@ -110,7 +110,7 @@
     currentType = document.getElementById("credential-type").value;
     const got = await sx.json("/v1/oid4vp/requests", {
       method: "POST", headers: { "Content-Type": "application/json" },
-      body: JSON.stringify({ credentialType: currentType, fields, verifierName: document.getElementById("verifier-name").value }),
+      body: JSON.stringify({ credentialType: currentType, fields, verifierName: document.getElementById("verifier-name").value, purpose: document.getElementById("purpose").value }),
     });
     if (!got.ok) { document.getElementById("paste-error").textContent = got.body ? got.body.detail : String(got.status); return; }
     current = got.body;
