@@ -15,8 +15,8 @@ number, district or address anywhere. Then: a decline (the counter shows it at o
 captured answer replayed (refused, nothing changes), a presentation made for another counter
 (refused), a bystander who read the QR code (cannot read the result, cannot spoil the request
 with junk or a forged decline; the holder still answers), and a revocation at the office that
-the 肇庆 counter reports (from the Token Status List) once it is on chain. axe-core and the 44 px tap
-targets run over every state; screenshots are ``zhaoqing-*`` in ``build/screenshots``.
+the 肇庆 counter reports (from the Token Status List) once it is on chain. axe-core and the
+44 px tap targets run over every state; screenshots are ``zhaoqing-*`` in ``build/screenshots``.
 
 How the test reads the counter's request key: the counter process is started through a small
 launcher (``COUNTER``) that runs ``verifier.cli.main(["counter", …])`` — exactly what the
