@@ -40,6 +40,7 @@ from verifier.contracts import load_artifact
 from verifier.counter.app import create_counter_app
 from verifier.keys import Ed25519KeyPair
 from verifier.registry import KeyAlgorithmCode
+from verifier.status_tokens import FetchedLists, office_locator
 from verifier.verify import Verifier
 
 pytestmark = pytest.mark.browser
@@ -78,7 +79,13 @@ class World:
         verifier = Verifier.from_chain(
             self.office.chain, deployment.anchor_registry, deployment=deployment
         )
-        app = create_counter_app(verifier, key, name=name, wallet_url=f"{self.url}/wallet")
+        app = create_counter_app(
+            verifier,
+            key,
+            name=name,
+            wallet_url=f"{self.url}/wallet",
+            status_lists=FetchedLists(locate=office_locator(self.url)),  # over HTTP
+        )
         if claims is not None:
             app.state.counter.client_id = f"decentralized_identifier:{claims[0]}"
             app.state.counter.kid = claims[1]

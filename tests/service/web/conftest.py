@@ -10,7 +10,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from fastapi.testclient import TestClient
 
 from tests.service.conftest import Api
-from tests.service.web.counters import STANDALONE, Counter
+from tests.service.web.counters import STANDALONE, Counter, lists_from
 from tests.service.web.test_wallet_api import anchored_state, claim
 from verifier.counter.app import create_counter_app
 from verifier.counter.core import load_or_create_key
@@ -30,6 +30,8 @@ def any_counter(request: pytest.FixtureRequest, api: Api, tmp_path: Path) -> Ite
     verifier = Verifier.from_chain(
         api.world.office.chain, deployment.anchor_registry, deployment=deployment
     )
-    app = create_counter_app(verifier, load_or_create_key(tmp_path / "counter.key"))
+    app = create_counter_app(
+        verifier, load_or_create_key(tmp_path / "counter.key"), status_lists=lists_from(api.client)
+    )
     with TestClient(app, base_url=STANDALONE) as client:
         yield Counter("standalone", client, STANDALONE, sd_jwt, holder, anchor)

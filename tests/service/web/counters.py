@@ -12,8 +12,27 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from fastapi.testclient import TestClient
 
 from verifier.sdjwt import present
+from verifier.status_tokens import FetchedLists, office_locator
 
 STANDALONE = "http://zhaoqing.counter.test"
+OFFICE = "http://testserver"  # the office's TestClient base
+
+
+def transport_of(client: TestClient) -> Any:
+    """A counter's HTTP fetches, answered by the office's app (no network in tests)."""
+
+    def get(url: str, accept: str, _timeout: float, limit: int) -> bytes:
+        response = client.get(url.removeprefix(OFFICE), headers={"Accept": accept})
+        if response.status_code != 200:
+            raise OSError(f"{url} answered {response.status_code}")
+        return response.content[:limit]
+
+    return get
+
+
+def lists_from(office: TestClient) -> FetchedLists:
+    """A standalone counter's Status List Tokens, fetched whole from the office's app."""
+    return FetchedLists(locate=office_locator(OFFICE), transport=transport_of(office))
 
 
 @dataclass

@@ -20,6 +20,7 @@ from service.issuing import status_lists
 from service.lifecycle.status_queue import enqueue
 from service.wallet.oid4vci import BATCH_SIZE
 from tests.service.conftest import Api, auth
+from tests.service.web.counters import lists_from
 from tests.service.web.test_wallet_api import (
     BASE,
     PRE_AUTH,
@@ -38,7 +39,7 @@ from verifier.sdjwt import (
     present,
     sign_jws,
 )
-from verifier.status_tokens import FetchedLists, office_locator, token_list_status
+from verifier.status_tokens import FetchedLists, token_list_status
 from verifier.token_status_list import StatusListReference
 from verifier.verify import Verifier
 
@@ -82,21 +83,9 @@ def drain(api: Api) -> None:
     AnchorWorker(api.world.office).drain()
 
 
-def transport_of(client: TestClient) -> Any:
-    """The counter's HTTP fetches, answered by the office's app (no network in tests)."""
-
-    def get(url: str, accept: str, _timeout: float, limit: int) -> bytes:
-        response = client.get(url.removeprefix(BASE), headers={"Accept": accept})
-        if response.status_code != 200:
-            raise OSError(f"{url} answered {response.status_code}")
-        return response.content[:limit]
-
-    return get
-
-
 @pytest.fixture
 def fetched(api: Api) -> FetchedLists:
-    return FetchedLists(locate=office_locator(BASE), transport=transport_of(api.client))
+    return lists_from(api.client)
 
 
 @pytest.fixture

@@ -12,6 +12,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from fastapi.testclient import TestClient
 
 from tests.service.conftest import Api
+from tests.service.web.counters import lists_from
 from tests.service.web.test_standalone_counter import COUNTER, ask, path, presentation
 from tests.service.web.test_wallet_api import anchored_state, claim
 from verifier.counter.app import create_counter_app
@@ -57,7 +58,12 @@ def test_a_registered_key_makes_the_counter_ask_as_its_authority(api: Api, tmp_p
     key_file.write_text(signer.pair.private_bytes().hex() + "\n")
     from verifier.counter.core import load_or_create_key
 
-    app = create_counter_app(verifier, load_or_create_key(key_file), name="自称的名字")
+    app = create_counter_app(
+        verifier,
+        load_or_create_key(key_file),
+        name="自称的名字",
+        status_lists=lists_from(api.client),
+    )
     did = api.world.permits.did
     with TestClient(app, base_url=COUNTER) as counter:
         assert counter.get("/healthz").json()["clientId"] == f"decentralized_identifier:{did}"
@@ -93,7 +99,9 @@ def test_an_unregistered_key_asks_as_its_own_did_key(api: Api) -> None:
     )
     key = Ed25519KeyPair.generate()
     # a counter calling itself by a registered authority's name is still its did:key
-    app = create_counter_app(verifier, key, name=api.world.permits.name_zh)
+    app = create_counter_app(
+        verifier, key, name=api.world.permits.name_zh, status_lists=lists_from(api.client)
+    )
     with TestClient(app, base_url=COUNTER) as counter:
         request = ask(counter, "name")
         assert request["request"]["client_id"] == f"decentralized_identifier:{key.did}"
