@@ -19,7 +19,7 @@ from sd_jwt.holder import SDJWTHolder
 from sd_jwt.verifier import SDJWTVerifier
 
 from tests.service.conftest import Api, assert_problem
-from tests.service.web.test_sd_jwt_privacy import transport_of
+from tests.service.web.counters import transport_of
 from tests.service.web.test_wallet_api import anchored_state, claim
 from verifier.counter.app import create_counter_app
 from verifier.counter.core import load_or_create_key

@@ -16,7 +16,7 @@ from fastapi.testclient import TestClient
 
 from service.anchoring.worker import AnchorWorker
 from tests.service.conftest import Api, assert_problem, auth
-from tests.service.web.test_sd_jwt_privacy import transport_of
+from tests.service.web.counters import transport_of
 from tests.service.web.test_wallet_api import anchored_state, claim
 from verifier.counter.app import MAX_BODY_BYTES, create_counter_app
 from verifier.counter.core import load_or_create_key
