@@ -18,7 +18,7 @@ from fastapi.testclient import TestClient
 from service.anchoring.worker import AnchorWorker
 from service.issuing import status_lists
 from service.lifecycle.status_queue import enqueue
-from service.wallet.oid4vci import BATCH_SIZE
+from service.wallet.oid4vci import BATCH_SIZE, configuration_id
 from tests.service.conftest import Api, auth
 from tests.service.web.counters import lists_from
 from tests.service.web.test_wallet_api import (
@@ -44,6 +44,7 @@ from verifier.token_status_list import StatusListReference
 from verifier.verify import Verifier
 
 COUNTER = "http://zhaoqing.counter.test"
+PERMIT_CONFIGURATION = configuration_id("ResidencePermit")
 
 
 def claim_copies(api: Api, keys: list[Any], credential_id: str | None = None) -> dict[str, Any]:
@@ -54,7 +55,7 @@ def claim_copies(api: Api, keys: list[Any], credential_id: str | None = None) ->
     response = api.client.post(
         "/v1/oid4vci/credential",
         json={
-            "format": "dc+sd-jwt",
+            "credential_configuration_id": PERMIT_CONFIGURATION,
             "proofs": {"jwt": [proof_jwt(k, token["c_nonce"]) for k in keys]},
         },
         headers=auth(token["access_token"]),
@@ -202,7 +203,10 @@ def test_a_batch_is_refused_whole_for_a_repeated_key_or_too_many_proofs(api: Api
     token = repeated["token"]
     again = api.client.post(
         "/v1/oid4vci/credential",
-        json={"proofs": {"jwt": [proof_jwt(k, token["c_nonce"]) for k in keys(2)]}},
+        json={
+            "credential_configuration_id": PERMIT_CONFIGURATION,
+            "proofs": {"jwt": [proof_jwt(k, token["c_nonce"]) for k in keys(2)]},
+        },
         headers=auth(token["access_token"]),
     )
     assert again.status_code == 200 and len(again.json()["credentials"]) == 2
@@ -548,7 +552,10 @@ def test_new_copies_come_with_the_refresh_token_once_and_never_for_a_revoked_cre
     assert fresh["refresh_token"] != refresh_token and fresh["c_nonce"]
     more = api.client.post(
         "/v1/oid4vci/credential",
-        json={"proofs": {"jwt": [proof_jwt(k, fresh["c_nonce"]) for k in keys(3)]}},
+        json={
+            "credential_configuration_id": PERMIT_CONFIGURATION,
+            "proofs": {"jwt": [proof_jwt(k, fresh["c_nonce"]) for k in keys(3)]},
+        },
         headers=auth(fresh["access_token"]),
     )
     assert more.status_code == 200, more.text
@@ -697,7 +704,10 @@ def test_a_revocation_while_copies_are_made_refuses_them(api: Api, monkeypatch: 
     monkeypatch.setattr(oid4vci, "issue_sd_jwt", racing)
     response = api.client.post(
         "/v1/oid4vci/credential",
-        json={"proofs": {"jwt": [proof_jwt(k, token["c_nonce"]) for k in keys(2)]}},
+        json={
+            "credential_configuration_id": PERMIT_CONFIGURATION,
+            "proofs": {"jwt": [proof_jwt(k, token["c_nonce"]) for k in keys(2)]},
+        },
         headers=auth(token["access_token"]),
     )
     assert raced and response.status_code == 409, response.text
