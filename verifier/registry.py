@@ -3,8 +3,9 @@
 ``RegistryIndex`` holds authorities, their keys, anchored roots and credential statuses, built
 only from the TrustRegistry's and AnchorRegistry's events. ``sync(chain)`` reads the logs of new
 blocks (incrementally, by block), so steady-state verification makes no chain call. The index
-lives in memory and, optionally, in a SQLite file that survives restarts; ``export_snapshot``
-writes it at a block (with the block's hash) for offline verification.
+lives in memory and, optionally, in a SQLite file that survives restarts (``cached``, ``open``:
+one row per record, written incrementally, shared by processes; ``verifier._index_store``);
+``export_snapshot`` writes it at a block (with the block's hash) for offline verification.
 
 **Chain identity.** The index is pinned to one block of its chain — the block that deployed the
 registries when a deployment record is known, else the first block with a registry event — and
