@@ -63,7 +63,9 @@ class IndexStore:
             for statement in _SCHEMA:
                 db.execute(statement)
             db.execute("COMMIT")
-            db.execute("PRAGMA quick_check(1)")
+            (check,) = db.execute("PRAGMA quick_check(1)").fetchone()
+            if check != "ok":
+                raise sqlite3.DatabaseError(f"integrity check: {check}")
         except sqlite3.DatabaseError:
             db.close()
             raise
