@@ -19,7 +19,15 @@ first blocks: its index syncs from the deployment's block to the head on the way
 measured in the same run, is the index's own work on the same events, the logs read beforehand
 (decode and apply, no chain), plus one warm verify; the ratio says what reading the chain adds
 (target: ≤ 3), beside the API's 10 s RPC timeout that a restarted office used to hit after a few
-hundred blocks. "Restart to first verdict" adds the restart and the first verify.
+hundred blocks.
+
+The office keeps that index in its data directory (``registry-index.sqlite``): the same
+verifier with the file syncs once from the deployment block and writes it; ``TAIL`` more blocks
+are mined; then a new verifier, as a restarted API process makes, loads the file and verifies:
+it reads only the blocks after the file's. Its limit, in the same run: loading the file without
+a chain, the tail's events applied, one warm verify (target: ≤ 3); and its ratio to the
+first verify that read the index from block 0. "Restart to first verdict" adds the chain's
+restart and the first verify.
 """
 
 from __future__ import annotations
@@ -42,6 +50,7 @@ from web3 import Web3
 
 from service.anchoring.batches import anchor_batch
 from service.anchoring.node import ChainNodeServer
+from service.api.verification import REGISTRY_INDEX_NAME
 from service.issuing.issuance import SigningIdentity, issue_credential
 from service.trust.deployment import deploy_registries, fund_if_dev
 from tests.verifier.factories import residence_permit_subject
@@ -63,6 +72,7 @@ WINDOW = 100
 QUERY_TARGET = 1.5
 RESTART_TARGET = 3.0
 RPC_TIMEOUT = 10.0  # the API process's default request timeout to its node
+TAIL = 20  # blocks mined between the kept index's last write and the API process's restart
 
 
 def set_up(chain: EmbeddedChain) -> tuple[Deployment, LocalAccount, dict[str, object]]:
@@ -214,6 +224,35 @@ def main() -> int:
             t = time.perf_counter()
             fresh.verify(bundle)
             warm = time.perf_counter() - t
+
+            # the office as it runs now: its API process keeps the index in the data directory
+            cache = data / REGISTRY_INDEX_NAME
+            t = time.perf_counter()
+            keeper = Verifier.from_chain(
+                rpc, d.anchor_registry, policy, deployment=d, cache_path=cache
+            )
+            assert keeper.verify(bundle).verdict is Verdict.VALID
+            first_keeping = time.perf_counter() - t  # from block 0 once, and the file written
+            kept = keeper.index.synced_block
+            grow(chain, d.anchor_registry, account, chain.block_number() + 1 + TAIL)
+            # the API process restarts (a new process, or one of --workers N) over the file
+            t = time.perf_counter()
+            restarted = Verifier.from_chain(
+                rpc, d.anchor_registry, policy, deployment=d, cache_path=cache
+            )
+            assert restarted.index.synced_block == kept
+            assert restarted.verify(bundle).verdict is Verdict.VALID
+            first_kept = time.perf_counter() - t
+            tail_read = restarted.index.synced_block - kept
+            # its limit: loading the file (no chain), the tail's events applied, a warm verify
+            t = time.perf_counter()
+            alone = RegistryIndex.cached(cache, d)
+            load_kept = time.perf_counter() - t
+            tail_logs = chain.get_logs([d.trust_registry, d.anchor_registry], kept + 1, head + TAIL)
+            t = time.perf_counter()
+            alone.apply(tail_logs)
+            load_kept += time.perf_counter() - t
+            cache_bytes = sum(p.stat().st_size for p in (cache, Path(f"{cache}-wal")) if p.exists())
         finally:
             node.stop()
             chain.close()
@@ -248,11 +287,30 @@ def main() -> int:
         f"{limit:.2f} s; ratio {restart_ratio:.2f} (target <= {RESTART_TARGET}); "
         f"RPC timeout {RPC_TIMEOUT:.0f} s"
     )
+    kept_limit = load_kept + warm
+    kept_ratio = first_kept / kept_limit
     print(
-        f"  restart to first verdict: {replay + first:.2f} s from the snapshot"
+        f"  the office keeping its index ({REGISTRY_INDEX_NAME} and its WAL, {cache_bytes:,} "
+        "bytes): "
+        f"its first start {first_keeping:.2f} s (from the deployment block, file written)"
+    )
+    print(
+        f"  first verify after restart, index kept at block {kept:,} and {tail_read} blocks "
+        f"read after it: {first_kept * 1000:.1f} ms (process start to verdict, file loaded); "
+        f"limit (file loaded {load_kept * 1000:.1f} ms with the tail applied + warm verify) "
+        f"{kept_limit * 1000:.1f} ms; ratio {kept_ratio:.2f} (target <= {RESTART_TARGET}); "
+        f"against the index read from block 0: {first_kept / first:.4f}"
+    )
+    print(
+        f"  restart to first verdict: {replay + first_kept:.2f} s from the snapshot and the "
+        f"kept index, {replay + first:.2f} s reading the index from block 0"
         + (f", {full_replay + first:.1f} s replaying the journal" if full_replay else "")
     )
-    met = max(q_tail, q_early) <= QUERY_TARGET and restart_ratio <= RESTART_TARGET
+    met = (
+        max(q_tail, q_early) <= QUERY_TARGET
+        and restart_ratio <= RESTART_TARGET
+        and kept_ratio <= RESTART_TARGET
+    )
     print("MET" if met else "MISSED")
     return 0 if met else 1
 

@@ -35,7 +35,7 @@ from service.api.routes import (
     vc,
     verify,
 )
-from service.api.verification import VerificationService
+from service.api.verification import REGISTRY_INDEX_NAME, VerificationService
 from service.config import Settings
 from service.issuing.conformance import ConformanceIssuer
 from service.issuing.office import Office
@@ -88,7 +88,9 @@ def create_app(office: Office, settings: Settings, *, start_worker: bool) -> Fas
         office=office,
         settings=settings,
         metrics=metrics,
-        verification=VerificationService(office, policy, metrics),
+        verification=VerificationService(
+            office, policy, metrics, cache_path=settings.data_dir / REGISTRY_INDEX_NAME
+        ),
         limiter=TokenBuckets(settings.public_rate_per_minute),
         conformance=ConformanceIssuer(settings.data_dir) if settings.conformance_issuer else None,
     )

@@ -3,8 +3,9 @@
 ``RegistryIndex`` holds authorities, their keys, anchored roots and credential statuses, built
 only from the TrustRegistry's and AnchorRegistry's events. ``sync(chain)`` reads the logs of new
 blocks (incrementally, by block), so steady-state verification makes no chain call. The index
-lives in memory and, optionally, in a SQLite file that survives restarts; ``export_snapshot``
-writes it at a block (with the block's hash) for offline verification.
+lives in memory and, optionally, in a SQLite file that survives restarts (``cached``, ``open``:
+one row per record, written incrementally, shared by processes; ``verifier._index_store``);
+``export_snapshot`` writes it at a block (with the block's hash) for offline verification.
 
 **Chain identity.** The index is pinned to one block of its chain — the block that deployed the
 registries when a deployment record is known, else the first block with a registry event — and
@@ -24,8 +25,10 @@ does not know it (``anchoring_hash`` is empty) and takes each receipt's word.
 from __future__ import annotations
 
 import json
+import logging
 import sqlite3
-from collections.abc import Iterable, Mapping
+import time
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field, replace
 from functools import cache
 from hashlib import sha256
@@ -35,10 +38,11 @@ from typing import Any
 from eth_utils.address import to_checksum_address
 from eth_utils.crypto import keccak
 
+from verifier._index_store import IndexStore, Row, WriteKind
 from verifier.chain import Chain, EventDecoder, LogEntry
 from verifier.contracts import load_artifact
 from verifier.deployment import Deployment
-from verifier.errors import ChainMismatch, InvalidInput, SnapshotError
+from verifier.errors import ChainError, ChainMismatch, InvalidInput, SnapshotError
 from verifier.keys import KeyAlgorithm, PublicMultikey
 from verifier.merkle import MERKLE_HASHES
 
@@ -55,7 +59,13 @@ __all__ = [
 ]
 
 SNAPSHOT_VERSION = "suixin-trust-snapshot/1"
+CACHE_VERSION = "suixin-registry-index/2"
 _LOG_CHUNK = 5_000
+# A sync that applied no event writes the cache's block (one row) at most this often; one that
+# applied events writes them at once (only the records they changed).
+CACHE_WRITE_SECONDS = 5.0
+
+log = logging.getLogger("verifier.registry")
 
 
 class CredentialStatus:
@@ -226,7 +236,12 @@ class RegistryIndex:
     anchoring_hash: str = ""  # the deployment's, when known: "sha-256" or "sm3"
     _by_did: dict[str, int] = field(default_factory=dict, repr=False)
     _by_did_hash: dict[bytes, int] = field(default_factory=dict, repr=False)
-    _db: sqlite3.Connection | None = field(default=None, repr=False)
+    _store: IndexStore | None = field(default=None, repr=False)
+    # what changed since the cache was last written (kind, key); the block it was written at
+    _dirty: set[tuple[str, Any]] = field(default_factory=set, repr=False)
+    _written: tuple[int, str] = field(default=(-1, ""), repr=False)
+    _write_all: bool = field(default=True, repr=False)
+    _written_at: float = field(default=0.0, repr=False)
 
     # ------------------------------------------------------------------ construction
 
@@ -292,12 +307,11 @@ class RegistryIndex:
         pin: tuple[int, str] | None = None,
         confirmations: int = 0,
     ) -> RegistryIndex:
-        """An index cached in the SQLite file ``path``: loaded if present, kept up to date."""
-        db = sqlite3.connect(str(path), check_same_thread=False)
-        db.execute("CREATE TABLE IF NOT EXISTS state (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
-        row = db.execute("SELECT value FROM state WHERE key = 'index'").fetchone()
-        if row is not None:
-            index = cls._from_json(json.loads(row[0]), source="chain")
+        """An index cached in the SQLite file ``path``: loaded if it holds this chain's and
+        registry's index (else rebuilt, said in a log line), kept up to date by ``sync``."""
+        store = IndexStore(path)
+        index = cls._load_cache(store)
+        if index is not None:
             same = (
                 index.chain_id == chain.chain_id
                 and index.anchor_registry == to_checksum_address(anchor_registry)
@@ -306,13 +320,118 @@ class RegistryIndex:
                 if pin is not None:
                     index.pinned_block, index.pinned_hash = pin
                 index.confirmations = confirmations
-                index._db = db
+                index._attach(store, loaded=True)
                 return index
+            log.warning(
+                "registry index cache %s holds chain %d's registry %s, not %s on chain %d: "
+                "set aside, the index is read from the chain again",
+                path,
+                index.chain_id,
+                index.anchor_registry,
+                anchor_registry,
+                chain.chain_id,
+            )
         index = cls.for_anchor_registry(
             chain, anchor_registry, start_block=start_block, pin=pin, confirmations=confirmations
         )
-        index._db = db
+        index._attach(store, loaded=False)
         return index
+
+    @classmethod
+    def cached(cls, path: Path, deployment: Deployment) -> RegistryIndex:
+        """The index of a deployment record, kept in the SQLite file ``path`` across restarts
+        and shared by every process that opens it. No chain call: what the file holds is
+        loaded as it is, and the first ``sync`` reads only the blocks after the file's block,
+        once it has checked that block's hash on the chain (a replaced block: the index is
+        read again from the deployment block; another chain: ChainMismatch).
+
+        A file for another deployment (chain id, registries, pinned block, anchoring hash), a
+        malformed one or one SQLite cannot read is set aside with a log line saying why, and
+        the index starts empty at the deployment block; the next write replaces the file's
+        content in one transaction. Writes: ``sync`` writes the records its events changed at
+        once, and the block alone at most every ``CACHE_WRITE_SECONDS``; never a block older
+        than the one another process wrote."""
+        fresh = cls.for_deployment(deployment)
+        store = IndexStore(path)
+        index = cls._load_cache(store)
+        if index is not None and index._identity() != fresh._identity():
+            log.warning(
+                "registry index cache %s is for another deployment (%s), not this one (%s): "
+                "set aside, the index is rebuilt from block %d",
+                path,
+                _describe(index),
+                _describe(fresh),
+                fresh.start_block,
+            )
+            index = None
+        if index is None:
+            fresh._attach(store, loaded=False)
+            return fresh
+        index.confirmations = deployment.confirmations
+        index._attach(store, loaded=True)
+        log.info(
+            "registry index loaded from %s at block %d (%d anchors, %d statuses): the next sync "
+            "reads from block %d",
+            path,
+            index.synced_block,
+            len(index.anchors),
+            len(index.statuses),
+            index.synced_block + 1,
+        )
+        return index
+
+    @classmethod
+    def _load_cache(cls, store: IndexStore) -> RegistryIndex | None:
+        """The index the file holds, or None when it holds none or cannot be used (logged)."""
+        try:
+            loaded = store.load()
+        except sqlite3.DatabaseError as e:
+            store.start_over(e)
+            return None
+        except ValueError as e:  # a meta entry that is not JSON
+            log.warning("registry index cache %s is malformed (%s): rebuilt", store.path, e)
+            return None
+        if loaded is None:
+            return None
+        meta, rows = loaded
+        try:
+            identity = dict(meta["identity"])
+            if identity.pop("version", None) != CACHE_VERSION:
+                raise ValueError(f"not a {CACHE_VERSION} file")
+            tables: dict[str, list[Any]] = {kind: [] for kind in _TABLES.values()}
+            for kind, _key, value in rows:
+                tables[_TABLES[kind]].append(json.loads(value))
+            index = cls._from_json(
+                {**identity, "version": SNAPSHOT_VERSION, "block": meta["block"], **tables},
+                source="chain",
+            )
+        except (SnapshotError, KeyError, TypeError, ValueError) as e:
+            log.warning(
+                "registry index cache %s is malformed (%s): set aside, the index is rebuilt",
+                store.path,
+                e,
+            )
+            return None
+        return index
+
+    def _attach(self, store: IndexStore, *, loaded: bool) -> None:
+        self._store = store
+        self._dirty.clear()
+        self._write_all = not loaded
+        self._written = (self.synced_block, self.synced_block_hash) if loaded else (-1, "")
+        self._written_at = time.monotonic()
+
+    def _identity(self) -> dict[str, Any]:
+        """What a cache file must be for: chain, registries, first block, pin, anchoring hash."""
+        return {
+            "version": CACHE_VERSION,
+            "chainId": self.chain_id,
+            "trustRegistry": self.trust_registry,
+            "anchorRegistry": self.anchor_registry,
+            "startBlock": self.start_block,
+            "pin": {"number": self.pinned_block, "hash": self.pinned_hash},
+            "anchoringHash": self.anchoring_hash,
+        }
 
     # ------------------------------------------------------------------ sync
 
@@ -358,6 +477,13 @@ class RegistryIndex:
             # from a replaced tip on the same chain (re-read). While the tip holds, so does every
             # block before it, the pinned one included: block hashes chain.
             self.check_identity(chain)
+            log.warning(
+                "registry index: block %d %s is no longer on the chain (replaced or lost); "
+                "the index is read again from block %d",
+                self.synced_block,
+                self.synced_block_hash,
+                self.start_block,
+            )
             self._reset()
         if to_block is None and self.confirmations:
             if head.number < self.confirmations:
@@ -377,7 +503,7 @@ class RegistryIndex:
             start = end + 1
         self.synced_block, self.synced_block_hash = head.number, head.hash
         self.synced_block_time = head.timestamp
-        self._save()
+        self._save(chain)
         return applied
 
     def apply(self, logs: Iterable[Any]) -> int:
@@ -414,20 +540,24 @@ class RegistryIndex:
             self.authorities[record.id] = record
             self._by_did[record.did] = record.id
             self._by_did_hash[bytes(a["didHash"])] = record.id
+            self._changed("authority", record.id)
         elif e.event == "AuthorityScopeChanged":
             auth = self._authority_by_hash(a["didHash"])
             self.authorities[auth.id] = replace(
                 auth, region=int(a["region"]), credential_types=tuple(a["credentialTypes"])
             )
+            self._changed("authority", auth.id)
         elif e.event == "AuthorityAccountChanged":
             auth = self._authority_by_hash(a["didHash"])
             self.authorities[auth.id] = replace(auth, account=to_checksum_address(a["newAccount"]))
+            self._changed("authority", auth.id)
         elif e.event == "AuthorityStatusChanged":
             auth = self._authority_by_hash(a["didHash"])
             history = (*auth.status_history, (e.block_number, int(a["at"]), int(a["status"])))
             self.authorities[auth.id] = replace(
                 auth, status=int(a["status"]), status_history=history
             )
+            self._changed("authority", auth.id)
         elif e.event == "KeyAdded":
             auth = self._authority_by_hash(a["didHash"])
             algorithm = _ALGORITHMS.get(int(a["algorithm"]))
@@ -441,12 +571,14 @@ class RegistryIndex:
                 algorithm=algorithm,
             )
             self.keys[(auth.id, key.key_id)] = key
+            self._changed("key", (auth.id, key.key_id))
         elif e.event == "KeyRevoked":
             auth = self._authority_by_hash(a["didHash"])
             old = self.keys[(auth.id, a["keyId"])]
             self.keys[(auth.id, old.key_id)] = replace(
                 old, revoked_at=int(a["revokedAt"]), revocation_reason=int(a["reason"])
             )
+            self._changed("key", (auth.id, old.key_id))
         elif e.event == "RootAnchored":
             root = bytes(a["root"])
             self.anchors[root] = AnchorRecord(
@@ -457,6 +589,7 @@ class RegistryIndex:
                 e.block_number,
                 e.tx_hash,
             )
+            self._changed("anchor", root)
         elif e.event == "StatusChanged":
             key2 = (int(a["authorityId"]), bytes(a["credentialIdHash"]))
             self.statuses[key2] = StatusRecord(
@@ -467,14 +600,20 @@ class RegistryIndex:
                 int(a["changedAt"]),
                 e.block_number,
             )
+            self._changed("status", key2)
         elif e.event == "StatusListPublished":
             key3 = (int(a["authorityId"]), bytes(a["listIdHash"]))
             self.status_lists[key3] = ListRecord(
                 key3[0], key3[1], bytes(a["digest"]), int(a["publishedAt"]), e.block_number
             )
+            self._changed("list", key3)
         else:
             return False
         return True
+
+    def _changed(self, kind: str, key: Any) -> None:
+        if self._store is not None:
+            self._dirty.add((kind, key))
 
     def _authority_by_hash(self, did_hash: bytes) -> AuthorityRecord:
         return self.authorities[self._by_did_hash[bytes(did_hash)]]
@@ -485,6 +624,8 @@ class RegistryIndex:
             table.clear()
         self._by_did.clear()
         self._by_did_hash.clear()
+        self._dirty.clear()
+        self._write_all = True  # the cache's records are replaced at the next write
 
     # ------------------------------------------------------------------ reads
 
@@ -527,24 +668,11 @@ class RegistryIndex:
                 "hash": self.synced_block_hash,
                 "timestamp": self.synced_block_time,
             },
-            "authorities": [
-                {
-                    **asdict(r),
-                    "credential_types": list(r.credential_types),
-                    "status_history": [list(h) for h in r.status_history],
-                }
-                for r in self.authorities.values()
-            ],
-            "keys": [{**asdict(k), "public_key": k.public_key.hex()} for k in self.keys.values()],
-            "anchors": [{**asdict(r), "root": r.root.hex()} for r in self.anchors.values()],
-            "statuses": [
-                {**asdict(s), "credential_hash": s.credential_hash.hex()}
-                for s in self.statuses.values()
-            ],
-            "statusLists": [
-                {**asdict(r), "list_hash": r.list_hash.hex(), "digest": r.digest.hex()}
-                for r in self.status_lists.values()
-            ],
+            "authorities": [_authority_json(r) for r in self.authorities.values()],
+            "keys": [_key_json(k) for k in self.keys.values()],
+            "anchors": [_anchor_json(r) for r in self.anchors.values()],
+            "statuses": [_status_json(s) for s in self.statuses.values()],
+            "statusLists": [_list_json(r) for r in self.status_lists.values()],
             **(
                 {
                     "statusListDocuments": [
@@ -616,15 +744,73 @@ class RegistryIndex:
             raise SnapshotError(f"trust snapshot is malformed: {e!r}") from e
         return index
 
-    def _save(self) -> None:
-        if self._db is None:
+    def _save(self, chain: Chain) -> None:
+        """Write what changed to the cache file, if there is one (see ``cached``). A failed
+        write is logged and tried again at the next sync: the index in memory stays right."""
+        store = self._store
+        if store is None:
             return
-        with self._db:
-            self._db.execute(
-                "INSERT INTO state (key, value) VALUES ('index', ?) "
-                "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-                (json.dumps(self.to_json(), ensure_ascii=False),),
-            )
+        now = time.monotonic()
+        if not (self._write_all or self._dirty) and now - self._written_at < CACHE_WRITE_SECONDS:
+            return
+        mine = (self.synced_block, self.synced_block_hash)
+        identity = self._identity()
+
+        def decide(stored: dict[str, Any]) -> WriteKind:
+            block = stored.get("block")
+            if stored.get("identity") != identity or not isinstance(block, dict):
+                return "full"
+            there = (int(block.get("number", -1)), str(block.get("hash", "")))
+            if there[0] > mine[0]:
+                return "skip"  # another process wrote a later block
+            if self._write_all:  # a new, rebuilt or set-aside index: what the file holds goes
+                return "full"
+            if there[0] == mine[0]:
+                return "skip" if there[1] == mine[1] else "full"
+            if there == self._written:
+                return "incremental"
+            if there[0] > self._written[0] and chain.block(there[0]).hash == there[1]:
+                return "incremental"  # another process wrote a block between ours
+            return "full"
+
+        meta = {
+            "identity": identity,
+            "block": {"number": mine[0], "hash": mine[1], "timestamp": self.synced_block_time},
+        }
+        try:
+            store.write(decide, meta, self._rows)
+        except (sqlite3.Error, ChainError) as e:
+            log.warning("registry index cache %s not written (%s): tried again", store.path, e)
+            return
+        self._dirty.clear()
+        self._written, self._write_all, self._written_at = mine, False, now
+
+    def _rows(self, how: WriteKind) -> Iterator[Row]:
+        if how == "full":
+            for authority in self.authorities.values():
+                yield _row("authority", authority.id, _authority_json(authority))
+            for record in self.keys.values():
+                yield _row("key", (record.authority_id, record.key_id), _key_json(record))
+            for anchor in self.anchors.values():
+                yield _row("anchor", anchor.root, _anchor_json(anchor))
+            for status in self.statuses.values():
+                yield _row(
+                    "status", (status.authority_id, status.credential_hash), _status_json(status)
+                )
+            for lst in self.status_lists.values():
+                yield _row("list", (lst.authority_id, lst.list_hash), _list_json(lst))
+            return
+        for kind, name in self._dirty:
+            if kind == "authority":
+                yield _row(kind, name, _authority_json(self.authorities[name]))
+            elif kind == "key":
+                yield _row(kind, name, _key_json(self.keys[name]))
+            elif kind == "anchor":
+                yield _row(kind, name, _anchor_json(self.anchors[name]))
+            elif kind == "status":
+                yield _row(kind, name, _status_json(self.statuses[name]))
+            else:
+                yield _row(kind, name, _list_json(self.status_lists[name]))
 
     def export_snapshot(self, path: Path) -> dict[str, Any]:
         """Write the index at its synced block to ``path``; returns the snapshot's header."""
@@ -649,3 +835,57 @@ class RegistryIndex:
         if sha256(text.encode()).hexdigest() != recorded:
             raise SnapshotError(f"trust snapshot {path} was altered: its checksum does not match")
         return cls._from_json(body, source="snapshot")
+
+
+# ---------------------------------------------------------------------- records as JSON
+
+_TABLES = {
+    "authority": "authorities",
+    "key": "keys",
+    "anchor": "anchors",
+    "status": "statuses",
+    "list": "statusLists",
+}
+
+
+def _authority_json(r: AuthorityRecord) -> dict[str, Any]:
+    return {
+        **asdict(r),
+        "credential_types": list(r.credential_types),
+        "status_history": [list(h) for h in r.status_history],
+    }
+
+
+def _key_json(k: KeyRecord) -> dict[str, Any]:
+    return {**asdict(k), "public_key": k.public_key.hex()}
+
+
+def _anchor_json(r: AnchorRecord) -> dict[str, Any]:
+    return {**asdict(r), "root": r.root.hex()}
+
+
+def _status_json(s: StatusRecord) -> dict[str, Any]:
+    return {**asdict(s), "credential_hash": s.credential_hash.hex()}
+
+
+def _list_json(r: ListRecord) -> dict[str, Any]:
+    return {**asdict(r), "list_hash": r.list_hash.hex(), "digest": r.digest.hex()}
+
+
+def _row(kind: str, key: Any, value: dict[str, Any]) -> Row:
+    """A cache row: its key names the record uniquely within its kind."""
+    if isinstance(key, bytes):
+        text = key.hex()
+    elif isinstance(key, tuple):
+        text = json.dumps([k.hex() if isinstance(k, bytes) else k for k in key], ensure_ascii=False)
+    else:
+        text = str(key)
+    return kind, text, json.dumps(value, ensure_ascii=False)
+
+
+def _describe(index: RegistryIndex) -> str:
+    return (
+        f"chain {index.chain_id}, registries {index.trust_registry} and {index.anchor_registry}, "
+        f"block {index.pinned_block} {index.pinned_hash[:18]}, "
+        f"anchoring hash {index.anchoring_hash or 'unknown'}"
+    )

@@ -282,22 +282,17 @@ class Verifier:
         cache_path: Path | None = None,
         deployment: Deployment | None = None,
     ) -> Verifier:
-        """An online verifier; the index is cached in ``cache_path`` (SQLite) when given. With
+        """An online verifier; the index is kept in ``cache_path`` (SQLite) when given, loaded
+        at once and synced from its block (``RegistryIndex.cached``). With
         the ``deployment`` record, the index is pinned to the block that deployed the
         registries, reads from there, and counts a block once the deployment's confirmations
         are on top of it; every sync raises ChainMismatch when the chain is not the record's;
         and a receipt made with another hash than the deployment's anchoring hash fails
         ``anchor`` (``anchor_hash_mismatch``)."""
-        if cache_path is not None:
-            pin = (deployment.block_number, deployment.block_hash) if deployment else None
-            index = RegistryIndex.open(
-                cache_path,
-                chain,
-                anchor_registry,
-                start_block=max(start_block, deployment.block_number if deployment else 0),
-                pin=pin,
-                confirmations=deployment.confirmations if deployment else 0,
-            )
+        if cache_path is not None and deployment is not None:
+            index = RegistryIndex.cached(cache_path, deployment)
+        elif cache_path is not None:
+            index = RegistryIndex.open(cache_path, chain, anchor_registry, start_block=start_block)
         elif deployment is not None:
             index = RegistryIndex.for_deployment(deployment)
         else:

@@ -3,7 +3,9 @@
 The registry index is read from the chain at most every ``Policy.sync_interval``; a bundle whose
 receipt names a block the index has not reached yet forces a sync first, so a credential
 anchored a moment ago verifies as VALID rather than as an unknown root. Requests take turns on
-the index (a lock). ``ChainUnavailable`` propagates: an outage is never a verdict.
+the index (a lock). ``ChainUnavailable`` propagates: an outage is never a verdict. The index is
+kept in the data directory (``REGISTRY_INDEX_NAME``): a restarted process loads it and reads
+only the blocks after it, whatever the chain's length.
 
 This service, not the Verifier, decides when to sync, so that a request can tell beforehand
 whether it needs the chain: ``verify_now`` answers at once from the index (pure computation,
@@ -17,6 +19,7 @@ import threading
 import time
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import or_, select
@@ -30,7 +33,11 @@ from verifier.policy import Policy
 from verifier.trust_list import trust_list
 from verifier.verify import Report, Verifier
 
-__all__ = ["DID_CONTEXTS", "VerificationService"]
+__all__ = ["DID_CONTEXTS", "REGISTRY_INDEX_NAME", "VerificationService"]
+
+#: The registry index the office's verifier keeps in its data directory, so that a restarted
+#: API process (each of ``--workers N``) loads it and reads only the blocks after it.
+REGISTRY_INDEX_NAME = "registry-index.sqlite"
 
 DID_CONTEXTS = ["https://www.w3.org/ns/did/v1", "https://w3id.org/security/multikey/v1"]
 
@@ -51,14 +58,20 @@ def _receipt_block(bundle: object) -> int | None:
 class VerificationService:
     """Verifies bundles for the API and builds DID documents from the on-chain keys."""
 
-    def __init__(self, office: Office, policy: Policy, metrics: Metrics) -> None:
+    def __init__(
+        self, office: Office, policy: Policy, metrics: Metrics, cache_path: Path | None = None
+    ) -> None:
         self.office = office
         self.metrics = metrics
         self.sync_interval = policy.sync_interval.total_seconds()
         # The Verifier never syncs by itself: _sync below does, when _needs_sync says so.
         own = dataclasses.replace(policy, sync_interval=timedelta.max)
         self.verifier = Verifier.from_chain(
-            office.chain, office.deployment.anchor_registry, own, deployment=office.deployment
+            office.chain,
+            office.deployment.anchor_registry,
+            own,
+            deployment=office.deployment,
+            cache_path=cache_path,
         )
         self._lock = threading.Lock()
         self._last_sync: float | None = None

@@ -11,9 +11,11 @@ import pytest
 
 from service.anchoring.worker import AnchorWorker
 from service.api.ratelimit import TokenBuckets
+from service.api.verification import REGISTRY_INDEX_NAME
 from service.app import create_app
 from service.issuing.issuance import SigningIdentity, issue_credential
 from tests.service.conftest import Api, TestClient, assert_problem, auth, settings
+from tests.verifier.factories import residence_permit_subject
 from verifier.chain import RpcChain
 from verifier.errors import InvalidInput
 
@@ -305,3 +307,39 @@ def test_the_office_learns_another_processs_status_change_within_half_a_second(
     assert not verification.recently_changed(permit["id"])  # the set is still fresh
     clock[0] += 0.3
     assert verification.recently_changed(permit["id"])
+
+
+def test_a_restarted_office_verifies_from_its_kept_index(
+    world: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    office = world.office
+    key = world.key(world.permits, "issue:ResidencePermit")
+
+    def issue(client: TestClient) -> dict[str, Any]:
+        body = {"type": "ResidencePermit", "subject": residence_permit_subject(world.rng)}
+        response = client.post("/v1/credentials", json=body, headers=auth(key))
+        assert response.status_code == 201, response.text
+        AnchorWorker(office).drain()
+        return office.bundle(response.json()["credential"]["id"])
+
+    with TestClient(create_app(office, settings(tmp_path), start_worker=False)) as client:
+        first = issue(client)
+        assert client.post("/v1/verify", json=first).json()["verdict"] == "VALID"
+        kept = client.app.state.suixin.verification.verifier.index.synced_block  # type: ignore[attr-defined]
+    assert (tmp_path / REGISTRY_INDEX_NAME).is_file()
+    assert kept > office.deployment.block_number
+
+    ranges: list[tuple[int, int]] = []
+    get_logs = office.chain.get_logs
+
+    def recording(addresses: Any, start: int, end: int) -> Any:
+        ranges.append((start, end))
+        return get_logs(addresses, start, end)
+
+    monkeypatch.setattr(office.chain, "get_logs", recording)
+    # the office restarted: a new app (a new API process) over the same data directory
+    with TestClient(create_app(office, settings(tmp_path), start_worker=False)) as client:
+        second = issue(client)
+        assert client.post("/v1/verify", json=second).json()["verdict"] == "VALID"
+        assert client.post("/v1/verify", json=first).json()["verdict"] == "VALID"
+    assert ranges and min(start for start, _ in ranges) == kept + 1  # never from block 0

@@ -9,6 +9,7 @@ import contextlib
 import json
 import os
 import signal
+import sqlite3
 import stat
 import subprocess
 import sys
@@ -99,6 +100,41 @@ def test_two_api_processes_issue_and_one_worker_anchors(
     finally:
         out = _stop(server)
     assert server.returncode == 0, out[-3000:]
+
+
+def _kept_block(data_dir: Path) -> int:
+    """The block of the registry index the office keeps in its data directory."""
+    with contextlib.closing(sqlite3.connect(data_dir / "registry-index.sqlite")) as db:
+        (value,) = db.execute("SELECT value FROM meta WHERE key = 'block'").fetchone()
+    return int(json.loads(value)["number"])
+
+
+def test_restarted_api_processes_share_and_keep_the_registry_index(tmp_path: Path) -> None:
+    port = free_port()
+    server = _start(tmp_path, "embedded", port, "--workers", "2")
+    try:
+        key = json.loads((tmp_path / "demo-api-keys.json").read_text(encoding="utf-8"))[
+            "did:web:lsj.gz.gov.cn"
+        ]
+        first = _issue(port, key, range(4))
+        _anchored_and_valid(port, key, first)
+    finally:
+        out = _stop(server)
+    assert server.returncode == 0, out[-3000:]
+    kept = _kept_block(tmp_path)
+    assert kept > 0
+
+    server = _start(tmp_path, "embedded", port, "--workers", "2")
+    try:
+        later = _issue(port, key, range(4, 6))
+        _anchored_and_valid(port, key, first + later)
+    finally:
+        out = _stop(server)
+    assert server.returncode == 0, out[-3000:]
+    assert _kept_block(tmp_path) > kept
+    # neither process found the file stale, foreign or unreadable: both went on from it
+    for fallback in ("set aside", "no longer on the chain", "not written"):
+        assert fallback not in out, out[-3000:]
 
 
 def test_make_run_topology_survives_its_node_dying_and_its_own_death(
