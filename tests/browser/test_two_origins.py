@@ -7,11 +7,12 @@
   database, no issuer keys; it fetches the issuers' Status List Tokens whole from the office), on
   ``http://localhost:<port>`` (another origin).
 
-The holder, on a 390×844 phone, claims a 居住证 into the 广州 wallet, opens the 肇庆 counter's
-request and consents to name + age_over_18 + residence city only: VALID at 肇庆. What went on
-the wire is read back: the encrypted answer (direct_post.jwt) is opened with the counter's own
-request key (by jwcrypto, not our code) and holds exactly those claims, and no birth date, ID
-number, district or address anywhere. Then: a decline (the counter shows it at once), the
+The holder, on a 390×844 phone, claims a 居住证 into the 广州 wallet, scans the 肇庆 counter's
+QR code with the phone's camera (a fake camera filming the QR image) and consents to name +
+age_over_18 + residence city only: VALID at 肇庆. What went on the wire is read back: the
+encrypted answer (direct_post.jwt) is opened with the counter's own request key (by jwcrypto,
+not our code) and holds exactly those claims, and no birth date, ID number, district or address
+anywhere. Then: a decline (the counter shows it at once), the
 captured answer replayed (refused, nothing changes), a presentation made for another counter
 (refused), a bystander who read the QR code (cannot read the result, cannot spoil the request
 with junk or a forged decline; the holder still answers), and a revocation at the office that
@@ -44,6 +45,7 @@ import httpx
 import pytest
 
 from service.anchoring.devnode import AnvilNode, free_port
+from service.web.pages import JSQR
 from tests.browser.test_pages import (
     DESKTOP,
     PHONE,
@@ -53,6 +55,8 @@ from tests.browser.test_pages import (
     shot,
     tap_targets,
 )
+from tests.browser.test_wallet_ux import y4m_of_qr
+from tests.conftest import CHROMIUM, require
 from tests.service.processes import start_office, stop_office
 from tests.verifier.factories import residence_permit_subject
 
@@ -170,17 +174,18 @@ def cities(
         stop_office(office)
 
 
-def open_request(wallet: Any, link: str) -> None:
-    """The holder opens the counter's request on the phone.
-
-    SCAN STEP — today the holder follows the QR code's link (what the code holds, the
-    counter's ``#wallet-link``). When the wallet can scan with the camera (another branch),
-    replace the ``goto`` below with: open the wallet, tap its scan button, and let a fake
-    camera (``--use-file-for-fake-video-capture``) show the counter's QR image; the assertions
-    after this call stay as they are."""
-    wallet.goto(link)
+def open_request(wallet: Any, link: str, camera: Path) -> None:
+    """The holder scans the counter's QR code with the phone's camera: the fake camera
+    (``--use-file-for-fake-video-capture``) films the QR image of ``link`` (what the counter's
+    code holds, its ``#wallet-link``); the wallet's scan button reads it (jsQR: Debian's
+    Chromium has no BarcodeDetector) and opens the request."""
+    y4m_of_qr(link, camera)  # read when the capture starts, so each scan films its own code
+    wallet.goto(link.split("#", 1)[0])  # the wallet page, without the request
     ready(wallet)
-    wallet.wait_for_selector("#share:not([hidden])")
+    wallet.click("#scan-button")
+    wallet.wait_for_selector("#share:not([hidden])", timeout=30_000)
+    # the page was opened bare: the request it shows now is what the camera read
+    assert wallet.url.split("#", 1)[1] == link.split("#", 1)[1]
 
 
 def new_request(counter: Any, *labels: str) -> str:
@@ -232,7 +237,21 @@ def test_two_cities_claim_present_decline_replay_wrong_audience_bystander_revoke
     offer = httpx.post(f"{office}/v1/credentials/{credential_id}/offer", headers=auth, timeout=30)
     assert offer.status_code == 201, offer.text
 
-    wallet_ctx = browser.new_context(viewport=PHONE, is_mobile=True, has_touch=True)
+    # the phone: a Chromium whose camera films whatever QR image the holder points it at
+    require(JSQR.is_file(), f"{JSQR} missing: run `npm ci` (package.json pins jsqr)")
+    camera = cities.escrow.parent / "camera.y4m"
+    y4m_of_qr("https://example.org/nothing-yet", camera)
+    phone = browser.browser_type.launch(
+        executable_path=CHROMIUM,
+        args=[
+            "--no-sandbox",
+            "--use-fake-ui-for-media-stream",
+            "--use-fake-device-for-media-stream",
+            f"--use-file-for-fake-video-capture={camera}",
+        ],
+    )
+    wallet_ctx = phone.new_context(viewport=PHONE, is_mobile=True, has_touch=True)
+    wallet_ctx.grant_permissions(["camera"], origin=office)
     counter_ctx = browser.new_context(viewport=DESKTOP)
     errors: list[str] = []
     for ctx in (wallet_ctx, counter_ctx):
@@ -335,7 +354,7 @@ def test_two_cities_claim_present_decline_replay_wrong_audience_bystander_revoke
     # ---- the holder consents at 肇庆; what leaves the phone is recorded
     sent: list[Any] = []
     wallet.on("request", lambda r: sent.append(r))
-    open_request(wallet, link)
+    open_request(wallet, link, camera)
     who = wallet.inner_text("#share-verifier")
     assert "肇庆市政务服务中心" in who and "未经链上认证的核验方" in who and "did:key:z6Mk" in who
     offered = wallet.eval_on_selector_all("#share-fields input:checked", "e => e.map(b => b.value)")
@@ -414,7 +433,7 @@ def test_two_cities_claim_present_decline_replay_wrong_audience_bystander_revoke
     assert elsewhere.status_code == 400 and elsewhere.json()["code"] == "response_undecryptable"
 
     # ---- that second request still waits: the holder declines it, the counter knows at once
-    open_request(wallet, second)
+    open_request(wallet, second, camera)
     wallet.click("#share-decline")
     other_tab.wait_for_selector("#request-state:has-text('持证人拒绝出示')", timeout=5_000)
     shot(other_tab, "zhaoqing-counter-declined-desktop")
@@ -447,4 +466,5 @@ def test_two_cities_claim_present_decline_replay_wrong_audience_bystander_revoke
     axe(counter, "standalone counter, revoked")
     assert errors == []
     wallet_ctx.close()
+    phone.close()
     counter_ctx.close()
