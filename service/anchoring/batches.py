@@ -1,7 +1,8 @@
 """Batches: members of a queue go on chain as Merkle roots, exactly once, and count once final.
 
 ``BatchQueue`` serves one queue table — credentials, or SD-JWTs claimed into wallets — whose
-rows have a ``digest`` and, once claimed, a ``batch_id`` and ``leaf_index``. A batch's life:
+rows have a ``digest`` and, once claimed, a ``batch_id`` and ``leaf_index`` (a credential's in its
+narrow row of ``credential_queue``, never in the credential's own row). A batch's life:
 
 - **claimed** (``prepared``): the oldest members without a batch, ``batch_size`` of them or
   whatever waited ``batch_age_seconds``, with the batch row (root, size, leaves in order, and
@@ -35,7 +36,7 @@ from sqlalchemy import func, select, update
 from service.audit.trail import record
 from service.clock import aware
 from service.issuing.office import Office, prepared_batch
-from service.storage.models import Batch, BatchState, Credential
+from service.storage.models import Batch, BatchState, Credential, QueuedCredential
 from service.storage.wallet import SdJwtCredential
 from verifier.bundle import (
     credential_digest,
@@ -191,10 +192,12 @@ class BatchQueue:
 
     def depth(self) -> int:
         """Members not final yet: without a batch, or in a batch not anchored."""
-        table = self.table
+        waiting_rows = self._waiting_rows()
         with self.office.db.session() as s:
             waiting = s.scalar(
-                select(func.count()).select_from(table).where(table.batch_id.is_(None))
+                select(func.count())
+                .select_from(waiting_rows)
+                .where(waiting_rows.batch_id.is_(None))
             )
             unfinal = s.scalar(
                 select(func.coalesce(func.sum(Batch.size), 0)).where(
@@ -218,20 +221,31 @@ class BatchQueue:
                 )
             )
 
+    def _waiting_rows(self) -> type[QueuedCredential] | QueueTable:
+        """Where this queue's members wait and are claimed: credentials in their queue table,
+        SD-JWTs in their own rows."""
+        return QueuedCredential if self.table is Credential else self.table
+
     # ------------------------------------------------------------------ claim
 
     def claim(self, authority_id: int, *, force: bool) -> int | None:
         """Make a batch of the oldest members without one (``batch_size``, or fewer when the
         oldest waited ``batch_age_seconds`` or ``force``); returns its id, or None."""
-        table = self.table
+        table, waiting_rows = self.table, self._waiting_rows()
+        query = select(table.seq, table.digest, table.created_at)
+        order = table.seq
+        if waiting_rows is not table:  # credentials: the queue rows, joined to what a batch needs
+            query = query.join(waiting_rows, QueuedCredential.credential_seq == Credential.seq)
+            order = QueuedCredential.credential_seq  # the queue index's order
         with self.office.db.session() as s:
             # only what a batch needs (not the documents), locked against other workers
             rows = s.execute(
-                select(table.seq, table.digest, table.created_at)
-                .where(table.authority_id == authority_id, table.batch_id.is_(None))
-                .order_by(table.seq)
+                query.where(
+                    waiting_rows.authority_id == authority_id, waiting_rows.batch_id.is_(None)
+                )
+                .order_by(order)
                 .limit(self.batch_size)
-                .with_for_update(skip_locked=True)
+                .with_for_update(of=waiting_rows, skip_locked=True)
             ).all()
             if not rows:
                 return None
@@ -249,9 +263,11 @@ class BatchQueue:
             s.add(batch)
             s.flush()
             # one transaction: a batch's members are claimed together or not at all
+            # (credentials: their narrow queue rows, not the credentials: see QueuedCredential)
+            key = "credential_seq" if waiting_rows is not table else "seq"
             s.execute(
-                update(table),
-                [{"seq": r.seq, "batch_id": batch.id, "leaf_index": i} for i, r in enumerate(rows)],
+                update(waiting_rows),
+                [{key: r.seq, "batch_id": batch.id, "leaf_index": i} for i, r in enumerate(rows)],
             )
             batch_id, root = batch.id, batch.root
         self._queued_at[batch_id] = issued

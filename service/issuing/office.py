@@ -49,6 +49,9 @@ from service.storage.models import (
     Credential,
     CredentialStatus,
     IssuerKey,
+    QueuedCredential,
+    leaf_index_of,
+    with_membership,
 )
 from service.storage.sealing import MasterKey
 from verifier.bundle import BUNDLE_VERSION
@@ -945,9 +948,12 @@ class Office:
         document: dict[str, Any] = json.loads(canonical)
         return document
 
-    def bundle_of(self, row: Credential, batch: Batch | None) -> dict[str, Any]:
-        """The bundle of a row and its batch (None while it waits in the queue)."""
-        return stored_bundle(self.document(row), receipt_of(batch, row.leaf_index))
+    def bundle_of(
+        self, row: Credential, batch: Batch | None, leaf_index: int | None
+    ) -> dict[str, Any]:
+        """The bundle of a row, its batch (None while it waits in the queue) and its place in
+        that batch (``with_membership``: the row's own, or its queue row's)."""
+        return stored_bundle(self.document(row), receipt_of(batch, leaf_index))
 
     # ------------------------------------------------------------------ reads
 
@@ -956,19 +962,21 @@ class Office:
         NotFound."""
         with self.db.session() as s:
             found = s.execute(
-                select(Credential, Batch)
-                .outerjoin(Batch, Batch.id == Credential.batch_id)
-                .where(Credential.id == credential_id)
+                with_membership(select(Credential, Batch, leaf_index_of())).where(
+                    Credential.id == credential_id
+                )
             ).first()
         if found is None or (authority_id is not None and found[0].authority_id != authority_id):
             raise NotFound(f"no credential {credential_id}", f"没有凭证 {credential_id}")
-        return self.bundle_of(found[0], found[1])
+        return self.bundle_of(found[0], found[1], found[2])
 
     def queue_depth(self) -> int:
         """Credentials waiting to be anchored: in no batch yet, or in a batch not final."""
         with self.db.session() as s:
             waiting = s.scalar(
-                select(func.count()).select_from(Credential).where(Credential.batch_id.is_(None))
+                select(func.count())
+                .select_from(QueuedCredential)
+                .where(QueuedCredential.batch_id.is_(None))
             )
             unfinal = s.scalar(
                 select(func.coalesce(func.sum(Batch.size), 0)).where(
@@ -981,7 +989,9 @@ class Office:
         """Credentials by anchor state (``AnchorState``)."""
         with self.db.session() as s:
             pending = s.scalar(
-                select(func.count()).select_from(Credential).where(Credential.batch_id.is_(None))
+                select(func.count())
+                .select_from(QueuedCredential)
+                .where(QueuedCredential.batch_id.is_(None))
             )
             by_batch = s.execute(
                 select(Batch.state, func.coalesce(func.sum(Batch.size), 0))

@@ -28,6 +28,7 @@ from service.storage.models import (
     Batch,
     Credential,
     CredentialStatus,
+    QueuedCredential,
     StatusChange,
 )
 from verifier.credential import (
@@ -89,22 +90,33 @@ def history(
             )
             if details.get("note")
         }
-        batch_ids = {r.batch_id for r in rows if r.batch_id is not None}
+        # each version's batch and place: stored with it, or claimed from the queue
+        places: dict[int, tuple[int | None, int | None]] = {
+            seq: (batch_id, leaf)
+            for seq, batch_id, leaf in s.execute(
+                select(
+                    QueuedCredential.credential_seq,
+                    QueuedCredential.batch_id,
+                    QueuedCredential.leaf_index,
+                ).where(QueuedCredential.credential_seq.in_([r.seq for r in rows]))
+            )
+        }
+        for r in rows:
+            if r.batch_id is not None:
+                places[r.seq] = (r.batch_id, r.leaf_index)
+        batch_ids = {b for b, _ in places.values() if b is not None}
         batches = (
             {b.id: b for b in s.scalars(select(Batch).where(Batch.id.in_(batch_ids)))}
             if batch_ids
             else {}
         )
-    versions = [
-        _version_json(
-            office,
-            r,
-            batches.get(r.batch_id) if r.batch_id is not None else None,
-            changes.get(r.id, []),
-            notes.get(r.id),
+    versions = []
+    for r in rows:
+        batch_id, leaf = places.get(r.seq, (None, None))
+        batch = batches.get(batch_id) if batch_id is not None else None
+        versions.append(
+            _version_json(office, r, batch, leaf, changes.get(r.id, []), notes.get(r.id))
         )
-        for r in rows
-    ]
     newest = rows[-1]
     result: dict[str, Any] = {
         "credentialId": credential_id,
@@ -125,10 +137,11 @@ def _version_json(
     office: Office,
     row: Credential,
     batch: Batch | None,
+    leaf_index: int | None,
     changes: Sequence[StatusChange],
     note: str | None,
 ) -> dict[str, Any]:
-    receipt = receipt_of(batch, row.leaf_index) or {}
+    receipt = receipt_of(batch, leaf_index) or {}
     document = office.document(row)
     reason = reason_entry(row.status_reason)
     last = changes[-1] if changes else None

@@ -3,20 +3,23 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVarTuple
 
 from sqlalchemy import (
     JSON,
     BigInteger,
+    ColumnElement,
     DateTime,
     Float,
     ForeignKey,
     Index,
     Integer,
     LargeBinary,
+    Select,
     String,
     Text,
     UniqueConstraint,
+    func,
     text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -37,6 +40,7 @@ __all__ = [
     "CredentialStatus",
     "Grant",
     "IssuerKey",
+    "QueuedCredential",
     "ReconcileState",
     "RequestNonce",
     "StatusAllocation",
@@ -44,12 +48,16 @@ __all__ = [
     "StatusList",
     "StatusListSetRow",
     "WorkerStatus",
+    "batch_id_of",
+    "leaf_index_of",
+    "with_membership",
 ]
 
 
 # The largest value an INTEGER column holds (PostgreSQL's int4; SQLite's are wider). A number
 # taken from a request to compare with a seq is bounded by it, or PostgreSQL refuses the query.
 INTEGER_MAX = 2**31 - 1
+_Row = TypeVarTuple("_Row")
 
 
 class Base(DeclarativeBase):
@@ -190,19 +198,15 @@ class Batch(Base):
 
 class Credential(Base):
     """An issued credential: its signed document sealed (compressed, encrypted to its id), the
-    columns lookups need, and its place in a batch. Rows with no batch are the anchoring queue;
-    a member's anchor state is its batch's."""
+    columns lookups need, and its place in a batch when it was stored with one (a bulk chunk's
+    own batch; before migration 0018 every claimed credential). A credential stored without a
+    batch is queued (``QueuedCredential``): its batch and place are written there when the
+    worker claims it, never here. A member's anchor state is its batch's: ``with_membership``
+    joins a query to both."""
 
     __tablename__ = "credentials"
     __table_args__ = (
         UniqueConstraint("authority_id", "idempotency_key"),
-        Index(
-            "ix_credentials_queue",
-            "authority_id",
-            "seq",
-            postgresql_where=text("batch_id IS NULL"),
-            sqlite_where=text("batch_id IS NULL"),
-        ),
         Index("ix_credentials_lineage", "lineage_id", "version"),
         Index("ix_credentials_key", "authority_id", "key_id"),
         Index(
@@ -263,6 +267,54 @@ class Credential(Base):
     subject_key: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)  # blind index
     subject_name: Mapped[str | None] = mapped_column(String(256), nullable=True)  # console search
     derived_from: Mapped[str | None] = mapped_column(String(64), nullable=True)  # 居住年限: permit
+
+
+class QueuedCredential(Base):
+    """A credential stored without a batch (issued one by one, a bulk chunk under
+    ``issuing.bulk.OWN_BATCH_MIN``, a life-cycle step's new version), and once the worker has
+    claimed it, its batch and place. Written by a trigger on ``credentials`` (migration 0018) in
+    the transaction that stores the credential, so no insert path can forget it.
+
+    The claim updates this narrow row, never the credential's: on PostgreSQL an UPDATE writes a
+    second version of the whole row (about 1.2 KB with its sealed document) and an entry in
+    every index, which made one-by-one issuance cost 1.55 x its canonical JSON in storage. Rows
+    with no batch are the anchoring queue."""
+
+    __tablename__ = "credential_queue"
+    __table_args__ = (
+        Index(
+            "ix_credential_queue_waiting",
+            "authority_id",
+            "credential_seq",
+            postgresql_where=text("batch_id IS NULL"),
+            sqlite_where=text("batch_id IS NULL"),
+        ),
+    )
+
+    credential_seq: Mapped[int] = mapped_column(
+        ForeignKey("credentials.seq"), primary_key=True, autoincrement=False
+    )
+    authority_id: Mapped[int] = mapped_column(Integer)
+    batch_id: Mapped[int | None] = mapped_column(ForeignKey("batches.id"), nullable=True)
+    leaf_index: Mapped[int | None] = mapped_column(Integer, nullable=True)
+
+
+def batch_id_of() -> ColumnElement[int | None]:
+    """A credential's batch, stored with it or claimed from the queue (``with_membership``)."""
+    return func.coalesce(Credential.batch_id, QueuedCredential.batch_id)
+
+
+def leaf_index_of() -> ColumnElement[int | None]:
+    """A credential's place in its batch (``with_membership``)."""
+    return func.coalesce(Credential.leaf_index, QueuedCredential.leaf_index)
+
+
+def with_membership(query: Select[*_Row]) -> Select[*_Row]:
+    """``query`` (over ``Credential``) joined to each credential's queue row, if any, and to its
+    batch, if any: ``Batch`` columns and ``batch_id_of()``/``leaf_index_of()`` can be named."""
+    return query.outerjoin(
+        QueuedCredential, QueuedCredential.credential_seq == Credential.seq
+    ).outerjoin(Batch, Batch.id == batch_id_of())
 
 
 class StatusChange(Base):

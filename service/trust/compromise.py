@@ -32,6 +32,8 @@ from service.storage.models import (
     Credential,
     CredentialStatus,
     IssuerKey,
+    batch_id_of,
+    with_membership,
 )
 from service.trust.keys import (
     COMPROMISE,
@@ -221,23 +223,24 @@ def affected(office: Office, authority_id: int, key_id: str) -> Affected:
     successor = aliased(Credential)
     with office.db.session() as s:
         rows = s.execute(
-            select(
-                Credential.id,
-                Credential.credential_type,
-                Credential.lineage_id,
-                Credential.version,
-                Credential.status,
-                Batch.state,
-                Batch.block_time,
-                Batch.root,
-                successor.id,
+            with_membership(
+                select(
+                    Credential.id,
+                    Credential.credential_type,
+                    Credential.lineage_id,
+                    Credential.version,
+                    Credential.status,
+                    Batch.state,
+                    Batch.block_time,
+                    Batch.root,
+                    successor.id,
+                ).select_from(Credential)
             )
-            .outerjoin(Batch, Batch.id == Credential.batch_id)
             .outerjoin(successor, successor.previous_id == Credential.id)
             .where(
                 Credential.authority_id == authority_id,
                 Credential.key_id == key_id,
-                Credential.batch_id.is_(None)
+                batch_id_of().is_(None)
                 | (Batch.state != BatchState.ANCHORED)
                 | (Batch.block_time >= revoked_at),
             )

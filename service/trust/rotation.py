@@ -47,6 +47,8 @@ from service.storage.models import (
     BatchState,
     Credential,
     IssuerKey,
+    batch_id_of,
+    with_membership,
 )
 from service.trust.deployment import fund_if_dev
 from service.trust.keys import (
@@ -283,13 +285,10 @@ def _unanchored(office: Office, authority_id: int, key_id: str) -> int:
     with office.db.session() as s:
         return int(
             s.scalar(
-                select(func.count())
-                .select_from(Credential)
-                .outerjoin(Batch, Batch.id == Credential.batch_id)
-                .where(
+                with_membership(select(func.count()).select_from(Credential)).where(
                     Credential.authority_id == authority_id,
                     Credential.key_id == key_id,
-                    Credential.batch_id.is_(None) | (Batch.state != BatchState.ANCHORED),
+                    batch_id_of().is_(None) | (Batch.state != BatchState.ANCHORED),
                 )
             )
             or 0
@@ -351,9 +350,9 @@ def _retire(
     anchored = _anchor_pending(office, authority.id, key.key_id, timeout, say)
     with office.db.session() as s:
         last = s.scalar(
-            select(func.max(Batch.block_time))
-            .join(Credential, Credential.batch_id == Batch.id)
-            .where(Credential.authority_id == authority.id, Credential.key_id == key.key_id)
+            with_membership(select(func.max(Batch.block_time)).select_from(Credential)).where(
+                Credential.authority_id == authority.id, Credential.key_id == key.key_id
+            )
         )
     on_chain = on_chain_key(office, authority.did, key.key_id)
     if on_chain is None:

@@ -29,7 +29,15 @@ from sqlalchemy import func, or_, select
 from service.api.deps import OfficeDep
 from service.api.errors import Problem
 from service.issuing.office import AuthContext
-from service.storage.models import AnchorState, Batch, BatchKind, BatchState, Credential
+from service.storage.models import (
+    AnchorState,
+    Batch,
+    BatchKind,
+    BatchState,
+    Credential,
+    QueuedCredential,
+    with_membership,
+)
 from service.storage.wallet import SdJwtCredential
 from verifier.credential import CREDENTIAL_TYPES, validate_subject
 
@@ -257,10 +265,8 @@ def list_credentials(
     caller = _caller(request, office, sessions)
     assert caller is not None
     with office.db.session() as s:
-        query = (
-            select(Credential, Batch.state)
-            .outerjoin(Batch, Batch.id == Credential.batch_id)
-            .where(Credential.authority_id == caller.authority_id)
+        query = with_membership(select(Credential, Batch.state)).where(
+            Credential.authority_id == caller.authority_id
         )
         if q.strip():
             needle = f"%{q.strip()}%"
@@ -293,8 +299,8 @@ def anchoring(request: Request, office: OfficeDep, sessions: SessionsDep) -> dic
     with office.db.session() as s:
         waiting = s.scalar(
             select(func.count())
-            .select_from(Credential)
-            .where(Credential.authority_id == aid, Credential.batch_id.is_(None))
+            .select_from(QueuedCredential)
+            .where(QueuedCredential.authority_id == aid, QueuedCredential.batch_id.is_(None))
         )
         by_batch = s.execute(
             select(Batch.state, func.coalesce(func.sum(Batch.size), 0))

@@ -148,6 +148,41 @@ def test_anchoring_a_batch_writes_its_row_not_its_members(setup: Setup) -> None:
     assert setup.office.counts() == {"anchored": 5}
 
 
+def test_a_claim_writes_the_queue_rows_not_the_credentials(setup: Setup) -> None:
+    # a credential issued into the queue is claimed in its narrow queue row: the credential's
+    # own row (about 1.2 KB) is written once, when it is issued
+    from sqlalchemy import event, select
+
+    from service.storage.models import QueuedCredential
+
+    ids = setup.issue(4)
+    worker = AnchorWorker(setup.office, batch_size=4, batch_age_seconds=3600)
+    written: list[str] = []
+
+    def spy(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
+        if statement.lstrip().upper().startswith(("UPDATE", "INSERT", "DELETE")):
+            written.append(statement.split("SET")[0].strip())
+
+    event.listen(setup.office.db.engine, "before_cursor_execute", spy)
+    try:
+        batch_id = worker.credentials.claim(setup.authority_id, force=False)
+    finally:
+        event.remove(setup.office.db.engine, "before_cursor_execute", spy)
+    assert batch_id is not None
+    assert not [w for w in written if "credentials" in w], written
+    assert any(w.startswith("UPDATE credential_queue") for w in written), written
+    with setup.office.db.session() as s:
+        places = s.execute(
+            select(QueuedCredential.batch_id, QueuedCredential.leaf_index).order_by(
+                QueuedCredential.credential_seq
+            )
+        ).all()
+    assert [tuple(p) for p in places] == [(batch_id, i) for i in range(4)]
+    assert worker.run_once() == 4
+    for i, cid in enumerate(ids):  # each receipt names its place, from the queue row
+        assert setup.office.bundle(cid)["anchor"]["leafIndex"] == i
+
+
 def test_a_paced_worker_rests_as_long_as_each_step_took(
     setup: Setup, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -168,20 +203,21 @@ def test_a_paced_worker_rests_as_long_as_each_step_took(
 def test_a_member_whose_row_was_altered_is_refused_not_served(setup: Setup) -> None:
     # a digest changed in the database after the claim: the batch keeps its own leaves (it is
     # anchored as claimed), and the altered row is refused when read, never served as genuine
-    from sqlalchemy import update
+    from sqlalchemy import select, update
 
     from service.storage.errors import StoredDataAltered
-    from service.storage.models import Batch, Credential
+    from service.storage.models import Batch, Credential, QueuedCredential
 
     ids = setup.issue(3)
     worker = AnchorWorker(setup.office, batch_size=3, batch_age_seconds=3600)
     batch_id = worker.credentials.claim(setup.authority_id, force=False)
+    second = (  # claimed from the queue: its place is in its queue row
+        select(QueuedCredential.credential_seq)
+        .where(QueuedCredential.batch_id == batch_id, QueuedCredential.leaf_index == 1)
+        .scalar_subquery()
+    )
     with setup.office.db.session() as s:
-        s.execute(
-            update(Credential)
-            .where(Credential.batch_id == batch_id, Credential.leaf_index == 1)
-            .values(digest=b"\x07" * 32)
-        )
+        s.execute(update(Credential).where(Credential.seq == second).values(digest=b"\x07" * 32))
     assert worker.run_once() == 3
     served = [cid for cid in ids if _serves(setup, cid)]
     assert len(served) == 2  # the altered one is refused

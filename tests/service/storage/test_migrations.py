@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 from alembic import command
+from sqlalchemy import inspect as sa_inspect
 from sqlalchemy import text
 
 from service.storage.db import Database, alembic_config
@@ -264,3 +265,55 @@ def test_0011_refuses_a_receipt_that_differs_and_changes_nothing(database: Datab
         version = connection.execute(text("SELECT version_num FROM alembic_version")).scalar()
         documents = connection.execute(text("SELECT count(document) FROM credentials")).scalar()
     assert version == "0010" and documents == 5  # as it was
+
+
+# ---------------------------------------------------------------------- 0018: the queue table
+
+
+def test_0018_moves_the_queue_out_of_credentials_both_ways_with_byte_equal_receipts(
+    setup: Any,
+) -> None:
+    """Credentials claimed before 0018 keep their batch and place in their own rows, those
+    waiting move to ``credential_queue``; a downgrade writes the queue's places back. Every
+    bundle (receipt included) is byte-equal through both, and the queue goes on after."""
+    from service.anchoring.worker import AnchorWorker
+    from verifier.jcs import canonicalize
+
+    office, db = setup.office, setup.office.db
+    ids = setup.issue(5)
+    assert AnchorWorker(office, batch_size=3, batch_age_seconds=3600).run_once() == 3
+    before = {cid: canonicalize(office.bundle(cid)) for cid in ids}
+    assert office.counts() == {"anchored": 3, "pending": 2}
+
+    _downgrade(db, "0017")
+    with db.engine.connect() as connection:
+        places = connection.execute(
+            text("SELECT batch_id, leaf_index FROM credentials ORDER BY seq")
+        ).all()
+        tables = set(sa_inspect(connection).get_table_names())
+    first = places[0][0]
+    assert first is not None and [tuple(p) for p in places] == [
+        (first, 0),
+        (first, 1),
+        (first, 2),
+        (None, None),
+        (None, None),
+    ]
+    assert "credential_queue" not in tables
+
+    _upgrade(db, "head")
+    with db.engine.connect() as connection:
+        queued = connection.execute(
+            text("SELECT batch_id FROM credential_queue ORDER BY credential_seq")
+        ).all()
+    assert [tuple(q) for q in queued] == [(None,), (None,)]  # the two still waiting
+    assert {cid: canonicalize(office.bundle(cid)) for cid in ids} == before  # byte for byte
+    assert office.counts() == {"anchored": 3, "pending": 2}
+
+    more = setup.issue(1, seed=9)  # the trigger queues a credential issued after the upgrade
+    AnchorWorker(office, batch_size=1000, batch_age_seconds=3600).drain()
+    assert office.counts() == {"anchored": 6}
+    for cid in ids[3:] + more:
+        assert office.bundle(cid)["anchor"] is not None
+    for cid in ids[:3]:
+        assert canonicalize(office.bundle(cid)) == before[cid]

@@ -37,6 +37,7 @@ from service.storage.models import (
     CredentialStatus,
     IssuerKey,
     StatusChange,
+    with_membership,
 )
 from service.trust import compromise
 from service.trust import rotation as key_rotation
@@ -131,7 +132,9 @@ class KeyWorld:
     def anchor_state(self, credential_id: str) -> str:
         with self.office.db.session() as s:
             state = s.scalar(
-                select(Batch.state).join(Credential).where(Credential.id == credential_id)
+                with_membership(select(Batch.state).select_from(Credential)).where(
+                    Credential.id == credential_id
+                )
             )
         return AnchorState.of(state)
 
@@ -268,7 +271,9 @@ def test_rotation_before_and_after(chain: Chain, tmp_path: Path) -> None:
     assert world.anchor_state(queued) == AnchorState.ANCHORED
     with world.office.db.session() as s:
         queued_time = s.scalar(
-            select(Batch.block_time).join(Credential).where(Credential.id == queued)
+            with_membership(select(Batch.block_time).select_from(Credential)).where(
+                Credential.id == queued
+            )
         )
     assert queued_time is not None and anchored_before <= queued_time
     assert rotation.revoked_at is not None and rotation.revoked_at > queued_time
