@@ -199,7 +199,7 @@ class Batch(Base):
 class Credential(Base):
     """An issued credential: its signed document sealed (compressed, encrypted to its id), the
     columns lookups need, and its place in a batch when it was stored with one (a bulk chunk's
-    own batch; before migration 0018 every claimed credential). A credential stored without a
+    own batch; before migration 0019 every claimed credential). A credential stored without a
     batch is queued (``QueuedCredential``): its batch and place are written there when the
     worker claims it, never here. A member's anchor state is its batch's: ``with_membership``
     joins a query to both."""
@@ -272,7 +272,7 @@ class Credential(Base):
 class QueuedCredential(Base):
     """A credential stored without a batch (issued one by one, a bulk chunk under
     ``issuing.bulk.OWN_BATCH_MIN``, a life-cycle step's new version), and once the worker has
-    claimed it, its batch and place. Written by a trigger on ``credentials`` (migration 0018) in
+    claimed it, its batch and place. Written by a trigger on ``credentials`` (migration 0019) in
     the transaction that stores the credential, so no insert path can forget it.
 
     The claim updates this narrow row, never the credential's: on PostgreSQL an UPDATE writes a

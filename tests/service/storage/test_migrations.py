@@ -267,13 +267,13 @@ def test_0011_refuses_a_receipt_that_differs_and_changes_nothing(database: Datab
     assert version == "0010" and documents == 5  # as it was
 
 
-# ---------------------------------------------------------------------- 0018: the queue table
+# ---------------------------------------------------------------------- 0019: the queue table
 
 
-def test_0018_moves_the_queue_out_of_credentials_both_ways_with_byte_equal_receipts(
+def test_0019_moves_the_queue_out_of_credentials_both_ways_with_byte_equal_receipts(
     setup: Any,
 ) -> None:
-    """Credentials claimed before 0018 keep their batch and place in their own rows, those
+    """Credentials claimed before 0019 keep their batch and place in their own rows, those
     waiting move to ``credential_queue``; a downgrade writes the queue's places back. Every
     bundle (receipt included) is byte-equal through both, and the queue goes on after."""
     from service.anchoring.worker import AnchorWorker
@@ -285,7 +285,7 @@ def test_0018_moves_the_queue_out_of_credentials_both_ways_with_byte_equal_recei
     before = {cid: canonicalize(office.bundle(cid)) for cid in ids}
     assert office.counts() == {"anchored": 3, "pending": 2}
 
-    _downgrade(db, "0017")
+    _downgrade(db, "0018")
     with db.engine.connect() as connection:
         places = connection.execute(
             text("SELECT batch_id, leaf_index FROM credentials ORDER BY seq")

@@ -1,7 +1,7 @@
 """credential queue: the worker's claim writes a narrow row, not the credential's
 
-Revision ID: 0018
-Revises: 0017
+Revision ID: 0019
+Revises: 0018
 Create Date: 2026-12-05 16:10:00
 
 A credential stored without a batch gets a row in ``credential_queue`` (its seq and authority),
@@ -25,8 +25,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0018"
-down_revision = "0017"
+revision = "0019"
+down_revision = "0018"
 branch_labels = None
 depends_on = None
 
