@@ -95,6 +95,11 @@ class VerificationService:
                 self.verifier.commit_sync(pending)
             self._last_sync = started
 
+    def sync(self) -> None:
+        """Sync the index now, whatever its age (blocks on the chain; raises ChainUnavailable):
+        for a verdict that must reflect the chain as it is now (the counter's)."""
+        self._sync(always=True)
+
     def run_sync(self, stop: threading.Event) -> None:
         """Keep the index fresh until ``stop`` is set: a sync at once, then every half sync
         interval (for a thread; a failure is logged and tried again at the next turn)."""

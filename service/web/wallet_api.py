@@ -239,8 +239,8 @@ def counter_check(verification: VerificationService) -> Check:
     counter's verdict must reflect the chain now)."""
 
     def check(envelope: object, nonce: str, audience: str, fresh: bool) -> PresentationReport:
+        verification.sync()
         with verification._lock:
-            verification._sync()
             report = verify_presentation(
                 verification.verifier,
                 envelope,
