@@ -162,6 +162,7 @@ def create_app(office: Office, settings: Settings, *, start_worker: bool) -> Fas
         RequestGuard,
         max_body=settings.max_body_bytes,
         max_batch_body=settings.max_batch_body_bytes,
+        fast_lanes={("POST", "/v1/verify"): verify.fast_lane(state)},
     )
     return app
 

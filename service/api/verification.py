@@ -164,8 +164,9 @@ class VerificationService:
             self._recent_read = (time.monotonic(), generation)
         return credential_id in self._recent
 
-    def verify_now(self, bundle: object) -> Report | None:
-        """The report of ``bundle`` if it needs no chain read and no wait, else None."""
+    def verify_now(self, bundle: object, *, count: bool = True) -> Report | None:
+        """The report of ``bundle`` if it needs no chain read and no wait, else None
+        (``count``: add it to the metrics)."""
         if self._needs_sync(bundle) or not self._lock.acquire(blocking=False):
             return None
         try:
@@ -174,7 +175,8 @@ class VerificationService:
             report = self.verifier.verify(bundle)
         finally:
             self._lock.release()
-        self.metrics.count_verification(report.verdict.value)
+        if count:
+            self.metrics.count_verification(report.verdict.value)
         return report
 
     def stored_receipt(self, credential: Mapping[str, Any]) -> dict[str, Any] | None:
