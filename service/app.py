@@ -98,6 +98,14 @@ def create_app(office: Office, settings: Settings, *, start_worker: bool) -> Fas
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         stop = threading.Event()
+        # the registry index, refreshed off the request path (service.api.verification)
+        syncer = threading.Thread(
+            target=state.verification.run_sync,
+            args=(stop,),
+            name="suixin-registry-sync",
+            daemon=True,
+        )
+        syncer.start()
         if settings.signing_processes and office.signing_pool is None:
             office.signing_pool = SigningPool(settings.signing_processes)
         if start_worker:
@@ -111,6 +119,7 @@ def create_app(office: Office, settings: Settings, *, start_worker: bool) -> Fas
             yield
         finally:
             stop.set()
+            syncer.join(timeout=30)  # a sync in progress ends at its RPC timeout at worst
             if state.worker_thread is not None:
                 state.worker_thread.join(timeout=30)
             if office.signing_pool is not None:
@@ -155,6 +164,7 @@ def create_app(office: Office, settings: Settings, *, start_worker: bool) -> Fas
         RequestGuard,
         max_body=settings.max_body_bytes,
         max_batch_body=settings.max_batch_body_bytes,
+        fast_lanes={("POST", "/v1/verify"): verify.fast_lane(state)},
     )
     return app
 

@@ -50,6 +50,7 @@ __all__ = [
     "AnchorRecord",
     "AuthorityRecord",
     "CredentialStatus",
+    "IndexRead",
     "KeyAlgorithmCode",
     "KeyRecord",
     "ListRecord",
@@ -208,6 +209,20 @@ def _decoders() -> tuple[EventDecoder, EventDecoder]:
         EventDecoder(load_artifact("TrustRegistry").abi),
         EventDecoder(load_artifact("AnchorRegistry").abi),
     )
+
+
+@dataclass
+class IndexRead:
+    """What ``RegistryIndex.read`` found on chain for ``RegistryIndex.commit`` to apply: the
+    decoded registry events after the synced block it started from, and the new head."""
+
+    base_block: int  # the synced block the read continues from (-1: from the start)
+    base_hash: str
+    reset: bool = False  # the synced tip was replaced: the index is read again from the start
+    entries: list[LogEntry] = field(default_factory=list)
+    head: tuple[int, str, int] | None = None  # (number, hash, timestamp); None: nothing new
+    pin: tuple[int, str] | None = None  # the first block with a registry event, if unpinned
+    chain: Chain | None = None  # what was read (the cache file's write may ask it a block hash)
 
 
 @dataclass
@@ -466,7 +481,14 @@ class RegistryIndex:
         Raises ChainMismatch for another chain, ChainUnavailable if the node cannot be reached:
         never read an unreachable or wrong chain as "nothing new" or "not issued".
         """
+        return self.commit(self.read(chain, to_block=to_block))
+
+    def read(self, chain: Chain, *, to_block: int | None = None) -> IndexRead:
+        """The slow half of ``sync``: read (and decode) the events of the blocks after the last
+        synced one, changing nothing here, so that other threads may read the index meanwhile.
+        ``commit`` applies what it found. Raises as ``sync`` does."""
         head = chain.block(to_block if to_block is not None else "latest")
+        reset = False
         if self.synced_block < 0:
             self.check_identity(chain)
         elif (
@@ -477,6 +499,36 @@ class RegistryIndex:
             # from a replaced tip on the same chain (re-read). While the tip holds, so does every
             # block before it, the pinned one included: block hashes chain.
             self.check_identity(chain)
+            reset = True
+        base = (-1, "") if reset else (self.synced_block, self.synced_block_hash)
+        read = IndexRead(base_block=base[0], base_hash=base[1], reset=reset)
+        if to_block is None and self.confirmations:
+            if head.number < self.confirmations:
+                return read
+            head = chain.block(head.number - self.confirmations)
+        if head.number <= base[0]:
+            return read
+        trust_decoder, anchor_decoder = _decoders()
+        pinned = self.pinned_block >= 0
+        start = max(base[0] + 1, self.start_block)
+        while start <= head.number:
+            end = min(start + _LOG_CHUNK - 1, head.number)
+            logs = chain.get_logs([self.trust_registry, self.anchor_registry], start, end)
+            read.entries.extend(self._decode(logs, trust_decoder, anchor_decoder))
+            if not pinned and logs:
+                first = int(logs[0]["blockNumber"])
+                read.pin, pinned = (first, chain.block(first).hash), True
+            start = end + 1
+        read.head = (head.number, head.hash, head.timestamp)
+        read.chain = chain
+        return read
+
+    def commit(self, read: IndexRead) -> int:
+        """Apply what ``read`` found; returns the registry events applied. Quick (no chain
+        call): the lock that readers of the index take needs holding only for this. A read
+        made from another synced block than this index's (another commit came first) applies
+        nothing."""
+        if read.reset:
             log.warning(
                 "registry index: block %d %s is no longer on the chain (replaced or lost); "
                 "the index is read again from block %d",
@@ -485,31 +537,21 @@ class RegistryIndex:
                 self.start_block,
             )
             self._reset()
-        if to_block is None and self.confirmations:
-            if head.number < self.confirmations:
-                return 0
-            head = chain.block(head.number - self.confirmations)
-        if head.number <= self.synced_block:
+        elif (read.base_block, read.base_hash) != (self.synced_block, self.synced_block_hash):
             return 0
-        applied = 0
-        start = max(self.synced_block + 1, self.start_block)
-        while start <= head.number:
-            end = min(start + _LOG_CHUNK - 1, head.number)
-            logs = chain.get_logs([self.trust_registry, self.anchor_registry], start, end)
-            applied += self.apply(logs)
-            if self.pinned_block < 0 and logs:
-                first = int(logs[0]["blockNumber"])
-                self.pinned_block, self.pinned_hash = first, chain.block(first).hash
-            start = end + 1
-        self.synced_block, self.synced_block_hash = head.number, head.hash
-        self.synced_block_time = head.timestamp
-        self._save(chain)
+        if read.head is None:
+            return 0
+        if read.pin is not None and self.pinned_block < 0:
+            self.pinned_block, self.pinned_hash = read.pin
+        applied = sum(1 for entry in read.entries if self._apply(entry))
+        self.synced_block, self.synced_block_hash, self.synced_block_time = read.head
+        self._save(read.chain)
         return applied
 
-    def apply(self, logs: Iterable[Any]) -> int:
-        """Apply raw logs (in chain order) to the index; returns how many were registry events."""
-        trust_decoder, anchor_decoder = _decoders()
-        applied = 0
+    def _decode(
+        self, logs: Iterable[Any], trust_decoder: EventDecoder, anchor_decoder: EventDecoder
+    ) -> list[LogEntry]:
+        entries = []
         for log in logs:
             address = to_checksum_address(log["address"])
             if address == self.trust_registry:
@@ -518,9 +560,14 @@ class RegistryIndex:
                 entry = anchor_decoder.decode(log)
             else:
                 continue
-            if entry is not None and self._apply(entry):
-                applied += 1
-        return applied
+            if entry is not None:
+                entries.append(entry)
+        return entries
+
+    def apply(self, logs: Iterable[Any]) -> int:
+        """Apply raw logs (in chain order) to the index; returns how many were registry events."""
+        trust_decoder, anchor_decoder = _decoders()
+        return sum(1 for e in self._decode(logs, trust_decoder, anchor_decoder) if self._apply(e))
 
     def _apply(self, e: LogEntry) -> bool:
         a = e.args
@@ -744,7 +791,7 @@ class RegistryIndex:
             raise SnapshotError(f"trust snapshot is malformed: {e!r}") from e
         return index
 
-    def _save(self, chain: Chain) -> None:
+    def _save(self, chain: Chain | None) -> None:
         """Write what changed to the cache file, if there is one (see ``cached``). A failed
         write is logged and tried again at the next sync: the index in memory stays right."""
         store = self._store
@@ -769,7 +816,11 @@ class RegistryIndex:
                 return "skip" if there[1] == mine[1] else "full"
             if there == self._written:
                 return "incremental"
-            if there[0] > self._written[0] and chain.block(there[0]).hash == there[1]:
+            if (
+                chain is not None
+                and there[0] > self._written[0]
+                and chain.block(there[0]).hash == there[1]
+            ):
                 return "incremental"  # another process wrote a block between ours
             return "full"
 

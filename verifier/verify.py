@@ -58,6 +58,7 @@ from verifier.registry import (
     AuthorityRecord,
     AuthorityStatus,
     CredentialStatus,
+    IndexRead,
     KeyRecord,
     RegistryIndex,
 )
@@ -75,6 +76,7 @@ __all__ = [
     "CHECKS",
     "CheckResult",
     "Outcome",
+    "PendingSync",
     "Report",
     "TrustSource",
     "Verdict",
@@ -256,6 +258,14 @@ class _Facts:
     kind: str | None = None  # the credential's Suixin type, read once
 
 
+@dataclass(frozen=True)
+class PendingSync:
+    """A chain read by ``Verifier.read_sync``, not applied yet, and when it started."""
+
+    read: IndexRead
+    started: datetime
+
+
 class Verifier:
     """Verifies bundles against a RegistryIndex, kept fresh from a chain or read from a snapshot."""
 
@@ -341,13 +351,27 @@ class Verifier:
         now = self.policy.now()
         due = self._last_sync is None or now - self._last_sync >= self.policy.sync_interval
         if force or due or self._mismatched:
-            try:
-                self.index.sync(self.chain)
-            except ChainMismatch:
-                self._mismatched = True
-                raise
-            self._mismatched = False
-            self._last_sync = now
+            self.commit_sync(self.read_sync())
+
+    def read_sync(self) -> PendingSync:
+        """The slow half of a sync (online only): read the chain's new registry events without
+        changing the index, so other threads may verify meanwhile; ``commit_sync`` applies them.
+        Raises ChainUnavailable, or ChainMismatch (and every later ``refresh`` syncs again)."""
+        if self.chain is None:
+            raise ValueError("an offline verifier has no chain to read")
+        started = self.policy.now()
+        try:
+            read = self.index.read(self.chain)
+        except ChainMismatch:
+            self._mismatched = True
+            raise
+        return PendingSync(read, started)
+
+    def commit_sync(self, pending: PendingSync) -> None:
+        """Apply what ``read_sync`` found (quick: no chain call)."""
+        self.index.commit(pending.read)
+        self._mismatched = False
+        self._last_sync = pending.started
 
     def trust_source(self, now: datetime | None = None) -> TrustSource:
         """Where the registry facts come from, and how old they are (at ``now``)."""

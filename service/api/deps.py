@@ -26,7 +26,7 @@ from starlette.concurrency import run_in_threadpool
 from service.anchoring.worker import AnchorWorker
 from service.api.errors import Problem
 from service.api.metrics import Metrics
-from service.api.ratelimit import TokenBuckets
+from service.api.ratelimit import RATE_TAKEN, TokenBuckets
 from service.api.verification import VerificationService
 from service.config import Settings
 from service.issuing.conformance import ConformanceIssuer
@@ -192,6 +192,8 @@ async def public_rate_limit(request: Request, state: StateDep) -> None:
     """Limit public endpoints per client address; raises a 429 problem. Partner hosts
     (``SUIXIN_PARTNER_NETWORKS``) and callers with a valid API key of this office are not
     limited: a partner city's counters share one address, and a key already names them."""
+    if request.scope.get(RATE_TAKEN):
+        return  # the fast lane took this request's token, then handed it on
     client = request.client.host if request.client is not None else "unknown"
     if await _is_partner(request, state, client):
         return

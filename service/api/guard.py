@@ -20,13 +20,17 @@ then replays it to the application. On the way it answers, in the problem shape 
 The checks cost a few microseconds on an ordinary body: surrogates and long numbers are
 looked for with one scan of the bytes, and the body is parsed here only when that scan finds
 one.
+
+A route may have a **fast lane** (``fast_lanes``, by method and path): given the checked body,
+it answers the common case itself or declines, and the application answers as before
+(``service.api.routes.verify.fast_lane``).
 """
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -39,7 +43,10 @@ from verifier.interop import (
     parse_json,
 )
 
-__all__ = ["BODY_METHODS", "RequestGuard", "body_limit"]
+__all__ = ["BODY_METHODS", "FastLane", "RequestGuard", "body_limit"]
+
+# (scope, the checked body, receive, send) -> whether it answered; else the app answers
+FastLane = Callable[[Scope, bytes, Receive, Send], Awaitable[bool]]
 
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 _SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
@@ -137,10 +144,18 @@ def _nul_url() -> Problem:
 class RequestGuard:
     """The ASGI middleware (see the module docstring)."""
 
-    def __init__(self, app: ASGIApp, *, max_body: int, max_batch_body: int) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        max_body: int,
+        max_batch_body: int,
+        fast_lanes: Mapping[tuple[str, str], FastLane] | None = None,
+    ) -> None:
         self.app = app
         self.max_body = max_body
         self.max_batch_body = max_batch_body
+        self.fast_lanes = dict(fast_lanes or {})
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and _nul_in_url(scope):
@@ -184,6 +199,9 @@ class RequestGuard:
                 return {"type": "http.request", "body": body, "more_body": False}
             return await receive()
 
+        lane = self.fast_lanes.get((scope["method"], scope.get("path", "")))
+        if lane is not None and await lane(scope, body, replay, send):
+            return
         await self.app(scope, replay, send)
 
     @staticmethod

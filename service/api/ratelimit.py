@@ -11,7 +11,10 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 
-__all__ = ["TokenBuckets"]
+__all__ = ["RATE_TAKEN", "TokenBuckets"]
+
+# set in an ASGI scope whose request already took its token (``routes.verify.fast_lane``)
+RATE_TAKEN = "suixin.rate_taken"
 
 
 class TokenBuckets:

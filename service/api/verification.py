@@ -1,9 +1,13 @@
 """The office's one online verifier, shared by every request, and its DID documents.
 
-The registry index is read from the chain at most every ``Policy.sync_interval``; a bundle whose
-receipt names a block the index has not reached yet forces a sync first, so a credential
-anchored a moment ago verifies as VALID rather than as an unknown root. Requests take turns on
-the index (a lock). ``ChainUnavailable`` propagates: an outage is never a verdict. The index is
+The registry index is kept fresh by a background thread (``run_sync``, started by the app's
+lifespan) that syncs it every half ``Policy.sync_interval``: the slow part, reading the chain's
+logs, holds no lock that requests take; only applying the events does, briefly. A request reads
+the chain itself only when the index cannot answer it: never synced, older than a sync interval
+(the thread stalled or the chain is down: then the request's own sync raises ChainUnavailable,
+a 503, never a verdict), or a receipt naming a block the index has not reached, so a credential
+anchored a moment ago verifies as VALID rather than as an unknown root. Syncs take turns (one
+lock), and a request that waited for one checks again before reading the chain itself. The index is
 kept in the data directory (``REGISTRY_INDEX_NAME``): a restarted process loads it and reads
 only the blocks after it, whatever the chain's length.
 
@@ -15,6 +19,7 @@ fit for the event loop) or declines, and ``verify`` may wait on the chain (for a
 from __future__ import annotations
 
 import dataclasses
+import logging
 import threading
 import time
 from collections.abc import Mapping
@@ -28,6 +33,7 @@ from service.api.metrics import Metrics
 from service.issuing.office import NotFound, Office
 from service.lifecycle.status_queue import local_changes
 from service.storage.models import StatusChange
+from verifier.errors import ChainError
 from verifier.foreign import ForeignMaterial
 from verifier.policy import Policy
 from verifier.trust_list import trust_list
@@ -38,6 +44,8 @@ __all__ = ["DID_CONTEXTS", "REGISTRY_INDEX_NAME", "VerificationService"]
 #: The registry index the office's verifier keeps in its data directory, so that a restarted
 #: API process (each of ``--workers N``) loads it and reads only the blocks after it.
 REGISTRY_INDEX_NAME = "registry-index.sqlite"
+
+log = logging.getLogger("suixin.api")
 
 DID_CONTEXTS = ["https://www.w3.org/ns/did/v1", "https://w3id.org/security/multikey/v1"]
 
@@ -73,8 +81,9 @@ class VerificationService:
             deployment=office.deployment,
             cache_path=cache_path,
         )
-        self._lock = threading.Lock()
-        self._last_sync: float | None = None
+        self._lock = threading.Lock()  # the index: requests read it, a sync's commit writes
+        self._sync_lock = threading.Lock()  # one sync at a time (taken before ``_lock``)
+        self._last_sync: float | None = None  # when the last successful sync began
         # credentials whose status this office changed lately (see ``recently_changed``)
         self._recent: frozenset[str] = frozenset()
         self._recent_read: tuple[float, int] | None = None
@@ -86,19 +95,53 @@ class VerificationService:
         block = _receipt_block(bundle)
         return block is not None and block > self.verifier.index.synced_block
 
-    def _sync(self) -> None:
-        # The office may reconnect (or a test may swap) its chain; always read the current one.
-        self.verifier.chain = self.office.chain
-        self.verifier.refresh(force=True)
-        self._last_sync = time.monotonic()
+    def _sync(self, bundle: object = None, *, always: bool = False) -> None:
+        """Sync the index, unless (``always`` false) a sync that finished while this one waited
+        for its turn made it unneeded. The chain is read without ``_lock``."""
+        with self._sync_lock:
+            if not always and not self._needs_sync(bundle):
+                return
+            # The office may reconnect (or a test may swap) its chain; always read the current one.
+            self.verifier.chain = self.office.chain
+            started = time.monotonic()
+            pending = self.verifier.read_sync()
+            with self._lock:
+                self.verifier.commit_sync(pending)
+            self._last_sync = started
+
+    def sync(self) -> None:
+        """Sync the index now, whatever its age (blocks on the chain; raises ChainUnavailable):
+        for a verdict that must reflect the chain as it is now (the counter's)."""
+        self._sync(always=True)
+
+    def run_sync(self, stop: threading.Event) -> None:
+        """Keep the index fresh until ``stop`` is set: a sync at once, then every half sync
+        interval (for a thread; a failure is logged and tried again at the next turn)."""
+        period = self.sync_interval / 2
+        failing = False
+        while not stop.is_set():
+            try:
+                self._sync(always=True)
+            except ChainError as e:
+                if not failing:
+                    log.warning("registry index sync failed (requests will retry): %s", e)
+                failing = True
+            except Exception:
+                log.exception("registry index sync failed")
+                failing = True
+            else:
+                if failing:
+                    log.info("registry index sync recovered")
+                failing = False
+            stop.wait(period)
 
     def verify(self, bundle: object, material: ForeignMaterial | None = None) -> Report:
         """The report of ``bundle``, syncing first if needed (blocks on the chain; raises
         ChainUnavailable when a needed sync fails). ``material``: DID documents and status
         lists supplied for a foreign credential (``verifier.foreign``)."""
+        if self._needs_sync(bundle):
+            self._sync(bundle)
         with self._lock:
-            if self._needs_sync(bundle):
-                self._sync()
             report = self.verifier.verify(bundle, material)
         self.metrics.count_verification(report.verdict.value)
         return report
@@ -135,8 +178,9 @@ class VerificationService:
             self._recent_read = (time.monotonic(), generation)
         return credential_id in self._recent
 
-    def verify_now(self, bundle: object) -> Report | None:
-        """The report of ``bundle`` if it needs no chain read and no wait, else None."""
+    def verify_now(self, bundle: object, *, count: bool = True) -> Report | None:
+        """The report of ``bundle`` if it needs no chain read and no wait, else None
+        (``count``: add it to the metrics)."""
         if self._needs_sync(bundle) or not self._lock.acquire(blocking=False):
             return None
         try:
@@ -145,7 +189,8 @@ class VerificationService:
             report = self.verifier.verify(bundle)
         finally:
             self._lock.release()
-        self.metrics.count_verification(report.verdict.value)
+        if count:
+            self.metrics.count_verification(report.verdict.value)
         return report
 
     def stored_receipt(self, credential: Mapping[str, Any]) -> dict[str, Any] | None:
@@ -162,16 +207,16 @@ class VerificationService:
     def trust_list(self) -> dict[str, Any]:
         """Every authority on the TrustRegistry with its names, status and keys
         (``verifier.trust_list``), from the chain as last synced."""
+        if self._needs_sync():
+            self._sync()
         with self._lock:
-            if self._needs_sync():
-                self._sync()
             return trust_list(self.verifier.index)
 
     def did_document(self, did: str) -> dict[str, Any]:
         """The DID document of an authority from its keys on chain; raises NotFound."""
+        if self._needs_sync():
+            self._sync()
         with self._lock:
-            if self._needs_sync():
-                self._sync()
             index = self.verifier.index
             record = index.authority(did)
             keys = (

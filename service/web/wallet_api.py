@@ -358,8 +358,8 @@ def counter_check(verification: VerificationService) -> Check:
     lists = OfficeLists(verification.office)
 
     def check(envelope: object, nonce: str, audience: str, fresh: bool) -> PresentationReport:
+        verification.sync()
         with verification._lock:
-            verification._sync()
             report = verify_presentation(
                 verification.verifier,
                 envelope,

@@ -67,6 +67,29 @@ def test_sync_is_incremental(registries: Registries) -> None:
     assert index.synced_block > first
 
 
+def test_a_read_changes_nothing_until_committed_and_a_stale_read_applies_nothing(
+    registries: Registries,
+) -> None:
+    """``sync`` in two halves: ``read`` (the chain, no change here), ``commit`` (no chain)."""
+    gz = Office.accredit(registries, GZ_PERMITS, ("ResidencePermit",))
+    index = RegistryIndex.for_anchor_registry(registries.chain, registries.anchor)
+    index.sync(registries.chain)
+    before = (index.synced_block, index.synced_block_hash, dict(index.anchors))
+    (bundle,) = gz.anchor(gz.permit())
+    root = bytes.fromhex(bundle["anchor"]["root"][2:])
+    read = index.read(registries.chain)
+    stale = index.read(registries.chain)
+    assert (index.synced_block, index.synced_block_hash, index.anchors) == before
+    assert index.anchor(root) is None
+    assert index.commit(read) == 1
+    anchor = index.anchor(root)
+    assert anchor is not None and anchor.block_number == bundle["anchor"]["blockNumber"]
+    assert index.synced_block >= bundle["anchor"]["blockNumber"]
+    synced = index.synced_block
+    assert index.commit(stale) == 0  # made from the block before: another commit came first
+    assert index.synced_block == synced and index.anchor(root) == anchor
+
+
 def test_after_the_first_sync_verifying_1000_bundles_makes_no_chain_call(
     registries: Registries,
 ) -> None:

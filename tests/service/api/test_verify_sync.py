@@ -1,0 +1,130 @@
+"""The registry index is synced off the request path (service.api.verification): a slow or
+stalled chain read delays no request the index can already answer; a fresh receipt still waits
+for its sync; an outage still answers 503, never a verdict."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from service.anchoring.worker import AnchorWorker
+from service.app import create_app
+from tests.service.conftest import TestClient, assert_problem, auth, settings
+from tests.verifier.factories import residence_permit_subject
+from verifier.chain import Chain, RpcChain
+
+SYNC_THREAD = "suixin-registry-sync"
+DEAD_NODE = "http://127.0.0.1:9"  # discard port: nothing listens
+
+
+class StallingChain:
+    """A chain adapter over a live chain: once ``armed``, every call made by the background
+    sync thread blocks until ``release`` is set (a node that stopped answering); calls from any
+    other thread (the anchoring worker, the test) go straight through."""
+
+    def __init__(self, live: Chain) -> None:
+        self._live = live
+        self.armed = threading.Event()
+        self.entered = threading.Event()
+        self.release = threading.Event()
+
+    def __getattr__(self, name: str) -> Any:
+        attribute = getattr(self._live, name)
+        if not callable(attribute):
+            return attribute
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            if self.armed.is_set() and threading.current_thread().name == SYNC_THREAD:
+                self.entered.set()
+                self.release.wait(60)
+            return attribute(*args, **kwargs)
+
+        return call
+
+
+def _anchored(client: TestClient, office: Any, key: str, subject: dict[str, Any]) -> Any:
+    response = client.post(
+        "/v1/credentials",
+        json={"type": "ResidencePermit", "subject": subject},
+        headers=auth(key),
+    )
+    assert response.status_code == 201, response.text
+    AnchorWorker(office).drain()
+    bundle = office.bundle(response.json()["credential"]["id"])
+    assert bundle["anchor"] is not None
+    return bundle
+
+
+def test_a_stalled_sync_delays_no_request_the_index_can_answer(world: Any, tmp_path: Path) -> None:
+    office = world.office
+    live = office.chain
+    stalling = StallingChain(live)
+    interval = 10.0  # the background thread syncs every 5 s; the index is answered for 10 s
+    app = create_app(office, settings(tmp_path, verify_sync_seconds=interval), start_worker=False)
+    key = world.key(world.permits, "issue:ResidencePermit")
+    verification = app.state.suixin.verification
+    office.chain = stalling  # type: ignore[assignment]
+    try:
+        with TestClient(app) as client:
+            indexed = _anchored(client, office, key, residence_permit_subject(world.rng))
+            assert client.post("/v1/verify", json=indexed).json()["verdict"] == "VALID"
+            stalling.armed.set()
+            # the background thread's next sync blocks in its first chain call
+            assert stalling.entered.wait(interval), "the background sync never ran"
+            fresh = _anchored(
+                client, office, key, residence_permit_subject(world.rng)
+            )  # a block the index lacks
+            assert fresh["anchor"]["blockNumber"] > verification.verifier.index.synced_block
+
+            slowest = 0.0
+            for _ in range(20):
+                start = time.monotonic()
+                report = client.post("/v1/verify", json=indexed).json()
+                slowest = max(slowest, time.monotonic() - start)
+                assert report["verdict"] == "VALID"
+            # served while the sync is still stuck on the chain
+            assert not stalling.release.is_set() and verification._sync_lock.locked()
+            assert slowest < 2.0, slowest
+
+            # a receipt naming a block the index has not reached waits for a sync
+            answers: list[Any] = []
+            waiting = threading.Thread(
+                target=lambda: answers.append(client.post("/v1/verify", json=fresh))
+            )
+            waiting.start()
+            waiting.join(0.5)
+            assert waiting.is_alive() and not answers  # it waits for the stalled sync
+            stalling.release.set()
+            waiting.join(30)
+            assert answers and answers[0].json()["verdict"] == "VALID", answers
+            assert verification.verifier.index.synced_block >= fresh["anchor"]["blockNumber"]
+    finally:
+        stalling.release.set()
+        office.chain = live
+
+
+def test_an_outage_answers_503_once_the_index_is_older_than_the_interval(
+    world: Any, tmp_path: Path
+) -> None:
+    office = world.office
+    live = office.chain
+    interval = 0.5
+    app = create_app(office, settings(tmp_path, verify_sync_seconds=interval), start_worker=False)
+    key = world.key(world.permits, "issue:ResidencePermit")
+    with TestClient(app) as client:
+        bundle = _anchored(client, office, key, residence_permit_subject(world.rng))
+        assert client.post("/v1/verify", json=bundle).json()["verdict"] == "VALID"
+        office.chain = RpcChain(DEAD_NODE, request_timeout=2)
+        try:
+            time.sleep(interval * 1.5)  # the background thread's syncs fail meanwhile
+            response = client.post("/v1/verify", json=bundle)
+            problem = assert_problem(response, 503)
+            assert problem["type"] == "urn:suixin:problem:chain-unavailable"
+            assert "verdict" not in problem and "INVALID" not in response.text
+        finally:
+            office.chain.close()
+            office.chain = live
+        # the chain back: the next request syncs itself at once
+        assert client.post("/v1/verify", json=bundle).json()["verdict"] == "VALID"
