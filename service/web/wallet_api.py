@@ -197,7 +197,7 @@ def authorization_server_metadata(request: Request) -> dict[str, Any]:
     return {
         "issuer": base,
         "token_endpoint": f"{base}/v1/oid4vci/token",
-        "grant_types_supported": [PRE_AUTH_GRANT],
+        "grant_types_supported": [PRE_AUTH_GRANT, "refresh_token"],  # new copies (RFC 6749 §6)
         # OpenID4VCI 1.0 §12.3: a token request with the code and no client_id is taken
         "pre-authorized_grant_anonymous_access_supported": True,
     }

@@ -98,7 +98,7 @@ def test_authorization_server_metadata_names_the_token_endpoint(api: Api) -> Non
     metadata = api.client.get("/.well-known/oauth-authorization-server").json()
     assert metadata["issuer"] == BASE
     assert metadata["token_endpoint"] == f"{BASE}/v1/oid4vci/token"
-    assert metadata["grant_types_supported"] == [PRE_AUTH]
+    assert metadata["grant_types_supported"] == [PRE_AUTH, "refresh_token"]
     assert metadata["pre-authorized_grant_anonymous_access_supported"] is True
     issuer = api.client.get("/.well-known/openid-credential-issuer").json()
     assert "authorization_servers" not in issuer
