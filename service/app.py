@@ -172,8 +172,9 @@ def create_app(office: Office, settings: Settings, *, start_worker: bool) -> Fas
 def app_from_environment() -> FastAPI:
     """The API for one of several server processes (``suixin serve --workers N``): the office
     from ``SUIXIN_*`` settings, already deployed; anchoring runs in its own process."""
-    from service.runtime import open_office, settle_heap
+    from service.runtime import configure_logging, open_office, settle_heap
 
+    configure_logging()
     settings = Settings(**{})  # every value from SUIXIN_* variables
     office = open_office(settings, allow_deploy=False)
     app = create_app(office, settings, start_worker=False)

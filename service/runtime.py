@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import gc
 import json
+import logging
 import os
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TextIO
 
 from service.anchoring.worker import AnchorWorker
 from service.config import PLACEHOLDER_MASTER_KEY, Settings
@@ -25,6 +27,7 @@ __all__ = [
     "DEMO_AUTHORITIES",
     "DemoKeys",
     "bootstrap_demo",
+    "configure_logging",
     "open_office",
     "worker_from_settings",
 ]
@@ -51,6 +54,28 @@ DEMO_AUTHORITIES = (
         "11440100007502233T",
     ),
 )
+
+
+# the loggers of the office's own code; uvicorn configures only its own ("uvicorn.*")
+_LOGGERS = ("suixin", "verifier")
+_HANDLER_NAME = "suixin-stderr"
+
+
+def configure_logging(stream: TextIO | None = None, level: int = logging.INFO) -> None:
+    """Send the office's log records (the anchoring worker's passes and faults, the registry
+    index's "loaded at block N", sync failures) to stderr with a time stamp. Without this only
+    WARNING and above reached stderr, through Python's last-resort handler, and an operator
+    never saw a normal restart or the worker's progress. Idempotent: each server process of
+    ``suixin serve --workers N`` calls it once, and a second call changes nothing."""
+    handler = logging.StreamHandler(stream if stream is not None else sys.stderr)
+    handler.set_name(_HANDLER_NAME)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    for name in _LOGGERS:
+        logger = logging.getLogger(name)
+        logger.setLevel(level)
+        if not any(h.get_name() == _HANDLER_NAME for h in logger.handlers):
+            logger.addHandler(handler)
+        logger.propagate = False  # not twice, should the root logger get a handler too
 
 
 def settle_heap() -> None:

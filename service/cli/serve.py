@@ -15,7 +15,7 @@ from service.anchoring.node import ChainNodeServer
 from service.cli._common import add_common, settings_of
 from service.config import Settings
 from service.issuing.office import Office
-from service.runtime import open_office, settle_heap, worker_from_settings
+from service.runtime import configure_logging, open_office, settle_heap, worker_from_settings
 from verifier.chain import EmbeddedChain
 from verifier.chain.embedded import JOURNAL_NAME, NODE_NAME
 from verifier.errors import InvalidInput
@@ -121,6 +121,7 @@ def _serve_office(args: argparse.Namespace, settings: Settings, *, anchor_here: 
     from service.app import create_app
     from service.runtime import bootstrap_demo, open_office, settle_heap
 
+    configure_logging()
     office = open_office(settings, redeploy=args.redeploy)
     if args.demo:
         keys = bootstrap_demo(office, settings.data_dir)
@@ -181,6 +182,7 @@ def _worker(args: argparse.Namespace) -> int:
     from service.runtime import open_office, settle_heap
 
     settings = settings_of(args)
+    configure_logging()
     office = open_office(settings, allow_deploy=False)
     settle_heap()
     worker = worker_from_settings(office, settings)
@@ -207,6 +209,7 @@ def run_node(settings: Settings, port: int, *, worker: bool, watch_stdin: bool) 
     anchoring worker, until SIGTERM or SIGINT, or (``watch_stdin``) until stdin closes."""
     if settings.chain != "embedded":
         raise InvalidInput(f"suixin node serves the embedded chain, not {settings.chain!r}")
+    configure_logging()
     office = open_office(settings)
     chain = office.chain
     if not isinstance(chain, EmbeddedChain):  # connect() found a node already serving it

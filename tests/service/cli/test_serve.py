@@ -135,6 +135,9 @@ def test_restarted_api_processes_share_and_keep_the_registry_index(tmp_path: Pat
     # neither process found the file stale, foreign or unreadable: both went on from it
     for fallback in ("set aside", "no longer on the chain", "not written"):
         assert fallback not in out, out[-3000:]
+    # and the operator sees it: each process says where it went on from (an INFO line, once
+    # invisible because the server configured no logging for the office's own loggers)
+    assert out.count("registry index loaded from") >= 2, out[-3000:]
 
 
 def test_make_run_topology_survives_its_node_dying_and_its_own_death(
@@ -263,3 +266,29 @@ def test_serve_names_a_node_port_in_use_rather_than_wander(
         assert main(["serve"]) == 1  # failed (not a usage error), before anything started
     err = capsys.readouterr().err
     assert f"127.0.0.1:{port}" in err and "SUIXIN_NODE_PORT" in err
+
+
+def test_the_office_loggers_reach_stderr_once_however_often_configured() -> None:
+    import io
+    import logging
+
+    from service.runtime import configure_logging
+
+    names = ("suixin", "verifier")
+    saved = {n: (logging.getLogger(n).handlers[:], logging.getLogger(n).level) for n in names}
+    stream = io.StringIO()
+    try:
+        configure_logging(stream)
+        configure_logging(stream)  # a second server process start in the same interpreter
+        logging.getLogger("suixin.api").info("worker pass %d", 7)
+        logging.getLogger("verifier.registry").info("index loaded at block %d", 42)
+        logging.getLogger("suixin.api").debug("not shown at INFO")
+    finally:
+        for n, (handlers, level) in saved.items():
+            logging.getLogger(n).handlers[:] = handlers
+            logging.getLogger(n).setLevel(level)
+            logging.getLogger(n).propagate = True
+    lines = stream.getvalue().splitlines()
+    assert len(lines) == 2, lines
+    assert lines[0].endswith("INFO suixin.api: worker pass 7")
+    assert lines[1].endswith("INFO verifier.registry: index loaded at block 42")
