@@ -37,6 +37,7 @@ from __future__ import annotations
 import os
 import sys
 import time
+import traceback
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -44,6 +45,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Select, func, select, update
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from service.audit import trail
@@ -155,14 +157,16 @@ class StatusSender:
         self._abi = load_artifact("AnchorRegistry").abi
         self._trust_abi = load_artifact("TrustRegistry").abi
         self._chain_ids: dict[int, int] = {}
+        self._reported: set[tuple[int, type[BaseException]]] = set()  # tracebacks logged once
 
     # ------------------------------------------------------------------ passes
 
     def run_once(self) -> int:
         """One pass: settle what a crash left ``sent``, then send every authority's pending
         changes; returns how many changes were recorded on chain. A chain outage raises
-        (ChainUnavailable) and loses nothing; an authority the chain refuses (not active) is
-        logged and skipped, the others go on."""
+        (ChainUnavailable) and loses nothing, as does a database outage; an authority the chain
+        refuses (not active), or whose changes fail for any other reason of its own, is logged
+        and skipped, the others go on."""
         total = 0
         for authority in self.office.authorities():
             try:
@@ -171,6 +175,18 @@ class StatusSender:
                 self.stats.failures += 1
                 self.stats.last_error = e.diagnostics()
                 self._log(f"status changes of authority {authority.id} wait: {e.diagnostics()}")
+            except (ChainError, OperationalError):
+                raise  # the chain (or the database) fails every authority: the worker backs off
+            except Exception as e:  # one authority's fault (a key that cannot be opened, a bug)
+                # must not hold back the others' revocations: they are served, this one waits
+                self.stats.failures += 1
+                self.stats.last_error = f"{type(e).__name__}: {e}"
+                self._log(
+                    f"status changes of authority {authority.id} wait: {self.stats.last_error}"
+                )
+                if (authority.id, type(e)) not in self._reported:
+                    self._reported.add((authority.id, type(e)))
+                    self._log(traceback.format_exc().rstrip())
         return total
 
     def drain(self, timeout: float = 60.0) -> None:

@@ -20,6 +20,7 @@ from service.issuing.office import IssueRequest, Office
 from service.lifecycle.status_queue import enqueue
 from service.storage.db import Database
 from service.storage.models import AuditEntry, StatusChange
+from service.trust.authorities import create_authority
 from tests.service.office_setup import Setup, make_setup, postgres_schema
 from tests.verifier.factories import residence_permit_subject
 from verifier.bundle import credential_id_hash
@@ -79,8 +80,9 @@ def on_chain(setup: Setup, credential_id: str) -> tuple[int, int]:
     return int(record[0]), int(record[1])
 
 
-class Killed(Exception):
-    """The worker process "dies" at a pause point."""
+class Killed(BaseException):
+    """The worker process "dies" at a pause point: not an error the sender may catch and go on
+    from (it goes on past one authority's errors), as a killed process goes on from nothing."""
 
 
 def dying_at(sender: StatusSender, phase: str) -> StatusSender:
@@ -236,6 +238,61 @@ def test_a_change_the_chain_refuses_is_rejected_and_the_rest_go_on(setup: Setup)
         entry = s.scalars(select(AuditEntry).where(AuditEntry.action == "status.rejected")).one()
     assert entry.credential_id == x and entry.details["error"] == "InvalidStatusTransition"
     assert entry.details["onChainStatus"] == 1
+
+
+def test_one_authority_failing_holds_back_only_its_own_changes(setup: Setup) -> None:
+    """An authority whose changes fail for a reason of its own (here its key store cannot be
+    read) is logged and skipped; another authority's revocations still reach the chain. Before,
+    the fault ended the whole pass, every pass, and the authorities after it waited for good."""
+    other = create_authority(
+        setup.office,
+        "did:web:amr.gz.gov.cn",
+        "广州市市场监督管理局",
+        "Guangzhou Administration for Market Regulation",
+        440100,
+        ["BusinessLicense"],
+        root=setup.root,
+        uscc="11440100007502233T",
+    )
+    x, y = ids(2)
+    queue(setup, (x, "revoked", "lost"))
+    with setup.office.db.write_session() as s:
+        enqueue(s, authority_id=other.id, credential_id=y, status="revoked", reason="lost")
+    logged: list[str] = []
+    sender = StatusSender(setup.office, log=logged.append)
+    serve = sender._serve
+
+    def failing_first(authority_id: int) -> int:
+        if authority_id == setup.authority_id:
+            raise OSError("key store unreadable")
+        return serve(authority_id)
+
+    sender._serve = failing_first  # type: ignore[method-assign]
+    assert sender.run_once() == 1  # the other authority's change
+    assert sender.run_once() == 0  # the failing one's stays pending, pass after pass
+    assert states(setup.office) == {"done": 1, "pending": 1}
+    assert sender.stats.failures == 2 and "OSError: key store unreadable" in sender.stats.last_error
+    waits = [m for m in logged if m.startswith(f"status changes of authority {setup.authority_id}")]
+    assert len(waits) == 2
+    assert sum("Traceback" in m for m in logged) == 1  # the traceback once, not every pass
+    sender._serve = serve  # type: ignore[method-assign]
+    assert sender.run_once() == 1  # mended: the held-back change goes on chain
+    assert states(setup.office) == {"done": 2}
+    assert on_chain(setup, x) == (1, 1)
+
+
+def test_a_chain_outage_still_ends_the_pass_for_every_authority(setup: Setup) -> None:
+    (x,) = ids(1)
+    queue(setup, (x, "revoked", "lost"))
+    sender = StatusSender(setup.office, log=lambda _m: None)
+
+    def outage(authority_id: int) -> int:
+        raise ChainUnavailable("node gone")
+
+    sender._serve = outage  # type: ignore[method-assign]
+    with pytest.raises(ChainUnavailable):
+        sender.run_once()  # the worker backs off, as for any outage
+    assert sender.stats.failures == 0 and states(setup.office) == {"pending": 1}
 
 
 def test_unknown_statuses_and_reasons_are_refused_when_queued(setup: Setup) -> None:
