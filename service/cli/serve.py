@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import logging
 import os
 import signal
 import sys
@@ -21,6 +22,8 @@ from verifier.chain.embedded import JOURNAL_NAME, NODE_NAME
 from verifier.errors import InvalidInput
 
 __all__ = ["register", "run_node"]
+
+log = logging.getLogger("suixin.node")
 
 
 def register(commands: Any) -> None:
@@ -234,6 +237,11 @@ def run_node(settings: Settings, port: int, *, worker: bool, watch_stdin: bool) 
     node_file = settings.data_dir / NODE_NAME
     node_file.write_text(json.dumps({"url": server.url, "pid": os.getpid()}), encoding="utf-8")
     print(f"embedded chain node on {server.url}", flush=True)
+    # a burst of fewer than snapshot_every blocks is checkpointed once the chain goes quiet,
+    # so a crash after it replays nothing
+    threading.Thread(
+        target=_checkpoint_when_idle, args=(chain, stop), name="suixin-idle-checkpoint", daemon=True
+    ).start()
     settle_heap()
     try:
         if not worker:
@@ -246,6 +254,17 @@ def run_node(settings: Settings, port: int, *, worker: bool, watch_stdin: bool) 
         server.stop()
         office.db.dispose()
         chain.close()
+
+
+IDLE_CHECKPOINT_SECONDS = 5.0
+
+
+def _checkpoint_when_idle(chain: EmbeddedChain, stop: threading.Event) -> None:
+    while not stop.wait(IDLE_CHECKPOINT_SECONDS / 2):
+        try:
+            chain.checkpoint_if_idle(IDLE_CHECKPOINT_SECONDS)
+        except Exception:  # logged by the checkpoint itself; the node serves on regardless
+            log.exception("idle checkpoint failed")
 
 
 def _stop_on_eof(stop: threading.Event) -> None:

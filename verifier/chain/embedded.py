@@ -5,8 +5,9 @@ hash and the signed raw transactions in it) and flushed to disk before the sende
 A transaction whose block was not journaled (a crash mid-send) was never acknowledged, so the
 caller's durable queue sends it again.
 
-Every ``snapshot_every`` blocks (and when the chain is closed) the chain's state is checkpointed
-into ``<data_dir>/chain-snapshot.sqlite`` (``verifier.chain._snapshot``). On start the snapshot is
+Every ``snapshot_every`` blocks, when the chain is closed, and (``suixin node``) once it has
+been idle a few seconds after new blocks, the chain's state is checkpointed into
+``<data_dir>/chain-snapshot.sqlite`` (``verifier.chain._snapshot``). On start the snapshot is
 loaded and only the journal's blocks after it are replayed, each with its original number, time
 and hash; a snapshot that does not match the journal (another chain, a rewritten or shorter
 journal, a damaged or truncated file) is set aside with a warning that says why, and the whole
@@ -223,6 +224,7 @@ class EmbeddedChain(Chain):
         self._snapshot: SnapshotFile | None = None
         self._snapshot_every = snapshot_every
         self._opened = False  # until the journal is replayed: close() checkpoints only then
+        self._last_block_at = time.monotonic()  # when the last block was added (idle checkpoint)
         self._owner: weakref.finalize[Any, Any] | None = None
         if data_dir is not None:  # given back by close(), or when this object is collected
             self._owner = weakref.finalize(self, os.close, _hold(Path(data_dir)))
@@ -357,6 +359,24 @@ class EmbeddedChain(Chain):
         with self._lock:
             self._checkpoint()
 
+    def checkpoint_if_idle(self, idle_seconds: float) -> bool:
+        """Checkpoint when blocks were added since the last checkpoint and none for
+        ``idle_seconds``: a node that goes quiet after a burst (fewer blocks than
+        ``snapshot_every``) would otherwise leave them all to replay after a crash. True when
+        it wrote one. Called by ``suixin node`` every few seconds."""
+        with self._lock:
+            snapshot = self._snapshot
+            if snapshot is None or not self._opened:
+                return False
+            last = snapshot.checkpoint
+            if last is not None and last.head_number == self._head_number():
+                return False
+            if time.monotonic() - self._last_block_at < idle_seconds:
+                return False
+            self._checkpoint()
+            last = snapshot.checkpoint
+            return last is not None and last.head_number == self._head_number()
+
     def dev_funder(self) -> LocalAccount:
         """eth-tester's first pre-funded account."""
         account: LocalAccount = Account.from_key(self._backend.account_keys[0].to_bytes())
@@ -421,6 +441,7 @@ class EmbeddedChain(Chain):
                     "txs": ["0x" + raw.hex()],
                 }
             )
+            self._last_block_at = time.monotonic()
             if self._snapshot is not None and self._head_number() >= self._next_checkpoint:
                 self._checkpoint()
             return tx_hash

@@ -292,3 +292,42 @@ def test_the_office_loggers_reach_stderr_once_however_often_configured() -> None
     assert len(lines) == 2, lines
     assert lines[0].endswith("INFO suixin.api: worker pass 7")
     assert lines[1].endswith("INFO verifier.registry: index loaded at block 42")
+
+
+def test_a_node_gone_quiet_checkpoints_so_a_killed_one_replays_nothing(data_dir: Path) -> None:
+    """``suixin node`` deploys the registries on a first start: a few blocks, far fewer than a
+    checkpoint's 100. Once quiet for a few seconds it checkpoints them, so a kill -9 then costs
+    no replay at the next start (before, every block since the last hundredth was replayed)."""
+    from service.cli.serve import IDLE_CHECKPOINT_SECONDS
+    from verifier.chain import EmbeddedChain
+
+    code = "import sys; from service.cli import main; sys.exit(main(sys.argv[1:]))"
+    node = subprocess.Popen(
+        [sys.executable, "-c", code, "node", "--port", "0", "--no-worker"],
+        env=dict(os.environ),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        assert node.stdout is not None
+        assert "embedded chain node on" in node.stdout.readline()
+        snapshot = data_dir / "chain-snapshot.sqlite"
+
+        def checkpointed() -> int:
+            if not snapshot.exists():
+                return 0
+            with contextlib.closing(sqlite3.connect(snapshot)) as db:
+                row = db.execute("SELECT head_number FROM meta").fetchone()
+            return int(row[0]) if row else 0
+
+        _wait_for(checkpointed, 6 * IDLE_CHECKPOINT_SECONDS, "no checkpoint while idle")
+    finally:
+        node.kill()  # no close(), no checkpoint at exit
+        node.communicate(timeout=30)
+    chain = EmbeddedChain(data_dir)
+    try:
+        assert chain.block_number() > 0 and chain.snapshot_head == chain.block_number()
+        assert chain.replayed_blocks == 0
+    finally:
+        chain.close()

@@ -403,3 +403,28 @@ def test_a_checkpoint_that_fails_is_logged_and_the_next_one_writes_everything(
     assert again.snapshot_head == 22 and again.replayed_blocks == 0
     assert [again.block(n).hash for n in range(23)] == hashes
     again.close()
+
+
+def test_an_idle_chain_checkpoints_a_short_burst_and_a_crash_then_replays_nothing(
+    tmp_path: Path,
+) -> None:
+    data = tmp_path / "data"
+    chain = EmbeddedChain(data, snapshot_every=100)
+    d, authority = _populate(chain)  # a burst of a few blocks, far from the 100th
+    accounts = [authority.address, chain.dev_funder().address]
+    head = chain.block_number()
+    assert chain.snapshot is not None
+    before = chain.snapshot.checkpoint
+    assert before is None or before.head_number < head
+    assert not chain.checkpoint_if_idle(60.0)  # blocks came just now: not idle yet
+    assert chain.checkpoint_if_idle(0.0)
+    assert chain.snapshot.checkpoint is not None and chain.snapshot.checkpoint.head_number == head
+    assert not chain.checkpoint_if_idle(0.0)  # nothing new since: nothing written
+    crashed = _crash_copy(data, tmp_path / "crashed")
+    state = _state(chain, d, accounts)
+    chain.close()
+
+    again = EmbeddedChain(crashed, snapshot_every=100)
+    assert again.snapshot_head == head and again.replayed_blocks == 0
+    assert _state(again, d, accounts) == state
+    again.close()
