@@ -454,6 +454,22 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
+def distinct_subjects(clients: int, each: int, rng: random.Random) -> list[list[dict[str, Any]]]:
+    """``each`` permit subjects per client, no citizen ID twice: a second permit for an ID
+    already holding one in force is a 409, which would stop the round."""
+    seen: set[str] = set()
+    out: list[list[dict[str, Any]]] = []
+    for _ in range(clients):
+        mine: list[dict[str, Any]] = []
+        while len(mine) < each:
+            subject = residence_permit_subject(rng)
+            if subject["citizenId"] not in seen:
+                seen.add(subject["citizenId"])
+                mine.append(subject)
+        out.append(mine)
+    return out
+
+
 def http_figures(
     per_client: int,
     verify_per_client: int,
@@ -478,11 +494,8 @@ def http_figures(
         server(Path(tmp), chain, workers, database_url) as (port, keys, pid),
     ):
         auth = {"Authorization": f"Bearer {keys[DID]}"}
-        rng = random.Random(5)
-        subjects = [
-            [residence_permit_subject(rng) for _ in range(rounds * per_client + 20)]
-            for _ in range(CLIENTS)
-        ]
+        # one list per client, and one more for the bundle verified below
+        subjects = distinct_subjects(CLIENTS + 1, rounds * per_client + 20, random.Random(5))
 
         def measured(
             name: str, make: Callable[[int, int], tuple[str, Any, dict[str, str]]], expect: int
@@ -530,7 +543,7 @@ def http_figures(
         issued = measured("POST /v1/credentials", lambda c, i: issue(c, i + 20), 201)
 
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-        body = {"type": "ResidencePermit", "subject": residence_permit_subject(random.Random(6))}
+        body = {"type": "ResidencePermit", "subject": subjects[CLIENTS][0]}
         status, bundle = request(conn, "POST", "/v1/credentials", body, auth)
         assert status == 201, bundle
         path = f"/v1/credentials/{bundle['credential']['id']}"
