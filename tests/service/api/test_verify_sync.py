@@ -128,3 +128,30 @@ def test_an_outage_answers_503_once_the_index_is_older_than_the_interval(
             office.chain = live
         # the chain back: the next request syncs itself at once
         assert client.post("/v1/verify", json=bundle).json()["verdict"] == "VALID"
+
+
+def test_verify_now_waits_for_a_busy_index_rather_than_handing_the_request_on(
+    world: Any, tmp_path: Path
+) -> None:
+    """A verification the index can answer waits for the index's lock (held briefly by another
+    verification or a sync's commit) instead of declining to the thread pool; only a lock held
+    longer than ``lock_wait`` makes it decline."""
+    app = create_app(world.office, settings(tmp_path), start_worker=False)
+    verification = app.state.suixin.verification
+    with TestClient(app) as client:
+        key = world.key(world.permits, "issue:ResidencePermit")
+        bundle = _anchored(client, world.office, key, residence_permit_subject(world.rng))
+        assert client.post("/v1/verify", json=bundle).json()["verdict"] == "VALID"  # synced
+
+        verification.lock_wait = 60.0  # far longer than the hold below, however loaded the machine
+        verification._lock.acquire()
+        released = threading.Timer(0.05, verification._lock.release)
+        released.start()
+        report = verification.verify_now(bundle)
+        released.join()
+        assert report is not None and report.verdict.value == "VALID"
+
+        verification.lock_wait = 0.01
+        with verification._lock:  # held throughout: it declines, the request goes to a thread
+            assert verification.verify_now(bundle) is None
+        assert verification.verify_now(bundle) is not None
