@@ -500,7 +500,7 @@ def http_figures(
         def measured(
             name: str, make: Callable[[int, int], tuple[str, Any, dict[str, str]]], expect: int
         ) -> dict[str, float]:
-            p50s, p99s, rates = [], [], []
+            p50s, p99s, rates, costs, generators = [], [], [], [], []
             for r in range(rounds):
                 before = tree_cpu_seconds(pid)
                 latencies, wall, generator = load(
@@ -514,11 +514,14 @@ def http_figures(
                 p50s.append(percentile(latencies, 0.50) * 1000)
                 p99s.append(percentile(latencies, 0.99) * 1000)
                 rates.append(len(latencies) / wall)
+                costs.append(served / len(latencies) * 1000)
+                generators.append(generator / wall)
                 print(
                     f"  {name}, {CLIENTS} clients, round {r + 1} of {rounds}, "
                     f"{len(latencies):,} requests: {rates[-1]:,.0f} requests/s, p50 "
                     f"{p50s[-1]:.1f} ms, p99 {p99s[-1]:.1f} ms; CPU (cores): load generator "
-                    f"{generator / wall:.2f}, server {served / wall:.2f}; load average "
+                    f"{generator / wall:.2f}, server {served / wall:.2f} ({costs[-1]:.2f} ms "
+                    f"of server CPU per request); load average "
                     f"{os.getloadavg()[0]:.1f}",
                     flush=True,
                 )
@@ -526,10 +529,13 @@ def http_figures(
                 "p50": statistics.median(p50s),
                 "p99": statistics.median(p99s),
                 "rate": statistics.median(rates),
+                "cpu_ms": statistics.median(costs),
+                "generator": statistics.median(generators),
             }
             print(
                 f"  {name}: median of {rounds} rounds {figures['rate']:,.0f} requests/s, p50 "
-                f"{figures['p50']:.1f} ms, p99 {figures['p99']:.1f} ms",
+                f"{figures['p50']:.1f} ms, p99 {figures['p99']:.1f} ms, "
+                f"{figures['cpu_ms']:.2f} ms of server CPU per request",
                 flush=True,
             )
             return figures
@@ -571,6 +577,9 @@ def http_figures(
             "verify_rate": verified["rate"],
             "verify_p50": verified["p50"],
             "verify_p99": verified["p99"],
+            "issue_cpu_ms": issued["cpu_ms"],
+            "verify_cpu_ms": verified["cpu_ms"],
+            "verify_generator": verified["generator"],
         }
 
 
@@ -747,6 +756,16 @@ def main() -> int:
             f"{rate / VERIFY_TARGET:.2f} of the {VERIFY_TARGET:,.0f}/s target, p99 "
             f"{verify_p99:.1f} ms = {verify_p99 / P99_TARGET_MS:.2f} of the limit: "
             f"{verdict(rate >= VERIFY_TARGET and verify_p99 < P99_TARGET_MS)}"
+        )
+        # the ceiling the CPU cost sets: every core but the load generator's share, all the
+        # server's (the machine's other users take theirs too: see the load average)
+        cores = (os.cpu_count() or 1) - figures["verify_generator"]
+        ceiling = cores / figures["verify_cpu_ms"] * 1000
+        print(
+            f"    server CPU per request: POST /v1/credentials {figures['issue_cpu_ms']:.2f} ms, "
+            f"POST /v1/verify {figures['verify_cpu_ms']:.2f} ms; at that cost {cores:.2f} cores "
+            f"verify at most {ceiling:,.0f} requests/s = {ceiling / VERIFY_TARGET:.2f} of the "
+            f"target"
         )
     return 0
 
