@@ -90,6 +90,9 @@ class VerificationService:
         # credentials whose status this office changed lately (see ``recently_changed``)
         self._recent: frozenset[str] = frozenset()
         self._recent_read: tuple[float, int] | None = None
+        # one read of that set at a time: when it fell due under load, every request in
+        # flight read it (on PostgreSQL each in a thread of its own)
+        self._recent_lock = threading.Lock()
 
     def _needs_sync(self, bundle: object = None) -> bool:
         last = self._last_sync
@@ -165,21 +168,27 @@ class VerificationService:
         after this process queued a change; a change queued by another server process shows
         here within half a second."""
         if self.recent_due():
-            generation = local_changes()
-            horizon = datetime.now(UTC) - timedelta(seconds=self.sync_interval + 120)
-            with self.office.db.engine.connect() as connection:
-                ids = connection.execute(
-                    select(StatusChange.credential_id).where(
-                        or_(
-                            StatusChange.state != "done",
-                            StatusChange.requested_at >= horizon,
-                            StatusChange.done_at >= horizon,
-                        )
-                    )
-                ).scalars()
-                self._recent = frozenset(ids)
-            self._recent_read = (time.monotonic(), generation)
+            with self._recent_lock:
+                if self.recent_due():  # not read meanwhile by the thread we waited for
+                    self._read_recent()
         return credential_id in self._recent
+
+    def _read_recent(self) -> None:
+        """Read the set of credentials whose status changed lately (``recently_changed``)."""
+        generation = local_changes()
+        horizon = datetime.now(UTC) - timedelta(seconds=self.sync_interval + 120)
+        with self.office.db.engine.connect() as connection:
+            ids = connection.execute(
+                select(StatusChange.credential_id).where(
+                    or_(
+                        StatusChange.state != "done",
+                        StatusChange.requested_at >= horizon,
+                        StatusChange.done_at >= horizon,
+                    )
+                )
+            ).scalars()
+            self._recent = frozenset(ids)
+        self._recent_read = (time.monotonic(), generation)
 
     def verify_now(self, bundle: object, *, count: bool = True) -> Report | None:
         """The report of ``bundle`` if it needs no chain read, else None (``count``: add it to

@@ -9,6 +9,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
+from sqlalchemy import event
+
+import service.api.verification as verification_module
 from service.anchoring.worker import AnchorWorker
 from service.app import create_app
 from tests.service.conftest import TestClient, assert_problem, auth, settings
@@ -155,3 +159,38 @@ def test_verify_now_waits_for_a_busy_index_rather_than_handing_the_request_on(
         with verification._lock:  # held throughout: it declines, the request goes to a thread
             assert verification.verify_now(bundle) is None
         assert verification.verify_now(bundle) is not None
+
+
+def test_requests_that_find_the_recent_changes_due_read_them_once(
+    world: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """When the set of lately changed credentials falls due, the requests in flight wait for
+    one read of it rather than each reading it (on PostgreSQL each in a thread of its own)."""
+    monkeypatch.setattr(verification_module, "_RECENT_REFRESH_SECONDS", 3600.0)
+    app = create_app(world.office, settings(tmp_path), start_worker=False)
+    verification = app.state.suixin.verification
+    reads = []
+
+    def slow_read(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        if "status_changes" in statement:
+            reads.append(statement)
+            time.sleep(0.05)  # the others arrive while it runs
+
+    event.listen(world.office.db.engine, "before_cursor_execute", slow_read)
+    try:
+        start = threading.Barrier(8)
+        answers: list[bool] = []
+
+        def ask() -> None:
+            start.wait()
+            answers.append(verification.recently_changed("urn:uuid:nobody"))
+
+        threads = [threading.Thread(target=ask) for _ in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        event.remove(world.office.db.engine, "before_cursor_execute", slow_read)
+    assert answers == [False] * 8
+    assert len(reads) == 1, reads
