@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import or_, select
+from sqlalchemy.exc import SQLAlchemyError
 
 from service.api.metrics import Metrics
 from service.issuing.office import NotFound, Office
@@ -172,6 +173,19 @@ class VerificationService:
                 if self.recent_due():  # not read meanwhile by the thread we waited for
                     self._read_recent()
         return credential_id in self._recent
+
+    def run_recent(self, stop: threading.Event) -> None:
+        """Keep the set of lately changed credentials read ahead of requests until ``stop`` is
+        set (for a thread): read a little before it falls due, so that requests seldom find
+        it due, which sends a verification on PostgreSQL to the route and a thread instead of
+        the fast lane. A failed read is logged; requests then read it themselves."""
+        period = _RECENT_REFRESH_SECONDS * 0.8
+        while not stop.wait(period):
+            try:
+                with self._recent_lock:
+                    self._read_recent()
+            except SQLAlchemyError:
+                log.exception("reading the lately changed credentials failed")
 
     def _read_recent(self) -> None:
         """Read the set of credentials whose status changed lately (``recently_changed``)."""
