@@ -179,8 +179,11 @@ class VerificationService:
         set (for a thread): read a little before it falls due, so that requests seldom find
         it due, which sends a verification on PostgreSQL to the route and a thread instead of
         the fast lane. A failed read is logged; requests then read it themselves."""
-        period = _RECENT_REFRESH_SECONDS * 0.8
-        while not stop.wait(period):
+        ahead = _RECENT_REFRESH_SECONDS * 0.8  # the age at which it is read again here
+        while not stop.wait(_RECENT_REFRESH_SECONDS / 5):
+            read = self._recent_read
+            if read is not None and time.monotonic() - read[0] < ahead:
+                continue  # a request read it lately
             try:
                 with self._recent_lock:
                     self._read_recent()
