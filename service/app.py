@@ -106,6 +106,14 @@ def create_app(office: Office, settings: Settings, *, start_worker: bool) -> Fas
             daemon=True,
         )
         syncer.start()
+        # the credentials whose status changed lately, read ahead of the requests that ask
+        recent = threading.Thread(
+            target=state.verification.run_recent,
+            args=(stop,),
+            name="suixin-recent-changes",
+            daemon=True,
+        )
+        recent.start()
         if settings.signing_processes and office.signing_pool is None:
             office.signing_pool = SigningPool(settings.signing_processes)
         if start_worker:
@@ -120,6 +128,7 @@ def create_app(office: Office, settings: Settings, *, start_worker: bool) -> Fas
         finally:
             stop.set()
             syncer.join(timeout=30)  # a sync in progress ends at its RPC timeout at worst
+            recent.join(timeout=30)
             if state.worker_thread is not None:
                 state.worker_thread.join(timeout=30)
             if office.signing_pool is not None:

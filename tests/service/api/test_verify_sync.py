@@ -9,6 +9,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
+from sqlalchemy import event
+
+import service.api.verification as verification_module
 from service.anchoring.worker import AnchorWorker
 from service.app import create_app
 from tests.service.conftest import TestClient, assert_problem, auth, settings
@@ -128,3 +132,84 @@ def test_an_outage_answers_503_once_the_index_is_older_than_the_interval(
             office.chain = live
         # the chain back: the next request syncs itself at once
         assert client.post("/v1/verify", json=bundle).json()["verdict"] == "VALID"
+
+
+def test_verify_now_waits_for_a_busy_index_rather_than_handing_the_request_on(
+    world: Any, tmp_path: Path
+) -> None:
+    """A verification the index can answer waits for the index's lock (held briefly by another
+    verification or a sync's commit) instead of declining to the thread pool; only a lock held
+    longer than ``lock_wait`` makes it decline."""
+    app = create_app(world.office, settings(tmp_path), start_worker=False)
+    verification = app.state.suixin.verification
+    with TestClient(app) as client:
+        key = world.key(world.permits, "issue:ResidencePermit")
+        bundle = _anchored(client, world.office, key, residence_permit_subject(world.rng))
+        assert client.post("/v1/verify", json=bundle).json()["verdict"] == "VALID"  # synced
+
+        verification.lock_wait = 60.0  # far longer than the hold below, however loaded the machine
+        verification._lock.acquire()
+        released = threading.Timer(0.05, verification._lock.release)
+        released.start()
+        report = verification.verify_now(bundle)
+        released.join()
+        assert report is not None and report.verdict.value == "VALID"
+
+        verification.lock_wait = 0.01
+        with verification._lock:  # held throughout: it declines, the request goes to a thread
+            assert verification.verify_now(bundle) is None
+        assert verification.verify_now(bundle) is not None
+
+
+def test_requests_that_find_the_recent_changes_due_read_them_once(
+    world: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """When the set of lately changed credentials falls due, the requests in flight wait for
+    one read of it rather than each reading it (on PostgreSQL each in a thread of its own)."""
+    monkeypatch.setattr(verification_module, "_RECENT_REFRESH_SECONDS", 3600.0)
+    app = create_app(world.office, settings(tmp_path), start_worker=False)
+    verification = app.state.suixin.verification
+    reads = []
+
+    def slow_read(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        if "status_changes" in statement:
+            reads.append(statement)
+            time.sleep(0.05)  # the others arrive while it runs
+
+    event.listen(world.office.db.engine, "before_cursor_execute", slow_read)
+    try:
+        start = threading.Barrier(8)
+        answers: list[bool] = []
+
+        def ask() -> None:
+            start.wait()
+            answers.append(verification.recently_changed("urn:uuid:nobody"))
+
+        threads = [threading.Thread(target=ask) for _ in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        event.remove(world.office.db.engine, "before_cursor_execute", slow_read)
+    assert answers == [False] * 8
+    assert len(reads) == 1, reads
+
+
+def test_the_recent_changes_are_read_ahead_of_requests(
+    world: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A thread of the app reads the lately changed credentials before they fall due, so that
+    a verification seldom has to (on PostgreSQL it would leave the fast lane for a thread)."""
+    monkeypatch.setattr(verification_module, "_RECENT_REFRESH_SECONDS", 0.05)
+    app = create_app(world.office, settings(tmp_path), start_worker=False)
+    verification = app.state.suixin.verification
+    with TestClient(app):
+        reads = set()
+        deadline = time.monotonic() + 30
+        while len(reads) < 3:  # read again and again, and no request asked
+            assert time.monotonic() < deadline, "the set was not read in the background"
+            if verification._recent_read is not None:
+                reads.add(verification._recent_read[0])
+            time.sleep(0.01)
+    assert not any(t.name == "suixin-recent-changes" for t in threading.enumerate())
