@@ -173,6 +173,7 @@ def _bundle_errors(bundle: object, *, credential_clean: bool) -> list[FieldError
                 "", "bundle_not_object", "凭证包必须是 JSON 对象", "A bundle must be a JSON object."
             )
         ]
+    outline: Mapping[Any, Any]
     if credential_clean:
         assert type(bundle) is dict and type(bundle["credential"]) is dict
         # the credential contributes no error, so the others' are the bundle's (same paths)

@@ -400,12 +400,16 @@ class Verifier:
 
         Once a sync found another chain (ChainMismatch), every call syncs again until the
         chain is the right one: the cached index is not answered from meanwhile."""
-        if self.chain is None:
-            return
-        now = self.policy.now()
+        if self.chain is not None:
+            self._refresh(self.policy.now(), force=force)
+
+    def _refresh(self, now: datetime, *, force: bool = False) -> bool:
+        """``refresh`` as of ``now`` (online only); whether it synced."""
         due = self._last_sync is None or now - self._last_sync >= self.policy.sync_interval
         if force or due or self._mismatched:
             self.commit_sync(self.read_sync())
+            return True
+        return False
 
     def read_sync(self) -> PendingSync:
         """The slow half of a sync (online only): read the chain's new registry events without
@@ -453,8 +457,9 @@ class Verifier:
 
         A foreign credential comes bare or as ``{"credential", "didDocuments",
         "statusListCredentials"}``; ``material`` adds DID documents and status lists."""
-        self.refresh()
         now = self.policy.now()
+        if self.chain is not None and self._refresh(now):
+            now = self.policy.now()  # a sync reads the chain: the checks start after it
         foreign = _foreign_input(bundle)
         if foreign is not None:
             credential, own = foreign
