@@ -300,8 +300,8 @@ def print_breakdown(
     stage.
     """
     stages = [
-        "format",
-        "resolve (JCS split, lookups)",
+        "format (with the JCS split)",
+        "resolve (lookups)",
         "anchor",
         "signature",
         "issuer",

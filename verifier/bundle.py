@@ -100,7 +100,7 @@ class AnchorReceipt:
             root=bytes.fromhex(data["root"][2:]),
             leaf_index=int(data["leafIndex"]),
             tree_size=int(data["treeSize"]),
-            path=tuple(bytes.fromhex(p[2:]) for p in data["path"]),
+            path=tuple([bytes.fromhex(p[2:]) for p in data["path"]]),
             block_number=int(data["blockNumber"]),
             block_time=int(data["blockTime"]),
             transaction_hash=str(data["transactionHash"]),
@@ -159,16 +159,32 @@ def _fast_validator() -> Any:
 def bundle_errors(bundle: object) -> list[FieldError]:
     """Every way ``bundle`` breaks the bundle schema, as field errors (empty when it is sound).
     A lone surrogate or a number no double holds (``verifier.interop``) is reported alone."""
+    return _bundle_errors(bundle, credential_clean=False)
+
+
+def _bundle_errors(bundle: object, *, credential_clean: bool) -> list[FieldError]:
+    """``bundle_errors``; ``credential_clean`` when the caller has proven that ``bundle`` is a
+    ``dict`` whose ``credential`` is a ``dict`` that ``interop_errors`` finds nothing in (the
+    verifier, by canonicalizing it on the compiled path): then neither check walks it again.
+    The bundle schema asks of the credential only that it be an object."""
     if not isinstance(bundle, Mapping):
         return [
             FieldError(
                 "", "bundle_not_object", "凭证包必须是 JSON 对象", "A bundle must be a JSON object."
             )
         ]
-    unreadable = interop_errors(bundle)
+    outline: Mapping[Any, Any]
+    if credential_clean:
+        assert type(bundle) is dict and type(bundle["credential"]) is dict
+        # the credential contributes no error, so the others' are the bundle's (same paths)
+        outline = {k: ({} if k == "credential" else v) for k, v in bundle.items()}
+        unreadable = interop_errors(outline)
+    else:
+        outline = bundle
+        unreadable = interop_errors(bundle)
     if unreadable:  # nothing may encode or hash it: stop before anything tries
         return unreadable
-    if _fast_validator().is_valid(bundle):
+    if _fast_validator().is_valid(outline):
         return []
     errors: Sequence[Any] = sorted(_validator().iter_errors(bundle), key=lambda e: list(e.path))
     return [

@@ -68,16 +68,35 @@ class CanonicalSplit:
     __slots__ = ("whole", "without")
 
     def __init__(self, obj: Mapping[str, Any], key: str) -> None:
+        fast = _compiled_split(obj, key)
+        if fast is not None:
+            self.without, self.whole = fast
+            return
         rest = {k: v for k, v in obj.items() if k != key}
-        if _plain(obj):  # one walk proves every part plain: the compiled encoder writes each
-            try:
-                self.without = _compiled(rest)
-                self.whole = _compiled(obj) if key in obj else self.without
-                return
-            except orjson.JSONEncodeError:
-                pass  # a lone surrogate: canonicalize names the error below
         self.without = canonicalize(rest)
         self.whole = with_member(self.without, rest, key, obj[key]) if key in obj else self.without
+
+    @classmethod
+    def _of(cls, without: bytes, whole: bytes) -> CanonicalSplit:
+        """The split whose parts ``_compiled_split`` already made."""
+        split = cls.__new__(cls)
+        split.without, split.whole = without, whole
+        return split
+
+
+def _compiled_split(obj: Mapping[str, Any], key: str) -> tuple[bytes, bytes] | None:
+    """``CanonicalSplit``'s two parts from the compiled encoder, or None when ``obj`` is not
+    plain (``_plain``) or holds a lone surrogate: then ``canonicalize`` must decide. A success
+    also says that ``obj`` holds only JSON types, integers within ±(2**53 - 1) and text with
+    no lone surrogate (what ``verifier.interop`` asks of a document)."""
+    if not _plain(obj):
+        return None
+    rest = {k: v for k, v in obj.items() if k != key}
+    try:
+        without = _compiled(rest)
+        return without, (_compiled(obj) if key in obj else without)
+    except orjson.JSONEncodeError:
+        return None  # a lone surrogate
 
 
 def with_member(canonical: bytes, obj: Mapping[str, Any], key: str, value: Any) -> bytes:

@@ -70,6 +70,7 @@ _VERSION = re.compile(r"(?!000)[0-9]{3}")
 # has no lower case, and the examples use none, so a lower-case identifier is refused rather
 # than silently changed.
 _ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+_CHARACTERS = re.compile(r"[0-9A-Z]*")  # any number of characters of ``_ALPHABET``
 # ----------------------------------------------------------------------------------------------
 
 # --- How Suixin numbers its own licences (Suixin's choices, not the standard's) -----------------
@@ -107,12 +108,31 @@ _NEXT = tuple(2 * (((p + a) % 36) or 36) % 37 for p in range(37) for a in range(
 _VALUES = bytes(_ALPHABET.index(chr(b)) if chr(b) in _ALPHABET else 0xFF for b in range(256))
 
 
-def _mod_37_36(text: str) -> str:
-    """The MOD 37,36 check character of ``text`` (digits and capitals only, already checked)."""
-    p = 36
+def _mod_37_36(text: str, start: int = 36) -> str:
+    """The MOD 37,36 check character of ``text`` (digits and capitals only, already checked),
+    the running value starting at ``start`` (36: the standard's; another, from ``_state``,
+    continues a computation over a prefix)."""
+    return _ALPHABET[(1 - _run(text, start)) % 36]
+
+
+def _run(text: str, p: int) -> int:
+    """The running value after ``text``, from ``p``."""
     for a in text.encode("ascii").translate(_VALUES):
         p = _NEXT[p * 36 + a]
-    return _ALPHABET[(1 - p) % 36]
+    return p
+
+
+@functools.lru_cache(maxsize=1024)
+def _state(prefix: str) -> int:
+    """The running value after ``prefix``, from the standard's start. Type code and issuing
+    unit open every identifier and are the same in every licence of one type from one
+    authority: this runs once per such pair."""
+    return _run(prefix, 36)
+
+
+def _check_character(type_code: str, issuer: str, serial: str, version: str) -> str:
+    """``_mod_37_36`` of the four parts written together (the parts already checked)."""
+    return _mod_37_36(serial + version, _state(type_code + issuer))
 
 
 _SHAPE = (
@@ -220,7 +240,7 @@ _parse_uscc = functools.lru_cache(maxsize=1024)(parse_uscc)
 def _check_parts(type_code: str, issuer: str, serial: str, version: str) -> Uscc:
     if not isinstance(type_code, str) or not _TYPE_CODE.fullmatch(type_code):
         raise InvalidLicenceId(_TYPE, "type_code")
-    if not isinstance(issuer, str) or any(ch not in _ALPHABET for ch in issuer):
+    if not isinstance(issuer, str) or not _CHARACTERS.fullmatch(issuer):
         raise InvalidLicenceId(_ISSUER_CHARACTERS, "issuer")
     try:
         uscc = _parse_uscc(issuer)
@@ -239,7 +259,7 @@ def licence_id_check_character(type_code: str, issuer: str, serial: str, version
     Raises ``InvalidLicenceId`` naming the first part that breaks its rule.
     """
     _check_parts(type_code, issuer, serial, version)
-    return _mod_37_36(type_code + issuer + serial + version)
+    return _check_character(type_code, issuer, serial, version)
 
 
 def build_licence_id(type_code: str, issuer: str, serial: str, version: int | str = 1) -> str:
@@ -278,7 +298,7 @@ def parse_licence_id(value: str) -> LicenceId:
     uscc = _check_parts(type_code, issuer, serial, version)
     if len(check) != 1 or check not in _ALPHABET:
         raise InvalidLicenceId(_CHECK_FORMAT, "check")
-    if _mod_37_36(type_code + issuer + serial + version) != check:
+    if _check_character(type_code, issuer, serial, version) != check:
         raise InvalidLicenceId(_CHECKSUM, "check")
     return LicenceId(type_code, uscc, serial, version, check)
 

@@ -67,6 +67,7 @@ _SUITE_KEYS: dict[str, KeyAlgorithm] = {
     RDFC_CRYPTOSUITE: "Ed25519",
 }
 _SIGNATURE_SIZE = 64  # Ed25519, and SM2's r ‖ s
+_KEY_SIZES = {"Ed25519": 32, "SM2": 33}  # the public keys' sizes, as ``verify_proof`` takes them
 
 # XML Schema 1.1 dateTime, as the Data Integrity spec requires for ``created``.
 _DATETIME = re.compile(
@@ -451,7 +452,7 @@ def verify_proof(
     if isinstance(public_key, PublicMultikey):
         algorithm: str = public_key.algorithm
         key_bytes = public_key.public_bytes
-        size = {"Ed25519": 32, "SM2": 33}.get(algorithm)
+        size = _KEY_SIZES.get(algorithm)
         if size is not None and (not isinstance(key_bytes, bytes) or len(key_bytes) != size):
             raise InvalidInput(f"the {algorithm} public key to verify with must be {size} bytes")
     elif isinstance(public_key, bytes) and len(public_key) == 32:

@@ -26,9 +26,7 @@ token's ``ttl``).
 
 from __future__ import annotations
 
-import base64
 import json
-import re
 import threading
 import time
 import urllib.error
@@ -39,6 +37,7 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 from urllib.parse import quote, unquote, urlsplit
 
+from verifier._base64url import b64url_decode
 from verifier.keys import ed25519_verify
 from verifier.messages import Reason
 from verifier.registry import AuthorityRecord, RegistryIndex
@@ -247,22 +246,13 @@ def office_locator(office: str) -> Callable[[str, str], str]:
 
 def _token_ttl(body: bytes) -> int:
     try:
-        claims = json.loads(_unb64(body.decode("ascii").split(".")[1]))
+        claims = json.loads(b64url_decode(body.decode("ascii").split(".")[1]))
         ttl = claims.get("ttl")
     except (ValueError, IndexError, UnicodeDecodeError, AttributeError):
         return 0
     if isinstance(ttl, int) and not isinstance(ttl, bool) and ttl > 0:
         return min(ttl, 3600)
     return DEFAULT_TTL_SECONDS
-
-
-_BASE64URL = re.compile(r"[A-Za-z0-9_-]*", re.ASCII)
-
-
-def _unb64(text: str) -> bytes:
-    if not _BASE64URL.fullmatch(text):
-        raise ValueError("not base64url")
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
 @dataclass(frozen=True)
@@ -292,9 +282,9 @@ def _verified_claims(
     if len(pieces) != 3:
         return bad
     try:
-        header = json.loads(_unb64(pieces[0]))
-        claims = json.loads(_unb64(pieces[1]))
-        signature = _unb64(pieces[2])
+        header = json.loads(b64url_decode(pieces[0]))
+        claims = json.loads(b64url_decode(pieces[1]))
+        signature = b64url_decode(pieces[2])
     except (ValueError, UnicodeDecodeError):
         return bad
     if not isinstance(header, dict) or not isinstance(claims, dict):

@@ -34,7 +34,7 @@ from typing import Any
 
 from verifier import regions
 from verifier._time import parse_timestamp
-from verifier.bundle import AnchorReceipt, bundle_errors, credential_digest, credential_id_hash
+from verifier.bundle import AnchorReceipt, _bundle_errors, credential_digest, credential_id_hash
 from verifier.chain import Chain, RpcChain
 from verifier.credential import (
     CHINA_TIME,
@@ -47,7 +47,7 @@ from verifier.credential import (
 from verifier.deployment import Deployment
 from verifier.errors import ChainMismatch, InvalidInput
 from verifier.foreign import ForeignMaterial, check_foreign, is_foreign
-from verifier.jcs import CanonicalSplit
+from verifier.jcs import CanonicalSplit, _compiled_split
 from verifier.licence_id import LICENCE_ID_ROOT
 from verifier.merkle import leaf_hash, merkle_digest, root_from_inclusion
 from verifier.messages import Language, Reason
@@ -240,6 +240,60 @@ def _ts(value: int) -> str:
     return datetime.fromtimestamp(value, UTC).astimezone(CHINA_TIME).strftime("%Y-%m-%d %H:%M:%S")
 
 
+# The passing results below say only what many credentials share (an authority, a key and a
+# time, a batch's block): each is written once and the same immutable result returned.
+
+
+@lru_cache(maxsize=1024)
+def _issuer_accredited(name_zh: str, name_en: str, region: int, kind: str) -> CheckResult:
+    return CheckResult(
+        "issuer",
+        Outcome.PASS,
+        _r(
+            "issuer_accredited",
+            f"签发机关 {name_zh}（{region}）经链上认证，可签发 {kind}",
+            f"{name_en} ({region}) is accredited on chain to issue {kind}.",
+        ),
+    )
+
+
+@lru_cache(maxsize=1024)
+def _key_valid(key_id: str, what_zh: str, what_en: str, when: int) -> CheckResult:
+    return CheckResult(
+        "key_validity",
+        Outcome.PASS,
+        _r(
+            "key_valid",
+            f"密钥 {key_id} {what_zh}（{_ts(when)}）有效",
+            f"Key {key_id} was valid {what_en} ({_ts(when)}).",
+        ),
+    )
+
+
+@lru_cache(maxsize=1024)
+def _anchored(block_number: int, anchored_at: int) -> CheckResult:
+    return CheckResult(
+        "anchor",
+        Outcome.PASS,
+        _r(
+            "anchored",
+            f"已于 {_ts(anchored_at)} 在区块 {block_number} 上链存证",
+            f"Anchored in block {block_number} at {_ts(anchored_at)} (UTC+8).",
+        ),
+    )
+
+
+_STATUS_ACTIVE = CheckResult(
+    "status",
+    Outcome.PASS,
+    _r(
+        "status_active",
+        "凭证状态正常（未吊销、未暂停、未被取代）",
+        "The credential is in force (not revoked, suspended or superseded).",
+    ),
+)
+
+
 @dataclass
 class _Facts:
     """What the checks learn along the way and share."""
@@ -346,12 +400,16 @@ class Verifier:
 
         Once a sync found another chain (ChainMismatch), every call syncs again until the
         chain is the right one: the cached index is not answered from meanwhile."""
-        if self.chain is None:
-            return
-        now = self.policy.now()
+        if self.chain is not None:
+            self._refresh(self.policy.now(), force=force)
+
+    def _refresh(self, now: datetime, *, force: bool = False) -> bool:
+        """``refresh`` as of ``now`` (online only); whether it synced."""
         due = self._last_sync is None or now - self._last_sync >= self.policy.sync_interval
         if force or due or self._mismatched:
             self.commit_sync(self.read_sync())
+            return True
+        return False
 
     def read_sync(self) -> PendingSync:
         """The slow half of a sync (online only): read the chain's new registry events without
@@ -399,8 +457,9 @@ class Verifier:
 
         A foreign credential comes bare or as ``{"credential", "didDocuments",
         "statusListCredentials"}``; ``material`` adds DID documents and status lists."""
-        self.refresh()
         now = self.policy.now()
+        if self.chain is not None and self._refresh(now):
+            now = self.policy.now()  # a sync reads the chain: the checks start after it
         foreign = _foreign_input(bundle)
         if foreign is not None:
             credential, own = foreign
@@ -497,11 +556,19 @@ class Verifier:
     # -- format
 
     def _format(self, bundle: object, now: datetime, facts: _Facts) -> CheckResult:
-        errors = bundle_errors(bundle)
+        # The common bundle (plain JSON, as parsed) is canonicalized here, once: that proves
+        # its credential readable (``verifier.interop``) without another walk, and the
+        # signature and the Merkle leaf take the bytes (``_resolve``).
+        split = None
+        if type(bundle) is dict and type(bundle.get("credential")) is dict:
+            split = _compiled_split(bundle["credential"], "proof")
+        errors = _bundle_errors(bundle, credential_clean=split is not None)
         if not errors:
             assert isinstance(bundle, Mapping)
             facts.credential = bundle["credential"]
             facts.raw_anchor = bundle["anchor"]
+            if split is not None:
+                facts.canonical = CanonicalSplit._of(*split)
             errors = validate_credential(facts.credential, now=now)
         elif isinstance(bundle, Mapping) and isinstance(bundle.get("credential"), Mapping):
             facts.credential = bundle["credential"]
@@ -556,8 +623,9 @@ class Verifier:
     def _resolve(self, facts: _Facts) -> None:
         # One canonicalization serves the signature (without the proof) and the Merkle leaf
         # (with it). The format check passed, so the credential is plain JSON.
-        with suppress(InvalidInput):  # not canonicalizable: the signature check says so
-            facts.canonical = CanonicalSplit(facts.credential, "proof")
+        if facts.canonical is None:  # ``_format`` did not: not on the compiled path
+            with suppress(InvalidInput):  # not canonicalizable: the signature check says so
+                facts.canonical = CanonicalSplit(facts.credential, "proof")
         proof = facts.credential.get("proof")
         if isinstance(proof, Mapping):
             facts.created = parse_timestamp(proof.get("created"))
@@ -677,15 +745,7 @@ class Verifier:
                 f"{auth.name_zh} 没有登记密钥 {facts.key_id}",
                 f"{auth.name_en} has no registered key {facts.key_id}.",
             )
-        return CheckResult(
-            "issuer",
-            Outcome.PASS,
-            _r(
-                "issuer_accredited",
-                f"签发机关 {auth.name_zh}（{auth.region}）经链上认证，可签发 {kind}",
-                f"{auth.name_en} ({auth.region}) is accredited on chain to issue {kind}.",
-            ),
-        )
+        return _issuer_accredited(auth.name_zh, auth.name_en, auth.region, kind)
 
     # -- key validity
 
@@ -728,15 +788,7 @@ class Verifier:
                 f"Key {key.key_id} was revoked from {_ts(key.revoked_at)}, before "
                 f"{what_en} ({_ts(when)}).",
             )
-        return CheckResult(
-            "key_validity",
-            Outcome.PASS,
-            _r(
-                "key_valid",
-                f"密钥 {key.key_id} {what_zh}（{_ts(when)}）有效",
-                f"Key {key.key_id} was valid {what_en} ({_ts(when)}).",
-            ),
-        )
+        return _key_valid(key.key_id, what_zh, what_en, when)
 
     # -- anchor
 
@@ -903,15 +955,7 @@ class Verifier:
                     "hold the batch: fetch a fresh bundle from the issuer.",
                 ),
             )
-        return CheckResult(
-            "anchor",
-            Outcome.PASS,
-            _r(
-                "anchored",
-                f"已于 {_ts(record.anchored_at)} 在区块 {record.block_number} 上链存证",
-                f"Anchored in block {record.block_number} at {_ts(record.anchored_at)} (UTC+8).",
-            ),
-        )
+        return _anchored(record.block_number, record.anchored_at)
 
     # -- status
 
@@ -933,15 +977,7 @@ class Verifier:
         if record is None or record.status in (CredentialStatus.NONE, CredentialStatus.REINSTATED):
             if listed is not None:
                 return listed
-            return CheckResult(
-                "status",
-                Outcome.PASS,
-                _r(
-                    "status_active",
-                    "凭证状态正常（未吊销、未暂停、未被取代）",
-                    "The credential is in force (not revoked, suspended or superseded).",
-                ),
-            )
+            return _STATUS_ACTIVE
         when = _ts(record.changed_at)
         texts = {
             CredentialStatus.REVOKED: ("credential_revoked", "已吊销", "was revoked"),
