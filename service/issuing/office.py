@@ -21,7 +21,7 @@ from typing import Any, cast
 
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
-from sqlalchemy import Table, func, literal_column, select
+from sqlalchemy import Table, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -119,7 +119,7 @@ _IN_FORCE = (CredentialStatus.ACTIVE, CredentialStatus.SUSPENDED)
 # literal values: neither SQLite nor a generic PostgreSQL plan (a statement psycopg prepared)
 # can prove bound parameters inside it, and without that proof the lookup scans every credential
 # of the authority (its cost grew with everything the authority had issued).
-_IN_FORCE_SQL = Credential.status.in_([literal_column(f"'{status}'") for status in _IN_FORCE])
+_IN_FORCE_TEXT = "status IN (" + ", ".join(f"'{status}'" for status in _IN_FORCE) + ")"
 _HOLDER_WORDS = {
     "ResidencePermit": ("该公民身份号码", "居住证", "this citizen id number", "residence permit"),
     "BusinessLicense": ("该统一社会信用代码", "营业执照", "this USCC", "business licence"),
@@ -867,16 +867,18 @@ class Office:
             # each key is a probe of ux_credentials_subject_in_force. Without it (and without
             # the statuses below as literals, on SQLite) every credential of the authority
             # was read on each call: a bulk chunk's check grew with the table.
+            # At the driver (Database.select_in): a bulk chunk asks for 1,000 keys.
             for kind, blinds in by_type.items():
                 found.update(
                     ((kind, bytes(blind or b"")), cid)
-                    for blind, cid in s.execute(
-                        select(Credential.subject_key, Credential.id).where(
-                            Credential.authority_id == authority_id,
-                            Credential.credential_type == kind,
-                            Credential.subject_key.in_(blinds),
-                            _IN_FORCE_SQL,  # literals: see its definition
-                        )
+                    for blind, cid in self.db.select_in(
+                        s,
+                        _CREDENTIALS,
+                        ["subject_key", "id"],
+                        {"authority_id": authority_id, "credential_type": kind},
+                        "subject_key",
+                        blinds,
+                        literal=_IN_FORCE_TEXT,  # literals: see its definition
                     )
                 )
         for i, wanted in keys.items():
@@ -923,14 +925,16 @@ class Office:
         {key: credential id}."""
         if not keys:
             return {}
-        with self.db.session() as s:
+        with self.db.session() as s:  # at the driver: 1,000 keys a bulk chunk, each chunk
             return {
                 str(key): str(cid)
-                for key, cid in s.execute(
-                    select(Credential.idempotency_key, Credential.id).where(
-                        Credential.authority_id == authority_id,
-                        Credential.idempotency_key.in_(list(keys)),
-                    )
+                for key, cid in self.db.select_in(
+                    s,
+                    _CREDENTIALS,
+                    ["idempotency_key", "id"],
+                    {"authority_id": authority_id},
+                    "idempotency_key",
+                    list(keys),
                 )
             }
 
