@@ -199,9 +199,16 @@ class MasterKey:
 
 def pack_document(canonical: bytes) -> bytes:
     """A credential's canonical JSON compressed as ``MasterKey.seal_document`` stores it (zlib,
-    level 6, primed with the current preset dictionary), before sealing."""
-    packer = zlib.compressobj(6, zdict=_dictionaries.CURRENT)
+    level 6, primed with the current preset dictionary), before sealing.
+
+    Each document's compressor is a copy of one primed once (``_PRIMED``): the same state,
+    hence the same bytes, as priming a new one, for about a third less work per document."""
+    packer = _PRIMED.copy()
     return packer.compress(canonical) + packer.flush()
+
+
+# never compresses anything itself: only copied (zlib's copy holds the object's lock)
+_PRIMED = zlib.compressobj(6, zdict=_dictionaries.CURRENT)
 
 
 def _inflate(compressed: bytes) -> bytes:
