@@ -5,6 +5,10 @@ process issues on one core however many threads it runs. ``SigningPool`` keeps a
 processes (started with ``spawn``: the office process runs threads — the server, the anchoring
 worker — and forking those is unsafe) and hands each a slice of a bulk request. Storage stays in
 the office process, so the database transaction and the all-or-nothing rule do not change.
+What comes back is each credential in its stored form (``issuance.SignedCredential``): the JCS
+bytes signing made, their digest, those bytes compressed for sealing and the plain lookup
+columns. The office process then only seals (the master key never leaves it), makes the blind
+index and inserts: no second canonicalization or compression, and no nested dicts to unpickle.
 
 The issuer key travels to the workers over their pipes, as its 32 private bytes (Ed25519's seed
 or SM2's d) and its algorithm, with each slice; the workers keep it only in memory, like the

@@ -241,13 +241,13 @@ class Database:
             # the driver's executemany with each value through its column type's own bind
             # processor, as session.execute(insert(table), rows) would store it, without
             # SQLAlchemy's per-row parameter handling (a third of a bulk chunk's insert)
-            statement, columns, processors = self._insert_statement(table, frozenset(rows[0]))
+            insert_sql, order, processors = self._insert_statement(table, frozenset(rows[0]))
             session.connection().exec_driver_sql(
-                statement,
+                insert_sql,
                 [
                     tuple(
                         row[c] if p is None or row[c] is None else p(row[c])
-                        for c, p in zip(columns, processors, strict=True)
+                        for c, p in zip(order, processors, strict=True)
                     )
                     for row in rows
                 ],

@@ -72,7 +72,7 @@ def test_a_row_signed_on_the_pool_holds_what_the_office_made_of_the_credential(
             1,
         )
         expected = lookup_columns(office.master, credential)
-        assert expected["subject_key"] is not None
+        assert expected["subject_key"] is not None and row.subject_key is not None
         assert _utc(row.valid_until) == expected["valid_until"]
         assert (bytes(row.subject_key), row.subject_name, row.derived_from) == (
             expected["subject_key"],
