@@ -221,6 +221,7 @@ from verifier.proofs import (
     proof_config,
     sign_credential,
     sign_credential_with_digest,
+    sign_credential_with_jcs,
     split_verification_method,
     verify_proof,
 )
@@ -674,6 +675,7 @@ __all__ = [
     "set_url_of",
     "sign_credential",
     "sign_credential_with_digest",
+    "sign_credential_with_jcs",
     "sign_jws",
     "sign_request",
     "sign_status_list_credential",

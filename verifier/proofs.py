@@ -50,6 +50,7 @@ __all__ = [
     "proof_config",
     "sign_credential",
     "sign_credential_with_digest",
+    "sign_credential_with_jcs",
     "split_verification_method",
     "verify_proof",
 ]
@@ -349,6 +350,34 @@ def sign_credential_with_digest(
     The digest is SHA-256, or SM3 when ``anchor_hash`` is ``"sm3"`` (a deployment that anchors
     with SM3); it is independent of the cryptosuite.
     """
+    secured, whole = sign_credential_with_jcs(
+        unsecured,
+        private_key,
+        verification_method,
+        created,
+        proof_purpose,
+        cryptosuite=cryptosuite,
+        document_loader=document_loader,
+    )
+    if anchor_hash == "sha-256":
+        return secured, hashlib.sha256(whole).digest()
+    return secured, merkle_digest(whole, anchor_hash)
+
+
+def sign_credential_with_jcs(
+    unsecured: Mapping[str, Any],
+    private_key: Ed25519Signer | Sm2Signer | bytes,
+    verification_method: str,
+    created: str,
+    proof_purpose: str = "assertionMethod",
+    *,
+    cryptosuite: str | None = None,
+    document_loader: DocumentLoader | None = None,
+) -> tuple[dict[str, Any], bytes]:
+    """Like ``sign_credential``, and also the JCS bytes of the signed credential (equal to
+    ``canonicalize`` of it), spliced from the canonical document already made for signing:
+    what a Merkle leaf commits to and what an office stores, without a second
+    canonicalization."""
     secured, canonical_document = _sign(
         unsecured,
         private_key,
@@ -359,12 +388,8 @@ def sign_credential_with_digest(
         document_loader,
     )
     if secured["proof"]["cryptosuite"] == RDFC_CRYPTOSUITE:  # no JCS bytes to splice into
-        whole = canonicalize(secured)
-    else:
-        whole = with_member(canonical_document, unsecured, "proof", secured["proof"])
-    if anchor_hash == "sha-256":
-        return secured, hashlib.sha256(whole).digest()
-    return secured, merkle_digest(whole, anchor_hash)
+        return secured, canonicalize(secured)
+    return secured, with_member(canonical_document, unsecured, "proof", secured["proof"])
 
 
 def _sign(

@@ -1,8 +1,9 @@
 """Bulk issuance from CSV or JSON Lines: chunks signed and stored by the office, per-row report.
 
 Rows are read lazily and issued in chunks, each ``Office.sign_many`` then
-``Office.store_signed`` (``issue_many``'s two halves): the next chunk is signed on the signing
-pool while the one before is stored in a thread of its own. A chunk is all-or-nothing, so one
+``Office.store_chunk`` (``issue_many``'s two halves; the second gives ids, not bundles): the
+next chunk is signed on the signing pool while the one before is stored in a thread of its own.
+A chunk is all-or-nothing, so one
 with invalid rows is first refused as a whole (nothing stored); the invalid rows, named by the
 per-item error paths, go to the report and the remaining rows are signed again as one chunk.
 Every row thus ends either stored (and queued for anchoring) or in the report, never both.
@@ -383,7 +384,7 @@ def _store_chunk(
         return _Chunk(candidates, earlier, [], rejected)
     keys = None if run is None else [_line_key(run, row.line) for row in candidates]
     try:
-        bundles = office.store_signed(
+        ids = office.store_chunk(
             signed,
             actor=actor,
             idempotency_keys=keys,
@@ -391,9 +392,7 @@ def _store_chunk(
         )
     except IntegrityError:
         return _Chunk(candidates, earlier, [], rejected, retry=True)
-    issued = [
-        (row.line, str(b["credential"]["id"])) for row, b in zip(candidates, bundles, strict=True)
-    ]
+    issued = [(row.line, cid) for row, cid in zip(candidates, ids, strict=True)]
     return _Chunk(candidates, earlier, issued, rejected)
 
 

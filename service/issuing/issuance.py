@@ -3,14 +3,17 @@ suixin-sm2-jcs-2025 when the authority signs with an SM2 key)."""
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from service.clock import in_range
 from service.issuing.status_lists import list_base, list_entries
+from service.storage.columns import credential_kind, plain_columns, subject_identifier
+from service.storage.sealing import pack_document
 from verifier.bundle import credential_id_hash
 from verifier.credential import (
     CHINA_TIME,
@@ -21,15 +24,18 @@ from verifier.credential import (
 )
 from verifier.errors import FieldError, InvalidCredential
 from verifier.licence_id import LICENSED_TYPES, licence_id_for
-from verifier.merkle import MerkleHash
-from verifier.proofs import Ed25519Signer, Sm2Signer, sign_credential_with_digest
+from verifier.merkle import MerkleHash, merkle_digest
+from verifier.proofs import Ed25519Signer, Sm2Signer, sign_credential_with_jcs
 from verifier.verify import Outcome, validity_period
 
 __all__ = [
+    "SignedCredential",
     "SigningIdentity",
     "issue_credential",
+    "issue_signed",
     "licence_id_of",
     "require_uscc",
+    "signed_form",
     "status_entry",
 ]
 
@@ -113,6 +119,62 @@ def licence_id_of(
     return licence_id_for(credential_type, uscc, lineage_id, version)
 
 
+class SignedCredential(NamedTuple):
+    """A new credential in the form the office stores it, made where it was signed (a signing
+    process of a bulk run, or the office itself): its JCS bytes — exactly ``canonicalize`` of
+    the signed credential, the bytes signing spliced the proof into, never made twice — their
+    digest (the Merkle leaf content), those bytes compressed for sealing
+    (``storage.sealing.pack_document``), and the columns of its row that need no master key.
+    Bytes and a few strings cross a process pipe for a fraction of the signed credential's
+    nested dicts. ``document`` is the signed credential when it is at hand (signed in this
+    process); ``credential`` reads it from the JCS bytes otherwise."""
+
+    id: str
+    credential_type: str
+    key_id: str
+    jcs: bytes
+    digest: bytes
+    packed: bytes
+    identifier: str | None  # what its blind index (``subject_key``) is made of, in the office
+    valid_until: datetime | None
+    subject_name: str | None
+    derived_from: str | None
+    document: dict[str, Any] | None = None
+
+    @property
+    def credential(self) -> dict[str, Any]:
+        """The signed credential."""
+        if self.document is not None:
+            return self.document
+        credential: dict[str, Any] = json.loads(self.jcs)
+        return credential
+
+    def without_document(self) -> SignedCredential:
+        """The same, without ``document`` (what a signing process sends back)."""
+        return self._replace(document=None)
+
+
+def signed_form(
+    credential: dict[str, Any], jcs: bytes, anchor_hash: MerkleHash = "sha-256"
+) -> SignedCredential:
+    """The ``SignedCredential`` of a signed credential and its JCS bytes."""
+    kind = credential_kind(credential)
+    columns = plain_columns(credential)
+    return SignedCredential(
+        id=str(credential["id"]),
+        credential_type=credential["type"][1],
+        key_id=credential["proof"]["verificationMethod"].partition("#")[2],
+        jcs=jcs,
+        digest=merkle_digest(jcs, anchor_hash),
+        packed=pack_document(jcs),
+        identifier=subject_identifier(kind, credential.get("credentialSubject") or {}),
+        valid_until=columns["valid_until"],
+        subject_name=columns["subject_name"],
+        derived_from=columns["derived_from"],
+        document=credential,
+    )
+
+
 def issue_credential(
     credential_type: str,
     subject: Mapping[str, Any],
@@ -127,10 +189,39 @@ def issue_credential(
     anchor_hash: MerkleHash = "sha-256",
     status_position: int | None = None,
 ) -> tuple[dict[str, Any], bytes]:
+    """``issue_signed``'s credential and digest."""
+    signed = issue_signed(
+        credential_type,
+        subject,
+        identity,
+        chain_id=chain_id,
+        anchor_registry=anchor_registry,
+        valid_from=valid_from,
+        valid_until=valid_until,
+        now=now,
+        credential_id=credential_id,
+        status_position=status_position,
+    )
+    return signed[0], merkle_digest(signed[1], anchor_hash)
+
+
+def issue_signed(
+    credential_type: str,
+    subject: Mapping[str, Any],
+    identity: SigningIdentity,
+    *,
+    chain_id: int,
+    anchor_registry: str,
+    valid_from: datetime | None = None,
+    valid_until: datetime | None = None,
+    now: datetime | None = None,
+    credential_id: uuid.UUID | None = None,
+    status_position: int | None = None,
+) -> tuple[dict[str, Any], bytes]:
     """Check the request, build the credential — the first version of its lineage, with its
     licence identifier when the identity has a USCC — and sign it; returns the signed
-    credential and its digest (the Merkle leaf content, from the signing JCS, with the
-    deployment's anchoring hash ``anchor_hash``).
+    credential and its JCS bytes (spliced from the signing JCS: ``signed_form`` makes the
+    stored form of them, ``issue_credential`` their digest, the Merkle leaf content).
 
     The subject's text is put in Unicode NFC first. The unsigned credential must then pass
     every rule a verifier's ``format`` check applies (``verifier.credential``), and its
@@ -177,13 +268,12 @@ def issue_credential(
             [FieldError("validUntil", lapsed.reason.code, lapsed.reason.zh, lapsed.reason.en)]
         )
     created = now.astimezone(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
-    return sign_credential_with_digest(
+    return sign_credential_with_jcs(
         unsigned,
         identity.key,
         identity.verification_method,
         created,
         cryptosuite=identity.cryptosuite,
-        anchor_hash=anchor_hash,
     )
 
 

@@ -21,22 +21,24 @@ from typing import Any, cast
 
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
-from sqlalchemy import Table, bindparam, func, literal_column, select
+from sqlalchemy import Table, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from service.audit.trail import record
 from service.issuing.issuance import (
+    SignedCredential,
     SigningIdentity,
-    issue_credential,
+    issue_signed,
     require_uscc,
+    signed_form,
     status_entry,
 )
 from service.issuing.receipts import receipt_of
 from service.issuing.signer import IssuerKeyPair, LocalSigner, key_pair_from_private_bytes
 from service.issuing.signing_pool import SigningPool, SlicedIdentity
 from service.issuing.status_lists import StatusPositions, list_base
-from service.storage.columns import SUBJECT_KEYS, lookup_columns, subject_key
+from service.storage.columns import SUBJECT_KEYS, identifier_key, subject_key
 from service.storage.db import Database
 from service.storage.errors import StoredDataAltered
 from service.storage.models import (
@@ -99,11 +101,12 @@ class NotFound(SuixinError):
 
 @dataclass(frozen=True)
 class SignedChunk:
-    """Credentials ``Office.sign_many`` signed for one authority at ``now``, with their
-    digests, not stored yet (``Office.store_signed``)."""
+    """Credentials ``Office.sign_many`` signed for one authority at ``now``, in the form they
+    are stored (``SignedCredential``: JCS bytes, digest, compressed bytes, plain columns), not
+    stored yet (``Office.store_signed``)."""
 
     authority_id: int
-    credentials: list[tuple[dict[str, Any], bytes]]
+    credentials: list[SignedCredential]
     now: datetime
 
 
@@ -112,21 +115,11 @@ class IdempotencyConflict(SuixinError):
 
 
 _IN_FORCE = (CredentialStatus.ACTIVE, CredentialStatus.SUSPENDED)
-# Which of some subject keys hold a credential of a type in force: one query per type, naming
-# it, so that each key is a probe of ux_credentials_subject_in_force (the type is the index's
-# second column). Without it (and without the statuses as literals, on SQLite) every credential
-# of the authority was read on each call: a bulk chunk's check grew with the table. Built once,
-# in Core: its cache key and compiled form are reused, where building the ORM statement anew
-# cost more CPU than the lookup (a tenth of a single HTTP issuance's).
-_IN_FORCE_QUERY = select(_CREDENTIALS.c.subject_key, _CREDENTIALS.c.id).where(
-    _CREDENTIALS.c.authority_id == bindparam("authority_id"),
-    _CREDENTIALS.c.credential_type == bindparam("kind"),
-    _CREDENTIALS.c.subject_key.in_(bindparam("blinds", expanding=True)),
-    # the predicate of the partial unique index, written with literal values: neither SQLite
-    # nor a generic PostgreSQL plan (a statement psycopg prepared) can prove bound parameters
-    # inside it, and without that proof the lookup scans every credential of the authority
-    _CREDENTIALS.c.status.in_([literal_column(f"'{status}'") for status in _IN_FORCE]),
-)
+# The predicate of the partial unique index ``ux_credentials_subject_in_force``, written with
+# literal values: neither SQLite nor a generic PostgreSQL plan (a statement psycopg prepared)
+# can prove bound parameters inside it, and without that proof the lookup scans every credential
+# of the authority (its cost grew with everything the authority had issued).
+_IN_FORCE_TEXT = "status IN (" + ", ".join(f"'{status}'" for status in _IN_FORCE) + ")"
 _HOLDER_WORDS = {
     "ResidencePermit": ("该公民身份号码", "居住证", "this citizen id number", "residence permit"),
     "BusinessLicense": ("该统一社会信用代码", "营业执照", "this USCC", "business licence"),
@@ -574,8 +567,8 @@ class Office:
         request: IssueRequest,
         now: datetime,
         position: int | None = None,
-    ) -> tuple[dict[str, Any], bytes]:
-        """The signed credential and its digest (at status list ``position``); raises
+    ) -> SignedCredential:
+        """The signed credential in its stored form (at status list ``position``); raises
         InvalidCredential."""
         if request.credential_type in DERIVED_TYPES:
             raise InvalidCredential(
@@ -603,7 +596,7 @@ class Office:
                 ]
             )
         require_uscc(request.credential_type, authority.uscc)
-        return issue_credential(
+        credential, jcs = issue_signed(
             request.credential_type,
             request.subject,
             self._identity(authority),
@@ -612,13 +605,13 @@ class Office:
             valid_from=request.valid_from,
             valid_until=request.valid_until,
             now=now,
-            anchor_hash=self.anchoring_hash,
             status_position=position,
         )
+        return signed_form(credential, jcs, self.anchoring_hash)
 
     def _build_all(
         self, authority: Authority, requests: Sequence[IssueRequest], now: datetime
-    ) -> list[tuple[dict[str, Any], bytes] | InvalidCredential]:
+    ) -> list[SignedCredential | InvalidCredential]:
         """Build every request, in order: on the signing pool when there is one and the
         request is big enough to be worth the trip, else here. Invalid ones give their error."""
         pool = self.signing_pool
@@ -631,7 +624,7 @@ class Office:
         ]
         positions = self.status_positions_for(authority, len(requests))
         if pool is None or len(requests) < 2 * pool.slice_size or not all(signable):
-            out: list[tuple[dict[str, Any], bytes] | InvalidCredential] = []
+            out: list[SignedCredential | InvalidCredential] = []
             for request, position in zip(requests, positions, strict=True):
                 try:
                     out.append(self._build(authority, request, now, position))
@@ -685,10 +678,8 @@ class Office:
                 if existing is not None:
                     return existing, False
             raise next(iter(duplicate.values()))
-        credential, digest = self._build(
-            authority, request, now, self.status_positions_for(authority, 1)[0]
-        )
-        row = self._row(authority_id, credential, digest, now, idempotency_key, request_fingerprint)
+        signed = self._build(authority, request, now, self.status_positions_for(authority, 1)[0])
+        row = self._row(authority_id, signed, now, idempotency_key, request_fingerprint)
         try:
             with self.db.session() as s:
                 s.execute(_CREDENTIALS.insert(), row)  # Core: no ORM bookkeeping per request
@@ -709,7 +700,7 @@ class Office:
             if raced:
                 raise next(iter(raced.values())) from None
             raise
-        return stored_bundle(credential, None), True
+        return stored_bundle(signed.credential, None), True
 
     def issue_many(
         self,
@@ -760,7 +751,7 @@ class Office:
                     for i, refusal in sorted(duplicates.items())
                 ]
             )
-        credentials: list[tuple[dict[str, Any], bytes]] = []
+        credentials: list[SignedCredential] = []
         errors: list[FieldError] = []
         for i, built in enumerate(self._build_all(authority, requests, now)):
             if isinstance(built, InvalidCredential):
@@ -785,17 +776,34 @@ class Office:
         """Store what ``sign_many`` signed, in one transaction with its audit row (see
         ``issue_many``); returns the bundles. Raises IntegrityError (nothing stored) when a
         holder or an idempotency key was stored meanwhile."""
+        self.store_chunk(
+            signed, actor=actor, idempotency_keys=idempotency_keys, own_batch=own_batch
+        )
+        return [stored_bundle(c.credential, None) for c in signed.credentials]
+
+    def store_chunk(
+        self,
+        signed: SignedChunk,
+        *,
+        actor: str = "system",
+        idempotency_keys: Sequence[str] | None = None,
+        own_batch: bool = False,
+    ) -> list[str]:
+        """``store_signed``, returning the credentials' ids rather than their bundles (a bulk
+        run needs only the ids: no signed credential is read back from its JCS bytes)."""
         credentials, authority_id, now = signed.credentials, signed.authority_id, signed.now
         if idempotency_keys is not None and len(idempotency_keys) != len(credentials):
             raise ValueError("one idempotency key per request")
         with self.db.session() as s:
             keys: Sequence[str | None] = idempotency_keys or [None] * len(credentials)
             rows = [
-                self._row(authority_id, c, d, now, key, None)
-                for (c, d), key in zip(credentials, keys, strict=True)
+                self._row(authority_id, c, now, key, None)
+                for c, key in zip(credentials, keys, strict=True)
             ]
             if own_batch and rows:
-                batch_id = self._claim_own_batch(s, authority_id, [d for _, d in credentials], now)
+                batch_id = self._claim_own_batch(
+                    s, authority_id, [c.digest for c in credentials], now
+                )
                 for i, row in enumerate(rows):
                     row["batch_id"], row["leaf_index"] = batch_id, i
             # COPY on PostgreSQL, one executemany INSERT on SQLite: no ORM object per row
@@ -813,7 +821,7 @@ class Office:
                         "credentialIds": [r["id"] for r in rows],
                     },
                 )
-        return [stored_bundle(c, None) for c, _ in credentials]
+        return [c.id for c in credentials]
 
     def _claim_own_batch(
         self, s: Session, authority_id: int, digests: Sequence[bytes], now: datetime
@@ -854,13 +862,23 @@ class Office:
         for kind, key in keys.values():
             by_type.setdefault(kind, []).append(key)
         found: dict[tuple[str, bytes], str] = {}
-        with self.db.engine.connect() as connection:  # a read: no ORM session needed
+        with self.db.session() as s:
+            # One query per type, naming it: the type is the unique index's second column, so
+            # each key is a probe of ux_credentials_subject_in_force. Without it (and without
+            # the statuses below as literals, on SQLite) every credential of the authority
+            # was read on each call: a bulk chunk's check grew with the table.
+            # At the driver (Database.select_in): a bulk chunk asks for 1,000 keys.
             for kind, blinds in by_type.items():
                 found.update(
                     ((kind, bytes(blind or b"")), cid)
-                    for blind, cid in connection.execute(
-                        _IN_FORCE_QUERY,
-                        {"authority_id": authority_id, "kind": kind, "blinds": blinds},
+                    for blind, cid in self.db.select_in(
+                        s,
+                        _CREDENTIALS,
+                        ["subject_key", "id"],
+                        {"authority_id": authority_id, "credential_type": kind},
+                        "subject_key",
+                        blinds,
+                        literal=_IN_FORCE_TEXT,  # literals: see its definition
                     )
                 )
         for i, wanted in keys.items():
@@ -871,26 +889,30 @@ class Office:
     def _row(
         self,
         authority_id: int,
-        credential: dict[str, Any],
-        digest: bytes,
+        signed: SignedCredential,
         now: datetime,
         idempotency_key: str | None,
         fingerprint: bytes | None,
     ) -> dict[str, Any]:
+        """The credentials row of a new credential: its compressed JCS bytes sealed here (the
+        master key stays in this process), its blind index made here, the rest as signed."""
         return {
-            "id": credential["id"],
+            "id": signed.id,
             "authority_id": authority_id,
-            "credential_type": credential["type"][1],
-            "body": self.seal(credential),
-            "digest": digest,
+            "credential_type": signed.credential_type,
+            "body": self.master.seal_packed(signed.packed, signed.id),
+            "digest": signed.digest,
             "idempotency_key": idempotency_key,
             "request_sha256": fingerprint,
             "created_at": now,
-            "lineage_id": credential["id"],
+            "lineage_id": signed.id,
             "version": 1,
-            "key_id": credential["proof"]["verificationMethod"].partition("#")[2],
+            "key_id": signed.key_id,
             "status": CredentialStatus.ACTIVE,
-            **lookup_columns(self.master, credential),
+            "valid_until": signed.valid_until,
+            "subject_key": identifier_key(self.master, signed.credential_type, signed.identifier),
+            "subject_name": signed.subject_name,
+            "derived_from": signed.derived_from,
         }
 
     def refresh_statistics(self) -> None:
@@ -903,14 +925,16 @@ class Office:
         {key: credential id}."""
         if not keys:
             return {}
-        with self.db.session() as s:
+        with self.db.session() as s:  # at the driver: 1,000 keys a bulk chunk, each chunk
             return {
                 str(key): str(cid)
-                for key, cid in s.execute(
-                    select(Credential.idempotency_key, Credential.id).where(
-                        Credential.authority_id == authority_id,
-                        Credential.idempotency_key.in_(list(keys)),
-                    )
+                for key, cid in self.db.select_in(
+                    s,
+                    _CREDENTIALS,
+                    ["idempotency_key", "id"],
+                    {"authority_id": authority_id},
+                    "idempotency_key",
+                    list(keys),
                 )
             }
 

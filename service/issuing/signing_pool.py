@@ -5,6 +5,10 @@ process issues on one core however many threads it runs. ``SigningPool`` keeps a
 processes (started with ``spawn``: the office process runs threads — the server, the anchoring
 worker — and forking those is unsafe) and hands each a slice of a bulk request. Storage stays in
 the office process, so the database transaction and the all-or-nothing rule do not change.
+What comes back is each credential in its stored form (``issuance.SignedCredential``): the JCS
+bytes signing made, their digest, those bytes compressed for sealing and the plain lookup
+columns. The office process then only seals (the master key never leaves it), makes the blind
+index and inserts: no second canonicalization or compression, and no nested dicts to unpickle.
 
 The issuer key travels to the workers over their pipes, as its 32 private bytes (Ed25519's seed
 or SM2's d) and its algorithm, with each slice; the workers keep it only in memory, like the
@@ -23,13 +27,13 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
+from service.issuing.issuance import SignedCredential
 from verifier.errors import FieldError, InvalidCredential
 from verifier.merkle import MerkleHash
 
 __all__ = ["SigningPool", "SlicedIdentity", "default_processes"]
 
-Built = tuple[dict[str, Any], bytes]
-Result = Built | list[FieldError]  # a signed credential and its digest, or its errors
+Result = SignedCredential | list[FieldError]  # a signed credential, or its errors
 
 
 @dataclass(frozen=True, repr=False)
@@ -87,31 +91,31 @@ def build_slice(
     items: Sequence[tuple[str, dict[str, Any], datetime | None, datetime | None, int | None]],
     now: datetime,
 ) -> list[Result]:
-    """Build and sign each item (type, subject, validFrom, validUntil, status list position);
-    an invalid item gives
-    its field errors instead. Runs in a worker process (and in-process in tests)."""
-    from service.issuing.issuance import issue_credential
+    """Build and sign each item (type, subject, validFrom, validUntil, status list position),
+    in the form the office stores it (``SignedCredential``: JCS bytes, digest, compressed
+    bytes, plain columns; no nested dicts to send back); an invalid item gives its field
+    errors instead. Runs in a worker process (and in-process in tests)."""
+    from service.issuing.issuance import issue_signed, signed_form
 
     signing = _identity(identity)
     out: list[Result] = []
     for credential_type, subject, valid_from, valid_until, position in items:
         try:
-            out.append(
-                issue_credential(
-                    credential_type,
-                    subject,
-                    signing,
-                    chain_id=identity.chain_id,
-                    anchor_registry=identity.anchor_registry,
-                    valid_from=valid_from,
-                    valid_until=valid_until,
-                    now=now,
-                    anchor_hash=identity.anchoring_hash,
-                    status_position=position,
-                )
+            credential, jcs = issue_signed(
+                credential_type,
+                subject,
+                signing,
+                chain_id=identity.chain_id,
+                anchor_registry=identity.anchor_registry,
+                valid_from=valid_from,
+                valid_until=valid_until,
+                now=now,
+                status_position=position,
             )
         except InvalidCredential as e:
             out.append(list(e.errors))
+            continue
+        out.append(signed_form(credential, jcs, identity.anchoring_hash).without_document())
     return out
 
 

@@ -8,7 +8,7 @@ import os
 import sqlite3
 import threading
 import weakref
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -169,6 +169,10 @@ class Database:
         self._lock_dir = database_file.parent if database_file is not None else None
         self._sender_threads: dict[str, threading.Lock] = {}
         self._sender_threads_lock = threading.Lock()
+        # (table, columns) → the driver's INSERT and the columns' bind processors (insert_rows)
+        self._inserts: dict[
+            tuple[str, frozenset[str]], tuple[str, list[str], list[Callable[[Any], Any] | None]]
+        ] = {}
 
     def migrate(self, master_key: Any = None) -> None:
         """Bring the schema to the newest migration. ``master_key`` (a ``MasterKey``) is
@@ -234,7 +238,20 @@ class Database:
         if not rows:
             return
         if not self.is_postgres:
-            session.execute(insert(table), list(rows))
+            # the driver's executemany with each value through its column type's own bind
+            # processor, as session.execute(insert(table), rows) would store it, without
+            # SQLAlchemy's per-row parameter handling (a third of a bulk chunk's insert)
+            insert_sql, order, processors = self._insert_statement(table, frozenset(rows[0]))
+            session.connection().exec_driver_sql(
+                insert_sql,
+                [
+                    tuple(
+                        row[c] if p is None or row[c] is None else p(row[c])
+                        for c, p in zip(order, processors, strict=True)
+                    )
+                    for row in rows
+                ],
+            )
             return
         import psycopg  # the PostgreSQL driver; not needed (nor imported) on SQLite
         from psycopg import sql
@@ -260,6 +277,64 @@ class Database:
             raise DBAPIError.instance(
                 f"COPY {table.name}", None, e, psycopg.Error, ismulti=True
             ) from e
+
+    def _insert_statement(
+        self, table: Table, keys: frozenset[str]
+    ) -> tuple[str, list[str], list[Callable[[Any], Any] | None]]:
+        """The driver's INSERT of the columns ``keys`` into ``table``, the order of its
+        positional parameters, and each one's bind processor (None: passed as it is);
+        compiled once per table and columns."""
+        found = self._inserts.get((table.name, keys))
+        if found is None:
+            dialect = self.engine.dialect
+            compiled = insert(table).compile(dialect=dialect, column_keys=sorted(keys))
+            order = list(compiled.positiontup or [])
+            if set(order) != keys or len(order) != len(keys):  # a default of another column
+                raise ValueError(f"INSERT into {table.name}: parameters {order} for {keys}")
+            found = (
+                str(compiled),
+                order,
+                [table.c[c].type.dialect_impl(dialect).bind_processor(dialect) for c in order],
+            )
+            self._inserts[(table.name, keys)] = found
+        return found
+
+    def select_in(
+        self,
+        session: Session,
+        table: Table,
+        columns: Sequence[str],
+        equal: Mapping[str, Any],
+        column: str,
+        values: Sequence[Any],
+        *,
+        literal: str = "",
+    ) -> list[tuple[Any, ...]]:
+        """``columns`` of the rows of ``table`` whose ``equal`` columns have those values and
+        whose ``column`` is one of ``values`` (``literal``: one more condition, SQL text
+        without parameters), at the driver: one array parameter on PostgreSQL (``= ANY``), a
+        list of placeholders on SQLite; no expanding IN rendered and processed per call (a
+        bulk chunk's lookups by 1,000 keys). Values are passed as they are: plain strings,
+        integers and bytes."""
+        if not values:
+            return []
+        quote = self.engine.dialect.identifier_preparer.quote
+        mark = "%s" if self.is_postgres else "?"
+        where = [f"{quote(c)} = {mark}" for c in equal]
+        params: list[Any] = list(equal.values())
+        if self.is_postgres:
+            where.append(f"{quote(column)} = ANY({mark})")
+            params.append(list(values))
+        else:
+            where.append(f"{quote(column)} IN ({', '.join([mark] * len(values))})")
+            params += values
+        if literal:
+            where.append(literal)
+        statement = (
+            f"SELECT {', '.join(map(quote, columns))} FROM {quote(table.name)} "
+            f"WHERE {' AND '.join(where)}"
+        )
+        return [tuple(r) for r in session.connection().exec_driver_sql(statement, tuple(params))]
 
     def analyze(self, table: Table) -> None:
         """Gather the planner's statistics of ``table`` now (PostgreSQL; nothing on SQLite,

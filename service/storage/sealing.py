@@ -55,6 +55,7 @@ __all__ = [
     "SealingAlgorithm",
     "Sm4Gcm",
     "fingerprint_of",
+    "pack_document",
 ]
 
 SealingAlgorithm = Literal["aes-256-gcm", "sm4-gcm"]
@@ -173,8 +174,12 @@ class MasterKey:
     def seal_document(self, canonical: bytes, credential_id: str) -> bytes:
         """A credential's canonical JSON, compressed (zlib primed with the current preset
         dictionary, ``storage._dictionaries``) and sealed to its id."""
-        packer = zlib.compressobj(6, zdict=_dictionaries.CURRENT)
-        return self.seal(packer.compress(canonical) + packer.flush(), f"credential:{credential_id}")
+        return self.seal_packed(pack_document(canonical), credential_id)
+
+    def seal_packed(self, packed: bytes, credential_id: str) -> bytes:
+        """``seal_document`` of the canonical JSON that ``pack_document`` compressed to
+        ``packed`` (compressed where it was signed: a signing process, no key needed)."""
+        return self.seal(packed, f"credential:{credential_id}")
 
     def open_document(self, sealed: bytes, credential_id: str) -> bytes:
         """The canonical JSON ``seal_document`` sealed, with whichever dictionary it names (or
@@ -190,6 +195,20 @@ class MasterKey:
     def __repr__(self) -> str:
         name = next(n for n, b in SEALING_ALGORITHMS.items() if b == self.algorithm)
         return f"MasterKey(<hidden>, {name}, fingerprint {self.fingerprint.hex()})"
+
+
+def pack_document(canonical: bytes) -> bytes:
+    """A credential's canonical JSON compressed as ``MasterKey.seal_document`` stores it (zlib,
+    level 6, primed with the current preset dictionary), before sealing.
+
+    Each document's compressor is a copy of one primed once (``_PRIMED``): the same state,
+    hence the same bytes, as priming a new one, for about a third less work per document."""
+    packer = _PRIMED.copy()
+    return packer.compress(canonical) + packer.flush()
+
+
+# never compresses anything itself: only copied (zlib's copy holds the object's lock)
+_PRIMED = zlib.compressobj(6, zdict=_dictionaries.CURRENT)
 
 
 def _inflate(compressed: bytes) -> bytes:

@@ -374,7 +374,7 @@ class TestBulkIssue:
         source.write_text(
             "".join(json.dumps(s, ensure_ascii=False) + "\n" for s in subjects), encoding="utf-8"
         )
-        real = Office.store_signed
+        real = Office.store_chunk
         calls = {"n": 0}
 
         def dies_on_the_third_chunk(self: Office, *args: Any, **kwargs: Any) -> Any:
@@ -383,7 +383,7 @@ class TestBulkIssue:
                 raise OperationalError("INSERT", {}, Exception("the database went away"))
             return real(self, *args, **kwargs)
 
-        monkeypatch.setattr(Office, "store_signed", dies_on_the_third_chunk)
+        monkeypatch.setattr(Office, "store_chunk", dies_on_the_third_chunk)
         out = tmp_path / "issued.jsonl"
         argv = ["issue", "--did", PERMITS, "--type", "ResidencePermit", "--from", str(source)]
         with pytest.raises(OperationalError):
@@ -393,7 +393,7 @@ class TestBulkIssue:
         assert {r["id"] for r in written} == {d["id"] for d in stored(PERMITS)}
 
         # the database is back: the same command goes on with line 7, and issues it once
-        monkeypatch.setattr(Office, "store_signed", real)
+        monkeypatch.setattr(Office, "store_chunk", real)
         capsys.readouterr()
         assert main([*argv, "--out", str(out), "--chunk", "3"]) == 0
         said = capsys.readouterr().out
@@ -423,7 +423,7 @@ class TestBulkIssue:
         source.write_text(
             "".join(json.dumps(s, ensure_ascii=False) + "\n" for s in subjects), encoding="utf-8"
         )
-        real = Office.store_signed
+        real = Office.store_chunk
         calls = {"n": 0}
 
         def dies_after_the_second_commit(self: Office, *args: Any, **kwargs: Any) -> Any:
@@ -433,7 +433,7 @@ class TestBulkIssue:
                 raise KeyboardInterrupt  # killed between the commit and anything else
             return stored_now
 
-        monkeypatch.setattr(Office, "store_signed", dies_after_the_second_commit)
+        monkeypatch.setattr(Office, "store_chunk", dies_after_the_second_commit)
         out = tmp_path / "issued.jsonl"
         argv = ["issue", "--did", PERMITS, "--type", "ResidencePermit", "--from", str(source)]
         with pytest.raises(KeyboardInterrupt):
@@ -441,7 +441,7 @@ class TestBulkIssue:
         assert [r["line"] for r in report_lines(out)] == [1, 2, 3, 4]  # the second chunk unsaid
         assert len(stored(PERMITS)) == 8
 
-        monkeypatch.setattr(Office, "store_signed", real)
+        monkeypatch.setattr(Office, "store_chunk", real)
         capsys.readouterr()
         assert main([*argv, "--out", str(out), "--chunk", "4"]) == 0
         said = capsys.readouterr().out

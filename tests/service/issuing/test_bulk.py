@@ -112,7 +112,7 @@ def test_a_run_killed_after_a_commit_resumes_and_each_line_is_in_one_batch(
 ) -> None:
     monkeypatch.setattr(bulk, "OWN_BATCH_MIN", 3)
     rows = _rows(9, 3)
-    real = Office.store_signed
+    real = Office.store_chunk
     calls = {"n": 0}
 
     def dies_after_the_second_commit(self: Office, *args: Any, **kwargs: Any) -> Any:
@@ -122,10 +122,10 @@ def test_a_run_killed_after_a_commit_resumes_and_each_line_is_in_one_batch(
             raise KeyboardInterrupt  # killed between the commit and anything else
         return stored
 
-    monkeypatch.setattr(Office, "store_signed", dies_after_the_second_commit)
+    monkeypatch.setattr(Office, "store_chunk", dies_after_the_second_commit)
     with pytest.raises(KeyboardInterrupt):
         issue_rows(setup.office, setup.authority_id, "ResidencePermit", rows, chunk=3, run="r1")
-    monkeypatch.setattr(Office, "store_signed", real)
+    monkeypatch.setattr(Office, "store_chunk", real)
     summary = issue_rows(
         setup.office, setup.authority_id, "ResidencePermit", rows, chunk=3, run="r1"
     )
@@ -151,7 +151,7 @@ def test_a_holder_in_the_chunk_being_stored_is_refused_in_the_next_as_without_ov
     rows[4] = Row(rows[4].line, dict(first))  # the same person again, three lines on
     signed_twice = threading.Event()
     calls = {"sign": 0}
-    real_sign, real_store = Office.sign_many, Office.store_signed
+    real_sign, real_store = Office.sign_many, Office.store_chunk
 
     def sign(self: Office, *args: Any, **kwargs: Any) -> Any:
         signed = real_sign(self, *args, **kwargs)
@@ -165,7 +165,7 @@ def test_a_holder_in_the_chunk_being_stored_is_refused_in_the_next_as_without_ov
         return real_store(self, *args, **kwargs)
 
     monkeypatch.setattr(Office, "sign_many", sign)
-    monkeypatch.setattr(Office, "store_signed", store)
+    monkeypatch.setattr(Office, "store_chunk", store)
     report = io.StringIO()
     summary = issue_rows(
         setup.office, setup.authority_id, "ResidencePermit", rows, chunk=3, report=report

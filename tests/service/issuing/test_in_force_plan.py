@@ -20,7 +20,8 @@ def _lookup_statement(world: OfficeWorld) -> tuple[str, Any]:
     seen: list[tuple[str, Any]] = []
 
     def record(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
-        if "subject_key IN" in statement and statement.lstrip().upper().startswith("SELECT"):
+        lookup = "subject_key IN" in statement or "subject_key = ANY" in statement
+        if lookup and statement.lstrip().upper().startswith("SELECT"):
             seen.append((statement, parameters))
 
     engine = world.office.db.engine
@@ -43,18 +44,25 @@ def test_the_in_force_lookup_uses_the_partial_unique_index(world: OfficeWorld) -
             plan = " ".join(str(row[-1]) for row in rows)
         else:
             # the plan PostgreSQL keeps for a prepared statement after five runs (psycopg
-            # prepares a statement it has run five times): it cannot know the parameters
+            # prepares a statement it has run five times): it cannot know the parameters.
+            # Named (%(name)s) or positional (%s, the driver-level lookup's) parameters.
             names: list[str] = []
 
             def number(match: re.Match[str]) -> str:
-                names.append(match.group(1))
+                names.append(match.group(1) or str(len(names)))
                 return f"${len(names)}"
 
-            numbered = re.sub(r"%\((\w+)\)s", number, statement)
-            values = [parameters[name] for name in names]
+            numbered = re.sub(r"%(?:\((\w+)\))?s", number, statement)
+            if isinstance(parameters, dict):
+                values = [parameters[name] for name in names]
+            else:
+                values = list(parameters)
+            assert len(values) == len(names), (statement, parameters)
             connection.exec_driver_sql("SET plan_cache_mode = force_generic_plan")
 
             def kind(value: object) -> str:
+                if isinstance(value, list):  # an array parameter (= ANY)
+                    return kind(value[0]) + "[]"
                 if isinstance(value, int):
                     return "bigint"
                 return "varchar" if isinstance(value, str) else "bytea"  # bytes, or psycopg's
@@ -62,7 +70,9 @@ def test_the_in_force_lookup_uses_the_partial_unique_index(world: OfficeWorld) -
             types = ", ".join(kind(value) for value in values)
             connection.exec_driver_sql(f"PREPARE in_force_lookup ({types}) AS {numbered}")
 
-            def literal(value: object) -> str:  # ints, plain strings, and bytes: all known
+            def literal(value: object) -> str:  # ints, plain strings, bytes, arrays of them
+                if isinstance(value, list):
+                    return "ARRAY[" + ", ".join(literal(v) for v in value) + "]"
                 if isinstance(value, int):
                     return str(value)
                 if isinstance(value, str):

@@ -42,6 +42,12 @@ def _statement(db: Database, call: Callable[[], object], marker: str) -> tuple[s
     return seen[0]
 
 
+def _probe(db: Database, column: str) -> str:
+    """How the lookup by many values of ``column`` reads (``Database.select_in``): one array
+    parameter on PostgreSQL, a list of placeholders on SQLite."""
+    return f"{column} = ANY" if db.is_postgres else f"{column} IN"
+
+
 def _plan(db: Database, statement: str, parameters: Any) -> str:
     with db.engine.connect() as connection:
         if db.is_postgres:
@@ -92,7 +98,7 @@ def test_the_resume_lookup_probes_the_idempotency_index(setup: Setup) -> None:
     office, db = setup.office, setup.office.db
     keys = [f"bulk:plans:{line}" for line in range(10_000, 10_000 + PROBES)]
     statement, parameters = _statement(
-        db, lambda: office.issued_by_keys(setup.authority_id, keys), "idempotency_key IN"
+        db, lambda: office.issued_by_keys(setup.authority_id, keys), _probe(db, "idempotency_key")
     )
     plan = _plan(db, statement, parameters)
     if db.is_postgres:
@@ -110,7 +116,7 @@ def test_the_in_force_check_probes_the_holder_index(setup: Setup) -> None:
         IssueRequest("ResidencePermit", residence_permit_subject(rng)) for _ in range(PROBES)
     ]
     statement, parameters = _statement(
-        db, lambda: office._in_force(setup.authority_id, requests), "subject_key IN"
+        db, lambda: office._in_force(setup.authority_id, requests), _probe(db, "subject_key")
     )
     plan = _plan(db, statement, parameters)
     if db.is_postgres:

@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import hashlib
 import random
 from collections.abc import Iterator
+from datetime import UTC, datetime
 
 import pytest
+from sqlalchemy import select
 
 from service.issuing.office import IssueRequest
 from service.issuing.signing_pool import SigningPool, SlicedIdentity
+from service.storage.columns import lookup_columns
+from service.storage.models import Credential
 from tests.service.conftest import OfficeWorld
 from tests.verifier.factories import residence_permit_subject
 from verifier.errors import InvalidCredential
+from verifier.jcs import canonicalize
 from verifier.proofs import verify_proof
 
 
@@ -39,6 +45,47 @@ def test_a_large_batch_is_signed_on_the_pool_and_stored(
         assert verify_proof(bundle["credential"], public).ok
         stored = world.office.bundle(bundle["credential"]["id"])
         assert stored["credential"] == bundle["credential"]
+
+
+def test_a_row_signed_on_the_pool_holds_what_the_office_made_of_the_credential(
+    world: OfficeWorld, pool: SigningPool
+) -> None:
+    # the pool sends back bytes and plain columns, not the credential: every stored column
+    # must still be what the office made of the signed credential itself (lookup_columns,
+    # canonicalize, the digest of those bytes), before this split as after it
+    office = world.office
+    office.signing_pool = pool
+    bundles = office.issue_many(world.permits.id, _requests(40, 4))
+    credentials = {b["credential"]["id"]: b["credential"] for b in bundles}
+    with office.db.session() as s:
+        rows = list(s.scalars(select(Credential).where(Credential.id.in_(list(credentials)))))
+    assert len(rows) == 40
+    for row in rows:
+        credential = credentials[row.id]
+        canonical = canonicalize(credential)
+        assert office.master.open_document(bytes(row.body), row.id) == canonical
+        assert bytes(row.digest) == hashlib.sha256(canonical).digest()
+        assert (row.credential_type, row.key_id, row.lineage_id, row.version) == (
+            "ResidencePermit",
+            credential["proof"]["verificationMethod"].partition("#")[2],
+            row.id,
+            1,
+        )
+        expected = lookup_columns(office.master, credential)
+        assert expected["subject_key"] is not None and row.subject_key is not None
+        assert _utc(row.valid_until) == expected["valid_until"]
+        assert (bytes(row.subject_key), row.subject_name, row.derived_from) == (
+            expected["subject_key"],
+            expected["subject_name"],
+            expected["derived_from"],
+        )
+
+
+def _utc(at: datetime | None) -> datetime | None:
+    """A stored time in UTC (SQLite gives naive UTC back)."""
+    if at is None or at.tzinfo is not None:
+        return at
+    return at.replace(tzinfo=UTC)
 
 
 def test_invalid_items_name_their_index_and_nothing_is_stored(

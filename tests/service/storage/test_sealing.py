@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import random
 import zlib
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -18,7 +19,7 @@ from service.issuing.office import Office
 from service.issuing.signer import LocalSigner
 from service.storage._dictionaries import CURRENT, DICTIONARIES
 from service.storage.models import Authority, IssuerKey
-from service.storage.sealing import KeyStoreError, MasterKey, Sm4Gcm
+from service.storage.sealing import KeyStoreError, MasterKey, Sm4Gcm, pack_document
 from tests.service.office_setup import make_setup
 from tests.verifier.factories import residence_permit_subject
 from verifier.chain import EmbeddedChain
@@ -187,6 +188,24 @@ def test_a_document_is_compressed_with_the_preset_dictionary_and_opens_again() -
         assert len(sealed) - 34 < 0.55 * len(zlib.compress(canonical, 6)), len(sealed)
         compressed = master.open(sealed, "credential:urn:uuid:1")
         assert compressed[1] & 0x20 and compressed[2:6] == zlib.adler32(CURRENT).to_bytes(4, "big")
+
+
+def test_a_packed_document_is_what_a_freshly_primed_compressor_makes() -> None:
+    # pack_document copies one primed compressor (a signing process packs, the office seals):
+    # the bytes must be those of priming a new one, document after document, from any thread
+    rng = random.Random(20)
+    documents = [_permit_json(seed) for seed in range(5)] + [
+        bytes(rng.choice(b'{}[]",:abcxyz0189 ') for _ in range(rng.randint(0, 5000)))
+        for _ in range(200)
+    ]
+    for canonical in documents:
+        fresh = zlib.compressobj(6, zdict=CURRENT)
+        assert pack_document(canonical) == fresh.compress(canonical) + fresh.flush()
+    with ThreadPoolExecutor(4) as threads:
+        assert list(threads.map(pack_document, documents)) == [pack_document(d) for d in documents]
+    master = MasterKey("d" * 40)
+    sealed = master.seal_packed(pack_document(documents[0]), "urn:uuid:9")
+    assert master.open_document(sealed, "urn:uuid:9") == documents[0]
 
 
 def test_documents_sealed_before_dictionaries_still_open() -> None:

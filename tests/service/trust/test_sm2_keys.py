@@ -6,6 +6,7 @@ verdicts of a ``Verifier`` reading that chain, as a partner city would.
 
 from __future__ import annotations
 
+import hashlib
 import random
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -15,6 +16,7 @@ from sqlalchemy import select
 
 from service.api.metrics import Metrics
 from service.api.verification import VerificationService
+from service.issuing.issuance import SignedCredential
 from service.issuing.office import IssueRequest, Office
 from service.issuing.signing_pool import SlicedIdentity, build_slice
 from service.storage.db import Database
@@ -33,6 +35,7 @@ from tests.service.trust.test_key_operations import (
 )
 from tests.verifier.factories import residence_permit_subject
 from verifier.chain import EmbeddedChain
+from verifier.jcs import canonicalize
 from verifier.keys import decode_multikey
 from verifier.licence_id import parse_licence_id
 from verifier.policy import Policy
@@ -102,10 +105,14 @@ def test_the_signing_pool_signs_with_an_sm2_key(world: KeyWorld) -> None:
         algorithm=signer.algorithm,
     )
     items = [("ResidencePermit", residence_permit_subject(world.rng), None, None, None)]
-    [(credential, digest)] = build_slice(identity, items, datetime.now(UTC))  # type: ignore[misc]
+    [signed] = build_slice(identity, items, datetime.now(UTC))
+    assert isinstance(signed, SignedCredential) and signed.document is None  # bytes came back
+    credential = signed.credential
     assert credential["proof"]["cryptosuite"] == SM2_SUITE
     public = decode_multikey(key_views(world.office)[0].public_multikey)
-    assert verify_proof(credential, public).ok and len(digest) == 32
+    assert verify_proof(credential, public).ok
+    assert signed.jcs == canonicalize(credential)
+    assert signed.digest == hashlib.sha256(signed.jcs).digest()
 
 
 def test_rotation_from_ed25519_to_sm2_keeps_old_credentials_valid(database: Database) -> None:
