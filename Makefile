@@ -40,8 +40,12 @@ $(CHROMIUM_STAMP): $(STAMP)
 run: install
 	$(BIN)/suixin serve --demo --chain embedded --data-dir $(DATA_DIR) --host 127.0.0.1 --port 8000
 
+# The suite on every core (pytest-xdist), a test module or class to a worker at a time, so the
+# module fixtures (a browser test's server) are made once; TEST_WORKERS=0 runs it in one process.
+TEST_WORKERS ?= auto
+
 test: install
-	$(BIN)/pytest
+	$(BIN)/pytest --numprocesses $(TEST_WORKERS) --dist loadscope
 
 # 跨域通办: anvil and three offices (广州, 深圳, 肇庆) as processes on loopback, one chain; prints
 # every step with its verdict and the revocation-to-visibility times; exit 0 when all as expected.

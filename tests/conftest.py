@@ -25,7 +25,9 @@ CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 # --------------------------------------------------------------------------- no skips under CI
 
 
-FIGURES = pytest.StashKey[list[str]]()
+FIGURES_PROPERTY = "suixin_figures"
+# the figures of the tests whose reports this process logged (the controller's: all of them)
+REPORTED_FIGURES: list[str] = []
 UNTRACKED = pytest.StashKey[set[str]]()
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -45,19 +47,37 @@ def _untracked() -> set[str]:
     return set(listed.stdout.splitlines()) if listed.returncode == 0 else set()
 
 
+def _controller(config: pytest.Config) -> bool:
+    """Whether this process runs the session as a whole: the only one without pytest-xdist,
+    the controller with it (a worker has ``workerinput``; its reports reach the controller)."""
+    return not hasattr(config, "workerinput")
+
+
 def pytest_sessionstart(session: pytest.Session) -> None:
-    session.config.stash[UNTRACKED] = _untracked()
+    if _controller(session.config):
+        session.config.stash[UNTRACKED] = _untracked()
 
 
 @pytest.fixture
 def figures(request: pytest.FixtureRequest) -> list[str]:
     """Lines a test reports (fuzzing and property-test example counts, seeds), printed in the
-    run's summary under "Suixin figures"."""
-    return request.config.stash.setdefault(FIGURES, [])
+    run's summary under "Suixin figures". They travel in the test's report (user_properties),
+    so they reach the summary from a pytest-xdist worker too."""
+    lines: list[str] = []
+    request.node.user_properties.append((FIGURES_PROPERTY, lines))
+    return lines
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    if report.when != "teardown":
+        return
+    for name, value in report.user_properties:
+        if name == FIGURES_PROPERTY:
+            REPORTED_FIGURES.extend(value)
 
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
-    reported = config.stash.get(FIGURES, [])
+    reported = REPORTED_FIGURES
     if reported:
         terminalreporter.section("Suixin figures")
         for line in reported:
@@ -70,6 +90,10 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    # the controller judges the whole run: its reporter holds every worker's reports, and it
+    # finishes after all of them (a worker's exit status does not decide pytest-xdist's)
+    if not _controller(session.config):
+        return
     reporter = session.config.pluginmanager.get_plugin("terminalreporter")
     if CI and reporter is not None and reporter.stats.get("skipped"):
         session.exitstatus = pytest.ExitCode.TESTS_FAILED

@@ -8,9 +8,6 @@ from __future__ import annotations
 
 import json
 import random
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -20,21 +17,13 @@ from urllib.parse import parse_qs
 
 import httpx
 import pytest
-import uvicorn
 
 from service.anchoring.worker import AnchorWorker
-from service.app import create_app
-from service.config import Settings
 from service.issuing.office import Office
-from service.storage.db import Database
 from service.storage.models import Grant
-from service.storage.sealing import MasterKey
-from service.trust.authorities import create_authority
-from service.trust.deployment import deploy_registries
-from tests.conftest import funded
+from tests.browser.office import running_office
 from tests.verifier.factories import business_license_subject, residence_permit_subject
 from tests.verifier.test_foreign import signed
-from verifier.chain import EmbeddedChain
 from verifier.http_signatures import sign_request
 from verifier.keys import Ed25519KeyPair
 from verifier.receipts import verify_receipt
@@ -59,66 +48,13 @@ class Server:
         AnchorWorker(self.office).drain()
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    tmp = tmp_path_factory.mktemp("web")
-    chain = EmbeddedChain(None)
-    root = funded(chain)
-    db = Database(f"sqlite:///{tmp / 'office.sqlite'}")
-    db.migrate()
-    office = Office(
-        db, chain, deploy_registries(chain, root), MasterKey("browser-test-" + "k" * 28)
-    )
-    permits = create_authority(
-        office,
-        "did:web:lsj.gz.gov.cn",
-        "广州市来穗人员服务管理局",
-        "Guangzhou Migrant Population Service Administration",
-        440100,
-        ("ResidencePermit",),
-        root=root,
-        uscc="11440100007502156G",
-    )
-    key = office.create_api_key(
-        permits.id, ("issue:ResidencePermit", "lifecycle", "revoke", "admin"), label="console"
-    )[1]
-    licences = create_authority(
-        office,
-        "did:web:scjgj.gz.gov.cn",
-        "广州市市场监督管理局",
-        "Guangzhou Administration for Market Regulation",
-        440100,
-        ("BusinessLicense",),
-        root=root,
-        uscc="11440100007502233T",
-    )
-    licence_key = office.create_api_key(
-        licences.id, ("issue:BusinessLicense", "lifecycle", "revoke"), label="console"
-    )[1]
-    settings = Settings(_env_file=None, data_dir=tmp, public_rate_per_minute=100_000)  # type: ignore[call-arg]
-    app = create_app(office, settings, start_worker=False)
-    port = _free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
-    uv = uvicorn.Server(config)
-    thread = threading.Thread(target=uv.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not uv.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert uv.started, "the server did not start"
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    yield Server(f"http://127.0.0.1:{port}", office, key, licence_key)
-    uv.should_exit = True
-    thread.join(timeout=10)
-    db.dispose()
-    chain.close()
+    with running_office(
+        tmp_path_factory.mktemp("web"), "browser-test-" + "k" * 28, "console"
+    ) as running:
+        SHOTS.mkdir(parents=True, exist_ok=True)
+        yield Server(running.url, running.office, running.key, running.licence_key)
 
 
 AXE = Path(__file__).resolve().parents[2] / "node_modules" / "axe-core" / "axe.min.js"

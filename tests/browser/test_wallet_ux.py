@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import random
 import re
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -20,35 +19,29 @@ from typing import Any
 import httpx
 import pytest
 import segno
-import uvicorn
 from eth_account.signers.local import LocalAccount
 
 from service.anchoring.worker import AnchorWorker
-from service.app import create_app
-from service.config import Settings
 from service.issuing.office import Office
-from service.storage.db import Database
-from service.storage.sealing import MasterKey
-from service.trust.authorities import create_authority
-from service.trust.deployment import deploy_registries
 from service.web.pages import JSQR
-from tests.browser.test_pages import PHONE, _free_port, axe, ready, shot, tap_targets
-from tests.conftest import CHROMIUM, funded, require
+from tests.browser.office import (
+    COUNTER_KEY_ID,
+    ZHAOQING_DID,
+    ZHAOQING_EN,
+    ZHAOQING_ZH,
+    running_office,
+    serve,
+    trust_tx,
+)
+from tests.browser.test_pages import PHONE, axe, ready, shot, tap_targets
+from tests.conftest import CHROMIUM, require
 from tests.verifier.factories import business_license_subject, residence_permit_subject
-from verifier.chain import EmbeddedChain
-from verifier.contracts import load_artifact
 from verifier.counter.app import create_counter_app
 from verifier.keys import Ed25519KeyPair
-from verifier.registry import KeyAlgorithmCode
 from verifier.status_tokens import FetchedLists, office_locator
 from verifier.verify import Verifier
 
 pytestmark = pytest.mark.browser
-
-ZHAOQING_DID = "did:web:zwfw.zhaoqing.gov.cn"
-ZHAOQING_ZH = "肇庆市政务服务数据管理局"
-ZHAOQING_EN = "Zhaoqing Government Services and Data Administration"
-COUNTER_KEY_ID = "counter-1"
 
 
 @dataclass
@@ -61,14 +54,8 @@ class World:
     licence_key: str  # an API key of the 广州 licence authority
 
     def serve(self, app: Any) -> tuple[str, Any]:
-        port = _free_port()
-        uv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-        threading.Thread(target=uv.run, daemon=True).start()
-        deadline = time.monotonic() + 30
-        while not uv.started and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert uv.started, "a server did not start"
-        return f"http://localhost:{port}", uv
+        served = serve(app)
+        return f"http://localhost:{served.port}", served.server
 
     def counter(
         self, key: Ed25519KeyPair, name: str, claims: tuple[str, str] | None = None
@@ -92,83 +79,25 @@ class World:
         return self.serve(app)
 
 
-def _trust(chain: Any, world_root: LocalAccount, fn: str, args: list[Any], office: Office) -> None:
-    chain.transact(
-        office.deployment.trust_registry, load_artifact("TrustRegistry").abi, fn, args, world_root
-    )
-
-
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
-    tmp = tmp_path_factory.mktemp("ux")
-    chain = EmbeddedChain(None)
-    root = funded(chain)
-    db = Database(f"sqlite:///{tmp / 'office.sqlite'}")
-    db.migrate()
-    office = Office(db, chain, deploy_registries(chain, root), MasterKey("browser-ux-" + "k" * 32))
-    permits = create_authority(
-        office,
-        "did:web:lsj.gz.gov.cn",
-        "广州市来穗人员服务管理局",
-        "Guangzhou Migrant Population Service Administration",
-        440100,
-        ("ResidencePermit",),
-        root=root,
-        uscc="11440100007502156G",
-    )
-    key = office.create_api_key(
-        permits.id, ("issue:ResidencePermit", "lifecycle", "revoke", "admin"), label="ux"
-    )[1]
-    licences = create_authority(
-        office,
-        "did:web:scjgj.gz.gov.cn",
-        "广州市市场监督管理局",
-        "Guangzhou Administration for Market Regulation",
-        440100,
-        ("BusinessLicense",),
-        root=root,
-        uscc="11440100007502233T",
-    )
-    licence_key = office.create_api_key(
-        licences.id, ("issue:BusinessLicense", "lifecycle", "revoke"), label="ux"
-    )[1]
-    # 肇庆's authority: accredited on the same chain by the province, not an authority of this
-    # office; it registers a dedicated Ed25519 key for its counter
-    zhaoqing = funded(chain)
-    _trust(
-        chain,
-        root,
-        "accredit",
-        [ZHAOQING_DID, ZHAOQING_ZH, ZHAOQING_EN, 441200, ["ResidencePermit"], zhaoqing.address, ""],
-        office,
-    )
     counter_key = Ed25519KeyPair.generate()
-    _trust(
-        chain,
-        zhaoqing,
-        "addKey",
-        [ZHAOQING_DID, COUNTER_KEY_ID, KeyAlgorithmCode.ED25519, counter_key.public_bytes],
-        office,
-    )
-    settings = Settings(  # type: ignore[call-arg]
-        _env_file=None, data_dir=tmp, public_rate_per_minute=100_000, verify_sync_seconds=0.5
-    )
-    app = create_app(office, settings, start_worker=False)
-    port = _free_port()
-    uv = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
-    )
-    thread = threading.Thread(target=uv.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not uv.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert uv.started, "the office did not start"
-    yield World(f"http://127.0.0.1:{port}", office, key, zhaoqing, counter_key, licence_key)
-    uv.should_exit = True
-    thread.join(timeout=10)
-    db.dispose()
-    chain.close()
+    with running_office(
+        tmp_path_factory.mktemp("ux"),
+        "browser-ux-" + "k" * 32,
+        "ux",
+        counter_key=counter_key,
+        verify_sync_seconds=0.5,
+    ) as running:
+        assert running.zhaoqing is not None
+        yield World(
+            running.url,
+            running.office,
+            running.key,
+            running.zhaoqing,
+            counter_key,
+            running.licence_key,
+        )
 
 
 def claimed_wallet(world: World, browser: Any, name: str, seed: int) -> tuple[Any, Any, list[str]]:
@@ -265,12 +194,11 @@ def test_an_accredited_counter_is_verified_and_others_are_not(world: World, brow
 
         # ---- 肇庆 revokes the counter key (compromised, from its first moment); the counter
         # still asks in its name, but the wallet, once refreshed, no longer believes it
-        _trust(
-            world.office.chain,
+        trust_tx(
+            world.office,
             world.zhaoqing,
             "revokeKey",
             [ZHAOQING_DID, COUNTER_KEY_ID, _valid_from(world), 2],
-            world.office,
         )
         time.sleep(0.6)  # the office's index syncs at most every 0.5 s here
         wallet.goto(f"{world.url}/wallet")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import random
+import shutil
 import uuid
 import warnings
 from collections.abc import Iterator
@@ -11,9 +12,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 from eth_account.signers.local import LocalAccount
-from sqlalchemy import create_engine, select, text
+from sqlalchemy import create_engine, event, select, text
 from sqlalchemy.exc import OperationalError
 from starlette.exceptions import StarletteDeprecationWarning
 
@@ -78,12 +80,93 @@ LICENCES = (
 USCC = {PERMITS[0]: "11440100007502156G", LICENCES[0]: "11440100007502233T"}
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
-    """A fresh, migrated database: SQLite in tmp_path, or a schema of its own on PostgreSQL."""
-    if request.param == "sqlite":
-        db = Database(f"sqlite:///{tmp_path / 'office.sqlite'}")
-        db.migrate()
+@pytest.fixture(scope="session")
+def migrated_sqlite(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite office database migrated to the newest revision once per session (per
+    pytest-xdist worker); tests take copies of it (``copy_migrated``).
+
+    Migrating costs a test about 0.4 s (0018's ``batch_alter_table`` rebuilds two tables on
+    SQLite), a file copy well under a millisecond. The copy is the very file the migration
+    chain wrote. tests/service/storage/test_migrations.py still runs the chain itself, on a
+    new file (and schema) per test, and checks that it builds exactly the models."""
+    path = tmp_path_factory.mktemp("migrated") / "office.sqlite"
+    db = Database(f"sqlite:///{path}")
+    db.migrate()
+    db.dispose()  # closing the last connection checkpoints the WAL into the file
+    assert not path.with_name(path.name + "-wal").exists(), "the migrated database has a WAL"
+    return path
+
+
+def copy_migrated(template: Path, path: Path) -> str:
+    """Copy the session's migrated SQLite database to ``path``; its SQLAlchemy URL."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(template, path)
+    return f"sqlite:///{path}"
+
+
+# a statement the driver was sent, with its parameters
+Statement = tuple[str, Any]
+
+
+@pytest.fixture(scope="session")
+def postgres_migration() -> list[Statement]:
+    """The statements the migration chain sends to a fresh PostgreSQL schema, recorded once
+    per session (per pytest-xdist worker) on a schema of its own; ``replay_migration`` sends
+    them to a test's new schema.
+
+    Migrating costs a test a round trip per statement (about 140) and Alembic's work besides,
+    1–1.5 s; the same statements in one pipelined transaction about half a second. Every name
+    in them is unqualified (the search path picks the schema), which this checks.
+    tests/service/storage/test_migrations.py still runs the chain itself per test."""
+    sent: list[Statement] = []
+
+    def record(
+        _c: Any, _cursor: Any, statement: str, parameters: Any, _ctx: Any, executemany: bool
+    ) -> None:
+        assert not executemany, statement
+        sent.append((statement, parameters))
+
+    with postgres_schema() as url:
+        db = Database(url)
+        event.listen(db.engine, "before_cursor_execute", record)
+        try:
+            db.migrate()
+        finally:
+            event.remove(db.engine, "before_cursor_execute", record)
+            db.dispose()
+        schema = url.rpartition("%3D")[2]
+    assert sent and not [s for s, _ in sent if schema in s], "a migration names its schema"
+    return sent
+
+
+def replay_migration(db: Database, statements: list[Statement]) -> None:
+    """Send ``statements`` (``postgres_migration``) to ``db``'s schema in one transaction,
+    pipelined."""
+    with db.engine.begin() as connection:
+        driver = connection.connection.driver_connection
+        assert isinstance(driver, psycopg.Connection)
+        with driver.pipeline(), driver.cursor() as cursor:
+            for statement, parameters in statements:
+                cursor.execute(statement, parameters or None)
+
+
+def fresh_database(
+    kind: str,
+    tmp_path: Path,
+    sqlite_template: Path | None = None,
+    postgres_statements: list[Statement] | None = None,
+) -> Iterator[Database]:
+    """A fresh database at the newest revision: on SQLite (``kind`` "sqlite") a copy of
+    ``sqlite_template`` in tmp_path, or, without one, a new file the chain migrates; on
+    PostgreSQL (``kind`` "postgres") a schema of its own, dropped afterwards, given
+    ``postgres_statements`` or, without them, migrated by the chain."""
+    if kind == "sqlite":
+        path = tmp_path / "office.sqlite"
+        if sqlite_template is not None:
+            db = Database(copy_migrated(sqlite_template, path))
+        else:
+            db = Database(f"sqlite:///{path}")
+            db.migrate()
         yield db
         db.dispose()
         return
@@ -97,13 +180,29 @@ def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Databas
         require(False, "PostgreSQL not reachable on 127.0.0.1:5432")
     db = Database(f"{POSTGRES_ADMIN_URL}?options=-csearch_path%3D{schema}")
     try:
-        db.migrate()
+        if postgres_statements is not None:
+            replay_migration(db, postgres_statements)
+        else:
+            db.migrate()
         yield db
     finally:
         db.dispose()
         with admin.begin() as connection:
             connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
         admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def database(
+    request: pytest.FixtureRequest, tmp_path: Path, migrated_sqlite: Path
+) -> Iterator[Database]:
+    """A fresh, migrated database: SQLite in tmp_path (a copy of the session's migrated file),
+    or a schema of its own on PostgreSQL (given the session's recorded migration)."""
+    if request.param == "sqlite":
+        yield from fresh_database("sqlite", tmp_path, sqlite_template=migrated_sqlite)
+    else:
+        statements = request.getfixturevalue("postgres_migration")
+        yield from fresh_database("postgres", tmp_path, postgres_statements=statements)
 
 
 @dataclass
@@ -143,12 +242,15 @@ def _columns(row: Any, *skip: str) -> dict[str, Any]:
 
 
 @pytest.fixture(scope="session")
-def chain_template(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ChainTemplate]:
+def chain_template(
+    tmp_path_factory: pytest.TempPathFactory, migrated_sqlite: Path
+) -> Iterator[ChainTemplate]:
     """The session's chain, registries and authorities (see ChainTemplate)."""
     chain = EmbeddedChain(None)
     root = funded(chain)
-    template_db = Database(f"sqlite:///{tmp_path_factory.mktemp('template') / 'office.sqlite'}")
-    template_db.migrate()
+    template_db = Database(
+        copy_migrated(migrated_sqlite, tmp_path_factory.mktemp("template") / "office.sqlite")
+    )
     office = Office(template_db, chain, deploy_registries(chain, root), MASTER)
     rows = []
     for spec in (PERMITS, LICENCES):
@@ -261,15 +363,22 @@ def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def setup(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Setup]:
-    """An office with one accredited authority on a fresh embedded chain, on SQLite and on
-    PostgreSQL (tests.service.office_setup)."""
+def setup(request: pytest.FixtureRequest, tmp_path: Path, migrated_sqlite: Path) -> Iterator[Setup]:
+    """An office with one accredited authority on a fresh embedded chain, on SQLite (a copy
+    of the session's migrated file) and on PostgreSQL (tests.service.office_setup)."""
     chain = EmbeddedChain(None)
     if request.param == "sqlite":
-        yield make_setup(chain, f"sqlite:///{tmp_path}/office.sqlite")
+        url = copy_migrated(migrated_sqlite, tmp_path / "office.sqlite")
+        yield make_setup(chain, url, migrated=True)
     else:
+        statements = request.getfixturevalue("postgres_migration")
         with postgres_schema() as url:
-            s = make_setup(chain, url)
+            db = Database(url)
+            try:
+                replay_migration(db, statements)
+            finally:
+                db.dispose()
+            s = make_setup(chain, url, migrated=True)
             yield s
             s.office.db.dispose()
     chain.close()

@@ -63,13 +63,18 @@ class Setup:
             return list(s.scalars(select(Batch).order_by(Batch.id)))
 
 
-def make_setup(chain: Chain, db_url: str, data_dir: Path | None = None) -> Setup:
+def make_setup(
+    chain: Chain, db_url: str, data_dir: Path | None = None, *, migrated: bool = False
+) -> Setup:
+    """The office over ``db_url``, migrating it first unless it is ``migrated`` already (a
+    copy of the session's migrated SQLite file)."""
     root = funded(chain)
     deployment = deploy_registries(chain, root)
     if data_dir is not None:
         deployment.save(data_dir / "deployment.json")
     db = Database(db_url)
-    db.migrate()
+    if not migrated:
+        db.migrate()
     office = Office(db, chain, deployment, MasterKey(MASTER))
     authority = create_authority(
         office,

@@ -213,6 +213,11 @@ def _gzip_text(data: bytes) -> str:
     return "u" + base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
 
+# gzip without a modification time: the same bytes (and so test ids) in every process, as
+# pytest-xdist's workers must collect the same tests
+_ZEROS = gzip.compress(bytes(16384), mtime=0)
+
+
 @pytest.mark.parametrize(
     ("encoded", "code"),
     [
@@ -224,10 +229,10 @@ def _gzip_text(data: bytes) -> str:
         ("u" + "A" * 5, "encoded_list_not_base64url"),  # impossible length
         (_gzip_text(zlib.compress(bytes(16384))), "encoded_list_not_gzip"),  # zlib, not gzip
         (_gzip_text(b"not compressed at all"), "encoded_list_not_gzip"),
-        (_gzip_text(gzip.compress(bytes(16384))[:-6]), "encoded_list_not_gzip"),  # truncated
-        (_gzip_text(gzip.compress(bytes(16384)) + b"junk"), "encoded_list_not_gzip"),  # trailing
-        (_gzip_text(gzip.compress(bytes(16384)) * 2), "encoded_list_not_gzip"),  # two members
-        (_gzip_text(gzip.compress(b"")), "bitstring_empty"),
+        (_gzip_text(_ZEROS[:-6]), "encoded_list_not_gzip"),  # truncated
+        (_gzip_text(_ZEROS + b"junk"), "encoded_list_not_gzip"),  # trailing
+        (_gzip_text(_ZEROS * 2), "encoded_list_not_gzip"),  # two members
+        (_gzip_text(gzip.compress(b"", mtime=0)), "bitstring_empty"),
     ],
 )
 def test_malformed_encoded_lists_are_refused(encoded: object, code: str) -> None:

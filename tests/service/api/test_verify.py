@@ -238,10 +238,14 @@ def test_chain_outage_is_503_never_invalid(api: Api) -> None:
     bundle = _issue_permit(api)
     office = api.world.office
     live = office.chain
-    office.chain = RpcChain(DEAD_NODE, request_timeout=2)
+    verification = api.client.app.state.suixin.verification  # type: ignore[attr-defined]
     # the background sync keeps the index fresh; an index older than the sync interval (the
-    # thread's syncs failing, as here) is synced by the request itself: see test_verify_sync
-    api.client.app.state.suixin.verification._last_sync = None  # type: ignore[attr-defined]
+    # thread's syncs failing, as here) is synced by the request itself: see test_verify_sync.
+    # Swapped under the sync lock: a background sync in flight on the live chain would
+    # otherwise finish after the swap and make the index fresh again (seen under load)
+    with verification._sync_lock:
+        office.chain = RpcChain(DEAD_NODE, request_timeout=2)
+        verification._last_sync = None
     try:
         response = api.client.post("/v1/verify", json=bundle)
         problem = assert_problem(response, 503)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -12,6 +14,14 @@ from sqlalchemy import inspect as sa_inspect
 from sqlalchemy import text
 
 from service.storage.db import Database, alembic_config
+from tests.service.conftest import fresh_database
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
+    """A database the whole migration chain has just built (other tests on SQLite get a copy
+    of a file migrated once per session): a new SQLite file, or a PostgreSQL schema."""
+    yield from fresh_database(request.param, tmp_path)
 
 
 def _upgrade(db: Database, revision: str) -> None:

@@ -9,36 +9,18 @@ import pytest
 
 from service.trust.deployment import deploy_registries, fund_if_dev
 from tests.conftest import funded
+from tests.verifier.chain.registries import ANCHOR, DID, TRUST, populate
 from verifier.chain import EmbeddedChain
 from verifier.chain.embedded import JOURNAL_NAME
 from verifier.contracts import load_artifact
 from verifier.errors import ChainError, ChainMismatch
 from verifier.registry import KeyAlgorithmCode
 
-TRUST = load_artifact("TrustRegistry").abi
-ANCHOR = load_artifact("AnchorRegistry").abi
-DID = "did:web:lsj.gz.gov.cn"
 USCC = "11440100007502156G"
 
 
 def _populate(chain: EmbeddedChain) -> dict[str, object]:
-    root = funded(chain)
-    d = deploy_registries(chain, root)
-    authority = funded(chain)
-    chain.transact(
-        d.trust_registry,
-        TRUST,
-        "accredit",
-        [DID, "广州市来穗人员服务管理局", "GZ", 440100, ["ResidencePermit"], authority.address, ""],
-        root,
-    )
-    chain.transact(
-        d.trust_registry,
-        TRUST,
-        "addKey",
-        [DID, "key-1", KeyAlgorithmCode.ED25519, b"\x01" * 32],
-        authority,
-    )
+    d, authority = populate(chain)
     anchored = chain.transact(d.anchor_registry, ANCHOR, "anchor", [b"\x02" * 32, 10], authority)
     chain.transact(d.anchor_registry, ANCHOR, "setStatus", [b"\x03" * 32, 1, 7], authority)
     return {"deployment": d, "anchored_block": anchored.block_number}

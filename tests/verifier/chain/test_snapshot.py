@@ -16,48 +16,18 @@ from typing import Any
 
 import pytest
 from eth_account import Account
-from eth_account.signers.local import LocalAccount
 from eth_utils import to_checksum_address
 
 from service.trust.deployment import Deployment, deploy_registries
 from tests.conftest import Registries, funded
+from tests.verifier.chain.registries import ANCHOR, DID, TRUST, anchor, populate
 from tests.verifier.office import GZ_PERMITS, Office
 from verifier.chain import EmbeddedChain
 from verifier.chain._snapshot import SNAPSHOT_NAME
 from verifier.chain.embedded import JOURNAL_NAME, SNAPSHOT_EVERY
-from verifier.contracts import load_artifact
-from verifier.registry import KeyAlgorithmCode
 from verifier.verify import Verdict, Verifier
 
-TRUST = load_artifact("TrustRegistry").abi
-ANCHOR = load_artifact("AnchorRegistry").abi
-DID = "did:web:lsj.gz.gov.cn"
 ROOT = Path(__file__).resolve().parents[3]
-
-
-def _populate(chain: EmbeddedChain) -> tuple[Deployment, LocalAccount]:
-    root = funded(chain)
-    d = deploy_registries(chain, root)
-    authority = funded(chain)
-    chain.transact(
-        d.trust_registry,
-        TRUST,
-        "accredit",
-        [DID, "广州市来穗人员服务管理局", "GZ", 440100, ["ResidencePermit"], authority.address, ""],
-        root,
-    )
-    chain.transact(
-        d.trust_registry,
-        TRUST,
-        "addKey",
-        [DID, "key-1", KeyAlgorithmCode.ED25519, b"\x01" * 32],
-        authority,
-    )
-    return d, authority
-
-
-def _anchor(chain: EmbeddedChain, d: Deployment, authority: LocalAccount, n: int) -> None:
-    chain.transact(d.anchor_registry, ANCHOR, "anchor", [(n + 1).to_bytes(32), 10], authority)
 
 
 def _state(chain: EmbeddedChain, d: Deployment, accounts: list[str]) -> dict[str, Any]:
@@ -103,9 +73,9 @@ def grown(tmp_path: Path) -> tuple[Path, Deployment, list[str], dict[str, Any], 
     """A chain of some 75 blocks with checkpoints every 20, closed; its state before."""
     data = tmp_path / "data"
     chain = EmbeddedChain(data, snapshot_every=20)
-    d, authority = _populate(chain)
+    d, authority = populate(chain)
     for n in range(20):
-        _anchor(chain, d, authority, n)
+        anchor(chain, d, authority, n)
     accounts = [authority.address, chain.dev_funder().address]
     for _ in range(50):
         chain.send_value(chain.dev_funder(), authority.address, 1)
@@ -118,9 +88,9 @@ def grown(tmp_path: Path) -> tuple[Path, Deployment, list[str], dict[str, Any], 
 def test_a_restart_loads_the_snapshot_and_replays_only_the_tail(tmp_path: Path) -> None:
     data = tmp_path / "data"
     chain = EmbeddedChain(data, snapshot_every=20)
-    d, authority = _populate(chain)
+    d, authority = populate(chain)
     for n in range(30):
-        _anchor(chain, d, authority, n)
+        anchor(chain, d, authority, n)
     accounts = [authority.address, chain.dev_funder().address]
     assert chain.snapshot is not None and chain.snapshot.checkpoint is not None
     checkpointed = chain.snapshot.checkpoint.head_number
@@ -135,7 +105,7 @@ def test_a_restart_loads_the_snapshot_and_replays_only_the_tail(tmp_path: Path) 
     assert again.replayed_blocks == head - checkpointed  # the tail, not the chain
     assert _state(again, d, accounts) == state
     # it goes on: a new block on top, and a replay of the whole journal agrees with it
-    _anchor(again, d, authority, 31)
+    anchor(again, d, authority, 31)
     after = _state(again, d, accounts)
     again.close()
     (crashed / SNAPSHOT_NAME).unlink()
@@ -242,9 +212,9 @@ def test_a_snapshot_of_another_journal_is_not_used(
     # another chain's journal, longer: other accounts, other registries, other blocks
     other = tmp_path / "other"
     chain = EmbeddedChain(other)
-    d, authority = _populate(chain)
+    d, authority = populate(chain)
     for n in range(20):
-        _anchor(chain, d, authority, n)
+        anchor(chain, d, authority, n)
     for _ in range(55):
         chain.send_value(chain.dev_funder(), Account.create().address, 1)
     length = chain.block_number()
