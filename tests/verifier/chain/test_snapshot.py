@@ -380,7 +380,7 @@ def test_an_idle_chain_checkpoints_a_short_burst_and_a_crash_then_replays_nothin
 ) -> None:
     data = tmp_path / "data"
     chain = EmbeddedChain(data, snapshot_every=100)
-    d, authority = _populate(chain)  # a burst of a few blocks, far from the 100th
+    d, authority = populate(chain)  # a burst of a few blocks, far from the 100th
     accounts = [authority.address, chain.dev_funder().address]
     head = chain.block_number()
     assert chain.snapshot is not None
