@@ -161,7 +161,10 @@ class Database:
                     "factory": _LockingConnection,
                 }
             }
-        self.engine: Engine = create_engine(url, **kwargs)
+        # a database error's text names the statement, never its bound values: they hold
+        # personal data (names, blind indexes, sealed bodies), and such errors reach the logs
+        # (the worker's faults, a 500's traceback)
+        self.engine: Engine = create_engine(url, hide_parameters=True, **kwargs)
         if not self.is_postgres:
             event.listen(self.engine, "connect", _sqlite_pragmas)
         self.writers = None if self.is_postgres else _SqliteWriters(self.engine, database_file)
@@ -194,7 +197,7 @@ class Database:
             with self.engine.begin() as connection:
                 yield connection
             return
-        engine = create_engine(self.url, poolclass=NullPool)
+        engine = create_engine(self.url, poolclass=NullPool, hide_parameters=True)
 
         def autocommit_driver(dbapi_connection: Any, _record: Any) -> None:
             dbapi_connection.isolation_level = None  # the driver opens no transaction itself

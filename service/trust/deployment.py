@@ -157,7 +157,7 @@ def check_anchoring_hash_change(database_url: str, old: MerkleHash, new: MerkleH
 
     if database_url.startswith("sqlite:///") and not Path(database_url[10:]).exists():
         return
-    engine = create_engine(database_url)
+    engine = create_engine(database_url, hide_parameters=True)
     held = 0
     try:
         tables = set(inspect(engine).get_table_names())

@@ -201,3 +201,23 @@ def test_insert_rows_refuses_a_duplicate_key_and_keeps_nothing(database: Databas
         database.insert_rows(s, table, rows)
     with database.session() as s:
         assert s.scalars(select(Authority.did)).all() == ["did:web:a.example"]
+
+
+def test_a_database_error_names_the_statement_but_never_its_values(database: Database) -> None:
+    """Errors reach the logs (the worker's faults, a 500's traceback); the values bound to the
+    failing statement hold personal data and must not travel with them."""
+    secret = "张三丰 440106199001011234"
+    with database.session() as s:
+        s.execute(text("CREATE TABLE people (name TEXT PRIMARY KEY)"))
+        s.execute(text("INSERT INTO people VALUES (:name)"), {"name": secret})
+    with pytest.raises(IntegrityError) as caught, database.session() as s:
+        s.execute(text("INSERT INTO people VALUES (:name)"), {"name": secret})
+    message = str(caught.value)
+    driver, ours = message.split("[SQL:", 1)
+    assert "INSERT INTO people" in ours  # what failed is still said
+    assert secret not in ours and "hidden due to hide_parameters" in ours
+    if not database.is_postgres:
+        assert secret not in driver  # "UNIQUE constraint failed: people.name"
+    # PostgreSQL's own DETAIL line still names a violated key's value ("Key (name)=(…)"):
+    # the server's text, not the bound values; the office's unique keys are ids, idempotency
+    # keys and blind indexes, never an identifier or a name in clear
