@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx
 import uvicorn
 from eth_account.signers.local import LocalAccount
 
@@ -158,3 +159,15 @@ def running_office(
         served.stop()
         db.dispose()
         chain.close()
+
+
+def offered(url: str, key: str, body: dict[str, Any]) -> tuple[str, str]:
+    """Issue ``body`` at the office on ``url`` with API ``key`` and offer it to a wallet: the
+    credential's id and the wallet link the holder opens."""
+    auth = {"Authorization": f"Bearer {key}"}
+    issued = httpx.post(f"{url}/v1/credentials", json=body, headers=auth)
+    assert issued.status_code == 201, issued.text
+    credential_id = issued.json()["credential"]["id"]
+    offer = httpx.post(f"{url}/v1/credentials/{credential_id}/offer", headers=auth)
+    assert offer.status_code == 201, offer.text
+    return credential_id, offer.json()["walletLink"]

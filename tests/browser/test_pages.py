@@ -21,7 +21,7 @@ import pytest
 from service.anchoring.worker import AnchorWorker
 from service.issuing.office import Office
 from service.storage.models import Grant
-from tests.browser.office import running_office
+from tests.browser.office import offered, running_office
 from tests.verifier.factories import business_license_subject, residence_permit_subject
 from tests.verifier.test_foreign import signed
 from verifier.http_signatures import sign_request
@@ -515,23 +515,13 @@ def test_office_console_permit_endorse_refused_and_replace(server: Server, brows
 
 def test_wallet_grant_partner_access_and_withdraw(server: Server, browser: Any) -> None:
     subject = residence_permit_subject(random.Random(13), name="赵子龙")
-    issued = httpx.post(
-        f"{server.url}/v1/credentials",
-        json={"type": "ResidencePermit", "subject": subject},
-        headers={"Authorization": f"Bearer {server.key}"},
-    )
-    assert issued.status_code == 201, issued.text
-    credential_id = issued.json()["credential"]["id"]
-    offer = httpx.post(
-        f"{server.url}/v1/credentials/{credential_id}/offer",
-        headers={"Authorization": f"Bearer {server.key}"},
-    )
-    assert offer.status_code == 201, offer.text
+    body = {"type": "ResidencePermit", "subject": subject}
+    credential_id, link = offered(server.url, server.key, body)
     ctx = browser.new_context(viewport=PHONE, is_mobile=True, has_touch=True)
     errors: list[str] = []
     ctx.on("weberror", lambda e: errors.append(str(e.error)))
     wallet = ctx.new_page()
-    wallet.goto(offer.json()["walletLink"])
+    wallet.goto(link)
     ready(wallet)
     wallet.get_by_role("button", name="领取到本钱包").click()
     wallet.wait_for_selector(".card .badge[data-status='pending']")

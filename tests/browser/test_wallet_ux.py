@@ -29,6 +29,7 @@ from tests.browser.office import (
     ZHAOQING_DID,
     ZHAOQING_EN,
     ZHAOQING_ZH,
+    offered,
     running_office,
     serve,
     trust_tx,
@@ -102,25 +103,13 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
 
 def claimed_wallet(world: World, browser: Any, name: str, seed: int) -> tuple[Any, Any, list[str]]:
     """A phone wallet holding a valid (anchored, refreshed) 居住证 of ``name``."""
-    issued = httpx.post(
-        f"{world.url}/v1/credentials",
-        json={
-            "type": "ResidencePermit",
-            "subject": residence_permit_subject(random.Random(seed), name=name),
-        },
-        headers={"Authorization": f"Bearer {world.key}"},
-    )
-    assert issued.status_code == 201, issued.text
-    offer = httpx.post(
-        f"{world.url}/v1/credentials/{issued.json()['credential']['id']}/offer",
-        headers={"Authorization": f"Bearer {world.key}"},
-    )
-    assert offer.status_code == 201, offer.text
+    subject = residence_permit_subject(random.Random(seed), name=name)
+    _, link = offered(world.url, world.key, {"type": "ResidencePermit", "subject": subject})
     ctx = browser.new_context(viewport=PHONE, is_mobile=True, has_touch=True)
     errors: list[str] = []
     ctx.on("weberror", lambda e: errors.append(str(e.error)))
     wallet = ctx.new_page()
-    wallet.goto(offer.json()["walletLink"])
+    wallet.goto(link)
     ready(wallet)
     wallet.get_by_role("button", name="领取到本钱包").click()
     wallet.wait_for_selector(".card .badge[data-status='pending']")
@@ -507,23 +496,14 @@ def test_a_licence_card_consent_with_purpose_and_a_broken_link(world: World, bro
     screen says who asks, for what, which fields; the verdict in words; a broken request link
     says so and the cards stay."""
     subject = business_license_subject(random.Random(47), name="肇庆穗信测试贸易有限公司")
-    issued = httpx.post(
-        f"{world.url}/v1/credentials",
-        json={"type": "BusinessLicense", "subject": subject},
-        headers={"Authorization": f"Bearer {world.licence_key}"},
-    )
-    assert issued.status_code == 201, issued.text
-    offer = httpx.post(
-        f"{world.url}/v1/credentials/{issued.json()['credential']['id']}/offer",
-        headers={"Authorization": f"Bearer {world.licence_key}"},
-    )
-    assert offer.status_code == 201, offer.text
+    body = {"type": "BusinessLicense", "subject": subject}
+    _, link = offered(world.url, world.licence_key, body)
     ctx = browser.new_context(viewport=PHONE, is_mobile=True, has_touch=True)
     errors: list[str] = []
     ctx.on("weberror", lambda e: errors.append(str(e.error)))
     try:
         wallet = ctx.new_page()
-        wallet.goto(offer.json()["walletLink"])
+        wallet.goto(link)
         ready(wallet)
         wallet.get_by_role("button", name="领取到本钱包").click()
         wallet.wait_for_selector(".card[data-type='BusinessLicense'] .badge")

@@ -462,6 +462,18 @@ def test_offline_the_snapshot_carries_the_token_lists(api: Api, tmp_path: Any) -
     assert verdict(bare) == ("PENDING", "status_list_unavailable")
 
 
+def _two_copies_valid(api: Api) -> tuple[dict[str, Any], list[StatusListReference]]:
+    """Two copies claimed, their Token Status List entries published, both read valid (0)."""
+    claimed = claim_copies(api, keys(2))
+    references = [
+        StatusListReference.from_claims(parse_sd_jwt(c["credential"]).payload)
+        for c in claimed["body"]["credentials"]
+    ]
+    drain(api)
+    assert [_token_value(api, r) for r in references] == [0, 0]
+    return claimed, references
+
+
 def _token_value(api: Api, reference: StatusListReference) -> int:
     from verifier.token_status_list import token_status
 
@@ -481,13 +493,7 @@ def test_a_crash_settles_pending_token_lists_as_the_w3c_lists(api: Api, crash: s
     from verifier.bundle import credential_id_hash
     from verifier.contracts import load_artifact
 
-    claimed = claim_copies(api, keys(2))
-    references = [
-        StatusListReference.from_claims(parse_sd_jwt(c["credential"]).payload)
-        for c in claimed["body"]["credentials"]
-    ]
-    drain(api)
-    assert [_token_value(api, r) for r in references] == [0, 0]
+    claimed, references = _two_copies_valid(api)
     revoked = api.client.post(
         f"/v1/credentials/{claimed['credentialId']}/revoke",
         json={"reason": "issuer_error"},
@@ -580,13 +586,7 @@ def test_new_copies_come_with_the_refresh_token_once_and_never_for_a_revoked_cre
 
 def test_a_superseded_credential_invalidates_its_copies(api: Api) -> None:
     """变更居住地址: the old version is superseded; the copies made from it read invalid."""
-    claimed = claim_copies(api, keys(2))
-    references = [
-        StatusListReference.from_claims(parse_sd_jwt(c["credential"]).payload)
-        for c in claimed["body"]["credentials"]
-    ]
-    drain(api)
-    assert [_token_value(api, r) for r in references] == [0, 0]
+    claimed, references = _two_copies_valid(api)
     moved = api.client.post(
         f"/v1/credentials/{claimed['credentialId']}/change-address",
         json={"residenceAddress": "广州市越秀区北京路50号", "residenceRegion": "440104"},
