@@ -45,6 +45,7 @@ from cryptography.hazmat.primitives.asymmetric.utils import (
     encode_dss_signature,
 )
 
+from verifier._base64url import b64url_decode
 from verifier.errors import InvalidInput
 from verifier.keys import ed25519_verify
 from verifier.messages import Reason
@@ -108,10 +109,6 @@ def _b64url(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
 
 
-def _unb64url(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-
-
 def did_jwk(jwk: Mapping[str, Any]) -> str:
     """The ``did:jwk`` DID of a P-256 public JWK (its members ``crv, kty, x, y`` in that order,
     base64url-encoded JSON); its one key is ``did:jwk:…#0``. Raises ``InvalidInput`` for
@@ -133,12 +130,12 @@ def p256_key_of_did_jwk(did_or_keyid: str) -> ec.EllipticCurvePublicKey | None:
     if not did.startswith(_DID_JWK) or fragment not in ("", "0"):
         return None
     try:
-        jwk = json.loads(_unb64url(did[len(_DID_JWK) :]))
+        jwk = json.loads(b64url_decode(did[len(_DID_JWK) :]))
         if not isinstance(jwk, dict) or jwk.get("kty") != "EC" or jwk.get("crv") != "P-256":
             return None
         if "d" in jwk:  # a private key has no business in an identifier
             return None
-        x, y = (int.from_bytes(_unb64url(jwk[c]), "big") for c in ("x", "y"))
+        x, y = (int.from_bytes(b64url_decode(jwk[c]), "big") for c in ("x", "y"))
         return ec.EllipticCurvePublicNumbers(x, y, ec.SECP256R1()).public_key()
     except (ValueError, KeyError, TypeError, binascii.Error):
         return None

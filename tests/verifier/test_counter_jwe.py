@@ -85,6 +85,13 @@ GARBAGE = {
     "a cut ciphertext": _variant(3, SPEC_JWE.split(".")[3][:-4]),
     "an empty iv": _variant(2, ""),
     "huge numbers": _variant(0, _enc({**HEADER, "epk": {**HEADER["epk"], "x": "A" * 5000}})),
+    # RFC 7516 §7.1: each part is unpadded base64url; a lenient decoder skipped these
+    "a padded header": _variant(0, SPEC_JWE.split(".")[0] + "=" * 4),
+    "a character outside the alphabet in the iv": _variant(2, "!" + SPEC_JWE.split(".")[2]),
+    "a space in the ciphertext": _variant(
+        3, SPEC_JWE.split(".")[3][:8] + " " + SPEC_JWE.split(".")[3][8:]
+    ),
+    "a padded tag": _variant(4, SPEC_JWE.split(".")[4] + "=="),
 }
 
 

@@ -203,3 +203,23 @@ def test_did_jwk_round_trips_and_refuses_what_is_not_a_p256_public_key() -> None
         did_jwk({**jwk, "crv": "P-384"})
     with pytest.raises(InvalidInput):
         did_jwk({**jwk, "y": jwk["x"]})  # not a point of the curve
+
+
+def test_a_did_jwk_is_read_only_in_its_one_unpadded_base64url_spelling() -> None:
+    """A lenient decoder dropped what is not base64url, so many strings named one key: the
+    holder's DID must be one string per encoded JWK (RFC 7515 §2: no padding, no other
+    character)."""
+    did = did_jwk(jwk_from_p256(P256.public_key()))
+    encoded = did.removeprefix("did:jwk:")
+    middle = len(encoded) // 2
+    spellings = {
+        "padded": did + "=" * (-len(encoded) % 4 or 4),
+        "a character outside the alphabet": f"did:jwk:{encoded[:middle]}!{encoded[middle:]}",
+        "the standard alphabet's +": f"did:jwk:{encoded[:middle]}+{encoded[middle:]}",
+        "a line break": f"did:jwk:{encoded[:middle]}\n{encoded[middle:]}",
+        "another script's digit": f"did:jwk:{encoded[:middle]}٣{encoded[middle:]}",
+    }
+    for why, spelling in spellings.items():
+        assert p256_key_of_did_jwk(spelling) is None, why
+        assert p256_key_of_did_jwk(spelling + "#0") is None, why
+    assert p256_key_of_did_jwk(did + "#0") is not None

@@ -60,6 +60,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.concatkdf import ConcatKDFHash
 
+from verifier._base64url import b64url_decode
 from verifier.credential import CREDENTIAL_TYPES, has_forbidden_character
 from verifier.errors import SuixinError
 from verifier.interop import MAX_JSON_DEPTH, json_too_deep
@@ -307,10 +308,6 @@ def _encryption_jwk(key: ec.EllipticCurvePrivateKey, kid: str) -> dict[str, str]
     }
 
 
-def _unb64url(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-
-
 def _undecryptable(why: str) -> CounterError:
     return CounterError(
         400,
@@ -332,15 +329,15 @@ def decrypt_response(jwe: str, item: CounterRequest) -> object:
     if len(parts) != 5 or parts[1]:
         raise _undecryptable("not a compact JWE with direct key agreement")
     try:
-        header = json.loads(_unb64url(parts[0]))
+        header = json.loads(b64url_decode(parts[0]))
         enc, epk = header["enc"], header["epk"]
         if header.get("alg") != "ECDH-ES" or enc not in _ENC_KEY_BYTES:
             raise ValueError(f"alg {header.get('alg')!r} enc {enc!r}")
         if epk.get("kty") != "EC" or epk.get("crv") != "P-256":
             raise ValueError("the ephemeral key is not P-256")
         point = ec.EllipticCurvePublicNumbers(
-            int.from_bytes(_unb64url(epk["x"]), "big"),
-            int.from_bytes(_unb64url(epk["y"]), "big"),
+            int.from_bytes(b64url_decode(epk["x"]), "big"),
+            int.from_bytes(b64url_decode(epk["y"]), "big"),
             ec.SECP256R1(),
         ).public_key()
         shared = item.enc_key.exchange(ec.ECDH(), point)
@@ -348,13 +345,15 @@ def decrypt_response(jwe: str, item: CounterRequest) -> object:
         def field(data: bytes) -> bytes:
             return len(data).to_bytes(4, "big") + data
 
-        apu = _unb64url(header.get("apu", "")) if header.get("apu") else b""
-        apv = _unb64url(header.get("apv", "")) if header.get("apv") else b""
+        apu = b64url_decode(header.get("apu", "")) if header.get("apu") else b""
+        apv = b64url_decode(header.get("apv", "")) if header.get("apv") else b""
         size = _ENC_KEY_BYTES[enc]
         other = field(enc.encode()) + field(apu) + field(apv) + (size * 8).to_bytes(4, "big")
         cek = ConcatKDFHash(hashes.SHA256(), size, other).derive(shared)
         plain = AESGCM(cek).decrypt(
-            _unb64url(parts[2]), _unb64url(parts[3]) + _unb64url(parts[4]), parts[0].encode()
+            b64url_decode(parts[2]),
+            b64url_decode(parts[3]) + b64url_decode(parts[4]),
+            parts[0].encode(),
         )
         if json_too_deep(plain):
             raise ValueError(f"the payload nests more than {MAX_JSON_DEPTH} levels deep")
