@@ -61,13 +61,26 @@ _LOGGERS = ("suixin", "verifier")
 _HANDLER_NAME = "suixin-stderr"
 
 
+class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever ``sys.stderr`` is when a record is emitted, not the stream of the
+    moment it was made: a server run in-process (a test capturing stderr) would otherwise leave
+    a handler on a closed stream, and every later record would be a "Logging error"."""
+
+    def __init__(self) -> None:
+        logging.Handler.__init__(self)
+
+    @property
+    def stream(self) -> TextIO:
+        return sys.stderr
+
+
 def configure_logging(stream: TextIO | None = None, level: int = logging.INFO) -> None:
     """Send the office's log records (the anchoring worker's passes and faults, the registry
     index's "loaded at block N", sync failures) to stderr with a time stamp. Without this only
     WARNING and above reached stderr, through Python's last-resort handler, and an operator
     never saw a normal restart or the worker's progress. Idempotent: each server process of
     ``suixin serve --workers N`` calls it once, and a second call changes nothing."""
-    handler = logging.StreamHandler(stream if stream is not None else sys.stderr)
+    handler = logging.StreamHandler(stream) if stream is not None else _StderrHandler()
     handler.set_name(_HANDLER_NAME)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     for name in _LOGGERS:

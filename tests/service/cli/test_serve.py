@@ -278,6 +278,8 @@ def test_the_office_loggers_reach_stderr_once_however_often_configured() -> None
     saved = {n: (logging.getLogger(n).handlers[:], logging.getLogger(n).level) for n in names}
     stream = io.StringIO()
     try:
+        for n in names:  # an earlier test of this process may have configured them already
+            logging.getLogger(n).handlers.clear()
         configure_logging(stream)
         configure_logging(stream)  # a second server process start in the same interpreter
         logging.getLogger("suixin.api").info("worker pass %d", 7)
@@ -292,6 +294,44 @@ def test_the_office_loggers_reach_stderr_once_however_often_configured() -> None
     assert len(lines) == 2, lines
     assert lines[0].endswith("INFO suixin.api: worker pass 7")
     assert lines[1].endswith("INFO verifier.registry: index loaded at block 42")
+
+
+def test_the_office_loggers_follow_stderr_when_it_is_replaced(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The CI failure of stop 25: a server run in-process (a CLI test, its stderr captured)
+    configured the loggers with the stderr of that moment; once that stream was closed every
+    record was a "Logging error" traceback, and the next configuration kept the dead handler.
+    The office's handler writes to whatever ``sys.stderr`` is when a record is emitted."""
+    import io
+    import logging
+
+    from service.runtime import configure_logging
+
+    names = ("suixin", "verifier")
+    saved = {n: (logging.getLogger(n).handlers[:], logging.getLogger(n).level) for n in names}
+    first, second = io.StringIO(), io.StringIO()
+    try:
+        for n in names:
+            logging.getLogger(n).handlers.clear()
+        monkeypatch.setattr(sys, "stderr", first)
+        configure_logging()
+        logging.getLogger("suixin.worker").info("pass %d", 1)
+        first.close()  # the captured stream of a finished test
+        monkeypatch.setattr(sys, "stderr", second)
+        configure_logging()  # a later start in the same interpreter
+        logging.getLogger("suixin.worker").info("pass %d", 2)
+        logging.getLogger("verifier.registry").info("loaded at block %d", 3)
+    finally:
+        for n, (handlers, level) in saved.items():
+            logging.getLogger(n).handlers[:] = handlers
+            logging.getLogger(n).setLevel(level)
+            logging.getLogger(n).propagate = True
+    lines = second.getvalue().splitlines()
+    assert [line.split(" INFO ")[1] for line in lines] == [
+        "suixin.worker: pass 2",
+        "verifier.registry: loaded at block 3",
+    ]
 
 
 def test_a_node_gone_quiet_checkpoints_so_a_killed_one_replays_nothing(data_dir: Path) -> None:
