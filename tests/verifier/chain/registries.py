@@ -1,4 +1,4 @@
-"""The chain set-up the embedded chain's restart tests share (test_embedded, test_snapshot):
+"""The chain set-up the embedded chain's tests share (test_embedded, test_snapshot, test_log_index):
 the registries deployed by a funded root, 来穗局 accredited with a funded account and one
 Ed25519 key (``key-1``), and anchors on top."""
 

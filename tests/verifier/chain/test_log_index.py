@@ -6,40 +6,13 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from eth_account.signers.local import LocalAccount
 from eth_tester import EthereumTester
 from eth_tester.exceptions import BlockNotFound
 from hexbytes import HexBytes
 from web3.exceptions import TransactionNotFound
 
-from service.trust.deployment import Deployment, deploy_registries
-from tests.conftest import funded
+from tests.verifier.chain.registries import ANCHOR, anchor, populate
 from verifier.chain import EmbeddedChain
-from verifier.contracts import load_artifact
-
-TRUST = load_artifact("TrustRegistry").abi
-ANCHOR = load_artifact("AnchorRegistry").abi
-DID = "did:web:lsj.gz.gov.cn"
-
-
-def _registries(chain: EmbeddedChain) -> tuple[Deployment, LocalAccount]:
-    root, authority = funded(chain), funded(chain)
-    d = deploy_registries(chain, root)
-    chain.transact(
-        d.trust_registry,
-        TRUST,
-        "accredit",
-        [DID, "广州市来穗人员服务管理局", "GZ", 440100, ["ResidencePermit"], authority.address, ""],
-        root,
-    )
-    return d, authority
-
-
-def _anchor(chain: EmbeddedChain, d: Deployment, authority: LocalAccount, n: int) -> int:
-    receipt = chain.transact(
-        d.anchor_registry, ANCHOR, "anchor", [(n + 1).to_bytes(32), 10], authority
-    )
-    return receipt.block_number
 
 
 def _unindexed(chain: EmbeddedChain, **query: Any) -> tuple[Any, ...]:
@@ -49,9 +22,9 @@ def _unindexed(chain: EmbeddedChain, **query: Any) -> tuple[Any, ...]:
 
 def test_answers_equal_eth_testers_for_every_shape_of_query_also_after_a_rewind() -> None:
     chain = EmbeddedChain(None)
-    d, authority = _registries(chain)
+    d, authority = populate(chain)
     for n in range(6):
-        _anchor(chain, d, authority, n)
+        anchor(chain, d, authority, n)
         chain._tester.mine_blocks(2)  # blocks without logs between them
     chain.transact(d.anchor_registry, ANCHOR, "setStatus", [b"\x03" * 32, 1, 7], authority)
     head = chain.block_number()
@@ -76,13 +49,14 @@ def test_answers_equal_eth_testers_for_every_shape_of_query_also_after_a_rewind(
         chain._tester.get_logs(from_block=head - 1, to_block=head + 1)
 
     snapshot = chain._tester.take_snapshot()
-    _anchor(chain, d, authority, 100)
-    _anchor(chain, d, authority, 101)
+    anchor(chain, d, authority, 100)
+    anchor(chain, d, authority, 101)
     chain._tester.revert_to_snapshot(snapshot)
     chain._next_nonce.clear()  # the adapter's nonces ran ahead of the rewound chain
     rewound = {"from_block": 0, "to_block": "latest"}
     assert chain._tester.get_logs(**rewound) == _unindexed(chain, **rewound)
-    replaced = _anchor(chain, d, authority, 102)  # mined again at the first rewound height
+    # mined again at the first rewound height
+    replaced = anchor(chain, d, authority, 102).block_number
     assert replaced == head + 1
     assert chain._tester.get_logs(**rewound) == _unindexed(chain, **rewound)
 
@@ -90,12 +64,12 @@ def test_answers_equal_eth_testers_for_every_shape_of_query_also_after_a_rewind(
 @pytest.mark.slow
 def test_on_thousands_of_blocks_a_query_reads_only_the_blocks_holding_its_logs() -> None:
     chain = EmbeddedChain(None)
-    d, authority = _registries(chain)
+    d, authority = populate(chain)
     anchored = []
     for n in range(8):
-        anchored.append(_anchor(chain, d, authority, n))
+        anchored.append(anchor(chain, d, authority, n).block_number)
         chain._tester.mine_blocks(250)
-    tail = _anchor(chain, d, authority, 8)
+    tail = anchor(chain, d, authority, 8).block_number
     head = chain.block_number()
     assert head > 2_000
 
