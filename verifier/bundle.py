@@ -176,6 +176,8 @@ def _bundle_errors(bundle: object, *, credential_clean: bool) -> list[FieldError
     outline: Mapping[Any, Any]
     if credential_clean:
         assert type(bundle) is dict and type(bundle["credential"]) is dict
+        if _sound_by_schema(bundle):
+            return []
         # the credential contributes no error, so the others' are the bundle's (same paths)
         outline = {k: ({} if k == "credential" else v) for k, v in bundle.items()}
         unreadable = interop_errors(outline)
@@ -196,6 +198,39 @@ def _bundle_errors(bundle: object, *, credential_clean: bool) -> list[FieldError
         )
         for e in errors
     ]
+
+
+# the anchor receipt's integers, the only values of a bundle the schema accepts that
+# ``interop_errors`` could still find fault with (past doubles)
+_RECEIPT_INTEGERS = ("chainId", "leafIndex", "treeSize", "blockNumber", "blockTime")
+_SAFE = 2**53 - 1
+
+
+def _sound_by_schema(bundle: dict[str, Any]) -> bool:
+    """Whether ``bundle``, its credential already proven readable, passes the bundle schema and
+    holds nothing ``interop_errors`` reports: the compiled validator asked first, the walk
+    spared (``_bundle_errors`` then finds nothing either).
+
+    What the schema accepts besides the credential is the version (a constant), the anchor's
+    named members only (``additionalProperties`` is false), text matching ASCII patterns or an
+    enumeration, and integers: no lone surrogate, so only an integer past ±(2**53 - 1) could be
+    unreadable. Such an integer, any exception from the validator or anything else unexpected
+    answers False, and the caller takes the full path."""
+    try:
+        if not _fast_validator().is_valid(bundle):
+            return False
+    except Exception:  # e.g. an integer the compiled validator cannot hold: the walk decides
+        return False
+    anchor = bundle["anchor"]
+    if anchor is None:
+        return True
+    if type(anchor) is not dict:
+        return False
+    for name in _RECEIPT_INTEGERS:
+        value = anchor[name]
+        if type(value) is not int or not -_SAFE <= value <= _SAFE:
+            return False
+    return True
 
 
 def _path(parts: Any) -> str:
