@@ -167,7 +167,7 @@ def _bundle_errors(bundle: object, *, credential_clean: bool) -> list[FieldError
     ``dict`` whose ``credential`` is a ``dict`` that ``interop_errors`` finds nothing in (the
     verifier, by canonicalizing it on the compiled path): then neither check walks it again.
     The bundle schema asks of the credential only that it be an object."""
-    if not isinstance(bundle, Mapping):
+    if not (type(bundle) is dict or isinstance(bundle, Mapping)):
         return [
             FieldError(
                 "", "bundle_not_object", "凭证包必须是 JSON 对象", "A bundle must be a JSON object."

@@ -487,7 +487,7 @@ def verify_proof(
     proof = secured.get("proof")
     if proof is None:
         return ProofCheck(False, _PROOF_MISSING)
-    if not isinstance(proof, Mapping):
+    if not (type(proof) is dict or isinstance(proof, Mapping)):
         return ProofCheck(False, _PROOF_MALFORMED)
 
     method = proof.get("verificationMethod")

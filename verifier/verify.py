@@ -460,44 +460,57 @@ class Verifier:
         now = self.policy.now()
         if self.chain is not None and self._refresh(now):
             now = self.policy.now()  # a sync reads the chain: the checks start after it
-        foreign = _foreign_input(bundle)
-        if foreign is not None:
-            credential, own = foreign
-            return self._verify_foreign(credential, own.merged(material or ForeignMaterial()), now)
+        # a bundle with a receipt and no ``type`` list of its own is never foreign: the common
+        # case answered without ``_foreign_input``'s checks
+        if not (
+            type(bundle) is dict
+            and bundle.get("anchor") is not None
+            and not isinstance(bundle.get("type"), list)
+        ):
+            foreign = _foreign_input(bundle)
+            if foreign is not None:
+                credential, own = foreign
+                return self._verify_foreign(
+                    credential, own.merged(material or ForeignMaterial()), now
+                )
         facts = _Facts()
-        results: dict[str, CheckResult] = {}
-        results["format"] = self._format(bundle, now, facts)
-        facts.kind = credential_type_of(facts.credential) if facts.credential else None
-        if results["format"].outcome is Outcome.FAIL:
-            for name in CHECKS[1:]:
-                results[name] = CheckResult(name, Outcome.SKIPPED, _SKIPPED)
+        formatted = self._format(bundle, now, facts)
+        cred = facts.credential
+        facts.kind = credential_type_of(cred) if cred else None
+        checks: tuple[CheckResult, ...]
+        if formatted.outcome is Outcome.FAIL:
+            checks = (formatted, *_SKIPPED_AFTER_FORMAT)
         else:
             self._resolve(facts)
-            facts.anchor_result = self._anchor(facts, now)
-            results["signature"] = self._signature(facts)
-            results["issuer"] = self._issuer(facts)
-            results["key_validity"] = self._key_validity(facts, now)
-            results["anchor"] = facts.anchor_result
-            results["status"] = self._status(facts, now, material)
-            results["validity_period"] = self._validity(facts, now)
-        checks = tuple(results[name] for name in CHECKS)
-        outcomes = {c.outcome for c in checks}
-        if Outcome.FAIL in outcomes:
-            verdict = Verdict.INVALID
-        elif Outcome.PENDING in outcomes:
-            verdict = Verdict.PENDING
-        else:
-            verdict = Verdict.VALID
-        cred = facts.credential
+            anchored = facts.anchor_result = self._anchor(facts, now)
+            # in CHECKS order; evaluated left to right, as the checks have always run
+            checks = (
+                formatted,
+                self._signature(facts),
+                self._issuer(facts),
+                self._key_validity(facts, now),
+                anchored,
+                self._status(facts, now, material),
+                self._validity(facts, now),
+            )
+        verdict = Verdict.VALID
+        for check in checks:
+            if check.outcome is Outcome.FAIL:
+                verdict = Verdict.INVALID
+                break
+            if check.outcome is Outcome.PENDING:
+                verdict = Verdict.PENDING
         auth = facts.authority
+        credential_id = cred.get("id")
+        issuer = cred.get("issuer")
         return Report(
             verdict=verdict,
             checks=checks,
             checked_at=now,
             trust=self.trust_source(now),
-            credential_id=cred.get("id") if isinstance(cred.get("id"), str) else None,
+            credential_id=credential_id if isinstance(credential_id, str) else None,
             credential_type=facts.kind,
-            issuer=cred.get("issuer") if isinstance(cred.get("issuer"), str) else None,
+            issuer=issuer if isinstance(issuer, str) else None,
             issuer_name=(auth.name_zh, auth.name_en) if auth else None,
             warnings=self._warnings(now),
             valid_until=_text_or_none(cred.get("validUntil")),
@@ -564,7 +577,7 @@ class Verifier:
             split = _compiled_split(bundle["credential"], "proof")
         errors = _bundle_errors(bundle, credential_clean=split is not None)
         if not errors:
-            assert isinstance(bundle, Mapping)
+            assert type(bundle) is dict or isinstance(bundle, Mapping)
             facts.credential = bundle["credential"]
             facts.raw_anchor = bundle["anchor"]
             if split is not None:
@@ -627,7 +640,7 @@ class Verifier:
             with suppress(InvalidInput):  # not canonicalizable: the signature check says so
                 facts.canonical = CanonicalSplit(facts.credential, "proof")
         proof = facts.credential.get("proof")
-        if isinstance(proof, Mapping):
+        if type(proof) is dict or isinstance(proof, Mapping):
             facts.created = parse_timestamp(proof.get("created"))
             with suppress(InvalidInput):
                 facts.vm_did, facts.key_id = split_verification_method(
@@ -1164,6 +1177,8 @@ def validity_period(credential: Mapping[str, Any], now: datetime) -> CheckResult
     return _VALIDITY_PASS
 
 
+# what follows a failed ``format``: every other check, skipped (immutable, so shared)
+_SKIPPED_AFTER_FORMAT = tuple(CheckResult(name, Outcome.SKIPPED, _SKIPPED) for name in CHECKS[1:])
 _FORMAT_PASS = CheckResult(
     "format",
     Outcome.PASS,
