@@ -94,18 +94,19 @@ class AnchorReceipt:
         hash = data.get("hash", "sha-256")
         if hash not in MERKLE_HASHES:
             raise ValueError(f"unknown anchor receipt hash {hash!r}")
-        return cls(
-            chain_id=int(data["chainId"]),
-            registry=str(data["registry"]),
-            root=bytes.fromhex(data["root"][2:]),
-            leaf_index=int(data["leafIndex"]),
-            tree_size=int(data["treeSize"]),
-            path=tuple([bytes.fromhex(p[2:]) for p in data["path"]]),
-            block_number=int(data["blockNumber"]),
-            block_time=int(data["blockTime"]),
-            transaction_hash=str(data["transactionHash"]),
-            block_hash=str(data.get("blockHash", "")),
-            hash=hash,
+        fromhex = bytes.fromhex
+        return cls(  # positionally, in the fields' order (a receipt is read per verification)
+            int(data["chainId"]),
+            str(data["registry"]),
+            fromhex(data["root"][2:]),
+            int(data["leafIndex"]),
+            int(data["treeSize"]),
+            tuple([fromhex(p[2:]) for p in data["path"]]),
+            int(data["blockNumber"]),
+            int(data["blockTime"]),
+            str(data["transactionHash"]),
+            str(data.get("blockHash", "")),
+            hash,
         )
 
 
