@@ -218,6 +218,14 @@ def _text_or_none(value: object) -> str | None:
     return value if isinstance(value, str) else None
 
 
+def _created(facts: _Facts) -> datetime | None:
+    """The instant the proof's ``created`` names (``parse_timestamp``), read on first need."""
+    if not facts.created_read:
+        facts.created = parse_timestamp(facts.created_text)
+        facts.created_read = True
+    return facts.created
+
+
 def _anchored_in(facts: _Facts) -> tuple[int, str] | None:
     """(block, transaction) of the anchor the receipt was found in, if it was."""
     anchor = facts.anchor
@@ -307,6 +315,10 @@ class _Facts:
     receipt: AnchorReceipt | None = None
     anchor: AnchorRecord | None = None
     anchor_result: CheckResult | None = None
+    # the proof's ``created`` as written; read into ``created`` when a check needs the instant
+    # (``_created``): with an anchor found, none does
+    created_text: object = None
+    created_read: bool = False
     created: datetime | None = None
     canonical: CanonicalSplit | None = None
     kind: str | None = None  # the credential's Suixin type, read once
@@ -641,7 +653,7 @@ class Verifier:
                 facts.canonical = CanonicalSplit(facts.credential, "proof")
         proof = facts.credential.get("proof")
         if type(proof) is dict or isinstance(proof, Mapping):
-            facts.created = parse_timestamp(proof.get("created"))
+            facts.created_text = proof.get("created")
             with suppress(InvalidInput):
                 facts.vm_did, facts.key_id = split_verification_method(
                     proof.get("verificationMethod")  # type: ignore[arg-type]
@@ -769,8 +781,8 @@ class Verifier:
         leeway = 0
         if facts.anchor is not None:
             when, what_zh, what_en = facts.anchor.anchored_at, "上链时", "at the anchor time"
-        elif facts.created is not None:
-            when, what_zh, what_en = int(facts.created.timestamp()), "签名时", "at signing"
+        elif (created := _created(facts)) is not None:
+            when, what_zh, what_en = int(created.timestamp()), "签名时", "at signing"
             # ``created`` comes from the signer's clock, key times from the chain's: allow skew.
             leeway = int(self.policy.clock_skew.total_seconds())
             if key.revoked_at and key.revoked_at <= int(now.timestamp()):
@@ -807,7 +819,7 @@ class Verifier:
 
     def _anchor(self, facts: _Facts, now: datetime) -> CheckResult:
         if facts.raw_anchor is None:
-            created = facts.created
+            created = _created(facts)
             if created is not None and now - created <= self.policy.pending_grace:
                 return CheckResult(
                     "anchor",
