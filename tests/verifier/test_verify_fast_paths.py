@@ -25,7 +25,7 @@ from verifier.interop import interop_errors
 from verifier.jcs import _compiled_split, canonicalize
 from verifier.licence_id import InvalidLicenceId, _mod_37_36, _state, parse_licence_id
 from verifier.schemas import load_schema
-from verifier.verify import Report, Verdict, Verifier
+from verifier.verify import Outcome, Report, Verdict, Verifier
 
 __all__ = ["world"]  # the tamper suite's chain, office and anchored bundle, for this module too
 
@@ -162,10 +162,8 @@ def test_the_schema_first_check_rests_on_the_bundle_schema_as_it_is() -> None:
         rule = schema["$defs"]["hash"] if "$ref" in rule else rule
         rule = rule.get("items", rule)
         rule = schema["$defs"]["hash"] if "$ref" in rule else rule
-        assert (
-            (rule.get("pattern", "").isascii()
-            and rule.get("pattern"))
-            or all(isinstance(v, str) and v.isascii() for v in rule["enum"])
+        assert (rule.get("pattern", "").isascii() and rule.get("pattern")) or all(
+            isinstance(v, str) and v.isascii() for v in rule["enum"]
         ), name
 
 
@@ -279,4 +277,24 @@ def test_a_licence_of_another_authority_fails_format_on_the_fast_path(
     )
     report = verifier.verify(forged)
     assert report.check("format").reason.code == "licence_id_checksum"
+    assert report.verdict is Verdict.INVALID
+
+
+def test_without_an_anchor_the_proofs_created_still_decides(
+    world: tuple[Verifier, dict[str, Any]],
+) -> None:
+    # ``created`` is read only when a check needs it: a pending bundle's anchor and key time
+    verifier, bundle = world
+    pending = copy.deepcopy(bundle)
+    pending["anchor"] = None
+    report = verifier.verify(pending)
+    assert report.verdict is Verdict.PENDING
+    assert report.check("anchor").reason.code == "anchor_pending"
+    key = report.check("key_validity")
+    assert key.reason.code == "key_valid" and "at signing" in key.reason.en
+    undated = copy.deepcopy(pending)
+    undated["credential"]["proof"]["created"] = "yesterday"
+    report = verifier.verify(undated)
+    assert report.check("anchor").reason.code == "anchor_missing"
+    assert report.check("key_validity").outcome is Outcome.SKIPPED
     assert report.verdict is Verdict.INVALID
