@@ -14,7 +14,7 @@ import unicodedata
 import uuid
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta, timezone
-from typing import Any
+from typing import Any, TypeGuard
 
 import orjson
 from jsonschema import ValidationError as SchemaError
@@ -857,7 +857,7 @@ def validate_credential(
     if now is not None and now.tzinfo is None:
         raise ValueError("now must be timezone-aware")
     today = (now or datetime.now(UTC)).astimezone(CHINA_TIME).date()
-    if not isinstance(credential, Mapping):
+    if not _is_mapping(credential):
         return [_err("", _NOT_OBJECT)]
     credential_type = credential_type_of(credential)
     if credential_type is None:
@@ -866,8 +866,9 @@ def validate_credential(
     schema = _run_schema(credential_type, "", credential, "", in_subject=False)
     domain: list[FieldError] = []
     subject = credential.get("credentialSubject")
-    if isinstance(subject, Mapping):
-        domain += _domain_rules(credential_type, subject, "credentialSubject", authority, today)
+    subject_map = subject if _is_mapping(subject) else None
+    if subject_map is not None:
+        domain += _domain_rules(credential_type, subject_map, "credentialSubject", authority, today)
 
     valid_from = _datetime(credential.get("validFrom"))
     valid_until = _datetime(credential.get("validUntil"))
@@ -882,7 +883,7 @@ def validate_credential(
                 "The credential must become invalid after it becomes valid",
             )
         )
-    issue = _date(subject.get("issueDate")) if isinstance(subject, Mapping) else None
+    issue = _date(subject_map.get("issueDate")) if subject_map is not None else None
     start = valid_from.astimezone(CHINA_TIME).date() if valid_from is not None else None
     if issue is not None and start is not None and issue > start:
         domain.append(
@@ -901,7 +902,7 @@ def validate_credential(
         except InvalidLicenceId as e:
             domain.append(_err("licenceId", e.reason))
     # (a start no later than the issue date is covered by the issue date's own rule above)
-    since = _date(subject.get("residenceSince")) if isinstance(subject, Mapping) else None
+    since = _date(subject_map.get("residenceSince")) if subject_map is not None else None
     if (
         since is not None
         and start is not None
@@ -916,6 +917,11 @@ def validate_credential(
             )
         )
     return _merge(domain, schema)
+
+
+def _is_mapping(value: object) -> TypeGuard[Mapping[str, Any]]:
+    """``isinstance(value, Mapping)``, a plain dict answered without the ABC's check."""
+    return type(value) is dict or isinstance(value, Mapping)
 
 
 def _dedupe_paths(errors: list[FieldError]) -> list[FieldError]:

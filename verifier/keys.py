@@ -117,9 +117,15 @@ def multibase_decode(text: str) -> bytes:
             f"multibase value is not valid base58btc: character {bad!r} is not in the "
             "base58btc alphabet"
         )
+    # Five digits at a time (58**5 < 2**30: one machine word) before the big-integer step, so
+    # a signature's 88 digits take 18 big-integer multiplications instead of 88.
+    head = len(values) % 5
     number = 0
-    for value in values:
+    for value in values[:head]:
         number = number * 58 + value
+    rest = iter(values[head:])
+    for a, b, c, d, e in zip(rest, rest, rest, rest, rest, strict=True):
+        number = number * 656356768 + ((((a * 58 + b) * 58 + c) * 58 + d) * 58 + e)
     zeros = len(digits) - len(digits.lstrip("1"))
     return b"\x00" * zeros + number.to_bytes((number.bit_length() + 7) // 8, "big")
 

@@ -17,6 +17,7 @@ import hashlib
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from hashlib import sha256
 from typing import Any, Protocol
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -487,7 +488,7 @@ def verify_proof(
     proof = secured.get("proof")
     if proof is None:
         return ProofCheck(False, _PROOF_MISSING)
-    if not isinstance(proof, Mapping):
+    if not (type(proof) is dict or isinstance(proof, Mapping)):
         return ProofCheck(False, _PROOF_MALFORMED)
 
     method = proof.get("verificationMethod")
@@ -557,8 +558,13 @@ def verify_proof(
         except InvalidInput:  # the options' type or created
             return fail(_PROOF_MALFORMED)
     else:
+        # ``proof_config(options)`` without its checks of type and cryptosuite, made above
+        if created is not None and not (
+            isinstance(created, str) and _DATETIME.fullmatch(created) is not None
+        ):
+            return fail(_PROOF_MALFORMED)
         try:
-            canonical_config = proof_config(options)
+            canonical_config = canonicalize(options)
         except InvalidInput:
             return fail(_PROOF_MALFORMED)
         if canonical_document is None:
@@ -570,10 +576,11 @@ def verify_proof(
             except InvalidInput:
                 return fail(_DOCUMENT_MALFORMED)
 
-    data = hash_data(canonical_config, canonical_document, suite)
     if suite == SM2_CRYPTOSUITE:
+        data = sm3_hash(canonical_config) + sm3_hash(canonical_document)
         valid = sm2_verify(key_bytes, signature, data)
-    else:
+    else:  # ``hash_data`` of the two Ed25519 suites
+        data = sha256(canonical_config).digest() + sha256(canonical_document).digest()
         valid = ed25519_verify(key_bytes, signature, data)
     if not valid:
         return fail(_SIGNATURE_INVALID)

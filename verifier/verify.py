@@ -218,6 +218,14 @@ def _text_or_none(value: object) -> str | None:
     return value if isinstance(value, str) else None
 
 
+def _created(facts: _Facts) -> datetime | None:
+    """The instant the proof's ``created`` names (``parse_timestamp``), read on first need."""
+    if not facts.created_read:
+        facts.created = parse_timestamp(facts.created_text)
+        facts.created_read = True
+    return facts.created
+
+
 def _anchored_in(facts: _Facts) -> tuple[int, str] | None:
     """(block, transaction) of the anchor the receipt was found in, if it was."""
     anchor = facts.anchor
@@ -307,6 +315,10 @@ class _Facts:
     receipt: AnchorReceipt | None = None
     anchor: AnchorRecord | None = None
     anchor_result: CheckResult | None = None
+    # the proof's ``created`` as written; read into ``created`` when a check needs the instant
+    # (``_created``): with an anchor found, none does
+    created_text: object = None
+    created_read: bool = False
     created: datetime | None = None
     canonical: CanonicalSplit | None = None
     kind: str | None = None  # the credential's Suixin type, read once
@@ -460,44 +472,57 @@ class Verifier:
         now = self.policy.now()
         if self.chain is not None and self._refresh(now):
             now = self.policy.now()  # a sync reads the chain: the checks start after it
-        foreign = _foreign_input(bundle)
-        if foreign is not None:
-            credential, own = foreign
-            return self._verify_foreign(credential, own.merged(material or ForeignMaterial()), now)
+        # a bundle with a receipt and no ``type`` list of its own is never foreign: the common
+        # case answered without ``_foreign_input``'s checks
+        if not (
+            type(bundle) is dict
+            and bundle.get("anchor") is not None
+            and not isinstance(bundle.get("type"), list)
+        ):
+            foreign = _foreign_input(bundle)
+            if foreign is not None:
+                credential, own = foreign
+                return self._verify_foreign(
+                    credential, own.merged(material or ForeignMaterial()), now
+                )
         facts = _Facts()
-        results: dict[str, CheckResult] = {}
-        results["format"] = self._format(bundle, now, facts)
-        facts.kind = credential_type_of(facts.credential) if facts.credential else None
-        if results["format"].outcome is Outcome.FAIL:
-            for name in CHECKS[1:]:
-                results[name] = CheckResult(name, Outcome.SKIPPED, _SKIPPED)
+        formatted = self._format(bundle, now, facts)
+        cred = facts.credential
+        facts.kind = credential_type_of(cred) if cred else None
+        checks: tuple[CheckResult, ...]
+        if formatted.outcome is Outcome.FAIL:
+            checks = (formatted, *_SKIPPED_AFTER_FORMAT)
         else:
             self._resolve(facts)
-            facts.anchor_result = self._anchor(facts, now)
-            results["signature"] = self._signature(facts)
-            results["issuer"] = self._issuer(facts)
-            results["key_validity"] = self._key_validity(facts, now)
-            results["anchor"] = facts.anchor_result
-            results["status"] = self._status(facts, now, material)
-            results["validity_period"] = self._validity(facts, now)
-        checks = tuple(results[name] for name in CHECKS)
-        outcomes = {c.outcome for c in checks}
-        if Outcome.FAIL in outcomes:
-            verdict = Verdict.INVALID
-        elif Outcome.PENDING in outcomes:
-            verdict = Verdict.PENDING
-        else:
-            verdict = Verdict.VALID
-        cred = facts.credential
+            anchored = facts.anchor_result = self._anchor(facts, now)
+            # in CHECKS order; evaluated left to right, as the checks have always run
+            checks = (
+                formatted,
+                self._signature(facts),
+                self._issuer(facts),
+                self._key_validity(facts, now),
+                anchored,
+                self._status(facts, now, material),
+                self._validity(facts, now),
+            )
+        verdict = Verdict.VALID
+        for check in checks:
+            if check.outcome is Outcome.FAIL:
+                verdict = Verdict.INVALID
+                break
+            if check.outcome is Outcome.PENDING:
+                verdict = Verdict.PENDING
         auth = facts.authority
+        credential_id = cred.get("id")
+        issuer = cred.get("issuer")
         return Report(
             verdict=verdict,
             checks=checks,
             checked_at=now,
             trust=self.trust_source(now),
-            credential_id=cred.get("id") if isinstance(cred.get("id"), str) else None,
+            credential_id=credential_id if isinstance(credential_id, str) else None,
             credential_type=facts.kind,
-            issuer=cred.get("issuer") if isinstance(cred.get("issuer"), str) else None,
+            issuer=issuer if isinstance(issuer, str) else None,
             issuer_name=(auth.name_zh, auth.name_en) if auth else None,
             warnings=self._warnings(now),
             valid_until=_text_or_none(cred.get("validUntil")),
@@ -564,7 +589,7 @@ class Verifier:
             split = _compiled_split(bundle["credential"], "proof")
         errors = _bundle_errors(bundle, credential_clean=split is not None)
         if not errors:
-            assert isinstance(bundle, Mapping)
+            assert type(bundle) is dict or isinstance(bundle, Mapping)
             facts.credential = bundle["credential"]
             facts.raw_anchor = bundle["anchor"]
             if split is not None:
@@ -627,8 +652,8 @@ class Verifier:
             with suppress(InvalidInput):  # not canonicalizable: the signature check says so
                 facts.canonical = CanonicalSplit(facts.credential, "proof")
         proof = facts.credential.get("proof")
-        if isinstance(proof, Mapping):
-            facts.created = parse_timestamp(proof.get("created"))
+        if type(proof) is dict or isinstance(proof, Mapping):
+            facts.created_text = proof.get("created")
             with suppress(InvalidInput):
                 facts.vm_did, facts.key_id = split_verification_method(
                     proof.get("verificationMethod")  # type: ignore[arg-type]
@@ -756,8 +781,8 @@ class Verifier:
         leeway = 0
         if facts.anchor is not None:
             when, what_zh, what_en = facts.anchor.anchored_at, "上链时", "at the anchor time"
-        elif facts.created is not None:
-            when, what_zh, what_en = int(facts.created.timestamp()), "签名时", "at signing"
+        elif (created := _created(facts)) is not None:
+            when, what_zh, what_en = int(created.timestamp()), "签名时", "at signing"
             # ``created`` comes from the signer's clock, key times from the chain's: allow skew.
             leeway = int(self.policy.clock_skew.total_seconds())
             if key.revoked_at and key.revoked_at <= int(now.timestamp()):
@@ -794,7 +819,7 @@ class Verifier:
 
     def _anchor(self, facts: _Facts, now: datetime) -> CheckResult:
         if facts.raw_anchor is None:
-            created = facts.created
+            created = _created(facts)
             if created is not None and now - created <= self.policy.pending_grace:
                 return CheckResult(
                     "anchor",
@@ -1164,6 +1189,8 @@ def validity_period(credential: Mapping[str, Any], now: datetime) -> CheckResult
     return _VALIDITY_PASS
 
 
+# what follows a failed ``format``: every other check, skipped (immutable, so shared)
+_SKIPPED_AFTER_FORMAT = tuple(CheckResult(name, Outcome.SKIPPED, _SKIPPED) for name in CHECKS[1:])
 _FORMAT_PASS = CheckResult(
     "format",
     Outcome.PASS,

@@ -72,3 +72,34 @@ def test_an_unknown_hash_is_refused_by_schema_and_reader(name: Any) -> None:
     assert [e.code for e in errors] == ["bundle_malformed"]
     with pytest.raises(ValueError, match="unknown anchor receipt hash"):
         AnchorReceipt.from_json(anchor)
+
+
+def test_a_receipt_is_read_member_by_member_into_its_fields() -> None:
+    raw = {
+        "chainId": 11,
+        "registry": "0x" + "12" * 20,
+        "root": "0x" + "01" * 32,
+        "leafIndex": 3,
+        "treeSize": 7,
+        "path": ["0x" + "02" * 32, "0x" + "03" * 32],
+        "blockNumber": 5,
+        "blockTime": 1_700_000_000,
+        "transactionHash": "0x" + "04" * 32,
+        "blockHash": "0x" + "05" * 32,
+        "hash": "sm3",
+    }
+    receipt = AnchorReceipt.from_json(raw)
+    assert receipt == AnchorReceipt(
+        chain_id=11,
+        registry="0x" + "12" * 20,
+        root=b"\x01" * 32,
+        leaf_index=3,
+        tree_size=7,
+        path=(b"\x02" * 32, b"\x03" * 32),
+        block_number=5,
+        block_time=1_700_000_000,
+        transaction_hash="0x" + "04" * 32,
+        block_hash="0x" + "05" * 32,
+        hash="sm3",
+    )
+    assert receipt.to_json() == raw

@@ -67,6 +67,13 @@ def test_multibase_round_trips_any_bytes_including_leading_zeros(data: bytes) ->
     assert text[1:] == base58.b58encode(data).decode("ascii")  # the own encoder agrees
 
 
+@given(st.text("123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz", max_size=120))
+def test_multibase_decodes_any_base58btc_text_as_the_reference_does(digits: str) -> None:
+    # not only what the encoder writes: leading ones, every length modulo five (the decoder
+    # folds five digits at a time), lengths past a signature's
+    assert multibase_decode("z" + digits) == base58.b58decode(digits)
+
+
 def test_multibase_known_answer() -> None:
     assert multibase_encode(b"Hello World!") == "z2NEpo7TZRRrLZSi2U"
     assert multibase_encode(b"\x00\x00\x01") == "z112"

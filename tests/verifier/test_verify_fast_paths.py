@@ -20,11 +20,12 @@ from stdnum.iso7064 import mod_37_36
 
 import verifier.verify as verify_module
 from tests.verifier.test_tamper import leaves, mutate, world
-from verifier.bundle import _bundle_errors, bundle_errors
+from verifier.bundle import _RECEIPT_INTEGERS, _bundle_errors, _sound_by_schema, bundle_errors
 from verifier.interop import interop_errors
 from verifier.jcs import _compiled_split, canonicalize
 from verifier.licence_id import InvalidLicenceId, _mod_37_36, _state, parse_licence_id
-from verifier.verify import Report, Verdict, Verifier
+from verifier.schemas import load_schema
+from verifier.verify import Outcome, Report, Verdict, Verifier
 
 __all__ = ["world"]  # the tamper suite's chain, office and anchored bundle, for this module too
 
@@ -79,6 +80,91 @@ def test_the_bundle_check_that_skips_a_clean_credential_finds_the_same_errors(
     if _compiled_split(credential, "proof") is None:
         return  # the verifier walks it then: nothing skipped
     assert _bundle_errors(bundle, credential_clean=True) == bundle_errors(bundle)
+
+
+_HASH = "0x" + "ab" * 32
+_SOUND_RECEIPT = {
+    "chainId": 1,
+    "registry": "0x" + "12" * 20,
+    "root": _HASH,
+    "leafIndex": 0,
+    "treeSize": 1,
+    "path": [_HASH],
+    "blockNumber": 1,
+    "blockTime": 1,
+    "transactionHash": _HASH,
+}
+# what a careless or hostile party may put in a receipt's members instead: integers past
+# doubles, integral and non-finite floats, booleans, lone surrogates, text off the pattern,
+# unknown members
+_past_doubles = st.sampled_from([2**53 + 1, -(2**53 + 1), 2**53 + 2, 2**63 + 1, 2**64 + 1, 10**21])
+_odd_members = {
+    "chainId": st.integers(min_value=-(2**70), max_value=2**70) | st.floats() | st.booleans(),
+    "registry": st.sampled_from(["0x12", "\ud800", 7]),
+    "root": st.sampled_from([_HASH.upper(), _HASH + "\n", "\ud800"]),
+    "leafIndex": _past_doubles
+    | st.integers(min_value=-3, max_value=2**64)
+    | st.sampled_from([1.0, 2.0**60]),
+    "treeSize": _past_doubles
+    | st.integers(min_value=-1, max_value=2**54)
+    | st.sampled_from([3.0, 1e300]),
+    "path": st.lists(st.sampled_from([_HASH, "0x00", "\udfff", 5]), max_size=3),
+    "blockNumber": _past_doubles | st.integers(min_value=-(2**54), max_value=2**54),
+    "blockTime": _past_doubles | st.integers(min_value=0, max_value=10**17) | st.floats(),
+    "transactionHash": st.sampled_from(["", None]),
+    "blockHash": st.sampled_from([_HASH, None]),
+    "hash": st.sampled_from(["sha-256", "sm3", "md5"]),
+    "\ud800": _values,
+    "extra": _values,
+}
+_receipts = st.lists(
+    st.sampled_from(sorted(_odd_members)).flatmap(
+        lambda key: st.tuples(st.just(key), _odd_members[key])
+    ),
+    max_size=2,
+).map(lambda changes: {**_SOUND_RECEIPT, **dict(changes)})
+
+
+@given(_receipts, st.sampled_from(["suixin-bundle/1", "suixin-bundle/2"]), st.booleans())
+def test_a_receipt_the_schema_accepts_first_gets_the_errors_of_the_walk(
+    receipt: dict[str, Any], version: str, drop_one: bool
+) -> None:
+    if drop_one:
+        receipt.pop("root")
+    credential = {"id": "urn:uuid:1", "proof": {"type": "DataIntegrityProof"}}
+    assert _compiled_split(credential, "proof") is not None
+    bundle = {"version": version, "credential": credential, "anchor": receipt}
+    assert _bundle_errors(bundle, credential_clean=True) == bundle_errors(bundle)
+
+
+def test_the_schema_first_check_is_taken_and_declines_integers_past_doubles() -> None:
+    bundle = {"version": "suixin-bundle/1", "credential": {}, "anchor": dict(_SOUND_RECEIPT)}
+    assert _sound_by_schema(bundle) and bundle_errors(bundle) == []
+    bundle["anchor"]["blockNumber"] = 2**53 + 1  # the schema takes it, the walk does not
+    assert not _sound_by_schema(bundle)
+    assert [e.code for e in _bundle_errors(bundle, credential_clean=True)] == [
+        "number_out_of_range"
+    ]
+
+
+def test_the_schema_first_check_rests_on_the_bundle_schema_as_it_is() -> None:
+    # ``_sound_by_schema`` holds that a receipt the schema accepts has only its integers to
+    # fear: no unknown member, text only from ASCII patterns or enumerations
+    schema = load_schema("bundle")
+    assert schema["additionalProperties"] is False
+    receipt = schema["properties"]["anchor"]["oneOf"][1]
+    assert receipt["additionalProperties"] is False
+    integers = {k for k, v in receipt["properties"].items() if v.get("type") == "integer"}
+    assert integers == set(_RECEIPT_INTEGERS)
+    for name, rule in receipt["properties"].items():
+        if name in integers:
+            continue
+        rule = schema["$defs"]["hash"] if "$ref" in rule else rule
+        rule = rule.get("items", rule)
+        rule = schema["$defs"]["hash"] if "$ref" in rule else rule
+        assert (rule.get("pattern", "").isascii() and rule.get("pattern")) or all(
+            isinstance(v, str) and v.isascii() for v in rule["enum"]
+        ), name
 
 
 def test_an_unclean_credential_is_not_skipped() -> None:
@@ -191,4 +277,24 @@ def test_a_licence_of_another_authority_fails_format_on_the_fast_path(
     )
     report = verifier.verify(forged)
     assert report.check("format").reason.code == "licence_id_checksum"
+    assert report.verdict is Verdict.INVALID
+
+
+def test_without_an_anchor_the_proofs_created_still_decides(
+    world: tuple[Verifier, dict[str, Any]],
+) -> None:
+    # ``created`` is read only when a check needs it: a pending bundle's anchor and key time
+    verifier, bundle = world
+    pending = copy.deepcopy(bundle)
+    pending["anchor"] = None
+    report = verifier.verify(pending)
+    assert report.verdict is Verdict.PENDING
+    assert report.check("anchor").reason.code == "anchor_pending"
+    key = report.check("key_validity")
+    assert key.reason.code == "key_valid" and "at signing" in key.reason.en
+    undated = copy.deepcopy(pending)
+    undated["credential"]["proof"]["created"] = "yesterday"
+    report = verifier.verify(undated)
+    assert report.check("anchor").reason.code == "anchor_missing"
+    assert report.check("key_validity").outcome is Outcome.SKIPPED
     assert report.verdict is Verdict.INVALID
