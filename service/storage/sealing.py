@@ -56,6 +56,7 @@ __all__ = [
     "Sm4Gcm",
     "fingerprint_of",
     "pack_document",
+    "unpack_document",
 ]
 
 SealingAlgorithm = Literal["aes-256-gcm", "sm4-gcm"]
@@ -209,6 +210,12 @@ def pack_document(canonical: bytes) -> bytes:
 
 # never compresses anything itself: only copied (zlib's copy holds the object's lock)
 _PRIMED = zlib.compressobj(6, zdict=_dictionaries.CURRENT)
+
+
+def unpack_document(packed: bytes) -> bytes:
+    """The canonical JSON ``pack_document`` compressed (with whichever dictionary it names);
+    raises KeyStoreError for a dictionary not known here."""
+    return _inflate(packed)
 
 
 def _inflate(compressed: bytes) -> bytes:
