@@ -48,6 +48,7 @@ from service.storage import _dictionaries
 from verifier.errors import InvalidInput, SuixinError
 
 __all__ = [
+    "PACKING",
     "SEALING_ALGORITHMS",
     "KeyRing",
     "KeyStoreError",
@@ -199,8 +200,8 @@ class MasterKey:
 
 
 def pack_document(canonical: bytes) -> bytes:
-    """A credential's canonical JSON compressed as ``MasterKey.seal_document`` stores it (zlib,
-    level 6, primed with the current preset dictionary), before sealing.
+    """A credential's canonical JSON compressed as ``MasterKey.seal_document`` stores it (zlib
+    as ``PACKING`` says, primed with the current preset dictionary), before sealing.
 
     Each document's compressor is a copy of one primed once (``_PRIMED``): the same state,
     hence the same bytes, as priming a new one, for about a third less work per document."""
@@ -208,8 +209,16 @@ def pack_document(canonical: bytes) -> bytes:
     return packer.compress(canonical) + packer.flush()
 
 
+#: zlib's (level, window bits, memory level) for documents. A document (about 2 KB) and the
+#: dictionary (2 KB) fit an 8 KB window, and level 3 finds nearly every match level 6 does:
+#: a compressor state a quarter the size to copy and less searching, about 30 % less CPU per
+#: document (31 -> 22 µs for a permit) for 3.5 % more bytes (458 -> 474). Any setting opens
+#: with the same inflater (``_inflate``: its window is the largest there is).
+PACKING = (3, 13, 6)
 # never compresses anything itself: only copied (zlib's copy holds the object's lock)
-_PRIMED = zlib.compressobj(6, zdict=_dictionaries.CURRENT)
+_PRIMED = zlib.compressobj(
+    PACKING[0], zlib.DEFLATED, PACKING[1], PACKING[2], zdict=_dictionaries.CURRENT
+)
 
 
 def unpack_document(packed: bytes) -> bytes:
