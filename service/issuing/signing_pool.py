@@ -143,11 +143,14 @@ class SlicedResults:
 
     def results(self) -> list[Result]:
         """``build_slice``'s results again, each signed credential without its JCS bytes."""
-        signed = iter(
-            SignedCredential._make((*values[:_JCS], None, *values[_JCS:], None))
-            for values in zip(*self.columns, strict=True)
-        )
-        return [self.errors[i] if i in self.errors else next(signed) for i in range(self.count)]
+        count = len(self.columns[0])
+        absent = [None] * count  # jcs and document
+        columns = [*self.columns[:_JCS], absent, *self.columns[_JCS:], absent]
+        signed: list[Result] = list(map(SignedCredential._make, zip(*columns, strict=True)))
+        if not self.errors:
+            return signed
+        rest = iter(signed)
+        return [self.errors[i] if i in self.errors else next(rest) for i in range(self.count)]
 
 
 _WIRE_FIELDS = tuple(name for name in SignedCredential._fields if name not in ("jcs", "document"))
