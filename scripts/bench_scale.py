@@ -19,7 +19,8 @@ Printed:
   growth over the run divided by N, against 1.5 × the median canonical (JCS) size of a
   credential, the issue's target;
 - CPU time per credential in this process and in the signing processes: other work on a
-  shared machine changes the rates, much less these;
+  shared machine changes the rates, much less these; and the office process's by thread (the
+issuing thread, the storing thread, the anchoring worker, the rest);
 - on PostgreSQL, the bytes of each table, its TOAST and each index, per credential, with dead
   row versions and HOT updates, and the average stored size of each column of ``credentials``;
 - chain bytes (RLP size of the blocks the run added) and gas per credential;
@@ -251,6 +252,12 @@ class ThreadCpu:
         self._names: dict[int, str] = {}
         self._seconds: dict[int, float] = {}
         self._tick = os.sysconf("SC_CLK_TCK")
+        self._before: dict[int, float] = {}
+
+    def start(self) -> None:
+        """From now on: what the threads alive now spent before (set-up) is not counted."""
+        self.read()
+        self._before = dict(self._seconds)
 
     def read(self) -> None:
         for t in threading.enumerate():
@@ -269,6 +276,7 @@ class ThreadCpu:
         for tid, seconds in self._seconds.items():
             name = self._names[tid]
             name = name if name in ("MainThread", "bulk-store", "anchor-worker") else "other"
+            seconds -= self._before.get(tid, 0.0)
             grouped[name] = grouped.get(name, 0.0) + seconds
         return grouped
 
@@ -317,6 +325,7 @@ def run(args: argparse.Namespace, label: str, db_url: str, sqlite_path: Path | N
     bytes_before = database_bytes(office, sqlite_path, schema)
     load_before = os.getloadavg()[0]
     cpu_before = cpu_seconds(resource.RUSAGE_SELF), cpu_seconds(resource.RUSAGE_CHILDREN)
+    threads.start()
     first_block = office.chain.block_number() + 1
     clock = Clock(args.count, args.segments)
     issued_now = [0]
