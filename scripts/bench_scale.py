@@ -5,7 +5,8 @@ regions) go through ``service.issuing.bulk.issue_rows`` — what ``suixin issue`
 streamed, in chunks, signed by the office's signing pool, each row stored with its line's
 idempotency key under a run key shaped as that command's — with an ``AnchorWorker`` thread
 anchoring batches as they fill, on the embedded chain, over SQLite or PostgreSQL (a fresh schema,
-dropped afterwards). The clock stops when the last credential is anchored. Then a random sample
+dropped afterwards); it polls at the deployment's default interval and is woken as each chunk is
+stored (``AnchorWorker.wake``). The clock stops when the last credential is anchored. Then a random sample
 is verified with the verifier library against the chain.
 
 Printed:
