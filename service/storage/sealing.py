@@ -211,9 +211,9 @@ def pack_document(canonical: bytes) -> bytes:
 
 #: zlib's (level, window bits, memory level) for documents. A document (about 2 KB) and the
 #: dictionary (2 KB) fit an 8 KB window, and level 3 finds nearly every match level 6 does:
-#: a compressor state a quarter the size to copy and less searching, about 30 % less CPU per
-#: document (31 -> 22 µs for a permit) for 3.5 % more bytes (458 -> 474). Any setting opens
-#: with the same inflater (``_inflate``: its window is the largest there is).
+#: a smaller compressor state to copy and less searching, about 30 % less CPU per document
+#: (35 -> 24 µs for bench_scale's permits) for 3 % more bytes (530 -> 546). Any setting
+#: opens with the same inflater (``_inflate``: its window is the largest there is).
 PACKING = (3, 13, 6)
 # never compresses anything itself: only copied (zlib's copy holds the object's lock)
 _PRIMED = zlib.compressobj(
