@@ -6,8 +6,8 @@ streamed, in chunks, signed by the office's signing pool, each row stored with i
 idempotency key under a run key shaped as that command's — with an ``AnchorWorker`` thread
 anchoring batches as they fill, on the embedded chain, over SQLite or PostgreSQL (a fresh schema,
 dropped afterwards); it polls at the deployment's default interval and is woken as each chunk is
-stored (``AnchorWorker.wake``). The clock stops when the last credential is anchored. Then a random sample
-is verified with the verifier library against the chain.
+stored (``AnchorWorker.wake``). The clock stops when the last credential is anchored. Then a
+random sample is verified with the verifier library against the chain.
 
 Printed:
 
