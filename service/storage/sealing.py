@@ -210,11 +210,12 @@ def pack_document(canonical: bytes) -> bytes:
 
 
 #: zlib's (level, window bits, memory level) for documents. A document (about 2 KB) and the
-#: dictionary (2 KB) fit an 8 KB window, and level 3 finds nearly every match level 6 does:
-#: a smaller compressor state to copy and less searching, about 30 % less CPU per document
-#: (35 -> 24 µs for bench_scale's permits) for 3 % more bytes (530 -> 546). Any setting
-#: opens with the same inflater (``_inflate``: its window is the largest there is).
-PACKING = (3, 13, 6)
+#: dictionary (2 KB) fit an 8 KB window: with it and a smaller hash table, the compressor state
+#: copied per document is a third the size, for the same bytes (bench_scale's permits: 530
+#: bytes either way, 33 -> 30 µs). Level 3 would save 5 µs more for 16 bytes more, and that
+#: tips PostgreSQL's credential rows from 9 to 8 per page (910 -> 1,012 heap bytes each).
+#: Any setting opens with the same inflater (``_inflate``: its window is the largest).
+PACKING = (6, 13, 6)
 # never compresses anything itself: only copied (zlib's copy holds the object's lock)
 _PRIMED = zlib.compressobj(
     PACKING[0], zlib.DEFLATED, PACKING[1], PACKING[2], zdict=_dictionaries.CURRENT

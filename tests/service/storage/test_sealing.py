@@ -200,7 +200,7 @@ def test_a_packed_document_is_what_a_freshly_primed_compressor_makes() -> None:
     ]
     master = MasterKey("d" * 40)
     for canonical in documents:
-        fresh = zlib.compressobj(3, zlib.DEFLATED, 13, 6, zdict=CURRENT)  # PACKING
+        fresh = zlib.compressobj(6, zlib.DEFLATED, 13, 6, zdict=CURRENT)  # PACKING
         assert pack_document(canonical) == fresh.compress(canonical) + fresh.flush()
         assert master.open_document(master.seal_packed(pack_document(canonical), "u"), "u") == (
             canonical
@@ -211,8 +211,8 @@ def test_a_packed_document_is_what_a_freshly_primed_compressor_makes() -> None:
     assert master.open_document(sealed, "urn:uuid:9") == documents[0]
 
 
-def test_documents_packed_at_level_6_before_still_open() -> None:
-    # PACKING changed from level 6 with the default window: documents sealed so open as before
+def test_documents_packed_in_the_default_window_before_still_open() -> None:
+    # PACKING changed from zlib's default window: documents sealed so open as before
     master = MasterKey("d" * 40)
     for seed in range(5):
         canonical = _permit_json(seed)
