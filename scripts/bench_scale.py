@@ -5,8 +5,9 @@ regions) go through ``service.issuing.bulk.issue_rows`` — what ``suixin issue`
 streamed, in chunks, signed by the office's signing pool, each row stored with its line's
 idempotency key under a run key shaped as that command's — with an ``AnchorWorker`` thread
 anchoring batches as they fill, on the embedded chain, over SQLite or PostgreSQL (a fresh schema,
-dropped afterwards). The clock stops when the last credential is anchored. Then a random sample
-is verified with the verifier library against the chain.
+dropped afterwards); it polls at the deployment's default interval and is woken as each chunk is
+stored (``AnchorWorker.wake``). The clock stops when the last credential is anchored. Then a
+random sample is verified with the verifier library against the chain.
 
 Printed:
 
@@ -19,7 +20,8 @@ Printed:
   growth over the run divided by N, against 1.5 × the median canonical (JCS) size of a
   credential, the issue's target;
 - CPU time per credential in this process and in the signing processes: other work on a
-  shared machine changes the rates, much less these;
+  shared machine changes the rates, much less these; and the office process's by thread (the
+issuing thread, the storing thread, the anchoring worker, the rest);
 - on PostgreSQL, the bytes of each table, its TOAST and each index, per credential, with dead
   row versions and HOT updates, and the average stored size of each column of ``credentials``;
 - chain bytes (RLP size of the blocks the run added) and gas per credential;
@@ -64,6 +66,7 @@ from sqlalchemy import func, select, text  # noqa: E402
 
 from scripts.bench_issue import new_office, postgres_schema  # noqa: E402
 from service.anchoring.worker import AnchorWorker  # noqa: E402
+from service.config import Settings  # noqa: E402
 from service.issuing.bulk import Row, issue_rows  # noqa: E402
 from service.issuing.office import Office  # noqa: E402
 from service.issuing.signing_pool import SigningPool, default_processes  # noqa: E402
@@ -241,6 +244,44 @@ def chain_figures(office: Office, first: int, last: int) -> tuple[int, int]:
     return size, gas
 
 
+class ThreadCpu:
+    """CPU seconds of each thread of this process, read from /proc while the threads live (the
+    storing thread ends with ``issue_rows``), grouped by thread name: the issuing thread
+    (``MainThread``), the storing thread (``bulk-store``), the anchoring worker and the rest."""
+
+    def __init__(self) -> None:
+        self._names: dict[int, str] = {}
+        self._seconds: dict[int, float] = {}
+        self._tick = os.sysconf("SC_CLK_TCK")
+        self._before: dict[int, float] = {}
+
+    def start(self) -> None:
+        """From now on: what the threads alive now spent before (set-up) is not counted."""
+        self.read()
+        self._before = dict(self._seconds)
+
+    def read(self) -> None:
+        for t in threading.enumerate():
+            if t.native_id is None:
+                continue
+            self._names[t.native_id] = re.sub(r"_\d+$", "", t.name)
+            try:
+                fields = Path(f"/proc/self/task/{t.native_id}/stat").read_text()
+            except OSError:
+                continue
+            utime, stime = fields.rpartition(")")[2].split()[11:13]
+            self._seconds[t.native_id] = (int(utime) + int(stime)) / self._tick
+
+    def by_name(self) -> dict[str, float]:
+        grouped: dict[str, float] = {}
+        for tid, seconds in self._seconds.items():
+            name = self._names[tid]
+            name = name if name in ("MainThread", "bulk-store", "anchor-worker") else "other"
+            seconds -= self._before.get(tid, 0.0)
+            grouped[name] = grouped.get(name, 0.0) + seconds
+        return grouped
+
+
 class Clock:
     """Times at which issued and anchored counts crossed each segment boundary."""
 
@@ -276,14 +317,16 @@ def run(args: argparse.Namespace, label: str, db_url: str, sqlite_path: Path | N
         office,
         batch_size=args.batch_size,
         batch_age_seconds=1.0,
-        poll_seconds=0.02,
+        poll_seconds=args.poll,
         log=lambda m: None,
     )
     stop = threading.Event()
-    thread = threading.Thread(target=worker.run, args=(stop,), daemon=True)
+    thread = threading.Thread(target=worker.run, args=(stop,), daemon=True, name="anchor-worker")
+    threads = ThreadCpu()
     bytes_before = database_bytes(office, sqlite_path, schema)
     load_before = os.getloadavg()[0]
     cpu_before = cpu_seconds(resource.RUSAGE_SELF), cpu_seconds(resource.RUSAGE_CHILDREN)
+    threads.start()
     first_block = office.chain.block_number() + 1
     clock = Clock(args.count, args.segments)
     issued_now = [0]
@@ -305,6 +348,8 @@ def run(args: argparse.Namespace, label: str, db_url: str, sqlite_path: Path | N
                 if worker.stats.failures:
                     raise RuntimeError(f"anchoring stalled: {worker.stats.last_error}")
                 issued_now[0] += issued
+                if args.wake:
+                    worker.wake()  # a chunk is stored: anchor it now, not at the next poll
                 clock.see(clock.issued_at, issued_now[0])
 
             def watch() -> None:
@@ -314,6 +359,7 @@ def run(args: argparse.Namespace, label: str, db_url: str, sqlite_path: Path | N
                     clock.see(clock.anchored_at, anchored)
                     bar.update(issued_task, completed=issued_now[0], rate=issued_now[0] / elapsed)
                     bar.update(anchored_task, completed=anchored, rate=anchored / elapsed)
+                    threads.read()
                     stop.wait(0.1)
 
             watcher = threading.Thread(target=watch, daemon=True)
@@ -342,6 +388,7 @@ def run(args: argparse.Namespace, label: str, db_url: str, sqlite_path: Path | N
                 time.sleep(0.2)
             total = time.perf_counter() - clock.start
             clock.see(clock.anchored_at, args.count)  # the last one, however the stats count
+            threads.read()
             stop.set()
             watcher.join()
             thread.join()
@@ -396,6 +443,10 @@ def run(args: argparse.Namespace, label: str, db_url: str, sqlite_path: Path | N
         "life, start-up included; PostgreSQL's own not counted): other work on the machine "
         "changes these much less than the rates"
     )
+    console.print(
+        "  CPU per credential in this process by thread: "
+        + ", ".join(f"{name} {sec / n * 1e6:,.0f} µs" for name, sec in threads.by_name().items())
+    )
     console.print("  segment        issue/s   anchor/s")
     for i, (bound, ir, ar) in enumerate(zip(clock.bounds, issue_rates, anchor_rates, strict=False)):
         console.print(f"  {i + 1:>2} ..{bound:>10,} {ir:>9,.0f} {ar:>10,.0f}")
@@ -439,6 +490,18 @@ def main() -> int:
     parser.add_argument("--batch-size", type=int, default=1000, help="credentials per anchor")
     parser.add_argument("--processes", type=int, default=default_processes())
     parser.add_argument("--seed", type=int, default=20)
+    parser.add_argument(
+        "--poll",
+        type=float,
+        default=Settings.model_fields["worker_poll_seconds"].default,
+        help="the worker's poll interval, seconds (default: the deployment's default)",
+    )
+    parser.add_argument(
+        "--no-wake",
+        dest="wake",
+        action="store_false",
+        help="do not wake the worker as each chunk is stored (it finds it at its next poll)",
+    )
     args = parser.parse_args()
     # a segment spans several chunks and batches, or its rate measures their granularity
     args.segments = max(1, min(args.segments, args.count // (4 * max(args.chunk, args.batch_size))))

@@ -13,7 +13,7 @@ from typing import Any, NamedTuple
 from service.clock import in_range
 from service.issuing.status_lists import list_base, list_entries
 from service.storage.columns import credential_kind, plain_columns, subject_identifier
-from service.storage.sealing import pack_document
+from service.storage.sealing import pack_document, unpack_document
 from verifier.bundle import credential_id_hash
 from verifier.credential import (
     CHINA_TIME,
@@ -127,12 +127,13 @@ class SignedCredential(NamedTuple):
     (``storage.sealing.pack_document``), and the columns of its row that need no master key.
     Bytes and a few strings cross a process pipe for a fraction of the signed credential's
     nested dicts. ``document`` is the signed credential when it is at hand (signed in this
-    process); ``credential`` reads it from the JCS bytes otherwise."""
+    process); ``credential`` reads it from the JCS bytes otherwise, or, when those did not
+    travel (``jcs`` None: a signing process sends only the compressed ones), from ``packed``."""
 
     id: str
     credential_type: str
     key_id: str
-    jcs: bytes
+    jcs: bytes | None
     digest: bytes
     packed: bytes
     identifier: str | None  # what its blind index (``subject_key``) is made of, in the office
@@ -146,11 +147,13 @@ class SignedCredential(NamedTuple):
         """The signed credential."""
         if self.document is not None:
             return self.document
-        credential: dict[str, Any] = json.loads(self.jcs)
+        credential: dict[str, Any] = json.loads(
+            self.jcs if self.jcs is not None else unpack_document(self.packed)
+        )
         return credential
 
     def without_document(self) -> SignedCredential:
-        """The same, without ``document`` (what a signing process sends back)."""
+        """The same, without ``document``."""
         return self._replace(document=None)
 
 

@@ -5,10 +5,12 @@ process issues on one core however many threads it runs. ``SigningPool`` keeps a
 processes (started with ``spawn``: the office process runs threads — the server, the anchoring
 worker — and forking those is unsafe) and hands each a slice of a bulk request. Storage stays in
 the office process, so the database transaction and the all-or-nothing rule do not change.
-What comes back is each credential in its stored form (``issuance.SignedCredential``): the JCS
-bytes signing made, their digest, those bytes compressed for sealing and the plain lookup
-columns. The office process then only seals (the master key never leaves it), makes the blind
-index and inserts: no second canonicalization or compression, and no nested dicts to unpickle.
+What comes back is each credential in its stored form (``issuance.SignedCredential``): the
+digest of the JCS bytes signing made, those bytes compressed for sealing and the plain lookup
+columns, a slice's worth as one object of a few lists (``SlicedResults``: no object per
+credential to pickle, and not the JCS bytes themselves, which the office does not store). The
+office process then only seals (the master key never leaves it), makes the blind index and
+inserts: no second canonicalization or compression, and no nested dicts to unpickle.
 
 The issuer key travels to the workers over their pipes, as its 32 private bytes (Ed25519's seed
 or SM2's d) and its algorithm, with each slice; the workers keep it only in memory, like the
@@ -31,7 +33,7 @@ from service.issuing.issuance import SignedCredential
 from verifier.errors import FieldError, InvalidCredential
 from verifier.merkle import MerkleHash
 
-__all__ = ["SigningPool", "SlicedIdentity", "default_processes"]
+__all__ = ["SigningPool", "SlicedIdentity", "SlicedResults", "default_processes"]
 
 Result = SignedCredential | list[FieldError]  # a signed credential, or its errors
 
@@ -93,8 +95,8 @@ def build_slice(
 ) -> list[Result]:
     """Build and sign each item (type, subject, validFrom, validUntil, status list position),
     in the form the office stores it (``SignedCredential``: JCS bytes, digest, compressed
-    bytes, plain columns; no nested dicts to send back); an invalid item gives its field
-    errors instead. Runs in a worker process (and in-process in tests)."""
+    bytes, plain columns; no nested dicts); an invalid item gives its field errors instead.
+    Runs in-process (tests, and the reference ``SlicedResults`` is held to)."""
     from service.issuing.issuance import issue_signed, signed_form
 
     signing = _identity(identity)
@@ -117,6 +119,52 @@ def build_slice(
             continue
         out.append(signed_form(credential, jcs, identity.anchoring_hash).without_document())
     return out
+
+
+@dataclass(frozen=True, slots=True)
+class SlicedResults:
+    """A slice's results as they cross the pipe back to the office: one list per column of
+    the signed credentials (in item order) and the field errors of the invalid items by
+    index. One pickled object of a few lists, not a ``SignedCredential`` per item, and no JCS
+    bytes: the office stores the compressed ones (``packed``), and a caller that wants the
+    signed credential reads it from them (``SignedCredential.credential``)."""
+
+    columns: tuple[list[Any], ...]  # SignedCredential's fields up to ``derived_from``, less jcs
+    errors: dict[int, list[FieldError]]
+    count: int
+
+    @classmethod
+    def of(cls, results: Sequence[Result]) -> SlicedResults:
+        """The wire form of ``build_slice``'s results."""
+        signed = [r for r in results if isinstance(r, SignedCredential)]
+        errors = {i: r for i, r in enumerate(results) if not isinstance(r, SignedCredential)}
+        columns = tuple([getattr(c, name) for c in signed] for name in _WIRE_FIELDS)
+        return cls(columns, errors, len(results))
+
+    def results(self) -> list[Result]:
+        """``build_slice``'s results again, each signed credential without its JCS bytes."""
+        count = len(self.columns[0])
+        absent = [None] * count  # jcs and document
+        columns = [*self.columns[:_JCS], absent, *self.columns[_JCS:], absent]
+        signed: list[Result] = list(map(SignedCredential._make, zip(*columns, strict=True)))
+        if not self.errors:
+            return signed
+        rest = iter(signed)
+        return [self.errors[i] if i in self.errors else next(rest) for i in range(self.count)]
+
+
+_WIRE_FIELDS = tuple(name for name in SignedCredential._fields if name not in ("jcs", "document"))
+_JCS = SignedCredential._fields.index("jcs")  # where the wire form leaves a field out
+assert SignedCredential._fields[-1] == "document"  # left out too: the last, None
+
+
+def sign_slice(
+    identity: SlicedIdentity,
+    items: Sequence[tuple[str, dict[str, Any], datetime | None, datetime | None, int | None]],
+    now: datetime,
+) -> SlicedResults:
+    """``build_slice`` in a worker process, its results in their wire form."""
+    return SlicedResults.of(build_slice(identity, items, now))
 
 
 class SigningPool:
@@ -144,11 +192,11 @@ class SigningPool:
         now: datetime,
     ) -> list[Result]:
         """Build every item, in order, across the pool."""
-        futures: list[Future[list[Result]]] = [
-            self._executor.submit(build_slice, identity, items[i : i + self.slice_size], now)
+        futures: list[Future[SlicedResults]] = [
+            self._executor.submit(sign_slice, identity, items[i : i + self.slice_size], now)
             for i in range(0, len(items), self.slice_size)
         ]
-        return [result for future in futures for result in future.result()]
+        return [result for future in futures for result in future.result().results()]
 
     def close(self) -> None:
         """Stop the processes."""

@@ -15,7 +15,7 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import JSON, Connection, Engine, Table, create_engine, event, insert
+from sqlalchemy import JSON, Connection, DateTime, Engine, Table, create_engine, event, insert
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import NullPool
@@ -245,16 +245,23 @@ class Database:
             # processor, as session.execute(insert(table), rows) would store it, without
             # SQLAlchemy's per-row parameter handling (a third of a bulk chunk's insert)
             insert_sql, order, processors = self._insert_statement(table, frozenset(rows[0]))
-            session.connection().exec_driver_sql(
-                insert_sql,
-                [
-                    tuple(
-                        row[c] if p is None or row[c] is None else p(row[c])
-                        for c, p in zip(order, processors, strict=True)
-                    )
-                    for row in rows
-                ],
-            )
+            by_column: list[list[Any]] = []
+            for c, p in zip(order, processors, strict=True):
+                values = [row[c] for row in rows]
+                if p is not None:
+                    if isinstance(table.c[c].type, DateTime):
+                        # a chunk's rows share their times (issued at one ``now``): each
+                        # distinct one is formatted once. Keyed with its UTC offset: equal
+                        # instants in two zones compare equal but are written as their own
+                        # wall-clock fields.
+                        keys = [None if v is None else (v, v.utcoffset()) for v in values]
+                        made = {k: p(k[0]) for k in set(keys) if k is not None}
+                        values = [None if k is None else made[k] for k in keys]
+                    else:
+                        values = [None if v is None else p(v) for v in values]
+                by_column.append(values)
+            # column by column, then the rows as tuples: no generator frame per row
+            session.connection().exec_driver_sql(insert_sql, list(zip(*by_column, strict=True)))
             return
         import psycopg  # the PostgreSQL driver; not needed (nor imported) on SQLite
         from psycopg import sql

@@ -337,3 +337,40 @@ def test_an_unexpected_fault_in_a_pass_is_retried_and_the_worker_stays_up(setup:
         thread.join(timeout=10)
     assert setup.office.bundle(ids[0])["anchor"] is not None
     assert not worker_health(setup.office.db, stale_seconds=15).up  # stopped on purpose
+
+
+def test_a_woken_worker_anchors_at_once_and_a_stopped_one_ends_without_its_poll(
+    setup: Setup,
+) -> None:
+    # idle between passes for a whole poll interval unless woken: what was issued meanwhile
+    # is anchored as soon as ``wake`` says so, and ``stop`` still ends the wait early
+    import threading
+    import time
+
+    worker = AnchorWorker(
+        setup.office,
+        batch_size=1000,
+        batch_age_seconds=0,
+        poll_seconds=3600,
+        log=lambda _m: None,
+        reconcile_seconds=3600,
+    )
+    stop = threading.Event()
+    thread = threading.Thread(target=worker.run, args=(stop,), daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 30
+        while worker.heartbeat.last_success_at is None and time.monotonic() < deadline:
+            time.sleep(0.02)  # its first pass (nothing to do) is over: it waits an hour now
+        setup.issue(3)
+        time.sleep(0.3)
+        assert setup.office.queue_depth() == 3  # not found by itself within the hour
+        worker.wake()
+        while setup.office.queue_depth() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert setup.office.queue_depth() == 0
+        assert setup.office.counts() == {"anchored": 3}
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+    assert not thread.is_alive()

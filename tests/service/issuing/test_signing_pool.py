@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import json
+import pickle
 import random
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -10,8 +12,9 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy import select
 
+from service.issuing.issuance import SignedCredential
 from service.issuing.office import IssueRequest
-from service.issuing.signing_pool import SigningPool, SlicedIdentity
+from service.issuing.signing_pool import SigningPool, SlicedIdentity, SlicedResults, build_slice
 from service.storage.columns import lookup_columns
 from service.storage.models import Credential
 from tests.service.conftest import OfficeWorld
@@ -122,3 +125,42 @@ def test_the_pool_gives_what_in_process_issuance_gives(
 def test_the_identity_never_shows_its_key() -> None:
     identity = SlicedIdentity("did:web:a", "甲", 440100, "key-1", b"\x07" * 32, 1, "0x0")
     assert "07" not in repr(identity) and "hidden" in repr(identity)
+
+
+def test_a_slice_crosses_the_pipe_as_it_was_built_less_its_jcs(world: OfficeWorld) -> None:
+    # the wire form (columns, errors by index) gives back every result in order: the same
+    # signed credentials field by field, without their JCS bytes, which ``credential`` then
+    # reads from the compressed ones; the same errors at the same places
+    office, authority = world.office, world.permits
+    signer = office.signer(authority.id)
+    identity = SlicedIdentity(
+        authority.did,
+        authority.name_zh,
+        authority.region,
+        signer.key_id,
+        signer.pair.private_bytes(),
+        office.deployment.chain_id,
+        office.deployment.anchor_registry,
+        algorithm=signer.algorithm,
+        anchoring_hash=office.anchoring_hash,
+        uscc=authority.uscc,
+    )
+    requests = _requests(9, 5)
+    for bad in (0, 4, 8):  # first, middle and last: the signed ones fill the gaps in order
+        subject = dict(requests[bad].subject, citizenId="440106199003071230")
+        requests[bad] = IssueRequest("ResidencePermit", subject)
+    items = [(r.credential_type, dict(r.subject), None, None, None) for r in requests]
+    built = build_slice(identity, items, datetime.now(UTC))
+    wire = pickle.loads(pickle.dumps(SlicedResults.of(built)))
+    back = wire.results()
+    assert len(back) == len(built) == 9
+    for original, result in zip(built, back, strict=True):
+        if isinstance(original, list):
+            assert result == original and original[0].code == "citizen_id_checksum"
+            continue
+        assert isinstance(result, SignedCredential) and isinstance(original, SignedCredential)
+        assert result.jcs is None and original.jcs is not None
+        assert result._replace(jcs=original.jcs) == original
+        assert canonicalize(result.credential) == original.jcs
+        assert result.credential == json.loads(original.jcs)
+    assert [isinstance(r, list) for r in back] == [i in (0, 4, 8) for i in range(9)]

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import threading
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, cast
 
 import pytest
-from sqlalchemy import Table, select, text
+from sqlalchemy import Table, insert, select, text
 from sqlalchemy.exc import IntegrityError
 
 from service.clock import aware
@@ -221,3 +221,50 @@ def test_a_database_error_names_the_statement_but_never_its_values(database: Dat
     # PostgreSQL's own DETAIL line still names a violated key's value ("Key (name)=(…)"):
     # the server's text, not the bound values; the office's unique keys are ids, idempotency
     # keys and blind indexes, never an identifier or a name in clear
+
+
+def test_insert_rows_writes_each_time_as_an_insert_would_shared_or_not(
+    database: Database,
+) -> None:
+    # a bulk chunk's rows share their times, and insert_rows formats each distinct one once
+    # (SQLite): every row must still hold what SQLAlchemy's own INSERT writes for its value,
+    # for equal instants in other zones (equal, yet written as their own wall-clock fields),
+    # distinct times, and None
+    table = cast(Table, Authority.__table__)
+    shared = datetime(2026, 1, 2, 3, 4, 5, 678901, tzinfo=UTC)
+    times = [
+        shared,
+        shared,
+        shared.astimezone(timezone(timedelta(hours=8))),  # the same instant, in China time
+        datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC),
+        shared,
+        datetime(1999, 12, 31, 23, 59, 59, 1, tzinfo=timezone(timedelta(hours=-5))),
+    ]
+    ours = [
+        dict(_authority_row(f"did:web:ours{i}.example"), created_at=t) for i, t in enumerate(times)
+    ]
+    theirs = [
+        dict(_authority_row(f"did:web:theirs{i}.example"), created_at=t)
+        for i, t in enumerate(times)
+    ]
+    for row in ours[1::2] + theirs[1::2]:
+        row["next_account_key_encrypted"] = b"\x00\x01"  # another processed column, some None
+    with database.session() as s:
+        database.insert_rows(s, table, ours)
+        s.execute(insert(table), theirs)
+    hexed = "encode({}, 'hex')" if database.is_postgres else "hex({})"
+    with database.session() as s:
+        stored = dict(
+            s.execute(
+                text(
+                    "SELECT did, CAST(created_at AS TEXT) || '|' || coalesce("
+                    + hexed.format("next_account_key_encrypted")
+                    + ", '-') FROM authorities"
+                )
+            ).all()
+        )
+    assert len(stored) == 2 * len(times)
+    for i in range(len(times)):
+        assert stored[f"did:web:ours{i}.example"] == stored[f"did:web:theirs{i}.example"]
+    if not database.is_postgres:  # SQLite keeps the wall-clock fields it was given
+        assert stored["did:web:ours0.example"] != stored["did:web:ours2.example"]

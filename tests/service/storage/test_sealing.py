@@ -195,17 +195,31 @@ def test_a_packed_document_is_what_a_freshly_primed_compressor_makes() -> None:
     # the bytes must be those of priming a new one, document after document, from any thread
     rng = random.Random(20)
     documents = [_permit_json(seed) for seed in range(5)] + [
-        bytes(rng.choice(b'{}[]",:abcxyz0189 ') for _ in range(rng.randint(0, 5000)))
+        bytes(rng.choice(b'{}[]",:abcxyz0189 ') for _ in range(rng.randint(0, 20000)))
         for _ in range(200)
     ]
+    master = MasterKey("d" * 40)
     for canonical in documents:
-        fresh = zlib.compressobj(6, zdict=CURRENT)
+        fresh = zlib.compressobj(6, zlib.DEFLATED, 13, 6, zdict=CURRENT)  # PACKING
         assert pack_document(canonical) == fresh.compress(canonical) + fresh.flush()
+        assert master.open_document(master.seal_packed(pack_document(canonical), "u"), "u") == (
+            canonical
+        )
     with ThreadPoolExecutor(4) as threads:
         assert list(threads.map(pack_document, documents)) == [pack_document(d) for d in documents]
-    master = MasterKey("d" * 40)
     sealed = master.seal_packed(pack_document(documents[0]), "urn:uuid:9")
     assert master.open_document(sealed, "urn:uuid:9") == documents[0]
+
+
+def test_documents_packed_in_the_default_window_before_still_open() -> None:
+    # PACKING changed from zlib's default window: documents sealed so open as before
+    master = MasterKey("d" * 40)
+    for seed in range(5):
+        canonical = _permit_json(seed)
+        earlier = zlib.compressobj(6, zdict=CURRENT)
+        packed = earlier.compress(canonical) + earlier.flush()
+        sealed = master.seal(packed, "credential:urn:uuid:4")
+        assert master.open_document(sealed, "urn:uuid:4") == canonical
 
 
 def test_documents_sealed_before_dictionaries_still_open() -> None:
