@@ -140,6 +140,9 @@ def test_anvil_killed_and_back_from_an_older_state_loses_nothing_acknowledged(
         assert partner.verify(wallets[ids[0]]).verdict is Verdict.VALID
         assert partner.verify(office.bundle(early[0])).verdict is Verdict.INVALID
 
+        # the worker is held still while the loss is observed: its reconciler (every second)
+        # could otherwise repair the revocation before a partner under load has read the chain
+        worker.send_signal(signal.SIGSTOP)
         truth.node.kill()  # the anvil binary itself, -9: nothing written on the way out
         truth.state.write_bytes(saved)  # its state file is older than the acknowledged work
         truth.node.start()
@@ -148,6 +151,7 @@ def test_anvil_killed_and_back_from_an_older_state_loses_nothing_acknowledged(
         # batch of 1,000 (PENDING: its block is gone, never a forgery)
         assert lost.verify(office.bundle(early[0])).verdict is Verdict.VALID
         assert lost.verify(wallets[ids[0]]).verdict is Verdict.PENDING
+        worker.send_signal(signal.SIGCONT)  # it finds the node gone and back, and repairs
 
         def repaired() -> bool:
             partner = truth.partner()
@@ -165,6 +169,7 @@ def test_anvil_killed_and_back_from_an_older_state_loses_nothing_acknowledged(
             assert partner.verify(wallets[cid]).verdict is Verdict.VALID
         assert partner.verify(wallets[early[0]]).verdict is Verdict.INVALID
     finally:
+        worker.send_signal(signal.SIGCONT)  # a stopped process would not hear the SIGTERM
         out = _stop(worker)
     assert "root_missing, repaired" in out and "status_missing, repaired" in out, out[-3000:]
 
