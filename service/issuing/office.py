@@ -671,14 +671,21 @@ class Office:
             if existing is not None:
                 return existing, False
         now = _now()
-        duplicate = self._in_force(authority_id, [request])
-        if duplicate:
-            if idempotency_key is not None:  # perhaps this very request, committed meanwhile
-                existing = self._by_idempotency(authority_id, idempotency_key, request_fingerprint)
-                if existing is not None:
-                    return existing, False
-            raise next(iter(duplicate.values()))
-        signed = self._build(authority, request, now, self.status_positions_for(authority, 1)[0])
+        # No lookup of a holder already in force before signing: the partial unique index
+        # (ux_credentials_subject_in_force) refuses the INSERT of a second one, and only then
+        # is the holder looked up, to name the first credential. A request that is both
+        # invalid and a duplicate still gets the 409, as when the lookup came first.
+        try:
+            signed = self._build(
+                authority, request, now, self.status_positions_for(authority, 1)[0]
+            )
+        except InvalidCredential:
+            existing = self._refuse_in_force(
+                authority_id, request, idempotency_key, request_fingerprint
+            )
+            if existing is not None:
+                return existing, False
+            raise
         row = self._row(authority_id, signed, now, idempotency_key, request_fingerprint)
         try:
             with self.db.session() as s:
@@ -696,11 +703,30 @@ class Office:
                 existing = self._by_idempotency(authority_id, idempotency_key, request_fingerprint)
                 if existing is not None:
                     return existing, False
-            raced = self._in_force(authority_id, [request])  # issued meanwhile by another
+            raced = self._in_force(authority_id, [request])  # in force already, or meanwhile
             if raced:
                 raise next(iter(raced.values())) from None
             raise
         return stored_bundle(signed.credential, None), True
+
+    def _refuse_in_force(
+        self,
+        authority_id: int,
+        request: IssueRequest,
+        idempotency_key: str | None,
+        request_fingerprint: bytes | None,
+    ) -> dict[str, Any] | None:
+        """Raise CredentialInForce when the holder of ``request`` already holds a credential
+        of its type in force, unless ``idempotency_key`` was stored meanwhile with this very
+        request: then its bundle. None when the holder holds none."""
+        duplicate = self._in_force(authority_id, [request])
+        if not duplicate:
+            return None
+        if idempotency_key is not None:  # perhaps this very request, committed meanwhile
+            existing = self._by_idempotency(authority_id, idempotency_key, request_fingerprint)
+            if existing is not None:
+                return existing
+        raise next(iter(duplicate.values()))
 
     def issue_many(
         self,

@@ -389,6 +389,38 @@ def test_a_second_permit_for_the_same_citizen_is_refused_naming_the_first(api: A
     assert api.issue({"type": "ResidencePermit", "subject": again}).status_code == 201
 
 
+def test_a_duplicate_that_is_also_invalid_is_refused_as_in_force(api: Api) -> None:
+    """The holder is looked up only when the database refuses the INSERT or the request is
+    invalid; the answer is still the one the lookup before signing gave: the 409 first."""
+    subject = api.permit()
+    first = api.issue({"type": "ResidencePermit", "subject": subject})
+    assert first.status_code == 201
+    outside = dict(subject, residenceRegion="110101")  # 北京: not the authority's region
+    alone = assert_problem(
+        api.issue({"type": "ResidencePermit", "subject": api.permit(residenceRegion="110101")}),
+        422,
+    )
+    assert [e["path"] for e in alone["errors"]] == ["subject.residenceRegion"]
+    problem = assert_problem(api.issue({"type": "ResidencePermit", "subject": outside}), 409)
+    assert problem["code"] == "credential_in_force"
+    assert problem["existingId"] == first.json()["credential"]["id"]
+
+
+def test_a_refused_duplicate_stores_nothing_under_its_idempotency_key(api: Api) -> None:
+    subject = api.permit()
+    assert api.issue({"type": "ResidencePermit", "subject": subject}).status_code == 201
+    depth = api.world.office.queue_depth()
+    again = {"type": "ResidencePermit", "subject": dict(subject, residenceAddress="广州市越秀区")}
+    for _ in range(2):  # a retry of the refused request is refused the same way
+        problem = assert_problem(api.issue(again, **{"Idempotency-Key": "dup-1"}), 409)
+        assert problem["code"] == "credential_in_force"
+    assert api.world.office.queue_depth() == depth
+    other = api.issue(
+        {"type": "ResidencePermit", "subject": api.permit()}, **{"Idempotency-Key": "dup-1"}
+    )
+    assert other.status_code == 201  # the key was never taken by the refused request
+
+
 def test_a_licence_is_one_per_uscc_and_a_batch_names_its_duplicate_items(api: Api) -> None:
     licence = api.licence()
     assert api.issue({"type": "BusinessLicense", "subject": licence}).status_code == 201
