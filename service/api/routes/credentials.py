@@ -9,9 +9,10 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
 from service.api.deps import Caller, IdempotencyKey, OfficeDep, StateDep, require_issue_scopes
-from service.api.issuing import issue_many, issue_one
+from service.api.issuing import issue_many, prepare_one, store_one
 from service.api.models import BatchBody, BatchOut, BundleOut, IssueBody, ProblemOut
 from service.api.responses import FastJSONResponse
+from service.issuing.office import PendingIssue
 
 router = APIRouter(prefix="/v1/credentials", tags=["credentials"])
 
@@ -49,11 +50,16 @@ async def issue_credential(
 ) -> JSONResponse:
     """Issue one credential (签发) — 201 with its bundle, anchor pending."""
     require_issue_scopes(caller, [body.type])
-    # signing and storing run on the issuing threads (SUIXIN_ISSUE_THREADS), first come
-    # first served, not on the general thread pool where 40 threads share one GIL by turns
-    bundle, created = await to_thread.run_sync(
-        issue_one, state, caller, body, idempotency_key, limiter=state.issue_limiter
+    # checking and signing run on the issuing threads (SUIXIN_ISSUE_THREADS), first come
+    # first served, not on the general thread pool where 40 threads share one GIL by turns;
+    # storing with the concurrent requests' issues, in one transaction (a group commit)
+    prepared = await to_thread.run_sync(
+        prepare_one, state, caller, body, idempotency_key, limiter=state.issue_limiter
     )
+    if isinstance(prepared, PendingIssue):
+        bundle, created = await store_one(state, prepared)
+    else:
+        bundle, created = prepared
     headers = {"Location": f"/v1/credentials/{bundle['credential']['id']}"}
     if not created:
         headers["Idempotent-Replayed"] = "true"

@@ -266,6 +266,23 @@ def test_concurrent_duplicates_make_one_credential(api: Api) -> None:
     assert api.world.office.queue_depth() == depth + 1
 
 
+def test_concurrent_issues_with_a_refused_one_among_them(api: Api) -> None:
+    """Stored together (a group commit), answered each on its own: the duplicate is a 409
+    naming the first permit; every other request gets its 201 and its credential is stored."""
+    taken = api.permit()
+    first = api.issue({"type": "ResidencePermit", "subject": taken})
+    assert first.status_code == 201
+    bodies = [{"type": "ResidencePermit", "subject": api.permit()} for _ in range(11)]
+    bodies.insert(5, {"type": "ResidencePermit", "subject": dict(taken, name="张三丰")})
+    with ThreadPoolExecutor(12) as pool:
+        responses = list(pool.map(api.issue, bodies))
+    assert [r.status_code for r in responses] == [201] * 5 + [409] + [201] * 6
+    assert responses[5].json()["existingId"] == first.json()["credential"]["id"]
+    for response in responses[:5] + responses[6:]:
+        read = api.client.get(response.headers["location"], headers=auth(api.permit_key))
+        assert read.status_code == 200 and read.json() == response.json()
+
+
 # --------------------------------------------------------------------------- batches
 
 
@@ -332,7 +349,12 @@ def test_issuing_requests_run_on_at_most_the_configured_threads(
     import service.api.routes.credentials as routes
     import service.api.routes.vc as vc_routes
 
-    real, lock = routes.issue_one, threading.Lock()
+    # what runs on an issuing thread: the checks and signing of one issue (its store joins
+    # a group commit) on /v1/credentials; the whole issue on the VC API's route
+    module, name = (
+        (routes, "prepare_one") if route == "/v1/credentials" else (vc_routes, "issue_one")
+    )
+    real, lock = getattr(module, name), threading.Lock()
     running, most = [0], [0]
 
     def counted(*args: Any) -> Any:
@@ -346,8 +368,7 @@ def test_issuing_requests_run_on_at_most_the_configured_threads(
             with lock:
                 running[0] -= 1
 
-    monkeypatch.setattr(routes, "issue_one", counted)
-    monkeypatch.setattr(vc_routes, "issue_one", counted)
+    monkeypatch.setattr(module, name, counted)
     app = create_app(world.office, settings(tmp_path, issue_threads=2), start_worker=False)
     key = world.key(world.permits, "issue:ResidencePermit")
 
