@@ -178,7 +178,10 @@ def create_app(office: Office, settings: Settings, *, start_worker: bool) -> Fas
         RequestGuard,
         max_body=settings.max_body_bytes,
         max_batch_body=settings.max_batch_body_bytes,
-        fast_lanes={("POST", "/v1/verify"): verify.fast_lane(state)},
+        fast_lanes={
+            ("POST", "/v1/verify"): verify.fast_lane(state),
+            ("POST", "/v1/credentials"): credentials.fast_lane(state),
+        },
     )
     return app
 
