@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 from anyio import to_thread
@@ -147,7 +148,10 @@ def fast_lane(state: ApiState) -> FastLane:
             handler = _handler_of(scope, e)
             if handler is None:
                 raise  # to the server-error handler, as from the route
-            await (await handler(Request(scope, receive), e))(scope, receive, send)
+            response = handler(Request(scope, receive), e)
+            if inspect.isawaitable(response):
+                response = await response
+            await response(scope, receive, send)
             return True
         await _issued(bundle, created)(scope, receive, send)
         return True
