@@ -9,10 +9,13 @@ from typing import Any
 
 import pytest
 from fastapi import FastAPI
+from sqlalchemy import func, select
+from sqlalchemy.exc import OperationalError
 
 import service.api.routes.credentials as credentials_route
 from service.api.guard import RequestGuard
 from service.app import create_app
+from service.storage.models import Credential
 from tests.service.conftest import OfficeWorld, TestClient, auth, settings
 from tests.verifier.factories import business_license_subject, residence_permit_subject
 
@@ -187,3 +190,33 @@ def test_what_the_lane_declines_the_route_answers(
     world.office.forget_cached()
     fresh = fast.post("/v1/credentials", json=valid, headers=auth(key))
     assert fresh.status_code == 201 and len(calls) == 2
+
+
+@pytest.mark.parametrize("lane", [True, False])
+def test_a_store_that_fails_reports_no_credential(
+    world: OfficeWorld, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, lane: bool
+) -> None:
+    """The database fails between the INSERTs and the commit: the request is answered with
+    the 500 problem, never a 201, and nothing is stored; by the lane as by the route."""
+    import service.issuing.office as office_module
+
+    app = create_app(world.office, settings(tmp_path), start_worker=False)
+    if not lane:
+        _without_fast_lane(app)
+    key = world.key(world.permits, "issue:ResidencePermit")
+
+    def crash(*_: Any) -> None:
+        raise OperationalError("COMMIT", None, Exception("disk I/O error"))
+
+    monkeypatch.setattr(office_module, "record_entries", crash)
+    if lane:
+        monkeypatch.setattr(credentials_route, "require_issue_scopes", _route_unused)
+    with TestClient(app, raise_server_exceptions=False) as client:
+        world.office.authenticate(key)
+        body = {"type": "ResidencePermit", "subject": residence_permit_subject(world.rng)}
+        answer = client.post("/v1/credentials", json=body, headers=auth(key))
+    assert answer.status_code == 500
+    assert answer.json()["code"] == "internal"
+    assert world.office.counts() == {}
+    with world.office.db.session() as s:
+        assert s.scalar(select(func.count()).select_from(Credential)) == 0
