@@ -278,6 +278,10 @@ def test_the_office_loggers_reach_stderr_once_however_often_configured() -> None
     saved = {n: (logging.getLogger(n).handlers[:], logging.getLogger(n).level) for n in names}
     stream = io.StringIO()
     try:
+        # as in a fresh process: a command run by an earlier test in this one (main([...]))
+        # may have left its handler on a stream that is closed now
+        for n in names:
+            logging.getLogger(n).handlers[:] = []
         configure_logging(stream)
         configure_logging(stream)  # a second server process start in the same interpreter
         logging.getLogger("suixin.api").info("worker pass %d", 7)
