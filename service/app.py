@@ -38,6 +38,7 @@ from service.api.routes import (
 from service.api.verification import REGISTRY_INDEX_NAME, VerificationService
 from service.config import Settings
 from service.issuing.conformance import ConformanceIssuer
+from service.issuing.group_commit import GroupCommit
 from service.issuing.office import Office
 from service.issuing.signing_pool import SigningPool
 from service.runtime import worker_from_settings
@@ -114,6 +115,7 @@ def create_app(office: Office, settings: Settings, *, start_worker: bool) -> Fas
             daemon=True,
         )
         recent.start()
+        state.commits = GroupCommit(office.store_issued, name="issue").start()
         if settings.signing_processes and office.signing_pool is None:
             office.signing_pool = SigningPool(settings.signing_processes)
         if start_worker:
@@ -126,6 +128,9 @@ def create_app(office: Office, settings: Settings, *, start_worker: bool) -> Fas
         try:
             yield
         finally:
+            commits, state.commits = state.commits, None
+            if commits is not None:
+                commits.close()  # what was submitted is stored (and answered) first
             stop.set()
             syncer.join(timeout=30)  # a sync in progress ends at its RPC timeout at worst
             recent.join(timeout=30)
@@ -173,7 +178,10 @@ def create_app(office: Office, settings: Settings, *, start_worker: bool) -> Fas
         RequestGuard,
         max_body=settings.max_body_bytes,
         max_batch_body=settings.max_batch_body_bytes,
-        fast_lanes={("POST", "/v1/verify"): verify.fast_lane(state)},
+        fast_lanes={
+            ("POST", "/v1/verify"): verify.fast_lane(state),
+            ("POST", "/v1/credentials"): credentials.fast_lane(state),
+        },
     )
     return app
 

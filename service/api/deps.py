@@ -30,7 +30,8 @@ from service.api.ratelimit import RATE_TAKEN, TokenBuckets
 from service.api.verification import VerificationService
 from service.config import Settings
 from service.issuing.conformance import ConformanceIssuer
-from service.issuing.office import AuthContext, Office
+from service.issuing.group_commit import GroupCommit
+from service.issuing.office import AuthContext, Office, PendingIssue
 
 __all__ = [
     "AdminCaller",
@@ -58,6 +59,8 @@ class ApiState:
     worker_thread: threading.Thread | None = field(default=None, repr=False)
     # the W3C test suites' unaccredited issuer, when SUIXIN_CONFORMANCE_ISSUER is on
     conformance: ConformanceIssuer | None = None
+    # one issue's credential stored with those of concurrent requests (while the app runs)
+    commits: GroupCommit[PendingIssue] | None = None
     _issue_limiter: CapacityLimiter | None = field(default=None, repr=False)
 
     @property

@@ -12,13 +12,16 @@ import re
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from anyio import to_thread
+from sqlalchemy.exc import IntegrityError
+
 from service.api.deps import ApiState
 from service.api.errors import Problem
 from service.api.models import IssueBody
-from service.issuing.office import AuthContext, IssueRequest, request_fingerprint
+from service.issuing.office import AuthContext, IssueRequest, PendingIssue, request_fingerprint
 from verifier.errors import FieldError, InvalidCredential
 
-__all__ = ["issue_many", "issue_one"]
+__all__ = ["issue_many", "issue_one", "prepare_one", "store_one"]
 
 _ITEM = re.compile(r"^(items\[\d+\])\.?(.*)$")
 
@@ -54,15 +57,30 @@ def issue_one(
     state: ApiState, caller: AuthContext, body: IssueBody, idempotency_key: str | None
 ) -> tuple[dict[str, Any], bool]:
     """Issue one credential; returns (bundle, created). Raises InvalidCredential with paths
-    of the request body, IdempotencyConflict, and a 403 Problem for a type the caller's
-    authority is not accredited for. Check the caller's scopes first."""
+    of the request body, IdempotencyConflict, CredentialInForce, and a 403 Problem for a
+    type the caller's authority is not accredited for. Check the caller's scopes first."""
+    prepared = prepare_one(state, caller, body, idempotency_key)
+    if not isinstance(prepared, PendingIssue):
+        return prepared
+    try:
+        state.office.store_issued([prepared])
+    except IntegrityError as e:
+        return state.office.settle_refused(prepared, e)
+    return prepared.bundle, True
+
+
+def prepare_one(
+    state: ApiState, caller: AuthContext, body: IssueBody, idempotency_key: str | None
+) -> PendingIssue | tuple[dict[str, Any], bool]:
+    """``issue_one`` up to its transaction (``Office.prepare_issue``): the issue to store, or
+    (bundle, False) for a retried idempotency key. Raises as ``issue_one`` does."""
     fingerprint = (
         request_fingerprint(body.model_dump(mode="json", by_alias=True))
         if idempotency_key is not None
         else None
     )
     try:
-        bundle, created = state.office.issue(
+        return state.office.prepare_issue(
             caller.authority_id,
             body.to_request(),
             idempotency_key=idempotency_key,
@@ -72,7 +90,24 @@ def issue_one(
     except InvalidCredential as e:
         _not_accredited(e.errors)
         raise InvalidCredential([_relabel(err, _subject_path) for err in e.errors]) from None
-    return bundle, created
+
+
+async def store_one(state: ApiState, pending: PendingIssue) -> tuple[dict[str, Any], bool]:
+    """Store a prepared issue with those of concurrent requests (``state.commits``, a group
+    commit; alone on an issuing thread without one) and return (bundle, created) once it is
+    committed; a refused store is settled on an issuing thread (``Office.settle_refused``:
+    the first credential of a retried idempotency key, or CredentialInForce)."""
+    office = state.office
+    try:
+        if state.commits is not None:
+            await state.commits.store_async(pending)
+        else:
+            await to_thread.run_sync(office.store_issued, [pending], limiter=state.issue_limiter)
+    except IntegrityError as e:
+        return await to_thread.run_sync(
+            office.settle_refused, pending, e, limiter=state.issue_limiter
+        )
+    return pending.bundle, True
 
 
 def issue_many(

@@ -57,6 +57,7 @@ __all__ = [
     "LogCheck",
     "anchor_leaf_count",
     "anchor_root",
+    "audit_entry",
     "audit_rows",
     "check_chain",
     "check_log",
@@ -64,6 +65,7 @@ __all__ = [
     "pending_count",
     "pending_rows",
     "record",
+    "record_entries",
     "recorded",
     "row_hash",
     "sequence",
@@ -160,17 +162,50 @@ def record(
     other here. On SQLite the session should already hold the write lock
     (``Database.write_session`` or an earlier write in the same transaction), as for any
     write after a read. The caller's pending ORM objects are flushed first."""
+    record_entries(
+        session,
+        [
+            audit_entry(
+                actor=actor,
+                action=action,
+                authority_id=authority_id,
+                credential_id=credential_id,
+                details=details,
+                at=at,
+            )
+        ],
+    )
+
+
+def audit_entry(
+    *,
+    actor: str,
+    action: str,
+    authority_id: int | None = None,
+    credential_id: str | None = None,
+    details: Mapping[str, Any] | None = None,
+    at: datetime | None = None,
+) -> dict[str, Any]:
+    """The inbox row ``record`` would insert (``at``: now when None), for ``record_entries``:
+    an action made ready outside the transaction that records it."""
+    return {
+        "at": _utc(at),
+        "actor": actor,
+        "action": action,
+        "authority_id": authority_id,
+        "credential_id": credential_id,
+        "details": dict(details or {}),
+    }
+
+
+def record_entries(session: Session, entries: Sequence[Mapping[str, Any]]) -> None:
+    """Record ``audit_entry`` rows in ``session``'s transaction, in order (one INSERT, many
+    parameter sets), as ``record`` records one."""
+    if not entries:
+        return
     session.flush()
     session.connection().execute(
-        _INSERT_PENDING,
-        {
-            "at": _utc(at),
-            "actor": actor,
-            "action": action,
-            "authority_id": authority_id,
-            "credential_id": credential_id,
-            "details": dict(details or {}),
-        },
+        _INSERT_PENDING, [dict(e) for e in entries] if len(entries) > 1 else dict(entries[0])
     )
 
 

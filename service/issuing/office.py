@@ -25,7 +25,7 @@ from sqlalchemy import Table, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from service.audit.trail import record
+from service.audit.trail import audit_entry, record, record_entries
 from service.issuing.issuance import (
     SignedCredential,
     SigningIdentity,
@@ -73,6 +73,7 @@ __all__ = [
     "IssueRequest",
     "NotFound",
     "Office",
+    "PendingIssue",
     "SignedChunk",
     "prepared_batch",
     "request_fingerprint",
@@ -181,6 +182,20 @@ class IssueRequest:
     subject: Mapping[str, Any]
     valid_from: datetime | None = None
     valid_until: datetime | None = None
+
+
+@dataclass(frozen=True)
+class PendingIssue:
+    """One issue prepared, not yet stored (``Office.prepare_issue``): its request, the row
+    of its credential and its audit row, and the bundle it answers once they are stored."""
+
+    authority_id: int
+    request: IssueRequest
+    idempotency_key: str | None
+    request_fingerprint: bytes | None
+    row: dict[str, Any]
+    audit: dict[str, Any]
+    bundle: dict[str, Any]
 
 
 def _now() -> datetime:
@@ -664,43 +679,126 @@ class Office:
         """Issue one credential; returns (bundle, created). A retried idempotency key returns
         the first credential (created False, no audit row); the same key with another request
         raises IdempotencyConflict. Raises InvalidCredential for a subject that breaks the
-        rules. The audit row (``credential.issue`` by ``actor``) holds ids, never the subject."""
+        rules, CredentialInForce for a holder who holds one in force. The audit row
+        (``credential.issue`` by ``actor``) holds ids, never the subject.
+
+        ``prepare_issue``, ``store_issued`` and (when the store is refused) ``settle_refused``
+        in turn; the API stores the credentials of concurrent requests together
+        (``service.issuing.group_commit``)."""
+        prepared = self.prepare_issue(
+            authority_id,
+            request,
+            idempotency_key=idempotency_key,
+            request_fingerprint=request_fingerprint,
+            actor=actor,
+        )
+        if not isinstance(prepared, PendingIssue):
+            return prepared
+        try:
+            self.store_issued([prepared])
+        except IntegrityError as e:
+            return self.settle_refused(prepared, e)
+        return prepared.bundle, True
+
+    def prepare_issue(
+        self,
+        authority_id: int,
+        request: IssueRequest,
+        *,
+        idempotency_key: str | None = None,
+        request_fingerprint: bytes | None = None,
+        actor: str = "system",
+    ) -> PendingIssue | tuple[dict[str, Any], bool]:
+        """Everything of ``issue`` before its transaction: the signed credential's row and
+        audit row, not yet stored; or (bundle, False) for a retried idempotency key. Raises
+        as ``issue`` does."""
         authority = self.authority(authority_id)
         if idempotency_key is not None:
             existing = self._by_idempotency(authority_id, idempotency_key, request_fingerprint)
             if existing is not None:
                 return existing, False
         now = _now()
-        duplicate = self._in_force(authority_id, [request])
-        if duplicate:
-            if idempotency_key is not None:  # perhaps this very request, committed meanwhile
-                existing = self._by_idempotency(authority_id, idempotency_key, request_fingerprint)
-                if existing is not None:
-                    return existing, False
-            raise next(iter(duplicate.values()))
-        signed = self._build(authority, request, now, self.status_positions_for(authority, 1)[0])
-        row = self._row(authority_id, signed, now, idempotency_key, request_fingerprint)
+        # No lookup of a holder already in force before signing: the partial unique index
+        # (ux_credentials_subject_in_force) refuses the INSERT of a second one, and only then
+        # is the holder looked up, to name the first credential. A request that is both
+        # invalid and a duplicate still gets the 409, as when the lookup came first.
         try:
-            with self.db.session() as s:
-                s.execute(_CREDENTIALS.insert(), row)  # Core: no ORM bookkeeping per request
-                record(
-                    s,
-                    actor=actor,
-                    action="credential.issue",
-                    authority_id=authority_id,
-                    credential_id=row["id"],
-                    details={"type": row["credential_type"], "keyId": row["key_id"]},
-                )
-        except IntegrityError:
-            if idempotency_key is not None:
-                existing = self._by_idempotency(authority_id, idempotency_key, request_fingerprint)
-                if existing is not None:
-                    return existing, False
-            raced = self._in_force(authority_id, [request])  # issued meanwhile by another
-            if raced:
-                raise next(iter(raced.values())) from None
+            signed = self._build(
+                authority, request, now, self.status_positions_for(authority, 1)[0]
+            )
+        except InvalidCredential:
+            existing = self._refuse_in_force(
+                authority_id, request, idempotency_key, request_fingerprint
+            )
+            if existing is not None:
+                return existing, False
             raise
-        return stored_bundle(signed.credential, None), True
+        row = self._row(authority_id, signed, now, idempotency_key, request_fingerprint)
+        audit = audit_entry(
+            actor=actor,
+            action="credential.issue",
+            authority_id=authority_id,
+            credential_id=row["id"],
+            details={"type": row["credential_type"], "keyId": row["key_id"]},
+        )
+        return PendingIssue(
+            authority_id,
+            request,
+            idempotency_key,
+            request_fingerprint,
+            row,
+            audit,
+            stored_bundle(signed.credential, None),
+        )
+
+    def store_issued(self, pending: Sequence[PendingIssue]) -> None:
+        """Store prepared issues, their credentials and audit rows, in one transaction: all
+        or none. Raises what an INSERT raises (IntegrityError: a holder in force, an
+        idempotency key taken meanwhile); then nothing is stored."""
+        if not pending:
+            return
+        with self.db.session() as s:
+            if len(pending) == 1:  # Core: no ORM bookkeeping per request
+                s.execute(_CREDENTIALS.insert(), pending[0].row)
+            else:  # one executemany INSERT (COPY on PostgreSQL)
+                self.db.insert_rows(s, _CREDENTIALS, [p.row for p in pending])
+            record_entries(s, [p.audit for p in pending])
+
+    def settle_refused(
+        self, pending: PendingIssue, error: IntegrityError
+    ) -> tuple[dict[str, Any], bool]:
+        """The answer to an issue whose INSERT the database refused (``error``): the first
+        credential of its idempotency key (stored meanwhile by a retry), or CredentialInForce
+        naming the holder's credential in force; else ``error`` is raised again."""
+        if pending.idempotency_key is not None:
+            existing = self._by_idempotency(
+                pending.authority_id, pending.idempotency_key, pending.request_fingerprint
+            )
+            if existing is not None:
+                return existing, False
+        raced = self._in_force(pending.authority_id, [pending.request])  # in force already
+        if raced:
+            raise next(iter(raced.values())) from None
+        raise error
+
+    def _refuse_in_force(
+        self,
+        authority_id: int,
+        request: IssueRequest,
+        idempotency_key: str | None,
+        request_fingerprint: bytes | None,
+    ) -> dict[str, Any] | None:
+        """Raise CredentialInForce when the holder of ``request`` already holds a credential
+        of its type in force, unless ``idempotency_key`` was stored meanwhile with this very
+        request: then its bundle. None when the holder holds none."""
+        duplicate = self._in_force(authority_id, [request])
+        if not duplicate:
+            return None
+        if idempotency_key is not None:  # perhaps this very request, committed meanwhile
+            existing = self._by_idempotency(authority_id, idempotency_key, request_fingerprint)
+            if existing is not None:
+                return existing
+        raise next(iter(duplicate.values()))
 
     def issue_many(
         self,

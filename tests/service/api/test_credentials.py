@@ -266,6 +266,23 @@ def test_concurrent_duplicates_make_one_credential(api: Api) -> None:
     assert api.world.office.queue_depth() == depth + 1
 
 
+def test_concurrent_issues_with_a_refused_one_among_them(api: Api) -> None:
+    """Stored together (a group commit), answered each on its own: the duplicate is a 409
+    naming the first permit; every other request gets its 201 and its credential is stored."""
+    taken = api.permit()
+    first = api.issue({"type": "ResidencePermit", "subject": taken})
+    assert first.status_code == 201
+    bodies = [{"type": "ResidencePermit", "subject": api.permit()} for _ in range(11)]
+    bodies.insert(5, {"type": "ResidencePermit", "subject": dict(taken, name="张三丰")})
+    with ThreadPoolExecutor(12) as pool:
+        responses = list(pool.map(api.issue, bodies))
+    assert [r.status_code for r in responses] == [201] * 5 + [409] + [201] * 6
+    assert responses[5].json()["existingId"] == first.json()["credential"]["id"]
+    for response in responses[:5] + responses[6:]:
+        read = api.client.get(response.headers["location"], headers=auth(api.permit_key))
+        assert read.status_code == 200 and read.json() == response.json()
+
+
 # --------------------------------------------------------------------------- batches
 
 
@@ -332,7 +349,12 @@ def test_issuing_requests_run_on_at_most_the_configured_threads(
     import service.api.routes.credentials as routes
     import service.api.routes.vc as vc_routes
 
-    real, lock = routes.issue_one, threading.Lock()
+    # what runs on an issuing thread: the checks and signing of one issue (its store joins
+    # a group commit) on /v1/credentials; the whole issue on the VC API's route
+    module, name = (
+        (routes, "prepare_one") if route == "/v1/credentials" else (vc_routes, "issue_one")
+    )
+    real, lock = getattr(module, name), threading.Lock()
     running, most = [0], [0]
 
     def counted(*args: Any) -> Any:
@@ -346,8 +368,7 @@ def test_issuing_requests_run_on_at_most_the_configured_threads(
             with lock:
                 running[0] -= 1
 
-    monkeypatch.setattr(routes, "issue_one", counted)
-    monkeypatch.setattr(vc_routes, "issue_one", counted)
+    monkeypatch.setattr(module, name, counted)
     app = create_app(world.office, settings(tmp_path, issue_threads=2), start_worker=False)
     key = world.key(world.permits, "issue:ResidencePermit")
 
@@ -387,6 +408,38 @@ def test_a_second_permit_for_the_same_citizen_is_refused_naming_the_first(api: A
     )
     assert cancelled.status_code == 200, cancelled.text
     assert api.issue({"type": "ResidencePermit", "subject": again}).status_code == 201
+
+
+def test_a_duplicate_that_is_also_invalid_is_refused_as_in_force(api: Api) -> None:
+    """The holder is looked up only when the database refuses the INSERT or the request is
+    invalid; the answer is still the one the lookup before signing gave: the 409 first."""
+    subject = api.permit()
+    first = api.issue({"type": "ResidencePermit", "subject": subject})
+    assert first.status_code == 201
+    outside = dict(subject, residenceRegion="110101")  # 北京: not the authority's region
+    alone = assert_problem(
+        api.issue({"type": "ResidencePermit", "subject": api.permit(residenceRegion="110101")}),
+        422,
+    )
+    assert [e["path"] for e in alone["errors"]] == ["subject.residenceRegion"]
+    problem = assert_problem(api.issue({"type": "ResidencePermit", "subject": outside}), 409)
+    assert problem["code"] == "credential_in_force"
+    assert problem["existingId"] == first.json()["credential"]["id"]
+
+
+def test_a_refused_duplicate_stores_nothing_under_its_idempotency_key(api: Api) -> None:
+    subject = api.permit()
+    assert api.issue({"type": "ResidencePermit", "subject": subject}).status_code == 201
+    depth = api.world.office.queue_depth()
+    again = {"type": "ResidencePermit", "subject": dict(subject, residenceAddress="广州市越秀区")}
+    for _ in range(2):  # a retry of the refused request is refused the same way
+        problem = assert_problem(api.issue(again, **{"Idempotency-Key": "dup-1"}), 409)
+        assert problem["code"] == "credential_in_force"
+    assert api.world.office.queue_depth() == depth
+    other = api.issue(
+        {"type": "ResidencePermit", "subject": api.permit()}, **{"Idempotency-Key": "dup-1"}
+    )
+    assert other.status_code == 201  # the key was never taken by the refused request
 
 
 def test_a_licence_is_one_per_uscc_and_a_batch_names_its_duplicate_items(api: Api) -> None:

@@ -8,15 +8,15 @@ from typing import Any
 
 from sqlalchemy import event
 
-from service.issuing.office import IssueRequest
+from service.issuing.office import CredentialInForce, IssueRequest
 from tests.service.conftest import OfficeWorld
 from tests.verifier.factories import residence_permit_subject
 
 INDEX = "ux_credentials_subject_in_force"
 
 
-def _lookup_statement(world: OfficeWorld) -> tuple[str, Any]:
-    """The SQL and parameters of the in-force lookup of one issue."""
+def _lookups(world: OfficeWorld, request: IssueRequest) -> list[tuple[str, Any]]:
+    """The SQL and parameters of the in-force lookups made while issuing ``request``."""
     seen: list[tuple[str, Any]] = []
 
     def record(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
@@ -27,10 +27,20 @@ def _lookup_statement(world: OfficeWorld) -> tuple[str, Any]:
     engine = world.office.db.engine
     event.listen(engine, "before_cursor_execute", record)
     try:
-        request = IssueRequest("ResidencePermit", residence_permit_subject(world.rng))
         world.office.issue(world.permits.id, request)
+    except CredentialInForce:
+        pass
     finally:
         event.remove(engine, "before_cursor_execute", record)
+    return seen
+
+
+def _lookup_statement(world: OfficeWorld) -> tuple[str, Any]:
+    """The SQL and parameters of the in-force lookup of an issue refused as a duplicate (a
+    new holder's issue makes none: the unique index refuses a duplicate INSERT)."""
+    request = IssueRequest("ResidencePermit", residence_permit_subject(world.rng))
+    assert _lookups(world, request) == []
+    seen = _lookups(world, request)
     assert len(seen) == 1, seen
     return seen[0]
 
