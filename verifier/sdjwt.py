@@ -754,7 +754,10 @@ def verify_presentation(
             kind=credential_type,
         )
         facts.canonical = _Whole(parsed.issuer_jwt.encode("ascii"))  # type: ignore[assignment]
+        # the signing instant is the JWT's iat, read now (``verify._created`` would otherwise
+        # read the proof's ``created``, which an SD-JWT has not)
         facts.created = datetime.fromtimestamp(parsed.payload["iat"], UTC)
+        facts.created_read = True
         kid = parsed.header.get("kid")
         if isinstance(kid, str) and "#" in kid:
             facts.vm_did, facts.key_id = kid.split("#", 1)
