@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 from sqlalchemy.orm import Session
 
 from service.issuing.office import Office
@@ -29,9 +29,37 @@ _local_changes = 0  # status changes this process queued (see ``local_changes``)
 
 
 def local_changes() -> int:
-    """How many status changes this process has queued so far: a reader that caches which
-    credentials have changes compares it to know when to read again."""
+    """How many transactions of this process have committed status changes so far: a reader
+    that caches which credentials have changes compares it to know when to read again.
+
+    Counted once the transaction has committed, never before: a reader that took the count
+    and then read the table between the two would otherwise hold a set without the change
+    as up to date."""
     return _local_changes
+
+
+_COUNTED = "suixin.status_changes_counted"  # a session's key: its next commit is counted
+_LISTENING = "suixin.status_changes_listening"  # a session's key: its listeners are set
+
+
+def _count_on_commit(session: Session) -> None:
+    """Count the status changes of ``session``'s transaction once it commits (once per
+    transaction, however many it queued); the session's listeners are set once."""
+    session.info[_COUNTED] = True
+    if not session.info.get(_LISTENING):
+        session.info[_LISTENING] = True
+        event.listen(session, "after_commit", _committed)
+        event.listen(session, "after_rollback", _forget)
+
+
+def _committed(session: Session) -> None:
+    global _local_changes
+    if session.info.pop(_COUNTED, None):
+        _local_changes += 1
+
+
+def _forget(session: Session) -> None:
+    session.info.pop(_COUNTED, None)  # rolled back: nothing was queued
 
 
 def queue_depth(office: Office) -> int:
@@ -62,8 +90,7 @@ def enqueue(
     ``superseded``), ``reason`` a name from ``verifier.status.STATUS_REASONS``; raises
     ValueError for either unknown."""
     status_code(status)
-    global _local_changes
-    _local_changes += 1
+    _count_on_commit(session)
     row = StatusChange(
         authority_id=authority_id,
         credential_id=credential_id,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -292,7 +293,10 @@ def test_the_office_learns_another_processs_status_change_within_half_a_second(
     import service.api.verification as verification_module
     from service.storage.models import StatusChange
 
-    clock = [5000.0]
+    # a fake clock far ahead of the real one: a set read before the patch (by the app's
+    # read-ahead thread, under load) is then old, not from the future (CI failure of stop 26:
+    # the clock started at 5,000 s on a machine up for 6,000 s, so nothing was ever due)
+    clock = [time.monotonic() + 100_000.0]
     monkeypatch.setattr(verification_module.time, "monotonic", lambda: clock[0])
     verification = api.client.app.state.suixin.verification  # type: ignore[attr-defined]
     permit = _issue_permit(api)["credential"]
@@ -313,6 +317,31 @@ def test_the_office_learns_another_processs_status_change_within_half_a_second(
     clock[0] += 0.3
     assert not verification.recently_changed(permit["id"])  # the set is still fresh
     clock[0] += 0.3
+    assert verification.recently_changed(permit["id"])
+
+
+def test_a_set_read_ahead_before_a_change_commits_is_read_again_once_it_has(api: Api) -> None:
+    """The CI failure of stop 26 (PostgreSQL, under load): this process counted its queued
+    change before the change committed, so the read-ahead thread, reading between the two,
+    kept a set without the change as up to date, and the issuer's own verify said VALID for
+    a credential it had just revoked (for up to half a second)."""
+    from service.lifecycle.status_queue import enqueue
+
+    verification = api.client.app.state.suixin.verification  # type: ignore[attr-defined]
+    permit = _issue_permit(api)["credential"]
+    office = api.world.office
+    with office.db.session() as s:
+        enqueue(
+            s,
+            authority_id=api.world.permits.id,
+            credential_id=permit["id"],
+            status="revoked",
+            reason="issuer_error",
+        )
+        s.flush()
+        with verification._recent_lock:  # the read-ahead thread's read, before the commit
+            verification._read_recent()
+        assert not verification.recently_changed(permit["id"])  # not committed: not seen
     assert verification.recently_changed(permit["id"])
 
 
@@ -350,3 +379,40 @@ def test_a_restarted_office_verifies_from_its_kept_index(
         assert client.post("/v1/verify", json=second).json()["verdict"] == "VALID"
         assert client.post("/v1/verify", json=first).json()["verdict"] == "VALID"
     assert ranges and min(start for start, _ in ranges) == kept + 1  # never from block 0
+
+
+def test_queued_changes_are_counted_once_per_committed_transaction(api: Api) -> None:
+    """``local_changes`` moves when a transaction that queued status changes commits, once
+    however many it queued, and not for one rolled back; a session used again is counted
+    again (its listeners are set once)."""
+    from service.lifecycle.status_queue import enqueue, local_changes
+
+    permit = _issue_permit(api)["credential"]
+    office, authority_id = api.world.office, api.world.permits.id
+
+    def queue(s: Any) -> None:
+        enqueue(
+            s,
+            authority_id=authority_id,
+            credential_id=permit["id"],
+            status="revoked",
+            reason="issuer_error",
+        )
+
+    before = local_changes()
+    with office.db.session() as s:
+        queue(s)
+        queue(s)
+        assert local_changes() == before  # not before the commit
+    assert local_changes() == before + 1
+    with pytest.raises(RuntimeError), office.db.session() as s:
+        queue(s)
+        raise RuntimeError("rolled back")
+    assert local_changes() == before + 1
+    from sqlalchemy.orm import Session
+
+    with Session(office.db.engine) as session:  # one session, two transactions
+        for expected in (before + 2, before + 3):
+            queue(session)
+            session.commit()
+            assert local_changes() == expected
