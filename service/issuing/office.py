@@ -624,13 +624,29 @@ class Office:
         )
         return signed_form(credential, jcs, self.anchoring_hash)
 
+    def sliced_identity(self, authority: Authority) -> SlicedIdentity:
+        """What a signing process needs to build and sign ``authority``'s credentials with its
+        current key (``service.issuing.signing_pool``)."""
+        signer = self.signer(authority.id)
+        return SlicedIdentity(
+            authority.did,
+            authority.name_zh,
+            authority.region,
+            signer.key_id,
+            signer.pair.private_bytes(),
+            self.deployment.chain_id,
+            self.deployment.anchor_registry,
+            algorithm=signer.algorithm,
+            anchoring_hash=self.anchoring_hash,
+            uscc=authority.uscc,
+        )
+
     def _build_all(
         self, authority: Authority, requests: Sequence[IssueRequest], now: datetime
     ) -> list[SignedCredential | InvalidCredential]:
         """Build every request, in order: on the signing pool when there is one and the
         request is big enough to be worth the trip, else here. Invalid ones give their error."""
         pool = self.signing_pool
-        signer = self.signer(authority.id)
         # requests the pool can sign as they are; any other is refused here, with its reason
         signable = [
             r.credential_type in authority.credential_types
@@ -646,18 +662,7 @@ class Office:
                 except InvalidCredential as e:
                     out.append(e)
             return out
-        identity = SlicedIdentity(
-            authority.did,
-            authority.name_zh,
-            authority.region,
-            signer.key_id,
-            signer.pair.private_bytes(),
-            self.deployment.chain_id,
-            self.deployment.anchor_registry,
-            algorithm=signer.algorithm,
-            anchoring_hash=self.anchoring_hash,
-            uscc=authority.uscc,
-        )
+        identity = self.sliced_identity(authority)
         items = [
             (r.credential_type, dict(r.subject), r.valid_from, r.valid_until, position)
             for r, position in zip(requests, positions, strict=True)

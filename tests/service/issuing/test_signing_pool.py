@@ -132,19 +132,7 @@ def test_a_slice_crosses_the_pipe_as_it_was_built_less_its_jcs(world: OfficeWorl
     # signed credentials field by field, without their JCS bytes, which ``credential`` then
     # reads from the compressed ones; the same errors at the same places
     office, authority = world.office, world.permits
-    signer = office.signer(authority.id)
-    identity = SlicedIdentity(
-        authority.did,
-        authority.name_zh,
-        authority.region,
-        signer.key_id,
-        signer.pair.private_bytes(),
-        office.deployment.chain_id,
-        office.deployment.anchor_registry,
-        algorithm=signer.algorithm,
-        anchoring_hash=office.anchoring_hash,
-        uscc=authority.uscc,
-    )
+    identity = office.sliced_identity(authority)
     requests = _requests(9, 5)
     for bad in (0, 4, 8):  # first, middle and last: the signed ones fill the gaps in order
         subject = dict(requests[bad].subject, citizenId="440106199003071230")

@@ -18,7 +18,7 @@ from service.api.metrics import Metrics
 from service.api.verification import VerificationService
 from service.issuing.issuance import SignedCredential
 from service.issuing.office import IssueRequest, Office
-from service.issuing.signing_pool import SlicedIdentity, build_slice
+from service.issuing.signing_pool import build_slice
 from service.storage.db import Database
 from service.storage.models import IssuerKey
 from service.trust import compromise
@@ -93,17 +93,7 @@ def test_an_authority_enrolled_with_sm2_issues_sm2_credentials(world: KeyWorld) 
 
 
 def test_the_signing_pool_signs_with_an_sm2_key(world: KeyWorld) -> None:
-    signer = world.office.signer(world.permits.id)
-    identity = SlicedIdentity(
-        world.permits.did,
-        world.permits.name_zh,
-        world.permits.region,
-        signer.key_id,
-        signer.pair.private_bytes(),
-        world.office.deployment.chain_id,
-        world.office.deployment.anchor_registry,
-        algorithm=signer.algorithm,
-    )
+    identity = world.office.sliced_identity(world.permits)
     items = [("ResidencePermit", residence_permit_subject(world.rng), None, None, None)]
     [signed] = build_slice(identity, items, datetime.now(UTC))
     assert isinstance(signed, SignedCredential) and signed.document is None  # bytes came back
