@@ -14,6 +14,7 @@ import stat
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from random import Random
 from typing import Any
@@ -268,34 +269,45 @@ def test_serve_names_a_node_port_in_use_rather_than_wander(
     assert f"127.0.0.1:{port}" in err and "SUIXIN_NODE_PORT" in err
 
 
+@pytest.fixture
+def fresh_loggers() -> Iterator[None]:
+    """The office's loggers as a fresh process has them (no handler: an earlier test of this
+    worker may have configured them), and as they were again afterwards."""
+    import logging
+
+    names = ("suixin", "verifier")
+    saved = {n: (logging.getLogger(n).handlers[:], logging.getLogger(n).level) for n in names}
+    for n in names:
+        logging.getLogger(n).handlers.clear()
+    try:
+        yield
+    finally:
+        for n, (handlers, level) in saved.items():
+            logging.getLogger(n).handlers[:] = handlers
+            logging.getLogger(n).setLevel(level)
+            logging.getLogger(n).propagate = True
+
+
+@pytest.mark.usefixtures("fresh_loggers")
 def test_the_office_loggers_reach_stderr_once_however_often_configured() -> None:
     import io
     import logging
 
     from service.runtime import configure_logging
 
-    names = ("suixin", "verifier")
-    saved = {n: (logging.getLogger(n).handlers[:], logging.getLogger(n).level) for n in names}
     stream = io.StringIO()
-    try:
-        for n in names:  # an earlier test of this process may have configured them already
-            logging.getLogger(n).handlers.clear()
-        configure_logging(stream)
-        configure_logging(stream)  # a second server process start in the same interpreter
-        logging.getLogger("suixin.api").info("worker pass %d", 7)
-        logging.getLogger("verifier.registry").info("index loaded at block %d", 42)
-        logging.getLogger("suixin.api").debug("not shown at INFO")
-    finally:
-        for n, (handlers, level) in saved.items():
-            logging.getLogger(n).handlers[:] = handlers
-            logging.getLogger(n).setLevel(level)
-            logging.getLogger(n).propagate = True
+    configure_logging(stream)
+    configure_logging(stream)  # a second server process start in the same interpreter
+    logging.getLogger("suixin.api").info("worker pass %d", 7)
+    logging.getLogger("verifier.registry").info("index loaded at block %d", 42)
+    logging.getLogger("suixin.api").debug("not shown at INFO")
     lines = stream.getvalue().splitlines()
     assert len(lines) == 2, lines
     assert lines[0].endswith("INFO suixin.api: worker pass 7")
     assert lines[1].endswith("INFO verifier.registry: index loaded at block 42")
 
 
+@pytest.mark.usefixtures("fresh_loggers")
 def test_the_office_loggers_follow_stderr_when_it_is_replaced(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -308,25 +320,15 @@ def test_the_office_loggers_follow_stderr_when_it_is_replaced(
 
     from service.runtime import configure_logging
 
-    names = ("suixin", "verifier")
-    saved = {n: (logging.getLogger(n).handlers[:], logging.getLogger(n).level) for n in names}
     first, second = io.StringIO(), io.StringIO()
-    try:
-        for n in names:
-            logging.getLogger(n).handlers.clear()
-        monkeypatch.setattr(sys, "stderr", first)
-        configure_logging()
-        logging.getLogger("suixin.worker").info("pass %d", 1)
-        first.close()  # the captured stream of a finished test
-        monkeypatch.setattr(sys, "stderr", second)
-        configure_logging()  # a later start in the same interpreter
-        logging.getLogger("suixin.worker").info("pass %d", 2)
-        logging.getLogger("verifier.registry").info("loaded at block %d", 3)
-    finally:
-        for n, (handlers, level) in saved.items():
-            logging.getLogger(n).handlers[:] = handlers
-            logging.getLogger(n).setLevel(level)
-            logging.getLogger(n).propagate = True
+    monkeypatch.setattr(sys, "stderr", first)
+    configure_logging()
+    logging.getLogger("suixin.worker").info("pass %d", 1)
+    first.close()  # the captured stream of a finished test
+    monkeypatch.setattr(sys, "stderr", second)
+    configure_logging()  # a later start in the same interpreter
+    logging.getLogger("suixin.worker").info("pass %d", 2)
+    logging.getLogger("verifier.registry").info("loaded at block %d", 3)
     lines = second.getvalue().splitlines()
     assert [line.split(" INFO ")[1] for line in lines] == [
         "suixin.worker: pass 2",
