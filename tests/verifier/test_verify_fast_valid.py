@@ -497,6 +497,101 @@ def test_the_flat_permit_rules_answer_as_the_schema_and_validate_credential(
         assert not (sound and errors == []), (errors, credential)
 
 
+def _person(birth: date, *, region: str = "430104", sequence: int = 123) -> dict[str, object]:
+    return {
+        "birthDate": birth.isoformat(),
+        "citizenId": make_citizen_id(region, birth, sequence),
+        "sex": "male" if sequence % 2 else "female",
+    }
+
+
+def _rule_breakers(credential: dict[str, Any]) -> dict[str, tuple[list[Any], int]]:
+    """Edits that each break one field rule (or format) of ``credential``, and the day (after
+    its ``validFrom``) to check on."""
+    subject = credential["credentialSubject"]
+    issue = date.fromisoformat(subject["issueDate"])
+    birth = date.fromisoformat(subject["birthDate"])
+    valid_from = credential["validFrom"]
+    licence = credential["licenceId"]
+
+    def day(n: int) -> str:
+        return (issue + timedelta(days=n)).isoformat()
+
+    def on(**fields: object) -> list[Any]:
+        return [("subject", k, v) for k, v in fields.items()]
+
+    wrong_check = subject["citizenId"][:-1] + ("0" if subject["citizenId"][-1] != "0" else "1")
+    return {
+        "born after the issue date": (
+            on(issueDate=day(-10), residenceSince=day(-3), person=_person(issue - timedelta(5))),
+            1,
+        ),
+        "born in the future": (on(person=_person(issue + timedelta(10))), 1),
+        "born before 1900": (on(person=_person(date(1899, 12, 31))), 1),
+        "issued in the future": (on(issueDate=day(10)), 1),
+        "residence since after validFrom and the issue date": (on(residenceSince=day(1)), 3),
+        "residence since in the future": (on(residenceSince=day(30)), 3),
+        "residence since before birth": (
+            on(residenceSince=(birth - timedelta(1)).isoformat()),
+            1,
+        ),
+        "endorsed in the future": (on(endorsements=[{"date": day(5), "validUntil": day(400)}]), 1),
+        "endorsed before the issue date": (
+            on(endorsements=[{"date": day(-1), "validUntil": day(400)}]),
+            1,
+        ),
+        "endorsement ending before it starts": (
+            on(endorsements=[{"date": day(0), "validUntil": day(0)}]),
+            1,
+        ),
+        "sex not the citizen ID's": (
+            on(sex="female" if subject["sex"] == "male" else "male"),
+            1,
+        ),
+        "citizen ID of another birth date": (
+            on(citizenId=_person(birth - timedelta(1))["citizenId"]),
+            1,
+        ),
+        "citizen ID check digit": (on(citizenId=wrong_check), 1),
+        "citizen ID province unknown": (
+            on(citizenId=_person(birth, region="990101")["citizenId"]),
+            1,
+        ),
+        "residence region unknown": (on(residenceRegion="999999"), 1),
+        "text not NFC": (on(name="e\u0301"), 1),
+        "text with a bidi control": (on(name="\u202e甲"), 1),
+        "not a real date": (on(issueDate="2026-02-30"), 1),
+        "validUntil not after validFrom": ([("credential", "validUntil", valid_from)], 1),
+        "validFrom offset minutes past 59": (
+            [("credential", "validFrom", valid_from.replace("Z", "+08:60"))],
+            1,
+        ),
+        "validUntil past 2999": ([("credential", "validUntil", "3000-01-01T00:00:00Z")], 1),
+        "licence check character": (
+            [("credential", "licenceId", licence[:-1] + ("0" if licence[-1] != "0" else "1"))],
+            1,
+        ),
+        "licence with a space": ([("credential", "licenceId", licence + " ")], 1),
+        "licence not text": ([("credential", "licenceId", 5)], 1),
+    }
+
+
+def test_each_field_rule_broken_alone_turns_the_flat_rules_down(sample: dict[str, Any]) -> None:
+    # one deterministic case per rule, beside the property test's wide space
+    credential = sample["credential"]
+    start = datetime.fromisoformat(credential["validFrom"].replace("Z", "+00:00"))
+    assert _fast_rules.permit_fields(sample, credential, start + timedelta(days=1)) is not None
+    for name, (edits, days) in _rule_breakers(credential).items():
+        edited = _edited(credential, edits)
+        now = start + timedelta(days=days)
+        assert validate_credential(edited, now=now) or not _sound_by_schema(
+            {**sample, "credential": edited}
+        ), name
+        assert _fast_rules.permit_fields({**sample, "credential": edited}, edited, now) is None, (
+            name
+        )
+
+
 # ------------------------------------------------------------------ signed and anchored, both ways
 
 
@@ -523,5 +618,26 @@ def test_edited_permits_signed_and_anchored_get_the_general_report(
         for bundle in bundles:
             fast, general = both_ways(scene.verifier, bundle)
             event(f"{general.verdict.value}, fast path {'taken' if fast else 'declined'}")
+    finally:
+        scene.clock[0] = start
+
+
+def test_each_rule_breaker_signed_and_anchored_gets_the_general_report(
+    scene: Scene, sample: dict[str, Any]
+) -> None:
+    breakers = _rule_breakers(sample["credential"])
+    credentials = []
+    for edits, _ in breakers.values():
+        unsigned = _edited(_unsigned(sample["credential"]), edits)
+        unsigned["id"] = f"urn:uuid:{uuid.uuid4()}"
+        credentials.append(_resign(scene.permits, unsigned))
+    bundles = scene.anchored(scene.permits, *credentials)
+    start = scene.clock[0]
+    try:
+        for name, bundle, (_, days) in zip(breakers, bundles, breakers.values(), strict=True):
+            scene.clock[0] = start + timedelta(days=days)
+            fast, general = both_ways(scene.verifier, bundle)
+            assert fast is None and general.verdict is Verdict.INVALID, name
+            assert general.check("format").outcome.value == "fail", name
     finally:
         scene.clock[0] = start
