@@ -562,8 +562,8 @@ def _rule_breakers(credential: dict[str, Any]) -> dict[str, tuple[list[Any], int
         "text with a bidi control": (on(name="\u202e甲"), 1),
         "not a real date": (on(issueDate="2026-02-30"), 1),
         "validUntil not after validFrom": ([("credential", "validUntil", valid_from)], 1),
-        "validFrom offset minutes past 59": (
-            [("credential", "validFrom", valid_from.replace("Z", "+08:60"))],
+        "validUntil offset minutes past 59": (
+            [("credential", "validUntil", credential["validUntil"].replace("Z", "+08:60"))],
             1,
         ),
         "validUntil past 2999": ([("credential", "validUntil", "3000-01-01T00:00:00Z")], 1),
