@@ -111,14 +111,18 @@ def _resign(office: Office, unsigned: dict[str, Any], key: Any = None) -> dict[s
     )
 
 
-def _sign_without_context(office: Office, unsigned: dict[str, Any]) -> dict[str, Any]:
-    """An eddsa-jcs-2022 proof whose options carry no ``@context`` (the suite allows it)."""
+def _sign_without_context(
+    office: Office, unsigned: dict[str, Any], **options: object
+) -> dict[str, Any]:
+    """An eddsa-jcs-2022 proof whose options carry no ``@context`` (the suite allows it), or
+    the ``options`` given, signed over them and the document as it is."""
     proof = {
         "type": "DataIntegrityProof",
         "cryptosuite": "eddsa-jcs-2022",
         "created": "2026-12-01T00:00:00Z",
         "verificationMethod": f"{office.did}#{office.key_id}",
         "proofPurpose": "assertionMethod",
+        **options,
     }
     data = (
         hashlib.sha256(canonicalize(proof)).digest()
@@ -641,3 +645,74 @@ def test_each_rule_breaker_signed_and_anchored_gets_the_general_report(
             assert general.check("format").outcome.value == "fail", name
     finally:
         scene.clock[0] = start
+
+
+def test_what_only_a_later_check_refuses_gets_the_general_report(scene: Scene) -> None:
+    permits, licences = scene.permits, scene.licences
+    # a validly signed proof the general path still refuses: a context that is no prefix of
+    # the credential's, a created that is no date-time
+    foreign_context = _sign_without_context(
+        permits, _unsigned(permits.permit()), **{"@context": ["https://other.example/ctx"]}
+    )
+    undated = _sign_without_context(permits, _unsigned(permits.permit()), created="yesterday")
+    # the subject's region outside the issuer's (a code in force: the field rules hold)
+    outside = _unsigned(permits.permit())
+    outside["credentialSubject"]["residenceRegion"] = "440304"
+    # an authority not accredited for the type (no licence identifier: its unit would differ)
+    wrong_type = _unsigned(permits.permit())
+    wrong_type["issuer"] = licences.did
+    del wrong_type["licenceId"]
+    bundles = scene.anchored(
+        permits, foreign_context, undated, _resign(permits, outside)
+    ) + scene.anchored(licences, _resign(licences, wrong_type))
+    # a permit's root anchored by another authority
+    (other_anchorer,) = scene.anchored(licences, permits.permit())
+    expected = {
+        "proof_context_mismatch": bundles[0],
+        "proof_malformed": bundles[1],
+        "issuer_region_outside": bundles[2],
+        "issuer_type_not_accredited": bundles[3],
+        "anchor_other_authority": other_anchorer,
+    }
+    for code, bundle in expected.items():
+        fast, general = both_ways(scene.verifier, bundle)
+        assert fast is None and general.verdict is Verdict.INVALID, code
+        assert code in {c.reason.code for c in general.failed}, (code, general.to_json())
+
+
+def test_a_suspended_authority_and_a_pinned_chain_get_the_general_report(scene: Scene) -> None:
+    office = Office.accredit(
+        scene.registries,
+        ("did:web:suspended.example", "某所", "Some Office", 440100),
+        ("ResidencePermit",),
+    )
+    (bundle,) = scene.anchored(office, office.permit())
+    # a verifier that accepts only another chain, or another registry
+    for pinned in ({"chain_id": 1}, {"anchor_registry": "0x" + "11" * 20}):
+        verifier = Verifier.from_chain(
+            scene.chain,
+            scene.registries.anchor,
+            Policy(sync_interval=timedelta(days=1), clock=lambda: scene.clock[0], **pinned),  # type: ignore[arg-type]
+            deployment=scene.registries.deployment,
+        )
+        fast, general = both_ways(verifier, bundle)
+        assert fast is None and general.check("anchor").outcome.value == "fail", pinned
+    fast, general = both_ways(scene.verifier, bundle)
+    assert fast is not None and general.verdict is Verdict.VALID
+    scene.registries.trust_tx("suspend", [office.did])
+    scene.verifier.refresh(force=True)
+    # anchored before the suspension: the policy's history decides, on the general path
+    fast, general = both_ways(scene.verifier, bundle)
+    assert fast is None and general.verdict is Verdict.VALID
+    strict = Verifier.from_chain(
+        scene.chain,
+        scene.registries.anchor,
+        Policy(
+            sync_interval=timedelta(days=1),
+            clock=lambda: scene.clock[0],
+            accept_suspended_authority_history=False,
+        ),
+        deployment=scene.registries.deployment,
+    )
+    fast, general = both_ways(strict, bundle)
+    assert fast is None and general.check("issuer").reason.code == "authority_suspended"
