@@ -667,12 +667,23 @@ def test_what_only_a_later_check_refuses_gets_the_general_report(scene: Scene) -
     ) + scene.anchored(licences, _resign(licences, wrong_type))
     # a permit's root anchored by another authority
     (other_anchorer,) = scene.anchored(licences, permits.permit())
+    # signed with the issuer's key under another authority's verification method
+    other_method = _sign_without_context(
+        permits, _unsigned(permits.permit()), verificationMethod=f"{licences.did}#key-1"
+    )
+    (other_method_bundle,) = scene.anchored(permits, other_method)
+    # a SHA-256 receipt that says SM3 (this deployment anchors with SHA-256)
+    (base,) = scene.anchored(permits, permits.permit())
+    relabelled = copy.deepcopy(base)
+    relabelled["anchor"]["hash"] = "sm3"
     expected = {
         "proof_context_mismatch": bundles[0],
         "proof_malformed": bundles[1],
         "issuer_region_outside": bundles[2],
         "issuer_type_not_accredited": bundles[3],
         "anchor_other_authority": other_anchorer,
+        "verification_method_not_issuer": other_method_bundle,
+        "anchor_hash_mismatch": relabelled,
     }
     for code, bundle in expected.items():
         fast, general = both_ways(scene.verifier, bundle)
