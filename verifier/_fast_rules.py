@@ -20,6 +20,7 @@ from __future__ import annotations
 import hashlib
 from datetime import datetime
 from functools import cache
+from hashlib import sha256 as _sha256
 from typing import Any
 
 import jsonschema_rs
@@ -34,12 +35,25 @@ from verifier.credential import (
     _date,
     _text_clean,
 )
-from verifier.identifiers import citizen_id_check_digit
+from verifier.identifiers import InvalidIdentifier, citizen_id_check_digit
 from verifier.jcs import canonicalize
-from verifier.licence_id import InvalidLicenceId, parse_licence_id
+from verifier.licence_id import (
+    _ALPHABET,
+    _CHARACTERS,
+    _SERIAL,
+    _TYPE_CODE,
+    _VERSION,
+    LICENCE_ID_ROOT,
+    _check_character,
+    _parse_uscc,
+)
+from verifier.merkle import _NODE_PREFIX as _NODE
 from verifier.schemas import CREDENTIAL_TYPES, load_schema, schema_id
 
-__all__ = ["SCHEMA_DIGESTS", "permit_fields"]
+__all__ = ["SCHEMA_DIGESTS", "inclusion_root", "licence_id_holds", "permit_fields"]
+
+_LICENCE_PREFIX = LICENCE_ID_ROOT + "."
+_fromhex = bytes.fromhex
 
 #: SHA-256 of the JCS bytes of the schemas the flat rules were written for
 SCHEMA_DIGESTS = {
@@ -133,8 +147,56 @@ def permit_fields(
     if licence is not None:
         if type(licence) is not str or licence != licence.strip():
             return None
-        try:
-            parse_licence_id(licence)
-        except InvalidLicenceId:
+        if not licence_id_holds(licence):
             return None
     return valid_from, valid_until
+
+
+def licence_id_holds(licence: str) -> bool:
+    """Whether ``parse_licence_id(licence)`` accepts ``licence`` (already stripped): the same
+    steps, without the parts built or an exception raised for a refusal."""
+    if not licence.startswith(_LICENCE_PREFIX):
+        return False
+    parts = licence[len(_LICENCE_PREFIX) :].split(".")
+    if len(parts) != 5:
+        return False
+    type_code, issuer, serial, version, check = parts
+    if (
+        _TYPE_CODE.fullmatch(type_code) is None
+        or _CHARACTERS.fullmatch(issuer) is None
+        or _SERIAL.fullmatch(serial) is None
+        or _VERSION.fullmatch(version) is None
+        or len(check) != 1
+        or check not in _ALPHABET
+    ):
+        return False
+    try:
+        _parse_uscc(issuer)
+    except InvalidIdentifier:
+        return False
+    return _check_character(type_code, issuer, serial, version) == check
+
+
+def inclusion_root(leaf: bytes, index: int, size: int, path: list[str]) -> bytes | None:
+    """``root_from_inclusion(leaf, index, size, [the path's bytes], "sha-256")`` for a receipt
+    the bundle schema accepted (integers, a path of ``0x`` and 64 hexadecimal digits), or None
+    where that raises: the path read as it is walked."""
+    if not 0 <= index < size:
+        return None
+    r = leaf
+    fn = index
+    sn = size - 1
+    for text in path:
+        if sn == 0:
+            return None  # too long
+        node = _fromhex(text[2:])
+        if fn & 1 or fn == sn:
+            r = _sha256(_NODE + node + r).digest()
+            while fn and not fn & 1:
+                fn >>= 1
+                sn >>= 1
+        else:
+            r = _sha256(_NODE + r + node).digest()
+        fn >>= 1
+        sn >>= 1
+    return r if sn == 0 else None  # else too short

@@ -36,7 +36,7 @@ from typing import Any
 from cryptography.exceptions import InvalidSignature
 
 from verifier import regions
-from verifier._fast_rules import permit_fields
+from verifier._fast_rules import inclusion_root, permit_fields
 from verifier._time import parse_timestamp
 from verifier.bundle import (
     AnchorReceipt,
@@ -644,16 +644,13 @@ class Verifier:
         ):
             return None
         without, whole = split
-        try:
-            root = root_from_inclusion(
-                _sha256(_LEAF + _sha256(whole).digest()).digest(),
-                raw["leafIndex"],
-                raw["treeSize"],
-                [bytes.fromhex(p[2:]) for p in raw["path"]],
-            )
-        except (InvalidInput, ValueError):
-            return None
-        if root.hex() != raw["root"][2:]:
+        root = inclusion_root(
+            _sha256(_LEAF + _sha256(whole).digest()).digest(),
+            raw["leafIndex"],
+            raw["treeSize"],
+            raw["path"],
+        )
+        if root is None or root.hex() != raw["root"][2:]:
             return None
         record = index.anchor(root)
         if (

@@ -33,9 +33,11 @@ from verifier import _fast_rules
 from verifier.bundle import _sound_by_schema
 from verifier.chain import EmbeddedChain
 from verifier.credential import CHINA_TIME, _text_clean, validate_credential
+from verifier.errors import InvalidInput
 from verifier.jcs import _compiled_split, canonicalize
 from verifier.keys import Ed25519KeyPair, multibase_encode
-from verifier.licence_id import build_licence_id
+from verifier.licence_id import InvalidLicenceId, build_licence_id, is_valid_licence_id
+from verifier.merkle import MerkleTree, leaf_hash, root_from_inclusion
 from verifier.policy import Policy
 from verifier.proofs import sign_credential
 from verifier.registry import CredentialStatus
@@ -727,3 +729,56 @@ def test_a_suspended_authority_and_a_pinned_chain_get_the_general_report(scene: 
     )
     fast, general = both_ways(strict, bundle)
     assert fast is None and general.check("issuer").reason.code == "authority_suspended"
+
+
+# ------------------------------------------------------------------ the flat helpers
+
+
+@st.composite
+def _licence_texts(draw: st.DrawFn) -> str:
+    """Licence identifiers, valid and broken in every part (and none at all)."""
+    uscc = draw(st.sampled_from(["11440100007502156G", "11440300MB2E66230L", "11440100007502156H"]))
+    serial = draw(st.text("0123456789ABCDEFa", min_size=0, max_size=66))
+    version = draw(st.sampled_from(["001", "000", "01", "999", "1A2"]))
+    type_code = draw(st.sampled_from(["000000000000000000001", "00000000000000000001", "a" * 21]))
+    try:
+        valid = build_licence_id("000000000000000000001", uscc, serial or "A", 1)
+    except InvalidLicenceId:
+        valid = "1.2.156.3005.2"
+    check = draw(st.sampled_from(["0", "A", "9", "Z", "", "AB", "a"]))
+    body = ".".join(("1.2.156.3005.2", type_code, uscc, serial, version, check))
+    return draw(
+        st.sampled_from([valid, body, valid[:-1] + check, valid + ".1", valid.replace(".", "", 1)])
+        | st.text(max_size=12)
+    )
+
+
+@settings(max_examples=500)
+@given(_licence_texts())
+def test_the_flat_licence_check_answers_as_parse_licence_id(licence: str) -> None:
+    assume(licence == licence.strip())
+    assert _fast_rules.licence_id_holds(licence) is is_valid_licence_id(licence)
+
+
+@settings(max_examples=500)
+@given(
+    size=st.integers(1, 300),
+    data=st.data(),
+)
+def test_the_flat_inclusion_root_is_root_from_inclusion(size: int, data: st.DataObject) -> None:
+    index = data.draw(st.integers(-2, size + 2))
+    leaves = [hashlib.sha256(i.to_bytes(4, "big")).digest() for i in range(size)]
+    tree = MerkleTree(leaves)
+    path = tree.inclusion_proof(index) if 0 <= index < size else []
+    path = data.draw(
+        st.sampled_from([path, path[:-1], [*path, leaves[0]], path[1:], list(reversed(path)), []])
+    )
+    hex_path = ["0x" + p.hex() for p in path]
+    leaf = leaf_hash(leaves[index % size])
+    try:
+        expected: bytes | None = root_from_inclusion(leaf, index, size, path)
+    except InvalidInput:
+        expected = None
+    assert _fast_rules.inclusion_root(leaf, index, size, hex_path) == expected
+    if path and 0 <= index < size and expected is not None and path == tree.inclusion_proof(index):
+        assert expected == tree.root
