@@ -36,7 +36,11 @@ from verifier.credential import CHINA_TIME, _text_clean, validate_credential
 from verifier.errors import InvalidInput
 from verifier.jcs import _compiled_split, canonicalize
 from verifier.keys import Ed25519KeyPair, multibase_encode
-from verifier.licence_id import InvalidLicenceId, build_licence_id, is_valid_licence_id
+from verifier.licence_id import (
+    _check_character,
+    build_licence_id,
+    is_valid_licence_id,
+)
 from verifier.merkle import MerkleTree, leaf_hash, root_from_inclusion
 from verifier.policy import Policy
 from verifier.proofs import sign_credential
@@ -736,19 +740,32 @@ def test_a_suspended_authority_and_a_pinned_chain_get_the_general_report(scene: 
 
 @st.composite
 def _licence_texts(draw: st.DrawFn) -> str:
-    """Licence identifiers, valid and broken in every part (and none at all)."""
-    uscc = draw(st.sampled_from(["11440100007502156G", "11440300MB2E66230L", "11440100007502156H"]))
-    serial = draw(st.text("0123456789ABCDEFa", min_size=0, max_size=66))
-    version = draw(st.sampled_from(["001", "000", "01", "999", "1A2"]))
-    type_code = draw(st.sampled_from(["000000000000000000001", "00000000000000000001", "a" * 21]))
-    try:
-        valid = build_licence_id("000000000000000000001", uscc, serial or "A", 1)
-    except InvalidLicenceId:
-        valid = "1.2.156.3005.2"
+    """Licence identifiers, valid and broken in each part (mostly one part at a time, with the
+    check character computed over the parts), and none at all."""
+    good = "11440100007502156G"
+    uscc = draw(
+        st.sampled_from([good] * 4 + ["11440300MB2E66230L", "11440100007502156H", good.lower()])
+    )
+    serial = draw(
+        st.text("0123456789ABCDEF", min_size=1, max_size=40)
+        | st.sampled_from(["", "7" * 64, "7" * 65])
+    )
+    version = draw(st.sampled_from(["001"] * 4 + ["000", "01", "999", "1A2"]))
+    type_code = draw(st.sampled_from(["000000000000000000001"] * 4 + ["0" * 20, "0" * 22]))
     check = draw(st.sampled_from(["0", "A", "9", "Z", "", "AB", "a"]))
-    body = ".".join(("1.2.156.3005.2", type_code, uscc, serial, version, check))
+    # the check character over the parts as they are, whether or not each part holds
+    right = _check_character(type_code, uscc.upper(), serial, version)
+    parts = ("1.2.156.3005.2", type_code, uscc, serial, version)
     return draw(
-        st.sampled_from([valid, body, valid[:-1] + check, valid + ".1", valid.replace(".", "", 1)])
+        st.sampled_from(
+            [
+                ".".join((*parts, right)),
+                ".".join((*parts, right)),
+                ".".join((*parts, check)),
+                ".".join((*parts, right, "1")),
+                ".".join((*parts, right)).replace(".", "", 1),
+            ]
+        )
         | st.text(max_size=12)
     )
 
