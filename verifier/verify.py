@@ -19,6 +19,12 @@ algorithm; ``anchor`` rebuilds the root with the receipt's hash (SHA-256 or SM3)
 deployment is known, refuses a receipt of another hash than the deployment's.
 
 An unreachable chain is not a verdict: ``Verifier.verify`` raises ChainUnavailable.
+
+``Verifier.verify`` answers the common VALID bundle (Ed25519, a SHA-256 receipt of a root its
+active issuer anchored, status unchanged, in its validity period) in one pass,
+``Verifier._fast_valid``, and every other bundle check by check, ``Verifier._verify_checks``;
+the first answers only what the second would, report for report (``tests/verifier/
+test_verify_fast_valid.py``).
 """
 
 from __future__ import annotations
