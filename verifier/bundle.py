@@ -207,10 +207,12 @@ _RECEIPT_INTEGERS = ("chainId", "leafIndex", "treeSize", "blockNumber", "blockTi
 _SAFE = 2**53 - 1
 
 
-def _sound_by_schema(bundle: dict[str, Any]) -> bool:
+def _sound_by_schema(bundle: dict[str, Any], validator: Any = None) -> bool:
     """Whether ``bundle``, its credential already proven readable, passes the bundle schema and
     holds nothing ``interop_errors`` reports: the compiled validator asked first, the walk
-    spared (``_bundle_errors`` then finds nothing either).
+    spared (``_bundle_errors`` then finds nothing either). ``validator``, when given, is a
+    compiled validator of a schema that includes the bundle schema (the verifier's fast path
+    asks one that also holds the credential to its type's schema).
 
     What the schema accepts besides the credential is the version (a constant), the anchor's
     named members only (``additionalProperties`` is false), text matching ASCII patterns or an
@@ -218,7 +220,7 @@ def _sound_by_schema(bundle: dict[str, Any]) -> bool:
     unreadable. Such an integer, any exception from the validator or anything else unexpected
     answers False, and the caller takes the full path."""
     try:
-        if not _fast_validator().is_valid(bundle):
+        if not (validator or _fast_validator()).is_valid(bundle):
             return False
     except Exception:  # e.g. an integer the compiled validator cannot hold: the walk decides
         return False
