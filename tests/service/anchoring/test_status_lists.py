@@ -348,3 +348,48 @@ def test_registries_deployed_before_status_lists_keep_working_without_them(setup
     assert served_or_none(setup) is None
     with setup.office.db.session() as s:
         assert not s.scalars(select(StatusList)).all()
+
+
+def test_lists_a_snapshot_holds_are_read_for_a_valid_bundle(setup: Setup) -> None:
+    """A verifier whose index holds the issuer's lists (as a snapshot's does) reads them for a
+    bundle that is otherwise VALID: the status check says the lists agree, and a list that
+    disagrees with the chain is caught. (The one-pass path for the common VALID bundle must
+    step aside when lists are at hand; without that it answered from the chain alone.)"""
+    (cid,) = setup.issue(1)
+    drain(setup)
+    listed, lists = served(setup)
+
+    def verifier_holding(documents: list[dict[str, Any]]) -> Verifier:
+        verifier = Verifier.from_chain(
+            setup.office.chain, setup.deployment.anchor_registry, deployment=setup.deployment
+        )
+        verifier.refresh(force=True)
+        verifier.index.list_documents = {str(d["id"]): d for d in documents}
+        return verifier
+
+    report = verifier_holding([listed, *lists]).verify(setup.office.bundle(cid))
+    assert report.verdict is Verdict.VALID
+    agreed = status_of(report).reason
+    assert agreed.code == "status_active" and "revocation" in agreed.en  # the lists were read
+
+    # an equivocating issuer marks the credential revoked in a list it anchors, not on chain
+    entry = status_list_entries(setup.office.bundle(cid)["credential"])[0]
+    bits = StatusBitstring(LIST_ENTRIES)
+    bits[entry.status_list_index] = 1
+    url = f"{BASE}/revocation/0"
+    unsigned = build_status_list_credential(url, DID, "revocation", bits, valid_from=setup_now())
+    signer = setup.office.signer(setup.authority_id)
+    lie = sign_credential(unsigned, signer, f"{DID}#{signer.key_id}", "2026-12-05T00:00:00Z")
+    digests = {**StatusListSet.from_json(listed).lists, url: status_list_digest(lie)}
+    forged = StatusListSet(BASE, DID, listed["version"] + 1, digests)
+    setup.office.chain.transact(
+        setup.deployment.anchor_registry,
+        ABI,
+        "publishStatusLists",
+        [[list_id_hash(BASE)], [forged.digest]],
+        setup.office.account(setup.authority_id),
+    )
+    others = [d for d in lists if d["id"] != url]
+    caught = verifier_holding([forged.to_json(), lie, *others]).verify(setup.office.bundle(cid))
+    assert caught.verdict is Verdict.INVALID
+    assert status_of(caught).reason.code == "status_list_disagrees"
