@@ -4,6 +4,9 @@ for byte), and the route itself for everything else."""
 
 from __future__ import annotations
 
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -186,10 +189,74 @@ def test_what_the_lane_declines_the_route_answers(
         _same(answer, slow_answer)
     # the route ran for each that reached it past its dependencies and body validation
     assert len(calls) == 1  # the key without the issue scope
-    # a key not checked lately: the route reads it from the database and issues
+    # a key not checked lately: the lane reads it from the database and issues
     world.office.forget_cached()
     fresh = fast.post("/v1/credentials", json=valid, headers=auth(key))
-    assert fresh.status_code == 201 and len(calls) == 2
+    assert fresh.status_code == 201 and len(calls) == 1
+
+
+def test_concurrent_requests_read_an_expired_key_once(
+    world: OfficeWorld, apps: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The key's cached copy has expired and 16 requests arrive together: one reads it from
+    the database, all are issued by the lane (as the route would: 201 each), none waits for
+    a read of its own. (Every request reading it again made the first requests after a
+    pause 4-5 times slower than the others in scripts/bench_issue.py.)"""
+    fast, _ = apps
+    key = world.key(world.permits, "issue:ResidencePermit")
+    world.office.forget_cached()
+    reads: list[str] = []
+    real = world.office.authenticate
+    entered, release = threading.Event(), threading.Event()
+
+    def slow_read(token: str) -> Any:
+        reads.append(token)
+        entered.set()
+        assert release.wait(10)  # the others arrive while this read runs
+        return real(token)
+
+    monkeypatch.setattr(world.office, "authenticate", slow_read)
+    monkeypatch.setattr(credentials_route, "require_issue_scopes", _route_unused)
+    bodies = [
+        {"type": "ResidencePermit", "subject": residence_permit_subject(world.rng)}
+        for _ in range(16)
+    ]
+    with ThreadPoolExecutor(16) as pool:
+        answers = [
+            pool.submit(fast.post, "/v1/credentials", json=body, headers=auth(key))
+            for body in bodies
+        ]
+        assert entered.wait(10)
+        time.sleep(0.3)  # the other 15 reach the lane and wait on the read
+        release.set()
+        statuses = [answer.result().status_code for answer in answers]
+    assert statuses == [201] * 16
+    assert reads == [key]
+
+
+def test_a_key_the_lane_cannot_read_is_the_route_s_to_answer(
+    world: OfficeWorld, apps: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The database fails while the key is read: the lane declines, and the route answers
+    what the application without a lane answers; nothing is stored."""
+    fast, slow = apps
+    key = world.key(world.permits, "issue:ResidencePermit")
+    body = {"type": "ResidencePermit", "subject": residence_permit_subject(world.rng)}
+
+    def unreadable(_token: str) -> Any:
+        raise OperationalError("SELECT", None, Exception("database is locked"))
+
+    world.office.forget_cached()
+    monkeypatch.setattr(world.office, "authenticate", unreadable)
+    with (
+        TestClient(fast.app, raise_server_exceptions=False) as fast_client,
+        TestClient(slow.app, raise_server_exceptions=False) as slow_client,
+    ):
+        by_route = slow_client.post("/v1/credentials", json=body, headers=auth(key))
+        by_lane = fast_client.post("/v1/credentials", json=body, headers=auth(key))
+    assert by_route.status_code >= 500
+    _same(by_lane, by_route)
+    assert world.office.counts() == {}
 
 
 @pytest.mark.parametrize("lane", [True, False])
