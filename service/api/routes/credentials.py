@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import inspect
 from typing import Any
 
@@ -20,7 +21,7 @@ from service.api.deps import (
     require_issue_scopes,
 )
 from service.api.guard import FastLane
-from service.api.issuing import issue_many, prepare_one, store_one
+from service.api.issuing import issue_grouped, issue_many, prepare_one, store_one
 from service.api.models import BatchBody, BatchOut, BundleOut, IssueBody, ProblemOut
 from service.api.responses import FastJSONResponse
 from service.issuing.office import AuthContext, PendingIssue
@@ -68,9 +69,14 @@ async def issue_credential(
 async def _issue(
     state: ApiState, caller: AuthContext, body: IssueBody, idempotency_key: str | None
 ) -> tuple[dict[str, Any], bool]:
-    # checking and signing run on the issuing threads (SUIXIN_ISSUE_THREADS), first come
-    # first served, not on the general thread pool where 40 threads share one GIL by turns;
-    # storing with the concurrent requests' issues, in one transaction (a group commit)
+    # checking, signing and storing with the concurrent requests' issues, in one transaction,
+    # on the group commit's thread (service.issuing.group_commit); without it (before the
+    # app's start-up), checking and signing on the issuing threads (SUIXIN_ISSUE_THREADS)
+    commits = state.commits
+    if commits is not None:
+        return await issue_grouped(
+            state, commits, functools.partial(prepare_one, state, caller, body, idempotency_key)
+        )
     prepared = await to_thread.run_sync(
         prepare_one, state, caller, body, idempotency_key, limiter=state.issue_limiter
     )

@@ -287,3 +287,79 @@ def test_a_store_that_fails_reports_no_credential(
     assert world.office.counts() == {}
     with world.office.db.session() as s:
         assert s.scalar(select(func.count()).select_from(Credential)) == 0
+
+
+def test_issues_on_the_group_thread_answer_as_on_the_issuing_threads(
+    world: OfficeWorld, tmp_path: Path
+) -> None:
+    """Checked and signed on the group commit's thread, then stored there (the running app),
+    or on the issuing threads and stored alone (the app without its group commit): the same
+    answers, byte for byte, for every refusal, and the same shape for an issue."""
+    grouped_app = create_app(world.office, settings(tmp_path), start_worker=False)
+    threaded_app = create_app(world.office, settings(tmp_path), start_worker=False)
+    permit_key = world.key(world.permits, "issue:ResidencePermit")
+    licence_scope = world.key(world.permits, "issue:BusinessLicense")
+    held = residence_permit_subject(world.rng)
+    retried = {"type": "ResidencePermit", "subject": residence_permit_subject(world.rng)}
+    with TestClient(grouped_app) as grouped, TestClient(threaded_app) as threaded:
+        commits = threaded_app.state.suixin.commits
+        threaded_app.state.suixin.commits = None
+        commits.close()
+        first = grouped.post(
+            "/v1/credentials",
+            json={"type": "ResidencePermit", "subject": held},
+            headers={**auth(permit_key), "Idempotency-Key": "taken"},
+        )
+        assert first.status_code == 201
+        created = grouped.post(
+            "/v1/credentials", json=retried, headers={**auth(permit_key), "Idempotency-Key": "r"}
+        )
+        assert created.status_code == 201
+        requests = [
+            (permit_key, {"subject": residence_permit_subject(world.rng, residenceRegion="1")}, {}),
+            (permit_key, {"subject": residence_permit_subject(world.rng, sex="x")}, {}),
+            (permit_key, {"subject": dict(held, name="李四")}, {}),
+            (permit_key, {"subject": dict(held, residenceRegion="110101")}, {}),
+            (
+                licence_scope,
+                {"type": "BusinessLicense", "subject": business_license_subject(world.rng)},
+                {},
+            ),
+            (
+                permit_key,
+                {"subject": residence_permit_subject(world.rng)},
+                {"Idempotency-Key": "taken"},
+            ),
+            (permit_key, retried, {"Idempotency-Key": "r"}),
+        ]
+        answers = []
+        for client in (grouped, threaded):
+            answers.append(
+                [
+                    client.post(
+                        "/v1/credentials",
+                        json={"type": "ResidencePermit"} | body,
+                        headers={**auth(key), **extra},
+                    )
+                    for key, body, extra in requests
+                ]
+            )
+        fresh = [
+            client.post(
+                "/v1/credentials",
+                json={"type": "ResidencePermit", "subject": residence_permit_subject(world.rng)},
+                headers=auth(permit_key),
+            )
+            for client in (grouped, threaded)
+        ]
+    by_group, by_threads = answers
+    assert [r.status_code for r in by_group] == [422, 422, 409, 409, 403, 409, 200]
+    for one, other in zip(by_group, by_threads, strict=True):
+        _same(one, other)
+        assert one.headers.get("location") == other.headers.get("location")
+    assert by_group[-1].json() == created.json()
+    assert [r.status_code for r in fresh] == [201, 201]
+    assert fresh[0].json().keys() == fresh[1].json().keys()
+    for answer in fresh:
+        stored = world.office.bundle(answer.json()["credential"]["id"], world.permits.id)
+        assert stored == answer.json()
