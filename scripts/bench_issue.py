@@ -767,6 +767,17 @@ def main() -> int:
             f"verify at most {ceiling:,.0f} requests/s = {ceiling / VERIFY_TARGET:.2f} of the "
             f"target"
         )
+        # closed loop: CLIENTS requests always in flight, so the mean latency is CLIENTS over
+        # the rate (Little's law), and the rate is at most the cores over the CPU per issue
+        issues = cores / figures["issue_cpu_ms"] * 1000
+        needed = cores / (CLIENTS / (P99_TARGET_MS / 1000)) * 1000
+        print(
+            f"    POST /v1/credentials: at {figures['issue_cpu_ms']:.2f} ms of CPU per issue "
+            f"{cores:.2f} cores issue at most {issues:,.0f}/s, a mean latency of at least "
+            f"{CLIENTS / issues * 1000:.1f} ms at {CLIENTS} clients; a mean under the "
+            f"{P99_TARGET_MS:.0f} ms limit needs at most {needed:.2f} ms per issue, and the "
+            f"machine's other work (load average) takes its share of the cores"
+        )
     return 0
 
 

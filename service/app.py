@@ -39,7 +39,7 @@ from service.api.verification import REGISTRY_INDEX_NAME, VerificationService
 from service.config import Settings
 from service.issuing.conformance import ConformanceIssuer
 from service.issuing.group_commit import GroupCommit
-from service.issuing.office import Office
+from service.issuing.office import Office, PendingIssue
 from service.issuing.signing_pool import SigningPool
 from service.runtime import worker_from_settings
 from service.web import install_web
@@ -115,7 +115,8 @@ def create_app(office: Office, settings: Settings, *, start_worker: bool) -> Fas
             daemon=True,
         )
         recent.start()
-        state.commits = GroupCommit(office.store_issued, name="issue").start()
+        # checks, signs and stores POST /v1/credentials's issues (service.api.issuing)
+        state.commits = GroupCommit(office.store_issued, name="issue", storable=_is_pending).start()
         if settings.signing_processes and office.signing_pool is None:
             office.signing_pool = SigningPool(settings.signing_processes)
         if start_worker:
@@ -184,6 +185,11 @@ def create_app(office: Office, settings: Settings, *, start_worker: bool) -> Fas
         },
     )
     return app
+
+
+def _is_pending(prepared: object) -> bool:
+    """Whether an issue's preparation is to be stored (not a retried idempotency key's)."""
+    return isinstance(prepared, PendingIssue)
 
 
 def app_from_environment() -> FastAPI:

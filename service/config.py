@@ -48,8 +48,9 @@ class Settings(BaseSettings):
     # the in-process worker sleeps this many times as long as each of its steps took, so its
     # CPU comes in short bursts between requests (one GIL per process); 0 runs it flat out
     worker_pace: float = Field(1.0, ge=0, le=10)
-    # threads that run issuing requests at once; the work is CPU under one GIL, so more
-    # threads only take turns less fairly (a latency tail) without issuing more
+    # threads that run issuing requests at once (the VC API's; POST /v1/credentials's run on
+    # its group commit's thread); the work is CPU under one GIL, so more threads only take
+    # turns less fairly (a latency tail) without issuing more
     issue_threads: int = Field(2, ge=1, le=64)
     # processes that sign large batch requests (POST /v1/credentials/batch); 0 signs in the
     # server process. Bulk files (`suixin issue`) use one per core unless told otherwise.

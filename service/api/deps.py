@@ -13,6 +13,7 @@ Access rules (the same for every route):
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -62,6 +63,10 @@ class ApiState:
     # one issue's credential stored with those of concurrent requests (while the app runs)
     commits: GroupCommit[PendingIssue] | None = None
     _issue_limiter: CapacityLimiter | None = field(default=None, repr=False)
+    # the API keys being read from the database now, by the token presented (``authenticated``)
+    _key_reads: dict[str, asyncio.Future[AuthContext | None]] = field(
+        default_factory=dict, repr=False
+    )
 
     @property
     def issue_limiter(self) -> CapacityLimiter:
@@ -70,6 +75,35 @@ class ApiState:
         if self._issue_limiter is None:
             self._issue_limiter = CapacityLimiter(self.settings.issue_threads)
         return self._issue_limiter
+
+    async def authenticated(self, token: str) -> AuthContext | None:
+        """The caller behind ``token`` (``Office.authenticate``): from memory when its key was
+        read within the last second (``Office.authenticate_cached``), else from the database
+        on a thread, once for every request that presents the same token meanwhile.
+
+        When the cached key expires under load, every request in flight used to read it
+        again, each on a thread of its own: 64 concurrent issues after a pause of a second
+        took 200-245 ms instead of 35-50 (scripts/bench_issue.py, anvil + PostgreSQL). The
+        answer is the one read's, as it would be each one's: the same token, the same row.
+        An error of the read is each waiter's."""
+        caller = self.office.authenticate_cached(token)
+        if caller is not None:
+            return caller
+        loop = asyncio.get_running_loop()
+        read = self._key_reads.get(token)
+        if read is None or read.get_loop() is not loop:
+            read = loop.create_task(run_in_threadpool(self.office.authenticate, token))
+            self._key_reads[token] = read
+
+            def finished(done: asyncio.Future[AuthContext | None]) -> None:
+                if self._key_reads.get(token) is done:
+                    del self._key_reads[token]
+                if not done.cancelled():
+                    done.exception()  # retrieved, though every waiter may have gone
+
+            read.add_done_callback(finished)
+        # one waiter's cancellation (its client went away) is not the read's
+        return await asyncio.shield(read)
 
     @property
     def worker_up(self) -> bool | None:
@@ -114,7 +148,7 @@ def _unauthorized(detail: str) -> Problem:
 
 
 async def _authenticate(
-    office: OfficeDep,
+    state: StateDep,
     bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
     api_key: Annotated[str | None, Depends(_api_key_header)],
 ) -> AuthContext:
@@ -125,10 +159,9 @@ async def _authenticate(
             "an API key is required (Authorization: Bearer <key> or X-API-Key)"
         )
     # A key checked within the last second answers from memory, on the event loop; otherwise
-    # the database is read in the thread pool (it must not block the loop).
-    caller = office.authenticate_cached(token.strip())
-    if caller is None:
-        caller = await run_in_threadpool(office.authenticate, token.strip())
+    # the database is read in the thread pool (it must not block the loop), once for the
+    # concurrent requests with the same key.
+    caller = await state.authenticated(token.strip())
     if caller is None:
         raise _unauthorized("API 密钥无效或已吊销 / the API key is unknown, malformed or revoked")
     return caller
@@ -184,11 +217,7 @@ async def _is_partner(request: Request, state: ApiState, client: str) -> bool:
     token = token or request.headers.get("x-api-key", "").strip()
     if not token:
         return False
-    office = state.office
-    caller = office.authenticate_cached(token)
-    if caller is None:
-        caller = await run_in_threadpool(office.authenticate, token)
-    return caller is not None
+    return await state.authenticated(token) is not None
 
 
 async def public_rate_limit(request: Request, state: StateDep) -> None:

@@ -18,10 +18,11 @@ from sqlalchemy.exc import IntegrityError
 from service.api.deps import ApiState
 from service.api.errors import Problem
 from service.api.models import IssueBody
+from service.issuing.group_commit import GroupCommit
 from service.issuing.office import AuthContext, IssueRequest, PendingIssue, request_fingerprint
 from verifier.errors import FieldError, InvalidCredential
 
-__all__ = ["issue_many", "issue_one", "prepare_one", "store_one"]
+__all__ = ["issue_grouped", "issue_many", "issue_one", "prepare_one", "store_one"]
 
 _ITEM = re.compile(r"^(items\[\d+\])\.?(.*)$")
 
@@ -108,6 +109,27 @@ async def store_one(state: ApiState, pending: PendingIssue) -> tuple[dict[str, A
             office.settle_refused, pending, e, limiter=state.issue_limiter
         )
     return pending.bundle, True
+
+
+async def issue_grouped(
+    state: ApiState,
+    commits: GroupCommit[PendingIssue],
+    prepare: Callable[[], PendingIssue | tuple[dict[str, Any], bool]],
+) -> tuple[dict[str, Any], bool]:
+    """``prepare`` (``prepare_one`` of a request) and the store of what it prepared, both on
+    the group commit's thread (``GroupCommit.prepare_and_store_async``: one hop between
+    threads per issue, not two); returns (bundle, created) once committed. A refused store is
+    settled as by ``store_one``; raises what ``prepare`` raised."""
+    prepared, error = await commits.prepare_and_store_async(prepare)
+    if not isinstance(prepared, PendingIssue):
+        return prepared
+    if error is None:
+        return prepared.bundle, True
+    if isinstance(error, IntegrityError):
+        return await to_thread.run_sync(
+            state.office.settle_refused, prepared, error, limiter=state.issue_limiter
+        )
+    raise error
 
 
 def issue_many(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import inspect
 from typing import Any
 
@@ -20,7 +21,7 @@ from service.api.deps import (
     require_issue_scopes,
 )
 from service.api.guard import FastLane
-from service.api.issuing import issue_many, prepare_one, store_one
+from service.api.issuing import issue_grouped, issue_many, prepare_one, store_one
 from service.api.models import BatchBody, BatchOut, BundleOut, IssueBody, ProblemOut
 from service.api.responses import FastJSONResponse
 from service.issuing.office import AuthContext, PendingIssue
@@ -68,9 +69,14 @@ async def issue_credential(
 async def _issue(
     state: ApiState, caller: AuthContext, body: IssueBody, idempotency_key: str | None
 ) -> tuple[dict[str, Any], bool]:
-    # checking and signing run on the issuing threads (SUIXIN_ISSUE_THREADS), first come
-    # first served, not on the general thread pool where 40 threads share one GIL by turns;
-    # storing with the concurrent requests' issues, in one transaction (a group commit)
+    # checking, signing and storing with the concurrent requests' issues, in one transaction,
+    # on the group commit's thread (service.issuing.group_commit); without it (before the
+    # app's start-up), checking and signing on the issuing threads (SUIXIN_ISSUE_THREADS)
+    commits = state.commits
+    if commits is not None:
+        return await issue_grouped(
+            state, commits, functools.partial(prepare_one, state, caller, body, idempotency_key)
+        )
     prepared = await to_thread.run_sync(
         prepare_one, state, caller, body, idempotency_key, limiter=state.issue_limiter
     )
@@ -92,18 +98,18 @@ _MAX_IDEMPOTENCY_KEY = 200  # as IdempotencyKey declares
 def fast_lane(state: ApiState) -> FastLane:
     """``POST /v1/credentials`` without the framework, for the common case (the request guard
     calls it with the checked body, parsed): a JSON object that ``IssueBody`` takes, from a
-    caller whose API key was checked within the last second (``Office.authenticate_cached``)
-    and holds the scope ``issue:<type>``, with at most one well-formed ``Idempotency-Key``.
+    caller whose API key is valid (``ApiState.authenticated``: from memory, or read once for
+    the concurrent requests with the same key) and holds the scope ``issue:<type>``, with at
+    most one well-formed ``Idempotency-Key``.
     Routing, the dependencies and their thread hops cost about as much CPU as signing.
 
     Anything else returns False before any work, and the route answers as before: another
     content type, headers it would read otherwise (two keys, a malformed one, an
-    ``Idempotency-Key`` it refuses), a body it refuses (422), a key to look up or refuse (401),
-    a missing scope (403). Once the issue has begun, the lane answers whatever comes of it:
-    the same bundle and headers as the route, and an error through the application's own
-    handler for it (the route's exception handlers), so the problem is the route's, byte for
-    byte; an error without one (a bug) goes, like the route's, to the server-error handler."""
-    office = state.office
+    ``Idempotency-Key`` it refuses), a body it refuses (422), a key it refuses (401) or could
+    not read, a missing scope (403). Once the issue has begun, the lane answers whatever comes
+    of it: the same bundle and headers as the route, and an error through the application's
+    own handler for it (the route's exception handlers), so the problem is the route's, byte
+    for byte; an error without one (a bug) goes, like the route's, to the server-error handler."""
 
     async def lane(scope: Scope, parsed: Any, receive: Receive, send: Send) -> bool:
         typed = False
@@ -130,9 +136,6 @@ def fast_lane(state: ApiState) -> FastLane:
                 key = value
         if not typed or token is None or type(parsed) is not dict:
             return False
-        caller = office.authenticate_cached(token.decode("latin-1"))
-        if caller is None:
-            return False  # the route reads the key from the database, or answers the 401
         idempotency_key = key.decode("latin-1") if key is not None else None
         if idempotency_key is not None and not 0 < len(idempotency_key) <= _MAX_IDEMPOTENCY_KEY:
             return False
@@ -140,6 +143,13 @@ def fast_lane(state: ApiState) -> FastLane:
             body = IssueBody.model_validate(parsed)
         except ValidationError:
             return False  # the route's 422, with the paths as it words them
+        try:
+            # from memory, or read once for the concurrent requests with this key
+            caller = await state.authenticated(token.decode("latin-1"))
+        except Exception:
+            return False  # the route reads the key again, and answers what comes of it
+        if caller is None:
+            return False  # the route's 401 (it reads the key itself)
         if f"issue:{body.type}" not in caller.scopes:
             return False  # the route's 403
         try:

@@ -116,7 +116,7 @@ async def vc_issue(
     body: VcIssueBody, caller: Caller, state: StateDep, idempotency_key: IdempotencyKey = None
 ) -> JSONResponse:
     """Issue a credential (W3C VC API) — 201 {verifiableCredential}."""
-    # on the issuing threads, as POST /v1/credentials (SUIXIN_ISSUE_THREADS)
+    # on the issuing threads (SUIXIN_ISSUE_THREADS)
     return await to_thread.run_sync(
         _vc_issue, body, caller, state, idempotency_key, limiter=state.issue_limiter
     )

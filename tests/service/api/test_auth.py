@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
+import threading
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
+import pytest
+
+from service.app import create_app
 from service.issuing.office import SCOPES
 from service.storage.models import Authority
-from tests.service.conftest import Api, assert_problem, auth
+from tests.service.conftest import Api, OfficeWorld, assert_problem, auth, settings
 
 PERMITS_DID = "did:web:lsj.gz.gov.cn"
 
@@ -190,3 +196,44 @@ def test_admin_manages_only_its_own_keys(api: Api) -> None:
     assert_problem(api.issue(body, new_key), 401)
     unknown = api.client.post("/v1/apikeys", json={"scopes": ["root"]}, headers=auth(admin))
     assert assert_problem(unknown, 422)["errors"][0]["path"] == "scopes[0]"
+
+
+def test_a_key_read_for_waiting_requests_outlives_one_that_goes_away(
+    world: OfficeWorld, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``ApiState.authenticated``: requests presenting a key whose cached copy expired share
+    one read of it; one of them cancelled (its client went away) cancels not the read, the
+    others get the caller, and a wrong secret for the same key is read and refused alone."""
+    state = create_app(world.office, settings(tmp_path), start_worker=False).state.suixin
+    key = world.key(world.permits, "issue:ResidencePermit")
+    world.office.forget_cached()
+    real = world.office.authenticate
+    reads: list[str] = []
+    entered, release = threading.Event(), threading.Event()
+
+    def slow_read(token: str) -> Any:
+        reads.append(token)
+        entered.set()
+        assert release.wait(10)
+        return real(token)
+
+    monkeypatch.setattr(world.office, "authenticate", slow_read)
+    wrong = key[:-4] + ("aaaa" if not key.endswith("aaaa") else "bbbb")
+
+    async def requests() -> list[Any]:
+        gone = asyncio.create_task(state.authenticated(key))
+        waiting = [asyncio.create_task(state.authenticated(key)) for _ in range(3)]
+        refused = asyncio.create_task(state.authenticated(wrong))
+        while not entered.is_set():
+            await asyncio.sleep(0.01)
+        await asyncio.sleep(0.05)
+        gone.cancel()
+        release.set()
+        return [*(await asyncio.gather(*waiting)), await refused, gone.cancelled()]
+
+    *callers, refused, cancelled = asyncio.run(requests())
+    assert cancelled
+    assert all(c is not None and c.authority_id == world.permits.id for c in callers)
+    assert refused is None
+    assert sorted(reads) == sorted([key, wrong])
+    assert state._key_reads == {}

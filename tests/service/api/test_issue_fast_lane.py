@@ -4,6 +4,9 @@ for byte), and the route itself for everything else."""
 
 from __future__ import annotations
 
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -186,10 +189,74 @@ def test_what_the_lane_declines_the_route_answers(
         _same(answer, slow_answer)
     # the route ran for each that reached it past its dependencies and body validation
     assert len(calls) == 1  # the key without the issue scope
-    # a key not checked lately: the route reads it from the database and issues
+    # a key not checked lately: the lane reads it from the database and issues
     world.office.forget_cached()
     fresh = fast.post("/v1/credentials", json=valid, headers=auth(key))
-    assert fresh.status_code == 201 and len(calls) == 2
+    assert fresh.status_code == 201 and len(calls) == 1
+
+
+def test_concurrent_requests_read_an_expired_key_once(
+    world: OfficeWorld, apps: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The key's cached copy has expired and 16 requests arrive together: one reads it from
+    the database, all are issued by the lane (as the route would: 201 each), none waits for
+    a read of its own. (Every request reading it again made the first requests after a
+    pause 4-5 times slower than the others in scripts/bench_issue.py.)"""
+    fast, _ = apps
+    key = world.key(world.permits, "issue:ResidencePermit")
+    world.office.forget_cached()
+    reads: list[str] = []
+    real = world.office.authenticate
+    entered, release = threading.Event(), threading.Event()
+
+    def slow_read(token: str) -> Any:
+        reads.append(token)
+        entered.set()
+        assert release.wait(10)  # the others arrive while this read runs
+        return real(token)
+
+    monkeypatch.setattr(world.office, "authenticate", slow_read)
+    monkeypatch.setattr(credentials_route, "require_issue_scopes", _route_unused)
+    bodies = [
+        {"type": "ResidencePermit", "subject": residence_permit_subject(world.rng)}
+        for _ in range(16)
+    ]
+    with ThreadPoolExecutor(16) as pool:
+        answers = [
+            pool.submit(fast.post, "/v1/credentials", json=body, headers=auth(key))
+            for body in bodies
+        ]
+        assert entered.wait(10)
+        time.sleep(0.3)  # the other 15 reach the lane and wait on the read
+        release.set()
+        statuses = [answer.result().status_code for answer in answers]
+    assert statuses == [201] * 16
+    assert reads == [key]
+
+
+def test_a_key_the_lane_cannot_read_is_the_route_s_to_answer(
+    world: OfficeWorld, apps: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The database fails while the key is read: the lane declines, and the route answers
+    what the application without a lane answers; nothing is stored."""
+    fast, slow = apps
+    key = world.key(world.permits, "issue:ResidencePermit")
+    body = {"type": "ResidencePermit", "subject": residence_permit_subject(world.rng)}
+
+    def unreadable(_token: str) -> Any:
+        raise OperationalError("SELECT", None, Exception("database is locked"))
+
+    world.office.forget_cached()
+    monkeypatch.setattr(world.office, "authenticate", unreadable)
+    with (
+        TestClient(fast.app, raise_server_exceptions=False) as fast_client,
+        TestClient(slow.app, raise_server_exceptions=False) as slow_client,
+    ):
+        by_route = slow_client.post("/v1/credentials", json=body, headers=auth(key))
+        by_lane = fast_client.post("/v1/credentials", json=body, headers=auth(key))
+    assert by_route.status_code >= 500
+    _same(by_lane, by_route)
+    assert world.office.counts() == {}
 
 
 @pytest.mark.parametrize("lane", [True, False])
@@ -220,3 +287,79 @@ def test_a_store_that_fails_reports_no_credential(
     assert world.office.counts() == {}
     with world.office.db.session() as s:
         assert s.scalar(select(func.count()).select_from(Credential)) == 0
+
+
+def test_issues_on_the_group_thread_answer_as_on_the_issuing_threads(
+    world: OfficeWorld, tmp_path: Path
+) -> None:
+    """Checked and signed on the group commit's thread, then stored there (the running app),
+    or on the issuing threads and stored alone (the app without its group commit): the same
+    answers, byte for byte, for every refusal, and the same shape for an issue."""
+    grouped_app = create_app(world.office, settings(tmp_path), start_worker=False)
+    threaded_app = create_app(world.office, settings(tmp_path), start_worker=False)
+    permit_key = world.key(world.permits, "issue:ResidencePermit")
+    licence_scope = world.key(world.permits, "issue:BusinessLicense")
+    held = residence_permit_subject(world.rng)
+    retried = {"type": "ResidencePermit", "subject": residence_permit_subject(world.rng)}
+    with TestClient(grouped_app) as grouped, TestClient(threaded_app) as threaded:
+        commits = threaded_app.state.suixin.commits
+        threaded_app.state.suixin.commits = None
+        commits.close()
+        first = grouped.post(
+            "/v1/credentials",
+            json={"type": "ResidencePermit", "subject": held},
+            headers={**auth(permit_key), "Idempotency-Key": "taken"},
+        )
+        assert first.status_code == 201
+        created = grouped.post(
+            "/v1/credentials", json=retried, headers={**auth(permit_key), "Idempotency-Key": "r"}
+        )
+        assert created.status_code == 201
+        requests = [
+            (permit_key, {"subject": residence_permit_subject(world.rng, residenceRegion="1")}, {}),
+            (permit_key, {"subject": residence_permit_subject(world.rng, sex="x")}, {}),
+            (permit_key, {"subject": dict(held, name="李四")}, {}),
+            (permit_key, {"subject": dict(held, residenceRegion="110101")}, {}),
+            (
+                licence_scope,
+                {"type": "BusinessLicense", "subject": business_license_subject(world.rng)},
+                {},
+            ),
+            (
+                permit_key,
+                {"subject": residence_permit_subject(world.rng)},
+                {"Idempotency-Key": "taken"},
+            ),
+            (permit_key, retried, {"Idempotency-Key": "r"}),
+        ]
+        answers = []
+        for client in (grouped, threaded):
+            answers.append(
+                [
+                    client.post(
+                        "/v1/credentials",
+                        json={"type": "ResidencePermit"} | body,
+                        headers={**auth(key), **extra},
+                    )
+                    for key, body, extra in requests
+                ]
+            )
+        fresh = [
+            client.post(
+                "/v1/credentials",
+                json={"type": "ResidencePermit", "subject": residence_permit_subject(world.rng)},
+                headers=auth(permit_key),
+            )
+            for client in (grouped, threaded)
+        ]
+    by_group, by_threads = answers
+    assert [r.status_code for r in by_group] == [422, 422, 409, 409, 403, 409, 200]
+    for one, other in zip(by_group, by_threads, strict=True):
+        _same(one, other)
+        assert one.headers.get("location") == other.headers.get("location")
+    assert by_group[-1].json() == created.json()
+    assert [r.status_code for r in fresh] == [201, 201]
+    assert fresh[0].json().keys() == fresh[1].json().keys()
+    for answer in fresh:
+        stored = world.office.bundle(answer.json()["credential"]["id"], world.permits.id)
+        assert stored == answer.json()

@@ -191,3 +191,62 @@ def test_close_stores_what_was_submitted_then_refuses_more(world: OfficeWorld) -
     assert _stored(world, [p.row["id"] for p in items]) == {p.row["id"] for p in items}
     with pytest.raises(RuntimeError):
         commits.submit(items[0], answered.append)
+
+
+def test_preparations_on_the_storing_thread_are_stored_together_each_with_its_answer(
+    world: OfficeWorld,
+) -> None:
+    """``prepare_and_store_async``: the preparations that wait while a store runs are made
+    and stored in one transaction; one that raises gets its error and stores nothing, one
+    whose result is not to be stored gets it back unstored, one refused at the INSERT gets
+    the refusal beside what it prepared; the others are stored."""
+    taken = residence_permit_subject(world.rng)
+    world.office.issue(world.permits.id, IssueRequest("ResidencePermit", taken))
+    held = _Held(world)
+    commits = GroupCommit(held, name="test", storable=lambda p: isinstance(p, PendingIssue)).start()
+    threads: set[str] = set()
+
+    def prepare(subject: dict[str, Any]) -> Any:
+        def run() -> PendingIssue:
+            threads.add(threading.current_thread().name)
+            return _prepare(world, subject)
+
+        return run
+
+    def broken() -> Any:
+        raise ValueError("not preparable")
+
+    async def all_of_them() -> list[Any]:
+        opener = asyncio.ensure_future(
+            commits.prepare_and_store_async(prepare(residence_permit_subject(world.rng)))
+        )
+        while not held.first.is_set():  # the first store is held: the others pile up
+            await asyncio.sleep(0.01)
+        rest = [
+            commits.prepare_and_store_async(prepare(residence_permit_subject(world.rng))),
+            commits.prepare_and_store_async(broken),
+            commits.prepare_and_store_async(lambda: ("not stored", False)),
+            commits.prepare_and_store_async(prepare(dict(taken, residenceAddress="广州市"))),
+            commits.prepare_and_store_async(prepare(residence_permit_subject(world.rng))),
+        ]
+        waiting = asyncio.gather(*rest, return_exceptions=True)
+        await asyncio.sleep(0.05)
+        held.release.set()
+        return [await opener, *(await waiting)]
+
+    try:
+        outcomes = asyncio.run(all_of_them())
+    finally:
+        commits.close()
+    assert threads == {"suixin-test-commit"}
+    first, fresh, error, unstored, duplicate, last = outcomes
+    assert isinstance(error, ValueError)
+    assert unstored == (("not stored", False), None)
+    for prepared, stored_error in (first, fresh, last):
+        assert isinstance(prepared, PendingIssue) and stored_error is None
+    assert isinstance(duplicate[0], PendingIssue) and isinstance(duplicate[1], IntegrityError)
+    ids = [o[0].row["id"] for o in (fresh, duplicate, last)]
+    # the three prepared while the first was held: one group, refused, then each alone
+    assert held.groups[1] == ids and held.groups[2:] == [[i] for i in ids]
+    stored = [first[0].row["id"], fresh[0].row["id"], last[0].row["id"]]
+    assert _stored(world, [*stored, duplicate[0].row["id"]]) == set(stored)
