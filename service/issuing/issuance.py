@@ -7,7 +7,7 @@ import json
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, NamedTuple
 
 from service.clock import in_range
@@ -231,14 +231,19 @@ def issue_signed(
     validity must not have ended already: the office never signs what a verifier would reject.
     Raises InvalidCredential with paths relative to the request (``citizenId``, ``validFrom``)."""
     now = now or datetime.now(UTC)
+    times = _times_at(now)
     subject = nfc(dict(subject))
-    today = now.astimezone(CHINA_TIME).date()
+    today = times.today
     errors = validate_subject(
         credential_type, subject, authority_region=identity.region, today=today
     )
-    valid_from = valid_from or now.replace(microsecond=0)
-    valid_until = valid_until or valid_from + timedelta(days=365)
-    errors += _validity_errors(valid_from, valid_until, now)
+    if valid_from is None and valid_until is None:  # the default validity, checked once a now
+        valid_from, valid_until = times.valid_from, times.valid_until
+        errors += times.validity_errors
+    else:
+        valid_from = valid_from or times.valid_from
+        valid_until = valid_until or valid_from + timedelta(days=365)
+        errors += _validity_errors(valid_from, valid_until, now)
     if errors:
         raise InvalidCredential(errors)
     cid = credential_id or uuid.uuid4()
@@ -270,14 +275,54 @@ def issue_signed(
         raise InvalidCredential(
             [FieldError("validUntil", lapsed.reason.code, lapsed.reason.zh, lapsed.reason.en)]
         )
-    created = now.astimezone(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
     return sign_credential_with_jcs(
         unsigned,
         identity.key,
         identity.verification_method,
-        created,
+        times.created,
         cryptosuite=identity.cryptosuite,
     )
+
+
+class _Times(NamedTuple):
+    """What ``issue_signed`` makes of its ``now`` alone: the same for every credential of a
+    bulk slice or chunk, which shares one ``now``."""
+
+    now: datetime
+    today: date  # the issue date, in China time
+    valid_from: datetime  # the default validity: from now (whole seconds) ...
+    valid_until: datetime  # ... for 365 days
+    validity_errors: tuple[FieldError, ...]  # of that default validity
+    created: str  # the proof's creation time
+
+
+def _times(now: datetime) -> _Times:
+    valid_from = now.replace(microsecond=0)
+    valid_until = valid_from + timedelta(days=365)
+    return _Times(
+        now,
+        now.astimezone(CHINA_TIME).date(),
+        valid_from,
+        valid_until,
+        tuple(_validity_errors(valid_from, valid_until, now)),
+        now.astimezone(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z"),
+    )
+
+
+_last_times: _Times | None = None  # of the last ``now``, kept by identity: one object a slice
+
+
+def _times_at(now: datetime) -> _Times:
+    """``_times(now)``, made once for each ``now`` object in turn (a slice's credentials share
+    theirs): the same object, so the same values; an equal ``now`` that is another object (the
+    same instant in another zone, say) gets its own."""
+    global _last_times
+    last = _last_times  # one read: another thread may replace it meanwhile
+    if last is not None and last.now is now:
+        return last
+    made = _times(now)
+    _last_times = made
+    return made
 
 
 def _request_path(error: FieldError) -> FieldError:
