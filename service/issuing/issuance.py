@@ -8,6 +8,7 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from functools import lru_cache
 from typing import Any, NamedTuple
 
 from service.clock import in_range
@@ -23,7 +24,13 @@ from verifier.credential import (
     validate_subject,
 )
 from verifier.errors import FieldError, InvalidCredential
-from verifier.licence_id import LICENSED_TYPES, licence_id_for
+from verifier.licence_id import (
+    LICENCE_ID_ROOT,
+    LICENCE_TYPE_CODES,
+    LICENSED_TYPES,
+    _check_character,
+    licence_id_for,
+)
 from verifier.merkle import MerkleHash, merkle_digest
 from verifier.proofs import Ed25519Signer, Sm2Signer, sign_credential_with_jcs
 from verifier.verify import Outcome, validity_period
@@ -31,6 +38,7 @@ from verifier.verify import Outcome, validity_period
 __all__ = [
     "SignedCredential",
     "SigningIdentity",
+    "first_licence_id",
     "issue_credential",
     "issue_signed",
     "licence_id_of",
@@ -117,6 +125,28 @@ def licence_id_of(
     require_uscc(credential_type, uscc)
     assert uscc is not None
     return licence_id_for(credential_type, uscc, lineage_id, version)
+
+
+def first_licence_id(credential_type: str, uscc: str, credential_id: uuid.UUID) -> str | None:
+    """``licence_id_of(credential_type, uscc, credential_id.urn, 1)``: the licence identifier of
+    a lineage's first version, from the serial's check character alone; the type code and the
+    authority's USCC, the same for all its credentials, are checked once (``_licence_head``)
+    and a UUID's serial (32 hexadecimal digits) and version 001 always pass."""
+    if credential_type not in LICENSED_TYPES:
+        return None
+    code, head = _licence_head(credential_type, uscc)
+    serial = credential_id.hex.upper()
+    return f"{head}{serial}.001.{_check_character(code, uscc, serial, '001')}"
+
+
+@lru_cache(maxsize=64)
+def _licence_head(credential_type: str, uscc: str) -> tuple[str, str]:
+    """The type code, and an identifier's text up to its serial, of ``credential_type`` issued
+    by the authority of ``uscc``; raises as ``licence_id_of`` does when they cannot make one
+    (each time: an error is not cached)."""
+    licence_id_of(credential_type, uscc, str(uuid.UUID(int=0)), 1)  # the same checks
+    code = LICENCE_TYPE_CODES[credential_type]
+    return code, f"{LICENCE_ID_ROOT}.{code}.{uscc}."
 
 
 class SignedCredential(NamedTuple):
@@ -247,7 +277,7 @@ def issue_signed(
     if errors:
         raise InvalidCredential(errors)
     cid = credential_id or uuid.uuid4()
-    licence = licence_id_of(credential_type, identity.uscc, cid.urn, 1) if identity.uscc else None
+    licence = first_licence_id(credential_type, identity.uscc, cid) if identity.uscc else None
     unsigned = build_credential(
         credential_type,
         subject,

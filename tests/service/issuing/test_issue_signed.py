@@ -18,6 +18,7 @@ from service.issuing.issuance import (
     SigningIdentity,
     _request_path,
     _validity_errors,
+    first_licence_id,
     issue_signed,
     licence_id_of,
     status_entry,
@@ -190,3 +191,26 @@ def test_times_are_made_once_for_each_now_object() -> None:
     equal = now.astimezone(timezone(timedelta(hours=8)))  # the same instant, another object
     other = issuance._times_at(equal)
     assert other is not first and other == issuance._times(equal)
+
+
+USCCS = ["11440100007502156G", "91440101MA5CXXXX0X", "", "11440100007502156H", "not a uscc"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    credential_id=st.uuids(),
+    credential_type=st.sampled_from(["ResidencePermit", "BusinessLicense", "ResidenceYears"]),
+    uscc=st.sampled_from(USCCS),
+)
+def test_the_first_licence_id_equals_licence_id_of(
+    credential_id: uuid.UUID, credential_type: str, uscc: str
+) -> None:
+    def outcome(make: Any) -> tuple[str, Any]:
+        try:
+            return "made", make()
+        except Exception as e:  # the same error, by type and what it says
+            return type(e).__name__, str(e)
+
+    ours = outcome(lambda: first_licence_id(credential_type, uscc, credential_id))
+    theirs = outcome(lambda: licence_id_of(credential_type, uscc, credential_id.urn, 1))
+    assert ours == theirs
