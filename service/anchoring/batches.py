@@ -11,9 +11,9 @@ narrow row of ``credential_queue``, never in the credential's own row). A batch'
   ``Office.issue_many(own_batch=True)`` stores its credentials with their batch and places,
   so none is written twice; the worker finds such a batch prepared and sends it;
 - **sent**: its root is in a block (``anchor_root_once``: a root the chain holds already is
-  refused, ``RootAlreadyAnchored``, and read back, so a resend never doubles it); the block's number,
-  hash, time and the transaction are stored once on the batch row, and every member's receipt
-  is derived from it (``service.issuing.receipts``);
+  refused, ``RootAlreadyAnchored``, and read back, so a resend never doubles it); the block's
+  number, hash, time and the transaction are stored once on the batch row, and every member's
+  receipt is derived from it (``service.issuing.receipts``);
 - **anchored**: final, once the deployment's ``confirmations`` blocks are on top of that block
   and the block is still the one recorded. A block that was replaced (a reorganisation, lost
   by a node restarted from older state) puts the batch back to ``prepared``: the same root is

@@ -261,13 +261,16 @@ class Database:
             by_column: list[list[Any]] = []
             for c, p in zip(order, processors, strict=True):
                 values = [row[c] for row in rows]
-                if p is not None and isinstance(table.c[c].type, LargeBinary):
-                    # its processor wraps each value in sqlite3.Binary (a memoryview), which
-                    # sqlite3 binds as the BLOB it binds bytes as: bytes go as they are (a
-                    # bulk chunk's body, digest and blind index: 3,000 calls); anything else
-                    # (a str would be bound as TEXT, not refused) through the processor
-                    if set(map(type, values)) <= _BYTES_OR_NONE:
-                        p = None
+                # a binary column's processor wraps each value in sqlite3.Binary (a
+                # memoryview), which sqlite3 binds as the BLOB it binds bytes as: bytes go as
+                # they are (a bulk chunk's body, digest and blind index: 3,000 calls); anything
+                # else (a str would be bound as TEXT, not refused) through the processor
+                if (
+                    p is not None
+                    and isinstance(table.c[c].type, LargeBinary)
+                    and set(map(type, values)) <= _BYTES_OR_NONE
+                ):
+                    p = None
                 if p is not None:
                     if isinstance(table.c[c].type, DateTime):
                         # a chunk's rows share their times (issued at one ``now``): each
