@@ -10,10 +10,10 @@ narrow row of ``credential_queue``, never in the credential's own row). A batch'
   digest was made) in one transaction, before anything is sent. A bulk chunk comes claimed:
   ``Office.issue_many(own_batch=True)`` stores its credentials with their batch and places,
   so none is written twice; the worker finds such a batch prepared and sends it;
-- **sent**: its root is in a block (``anchor_root_once``: the chain is asked first, and
-  ``RootAlreadyAnchored`` is read back, so a resend never doubles it); the block's number,
-  hash, time and the transaction are stored once on the batch row, and every member's receipt
-  is derived from it (``service.issuing.receipts``);
+- **sent**: its root is in a block (``anchor_root_once``: a root the chain holds already is
+  refused, ``RootAlreadyAnchored``, and read back, so a resend never doubles it); the block's
+  number, hash, time and the transaction are stored once on the batch row, and every member's
+  receipt is derived from it (``service.issuing.receipts``);
 - **anchored**: final, once the deployment's ``confirmations`` blocks are on top of that block
   and the block is still the one recorded. A block that was replaced (a reorganisation, lost
   by a node restarted from older state) puts the batch back to ``prepared``: the same root is
@@ -87,21 +87,26 @@ def anchor_root_once(
     chain: Chain, registry: str, account: LocalAccount, root: bytes, leaf_count: int
 ) -> tuple[int, str]:
     """Put ``root`` on chain unless it is there already; returns (block number, transaction
-    hash) of its one anchor. ``RootAlreadyAnchored`` (another worker, or a send before a crash
-    that was not recorded) is read back, so a resend can never double an anchor."""
-    found = anchored_root(chain, registry, root)
-    if found is not None:
-        return found
+    hash) of its one anchor. A root already on chain (another worker, or a send before a crash
+    that was not recorded) is read back, so a resend can never double an anchor.
+
+    The chain is not asked before sending: the contract refuses a root it holds
+    (``RootAlreadyAnchored``, found when the send's gas is estimated, before anything is
+    signed), and only a refused send asks where the root is. Any refusal asks, not only that
+    one: the contract checks the sender's authority first, so a root anchored before its
+    authority was suspended is read back as when the chain was asked first. The same answer
+    as asking first, for one EVM call less per batch (a seventh of the worker's CPU in a bulk
+    run)."""
     abi, _ = _anchor_registry()
     try:
         receipt = chain.transact(registry, abi, "anchor", [root, leaf_count], account)
     except ContractReverted as e:
-        if e.name != "RootAlreadyAnchored":
-            raise
         found = anchored_root(chain, registry, root)
-        if found is None:
+        if found is not None:
+            return found
+        if e.name == "RootAlreadyAnchored":
             raise ChainError(f"root 0x{root.hex()} reported anchored but not found") from e
-        return found
+        raise
     return receipt.block_number, receipt.tx_hash
 
 

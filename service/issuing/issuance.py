@@ -7,7 +7,8 @@ import json
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
+from functools import lru_cache
 from typing import Any, NamedTuple
 
 from service.clock import in_range
@@ -23,7 +24,13 @@ from verifier.credential import (
     validate_subject,
 )
 from verifier.errors import FieldError, InvalidCredential
-from verifier.licence_id import LICENSED_TYPES, licence_id_for
+from verifier.licence_id import (
+    LICENCE_ID_ROOT,
+    LICENCE_TYPE_CODES,
+    LICENSED_TYPES,
+    _check_character,
+    licence_id_for,
+)
 from verifier.merkle import MerkleHash, merkle_digest
 from verifier.proofs import Ed25519Signer, Sm2Signer, sign_credential_with_jcs
 from verifier.verify import Outcome, validity_period
@@ -31,6 +38,7 @@ from verifier.verify import Outcome, validity_period
 __all__ = [
     "SignedCredential",
     "SigningIdentity",
+    "first_licence_id",
     "issue_credential",
     "issue_signed",
     "licence_id_of",
@@ -117,6 +125,28 @@ def licence_id_of(
     require_uscc(credential_type, uscc)
     assert uscc is not None
     return licence_id_for(credential_type, uscc, lineage_id, version)
+
+
+def first_licence_id(credential_type: str, uscc: str, credential_id: uuid.UUID) -> str | None:
+    """``licence_id_of(credential_type, uscc, credential_id.urn, 1)``: the licence identifier of
+    a lineage's first version, from the serial's check character alone; the type code and the
+    authority's USCC, the same for all its credentials, are checked once (``_licence_head``)
+    and a UUID's serial (32 hexadecimal digits) and version 001 always pass."""
+    if credential_type not in LICENSED_TYPES:
+        return None
+    code, head = _licence_head(credential_type, uscc)
+    serial = credential_id.hex.upper()
+    return f"{head}{serial}.001.{_check_character(code, uscc, serial, '001')}"
+
+
+@lru_cache(maxsize=64)
+def _licence_head(credential_type: str, uscc: str) -> tuple[str, str]:
+    """The type code, and an identifier's text up to its serial, of ``credential_type`` issued
+    by the authority of ``uscc``; raises as ``licence_id_of`` does when they cannot make one
+    (each time: an error is not cached)."""
+    licence_id_of(credential_type, uscc, str(uuid.UUID(int=0)), 1)  # the same checks
+    code = LICENCE_TYPE_CODES[credential_type]
+    return code, f"{LICENCE_ID_ROOT}.{code}.{uscc}."
 
 
 class SignedCredential(NamedTuple):
@@ -231,18 +261,23 @@ def issue_signed(
     validity must not have ended already: the office never signs what a verifier would reject.
     Raises InvalidCredential with paths relative to the request (``citizenId``, ``validFrom``)."""
     now = now or datetime.now(UTC)
+    times = _times_at(now)
     subject = nfc(dict(subject))
-    today = now.astimezone(CHINA_TIME).date()
+    today = times.today
     errors = validate_subject(
         credential_type, subject, authority_region=identity.region, today=today
     )
-    valid_from = valid_from or now.replace(microsecond=0)
-    valid_until = valid_until or valid_from + timedelta(days=365)
-    errors += _validity_errors(valid_from, valid_until, now)
+    if valid_from is None and valid_until is None:  # the default validity, checked once a now
+        valid_from, valid_until = times.valid_from, times.valid_until
+        errors += times.validity_errors
+    else:
+        valid_from = valid_from or times.valid_from
+        valid_until = valid_until or valid_from + timedelta(days=365)
+        errors += _validity_errors(valid_from, valid_until, now)
     if errors:
         raise InvalidCredential(errors)
     cid = credential_id or uuid.uuid4()
-    licence = licence_id_of(credential_type, identity.uscc, cid.urn, 1) if identity.uscc else None
+    licence = first_licence_id(credential_type, identity.uscc, cid) if identity.uscc else None
     unsigned = build_credential(
         credential_type,
         subject,
@@ -270,14 +305,54 @@ def issue_signed(
         raise InvalidCredential(
             [FieldError("validUntil", lapsed.reason.code, lapsed.reason.zh, lapsed.reason.en)]
         )
-    created = now.astimezone(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
     return sign_credential_with_jcs(
         unsigned,
         identity.key,
         identity.verification_method,
-        created,
+        times.created,
         cryptosuite=identity.cryptosuite,
     )
+
+
+class _Times(NamedTuple):
+    """What ``issue_signed`` makes of its ``now`` alone: the same for every credential of a
+    bulk slice or chunk, which shares one ``now``."""
+
+    now: datetime
+    today: date  # the issue date, in China time
+    valid_from: datetime  # the default validity: from now (whole seconds) ...
+    valid_until: datetime  # ... for 365 days
+    validity_errors: tuple[FieldError, ...]  # of that default validity
+    created: str  # the proof's creation time
+
+
+def _times(now: datetime) -> _Times:
+    valid_from = now.replace(microsecond=0)
+    valid_until = valid_from + timedelta(days=365)
+    return _Times(
+        now,
+        now.astimezone(CHINA_TIME).date(),
+        valid_from,
+        valid_until,
+        tuple(_validity_errors(valid_from, valid_until, now)),
+        now.astimezone(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z"),
+    )
+
+
+_last_times: _Times | None = None  # of the last ``now``, kept by identity: one object a slice
+
+
+def _times_at(now: datetime) -> _Times:
+    """``_times(now)``, made once for each ``now`` object in turn (a slice's credentials share
+    theirs): the same object, so the same values; an equal ``now`` that is another object (the
+    same instant in another zone, say) gets its own."""
+    global _last_times
+    last = _last_times  # one read: another thread may replace it meanwhile
+    if last is not None and last.now is now:
+        return last
+    made = _times(now)
+    _last_times = made
+    return made
 
 
 def _request_path(error: FieldError) -> FieldError:

@@ -217,14 +217,21 @@ class StatusPositions:
                     wanted = max(BLOCK, -(-(count - len(out)) // BLOCK) * BLOCK)
                     with self.db.session() as s:
                         start = _reserve(s, authority_id, wanted)
-                    fresh = list(range(start, start + wanted))
-                    for i in range(0, wanted, BLOCK):  # shuffled block by block
-                        block = fresh[i : i + BLOCK]
-                        secrets.SystemRandom().shuffle(block)
-                        fresh[i : i + BLOCK] = block
+                    fresh: list[int] = []
+                    for i in range(start, start + wanted, BLOCK):  # shuffled block by block
+                        fresh += shuffled(range(i, min(i + BLOCK, start + wanted)))
                     free.extend(reversed(fresh))
                 out.append(free.pop())
         return out
+
+
+def shuffled(values: Sequence[int]) -> list[int]:
+    """``values`` in an order drawn from the operating system's CSPRNG: each sorted by a key of
+    8 random bytes of its own, all read at once. Every order is equally likely but for keys
+    that tie (about 1 in 10**13 for a block): ``SystemRandom().shuffle`` read the CSPRNG once
+    per value, a system call each, a sixth of a bulk run's issuing thread."""
+    keys = memoryview(secrets.token_bytes(8 * len(values))).cast("Q")  # 64-bit integers
+    return [values[i] for i in sorted(range(len(values)), key=keys.__getitem__)]
 
 
 def _reserve(s: Session, authority_id: int, count: int) -> int:

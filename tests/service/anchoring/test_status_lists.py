@@ -22,7 +22,7 @@ from service.anchoring.status_sender import StatusSender
 from service.anchoring.worker import AnchorWorker
 from service.app import create_app
 from service.issuing import status_lists
-from service.issuing.status_lists import BLOCK, LIST_ENTRIES, StatusPositions
+from service.issuing.status_lists import BLOCK, LIST_ENTRIES, StatusPositions, shuffled
 from service.lifecycle.revocation import revoke
 from service.lifecycle.status_queue import enqueue
 from service.storage.models import StatusList
@@ -114,6 +114,9 @@ def test_positions_are_unique_shuffled_and_a_rolled_back_reservation_is_given_ba
     taken = positions.take(setup.authority_id, BLOCK + 10)
     assert len(set(taken)) == len(taken)
     assert taken[:BLOCK] != sorted(taken[:BLOCK])  # shuffled within the block
+    first = min(taken[:BLOCK])  # one whole block, then the next one's first ten
+    assert sorted(taken[:BLOCK]) == list(range(first, first + BLOCK))
+    assert all(first + BLOCK <= p < first + 2 * BLOCK for p in taken[BLOCK:])
     other = StatusPositions(setup.office.db)  # another process: its own blocks
     assert not set(other.take(setup.authority_id, 5)) & set(taken)
     with pytest.raises(RuntimeError), setup.office.db.write_session() as s:
@@ -393,3 +396,15 @@ def test_lists_a_snapshot_holds_are_read_for_a_valid_bundle(setup: Setup) -> Non
     caught = verifier_holding([forged.to_json(), lie, *others]).verify(setup.office.bundle(cid))
     assert caught.verdict is Verdict.INVALID
     assert status_of(caught).reason.code == "status_list_disagrees"
+
+
+def test_a_block_is_shuffled_into_every_order_alike() -> None:
+    # the positions of a block are a permutation of it, every order about as likely (6,000
+    # draws of the 6 orders of three values: each expected 1,000 times; below 800 or above
+    # 1,200 is more than six standard deviations off)
+    from collections import Counter
+
+    assert sorted(shuffled(range(5000, 5000 + BLOCK))) == list(range(5000, 5000 + BLOCK))
+    assert shuffled([]) == [] and shuffled([7]) == [7]
+    counts = Counter(tuple(shuffled([1, 2, 3])) for _ in range(6000))
+    assert len(counts) == 6 and all(800 < n < 1200 for n in counts.values())

@@ -374,3 +374,63 @@ def test_a_woken_worker_anchors_at_once_and_a_stopped_one_ends_without_its_poll(
         stop.set()
         thread.join(timeout=5)
     assert not thread.is_alive()
+
+
+def test_woken_passes_serve_the_credentials_and_the_other_queues_keep_their_poll(
+    setup: Setup,
+) -> None:
+    # a bulk run wakes the worker at every chunk: those passes anchor the credentials, and the
+    # SD-JWT queue and life-cycle tasks are served once a poll interval, as by an idle worker
+    import threading
+    import time
+
+    worker = AnchorWorker(
+        setup.office,
+        batch_size=1000,
+        batch_age_seconds=0,
+        poll_seconds=3600,
+        log=lambda _m: None,
+        reconcile_seconds=3600,
+    )
+    served = {"sdjwt": 0, "lifecycle": 0}
+    sdjwt_once, lifecycle_once = worker.sdjwt.run_once, worker.lifecycle.run_once
+
+    def sdjwt(*, force: bool = False) -> int:
+        served["sdjwt"] += 1
+        return sdjwt_once(force=force)
+
+    def lifecycle() -> None:
+        served["lifecycle"] += 1
+        lifecycle_once()
+
+    worker.sdjwt.run_once = sdjwt  # type: ignore[method-assign]
+    worker.lifecycle.run_once = lifecycle  # type: ignore[method-assign]
+    stop = threading.Event()
+    thread = threading.Thread(target=worker.run, args=(stop,), daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 30
+        while worker.heartbeat.last_success_at is None and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert served == {"sdjwt": 1, "lifecycle": 1}  # the first pass serves every queue
+        for chunk in range(3):  # three chunks, each woken for: anchored at once
+            setup.issue(2, seed=100 + chunk)
+            worker.wake()
+            while setup.office.queue_depth() and time.monotonic() < deadline:
+                time.sleep(0.02)
+            assert setup.office.queue_depth() == 0
+        assert setup.office.counts() == {"anchored": 6}
+        assert served == {"sdjwt": 1, "lifecycle": 1}  # within the hour: not again
+        worker.poll_seconds = 0.05  # the interval is over: the next pass serves them
+        worker.wake()
+        while served["lifecycle"] < 2 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert served["sdjwt"] >= 2 and served["lifecycle"] >= 2
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+    assert not thread.is_alive()
+    # one pass as tests and ``drain`` make it still serves every queue
+    before = dict(served)
+    worker.run_once()
+    assert served == {k: v + 1 for k, v in before.items()}

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import os
 import threading
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, cast
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sqlalchemy import Table, insert, select, text
 from sqlalchemy.exc import IntegrityError
 
@@ -268,3 +271,53 @@ def test_insert_rows_writes_each_time_as_an_insert_would_shared_or_not(
         assert stored[f"did:web:ours{i}.example"] == stored[f"did:web:theirs{i}.example"]
     if not database.is_postgres:  # SQLite keeps the wall-clock fields it was given
         assert stored["did:web:ours0.example"] != stored["did:web:ours2.example"]
+
+
+@given(
+    st.lists(
+        st.tuples(st.binary(max_size=64), st.one_of(st.none(), st.binary(max_size=8))),
+        min_size=1,
+        max_size=6,
+    )
+)
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+def test_insert_rows_stores_bytes_as_an_insert_would(
+    database: Database, values: list[tuple[bytes, bytes | None]]
+) -> None:
+    # on SQLite bytes are bound as they are, not through sqlite3.Binary: the same BLOBs (empty
+    # ones too), of the same storage class, as SQLAlchemy's own INSERT stores
+    table = cast(Table, Authority.__table__)
+    tag = os.urandom(4).hex()
+    ours = [
+        dict(
+            _authority_row(f"did:web:o{tag}{i}.example"),
+            account_key_encrypted=a,
+            next_account_key_encrypted=b,
+        )
+        for i, (a, b) in enumerate(values)
+    ]
+    theirs = [dict(row, did=row["did"].replace(f":o{tag}", f":t{tag}")) for row in ours]
+    with database.session() as s:
+        database.insert_rows(s, table, ours)
+        s.execute(insert(table), theirs)
+    hexed = "encode({0}, 'hex')" if database.is_postgres else "typeof({0}) || hex({0})"
+    with database.session() as s:
+        stored = dict(
+            s.execute(
+                text(
+                    "SELECT did, "
+                    + hexed.format("account_key_encrypted")
+                    + " || '|' || coalesce("
+                    + hexed.format("next_account_key_encrypted")
+                    + ", '-') FROM authorities WHERE did LIKE :tag"
+                ),
+                {"tag": f"%{tag}%"},
+            ).all()
+        )
+    assert len(stored) == 2 * len(values)
+    for row in ours:
+        assert stored[row["did"]] == stored[row["did"].replace(f":o{tag}", f":t{tag}")]
+        if not database.is_postgres:
+            assert stored[row["did"]].startswith("blob")

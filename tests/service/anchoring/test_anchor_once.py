@@ -1,0 +1,97 @@
+"""``anchor_root_once`` sends without asking the chain first: the same answers as the version
+that asked first, in every case it must cover (a new root, a root sent before a crash, a root
+anchored before its authority was suspended, a refusal of a root not on chain)."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from service.anchoring.batches import anchor_root_once, anchored_root
+from tests.service.conftest import OfficeWorld
+from verifier.chain import Chain
+from verifier.contracts import load_artifact
+from verifier.errors import ChainError, ContractReverted
+
+
+def _asking_first(chain: Chain, registry: str, account: object, root: bytes, size: int):  # type: ignore[no-untyped-def]
+    """The version before this one, kept as the reference: the chain asked before sending."""
+    found = anchored_root(chain, registry, root)
+    if found is not None:
+        return found
+    abi = load_artifact("AnchorRegistry").abi
+    try:
+        receipt = chain.transact(registry, abi, "anchor", [root, size], account)  # type: ignore[arg-type]
+    except ContractReverted as e:
+        if e.name != "RootAlreadyAnchored":
+            raise
+        found = anchored_root(chain, registry, root)
+        if found is None:
+            raise ChainError(f"root 0x{root.hex()} reported anchored but not found") from e
+        return found
+    return receipt.block_number, receipt.tx_hash
+
+
+def _suspend(world: OfficeWorld, *, reinstate: bool = False) -> None:
+    world.office.chain.transact(
+        world.office.deployment.trust_registry,
+        load_artifact("TrustRegistry").abi,
+        "reinstate" if reinstate else "suspend",
+        [world.permits.did],
+        world.root,
+    )
+
+
+def test_a_new_root_is_anchored_once_and_read_back_the_same_by_both(world: OfficeWorld) -> None:
+    office = world.office
+    chain, registry = office.chain, office.deployment.anchor_registry
+    account = office.account(world.permits.id)
+    root = os.urandom(32)
+    assert anchored_root(chain, registry, root) is None
+    sent = anchor_root_once(chain, registry, account, root, 7)
+    assert anchored_root(chain, registry, root) == sent
+    head = chain.block_number()
+    # sent again (a crash before the send was recorded): read back, nothing new on chain
+    assert anchor_root_once(chain, registry, account, root, 7) == sent
+    assert _asking_first(chain, registry, account, root, 7) == sent
+    assert chain.block_number() == head
+
+
+def test_a_root_anchored_before_its_authority_was_suspended_is_read_back(
+    world: OfficeWorld,
+) -> None:
+    office = world.office
+    chain, registry = office.chain, office.deployment.anchor_registry
+    account = office.account(world.permits.id)
+    root = os.urandom(32)
+    sent = anchor_root_once(chain, registry, account, root, 3)
+    _suspend(world)
+    try:
+        head = chain.block_number()
+        # the contract refuses the authority before it looks at the root: still read back
+        assert anchor_root_once(chain, registry, account, root, 3) == sent
+        assert _asking_first(chain, registry, account, root, 3) == sent
+        assert chain.block_number() == head
+        # a root not on chain: both raise the same refusal
+        other = os.urandom(32)
+        with pytest.raises(ContractReverted) as new:
+            anchor_root_once(chain, registry, account, other, 3)
+        with pytest.raises(ContractReverted) as old:
+            _asking_first(chain, registry, account, other, 3)
+        assert new.value.name == old.value.name == "AuthorityNotActive"
+        assert anchored_root(chain, registry, other) is None
+    finally:
+        _suspend(world, reinstate=True)
+
+
+def test_a_refused_root_not_on_chain_raises_as_before(world: OfficeWorld) -> None:
+    office = world.office
+    chain, registry = office.chain, office.deployment.anchor_registry
+    account = office.account(world.permits.id)
+    # a leaf count of 0 is refused (ZeroLeafCount), and the root is not on chain
+    with pytest.raises(ContractReverted) as new:
+        anchor_root_once(chain, registry, account, os.urandom(32), 0)
+    with pytest.raises(ContractReverted) as old:
+        _asking_first(chain, registry, account, os.urandom(32), 0)
+    assert new.value.name == old.value.name == "ZeroLeafCount"
