@@ -233,8 +233,17 @@ def test_a_list_the_issuer_anchored_but_that_disagrees_with_the_chain_is_reporte
 ) -> None:
     (cid,) = setup.issue(1)
     drain(setup)
+    report = verify(setup, cid, equivocate(setup, cid))
+    assert report.verdict is Verdict.INVALID
+    reason = status_of(report).reason
+    assert reason.code == "status_list_disagrees"
+    assert "链上状态" in reason.zh and "disagrees" in reason.en
+
+
+def equivocate(setup: Setup, cid: str) -> list[dict[str, Any]]:
+    """An equivocating issuer: marks ``cid`` revoked in a revocation list whose set it anchors,
+    not on chain. Returns that set, the lying list and the issuer's other lists."""
     entry = status_list_entries(setup.office.bundle(cid)["credential"])[0]
-    # an equivocating issuer: marks the credential revoked in its list, not on chain
     bits = StatusBitstring(LIST_ENTRIES)
     bits[entry.status_list_index] = 1
     url = f"{BASE}/revocation/0"
@@ -251,12 +260,7 @@ def test_a_list_the_issuer_anchored_but_that_disagrees_with_the_chain_is_reporte
         [[list_id_hash(BASE)], [forged.digest]],
         setup.office.account(setup.authority_id),
     )
-    others = [d for d in lists if d["id"] != url]
-    report = verify(setup, cid, [forged.to_json(), lie, *others])
-    assert report.verdict is Verdict.INVALID
-    reason = status_of(report).reason
-    assert reason.code == "status_list_disagrees"
-    assert "链上状态" in reason.zh and "disagrees" in reason.en
+    return [forged.to_json(), lie, *(d for d in lists if d["id"] != url)]
 
 
 def setup_now() -> datetime:
@@ -376,24 +380,7 @@ def test_lists_a_snapshot_holds_are_read_for_a_valid_bundle(setup: Setup) -> Non
     assert agreed.code == "status_active" and "revocation" in agreed.en  # the lists were read
 
     # an equivocating issuer marks the credential revoked in a list it anchors, not on chain
-    entry = status_list_entries(setup.office.bundle(cid)["credential"])[0]
-    bits = StatusBitstring(LIST_ENTRIES)
-    bits[entry.status_list_index] = 1
-    url = f"{BASE}/revocation/0"
-    unsigned = build_status_list_credential(url, DID, "revocation", bits, valid_from=setup_now())
-    signer = setup.office.signer(setup.authority_id)
-    lie = sign_credential(unsigned, signer, f"{DID}#{signer.key_id}", "2026-12-05T00:00:00Z")
-    digests = {**StatusListSet.from_json(listed).lists, url: status_list_digest(lie)}
-    forged = StatusListSet(BASE, DID, listed["version"] + 1, digests)
-    setup.office.chain.transact(
-        setup.deployment.anchor_registry,
-        ABI,
-        "publishStatusLists",
-        [[list_id_hash(BASE)], [forged.digest]],
-        setup.office.account(setup.authority_id),
-    )
-    others = [d for d in lists if d["id"] != url]
-    caught = verifier_holding([forged.to_json(), lie, *others]).verify(setup.office.bundle(cid))
+    caught = verifier_holding(equivocate(setup, cid)).verify(setup.office.bundle(cid))
     assert caught.verdict is Verdict.INVALID
     assert status_of(caught).reason.code == "status_list_disagrees"
 
