@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 
 import pytest
@@ -344,24 +346,10 @@ def test_a_woken_worker_anchors_at_once_and_a_stopped_one_ends_without_its_poll(
 ) -> None:
     # idle between passes for a whole poll interval unless woken: what was issued meanwhile
     # is anchored as soon as ``wake`` says so, and ``stop`` still ends the wait early
-    import threading
     import time
 
-    worker = AnchorWorker(
-        setup.office,
-        batch_size=1000,
-        batch_age_seconds=0,
-        poll_seconds=3600,
-        log=lambda _m: None,
-        reconcile_seconds=3600,
-    )
-    stop = threading.Event()
-    thread = threading.Thread(target=worker.run, args=(stop,), daemon=True)
-    thread.start()
-    try:
-        deadline = time.monotonic() + 30
-        while worker.heartbeat.last_success_at is None and time.monotonic() < deadline:
-            time.sleep(0.02)  # its first pass (nothing to do) is over: it waits an hour now
+    worker = hourly_worker(setup)
+    with running(worker) as deadline:  # its first pass (nothing to do) is over: it waits now
         setup.issue(3)
         time.sleep(0.3)
         assert setup.office.queue_depth() == 3  # not found by itself within the hour
@@ -370,10 +358,6 @@ def test_a_woken_worker_anchors_at_once_and_a_stopped_one_ends_without_its_poll(
             time.sleep(0.02)
         assert setup.office.queue_depth() == 0
         assert setup.office.counts() == {"anchored": 3}
-    finally:
-        stop.set()
-        thread.join(timeout=5)
-    assert not thread.is_alive()
 
 
 def test_woken_passes_serve_the_credentials_and_the_other_queues_keep_their_poll(
@@ -381,17 +365,9 @@ def test_woken_passes_serve_the_credentials_and_the_other_queues_keep_their_poll
 ) -> None:
     # a bulk run wakes the worker at every chunk: those passes anchor the credentials, and the
     # SD-JWT queue and life-cycle tasks are served once a poll interval, as by an idle worker
-    import threading
     import time
 
-    worker = AnchorWorker(
-        setup.office,
-        batch_size=1000,
-        batch_age_seconds=0,
-        poll_seconds=3600,
-        log=lambda _m: None,
-        reconcile_seconds=3600,
-    )
+    worker = hourly_worker(setup)
     served = {"sdjwt": 0, "lifecycle": 0}
     sdjwt_once, lifecycle_once = worker.sdjwt.run_once, worker.lifecycle.run_once
 
@@ -405,13 +381,7 @@ def test_woken_passes_serve_the_credentials_and_the_other_queues_keep_their_poll
 
     worker.sdjwt.run_once = sdjwt  # type: ignore[method-assign]
     worker.lifecycle.run_once = lifecycle  # type: ignore[method-assign]
-    stop = threading.Event()
-    thread = threading.Thread(target=worker.run, args=(stop,), daemon=True)
-    thread.start()
-    try:
-        deadline = time.monotonic() + 30
-        while worker.heartbeat.last_success_at is None and time.monotonic() < deadline:
-            time.sleep(0.02)
+    with running(worker) as deadline:
         assert served == {"sdjwt": 1, "lifecycle": 1}  # the first pass serves every queue
         for chunk in range(3):  # three chunks, each woken for: anchored at once
             setup.issue(2, seed=100 + chunk)
@@ -426,11 +396,40 @@ def test_woken_passes_serve_the_credentials_and_the_other_queues_keep_their_poll
         while served["lifecycle"] < 2 and time.monotonic() < deadline:
             time.sleep(0.02)
         assert served["sdjwt"] >= 2 and served["lifecycle"] >= 2
-    finally:
-        stop.set()
-        thread.join(timeout=5)
-    assert not thread.is_alive()
     # one pass as tests and ``drain`` make it still serves every queue
     before = dict(served)
     worker.run_once()
     assert served == {k: v + 1 for k, v in before.items()}
+
+
+def hourly_worker(setup: Setup) -> AnchorWorker:
+    """A worker that polls once an hour: between passes it finds work only when woken."""
+    return AnchorWorker(
+        setup.office,
+        batch_size=1000,
+        batch_age_seconds=0,
+        poll_seconds=3600,
+        log=lambda _m: None,
+        reconcile_seconds=3600,
+    )
+
+
+@contextmanager
+def running(worker: AnchorWorker) -> Iterator[float]:
+    """``worker`` run on a thread of its own; yields once its first pass is over, with a
+    deadline (``time.monotonic``) 30 s away; then stops it and requires it to end at once."""
+    import threading
+    import time
+
+    stop = threading.Event()
+    thread = threading.Thread(target=worker.run, args=(stop,), daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 30
+        while worker.heartbeat.last_success_at is None and time.monotonic() < deadline:
+            time.sleep(0.02)
+        yield deadline
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+    assert not thread.is_alive()
