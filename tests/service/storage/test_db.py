@@ -233,7 +233,6 @@ def test_insert_rows_writes_each_time_as_an_insert_would_shared_or_not(
     # (SQLite): every row must still hold what SQLAlchemy's own INSERT writes for its value,
     # for equal instants in other zones (equal, yet written as their own wall-clock fields),
     # distinct times, and None
-    table = cast(Table, Authority.__table__)
     shared = datetime(2026, 1, 2, 3, 4, 5, 678901, tzinfo=UTC)
     times = [
         shared,
@@ -252,20 +251,15 @@ def test_insert_rows_writes_each_time_as_an_insert_would_shared_or_not(
     ]
     for row in ours[1::2] + theirs[1::2]:
         row["next_account_key_encrypted"] = b"\x00\x01"  # another processed column, some None
-    with database.session() as s:
-        database.insert_rows(s, table, ours)
-        s.execute(insert(table), theirs)
     hexed = "encode({}, 'hex')" if database.is_postgres else "hex({})"
-    with database.session() as s:
-        stored = dict(
-            s.execute(
-                text(
-                    "SELECT did, CAST(created_at AS TEXT) || '|' || coalesce("
-                    + hexed.format("next_account_key_encrypted")
-                    + ", '-') FROM authorities"
-                )
-            ).all()
-        )
+    stored = _stored_both_ways(
+        database,
+        ours,
+        theirs,
+        "CAST(created_at AS TEXT) || '|' || coalesce("
+        + hexed.format("next_account_key_encrypted")
+        + ", '-')",
+    )
     assert len(stored) == 2 * len(times)
     for i in range(len(times)):
         assert stored[f"did:web:ours{i}.example"] == stored[f"did:web:theirs{i}.example"]
@@ -288,7 +282,6 @@ def test_insert_rows_stores_bytes_as_an_insert_would(
 ) -> None:
     # on SQLite bytes are bound as they are, not through sqlite3.Binary: the same BLOBs (empty
     # ones too), of the same storage class, as SQLAlchemy's own INSERT stores
-    table = cast(Table, Authority.__table__)
     tag = os.urandom(4).hex()
     ours = [
         dict(
@@ -299,25 +292,40 @@ def test_insert_rows_stores_bytes_as_an_insert_would(
         for i, (a, b) in enumerate(values)
     ]
     theirs = [dict(row, did=row["did"].replace(f":o{tag}", f":t{tag}")) for row in ours]
-    with database.session() as s:
-        database.insert_rows(s, table, ours)
-        s.execute(insert(table), theirs)
     hexed = "encode({0}, 'hex')" if database.is_postgres else "typeof({0}) || hex({0})"
-    with database.session() as s:
-        stored = dict(
-            s.execute(
-                text(
-                    "SELECT did, "
-                    + hexed.format("account_key_encrypted")
-                    + " || '|' || coalesce("
-                    + hexed.format("next_account_key_encrypted")
-                    + ", '-') FROM authorities WHERE did LIKE :tag"
-                ),
-                {"tag": f"%{tag}%"},
-            ).all()
-        )
+    stored = _stored_both_ways(
+        database,
+        ours,
+        theirs,
+        hexed.format("account_key_encrypted")
+        + " || '|' || coalesce("
+        + hexed.format("next_account_key_encrypted")
+        + ", '-')",
+        tag=tag,
+    )
     assert len(stored) == 2 * len(values)
     for row in ours:
         assert stored[row["did"]] == stored[row["did"].replace(f":o{tag}", f":t{tag}")]
         if not database.is_postgres:
             assert stored[row["did"]].startswith("blob")
+
+
+def _stored_both_ways(
+    database: Database,
+    ours: list[dict[str, Any]],
+    theirs: list[dict[str, Any]],
+    read: str,
+    tag: str = "",
+) -> dict[str, str]:
+    """``ours`` stored by ``insert_rows``, ``theirs`` by SQLAlchemy's own INSERT; returns each
+    authority's did -> ``read`` (an SQL expression) as the database holds it, for the rows
+    whose did holds ``tag``."""
+    table = cast(Table, Authority.__table__)
+    with database.session() as s:
+        database.insert_rows(s, table, ours)
+        s.execute(insert(table), theirs)
+    with database.session() as s:
+        rows = s.execute(
+            text(f"SELECT did, {read} FROM authorities WHERE did LIKE :tag"), {"tag": f"%{tag}%"}
+        )
+        return dict(rows.all())
