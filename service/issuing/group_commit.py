@@ -118,19 +118,7 @@ class GroupCommit(Generic[T]):
 
     async def store_async(self, item: T) -> None:
         """``store`` for a coroutine: the event loop waits, no thread does."""
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[None] = loop.create_future()
-
-        def settle(error: BaseException | None) -> None:
-            if future.done():  # the awaiting request went away; its item was stored anyway
-                return
-            if error is None:
-                future.set_result(None)
-            else:
-                future.set_exception(error)
-
-        self._enqueue((item, None, lambda error, _: settle(error), loop))
-        await future
+        await self._answered(item, None)
 
     async def prepare_and_store_async(
         self, prepare: Callable[[], R]
@@ -139,8 +127,14 @@ class GroupCommit(Generic[T]):
         when ``storable`` says so. Returns (what ``prepare`` returned, None) once stored or
         when not to be stored, or (it, the exception its store raised); raises what
         ``prepare`` raised (then nothing is stored)."""
+        answer: tuple[R, BaseException | None] = await self._answered(None, prepare)
+        return answer
+
+    async def _answered(self, item: Any, prepare: Callable[[], Any] | None) -> Any:
+        """Queue an entry and wait, on this event loop, for what the storing thread tells it:
+        the value, or the error raised."""
         loop = asyncio.get_running_loop()
-        future: asyncio.Future[tuple[R, BaseException | None]] = loop.create_future()
+        future: asyncio.Future[Any] = loop.create_future()
 
         def settle(error: BaseException | None, value: Any) -> None:
             if future.done():  # the awaiting request went away; its item was stored anyway
@@ -150,7 +144,7 @@ class GroupCommit(Generic[T]):
             else:
                 future.set_exception(error)
 
-        self._enqueue((None, prepare, settle, loop))
+        self._enqueue((item, prepare, settle, loop))
         return await future
 
     def _run(self) -> None:
