@@ -4,6 +4,8 @@ suixin-sm2-jcs-2025 when the authority signs with an SM2 key)."""
 from __future__ import annotations
 
 import json
+import secrets
+import time
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -42,12 +44,36 @@ __all__ = [
     "issue_credential",
     "issue_signed",
     "licence_id_of",
+    "new_credential_id",
     "require_uscc",
     "signed_form",
     "status_entry",
 ]
 
 STATUS_TYPE = "SuixinAnchorRegistryStatus"
+
+
+def new_credential_id() -> uuid.UUID:
+    """A new credential's id: a version 7 UUID (RFC 9562, section 5.7), the Unix time in
+    milliseconds in its first 48 bits, then the version, 74 random bits and the variant.
+
+    Ids made later sort after earlier ones, so a credential's row lands at the end of every
+    index keyed by its id or its lineage (the first version's id) instead of on a random page:
+    with random (version 4) ids each of a bulk chunk's rows dirtied its own page in two indexes
+    of a table of millions, and storing slowed as the table grew (issue 20). Ids made in one
+    millisecond are ordered by their random bits, which the RFC allows. 74 random bits (a
+    version 4 UUID has 122) leave ids unique and unguessable; no route of this service takes an
+    id as a secret (reading a credential takes its authority's key). The time an id shows is
+    the issue time the credential states anyway.
+    Not ``uuid6.uuid7``: at more than one id a millisecond, that package moves its clock
+    forward a millisecond an id, so a bulk run's ids would soon claim a time ahead of now."""
+    value = (time.time_ns() // 1_000_000 & _MS_MASK) << 80 | secrets.randbits(80) & _RANDOM
+    return uuid.UUID(int=value | _VERSION_7)
+
+
+_MS_MASK = (1 << 48) - 1
+_RANDOM = ((1 << 12) - 1) << 64 | ((1 << 62) - 1)  # rand_a (12 bits) and rand_b (62)
+_VERSION_7 = 0x7 << 76 | 0b10 << 62  # the version and variant fields
 
 
 @dataclass(frozen=True)
@@ -276,7 +302,7 @@ def issue_signed(
         errors += _validity_errors(valid_from, valid_until, now)
     if errors:
         raise InvalidCredential(errors)
-    cid = credential_id or uuid.uuid4()
+    cid = credential_id or new_credential_id()
     licence = first_licence_id(credential_type, identity.uscc, cid) if identity.uscc else None
     unsigned = build_credential(
         credential_type,

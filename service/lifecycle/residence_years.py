@@ -37,7 +37,6 @@ stable code); ``IdempotencyConflict``.
 from __future__ import annotations
 
 import hashlib
-import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -48,6 +47,7 @@ from sqlalchemy.orm import Session
 
 from service.audit import trail
 from service.clock import aware, iso_z, parse_timestamp, utc_now
+from service.issuing.issuance import new_credential_id
 from service.issuing.office import IdempotencyConflict, NotFound, Office, stored_bundle
 from service.lifecycle.status_queue import enqueue
 from service.lifecycle.steps import LifecycleError, NotApplicable, NotCurrent, TermEnded
@@ -269,7 +269,7 @@ def derive(
                 f"less than one full year of continuous residence since {since.isoformat()}",
                 residenceSince=since.isoformat(),
             )
-        cid = uuid.uuid4()
+        cid = new_credential_id()
         salt = holder_salt(source, cid.urn)
         claims: dict[str, Any] = {}
         if isinstance(subject.get("id"), str):

@@ -12,7 +12,6 @@ Errors: ``NotFound`` (unknown, or another authority's), ``LifecycleError`` and i
 from __future__ import annotations
 
 import copy
-import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -24,7 +23,7 @@ from sqlalchemy.orm import Session
 
 from service.audit import trail
 from service.clock import aware, iso_z, parse_timestamp, utc_now
-from service.issuing.issuance import licence_id_of
+from service.issuing.issuance import licence_id_of, new_credential_id
 from service.issuing.office import IdempotencyConflict, NotFound, Office, stored_bundle
 from service.issuing.signer import LocalSigner
 from service.lifecycle.status_queue import enqueue
@@ -269,7 +268,7 @@ class Step:
         assert self.signer is not None
         subject = nfc(dict(subject))
         row, authority = self.row, self.authority
-        cid = uuid.uuid4()
+        cid = new_credential_id()
         credential_id = cid.urn
         lineage_id = credential_id if fresh_lineage else row.lineage_id
         version = 1 if fresh_lineage else row.version + 1

@@ -14,7 +14,6 @@ naming the old and new credential ids), never key material.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -23,6 +22,7 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.orm import aliased
 
 from service.audit import trail
+from service.issuing.issuance import new_credential_id
 from service.issuing.office import Office
 from service.lifecycle.status_queue import enqueue
 from service.storage.columns import lookup_columns
@@ -349,7 +349,7 @@ def reissue(
             for old in olds:
                 if old.id in replaced:
                     continue
-                new_id = f"urn:uuid:{uuid.uuid4()}"
+                new_id = new_credential_id().urn
                 unsigned = {k: v for k, v in office.document(old).items() if k != "proof"}
                 unsigned["id"] = new_id
                 unsigned["credentialStatus"] = office.new_status(s, authority, new_id)

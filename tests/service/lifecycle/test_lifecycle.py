@@ -294,6 +294,9 @@ def test_renew_keeps_content_and_term(desk: Desk) -> None:
     desk.drain()
     renewed = desk.step(permit["id"], "renew")["credential"]
     assert renewed["id"] != permit["id"]
+    # ids are version 7 UUIDs: the new version's sorts after the first's (test_credential_ids)
+    assert {uuid.UUID(c["id"]).version for c in (permit, renewed)} == {7}
+    assert renewed["id"] > permit["id"]
     assert renewed["credentialSubject"] == permit["credentialSubject"]
     assert (renewed["validFrom"], renewed["validUntil"]) == (
         permit["validFrom"],

@@ -8,6 +8,7 @@ reads the same clock. Anchors and statuses are real transactions on the embedded
 from __future__ import annotations
 
 import copy
+import uuid
 from datetime import date, timedelta
 from typing import Any
 
@@ -47,6 +48,7 @@ def test_years_of_a_migrated_permit_verify_at_a_partner(desk: Desk) -> None:
     expected = residence_years({"residenceSince": since.isoformat()}, desk.clock.today)
     assert expected >= 7 and answer["residenceYears"] == subject["residenceYears"] == expected
     assert derived["type"] == ["VerifiableCredential", "ResidenceYears"]
+    assert uuid.UUID(derived["id"]).version == 7  # as every new credential's (test_credential_ids)
     assert derived["issuer"] == permit["issuer"]
     assert derived["validUntil"] == permit["validUntil"]  # the permit's current term
     source = permit["credentialSubject"]

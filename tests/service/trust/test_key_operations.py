@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import random
 import time
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -430,6 +431,7 @@ def test_backdated_compromise_affected_list_and_bulk_reissue(world: KeyWorld) ->
     for old_id, new_id in summary.pairs:
         old, new = world.row(old_id), world.row(new_id)
         assert (new.lineage_id, new.version, new.previous_id) == (old.lineage_id, 2, old_id)
+        assert uuid.UUID(new_id).version == 7 and new_id > old_id  # made later: sorts after
         assert new.key_id == "key-2" and world.anchor_state(new_id) == AnchorState.PENDING
         new_doc, old_doc = world.document(new_id), world.document(old_id)
         for field in ("credentialSubject", "validFrom", "validUntil", "issuer", "type"):
