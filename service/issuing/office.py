@@ -252,8 +252,8 @@ class Office:
         # a time per account, only to the deployment's own chain
         chain.sender_guard = self._sending
 
-    #: How long a successful check that the chain is the deployment's is relied on before a
-    #: transaction asks again (``check_chain``).
+    #: How long a successful check that the chain is the deployment's is relied on between
+    #: the worker's passes (``check_chain``); a transaction always asks afresh.
     identity_ttl_seconds: float = 2.0
 
     @property
@@ -272,8 +272,11 @@ class Office:
 
     @contextmanager
     def _sending(self, address: str) -> Iterator[None]:
-        self.check_chain()
         with self.db.sender_lock(address):
+            # afresh for every transaction, once it may be sent: a node restarted empty at the
+            # same URL within ``identity_ttl_seconds`` of a passed check must not be sent to
+            # (two chain reads, against a transaction's many)
+            self.check_chain(fresh=True)
             yield
 
     #: How long a decrypted key is used before the database is asked again which key (or chain

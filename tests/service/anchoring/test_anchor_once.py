@@ -4,15 +4,18 @@ anchored before its authority was suspended, a refusal of a root not on chain)."
 
 from __future__ import annotations
 
+import dataclasses
 import os
 
 import pytest
 
 from service.anchoring.batches import anchor_root_once, anchored_root
+from service.anchoring.worker import AnchorWorker
 from tests.service.conftest import OfficeWorld
+from tests.service.office_setup import Setup
 from verifier.chain import Chain
 from verifier.contracts import load_artifact
-from verifier.errors import ChainError, ContractReverted
+from verifier.errors import ChainError, ChainMismatch, ContractReverted
 
 
 def _asking_first(chain: Chain, registry: str, account: object, root: bytes, size: int):  # type: ignore[no-untyped-def]
@@ -95,3 +98,21 @@ def test_a_refused_root_not_on_chain_raises_as_before(world: OfficeWorld) -> Non
     with pytest.raises(ContractReverted) as old:
         _asking_first(chain, registry, account, os.urandom(32), 0)
     assert new.value.name == old.value.name == "ZeroLeafCount"
+
+
+def test_nothing_is_sent_to_a_chain_swapped_since_the_last_check(setup: Setup) -> None:
+    # Found by CI under load: anvil restarted empty at the same URL within the two seconds a
+    # passed chain check was relied on, and the worker's next batch went to the empty chain
+    # (refused there only for want of funds). Since roots are sent without asking the chain
+    # first, nothing else stood in the way: every transaction now checks the chain afresh.
+    office = setup.office
+    setup.issue(3)
+    office.check_chain()  # passed: it would be relied on for identity_ttl_seconds
+    assert office.identity_ttl_seconds > 0
+    # the node now serves another chain: the deploying block has another hash there
+    office.deployment = dataclasses.replace(office.deployment, block_hash="0x" + "ab" * 32)
+    head = office.chain.block_number()
+    with pytest.raises(ChainMismatch):
+        AnchorWorker(office, batch_size=1000, batch_age_seconds=0).run_once()
+    assert office.chain.block_number() == head  # nothing was sent
+    assert office.queue_depth() == 3
