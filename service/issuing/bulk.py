@@ -1,8 +1,10 @@
 """Bulk issuance from CSV or JSON Lines: chunks signed and stored by the office, per-row report.
 
-Rows are read lazily and issued in chunks, each ``Office.sign_many`` then
-``Office.store_chunk`` (``issue_many``'s two halves; the second gives ids, not bundles): the
-next chunk is signed on the signing pool while the one before is stored in a thread of its own.
+Rows are read lazily and issued in chunks, each ``Office.start_signing`` then
+``Office.store_chunk`` (``issue_many``'s two halves; the second gives ids, not bundles). Three
+chunks are in hand at once: one is stored in a thread of its own, the next is being signed on
+the signing pool, and the one after is read, checked and queued on the pool behind it, so the
+pool never waits for this thread.
 A chunk is all-or-nothing, so one
 with invalid rows is first refused as a whole (nothing stored); the invalid rows, named by the
 per-item error paths, go to the report and the remaining rows are signed again as one chunk.
@@ -38,7 +40,7 @@ from typing import IO, Any, Protocol
 
 from sqlalchemy.exc import IntegrityError
 
-from service.issuing.office import IssueRequest, Office, SignedChunk
+from service.issuing.office import IssueRequest, Office, SignedChunk, Signing
 from verifier.errors import FieldError, InvalidCredential, InvalidInput
 
 __all__ = [
@@ -265,11 +267,13 @@ def issue_rows(
     ``issue_many`` raises other than per-row InvalidCredential (chain, database and key
     errors): the chunks before it are stored, the failing chunk is not.
 
-    Two chunks are in hand at once: while one is stored (sealed, written, committed: a thread
-    of its own), the next is checked and signed (on the signing pool). A holder the next
-    chunk shares with the one being stored is refused by the database when its turn comes
-    (IntegrityError); that chunk is then checked and signed again alone, after the commit,
-    and the holder is reported ``credential_in_force`` as without the overlap.
+    Three chunks are in hand at once: while one is stored (sealed, written, committed: a
+    thread of its own), the next is signed on the signing pool, and the one after is checked
+    and queued there behind it. A holder a chunk shares with one checked but not yet stored
+    is refused by the database when its turn comes (IntegrityError); that chunk is then
+    checked and signed again alone, after the commit, and the holder is reported
+    ``credential_in_force`` as without the overlap. An error reading or checking a chunk
+    stores the chunk before it first.
     """
     if chunk < 1:
         raise InvalidInput("--chunk must be at least 1")
@@ -313,21 +317,43 @@ def issue_rows(
 
     with ThreadPoolExecutor(1, thread_name_prefix="bulk-store") as store:
         storing: Future[_Chunk] | None = None
+
+        def hand_over(signing: _Signing) -> None:  # to the storing thread, once it is signed
+            nonlocal storing
+            signed, candidates, rejected = signing.result()
+            if storing is not None:  # the chunk before, stored while this one was signed
+                before, storing = storing, None
+                finish(before)
+            storing = store.submit(
+                _store_chunk, office, signed, candidates, signing.earlier, rejected, actor, run
+            )
+
+        def queue_next() -> _Signing | None:  # read, check and queue the next chunk
+            batch = list(islice(iterator, chunk))
+            if not batch:
+                return None
+            earlier: list[tuple[int, str]] = []
+            if run is not None:
+                batch, earlier = _stored_before(office, authority_id, run, batch)
+                summary.resumed += len(earlier)
+            return _Signing(office, authority_id, credential_type, batch, earlier).start()
+
         try:
-            while batch := list(islice(iterator, chunk)):
-                earlier: list[tuple[int, str]] = []
-                if run is not None:
-                    batch, earlier = _stored_before(office, authority_id, run, batch)
-                    summary.resumed += len(earlier)
-                signed, candidates, rejected = _sign_chunk(
-                    office, authority_id, credential_type, batch
-                )
-                if storing is not None:  # the chunk before, stored while this one was signed
-                    before, storing = storing, None
-                    finish(before)
-                storing = store.submit(
-                    _store_chunk, office, signed, candidates, earlier, rejected, actor, run
-                )
+            signing: _Signing | None = None
+            while True:
+                # the next chunk is queued on the signing pool behind this one, which is then
+                # awaited: the pool signs while this thread reads, checks and hands over
+                try:
+                    queued = queue_next()
+                except Exception:  # the chunk before is stored first, as the contract says
+                    if signing is not None:
+                        hand_over(signing)
+                    raise
+                if signing is not None:
+                    hand_over(signing)
+                if queued is None:
+                    break
+                signing = queued
             if storing is not None:
                 last, storing = storing, None
                 finish(last)
@@ -352,22 +378,55 @@ class _Chunk:
     retry: bool = False
 
 
-def _sign_chunk(
-    office: Office, authority_id: int, credential_type: str, batch: Sequence[Row]
-) -> tuple[SignedChunk | None, list[Row], dict[int, tuple[FieldError, ...]]]:
-    """Sign the valid rows of ``batch``: (what was signed, its rows, {line: errors})."""
-    rejected = {row.line: row.errors for row in batch if row.subject is None}
-    candidates = [row for row in batch if row.subject is not None]
-    while candidates:
-        requests = [IssueRequest(credential_type, row.subject or {}) for row in candidates]
-        try:
-            return office.sign_many(authority_id, requests), candidates, rejected
-        except InvalidCredential as e:
-            by_index = _errors_by_item(e.errors, len(candidates))
-            for index, errors in by_index.items():
-                rejected[candidates[index].line] = tuple(errors)
-            candidates = [row for i, row in enumerate(candidates) if i not in by_index]
-    return None, [], rejected
+class _Signing:
+    """One chunk's valid rows being checked and signed (``Office.start_signing``): a row the
+    office refuses is dropped with its errors and the rest are signed again, until what is
+    left signs (``result``: what was signed, its rows, {line: errors})."""
+
+    def __init__(
+        self,
+        office: Office,
+        authority_id: int,
+        credential_type: str,
+        batch: Sequence[Row],
+        earlier: list[tuple[int, str]],
+    ) -> None:
+        self.office, self.authority_id, self.credential_type = office, authority_id, credential_type
+        self.earlier = earlier
+        self.rejected = {row.line: row.errors for row in batch if row.subject is None}
+        self.candidates = [row for row in batch if row.subject is not None]
+        self.pending: Signing | None = None
+
+    def start(self) -> _Signing:
+        """Check the holders and queue the signing; refused rows are dropped here."""
+        self.pending = None
+        while self.candidates:
+            requests = [
+                IssueRequest(self.credential_type, row.subject or {}) for row in self.candidates
+            ]
+            try:
+                self.pending = self.office.start_signing(self.authority_id, requests)
+                return self
+            except InvalidCredential as e:
+                self._drop(e)
+        return self
+
+    def result(self) -> tuple[SignedChunk | None, list[Row], dict[int, tuple[FieldError, ...]]]:
+        """Wait for the signing; rows that could not be built are dropped and the rest signed
+        again."""
+        while self.pending is not None:
+            try:
+                return self.pending.result(), self.candidates, self.rejected
+            except InvalidCredential as e:
+                self._drop(e)
+                self.start()
+        return None, [], self.rejected
+
+    def _drop(self, refused: InvalidCredential) -> None:
+        by_index = _errors_by_item(refused.errors, len(self.candidates))
+        for index, errors in by_index.items():
+            self.rejected[self.candidates[index].line] = tuple(errors)
+        self.candidates = [row for i, row in enumerate(self.candidates) if i not in by_index]
 
 
 def _store_chunk(

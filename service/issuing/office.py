@@ -13,7 +13,7 @@ import json
 import secrets
 import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -75,6 +75,7 @@ __all__ = [
     "Office",
     "PendingIssue",
     "SignedChunk",
+    "Signing",
     "prepared_batch",
     "request_fingerprint",
     "stored_bundle",
@@ -109,6 +110,35 @@ class SignedChunk:
     authority_id: int
     credentials: list[SignedCredential]
     now: datetime
+
+
+class Signing:
+    """A chunk being signed (``Office.start_signing``)."""
+
+    def __init__(
+        self,
+        authority_id: int,
+        now: datetime,
+        built: Callable[[], list[SignedCredential | InvalidCredential]],
+    ) -> None:
+        self.authority_id, self.now, self._built = authority_id, now, built
+
+    def result(self) -> SignedChunk:
+        """The signed chunk; raises InvalidCredential with the per-item errors (``items[3].…``)
+        of every request that could not be built."""
+        credentials: list[SignedCredential] = []
+        errors: list[FieldError] = []
+        for i, built in enumerate(self._built()):
+            if isinstance(built, InvalidCredential):
+                errors += [
+                    FieldError(f"items[{i}].{err.path}", err.code, err.zh, err.en)
+                    for err in built.errors
+                ]
+            else:
+                credentials.append(built)
+        if errors:
+            raise InvalidCredential(errors)
+        return SignedChunk(self.authority_id, credentials, self.now)
 
 
 class IdempotencyConflict(SuixinError):
@@ -644,11 +674,13 @@ class Office:
             uscc=authority.uscc,
         )
 
-    def _build_all(
+    def _start_build(
         self, authority: Authority, requests: Sequence[IssueRequest], now: datetime
-    ) -> list[SignedCredential | InvalidCredential]:
-        """Build every request, in order: on the signing pool when there is one and the
-        request is big enough to be worth the trip, else here. Invalid ones give their error."""
+    ) -> Callable[[], list[SignedCredential | InvalidCredential]]:
+        """Begin building every request: on the signing pool when there is one and the
+        request is big enough to be worth the trip (its slices are queued there now), else
+        here, when the answer is asked for. The callable returned gives every request's
+        credential or error, in order."""
         pool = self.signing_pool
         # requests the pool can sign as they are; any other is refused here, with its reason
         signable = [
@@ -658,22 +690,31 @@ class Office:
         ]
         positions = self.status_positions_for(authority, len(requests))
         if pool is None or len(requests) < 2 * pool.slice_size or not all(signable):
-            out: list[SignedCredential | InvalidCredential] = []
-            for request, position in zip(requests, positions, strict=True):
-                try:
-                    out.append(self._build(authority, request, now, position))
-                except InvalidCredential as e:
-                    out.append(e)
-            return out
+
+            def build_here() -> list[SignedCredential | InvalidCredential]:
+                out: list[SignedCredential | InvalidCredential] = []
+                for request, position in zip(requests, positions, strict=True):
+                    try:
+                        out.append(self._build(authority, request, now, position))
+                    except InvalidCredential as e:
+                        out.append(e)
+                return out
+
+            return build_here
         identity = self.sliced_identity(authority)
         items = [
             (r.credential_type, dict(r.subject), r.valid_from, r.valid_until, position)
             for r, position in zip(requests, positions, strict=True)
         ]
-        return [
-            InvalidCredential(built) if isinstance(built, list) else built
-            for built in pool.build(identity, items, now)
-        ]
+        building = pool.start(identity, items, now)
+
+        def collect() -> list[SignedCredential | InvalidCredential]:
+            return [
+                InvalidCredential(built) if isinstance(built, list) else built
+                for built in building.result()
+            ]
+
+        return collect
 
     def issue(
         self,
@@ -845,6 +886,14 @@ class Office:
         ``issue_many`` does (a holder already in force, or twice in ``requests``, is refused
         before any signing). A holder stored by someone else between this and
         ``store_signed`` is refused there, by the database (IntegrityError)."""
+        return self.start_signing(authority_id, requests).result()
+
+    def start_signing(self, authority_id: int, requests: Sequence[IssueRequest]) -> Signing:
+        """``sign_many`` in two halves: this one checks the holders (raising InvalidCredential
+        for one in force, or twice in ``requests``) and queues the signing on the pool; the
+        ``Signing``'s ``result`` waits for it and gives the ``SignedChunk``, or raises
+        InvalidCredential with every invalid request's errors. A bulk run starts the next
+        chunk before it asks for this one, so the pool never waits for the office."""
         authority = self.authority(authority_id)
         now = _now()
         duplicates = self._in_force(authority_id, requests)
@@ -857,19 +906,7 @@ class Office:
                     for i, refusal in sorted(duplicates.items())
                 ]
             )
-        credentials: list[SignedCredential] = []
-        errors: list[FieldError] = []
-        for i, built in enumerate(self._build_all(authority, requests, now)):
-            if isinstance(built, InvalidCredential):
-                errors += [
-                    FieldError(f"items[{i}].{err.path}", err.code, err.zh, err.en)
-                    for err in built.errors
-                ]
-            else:
-                credentials.append(built)
-        if errors:
-            raise InvalidCredential(errors)
-        return SignedChunk(authority_id, credentials, now)
+        return Signing(authority_id, now, self._start_build(authority, requests, now))
 
     def store_signed(
         self,

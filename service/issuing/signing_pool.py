@@ -33,7 +33,7 @@ from service.issuing.issuance import SignedCredential
 from verifier.errors import FieldError, InvalidCredential
 from verifier.merkle import MerkleHash
 
-__all__ = ["SigningPool", "SlicedIdentity", "SlicedResults", "default_processes"]
+__all__ = ["Building", "SigningPool", "SlicedIdentity", "SlicedResults", "default_processes"]
 
 Result = SignedCredential | list[FieldError]  # a signed credential, or its errors
 
@@ -167,6 +167,17 @@ def sign_slice(
     return SlicedResults.of(build_slice(identity, items, now))
 
 
+class Building:
+    """Items queued on the pool (``SigningPool.start``)."""
+
+    def __init__(self, slices: list[Future[SlicedResults]]) -> None:
+        self._slices = slices
+
+    def result(self) -> list[Result]:
+        """Every item's result, in order, once its slice is built."""
+        return [result for future in self._slices for result in future.result().results()]
+
+
 class SigningPool:
     """A pool of signing processes; ``build`` splits a bulk request across them."""
 
@@ -192,11 +203,22 @@ class SigningPool:
         now: datetime,
     ) -> list[Result]:
         """Build every item, in order, across the pool."""
-        futures: list[Future[SlicedResults]] = [
-            self._executor.submit(sign_slice, identity, items[i : i + self.slice_size], now)
-            for i in range(0, len(items), self.slice_size)
-        ]
-        return [result for future in futures for result in future.result().results()]
+        return self.start(identity, items, now).result()
+
+    def start(
+        self,
+        identity: SlicedIdentity,
+        items: Sequence[tuple[str, dict[str, Any], datetime | None, datetime | None, int | None]],
+        now: datetime,
+    ) -> Building:
+        """Queue every item's building on the pool, in slices; ``Building.result`` waits for
+        them. The pool takes slices in the order they were queued."""
+        return Building(
+            [
+                self._executor.submit(sign_slice, identity, items[i : i + self.slice_size], now)
+                for i in range(0, len(items), self.slice_size)
+            ]
+        )
 
     def close(self) -> None:
         """Stop the processes."""

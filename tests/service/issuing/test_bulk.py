@@ -6,6 +6,7 @@ import io
 import json
 import random
 import threading
+from collections.abc import Iterable, Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -15,7 +16,7 @@ from sqlalchemy import event, func, select
 import service.issuing.bulk as bulk
 from service.anchoring.worker import AnchorWorker
 from service.issuing.bulk import Row, issue_rows
-from service.issuing.office import Office
+from service.issuing.office import Office, Signing
 from service.storage.models import Batch, Credential
 from tests.service.office_setup import Setup
 from tests.verifier.factories import residence_permit_subject
@@ -143,28 +144,28 @@ def test_a_run_killed_after_a_commit_resumes_and_each_line_is_in_one_batch(
 def test_a_holder_in_the_chunk_being_stored_is_refused_in_the_next_as_without_overlap(
     setup: Setup, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # the next chunk is checked and signed while the one before is being stored: hold the
-    # first store until that check is done, so the database must catch the second permit
+    # the next chunk is checked and queued for signing before the one before is stored: hold
+    # the first store until that check is done, so the database must catch the second permit
     rows = _rows(6, 4)
     first = rows[1].subject
     assert first is not None
     rows[4] = Row(rows[4].line, dict(first))  # the same person again, three lines on
-    signed_twice = threading.Event()
+    checked_twice = threading.Event()
     calls = {"sign": 0}
-    real_sign, real_store = Office.sign_many, Office.store_chunk
+    real_start, real_store = Office.start_signing, Office.store_chunk
 
-    def sign(self: Office, *args: Any, **kwargs: Any) -> Any:
-        signed = real_sign(self, *args, **kwargs)
+    def start(self: Office, *args: Any, **kwargs: Any) -> Any:
+        signing = real_start(self, *args, **kwargs)
         calls["sign"] += 1
         if calls["sign"] == 2:
-            signed_twice.set()
-        return signed
+            checked_twice.set()
+        return signing
 
     def store(self: Office, *args: Any, **kwargs: Any) -> Any:
-        assert signed_twice.wait(30)
+        assert checked_twice.wait(30)
         return real_store(self, *args, **kwargs)
 
-    monkeypatch.setattr(Office, "sign_many", sign)
+    monkeypatch.setattr(Office, "start_signing", start)
     monkeypatch.setattr(Office, "store_chunk", store)
     report = io.StringIO()
     summary = issue_rows(
@@ -177,3 +178,71 @@ def test_a_holder_in_the_chunk_being_stored_is_refused_in_the_next_as_without_ov
     assert [e["code"] for e in refused["errors"]] == ["credential_in_force"]
     with setup.office.db.session() as s:
         assert s.scalar(select(func.count()).select_from(Credential)) == 5
+
+
+def test_the_next_chunk_is_queued_for_signing_before_this_one_is_awaited(
+    setup: Setup, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the signing pool never waits for the bulk thread to read and check the next chunk
+    log: list[tuple[str, int]] = []
+    chunk_of: dict[int, int] = {}
+    real_start, real_result = Office.start_signing, Signing.result
+
+    def start(self: Office, *args: Any, **kwargs: Any) -> Signing:
+        signing = real_start(self, *args, **kwargs)
+        chunk_of[id(signing)] = len(chunk_of)
+        log.append(("start", chunk_of[id(signing)]))
+        return signing
+
+    def result(self: Signing) -> Any:
+        log.append(("result", chunk_of[id(self)]))
+        return real_result(self)
+
+    monkeypatch.setattr(Office, "start_signing", start)
+    monkeypatch.setattr(Signing, "result", result)
+    summary = issue_rows(setup.office, setup.authority_id, "ResidencePermit", _rows(7, 5), chunk=2)
+    assert summary.issued == 7
+    assert log == [
+        ("start", 0),
+        ("start", 1),
+        ("result", 0),
+        ("start", 2),
+        ("result", 1),
+        ("start", 3),
+        ("result", 2),
+        ("result", 3),
+    ]
+
+
+def _failing_after(rows: list[Row], error: Exception) -> Iterator[Row]:
+    yield from rows
+    raise error
+
+
+@pytest.mark.parametrize("where", ["reading", "checking"])
+def test_an_error_on_the_next_chunk_stores_the_signed_one_before_it_first(
+    setup: Setup, monkeypatch: pytest.MonkeyPatch, where: str
+) -> None:
+    rows = _rows(6, 6)
+    if where == "reading":  # the file fails after four lines: two whole chunks
+        source: Iterable[Row] = _failing_after(rows[:4], OSError("the disk went away"))
+    else:  # the database fails the third chunk's check
+        source = rows
+        real_start = Office.start_signing
+        calls = {"n": 0}
+
+        def start(self: Office, *args: Any, **kwargs: Any) -> Signing:
+            calls["n"] += 1
+            if calls["n"] == 3:
+                raise OSError("the disk went away")
+            return real_start(self, *args, **kwargs)
+
+        monkeypatch.setattr(Office, "start_signing", start)
+    out = io.StringIO()
+    with pytest.raises(OSError, match="the disk went away"):
+        issue_rows(setup.office, setup.authority_id, "ResidencePermit", source, chunk=2, out=out)
+    written = [json.loads(line) for line in out.getvalue().splitlines()]
+    assert [w["line"] for w in written] == [row.line for row in rows[:4]]
+    with setup.office.db.session() as s:
+        stored = set(s.scalars(select(Credential.id)))
+    assert stored == {w["id"] for w in written}
