@@ -165,9 +165,10 @@ def _final_at(batch: Batch, now: datetime) -> None:
 class BatchQueue:
     """Anchors the members of one queue table in batches (see the module docstring).
 
-    ``observe`` is told, once a batch is final, when each member was queued (the worker's
-    latency figures); ``pause`` is the fault tests' hook (``claimed``, ``sent``); ``action``
-    names the audit row written when a batch's root is in a block."""
+    ``observe`` is told, once a batch is final, its id and how many members it has (the
+    worker's counts; the members' waits are the batch's own ``wait_sum`` and ``wait_max``);
+    ``pause`` is the fault tests' hook (``claimed``, ``sent``); ``action`` names the audit row
+    written when a batch's root is in a block."""
 
     def __init__(
         self,
@@ -180,7 +181,7 @@ class BatchQueue:
         action: str,
         log: Callable[[str], None],
         pause: Callable[[str], None] = lambda _phase: None,
-        observe: Callable[[int, Sequence[datetime]], None] = lambda _batch, _times: None,
+        observe: Callable[[int, int], None] = lambda _batch, _members: None,
     ) -> None:
         self.office = office
         self.table = table
@@ -191,7 +192,6 @@ class BatchQueue:
         self._log = log
         self._pause = pause
         self._observe = observe
-        self._queued_at: dict[int, list[datetime]] = {}
 
     # ------------------------------------------------------------------ reads
 
@@ -275,7 +275,6 @@ class BatchQueue:
                 [{key: r.seq, "batch_id": batch.id, "leaf_index": i} for i, r in enumerate(rows)],
             )
             batch_id, root = batch.id, batch.root
-        self._queued_at[batch_id] = issued
         self._log(f"{self.kind} batch {batch_id}: {len(rows)} claimed, root 0x{root.hex()}")
         self._pause("claimed")
         return batch_id
@@ -350,7 +349,7 @@ class BatchQueue:
                 },
             )
         if final:
-            self._finished(batch_id)
+            self._observe(batch_id, size)
             return size
         return 0
 
@@ -363,7 +362,7 @@ class BatchQueue:
             batch.state = BatchState.ANCHORED
             _final_at(batch, datetime.now(UTC))
             size = batch.size
-        self._finished(batch_id)
+        self._observe(batch_id, size)
         return size
 
     def _prepare_again(self, batch_id: int, block_number: int) -> None:
@@ -386,15 +385,3 @@ class BatchQueue:
                     "lostBlock": block_number,
                 },
             )
-
-    def _finished(self, batch_id: int) -> None:
-        times = self._queued_at.pop(batch_id, None)
-        if times is None:  # claimed elsewhere: with its members (``issue_many(own_batch=True)``)
-            with self.office.db.session() as s:  # or by a worker that stopped after the claim
-                batch = s.get(Batch, batch_id)
-                if batch is not None and batch.queued_sum is not None and batch.size > 0:
-                    # their mean issue time: exact when all were issued at once, as in a chunk
-                    mean = datetime.fromtimestamp(batch.queued_sum / batch.size, UTC)
-                    times = [mean] * batch.size
-        if times:
-            self._observe(batch_id, times)

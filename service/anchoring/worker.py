@@ -22,9 +22,9 @@ import sys
 import threading
 import time
 import traceback
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
 
 from eth_account.signers.local import LocalAccount
 from sqlalchemy import select
@@ -69,12 +69,6 @@ class WorkerStats:
     anchored: int = 0
     failures: int = 0
     last_error: str = ""
-    latencies: list[float] = field(default_factory=list)  # seconds from issue to anchor
-
-    def observe(self, seconds: float) -> None:
-        self.latencies.append(seconds)
-        if len(self.latencies) > 10_000:
-            del self.latencies[: len(self.latencies) - 10_000]
 
 
 class AnchorWorker:
@@ -339,12 +333,9 @@ class AnchorWorker:
                 self._breathe(started)
             return anchored
 
-    def _observe(self, _batch_id: int, queued: Sequence[datetime]) -> None:
-        now = datetime.now(UTC)
-        for at in queued:
-            self.stats.observe((now - at).total_seconds())
+    def _observe(self, _batch_id: int, members: int) -> None:
         self.stats.batches += 1
-        self.stats.anchored += len(queued)
+        self.stats.anchored += members
 
     def _breathe(self, started: float) -> None:
         """With ``pace``, sleep ``pace`` times as long as the step begun at ``started`` took:
