@@ -143,6 +143,19 @@ def process_name(pid: int) -> str:
     return text if len(text) <= 40 else "…" + text[-39:]
 
 
+def children_cpu_seconds() -> float:
+    """User and system CPU seconds of this process's live children so far (/proc)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for pid in child_pids():
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / tick
+    return total
+
+
 def child_pids() -> list[int]:
     """This process's live children."""
     found: list[int] = []
@@ -283,17 +296,34 @@ class ThreadCpu:
 
 
 class Clock:
-    """Times at which issued and anchored counts crossed each segment boundary."""
+    """Times at which issued and anchored counts crossed each segment boundary, and the CPU
+    seconds spent by then (``cpu``: by thread of this process, and by the signing processes)."""
 
-    def __init__(self, count: int, segments: int) -> None:
+    def __init__(self, count: int, segments: int, threads: ThreadCpu) -> None:
         self.bounds = [count * (i + 1) // segments for i in range(segments)]
         self.issued_at: list[float] = []
         self.anchored_at: list[float] = []
+        self.cpu_at: list[dict[str, float]] = []  # as each issued boundary was crossed
         self.start = time.perf_counter()
+        self._threads = threads
+        self._children_before = children_cpu_seconds()
 
     def see(self, marks: list[float], done: int) -> None:
         while len(marks) < len(self.bounds) and done >= self.bounds[len(marks)]:
             marks.append(time.perf_counter() - self.start)
+            if marks is self.issued_at:
+                self._threads.read()
+                cpu = self._threads.by_name()
+                cpu["signing"] = children_cpu_seconds() - self._children_before
+                self.cpu_at.append(cpu)
+
+    def cpu_per_credential(self) -> list[dict[str, float]]:
+        """Each segment's CPU µs per credential issued in it, by thread and signing."""
+        out, before_n, before = [], 0, dict.fromkeys(self.cpu_at[0] if self.cpu_at else (), 0.0)
+        for n, cpu in zip(self.bounds, self.cpu_at, strict=False):
+            out.append({k: (v - before.get(k, 0.0)) / (n - before_n) * 1e6 for k, v in cpu.items()})
+            before_n, before = n, cpu
+        return out
 
     def rates(self, marks: list[float]) -> list[float]:
         rates, before_n, before_t = [], 0, 0.0
@@ -328,7 +358,7 @@ def run(args: argparse.Namespace, label: str, db_url: str, sqlite_path: Path | N
     cpu_before = cpu_seconds(resource.RUSAGE_SELF), cpu_seconds(resource.RUSAGE_CHILDREN)
     threads.start()
     first_block = office.chain.block_number() + 1
-    clock = Clock(args.count, args.segments)
+    clock = Clock(args.count, args.segments, threads)
     issued_now = [0]
     rejected = StringIO()  # rows refused, one JSON line each (none expected)
     try:
@@ -447,9 +477,18 @@ def run(args: argparse.Namespace, label: str, db_url: str, sqlite_path: Path | N
         "  CPU per credential in this process by thread: "
         + ", ".join(f"{name} {sec / n * 1e6:,.0f} µs" for name, sec in threads.by_name().items())
     )
-    console.print("  segment        issue/s   anchor/s")
+    # CPU µs per credential in each segment: where a falling rate goes (issuing thread,
+    # storing thread, worker, the rest of this process, the signing processes)
+    per_segment = clock.cpu_per_credential()
+    columns = ("MainThread", "bulk-store", "anchor-worker", "other", "signing")
+    console.print(
+        "  segment        issue/s   anchor/s   CPU µs per credential: "
+        "main  store worker other signing"
+    )
     for i, (bound, ir, ar) in enumerate(zip(clock.bounds, issue_rates, anchor_rates, strict=False)):
-        console.print(f"  {i + 1:>2} ..{bound:>10,} {ir:>9,.0f} {ar:>10,.0f}")
+        cpu = per_segment[i] if i < len(per_segment) else {}
+        spent = " ".join(f"{cpu.get(c, 0.0):>6,.0f}" for c in columns)
+        console.print(f"  {i + 1:>2} ..{bound:>10,} {ir:>9,.0f} {ar:>10,.0f}  {' ' * 20}{spent}")
     if anchor_rates:
         console.print(
             f"  last segment / first: issue {issue_rates[-1] / issue_rates[0]:.2f}, "

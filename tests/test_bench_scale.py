@@ -35,8 +35,27 @@ def test_rows_are_numbered_as_a_csv_after_its_header_and_made_lazily() -> None:
 
 
 def test_segment_rates_count_each_segment_from_its_own_start() -> None:
-    clock = bench_scale.Clock(1_000, 4)
+    clock = bench_scale.Clock(1_000, 4, bench_scale.ThreadCpu())
     assert clock.bounds == [250, 500, 750, 1_000]
     clock.start = 0.0
     clock.issued_at = [1.0, 1.5, 3.5]  # the last segment not reached yet
     assert clock.rates(clock.issued_at) == [250.0, 500.0, 125.0]
+
+
+def test_segment_cpu_counts_each_segment_from_its_own_start() -> None:
+    clock = bench_scale.Clock(1_000, 4, bench_scale.ThreadCpu())
+    # CPU seconds spent by the time each boundary was crossed, by thread and signing
+    clock.cpu_at = [{"MainThread": 1.0, "signing": 2.0}, {"MainThread": 1.5, "signing": 3.0}]
+    assert clock.cpu_per_credential() == [
+        {"MainThread": 4_000.0, "signing": 8_000.0},  # µs per credential of the first 250
+        {"MainThread": 2_000.0, "signing": 4_000.0},
+    ]
+
+
+def test_crossing_a_boundary_reads_the_cpu_spent_so_far() -> None:
+    clock = bench_scale.Clock(1_000, 4, bench_scale.ThreadCpu())
+    clock.see(clock.issued_at, 600)  # two boundaries at once
+    clock.see(clock.anchored_at, 600)  # anchoring reads none
+    assert len(clock.issued_at) == len(clock.cpu_at) == 2
+    assert {"MainThread", "signing"} <= set(clock.cpu_at[0])
+    assert all(seconds >= 0 for seconds in clock.cpu_at[1].values())
