@@ -180,10 +180,12 @@ def test_a_holder_in_the_chunk_being_stored_is_refused_in_the_next_as_without_ov
         assert s.scalar(select(func.count()).select_from(Credential)) == 5
 
 
-def test_the_next_chunk_is_queued_for_signing_before_this_one_is_awaited(
-    setup: Setup, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize("ahead", [1, 2])
+def test_chunks_are_queued_for_signing_ahead_of_the_one_awaited(
+    setup: Setup, monkeypatch: pytest.MonkeyPatch, ahead: int
 ) -> None:
-    # the signing pool never waits for the bulk thread to read and check the next chunk
+    # the signing pool does not wait for the bulk thread to read and check the next chunks
+    monkeypatch.setattr(bulk, "SIGNING_AHEAD", ahead)
     log: list[tuple[str, int]] = []
     chunk_of: dict[int, int] = {}
     real_start, real_result = Office.start_signing, Signing.result
@@ -200,18 +202,15 @@ def test_the_next_chunk_is_queued_for_signing_before_this_one_is_awaited(
 
     monkeypatch.setattr(Office, "start_signing", start)
     monkeypatch.setattr(Signing, "result", result)
-    summary = issue_rows(setup.office, setup.authority_id, "ResidencePermit", _rows(7, 5), chunk=2)
-    assert summary.issued == 7
-    assert log == [
-        ("start", 0),
-        ("start", 1),
-        ("result", 0),
-        ("start", 2),
-        ("result", 1),
-        ("start", 3),
-        ("result", 2),
-        ("result", 3),
-    ]
+    summary = issue_rows(setup.office, setup.authority_id, "ResidencePermit", _rows(9, 5), chunk=2)
+    assert summary.issued == 9
+    expected: list[tuple[str, int]] = []
+    for k in range(5):  # chunk k is awaited once ``ahead`` more are queued behind it
+        expected.append(("start", k))
+        if k >= ahead:
+            expected.append(("result", k - ahead))
+    expected += [("result", k) for k in range(5 - ahead, 5)]  # the input ended
+    assert log == expected
 
 
 def _failing_after(rows: list[Row], error: Exception) -> Iterator[Row]:
