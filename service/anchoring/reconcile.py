@@ -165,7 +165,7 @@ class Reconciler:
         self._authorities(report)
         self._keys(report)
         for kind in (BatchKind.CREDENTIAL, BatchKind.SDJWT):
-            self._batches(report, kind, since)
+            self._batches(report, kind, since, head.number)
         self._statuses(report, since)
         self._audit(report, since)
         if self.repair:
@@ -451,7 +451,16 @@ class Reconciler:
 
     # ------------------------------------------------------------------ batches
 
-    def _batches(self, report: ReconcileReport, kind: str, since: datetime | None) -> None:
+    def _batches(
+        self, report: ReconcileReport, kind: str, since: datetime | None, head: int
+    ) -> None:
+        """Each batch's root read back from the chain (``anchorOf``). A run that is not full
+        takes a batch an earlier run found as recorded (``checked_at``) as still so when the
+        chain holds its block with the hash recorded: the block is the same, so the anchor
+        written in it, which nothing can change later (the registry writes a root once), is
+        too. One block read instead of one EVM call (on the embedded chain 0.4 ms against
+        5 ms), and a run re-checks the batches of the last few minutes (``_SLACK``): at a
+        province's bulk rate, hundreds a run. A full run reads every anchor."""
         office = self.office
         query = select(Batch).where(
             Batch.kind == kind, Batch.state.in_((BatchState.SENT, BatchState.ANCHORED))
@@ -472,7 +481,21 @@ class Reconciler:
             action="batch.anchor" if kind == BatchKind.CREDENTIAL else "wallet.batch.anchor",
             log=self._log,
         )
+        hashes: dict[int, str] = {}  # block number -> its hash on the chain now
+
+        def unchanged(batch: Batch) -> bool:  # found as recorded before, its block still there
+            number = batch.block_number
+            if since is None or batch.checked_at is None or number is None or number > head:
+                return False
+            if number not in hashes:
+                hashes[number] = office.chain.block(number).hash
+            return hashes[number] == batch.block_hash
+
+        confirmed: list[int] = []  # found as recorded: checked_at is set for these alone
         for batch in batches:
+            if unchanged(batch):
+                confirmed.append(batch.id)
+                continue
             subject = f"{kind} batch {batch.id}"
             found = office.chain.call(
                 office.deployment.anchor_registry, self._anchor_abi, "anchorOf", [bytes(batch.root)]
@@ -518,12 +541,15 @@ class Reconciler:
                     f"the root is in block {block}, recorded as {batch.block_number}: "
                     "recorded anew",
                 )
-        with office.db.session() as s:
-            s.execute(
-                update(Batch)
-                .where(Batch.id.in_([b.id for b in batches]))
-                .values(checked_at=datetime.now(UTC))
-            )
+            else:
+                confirmed.append(batch.id)
+        if confirmed:
+            with office.db.session() as s:
+                s.execute(
+                    update(Batch)
+                    .where(Batch.id.in_(confirmed))
+                    .values(checked_at=datetime.now(UTC))
+                )
 
     def _prepare_again(self, batch_id: int, action: str) -> None:
         with self.office.db.write_session() as s:

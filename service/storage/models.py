@@ -188,6 +188,7 @@ class Batch(Base):
     block_time: Mapped[int | None] = mapped_column(Integer, nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     anchored_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    # when the reconciler last found the root on chain as recorded (``Reconciler._batches``)
     checked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     # the members' waits (migration 0013): issue times when claimed, waits when final
     queued_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)

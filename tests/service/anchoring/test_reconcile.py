@@ -185,3 +185,77 @@ def test_an_unchanged_chain_is_checked_from_the_last_run_only(lossy: LossyWorld)
     # two minutes): both are in range here, but a run after a lost block checks the window
     assert second.since is not None and second.checked["credential_batches"] >= 1
     assert second.clean
+
+
+def _anchor_reads(lossy: LossyWorld, monkeypatch: pytest.MonkeyPatch) -> list[bytes]:
+    """The roots whose anchors are read from the registry (``anchorOf``) from now on."""
+    reads: list[bytes] = []
+    real = lossy.chain.call
+
+    def call(address: str, abi: Any, fn: str, args: Any, *rest: Any, **kw: Any) -> Any:
+        if fn == "anchorOf":
+            reads.append(bytes(args[0]))
+        return real(address, abi, fn, args, *rest, **kw)
+
+    monkeypatch.setattr(lossy.chain, "call", call)
+    return reads
+
+
+def _tamper_authority(lossy: LossyWorld) -> None:
+    from sqlalchemy import update
+
+    from service.storage.models import Batch
+
+    with lossy.office.db.session() as s:  # the office's record names the wrong authority
+        s.execute(update(Batch).values(authority_id=lossy.licences.id))
+
+
+def test_a_batch_found_before_is_confirmed_by_its_block_alone(
+    lossy: LossyWorld, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    lossy.issue_permits(2)
+    lossy.anchor()
+    reads = _anchor_reads(lossy, monkeypatch)
+    first = Reconciler(lossy.office).run()
+    assert first.clean and len(reads) == 1  # never found before: its anchor is read
+    second = Reconciler(lossy.office).run()
+    assert second.clean and second.checked["credential_batches"] == 1
+    assert len(reads) == 1  # its block is the one recorded: no second read
+    full = Reconciler(lossy.office).run(full=True)
+    assert full.clean and len(reads) == 2  # a full run reads every anchor
+
+
+def test_a_batch_found_before_is_read_again_once_its_block_is_gone(
+    lossy: LossyWorld, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    before = lossy.snapshot()
+    [cid] = lossy.issue_permits(1)
+    lossy.anchor()
+    assert Reconciler(lossy.office).run().clean  # found as recorded
+    lossy.lose_blocks_since(before)  # its block is another one now
+    reads = _anchor_reads(lossy, monkeypatch)
+    report = Reconciler(lossy.office).run()
+    assert len(reads) == 1
+    assert [(f.problem, f.action) for f in report.findings] == [("root_missing", "repaired")]
+    lossy.anchor()
+    assert lossy.partner().verify(lossy.office.bundle(cid)).verdict is Verdict.VALID
+
+
+def test_an_unrepairable_batch_is_reported_by_every_run(lossy: LossyWorld) -> None:
+    lossy.issue_permits(1)
+    lossy.anchor()
+    _tamper_authority(lossy)
+    for _ in range(2):  # never found as recorded: read and reported each time
+        report = Reconciler(lossy.office).run()
+        assert [(f.problem, f.action) for f in report.findings] == [
+            ("root_foreign", "unrepairable")
+        ]
+
+
+def test_a_full_run_finds_a_record_changed_after_it_was_confirmed(lossy: LossyWorld) -> None:
+    lossy.issue_permits(1)
+    lossy.anchor()
+    assert Reconciler(lossy.office).run().clean
+    _tamper_authority(lossy)
+    report = Reconciler(lossy.office).run(full=True)
+    assert [(f.problem, f.action) for f in report.findings] == [("root_foreign", "unrepairable")]
