@@ -121,14 +121,17 @@ class Signing:
         now: datetime,
         built: Callable[[], list[SignedCredential | InvalidCredential]],
     ) -> None:
-        self.authority_id, self.now, self._built = authority_id, now, built
+        self.authority_id, self.now, self._build = authority_id, now, built
+        self._built: list[SignedCredential | InvalidCredential] | None = None
 
     def result(self) -> SignedChunk:
         """The signed chunk; raises InvalidCredential with the per-item errors (``items[3].…``)
-        of every request that could not be built."""
+        of every request that could not be built. Built once: asked again, the same."""
+        if self._built is None:
+            self._built = self._build()
         credentials: list[SignedCredential] = []
         errors: list[FieldError] = []
-        for i, built in enumerate(self._built()):
+        for i, built in enumerate(self._built):
             if isinstance(built, InvalidCredential):
                 errors += [
                     FieldError(f"items[{i}].{err.path}", err.code, err.zh, err.en)

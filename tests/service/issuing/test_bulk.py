@@ -16,7 +16,7 @@ from sqlalchemy import event, func, select
 import service.issuing.bulk as bulk
 from service.anchoring.worker import AnchorWorker
 from service.issuing.bulk import Row, issue_rows
-from service.issuing.office import Office, Signing
+from service.issuing.office import IssueRequest, Office, Signing
 from service.storage.models import Batch, Credential
 from tests.service.office_setup import Setup
 from tests.verifier.factories import residence_permit_subject
@@ -245,3 +245,12 @@ def test_an_error_on_the_next_chunk_stores_the_signed_one_before_it_first(
     with setup.office.db.session() as s:
         stored = set(s.scalars(select(Credential.id)))
     assert stored == {w["id"] for w in written}
+
+
+def test_a_signing_asked_twice_gives_the_same_credentials(setup: Setup) -> None:
+    # built here, not on a pool, so the building happens when the answer is first asked for
+    requests = [IssueRequest("ResidencePermit", row.subject or {}) for row in _rows(3, 8)]
+    signing = setup.office.start_signing(setup.authority_id, requests)
+    first, again = signing.result(), signing.result()
+    assert [c.id for c in first.credentials] == [c.id for c in again.credentials]
+    assert [c.digest for c in first.credentials] == [c.digest for c in again.credentials]
