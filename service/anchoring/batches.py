@@ -242,20 +242,30 @@ class BatchQueue:
         if waiting_rows is not table:  # credentials: the queue rows, joined to what a batch needs
             query = query.join(waiting_rows, QueuedCredential.credential_seq == Credential.seq)
             order = QueuedCredential.credential_seq  # the queue index's order
-        with self.office.db.session() as s:
-            # only what a batch needs (not the documents), locked against other workers
-            rows = s.execute(
-                query.where(
-                    waiting_rows.authority_id == authority_id, waiting_rows.batch_id.is_(None)
-                )
-                .order_by(order)
-                .limit(self.batch_size)
-                .with_for_update(of=waiting_rows, skip_locked=True)
-            ).all()
+        waiting = (
+            query.where(waiting_rows.authority_id == authority_id, waiting_rows.batch_id.is_(None))
+            .order_by(order)
+            .limit(self.batch_size)
+        )
+
+        def due(rows: Sequence[Any]) -> bool:
             if not rows:
-                return None
+                return False
             waited = (datetime.now(UTC) - aware(rows[0].created_at)).total_seconds()
-            if not force and len(rows) < self.batch_size and waited < self.batch_age_seconds:
+            return force or len(rows) >= self.batch_size or waited >= self.batch_age_seconds
+
+        # a look first, without the write lock: an idle pass takes none
+        with self.office.db.session() as s:
+            if not due(s.execute(waiting).all()):
+                return None
+        self._pause("peeked")
+        # then again, as the claiming transaction's first read: on SQLite under the write
+        # lock (a read outside it could see members another process claims meanwhile, and
+        # the claim would take them a second time), on PostgreSQL locking the rows against
+        # other workers
+        with self.office.db.write_session() as s:
+            rows = s.execute(waiting.with_for_update(of=waiting_rows, skip_locked=True)).all()
+            if not due(rows):
                 return None
             issued = [aware(r.created_at) for r in rows]
             batch = prepared_batch(

@@ -6,11 +6,14 @@ from __future__ import annotations
 
 import dataclasses
 import os
+from collections.abc import Callable
 
 import pytest
+from sqlalchemy import func, select
 
-from service.anchoring.batches import anchor_root_once, anchored_root
+from service.anchoring.batches import BatchQueue, anchor_root_once, anchored_root
 from service.anchoring.worker import AnchorWorker
+from service.storage.models import Batch, BatchKind, Credential, QueuedCredential
 from tests.service.conftest import OfficeWorld
 from tests.service.office_setup import Setup
 from verifier.chain import Chain
@@ -116,3 +119,40 @@ def test_nothing_is_sent_to_a_chain_swapped_since_the_last_check(setup: Setup) -
         AnchorWorker(office, batch_size=1000, batch_age_seconds=0).run_once()
     assert office.chain.block_number() == head  # nothing was sent
     assert office.queue_depth() == 3
+
+
+def test_members_another_worker_claims_after_a_look_are_not_claimed_again(setup: Setup) -> None:
+    # Found by CI: `suixin keys rotate` anchored its key's queue while the node's worker did.
+    # On SQLite the claim read the waiting members outside a transaction, the other process
+    # claimed them and committed, and the claim then made a batch of the same members (here
+    # refused only because the root was the same: with one member more, it would have taken
+    # the other batch's members as well). The members are read again under the write lock.
+    office = setup.office
+    setup.issue(4)
+
+    def queue(pause: Callable[[str], None] = lambda _phase: None) -> BatchQueue:
+        return BatchQueue(
+            office,
+            Credential,
+            BatchKind.CREDENTIAL,
+            batch_size=1000,
+            batch_age_seconds=0,
+            action="batch.anchor",
+            log=lambda _m: None,
+            pause=pause,
+        )
+
+    other = queue()
+    taken: list[int | None] = []
+
+    def meanwhile(phase: str) -> None:  # between this claim's look and its claim
+        if phase == "peeked" and not taken:
+            taken.append(other.claim(setup.authority_id, force=True))
+
+    assert queue(meanwhile).claim(setup.authority_id, force=True) is None
+    [first] = taken
+    assert first is not None
+    with office.db.session() as s:
+        assert s.scalar(select(func.count()).select_from(Batch)) == 1
+        members = s.scalars(select(QueuedCredential.batch_id)).all()
+    assert members == [first] * 4
